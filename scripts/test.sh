@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The README's test command: installs what it needs, then runs every check and the tests on
+# SQLite and PostgreSQL. Usage: scripts/test.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
+.venv/bin/python -m pip install --quiet -e ".[dev]"
+
+# PostgreSQL: a database of our own on the local server, created fresh for this run.
+if [ -z "${PINFLOW_TEST_DATABASE_URL:-}" ]; then
+  PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
+  export PGHOST PGPORT PGUSER
+  db="pinflow_test_$$"
+  if command -v psql >/dev/null && psql -q -d postgres -c "CREATE DATABASE $db" >/dev/null 2>&1; then
+    export PINFLOW_TEST_DATABASE_URL="postgresql://$PGUSER@$PGHOST:$PGPORT/$db"
+    trap 'psql -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+    echo "PostgreSQL: testing on $PINFLOW_TEST_DATABASE_URL"
+  elif [ "${CI:-}" = "true" ]; then
+    echo "CI=true but PostgreSQL at $PGHOST:$PGPORT is not reachable: failing (it must be tested)." >&2
+    exit 1
+  else
+    echo "PostgreSQL not reachable at $PGHOST:$PGPORT: running the SQLite tests only." >&2
+  fi
+fi
+
+echo "== ruff";          .venv/bin/ruff check .
+echo "== ruff format";   .venv/bin/ruff format --check .
+echo "== mypy (strict)"; .venv/bin/mypy
+echo "== import layers"; .venv/bin/lint-imports
+echo "== pytest"
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "pytest collected no tests: that is a failure, not a pass." >&2
+  exit 1
+fi
+exit "$rc"

@@ -1,0 +1,74 @@
+"""Version, run and task states, and which moves between them are legal."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class VersionStatus(StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    DEPRECATED = "deprecated"
+
+
+PUBLISHED_STATUSES = frozenset({VersionStatus.ACTIVE, VersionStatus.DEPRECATED})
+
+
+class RunState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+UNFINISHED_RUN_STATES = frozenset({RunState.QUEUED, RunState.RUNNING})
+
+
+class RunType(StrEnum):
+    MANUAL = "manual"
+    SCHEDULED = "scheduled"
+    BACKFILL = "backfill"
+    TEST = "test"  # a run of a draft version
+
+
+class TaskState(StrEnum):
+    """Airflow's task instance states (``none`` is Airflow's ``None``)."""
+
+    NONE = "none"
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    UP_FOR_RETRY = "up_for_retry"
+    UPSTREAM_FAILED = "upstream_failed"
+    SKIPPED = "skipped"
+    REMOVED = "removed"
+
+
+FINISHED_TASK_STATES = frozenset(
+    {
+        TaskState.SUCCESS,
+        TaskState.FAILED,
+        TaskState.UPSTREAM_FAILED,
+        TaskState.SKIPPED,
+        TaskState.REMOVED,
+    }
+)
+# A task in one of these states has (or may at any moment have) a live process.
+LIVE_TASK_STATES = frozenset({TaskState.QUEUED, TaskState.RUNNING})
+FAILED_TASK_STATES = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED})
+
+# Moves an executor may report. Anything else is a conflict: a stale or duplicate report
+# (e.g. a result arriving after the task was cleared) must never overwrite newer state.
+REPORTABLE_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
+    TaskState.SCHEDULED: frozenset({TaskState.QUEUED}),
+    TaskState.QUEUED: frozenset({TaskState.RUNNING, TaskState.FAILED, TaskState.UP_FOR_RETRY}),
+    TaskState.RUNNING: frozenset(
+        {TaskState.SUCCESS, TaskState.FAILED, TaskState.UP_FOR_RETRY, TaskState.SKIPPED}
+    ),
+}
+
+
+def can_report(current: TaskState, new: TaskState) -> bool:
+    return new in REPORTABLE_TRANSITIONS.get(current, frozenset())

@@ -1,0 +1,133 @@
+"""Turning a task call's arguments into spec data: literals -> ``args``, handles -> ``inputs``.
+
+The worker calls a task function with keyword arguments only: the literal ``args`` and the
+upstream values named by ``inputs``/``expand``. So arguments must be plain JSON data (they are
+stored in the immutable spec), and ``*args`` parameters cannot be bound.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pinflow.sdk.graph import DagBuilder, XComArg
+from pinflow.sdk.options import type_name
+from pinflow.spec.models import XComRef
+
+_JSON_HINT = "pass plain JSON data (str, int, float, bool, None, list, dict) or a task's output"
+
+
+@dataclass(frozen=True)
+class BoundCall:
+    """One task call as spec fields."""
+
+    args: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, XComRef] = field(default_factory=dict)
+    expand: dict[str, XComRef] = field(default_factory=dict)
+
+
+def to_json_value(owner: str, path: str, value: object) -> Any:
+    """``value`` as plain JSON data; tuples become lists. Raises ``TypeError`` naming ``path``."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TypeError(f"{owner}: {path!r} is {value!r}, which JSON cannot hold")
+        return float(value)
+    if isinstance(value, list | tuple):
+        return [to_json_value(owner, f"{path}[{i}]", item) for i, item in enumerate(value)]
+    if isinstance(value, Mapping):
+        return _json_object(owner, path, value)
+    if isinstance(value, XComArg):
+        raise TypeError(
+            f"{owner}: {path!r} holds a task's output inside a list or dict; "
+            "pass it as its own argument"
+        )
+    raise TypeError(f"{owner}: {path!r} is not JSON-serializable ({type_name(value)}); {_JSON_HINT}")
+
+
+def _json_object(owner: str, path: str, value: Mapping[Any, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{owner}: {path!r} has a {type_name(key)} key {key!r}; JSON keys are str")
+        result[key] = to_json_value(owner, f"{path}[{key!r}]", item)
+    return result
+
+
+def bind_call(
+    owner: str,
+    signature: inspect.Signature,
+    builder: DagBuilder,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    *,
+    partial: bool = False,
+) -> BoundCall:
+    """Bind a call against the function's signature (so mistakes fail now, not on a worker)."""
+    try:
+        bind = signature.bind_partial if partial else signature.bind
+        bound = bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{owner}: {exc}") from None
+    literals: dict[str, Any] = {}
+    inputs: dict[str, XComRef] = {}
+    for name, value in _keyword_arguments(owner, signature, bound):
+        if isinstance(value, XComArg):
+            inputs[name] = builder.ref(value)
+        else:
+            literals[name] = to_json_value(owner, name, value)
+    return BoundCall(args=literals, inputs=inputs)
+
+
+def bind_expand(
+    owner: str,
+    signature: inspect.Signature,
+    builder: DagBuilder,
+    partial: BoundCall,
+    expand: Mapping[str, Any],
+) -> BoundCall:
+    """``.partial(...).expand(...)``: mapped arguments must be upstream outputs."""
+    if not expand:
+        raise TypeError(f"{owner}: expand() needs at least one argument to map over")
+    mapped: dict[str, XComRef] = {}
+    for name, value in expand.items():
+        if not isinstance(value, XComArg):
+            raise TypeError(
+                f"{owner}: expand({name}=...) must be a task's output, got {type_name(value)}; "
+                "mapping over literal lists is not supported, return the list from a task"
+            )
+        if name in partial.args or name in partial.inputs:
+            raise TypeError(f"{owner}: {name!r} is given to both partial() and expand()")
+        mapped[name] = builder.ref(value)
+    try:
+        signature.bind(**partial.args, **partial.inputs, **mapped)
+    except TypeError as exc:
+        raise TypeError(f"{owner}: {exc}") from None
+    return BoundCall(args=partial.args, inputs=partial.inputs, expand=mapped)
+
+
+def _keyword_arguments(
+    owner: str, signature: inspect.Signature, bound: inspect.BoundArguments
+) -> Iterator[tuple[str, Any]]:
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            yield from value.items()
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            if value:
+                raise TypeError(f"{owner}: *{name} cannot be bound; {_KEYWORD_ONLY}")
+        elif kind is inspect.Parameter.POSITIONAL_ONLY:
+            raise TypeError(f"{owner}: positional-only {name!r} cannot be bound; {_KEYWORD_ONLY}")
+        else:
+            yield name, value
+
+
+_KEYWORD_ONLY = "workers call task functions with keyword arguments only"

@@ -1,0 +1,150 @@
+"""Checking ``@dag(...)`` options and turning them into a task-less ``DagSpec`` template."""
+
+from __future__ import annotations
+
+import inspect
+import zoneinfo
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime, time
+from typing import Any, TypedDict
+
+from pinflow.sdk.options import (
+    Checker,
+    DefaultArgs,
+    check_bool,
+    check_default_args,
+    check_identifier,
+    check_int,
+    check_optional_text,
+    check_text,
+    describe_invalid,
+    type_name,
+    unknown_option,
+)
+from pinflow.sdk.params import params_to_specs
+from pinflow.spec.models import DagSpec, ErrorStrategy
+
+_TRIGGER_FIELDS = ("schedule", "timezone", "start_date", "end_date", "catchup", "max_catchup_runs")
+
+
+class DagOptions(TypedDict, total=False):
+    """Options of ``@dag(...)``; all optional. Durations are timedeltas or seconds."""
+
+    dag_id: str
+    name: str
+    description: str
+    schedule: str | None
+    timezone: str
+    start_date: datetime | date | None
+    end_date: datetime | date | None
+    catchup: bool
+    max_catchup_runs: int
+    tags: Sequence[str]
+    owner: str
+    project: str
+    workflow_set: str | None
+    error_strategy: ErrorStrategy | str
+    params: Mapping[str, Any]
+    default_args: DefaultArgs
+    max_active_runs: int
+    max_active_tasks: int
+
+
+def dag_template(function: Callable[..., Any], options: Mapping[str, object]) -> DagSpec:
+    """The DAG's spec without tasks; raises ``TypeError``/``ValueError`` naming the function."""
+    owner = f"@dag {function.__qualname__!r}"
+    checked = {"dag_id": function.__name__, "description": inspect.getdoc(function)}
+    for name, value in options.items():
+        checker = _CHECKERS.get(name)
+        if checker is None:
+            raise unknown_option(owner, name, _CHECKERS)
+        checked[name] = checker(owner, name, value)
+    defaults = dict(checked.pop("default_args", {}))
+    default_owner = defaults.pop("owner", None)
+    if "owner" not in checked and default_owner is not None:
+        checked["owner"] = default_owner
+    data: dict[str, Any] = {k: v for k, v in checked.items() if k not in _TRIGGER_FIELDS}
+    data["trigger"] = {k: v for k, v in checked.items() if k in _TRIGGER_FIELDS}
+    data["default_args"] = defaults
+    try:
+        return DagSpec.model_validate(data)
+    except ValueError as exc:
+        raise ValueError(f"{owner}: {describe_invalid(exc)}") from None
+
+
+def _check_name(owner: str, name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{owner}: {name} must be a str, got {type_name(value)}")
+    return value
+
+
+def _check_schedule(owner: str, name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    return check_text(owner, name, value).strip()
+
+
+def _check_timezone(owner: str, name: str, value: object) -> str:
+    text = check_text(owner, name, value)
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{owner}: unknown {name} {text!r} (an IANA name like 'UTC')") from None
+    return text
+
+
+def _check_date(owner: str, name: str, value: object) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time())
+    raise TypeError(f"{owner}: {name} must be a datetime or date, got {type_name(value)}")
+
+
+def _check_tags(owner: str, name: str, value: object) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Sequence | set | frozenset):
+        raise TypeError(f"{owner}: {name} must be a list of str, got {type_name(value)}")
+    tags = list(value) if isinstance(value, Sequence) else sorted(value)
+    if not all(isinstance(tag, str) for tag in tags):
+        raise TypeError(f"{owner}: {name} must be a list of str")
+    return list(dict.fromkeys(tags))
+
+
+def _check_error_strategy(owner: str, name: str, value: object) -> ErrorStrategy:
+    if not isinstance(value, str):
+        raise TypeError(f"{owner}: {name} must be a str, got {type_name(value)}")
+    try:
+        return ErrorStrategy(value)
+    except ValueError:
+        known = ", ".join(s.value for s in ErrorStrategy)
+        raise ValueError(f"{owner}: unknown {name} {value!r}; one of: {known}") from None
+
+
+def _check_params(owner: str, name: str, value: object) -> dict[str, Any]:
+    return params_to_specs(owner, value)
+
+
+def _check_default_args(owner: str, name: str, value: object) -> dict[str, Any]:
+    return check_default_args(owner, value)
+
+
+_CHECKERS: dict[str, Checker] = {
+    "dag_id": check_identifier,
+    "name": _check_name,
+    "description": check_optional_text,
+    "schedule": _check_schedule,
+    "timezone": _check_timezone,
+    "start_date": _check_date,
+    "end_date": _check_date,
+    "catchup": check_bool,
+    "max_catchup_runs": check_int(1),
+    "tags": _check_tags,
+    "owner": check_text,
+    "project": check_identifier,
+    "workflow_set": check_optional_text,
+    "error_strategy": _check_error_strategy,
+    "params": _check_params,
+    "default_args": _check_default_args,
+    "max_active_runs": check_int(1),
+    "max_active_tasks": check_int(1),
+}

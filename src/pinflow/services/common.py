@@ -1,0 +1,95 @@
+"""What every service shares: audit events, row locks, refusals turned into errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError
+from pinflow.lifecycle.decisions import Refusal, RefusalKind, Rule, first_refusal
+from pinflow.store.tables import AuditEvent, Dag, WorkflowDefinition
+
+S = TypeVar("S")
+Sel = TypeVar("Sel", bound=Select[Any])
+
+SYSTEM_ACTOR = "system"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def audit(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    dag_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit event in the caller's transaction (so it commits or rolls back with it)."""
+    session.add(
+        AuditEvent(
+            at=now(),
+            actor=actor,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            dag_id=dag_id,
+            meta=meta or {},
+        )
+    )
+
+
+def refusal_error(refusal: Refusal) -> PinflowError:
+    details = {"rule": refusal.rule}
+    if refusal.kind == RefusalKind.INVALID:
+        return InvalidInputError(refusal.message, details)
+    return ConflictError(refusal.message, details)
+
+
+def enforce(rules: Iterable[Rule[S]], state: S) -> None:
+    refusal = first_refusal(rules, state)
+    if refusal is not None:
+        raise refusal_error(refusal)
+
+
+def for_update(stmt: Sel) -> Sel:
+    """Row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers."""
+    return stmt.with_for_update()
+
+
+def lock_version(session: Session, version_id: str) -> WorkflowDefinition:
+    row = session.scalars(
+        for_update(select(WorkflowDefinition).where(WorkflowDefinition.id == version_id))
+    ).one_or_none()
+    if row is None:
+        raise NotFoundError(f"Workflow version {version_id!r} was not found.")
+    return row
+
+
+def lock_dag(session: Session, dag_id: str, *, include_deregistered: bool = True) -> Dag:
+    row = session.scalars(for_update(select(Dag).where(Dag.dag_id == dag_id))).one_or_none()
+    if row is None or (row.deregistered_at is not None and not include_deregistered):
+        raise NotFoundError(f"DAG {dag_id!r} was not found.")
+    return row
+
+
+def dag_id_of(session: Session, version_id: str) -> str:
+    """The DAG of a version, unlocked: callers lock the DAG first, then its versions.
+
+    Always locking in that order (DAG, then version) is what keeps two lifecycle actions on
+    the same DAG from deadlocking each other on PostgreSQL.
+    """
+    dag_id = session.scalars(
+        select(WorkflowDefinition.dag_id).where(WorkflowDefinition.id == version_id)
+    ).one_or_none()
+    if dag_id is None:
+        raise NotFoundError(f"Workflow version {version_id!r} was not found.")
+    return dag_id

@@ -1,0 +1,248 @@
+"""Register a compiled snapshot: the push a CI job (or ``pinflow dev``) makes.
+
+Idempotent by digest: pushing the same spec and code twice creates nothing the second time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pinflow.lifecycle import version_rules as rules
+from pinflow.lifecycle.states import VersionStatus
+from pinflow.services.common import audit, for_update, now
+from pinflow.services.versions import deprecate_row, new_version_row, view
+from pinflow.services.views import VersionView
+from pinflow.spec.canonical import snapshot_digest, spec_to_dict
+from pinflow.spec.models import DagSpec
+from pinflow.spec.validation import validate_for_publish
+from pinflow.store import repo
+from pinflow.store.db import Database
+from pinflow.store.tables import Dag, WorkflowDefinition
+
+
+class PushMode(StrEnum):
+    PUBLISH = "publish"  # a new active version that becomes current (production CI)
+    DRAFT = "draft"  # a new draft version, linked to the current version
+    DEV = "dev"  # replace the DAG's dev draft and make it current (hot reload)
+
+
+@dataclass(frozen=True)
+class PushResult:
+    version: VersionView
+    digest: str
+    snapshot_created: bool
+    version_created: bool
+    dag_created: bool
+    dag_restored: bool
+    deprecated_previous_id: str | None
+
+    @property
+    def noop(self) -> bool:
+        return not (self.snapshot_created or self.version_created or self.dag_restored)
+
+
+def register_snapshot(
+    db: Database,
+    spec: DagSpec,
+    bundle: bytes = b"",
+    *,
+    actor: str,
+    mode: PushMode = PushMode.PUBLISH,
+    deprecate_previous: bool = False,
+) -> PushResult:
+    digest = snapshot_digest(spec, bundle)
+    if mode == PushMode.PUBLISH:
+        validate_for_publish(spec)
+    with db.transaction() as s:
+        dag, dag_created, restored = _lock_or_create_dag(s, spec, actor)
+        created = repo.save_snapshot(
+            s, digest=digest, spec=spec_to_dict(spec), bundle=bundle, actor=actor
+        )
+        row, version_created, deprecated = _place_snapshot(
+            s, dag, spec, digest, actor=actor, mode=mode, deprecate_previous=deprecate_previous
+        )
+        if created or version_created:
+            audit(
+                s,
+                actor=actor,
+                action="dag.pushed",
+                target_type="dag",
+                target_id=dag.dag_id,
+                dag_id=dag.dag_id,
+                meta={
+                    "snapshot": digest,
+                    "mode": mode.value,
+                    "versionId": row.id,
+                    "versionCreated": version_created,
+                },
+            )
+        s.flush()
+        return PushResult(
+            view(s, row), digest, created, version_created, dag_created, restored, deprecated
+        )
+
+
+def _lock_or_create_dag(s: Session, spec: DagSpec, actor: str) -> tuple[Dag, bool, bool]:
+    pid = repo.project_id(s, spec.project)
+    dag = s.scalars(for_update(select(Dag).where(Dag.dag_id == spec.dag_id))).one_or_none()
+    if dag is None:
+        stamp = now()
+        dag = Dag(
+            dag_id=spec.dag_id,
+            project_id=pid,
+            is_paused=False,
+            rerun_with_latest_version=True,
+            created_at=stamp,
+            updated_at=stamp,
+        )
+        s.add(dag)
+        s.flush()
+        audit(
+            s,
+            actor=actor,
+            action="dag.registered",
+            target_type="dag",
+            target_id=dag.dag_id,
+            dag_id=dag.dag_id,
+            meta={"project": spec.project},
+        )
+        return dag, True, False
+    if dag.deregistered_at is None:
+        return dag, False, False
+    dag.deregistered_at = None
+    dag.deregistered_by = None
+    audit(
+        s,
+        actor=actor,
+        action="dag.restored",
+        target_type="dag",
+        target_id=dag.dag_id,
+        dag_id=dag.dag_id,
+        meta={"reason": "re-pushed"},
+    )
+    return dag, False, True
+
+
+def _existing(s: Session, dag_id: str, digest: str, mode: PushMode) -> WorkflowDefinition | None:
+    stmt = select(WorkflowDefinition).where(
+        WorkflowDefinition.dag_id == dag_id,
+        WorkflowDefinition.snapshot_digest == digest,
+        WorkflowDefinition.deleted_at.is_(None),
+    )
+    if mode == PushMode.PUBLISH:
+        stmt = stmt.where(WorkflowDefinition.status != VersionStatus.DRAFT)
+    return s.scalars(stmt.order_by(WorkflowDefinition.created_at.desc()).limit(1)).first()
+
+
+def _place_snapshot(
+    s: Session,
+    dag: Dag,
+    spec: DagSpec,
+    digest: str,
+    *,
+    actor: str,
+    mode: PushMode,
+    deprecate_previous: bool,
+) -> tuple[WorkflowDefinition, bool, str | None]:
+    same = _existing(s, dag.dag_id, digest, mode)
+    if same is not None and (mode != PushMode.DEV or dag.current_version_id == same.id):
+        return same, False, None
+    if mode == PushMode.DEV:
+        return _dev_save(s, dag, spec, digest, actor), True, None
+    pid = repo.project_id(s, spec.project)
+    status = VersionStatus.ACTIVE if mode == PushMode.PUBLISH else VersionStatus.DRAFT
+    number = rules.next_version_number(repo.published_numbers(s, dag.dag_id))
+    previous_id = dag.current_version_id
+    row = new_version_row(
+        dag_id=dag.dag_id,
+        spec=spec,
+        digest=digest,
+        project_id=pid,
+        workflow_set_id=repo.workflow_set_id(s, pid, spec.workflow_set),
+        status=status,
+        version=number,
+        actor=actor,
+        source_id=previous_id,
+    )
+    s.add(row)
+    s.flush()
+    audit(
+        s,
+        actor=actor,
+        action="workflow.version_created",
+        target_type="workflow",
+        target_id=row.id,
+        dag_id=dag.dag_id,
+        meta={"sourceWorkflowId": previous_id, "targetWorkflowId": row.id, "via": "push"},
+    )
+    if status == VersionStatus.DRAFT:
+        return row, True, None
+    row.published_at, row.published_by = now(), actor
+    dag.current_version_id = row.id
+    audit(
+        s,
+        actor=actor,
+        action="workflow.published",
+        target_type="workflow",
+        target_id=row.id,
+        dag_id=dag.dag_id,
+        meta={"version": number, "snapshot": digest, "sourceWorkflowId": previous_id},
+    )
+    previous = s.get(WorkflowDefinition, previous_id) if previous_id else None
+    if deprecate_previous and previous is not None and previous.status == VersionStatus.ACTIVE:
+        deprecate_row(s, dag, previous, actor=actor, superseded_by=row.id)
+        return row, True, previous.id
+    return row, True, None
+
+
+def _dev_save(s: Session, dag: Dag, spec: DagSpec, digest: str, actor: str) -> WorkflowDefinition:
+    """One snapshot per save on the DAG's dev draft, which becomes the current version."""
+    row = s.scalars(
+        for_update(
+            select(WorkflowDefinition).where(
+                WorkflowDefinition.dag_id == dag.dag_id,
+                WorkflowDefinition.is_dev.is_(True),
+                WorkflowDefinition.status == VersionStatus.DRAFT,
+                WorkflowDefinition.deleted_at.is_(None),
+            )
+        )
+    ).first()
+    if row is None:
+        pid = repo.project_id(s, spec.project)
+        row = new_version_row(
+            dag_id=dag.dag_id,
+            spec=spec,
+            digest=digest,
+            project_id=pid,
+            workflow_set_id=repo.workflow_set_id(s, pid, spec.workflow_set),
+            status=VersionStatus.DRAFT,
+            version=rules.next_version_number(repo.published_numbers(s, dag.dag_id)),
+            actor=actor,
+            source_id=dag.current_version_id,
+            is_dev=True,
+        )
+        s.add(row)
+        s.flush()
+    old = row.snapshot_digest
+    row.snapshot_digest, row.name, row.description = digest, spec.display_name, spec.description
+    row.error_strategy, row.updated_at = spec.error_strategy.value, now()
+    previous_current = dag.current_version_id
+    dag.current_version_id = row.id
+    audit(
+        s,
+        actor=actor,
+        action="workflow.dev_saved",
+        target_type="workflow",
+        target_id=row.id,
+        dag_id=dag.dag_id,
+        meta={
+            "fromSnapshot": old,
+            "toSnapshot": digest,
+            "previousCurrentVersionId": previous_current,
+        },
+    )
+    return row

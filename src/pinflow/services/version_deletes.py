@@ -1,0 +1,100 @@
+"""Soft delete, restore and permanent delete of one version (seed 001)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, update
+
+from pinflow.errors import ConflictError
+from pinflow.lifecycle import version_rules as rules
+from pinflow.lifecycle.states import VersionStatus
+from pinflow.services.common import audit, dag_id_of, enforce, lock_dag, lock_version, now
+from pinflow.services.versions import facts, move_current_away, view
+from pinflow.services.views import VersionView
+from pinflow.store import repo
+from pinflow.store.db import Database
+from pinflow.store.tables import WorkflowDefinition
+
+
+def soft_delete(db: Database, version_id: str, *, actor: str) -> VersionView:
+    """Hide a version from default lists at any status; restorable. Runs are untouched."""
+    with db.transaction() as s:
+        dag = lock_dag(s, dag_id_of(s, version_id))
+        row = lock_version(s, version_id)
+        if row.deleted_at is not None:
+            raise ConflictError("This workflow version is already deleted.")
+        stamp = now()
+        s.execute(
+            update(WorkflowDefinition)
+            .where(WorkflowDefinition.id == row.id, WorkflowDefinition.deleted_at.is_(None))
+            .values(deleted_at=stamp, deleted_by=actor, updated_at=stamp)
+        )
+        s.refresh(row)
+        current = move_current_away(s, dag, row.id)
+        audit(
+            s,
+            actor=actor,
+            action="workflow.deleted",
+            target_type="workflow",
+            target_id=row.id,
+            dag_id=row.dag_id,
+            meta={"status": row.status, "version": row.version, "currentVersionId": current},
+        )
+        return view(s, row)
+
+
+def restore(db: Database, version_id: str, *, actor: str) -> VersionView:
+    """Undo a soft delete. An active version becomes current again if the DAG has none."""
+    with db.transaction() as s:
+        dag = lock_dag(s, dag_id_of(s, version_id))
+        row = lock_version(s, version_id)
+        if row.deleted_at is None:
+            raise ConflictError(
+                "This workflow version is not deleted; there is nothing to restore."
+            )
+        row.deleted_at = None
+        row.deleted_by = None
+        row.updated_at = now()
+        if dag.current_version_id is None and row.status == VersionStatus.ACTIVE:
+            dag.current_version_id = row.id
+        s.flush()
+        audit(
+            s,
+            actor=actor,
+            action="workflow.restored",
+            target_type="workflow",
+            target_id=row.id,
+            dag_id=row.dag_id,
+            meta={"status": row.status, "version": row.version},
+        )
+        return view(s, row)
+
+
+def purge(db: Database, version_id: str, *, actor: str) -> None:
+    """Delete a version for good; refused while it has queued or running runs.
+
+    Finished runs keep their snapshot digest (their version link becomes NULL), and versions
+    cloned from this one lose their ``sourceWorkflowId`` (ON DELETE SET NULL, seed 001).
+    """
+    with db.transaction() as s:
+        dag = lock_dag(s, dag_id_of(s, version_id))
+        row = lock_version(s, version_id)
+        enforce(rules.PURGE, facts(row, live_runs=repo.count_live_runs(s, version_id=row.id)))
+        current = move_current_away(s, dag, row.id)
+        meta = {
+            "status": row.status,
+            "version": row.version,
+            "name": row.name,
+            "snapshot": row.snapshot_digest,
+            "currentVersionId": current,
+        }
+        s.flush()
+        s.execute(delete(WorkflowDefinition).where(WorkflowDefinition.id == row.id))
+        audit(
+            s,
+            actor=actor,
+            action="workflow.purged",
+            target_type="workflow",
+            target_id=version_id,
+            dag_id=dag.dag_id,
+            meta=meta,
+        )

@@ -1,0 +1,1 @@
+"""Pure data: the DAG specification, its canonical form and its validation."""

@@ -1,0 +1,229 @@
+"""The DAG specification: plain, frozen data that every other layer reads.
+
+A spec is what a DAG file (Python SDK) or a YAML/JSON document compiles to. It survives a
+round trip ``spec -> canonical JSON -> spec`` unchanged, and its canonical JSON (together with
+the code bundle) is what a snapshot digest is computed from.
+
+Parsing is deliberately *lenient about the graph*: a draft may reference a task that does not
+exist yet, or name a cron expression that is still being typed. Those problems are reported by
+``pinflow.spec.validation`` (strict for publish). Parsing is strict about *types*: a retry count
+must be an integer, a trigger rule must be one Airflow knows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION: Final = 1
+
+ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
+Identifier = Annotated[str, Field(min_length=1, max_length=250, pattern=ID_PATTERN)]
+
+KNOWN_TASK_KINDS = ("python", "bash", "http")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class ErrorStrategy(StrEnum):
+    """What a run does when a task fails for good.
+
+    ``continue``: independent branches keep running; the run fails at the end.
+    ``fail_fast``: nothing new starts; tasks not yet started are marked ``upstream_failed``.
+    """
+
+    CONTINUE = "continue"
+    FAIL_FAST = "fail_fast"
+
+
+class TriggerRule(StrEnum):
+    """Airflow's trigger rules, with Airflow's semantics (see ``pinflow.lifecycle``)."""
+
+    ALL_SUCCESS = "all_success"
+    ALL_FAILED = "all_failed"
+    ALL_DONE = "all_done"
+    ALL_DONE_MIN_ONE_SUCCESS = "all_done_min_one_success"
+    ALL_SKIPPED = "all_skipped"
+    ONE_SUCCESS = "one_success"
+    ONE_FAILED = "one_failed"
+    ONE_DONE = "one_done"
+    NONE_FAILED = "none_failed"
+    NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
+    NONE_SKIPPED = "none_skipped"
+    ALWAYS = "always"
+
+
+class ParamType(StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    ARRAY = "array"
+    OBJECT = "object"
+
+
+class ParamSpec(_Frozen):
+    """A typed context variable (Airflow's ``Param``); ``conf`` is validated against these."""
+
+    type: ParamType = ParamType.STRING
+    default: Any = None
+    required: bool = False
+    description: str | None = None
+    enum: list[Any] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+class TriggerSpec(_Frozen):
+    """When runs are created by the scheduler. ``schedule=None`` means manual triggers only."""
+
+    schedule: str | None = None
+    timezone: str = "UTC"
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    catchup: bool = False
+    max_catchup_runs: int = Field(default=100, ge=1)
+
+
+class TaskDefaults(_Frozen):
+    """Defaults applied to every task that does not set the field itself (``default_args``)."""
+
+    retries: int = Field(default=0, ge=0)
+    retry_delay: float = Field(default=300.0, ge=0, description="seconds")
+    retry_exponential_backoff: bool = False
+    max_retry_delay: float | None = Field(default=None, ge=0, description="seconds")
+    execution_timeout: float | None = Field(default=None, gt=0, description="seconds")
+    pool: str = "default_pool"
+    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
+
+
+class XComRef(_Frozen):
+    """A binding of a task argument to an upstream task's output (an XCom)."""
+
+    task_id: str
+    key: str = "return_value"
+
+
+class HttpRequestSpec(_Frozen):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = None
+    expected_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class TaskSpec(_Frozen):
+    """One step of a DAG. Unset execution fields fall back to the DAG's ``default_args``.
+
+    ``kind`` is a plain string so that a draft with a typo still parses; strict validation
+    names unknown kinds and kind-specific fields that are missing.
+    """
+
+    task_id: Identifier
+    kind: str = "python"
+    callable: str | None = Field(default=None, description="'module:qualname' in the bundle")
+    bash_command: str | None = None
+    http: HttpRequestSpec | None = None
+    depends_on: list[str] = Field(default_factory=list)
+    trigger_rule: TriggerRule | None = None
+    retries: int | None = Field(default=None, ge=0)
+    retry_delay: float | None = Field(default=None, ge=0)
+    retry_exponential_backoff: bool | None = None
+    max_retry_delay: float | None = Field(default=None, ge=0)
+    execution_timeout: float | None = Field(default=None, gt=0)
+    pool: str | None = None
+    pool_slots: int = Field(default=1, ge=1)
+    args: dict[str, Any] = Field(default_factory=dict)
+    inputs: dict[str, XComRef] = Field(default_factory=dict)
+    expand: dict[str, XComRef] = Field(default_factory=dict)
+    doc: str | None = None
+
+    @property
+    def upstream_task_ids(self) -> list[str]:
+        """Every task this one waits for: explicit dependencies and data bindings, in order."""
+        seen: dict[str, None] = dict.fromkeys(self.depends_on)
+        for ref in (*self.inputs.values(), *self.expand.values()):
+            seen.setdefault(ref.task_id, None)
+        return list(seen)
+
+
+class ResolvedTask(_Frozen):
+    """A task with the DAG's defaults applied: what an executor and the scheduler act on."""
+
+    task_id: str
+    trigger_rule: TriggerRule
+    retries: int
+    retry_delay: float
+    retry_exponential_backoff: bool
+    max_retry_delay: float | None
+    execution_timeout: float | None
+    pool: str
+    pool_slots: int
+
+
+class DagSpec(_Frozen):
+    """A whole DAG definition (one version's content)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    dag_id: Identifier
+    name: str = Field(default="", max_length=500)
+    description: str | None = None
+    owner: str = "pinflow"
+    tags: list[str] = Field(default_factory=list)
+    project: Identifier = "default"
+    workflow_set: str | None = None
+    error_strategy: ErrorStrategy = ErrorStrategy.CONTINUE
+    trigger: TriggerSpec = Field(default_factory=TriggerSpec)
+    params: dict[str, ParamSpec] = Field(default_factory=dict)
+    default_args: TaskDefaults = Field(default_factory=TaskDefaults)
+    max_active_runs: int = Field(default=16, ge=1)
+    max_active_tasks: int = Field(default=16, ge=1)
+    tasks: list[TaskSpec] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _strip_name(cls, value: str) -> str:
+        return value.strip()
+
+    @property
+    def display_name(self) -> str:
+        """The human name; falls back to ``dag_id`` so confirmation always has something."""
+        return self.name or self.dag_id
+
+    @property
+    def task_ids(self) -> list[str]:
+        return [t.task_id for t in self.tasks]
+
+    def task(self, task_id: str) -> TaskSpec | None:
+        for t in self.tasks:
+            if t.task_id == task_id:
+                return t
+        return None
+
+    def resolve(self, task: TaskSpec) -> ResolvedTask:
+        d = self.default_args
+        return ResolvedTask(
+            task_id=task.task_id,
+            trigger_rule=task.trigger_rule or d.trigger_rule,
+            retries=d.retries if task.retries is None else task.retries,
+            retry_delay=d.retry_delay if task.retry_delay is None else task.retry_delay,
+            retry_exponential_backoff=(
+                d.retry_exponential_backoff
+                if task.retry_exponential_backoff is None
+                else task.retry_exponential_backoff
+            ),
+            max_retry_delay=d.max_retry_delay
+            if task.max_retry_delay is None
+            else task.max_retry_delay,
+            execution_timeout=(
+                d.execution_timeout if task.execution_timeout is None else task.execution_timeout
+            ),
+            pool=task.pool or d.pool,
+            pool_slots=task.pool_slots,
+        )

@@ -1,0 +1,109 @@
+"""Small data-access helpers shared by services (no business rules here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from pinflow.spec.canonical import spec_from_dict
+from pinflow.spec.models import DagSpec
+from pinflow.store.tables import (
+    DagRun,
+    Project,
+    Snapshot,
+    WorkflowDefinition,
+    WorkflowSet,
+)
+
+
+def _insert_ignore(session: Session, table: Any, values: dict[str, Any], key: list[str]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING: concurrent writers of the same row both succeed."""
+    dialect = session.get_bind().dialect.name
+    ins = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(ins(table).values(**values).on_conflict_do_nothing(index_elements=key))
+
+
+def project_id(session: Session, name: str) -> int:
+    _insert_ignore(session, Project.__table__, {"name": name}, ["name"])
+    return session.scalars(select(Project.id).where(Project.name == name)).one()
+
+
+def workflow_set_id(session: Session, project: int, name: str | None) -> int | None:
+    if name is None:
+        return None
+    _insert_ignore(
+        session,
+        WorkflowSet.__table__,
+        {"project_id": project, "name": name},
+        ["project_id", "name"],
+    )
+    return session.scalars(
+        select(WorkflowSet.id).where(WorkflowSet.project_id == project, WorkflowSet.name == name)
+    ).one()
+
+
+def project_name(session: Session, pid: int) -> str:
+    return session.scalars(select(Project.name).where(Project.id == pid)).one()
+
+
+def workflow_set_name(session: Session, wsid: int | None) -> str | None:
+    if wsid is None:
+        return None
+    return session.scalars(select(WorkflowSet.name).where(WorkflowSet.id == wsid)).one()
+
+
+def save_snapshot(
+    session: Session, *, digest: str, spec: dict[str, Any], bundle: bytes, actor: str
+) -> bool:
+    """Store a snapshot unless its digest exists. Returns True when a row was created."""
+    if session.get(Snapshot, digest) is not None:
+        return False
+    _insert_ignore(
+        session,
+        Snapshot.__table__,
+        {
+            "digest": digest,
+            "dag_id": spec["dag_id"],
+            "spec": spec,
+            "bundle": bundle,
+            "bundle_size": len(bundle),
+            "created_by": actor,
+        },
+        ["digest"],
+    )
+    return True
+
+
+def load_spec(session: Session, digest: str) -> DagSpec:
+    data = session.scalars(select(Snapshot.spec).where(Snapshot.digest == digest)).one()
+    return spec_from_dict(data)
+
+
+def load_bundle(session: Session, digest: str) -> bytes:
+    return session.scalars(select(Snapshot.bundle).where(Snapshot.digest == digest)).one()
+
+
+def published_numbers(session: Session, dag_id: str) -> list[int]:
+    return list(
+        session.scalars(
+            select(WorkflowDefinition.version).where(
+                WorkflowDefinition.dag_id == dag_id,
+                WorkflowDefinition.status.in_(("active", "deprecated")),
+            )
+        )
+    )
+
+
+def count_live_runs(
+    session: Session, *, version_id: str | None = None, dag_id: str | None = None
+) -> int:
+    stmt = select(func.count()).select_from(DagRun).where(DagRun.state.in_(("queued", "running")))
+    if version_id is not None:
+        stmt = stmt.where(DagRun.version_id == version_id)
+    if dag_id is not None:
+        stmt = stmt.where(DagRun.dag_id == dag_id)
+    return session.scalars(stmt).one()

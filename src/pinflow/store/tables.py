@@ -1,0 +1,297 @@
+"""SQLAlchemy tables: the one schema, for SQLite and PostgreSQL alike.
+
+Naming follows the seeds where they name things (``workflow_definition``,
+``source_workflow_id``); Airflow's names elsewhere (``dag``, ``dag_run``, ``task_instance``).
+Timestamps are timezone-aware UTC. Ids of versions are UUID strings (portable across both
+databases and readable in URLs).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes; SQLite hands back naive ones, which are UTC by construction."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+UUID_LEN = 36
+DIGEST_LEN = 64
+ID_LEN = 250
+
+
+class Project(Base):
+    __tablename__ = "project"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(ID_LEN), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WorkflowSet(Base):
+    __tablename__ = "workflow_set"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(ID_LEN))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Dag(Base):
+    """A named family of versions. ``current_version_id`` is what new runs and re-binds use."""
+
+    __tablename__ = "dag"
+
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    current_version_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workflow_definition.id", ondelete="SET NULL", use_alter=True),
+        nullable=True,
+    )
+    is_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    rerun_with_latest_version: Mapped[bool] = mapped_column(Boolean, default=True)
+    deregistered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    deregistered_by: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+    next_dagrun_after: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Snapshot(Base):
+    """Immutable, content-addressed copy of a spec and its code bundle."""
+
+    __tablename__ = "snapshot"
+
+    digest: Mapped[str] = mapped_column(String(DIGEST_LEN), primary_key=True)
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN), index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    bundle: Mapped[bytes] = mapped_column(LargeBinary)
+    bundle_size: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+
+
+class WorkflowDefinition(Base):
+    """One version of a DAG (the seed's ``workflow_definition``).
+
+    Name, description and error strategy are copies of the current snapshot's spec, kept as
+    columns so lists and confirmations do not parse JSON.
+    """
+
+    __tablename__ = "workflow_definition"
+    __table_args__ = (
+        Index("ix_workflow_definition_dag_status", "dag_id", "status"),
+        Index("ix_workflow_definition_dag_version", "dag_id", "version"),
+    )
+
+    id: Mapped[str] = mapped_column(String(UUID_LEN), primary_key=True)
+    dag_id: Mapped[str] = mapped_column(ForeignKey("dag.dag_id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    source_workflow_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workflow_definition.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    snapshot_digest: Mapped[str] = mapped_column(ForeignKey("snapshot.digest"))
+    name: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_strategy: Mapped[str] = mapped_column(String(20), default="continue")
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    workflow_set_id: Mapped[int | None] = mapped_column(
+        ForeignKey("workflow_set.id", ondelete="SET NULL"), nullable=True
+    )
+    is_dev: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    deleted_by: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    published_by: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+    deprecated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    deprecated_by: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+
+
+class DagRun(Base):
+    """A run, pinned to a version and to the exact snapshot it executes."""
+
+    __tablename__ = "dag_run"
+    __table_args__ = (
+        UniqueConstraint("dag_id", "run_id"),
+        Index("ix_dag_run_dag_state", "dag_id", "state"),
+        Index("ix_dag_run_state", "state"),
+        Index("ix_dag_run_version", "version_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dag_id: Mapped[str] = mapped_column(ForeignKey("dag.dag_id", ondelete="CASCADE"))
+    run_id: Mapped[str] = mapped_column(String(ID_LEN))
+    version_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workflow_definition.id", ondelete="SET NULL"), nullable=True
+    )
+    snapshot_digest: Mapped[str] = mapped_column(ForeignKey("snapshot.digest"))
+    run_type: Mapped[str] = mapped_column(String(20), default="manual")
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    logical_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    data_interval_start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    data_interval_end: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    run_after: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    conf: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    triggered_by: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+    clear_number: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    start_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    end_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class TaskInstance(Base):
+    """The current state of one task (or one mapped element) in one run."""
+
+    __tablename__ = "task_instance"
+    __table_args__ = (
+        UniqueConstraint("run_pk", "task_id", "map_index"),
+        Index("ix_task_instance_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("dag_run.id", ondelete="CASCADE"))
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN))
+    task_id: Mapped[str] = mapped_column(String(ID_LEN))
+    map_index: Mapped[int] = mapped_column(Integer, default=-1)
+    state: Mapped[str] = mapped_column(String(20), default="none")
+    try_number: Mapped[int] = mapped_column(Integer, default=0)
+    max_tries: Mapped[int] = mapped_column(Integer, default=0)
+    pool: Mapped[str] = mapped_column(String(ID_LEN), default="default_pool")
+    pool_slots: Mapped[int] = mapped_column(Integer, default=1)
+    next_try_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    start_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    end_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    hostname: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    snapshot_digest: Mapped[str | None] = mapped_column(String(DIGEST_LEN), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+Index("ix_task_instance_run", TaskInstance.run_pk)
+
+
+class TaskInstanceTry(Base):
+    """One row per try of a task instance: the history kept when a task is retried or cleared."""
+
+    __tablename__ = "task_instance_try"
+    __table_args__ = (UniqueConstraint("ti_id", "try_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ti_id: Mapped[int] = mapped_column(ForeignKey("task_instance.id", ondelete="CASCADE"))
+    try_number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20))
+    snapshot_digest: Mapped[str] = mapped_column(String(DIGEST_LEN))
+    version_id: Mapped[str | None] = mapped_column(String(UUID_LEN), nullable=True)
+    start_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    end_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    hostname: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    log_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class XCom(Base):
+    """A task's output. Small values live in ``value``; large ones in the artifact store."""
+
+    __tablename__ = "xcom"
+    __table_args__ = (UniqueConstraint("run_pk", "task_id", "map_index", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("dag_run.id", ondelete="CASCADE"))
+    task_id: Mapped[str] = mapped_column(String(ID_LEN))
+    map_index: Mapped[int] = mapped_column(Integer, default=-1)
+    key: Mapped[str] = mapped_column(String(ID_LEN), default="return_value")
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    artifact_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class StagingDir(Base):
+    """A run's scratch directory; its path is derived from the run, so a re-run re-attaches it."""
+
+    __tablename__ = "staging_dir"
+
+    run_pk: Mapped[int] = mapped_column(
+        ForeignKey("dag_run.id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    attached_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who did what to which target, when, and with which details (append-only)."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_event_target", "target_type", "target_id", "at"),
+        Index("ix_audit_event_at", "at"),
+        Index("ix_audit_event_action", "action", "at"),
+        Index("ix_audit_event_actor", "actor", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(ID_LEN))
+    action: Mapped[str] = mapped_column(String(100))
+    target_type: Mapped[str] = mapped_column(String(50))
+    target_id: Mapped[str] = mapped_column(String(ID_LEN))
+    dag_id: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True, index=True)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
