@@ -329,7 +329,9 @@ def test_invalid_schedules(schedule: str, message: str) -> None:
     assert problem.message.startswith(message)
 
 
-@pytest.mark.parametrize("zone", ["Mars/Olympus", "utc", "", "../etc/passwd"])
+@pytest.mark.parametrize(
+    "zone", ["Mars/Olympus", "utc", "", "../etc/passwd", "Europe", "x" * 300, "a\x00b"]
+)
 def test_unknown_timezone(zone: str) -> None:
     spec = dag(py("a"), trigger={"timezone": zone})
     assert check_spec(spec) == [Problem("trigger.timezone", f"unknown timezone '{zone}'")]
@@ -650,7 +652,7 @@ def test_conf_locations_quote_odd_names() -> None:
     assert caught.value.problems[0].location == 'conf["max rows"]'
 
 
-def test_models_used_directly_validate_too() -> None:
+def test_an_http_task_built_from_models_is_valid() -> None:
     spec = DagSpec(
         dag_id="d",
         tasks=[TaskSpec(task_id="h", kind="http", http=HttpRequestSpec(url="https://x.test"))],
