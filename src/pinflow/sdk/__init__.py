@@ -1,1 +1,25 @@
+"""The authoring SDK: ``@dag`` / ``@task`` functions compiled to a ``DagSpec`` and a bundle.
 
+Imports only ``pinflow.spec``, ``pinflow.errors`` and the standard library (an import-linter
+contract checks it), so DAG files and workers pull in nothing of the control plane.
+"""
+
+from pinflow.sdk.dag import Dag, DagFunction, dag
+from pinflow.sdk.decorators import TaskDecorator, task
+from pinflow.sdk.graph import XComArg, chain
+from pinflow.sdk.params import Param
+from pinflow.sdk.task import BashTask, PartialTask, Task
+
+__all__ = [
+    "BashTask",
+    "Dag",
+    "DagFunction",
+    "Param",
+    "PartialTask",
+    "Task",
+    "TaskDecorator",
+    "XComArg",
+    "chain",
+    "dag",
+    "task",
+]

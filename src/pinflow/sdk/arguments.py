@@ -9,13 +9,30 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pinflow.sdk.graph import DagBuilder, XComArg
 from pinflow.sdk.options import type_name
 from pinflow.spec.models import XComRef
+
+# Parameters a worker fills from the run's context when a call leaves them unbound, as
+# Airflow's TaskFlow injects ``params``, ``ds``...; the runtime uses the same names.
+CONTEXT_PARAMETERS = (
+    "params",
+    "conf",
+    "dag_id",
+    "run_id",
+    "task_id",
+    "map_index",
+    "try_number",
+    "logical_date",
+    "ds",
+    "data_interval_start",
+    "data_interval_end",
+    "staging_dir",
+)
 
 _JSON_HINT = "pass plain JSON data (str, int, float, bool, None, list, dict) or a task's output"
 
@@ -50,16 +67,39 @@ def to_json_value(owner: str, path: str, value: object) -> Any:
             f"{owner}: {path!r} holds a task's output inside a list or dict; "
             "pass it as its own argument"
         )
-    raise TypeError(f"{owner}: {path!r} is not JSON-serializable ({type_name(value)}); {_JSON_HINT}")
+    raise TypeError(
+        f"{owner}: {path!r} is not JSON-serializable ({type_name(value)}); {_JSON_HINT}"
+    )
 
 
 def _json_object(owner: str, path: str, value: Mapping[Any, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, item in value.items():
         if not isinstance(key, str):
-            raise TypeError(f"{owner}: {path!r} has a {type_name(key)} key {key!r}; JSON keys are str")
+            raise TypeError(
+                f"{owner}: {path!r} has a {type_name(key)} key {key!r}; JSON keys are str"
+            )
         result[key] = to_json_value(owner, f"{path}[{key!r}]", item)
     return result
+
+
+def binding_signature(function: Callable[..., Any]) -> inspect.Signature:
+    """The function's signature with context parameters optional (the worker fills them).
+
+    They become keyword-only so that ``def load(params, data)`` still binds ``load(x)`` to
+    ``data``: a context value is never passed positionally.
+    """
+    signature = inspect.signature(function)
+    plain, context, var_keyword = [], [], []
+    for parameter in signature.parameters.values():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            var_keyword.append(parameter)
+        elif parameter.name in CONTEXT_PARAMETERS and parameter.kind is not _POSITIONAL_ONLY:
+            default = None if parameter.default is parameter.empty else parameter.default
+            context.append(parameter.replace(kind=_KEYWORD_ONLY_KIND, default=default))
+        else:
+            plain.append(parameter)
+    return signature.replace(parameters=[*plain, *context, *var_keyword])
 
 
 def bind_call(
@@ -131,3 +171,5 @@ def _keyword_arguments(
 
 
 _KEYWORD_ONLY = "workers call task functions with keyword arguments only"
+_KEYWORD_ONLY_KIND = inspect.Parameter.KEYWORD_ONLY
+_POSITIONAL_ONLY = inspect.Parameter.POSITIONAL_ONLY

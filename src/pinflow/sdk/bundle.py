@@ -72,7 +72,7 @@ def make_bundle(root: str | Path, *, max_bytes: int = MAX_BUNDLE_BYTES) -> bytes
     return buffer.getvalue()
 
 
-def extract_bundle(bundle: bytes, dest: Path) -> None:
+def extract_bundle(bundle: bytes, dest: Path, *, max_bytes: int = MAX_BUNDLE_BYTES) -> None:
     """Unpack a bundle into ``dest``, refusing entries that would land outside it."""
     dest = Path(dest)
     try:
@@ -80,10 +80,15 @@ def extract_bundle(bundle: bytes, dest: Path) -> None:
     except zipfile.BadZipFile as exc:
         raise InvalidInputError(f"the code bundle is not a zip archive: {exc}") from None
     with archive:
-        problems = [Problem(info.filename, "unsafe path") for info in archive.infolist()
-                    if not _is_safe(info.filename)]
+        problems = [
+            Problem(info.filename, "unsafe path")
+            for info in archive.infolist()
+            if not _is_safe(info.filename)
+        ]
         if problems:
             raise InvalidInputError("the code bundle has unsafe paths", problems=problems)
+        if sum(info.file_size for info in archive.infolist()) > max_bytes:
+            raise InvalidInputError(f"the code bundle unpacks to more than {max_bytes} bytes")
         for info in archive.infolist():
             target = dest.joinpath(*PurePosixPath(info.filename).parts)
             if info.is_dir():

@@ -53,7 +53,10 @@ class DagOptions(TypedDict, total=False):
 def dag_template(function: Callable[..., Any], options: Mapping[str, object]) -> DagSpec:
     """The DAG's spec without tasks; raises ``TypeError``/``ValueError`` naming the function."""
     owner = f"@dag {function.__qualname__!r}"
-    checked = {"dag_id": function.__name__, "description": inspect.getdoc(function)}
+    checked: dict[str, Any] = {
+        "dag_id": function.__name__,
+        "description": inspect.getdoc(function),
+    }
     for name, value in options.items():
         checker = _CHECKERS.get(name)
         if checker is None:

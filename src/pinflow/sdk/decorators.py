@@ -1,4 +1,4 @@
-"""The ``task`` object: ``@task``, ``@task(...)``, ``@task.bash``, ``task.bash(...)``, ``task.http``.
+"""The ``task`` object: ``@task``, ``@task(...)``, ``@task.bash``, ``task.bash()``, ``task.http()``.
 
 Options are taken as ``**options`` at run time (and typed by overloads for type checkers) so
 that an unknown or mistyped option is reported together with the function it decorates.

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from itertools import pairwise
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, NoReturn, TypeVar
 
 from pinflow.spec.models import TaskSpec, XComRef
@@ -88,21 +88,24 @@ _D = TypeVar("_D", XComArg, Sequence[XComArg])
 
 
 def _as_list(value: object) -> list[XComArg]:
-    items = list(value) if isinstance(value, list | tuple) else [value]
+    items: list[object] = list(value) if isinstance(value, list | tuple) else [value]
+    handles: list[XComArg] = []
     for item in items:
         if not isinstance(item, XComArg):
             raise TypeError(
                 f"dependencies are set between task outputs, got {type(item).__name__}; "
                 "call the task (extract()) and use what it returns"
             )
-    return items
+        handles.append(item)
+    return handles
 
 
-def chain(*items: XComArg | Sequence[XComArg]) -> None:
+def chain(*items: object) -> None:
     """``chain(a, b, [c, d], e)``: each item runs after the one before (Airflow's ``chain``).
 
     Next to a single task, a list fans out or in; two adjacent lists must have the same
-    length and are paired element by element.
+    length and are paired element by element. Items are typed ``object`` because for type
+    checkers a task call returns the function's own return type.
     """
     for left, right in pairwise(items):
         upstream, downstream = _as_list(left), _as_list(right)
@@ -170,7 +173,9 @@ class DagBuilder:
     def finish(self) -> list[TaskSpec]:
         """Close the builder and return the tasks in the order they were added."""
         self._finished = True
-        tasks = [TaskSpec(**node.fields, depends_on=node.depends_on) for node in self._nodes.values()]
+        tasks = [
+            TaskSpec(**node.fields, depends_on=node.depends_on) for node in self._nodes.values()
+        ]
         cyclic = _tasks_in_cycles(tasks)
         if cyclic:
             raise ValueError(f"DAG {self.dag_id!r}: dependency cycle among tasks {cyclic}")

@@ -20,6 +20,8 @@ from types import ModuleType
 
 from pinflow.errors import Problem
 
+_NEVER_PURGED = frozenset({*sys.stdlib_module_names, "pinflow"})
+
 
 def display_path(root: Path, path: Path | str, line: int | None = None) -> str:
     """``dags/etl.py:12``: the file relative to the bundle root's parent, and the line."""
@@ -43,9 +45,14 @@ def in_bundle(path: str | Path | None, root: Path) -> bool:
 
 
 def top_level_names(root: Path) -> set[str]:
-    """Module names the root provides (``etl.py`` -> ``etl``, ``pkg/`` -> ``pkg``)."""
+    """Module names the root provides (``etl.py`` -> ``etl``, ``pkg/`` -> ``pkg``).
+
+    A cached module of the same name (a ``utils`` from site-packages) is set aside during the
+    compile, because a worker, with the bundle root first on its path, imports the bundle's.
+    The standard library and Pinflow itself are never set aside: the SDK needs them.
+    """
     names = {p.stem for p in root.glob("*.py")} | {p.name for p in root.iterdir() if p.is_dir()}
-    return {n for n in names if n.isidentifier() and n not in sys.stdlib_module_names}
+    return {n for n in names if n.isidentifier() and n not in _NEVER_PURGED}
 
 
 def _from_root(name: str, module: ModuleType | None, root: Path, names: set[str]) -> bool:

@@ -84,7 +84,9 @@ def _statuses(owner: str, statuses: object) -> list[int]:
     if isinstance(statuses, int) and not isinstance(statuses, bool):
         return [statuses]
     if not isinstance(statuses, Sequence) or isinstance(statuses, str):
-        raise TypeError(f"{owner}: expected_status must be a list of ints, got {type_name(statuses)}")
+        raise TypeError(
+            f"{owner}: expected_status must be a list of ints, got {type_name(statuses)}"
+        )
     if not all(isinstance(s, int) and not isinstance(s, bool) for s in statuses):
         raise TypeError(f"{owner}: expected_status must be a list of ints")
     return list(statuses)

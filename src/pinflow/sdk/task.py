@@ -13,7 +13,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, NoReturn, ParamSpec, Self, TypeVar, Unpack, cast
 
-from pinflow.sdk.arguments import BoundCall, bind_call, bind_expand
+from pinflow.sdk.arguments import BoundCall, bind_call, bind_expand, binding_signature
 from pinflow.sdk.graph import DagBuilder, XComArg, current_builder
 from pinflow.sdk.options import TaskOptions, check_task_options, type_name
 
@@ -26,11 +26,12 @@ class Task(Generic[P, R]):
     """A Python task: the worker imports ``callable_ref`` from the bundle and calls it."""
 
     label = "@task"
+    __name__: str  # copied from the function by functools.update_wrapper, like __doc__
 
     def __init__(self, function: Callable[P, R], options: Mapping[str, Any]) -> None:
         self.function = function
         self.options: Mapping[str, Any] = dict(options)
-        self._signature = inspect.signature(function)
+        self._signature = binding_signature(function)
         functools.update_wrapper(self, function)
 
     @property
@@ -70,7 +71,9 @@ class Task(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.callable_ref}>"
 
-    def _build(self, builder: DagBuilder, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> XComArg:
+    def _build(
+        self, builder: DagBuilder, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> XComArg:
         return self._add(builder, bind_call(self.owner, self._signature, builder, args, kwargs))
 
     def _add(self, builder: DagBuilder, call: BoundCall) -> XComArg:
@@ -130,7 +133,9 @@ class BashTask(Task[P, str]):
     def partial(self, **kwargs: Any) -> NoReturn:
         raise TypeError(f"{self.owner}: bash tasks cannot be mapped with partial()/expand()")
 
-    def _build(self, builder: DagBuilder, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> XComArg:
+    def _build(
+        self, builder: DagBuilder, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> XComArg:
         try:
             self._signature.bind(*args, **kwargs)
         except TypeError as exc:
@@ -150,9 +155,7 @@ class BashTask(Task[P, str]):
         return builder.add_task(builder.unique_task_id(self.task_id), fields)
 
 
-def make_task(
-    cls: type[Task[P, R]], function: object, options: Mapping[str, object]
-) -> Task[P, R]:
+def make_task(cls: type[Task[P, R]], function: object, options: Mapping[str, object]) -> Task[P, R]:
     """Apply a task decorator, checking what it decorates and its options (naming both)."""
     label = cls.label
     if isinstance(function, Task):

@@ -1,0 +1,226 @@
+"""The local executor: one process per task, forked from a warm interpreter.
+
+``start()`` launches the zygote (``pinflow.runtime.zygote``) once; each ``submit`` is one
+frame on its request pipe, and each finished try comes back as one frame on the event pipe.
+No thread, no sleep: ``poll`` waits on the event pipe with ``select``, and ``fileno`` lets the
+scheduler wait on it together with its own wake-ups.
+
+Death chain (Linux ``PR_SET_PDEATHSIG``): the zygote dies when this process dies, and every
+task process dies when the zygote dies, so a task never outlives the scheduler that recorded
+it as running, and a restarted scheduler can safely start it again. Start the executor from
+the thread that will live as long as it (the kernel signals the death of the forking thread).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pinflow.errors import PinflowError
+from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
+from pinflow.runtime.process import FrameReader, encode_frame, read_available, write_all
+
+if TYPE_CHECKING:
+    from pinflow.settings import Settings
+
+WORKER_DIED = "the executor's worker process (zygote) died"
+STOPPED = "scheduler stopped"
+
+
+class ExecutorError(PinflowError):
+    """The executor cannot take the request (not started, no free slot, worker gone)."""
+
+
+class LocalExecutor:
+    """Runs tasks on this machine, at most ``parallelism`` at a time (see the module docs)."""
+
+    def __init__(
+        self,
+        *,
+        snapshot_cache_dir: Path,
+        parallelism: int | None = None,
+        stop_grace: float = 10.0,
+        start_timeout: float = 60.0,
+    ) -> None:
+        self.snapshot_cache_dir = Path(snapshot_cache_dir)
+        self.parallelism = max(1, parallelism or os.cpu_count() or 1)
+        self.stop_grace = stop_grace
+        self.start_timeout = start_timeout
+        self._live: dict[TaskKey, TaskRequest] = {}
+        self._ready: list[TaskResult] = []
+        self._process: subprocess.Popen[bytes] | None = None
+        self._requests_fd = -1
+        self._events_fd = -1
+        self._reader = FrameReader()
+        self.zygote_pid: int | None = None
+        self._stopping = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalExecutor:
+        return cls(
+            snapshot_cache_dir=settings.snapshot_cache_dir,
+            parallelism=settings.parallelism,
+            stop_grace=settings.stop_grace,
+        )
+
+    # -- Executor protocol -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Launch the zygote and wait until it has imported the runtime (bounded)."""
+        if self._process is not None:
+            return
+        self._stopping = False
+        self.snapshot_cache_dir.mkdir(parents=True, exist_ok=True)
+        req_r, req_w = os.pipe()
+        ev_r, ev_w = os.pipe()
+        command = [
+            sys.executable,
+            "-m",
+            "pinflow.runtime.zygote",
+            f"--parent-pid={os.getpid()}",
+            f"--cache-dir={self.snapshot_cache_dir}",
+            f"--requests-fd={req_r}",
+            f"--events-fd={ev_w}",
+        ]
+        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command, pass_fds=(req_r, ev_w), stdin=subprocess.DEVNULL
+        )
+        os.close(req_r)
+        os.close(ev_w)
+        os.set_blocking(ev_r, False)
+        self._requests_fd, self._events_fd = req_w, ev_r
+        self._reader = FrameReader()
+        self._await_ready()
+
+    def _await_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._abandon()
+                raise ExecutorError("the local executor's worker did not start in time")
+            readable, _, _ = select.select([self._events_fd], [], [], remaining)
+            if not readable:
+                continue
+            data, closed = read_available(self._events_fd)
+            messages = self._reader.feed(data)
+            ready = [m for m in messages if m.get("ev") == "ready"]
+            if ready:
+                self.zygote_pid = int(ready[0]["pid"])
+                self._absorb([m for m in messages if m.get("ev") != "ready"])
+                return
+            if closed:
+                self._abandon()
+                raise ExecutorError("the local executor's worker exited while starting")
+
+    def free_slots(self) -> int:
+        return max(0, self.parallelism - len(self._live))
+
+    def fileno(self) -> int:
+        if self._events_fd < 0:
+            raise ExecutorError("the local executor is not started")
+        return self._events_fd
+
+    def submit(self, request: TaskRequest) -> None:
+        if self._process is None:
+            raise ExecutorError("the local executor is not started")
+        if request.key in self._live:
+            raise ExecutorError(f"{request.label} is already running")
+        if not self.free_slots():
+            raise ExecutorError(f"no free slot (parallelism {self.parallelism})")
+        self._live[request.key] = request
+        self._send({"op": "submit", "request": request.to_dict()})
+
+    def poll(self, timeout: float = 0.0) -> list[TaskResult]:
+        """Results ready now, or within ``timeout`` seconds (returns at the first ones)."""
+        if not self._ready and self._events_fd >= 0:
+            readable, _, _ = select.select([self._events_fd], [], [], max(0.0, timeout))
+            if readable:
+                self._read_events()
+        ready, self._ready = self._ready, []
+        return ready
+
+    def live(self) -> list[TaskKey]:
+        return list(self._live)
+
+    def kill(self, key: TaskKey, reason: str) -> None:
+        if key in self._live:
+            self._send({"op": "kill", "ti_id": key.ti_id, "try_number": key.try_number,
+                        "reason": reason})  # fmt: skip
+
+    def stop(self, *, graceful: bool = True) -> list[TaskResult]:
+        """Stop every task (SIGTERM, then SIGKILL after ``stop_grace``) and the zygote.
+
+        Returns the results not yet handed out by ``poll``; a task the zygote could not report
+        on ends as a failure saying the scheduler stopped.
+        """
+        if self._process is None:
+            return self.poll(0)
+        self._stopping = True
+        if graceful:
+            self._send({"op": "stop", "grace": self.stop_grace})
+            self._drain_until_exit(self.stop_grace + 5.0)
+        self._abandon()
+        for key in list(self._live):
+            self._ready.append(TaskResult.failure(key, STOPPED))
+        self._live.clear()
+        ready, self._ready = self._ready, []
+        return ready
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _send(self, message: dict[str, Any]) -> None:
+        try:
+            write_all(self._requests_fd, encode_frame(message))
+        except (BrokenPipeError, OSError):
+            self._on_worker_death()
+
+    def _read_events(self) -> None:
+        data, closed = read_available(self._events_fd)
+        self._absorb(self._reader.feed(data))
+        if closed:
+            self._on_worker_death()
+
+    def _absorb(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            if message.get("ev") != "result":
+                continue
+            result = TaskResult.from_dict(message["result"])
+            if self._live.pop(result.key, None) is not None:
+                self._ready.append(result)
+
+    def _on_worker_death(self) -> None:
+        """The zygote vanished (killed, OOM): its tasks died with it; start a fresh one."""
+        for key in list(self._live):
+            self._ready.append(TaskResult.failure(key, WORKER_DIED))
+        self._live.clear()
+        self._abandon()
+        if not self._stopping:
+            self.start()
+
+    def _drain_until_exit(self, budget: float) -> None:
+        deadline = time.monotonic() + budget
+        while self._live and (remaining := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([self._events_fd], [], [], remaining)
+            if not readable:
+                continue
+            data, closed = read_available(self._events_fd)
+            self._absorb(self._reader.feed(data))
+            if closed:
+                return
+
+    def _abandon(self) -> None:
+        process, self._process = self._process, None
+        for fd in (self._requests_fd, self._events_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._requests_fd = self._events_fd = -1
+        if process is not None:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)

@@ -1,0 +1,187 @@
+"""How a run advances one step, and what a failed try turns into: pure decisions as data.
+
+``plan_run`` looks at a run's pinned spec and the states of its task instances and answers
+which tasks move (``none`` -> ``scheduled`` / ``skipped`` / ``upstream_failed``, and under
+``fail_fast`` every task not yet started -> ``upstream_failed``) and, once every task instance
+is finished, the run's outcome. Skips and upstream failures cascade: the plan is iterated to a
+fixed point, so one call settles a whole chain of skipped or failed-upstream tasks.
+
+``retry_decision`` turns a failed try into ``up_for_retry`` (with the moment the next try is
+due) or ``failed`` once the tries are used up.
+
+The service applies each move with a guarded ``UPDATE … WHERE state = :from_state``: a move is
+a claim about the state it was computed from, never a blind write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import NamedTuple
+
+from pinflow.lifecycle.states import RunState, TaskState
+from pinflow.lifecycle.trigger_rules import (
+    Verdict,
+    evaluate,
+    fail_fast_verdict,
+    run_outcome,
+)
+from pinflow.spec.models import DagSpec, ErrorStrategy, ResolvedTask, TaskSpec
+
+# Airflow's ``[core] max_task_retry_delay`` default: an exponential backoff without its own
+# ``max_retry_delay`` still stops growing at a day (and never overflows a ``timedelta``).
+MAX_RETRY_DELAY_SECONDS = 24 * 60 * 60.0
+
+NOT_STARTED_STATES = frozenset({TaskState.NONE, TaskState.SCHEDULED, TaskState.UP_FOR_RETRY})
+
+_VERDICT_STATE = {
+    Verdict.RUN: TaskState.SCHEDULED,
+    Verdict.SKIP: TaskState.SKIPPED,
+    Verdict.UPSTREAM_FAILED: TaskState.UPSTREAM_FAILED,
+}
+
+
+class MoveReason(StrEnum):
+    TRIGGER_RULE = "trigger_rule"  # the task's trigger rule decided on its direct upstreams
+    FAIL_FAST = "fail_fast"  # the run's error strategy stopped everything not yet started
+    NOT_IN_SPEC = "not_in_spec"  # the pinned spec has no such task (Airflow's verify_integrity)
+
+
+@dataclass(frozen=True)
+class TaskMove:
+    """Every instance of ``task_id`` currently in ``from_state`` moves to ``to_state``."""
+
+    task_id: str
+    from_state: TaskState
+    to_state: TaskState
+    reason: MoveReason
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The moves of one step, in the order to apply them, and the outcome they lead to."""
+
+    moves: tuple[TaskMove, ...]
+    states: Mapping[str, tuple[TaskState, ...]]  # every task instance's state after the moves
+    outcome: RunState | None  # None while some task instance is unfinished
+
+    def task_ids_to(self, state: TaskState) -> list[str]:
+        return [m.task_id for m in self.moves if m.to_state == state]
+
+    @property
+    def scheduled(self) -> list[str]:
+        return self.task_ids_to(TaskState.SCHEDULED)
+
+    @property
+    def skipped(self) -> list[str]:
+        return self.task_ids_to(TaskState.SKIPPED)
+
+    @property
+    def upstream_failed(self) -> list[str]:
+        return self.task_ids_to(TaskState.UPSTREAM_FAILED)
+
+
+TaskStates = Mapping[str, TaskState | Collection[TaskState]]
+
+
+def plan_run(spec: DagSpec, states: TaskStates, error_strategy: ErrorStrategy) -> RunPlan:
+    """The decisions of one scheduling step for a run pinned to ``spec``.
+
+    ``states`` holds, per task id, the state of its task instance (or the states of its mapped
+    instances). Upstream ids the run has no task instance for are ignored. The moves are
+    iterated to a fixed point: a skip or an upstream failure reaches every task it decides.
+    """
+    current = {task_id: _as_list(value) for task_id, value in states.items()}
+    tasks = {t.task_id: t for t in spec.tasks}
+    moves: list[TaskMove] = []
+    while step := _step(spec, tasks, current, error_strategy):
+        for move in step:
+            current[move.task_id] = [
+                move.to_state if s == move.from_state else s for s in current[move.task_id]
+            ]
+        moves.extend(step)
+    final = {task_id: tuple(group) for task_id, group in current.items()}
+    return RunPlan(moves=tuple(moves), states=final, outcome=run_outcome(final))
+
+
+def _as_list(value: TaskState | Collection[TaskState]) -> list[TaskState]:
+    if isinstance(value, str):
+        return [TaskState(value)]
+    return [TaskState(s) for s in value]
+
+
+def _step(
+    spec: DagSpec,
+    tasks: Mapping[str, TaskSpec],
+    current: Mapping[str, list[TaskState]],
+    error_strategy: ErrorStrategy,
+) -> list[TaskMove]:
+    has_failure = any(TaskState.FAILED in group for group in current.values())
+    stop = fail_fast_verdict(error_strategy, has_failure) is not None
+    moves: list[TaskMove] = []
+    for task_id, group in current.items():
+        task = tasks.get(task_id)
+        if task is None or stop:
+            to_state, reason = (
+                (TaskState.REMOVED, MoveReason.NOT_IN_SPEC)
+                if task is None
+                else (TaskState.UPSTREAM_FAILED, MoveReason.FAIL_FAST)
+            )
+            moves.extend(
+                TaskMove(task_id, s, to_state, reason)
+                for s in _ordered(set(group) & NOT_STARTED_STATES)
+            )
+        elif TaskState.NONE in group:
+            decided = _by_trigger_rule(spec, task, current)
+            if decided is not None:
+                moves.append(TaskMove(task_id, TaskState.NONE, decided, MoveReason.TRIGGER_RULE))
+    return moves
+
+
+def _by_trigger_rule(
+    spec: DagSpec, task: TaskSpec, current: Mapping[str, list[TaskState]]
+) -> TaskState | None:
+    upstream = [s for up in task.upstream_task_ids if up in current for s in current[up]]
+    return _VERDICT_STATE.get(evaluate(spec.resolve(task).trigger_rule, upstream))
+
+
+def _ordered(states: set[TaskState]) -> list[TaskState]:
+    """Deterministic order (the enum's), so a plan is the same on every call."""
+    return [s for s in TaskState if s in states]
+
+
+class RetryDecision(NamedTuple):
+    state: TaskState  # up_for_retry or failed
+    next_try_at: datetime | None
+
+
+def retry_delay_seconds(task: ResolvedTask, try_number: int) -> float:
+    """The wait before the try after ``try_number`` (Airflow's backoff, without its jitter).
+
+    Exponential backoff doubles per try: ``retry_delay * 2 ** (try_number - 1)``, capped by the
+    task's ``max_retry_delay`` or, when it has none, by a day.
+    """
+    if not task.retry_exponential_backoff:
+        return task.retry_delay
+    cap = MAX_RETRY_DELAY_SECONDS if task.max_retry_delay is None else task.max_retry_delay
+    # A bounded exponent keeps ``2.0 ** n`` finite; past ~1000 doublings every delay is capped.
+    exponent = min(max(try_number - 1, 0), 1000)
+    return min(task.retry_delay * 2.0**exponent, cap)
+
+
+def retry_decision(
+    task: ResolvedTask, try_number: int, now: datetime, *, max_tries: int | None = None
+) -> RetryDecision:
+    """What the failed try ``try_number`` becomes.
+
+    As in Airflow, a task may be retried while ``try_number <= max_tries``; ``max_tries``
+    defaults to the task's ``retries``, so a task runs at most ``retries + 1`` times. Pass the
+    task instance's own ``max_tries`` when a clear has granted it further tries.
+    """
+    limit = task.retries if max_tries is None else max_tries
+    if try_number > limit:
+        return RetryDecision(TaskState.FAILED, None)
+    delay = timedelta(seconds=retry_delay_seconds(task, try_number))
+    return RetryDecision(TaskState.UP_FOR_RETRY, now + delay)

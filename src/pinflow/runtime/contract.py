@@ -1,0 +1,174 @@
+"""The runtime contract: what a worker needs to run one task, and what it reports back.
+
+The scheduler builds a ``TaskRequest`` from the database; an executor carries it to a worker
+process (a pipe for the local executor, a broker message for Celery) and brings back exactly
+one ``TaskResult`` per request. Both are plain JSON so that any transport works, and nothing
+in them refers to the control plane: a worker never opens the metadata database.
+
+``docs/runtime-contract.md`` is the prose version of this module.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, NamedTuple, Protocol, Self, TypeVar
+
+CONTRACT_VERSION = 1
+
+T = TypeVar("T")
+
+
+class SkipTask(Exception):  # noqa: N818 - named like Airflow's AirflowSkipException's intent
+    """Raise inside a task to end it as ``skipped`` (Airflow's ``AirflowSkipException``)."""
+
+
+class TaskKey(NamedTuple):
+    """One try of one task instance: the unit an executor runs and reports on."""
+
+    ti_id: int
+    try_number: int
+
+
+def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}")
+    return cls(**data)
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """Everything one try of one task needs, resolved by the scheduler.
+
+    ``inputs`` are the upstream XCom values bound to arguments; ``mapped`` the element of the
+    expanded upstream list for a mapped task instance (``map_index`` >= 0). The worker calls a
+    Python task as ``callable(**args, **inputs, **mapped)``. ``bundle_uri`` says where the code
+    bundle can be fetched when the worker's cache has no ``snapshot_digest`` yet (``file://``
+    for the local executor); ``None`` means the snapshot has no code.
+    """
+
+    ti_id: int
+    dag_id: str
+    run_id: str
+    task_id: str
+    try_number: int
+    snapshot_digest: str
+    staging_dir: str
+    log_path: str
+    kind: str = "python"
+    map_index: int = -1
+    callable: str | None = None
+    bash_command: str | None = None
+    http: dict[str, Any] | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    mapped: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    conf: dict[str, Any] = field(default_factory=dict)
+    logical_date: str | None = None
+    data_interval_start: str | None = None
+    data_interval_end: str | None = None
+    run_type: str = "manual"
+    bundle_uri: str | None = None
+    execution_timeout: float | None = None
+    contract_version: int = CONTRACT_VERSION
+
+    @property
+    def key(self) -> TaskKey:
+        return TaskKey(self.ti_id, self.try_number)
+
+    @property
+    def label(self) -> str:
+        suffix = f"[{self.map_index}]" if self.map_index >= 0 else ""
+        return f"{self.dag_id}/{self.run_id}/{self.task_id}{suffix} try {self.try_number}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        return _from_dict(cls, data)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Self:
+        return cls.from_dict(json.loads(text))
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """The outcome of one try: exactly one per ``TaskRequest``.
+
+    ``value`` is the task's JSON return value (the XCom) when ``success``; ``error`` a one-line
+    summary when not (the full traceback is in the try's log). ``exit_code`` is the process's
+    or the bash command's; ``duration`` is wall seconds inside the worker.
+    """
+
+    ti_id: int
+    try_number: int
+    success: bool
+    value: Any = None
+    error: str | None = None
+    exit_code: int | None = None
+    duration: float = 0.0
+    skipped: bool = False
+    pid: int | None = None
+
+    @property
+    def key(self) -> TaskKey:
+        return TaskKey(self.ti_id, self.try_number)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        return _from_dict(cls, data)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Self:
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def failure(cls, key: TaskKey, error: str, **extra: Any) -> Self:
+        return cls(ti_id=key.ti_id, try_number=key.try_number, success=False, error=error, **extra)
+
+
+class Executor(Protocol):
+    """What the scheduler drives. One executor instance is used by one scheduler thread.
+
+    ``submit`` never blocks on the task; ``poll`` waits at most ``timeout`` seconds for results
+    (``0`` = only what is ready). Every submitted request yields exactly one result, including
+    when the task process is killed, times out, or the executor stops (then the result is a
+    failure saying so). ``fileno`` is readable when ``poll`` has something, so the scheduler
+    can wait on the executor and its own wake-ups together.
+    """
+
+    def start(self) -> None: ...
+
+    def free_slots(self) -> int: ...
+
+    def submit(self, request: TaskRequest) -> None: ...
+
+    def poll(self, timeout: float = 0.0) -> list[TaskResult]: ...
+
+    def fileno(self) -> int: ...
+
+    def live(self) -> list[TaskKey]:
+        """The tries whose process is alive (or about to start): what the scheduler heartbeats."""
+        ...
+
+    def kill(self, key: TaskKey, reason: str) -> None:
+        """End a try now; its result is a failure carrying ``reason``."""
+        ...
+
+    def stop(self, *, graceful: bool = True) -> list[TaskResult]:
+        """End every live try (SIGTERM then SIGKILL when graceful) and return their results."""
+        ...

@@ -1,0 +1,278 @@
+"""What runs inside a task process: load the pinned snapshot, run the task, report back.
+
+``child_main`` is the whole life of one forked task process: it detaches into its own process
+group (so a timeout or a kill reaches every process the task started), asks the kernel to
+kill it if its parent dies (a task must never outlive its supervisor, or a restarted
+scheduler could start it a second time), sends stdout and stderr to the try's log file, runs
+the task and writes exactly one ``TaskResult`` to the result pipe.
+
+Imports only the standard library, ``pinflow.runtime``, ``pinflow.sdk`` and
+``pinflow.errors``: a worker knows nothing of the metadata database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import inspect
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import traceback
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+from pinflow.runtime.contract import SkipTask, TaskRequest, TaskResult
+from pinflow.runtime.operators import CommandFailed, run_bash, run_http
+from pinflow.runtime.process import set_parent_death_signal, write_all
+from pinflow.sdk.bundle import extract_bundle
+from pinflow.sdk.loader import resolve_callable
+
+_ERROR_CHARS = 2000
+# Task function parameters filled from the run's context when the call does not bind them
+# (as Airflow's TaskFlow injects ``params``, ``ds``, ``logical_date``...).
+CONTEXT_NAMES = (
+    "params",
+    "conf",
+    "dag_id",
+    "run_id",
+    "task_id",
+    "map_index",
+    "try_number",
+    "logical_date",
+    "ds",
+    "data_interval_start",
+    "data_interval_end",
+    "staging_dir",
+)
+
+
+class TaskTerminated(BaseException):
+    """SIGTERM reached the task: unwinds ``finally`` blocks, then the try ends as failed."""
+
+
+def bundle_cache_path(cache_dir: Path, digest: str) -> Path:
+    return cache_dir / digest
+
+
+def fetch_bundle(uri: str) -> bytes:
+    """The bundle bytes behind ``uri`` (``file://`` here; ``http(s)://`` for remote workers)."""
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(urllib.request.url2pathname(parsed.path)).read_bytes()
+    if parsed.scheme in ("http", "https"):
+        with urllib.request.urlopen(uri, timeout=60) as response:  # noqa: S310 - scheme checked
+            data: bytes = response.read()
+            return data
+    raise ValueError(f"unsupported bundle URI {uri!r} (expected file:// or http(s)://)")
+
+
+def ensure_bundle(cache_dir: Path, digest: str, uri: str | None) -> Path:
+    """The extracted bundle for ``digest``, extracting it into the cache on first use.
+
+    Safe for many task processes at once: one extracts under a file lock into a temporary
+    folder and renames it into place atomically; the others wait for the lock and find it.
+    A crash mid-extraction leaves only a temporary folder, never a half-filled cache entry.
+    """
+    target = bundle_cache_path(cache_dir, digest)
+    if target.is_dir():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / f".{digest}.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.is_dir():
+            return target
+        data = fetch_bundle(uri) if uri else b""
+        tmp = Path(tempfile.mkdtemp(prefix=f".{digest}.", dir=cache_dir))
+        try:
+            if data:
+                extract_bundle(data, tmp)
+            tmp.rename(target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _redirect_output(log_path: str) -> None:
+    """Point fds 1 and 2 (and so subprocesses) and ``sys.stdout``/``sys.stderr`` at the log."""
+    path = Path(log_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout = io.TextIOWrapper(open(1, "wb", closefd=False), line_buffering=True)  # noqa: SIM115
+    sys.stderr = io.TextIOWrapper(open(2, "wb", closefd=False), line_buffering=True)  # noqa: SIM115
+
+
+def _environment(req: TaskRequest, bundle: Path) -> dict[str, str]:
+    """What a task (and any command it starts) can read about its run."""
+    python_path = os.pathsep.join(p for p in (str(bundle), os.environ.get("PYTHONPATH")) if p)
+    return {
+        "PINFLOW_STAGING_DIR": req.staging_dir,
+        "PINFLOW_BUNDLE_DIR": str(bundle),
+        "PINFLOW_DAG_ID": req.dag_id,
+        "PINFLOW_RUN_ID": req.run_id,
+        "PINFLOW_TASK_ID": req.task_id,
+        "PINFLOW_MAP_INDEX": str(req.map_index),
+        "PINFLOW_TRY_NUMBER": str(req.try_number),
+        "PINFLOW_LOGICAL_DATE": req.logical_date or "",
+        "PINFLOW_PARAMS": json.dumps(req.params),
+        "PINFLOW_CONF": json.dumps(req.conf),
+        "PYTHONPATH": python_path,
+    }
+
+
+def _context(req: TaskRequest) -> dict[str, Any]:
+    return {
+        "params": req.params,
+        "conf": req.conf,
+        "dag_id": req.dag_id,
+        "run_id": req.run_id,
+        "task_id": req.task_id,
+        "map_index": req.map_index,
+        "try_number": req.try_number,
+        "logical_date": req.logical_date,
+        "ds": (req.logical_date or "")[:10] or None,
+        "data_interval_start": req.data_interval_start,
+        "data_interval_end": req.data_interval_end,
+        "staging_dir": req.staging_dir,
+    }
+
+
+def _call_arguments(function: Callable[..., Any], req: TaskRequest) -> dict[str, Any]:
+    kwargs = {**req.args, **req.inputs, **req.mapped}
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return kwargs
+    context = _context(req)
+    for name in CONTEXT_NAMES:
+        if name in parameters and name not in kwargs:
+            kwargs[name] = context[name]
+    return kwargs
+
+
+def _run_python(req: TaskRequest, bundle: Path) -> Any:
+    if not req.callable:
+        raise ValueError(f"python task {req.task_id!r} has no callable")
+    sys.path.insert(0, str(bundle))
+    function = resolve_callable(req.callable)
+    return function(**_call_arguments(function, req))
+
+
+def _execute(req: TaskRequest, bundle: Path) -> Any:
+    if req.kind == "python":
+        return _run_python(req, bundle)
+    if req.kind == "bash":
+        if not req.bash_command:
+            raise ValueError(f"bash task {req.task_id!r} has no bash_command")
+        return run_bash(req.bash_command, cwd=req.staging_dir)
+    if req.kind == "http":
+        if not req.http:
+            raise ValueError(f"http task {req.task_id!r} has no http request")
+        return run_http(req.http)
+    raise ValueError(f"unknown task kind {req.kind!r}")
+
+
+def check_json(value: Any) -> None:
+    """Raise ``TypeError`` naming the type when the return value cannot be an XCom."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"the task's return value is not JSON-serializable ({type(value).__name__}): {exc}; "
+            "return plain JSON data (str, int, float, bool, None, list, dict), or write large "
+            "or binary data to PINFLOW_STAGING_DIR and return its path"
+        ) from None
+
+
+def summarize(exc: BaseException) -> str:
+    text = str(exc)
+    summary = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return summary if len(summary) <= _ERROR_CHARS else summary[: _ERROR_CHARS - 1] + "…"
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _log(message: str) -> None:
+    print(f"[{_stamp()}] pinflow: {message}", file=sys.stderr, flush=True)
+
+
+def run_task(req: TaskRequest, cache_dir: Path) -> TaskResult:
+    """Run one try in this process (output already redirected) and describe how it ended."""
+    started = time.monotonic()
+    base: dict[str, Any] = {"ti_id": req.ti_id, "try_number": req.try_number, "pid": os.getpid()}
+    _log(f"running {req.label} on {socket.gethostname()} pid {os.getpid()}")
+    try:
+        Path(req.staging_dir).mkdir(parents=True, exist_ok=True)
+        bundle = ensure_bundle(cache_dir, req.snapshot_digest, req.bundle_uri)
+        os.environ.update(_environment(req, bundle))
+        os.chdir(req.staging_dir)
+        value = _execute(req, bundle)
+        check_json(value)
+    except SkipTask as exc:
+        _log(f"skipped: {exc}" if str(exc) else "skipped")
+        base.update(success=True, skipped=True, exit_code=0)
+    except CommandFailed as exc:
+        _log(f"failed: {exc}")
+        base.update(success=False, error=str(exc), exit_code=exc.exit_code)
+    except (Exception, TaskTerminated, SystemExit, KeyboardInterrupt) as exc:
+        traceback.print_exc()
+        _log(f"failed: {summarize(exc)}")
+        base.update(success=False, error=summarize(exc), exit_code=1)
+    else:
+        _log("succeeded")
+        base.update(success=True, value=value, exit_code=0)
+    return TaskResult(**base, duration=time.monotonic() - started)
+
+
+def _on_sigterm(_signum: int, _frame: FrameType | None) -> NoReturn:
+    raise TaskTerminated("the task process received SIGTERM")
+
+
+def detach(parent_pid: int) -> None:
+    """Own process group; die with the parent; exit at once if the parent is already gone."""
+    os.setpgid(0, 0)
+    set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+        os._exit(70)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
+def write_result(fd: int, result: TaskResult) -> None:
+    write_all(fd, result.to_json().encode())
+
+
+def child_main(req: TaskRequest, cache_dir: Path, result_fd: int, parent_pid: int) -> NoReturn:
+    """The forked task process: never returns (``os._exit``), whatever the task does."""
+    code = 0
+    try:
+        detach(parent_pid)
+        _redirect_output(req.log_path)
+        result = run_task(req, cache_dir)
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        write_result(result_fd, result)
+    except BaseException:  # nothing may escape a forked child
+        code = 70
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+    os._exit(code)

@@ -1,0 +1,295 @@
+"""The warm interpreter of the local executor: forks one task process per request.
+
+Started once by ``LocalExecutor.start()`` as ``python -m pinflow.runtime.zygote``, it imports
+the runtime and the SDK (and so pydantic) up front; every task process is an ``os.fork()`` of
+it, so a task pays no interpreter start-up and no import of Pinflow. It never imports user
+code itself: only the forked children do, and they exit after one task.
+
+Pipes: requests in (``submit`` / ``kill`` / ``stop`` frames), events out (``ready``, then one
+``result`` per submitted request). It watches each child through a result pipe and SIGCHLD,
+enforces execution timeouts (SIGKILL to the child's process group), and turns any death
+without a result into a failed ``TaskResult``. It dies with its parent (``PR_SET_PDEATHSIG``),
+and its children die with it, so no task can outlive the scheduler that started it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import selectors
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
+from pinflow.runtime.process import (
+    FrameReader,
+    encode_frame,
+    read_available,
+    set_parent_death_signal,
+)
+from pinflow.runtime.task_process import child_main
+
+STOPPED = "scheduler stopped"
+
+
+@dataclass
+class _Child:
+    request: TaskRequest
+    pid: int
+    fd: int
+    started: float
+    deadline: float | None
+    output: bytearray = field(default_factory=bytearray)
+    kill_reason: str | None = None
+
+
+def _describe_status(status: int) -> tuple[str, int]:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return f"killed by signal {signal.Signals(sig).name}", -sig
+    code = os.waitstatus_to_exitcode(status)
+    return f"exited with code {code}", code
+
+
+def _kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+class Zygote:
+    """The fork server's event loop (single-threaded, so forking from it is safe)."""
+
+    def __init__(self, cache_dir: Path, requests_fd: int, events_fd: int) -> None:
+        self.cache_dir = cache_dir
+        self.requests_fd = requests_fd
+        self.events_fd = events_fd
+        self.pid = os.getpid()
+        self.children: dict[int, _Child] = {}  # by pid
+        self.by_fd: dict[int, _Child] = {}
+        self.reader = FrameReader()
+        self.outbox = bytearray()
+        self.stopping = False
+        self.stop_deadline: float | None = None
+        self.wake_r, self.wake_w = os.pipe()
+        self.selector = selectors.DefaultSelector()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        for fd in (self.wake_r, self.wake_w, self.events_fd, self.requests_fd):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, lambda *_: self._stop(0.0))
+        self.selector.register(self.requests_fd, selectors.EVENT_READ, "requests")
+        self.selector.register(self.wake_r, selectors.EVENT_READ, "wake")
+        self._emit({"ev": "ready", "pid": self.pid})
+        while not (self.stopping and not self.children):
+            self._turn()
+        self._flush_blocking()
+
+    def _turn(self) -> None:
+        for key, mask in self.selector.select(self._timeout()):
+            if key.data == "requests":
+                self._on_requests()
+            elif key.data == "wake":
+                read_available(self.wake_r)
+            elif key.data == "events":
+                self._flush()
+            else:
+                self._on_child_output(key.fd)
+        self._reap()
+        self._enforce_deadlines()
+
+    def _timeout(self) -> float | None:
+        deadlines = [c.deadline for c in self.children.values() if c.deadline is not None]
+        if self.stop_deadline is not None:
+            deadlines.append(self.stop_deadline)
+        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+
+    # -- requests --------------------------------------------------------------------------
+
+    def _on_requests(self) -> None:
+        data, closed = read_available(self.requests_fd)
+        for message in self.reader.feed(data):
+            self._handle(message)
+        if closed:  # the executor is gone: nobody would record what the tasks do
+            self.selector.unregister(self.requests_fd)
+            for child in self.children.values():
+                _kill_group(child.pid)
+            self.stopping = True
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        op = message.get("op")
+        if op == "submit":
+            self._fork(TaskRequest.from_dict(message["request"]))
+        elif op == "kill":
+            key = TaskKey(int(message["ti_id"]), int(message["try_number"]))
+            self._kill(key, str(message.get("reason") or "killed"))
+        elif op == "stop":
+            self._stop(float(message.get("grace", 0.0)))
+
+    def _fork(self, request: TaskRequest) -> None:
+        if self.stopping:
+            self._emit_result(TaskResult.failure(request.key, STOPPED))
+            return
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            self._close_in_child()
+            child_main(request, self.cache_dir, write_fd, self.pid)
+        os.close(write_fd)
+        os.set_blocking(read_fd, False)
+        now = time.monotonic()
+        timeout = request.execution_timeout
+        child = _Child(request, pid, read_fd, now, now + timeout if timeout else None)
+        self.children[pid] = child
+        self.by_fd[read_fd] = child
+        self.selector.register(read_fd, selectors.EVENT_READ, "child")
+
+    def _close_in_child(self) -> None:
+        # Never unregister here: the epoll instance is shared with the zygote after fork.
+        signal.set_wakeup_fd(-1)
+        fds = [self.selector.fileno(), self.requests_fd, self.events_fd, self.wake_r]
+        for fd in [*fds, self.wake_w, *self.by_fd]:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _kill(self, key: TaskKey, reason: str) -> None:
+        for child in self.children.values():
+            if child.request.key == key:
+                child.kill_reason = child.kill_reason or reason
+                _kill_group(child.pid)
+
+    def _stop(self, grace: float) -> None:
+        self.stopping = True
+        sig = signal.SIGTERM if grace > 0 else signal.SIGKILL
+        for child in self.children.values():
+            child.kill_reason = child.kill_reason or STOPPED
+            _kill_group(child.pid, sig)
+        self.stop_deadline = time.monotonic() + grace if grace > 0 else None
+
+    # -- children --------------------------------------------------------------------------
+
+    def _on_child_output(self, fd: int) -> None:
+        child = self.by_fd[fd]
+        data, closed = read_available(fd)
+        child.output += data
+        if closed:  # finished (or closed its pipe); SIGCHLD reaps it
+            self.selector.unregister(fd)
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = self.children.pop(pid, None)
+            if child is not None:
+                self._finish(child, status)
+
+    def _finish(self, child: _Child, status: int) -> None:
+        # The child is a zombie until reaped, so its process group id cannot have been reused:
+        # this reaches any process the task left behind (``cmd &``), and only those.
+        _kill_group(child.pid)
+        data, _ = read_available(child.fd)
+        child.output += data
+        if child.fd in self.selector.get_map():
+            self.selector.unregister(child.fd)
+        os.close(child.fd)
+        del self.by_fd[child.fd]
+        self._emit_result(self._result_of(child, status))
+
+    def _result_of(self, child: _Child, status: int) -> TaskResult:
+        key = child.request.key
+        try:
+            return TaskResult.from_json(bytes(child.output))
+        except ValueError:
+            how, code = _describe_status(status)
+        reason = child.kill_reason or f"the task process {how}"
+        duration = time.monotonic() - child.started
+        return TaskResult.failure(key, reason, exit_code=code, duration=duration, pid=child.pid)
+
+    def _enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        for child in self.children.values():
+            if child.deadline is not None and now >= child.deadline:
+                timeout = child.request.execution_timeout
+                child.kill_reason = child.kill_reason or f"execution timeout after {timeout:g}s"
+                child.deadline = None
+                _kill_group(child.pid)
+        if self.stop_deadline is not None and now >= self.stop_deadline:
+            self.stop_deadline = None
+            for child in self.children.values():
+                _kill_group(child.pid)
+
+    # -- events out ------------------------------------------------------------------------
+
+    def _emit_result(self, result: TaskResult) -> None:
+        self._emit({"ev": "result", "result": result.to_dict()})
+
+    def _emit(self, message: dict[str, Any]) -> None:
+        self.outbox += encode_frame(message)
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write what the pipe takes now; the rest waits for the pipe to drain (never block:
+        the executor may be busy writing requests to us at the same moment)."""
+        try:
+            while self.outbox:
+                written = os.write(self.events_fd, self.outbox)
+                del self.outbox[:written]
+        except BlockingIOError:
+            pass
+        except BrokenPipeError:
+            self.outbox.clear()
+        registered = self.events_fd in self.selector.get_map()
+        if self.outbox and not registered:
+            self.selector.register(self.events_fd, selectors.EVENT_WRITE, "events")
+        elif not self.outbox and registered:
+            self.selector.unregister(self.events_fd)
+
+    def _flush_blocking(self) -> None:
+        os.set_blocking(self.events_fd, True)
+        with contextlib.suppress(BrokenPipeError):
+            while self.outbox:
+                written = os.write(self.events_fd, self.outbox)
+                del self.outbox[:written]
+
+
+def _warm_up() -> None:
+    """Import what task code commonly needs, once, so that forked tasks start warm."""
+    import json  # noqa: F401
+    import subprocess  # noqa: F401
+    import traceback  # noqa: F401
+    import urllib.request  # noqa: F401
+    import zipfile  # noqa: F401
+
+    import pinflow.sdk  # noqa: F401
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="pinflow.runtime.zygote")
+    parser.add_argument("--parent-pid", type=int, required=True)
+    parser.add_argument("--cache-dir", type=Path, required=True)
+    parser.add_argument("--requests-fd", type=int, required=True)
+    parser.add_argument("--events-fd", type=int, required=True)
+    args = parser.parse_args(argv)
+    set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != args.parent_pid:
+        raise SystemExit(70)  # the executor died before the death signal was armed
+    # Ctrl-C reaches the whole foreground process group; the executor decides how we stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _warm_up()
+    Zygote(args.cache_dir, args.requests_fd, args.events_fd).serve()
+
+
+if __name__ == "__main__":
+    main()

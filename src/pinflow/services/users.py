@@ -1,0 +1,403 @@
+"""Users, project roles, password logins and API tokens.
+
+Secrets never leave this module in clear except once: the API token returned by
+``create_api_token``. Passwords are hashed with argon2id; API tokens (``pf_<prefix>_<secret>``)
+are random, so a sha256 of the secret is enough to store them, and the prefix finds the row.
+Failed logins are audited as ``auth.login_failed`` with the username and the client, never the
+password, and throttled per username and client in the database (so the limit holds across
+API servers): after ``max_failures`` failures within ``window``, logins are refused until the
+oldest of them leaves the window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError, Problem
+from pinflow.lifecycle.permissions import Principal, Role
+from pinflow.services.common import audit, now
+from pinflow.store import repo
+from pinflow.store.db import Database
+from pinflow.store.tables import ID_LEN, ApiToken, LoginAttempt, Project, ProjectRole, User
+
+
+@dataclass
+class AuthenticationError(PinflowError):
+    """The caller could not be identified (bad password, bad or expired token). HTTP 401."""
+
+
+@dataclass
+class LoginThrottledError(PinflowError):
+    """Too many failed logins for this username from this client. HTTP 429."""
+
+    retry_after: int = 0
+
+
+@dataclass(frozen=True)
+class LoginThrottle:
+    max_failures: int = 5
+    window: timedelta = timedelta(minutes=5)
+
+
+DEFAULT_THROTTLE = LoginThrottle()
+NO_PASSWORD = "!"  # not an argon2 hash: nothing verifies against it (token-only accounts)
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024  # hashing is deliberately slow; unbounded input would be a DoS lever
+TOKEN_SCHEME = "pf"
+_TOUCH_EVERY = timedelta(minutes=1)  # last_used_at resolution: no write on every request
+_USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+\-]{0,249}$")
+_HASHER = PasswordHasher()
+BAD_LOGIN = "Invalid username or password."
+BAD_TOKEN = "Invalid API token."
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: int
+    username: str
+    is_superuser: bool
+    is_active: bool
+    created_at: datetime
+    roles: dict[str, Role]
+
+
+@dataclass(frozen=True)
+class TokenView:
+    id: int
+    name: str
+    prefix: str
+    username: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A just-created token; ``secret`` is the whole ``pf_…`` string, shown exactly once."""
+
+    token: TokenView
+    secret: str = field(repr=False)
+
+
+# --- users and roles ---------------------------------------------------------------------------
+
+
+def _check_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        message = f"must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long"
+        raise InvalidInputError(f"password: {message}", problems=[Problem("password", message)])
+
+
+def _user_row(s: Session, username: str) -> User:
+    row = s.scalars(select(User).where(User.username == username)).one_or_none()
+    if row is None:
+        raise NotFoundError(f"User {username!r} was not found.")
+    return row
+
+
+def _roles(s: Session, user_id: int) -> dict[str, Role]:
+    rows = s.execute(
+        select(Project.name, ProjectRole.role)
+        .join(Project, Project.id == ProjectRole.project_id)
+        .where(ProjectRole.user_id == user_id)
+    ).tuples()
+    return {project: Role(role) for project, role in rows}
+
+
+def _user_view(s: Session, row: User) -> UserView:
+    return UserView(
+        row.id, row.username, row.is_superuser, row.is_active, row.created_at, _roles(s, row.id)
+    )
+
+
+def create_user(
+    db: Database,
+    username: str,
+    password: str | None,
+    *,
+    actor: str,
+    is_superuser: bool = False,
+) -> UserView:
+    """A new user; ``password=None`` makes a token-only account (no password login)."""
+    if not _USERNAME.match(username):
+        message = "must be 1-250 letters, digits or _ . @ + - (not starting with . @ + -)"
+        raise InvalidInputError(f"username: {message}", problems=[Problem("username", message)])
+    if password is not None:
+        _check_password(password)
+    hashed = NO_PASSWORD if password is None else _HASHER.hash(password)
+    with db.transaction() as s:
+        row = User(username=username, password_hash=hashed, is_superuser=is_superuser)
+        row.is_active, row.created_at = True, now()
+        s.add(row)
+        try:
+            s.flush()
+        except IntegrityError:
+            raise ConflictError(f"User {username!r} already exists.") from None
+        meta = {"isSuperuser": is_superuser, "hasPassword": password is not None}
+        audit(s, actor=actor, action="user.created", target_type="user", target_id=username, meta=meta)
+        return _user_view(s, row)
+
+
+def set_password(db: Database, username: str, password: str, *, actor: str) -> None:
+    _check_password(password)
+    hashed = _HASHER.hash(password)
+    with db.transaction() as s:
+        _user_row(s, username).password_hash = hashed
+        audit(s, actor=actor, action="user.password_set", target_type="user", target_id=username)
+
+
+def set_active(db: Database, username: str, active: bool, *, actor: str) -> UserView:
+    """Disable or re-enable a user; a disabled user's JWTs and API tokens stop working."""
+    with db.transaction() as s:
+        row = _user_row(s, username)
+        if row.is_active != active:
+            row.is_active = active
+            action = "user.enabled" if active else "user.disabled"
+            audit(s, actor=actor, action=action, target_type="user", target_id=username)
+        return _user_view(s, row)
+
+
+def get_user(db: Database, username: str) -> UserView:
+    with db.read() as s:
+        return _user_view(s, _user_row(s, username))
+
+
+def list_users(db: Database) -> list[UserView]:
+    with db.read() as s:
+        return [_user_view(s, row) for row in s.scalars(select(User).order_by(User.username))]
+
+
+def grant_role(db: Database, username: str, project: str, role: Role, *, actor: str) -> UserView:
+    """Give ``username`` exactly ``role`` in ``project`` (replacing any role held there)."""
+    with db.transaction() as s:
+        user = _user_row(s, username)
+        pid = repo.project_id(s, project)
+        held = s.scalars(
+            select(ProjectRole).where(ProjectRole.user_id == user.id, ProjectRole.project_id == pid)
+        ).one_or_none()
+        if held is None:
+            s.add(ProjectRole(user_id=user.id, project_id=pid, role=role.value, created_at=now()))
+        else:
+            held.role = role.value
+        s.flush()
+        meta = {"project": project, "role": role.value}
+        audit(s, actor=actor, action="user.role_granted", target_type="user", target_id=username, meta=meta)
+        return _user_view(s, user)
+
+
+def revoke_role(db: Database, username: str, project: str, *, actor: str) -> UserView:
+    with db.transaction() as s:
+        user = _user_row(s, username)
+        pid = s.scalars(select(Project.id).where(Project.name == project)).one_or_none()
+        gone = s.execute(
+            delete(ProjectRole).where(ProjectRole.user_id == user.id, ProjectRole.project_id == pid)
+        )
+        if gone.rowcount == 0:  # type: ignore[attr-defined]
+            raise NotFoundError(f"User {username!r} holds no role in project {project!r}.")
+        meta = {"project": project}
+        audit(s, actor=actor, action="user.role_revoked", target_type="user", target_id=username, meta=meta)
+        return _user_view(s, user)
+
+
+def _principal(s: Session, row: User, token_id: int | None = None) -> Principal:
+    return Principal(row.username, row.is_superuser, _roles(s, row.id), token_id)
+
+
+def principal_for(db: Database, username: str) -> Principal:
+    """The caller named by a verified JWT, re-read so that role changes apply at once."""
+    with db.read() as s:
+        row = s.scalars(select(User).where(User.username == username)).one_or_none()
+        if row is None or not row.is_active:
+            raise AuthenticationError("The user of this token no longer exists or is disabled.")
+        return _principal(s, row)
+
+
+# --- password login ----------------------------------------------------------------------------
+
+
+@cache
+def _dummy_hash() -> str:
+    return _HASHER.hash("pinflow: equalise the time of unknown-user logins")
+
+
+def _verify(stored: str | None, password: str) -> bool:
+    """argon2 check; unknown users cost the same time, so timing does not reveal them."""
+    try:
+        return _HASHER.verify(stored or _dummy_hash(), password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _retry_after(s: Session, username: str, client: str, throttle: LoginThrottle) -> int:
+    """Seconds until the next login may be tried; 0 when not throttled."""
+    since = now() - throttle.window
+    times = s.scalars(
+        select(LoginAttempt.at)
+        .where(
+            LoginAttempt.username == username,
+            LoginAttempt.client == client,
+            LoginAttempt.at > since,
+        )
+        .order_by(LoginAttempt.at.desc())
+        .limit(throttle.max_failures)
+    ).all()
+    if len(times) < throttle.max_failures:
+        return 0
+    return max(1, int((times[-1] - since).total_seconds()) + 1)
+
+
+def _record_failure(
+    db: Database, username: str, client: str, reason: str, throttle: LoginThrottle
+) -> None:
+    with db.transaction() as s:
+        stamp = now()
+        if reason != "throttled":  # refusals while throttled do not extend the cooldown
+            s.add(LoginAttempt(username=username, client=client, at=stamp))
+            s.execute(delete(LoginAttempt).where(LoginAttempt.at <= stamp - throttle.window))
+        meta = {"username": username, "client": client, "reason": reason}
+        audit(s, actor="anonymous", action="auth.login_failed", target_type="user", target_id=username, meta=meta)
+
+
+def authenticate(
+    db: Database,
+    username: str,
+    password: str,
+    *,
+    client: str,
+    throttle: LoginThrottle = DEFAULT_THROTTLE,
+) -> Principal:
+    """Check a username and password; raises ``AuthenticationError`` or ``LoginThrottledError``."""
+    username, client = username[:ID_LEN], (client or "unknown")[:ID_LEN]
+    with db.read() as s:
+        wait = _retry_after(s, username, client, throttle)
+        row = s.scalars(select(User).where(User.username == username)).one_or_none()
+    if wait:
+        _record_failure(db, username, client, "throttled", throttle)
+        raise LoginThrottledError(
+            f"Too many failed login attempts; try again in {wait} seconds.", retry_after=wait
+        )
+    usable = row is not None and row.is_active and row.password_hash != NO_PASSWORD
+    if not _verify(row.password_hash if row is not None and usable else None, password[:MAX_PASSWORD]):
+        reason = "unknown_user" if row is None else ("bad_password" if usable else "disabled")
+        _record_failure(db, username, client, reason, throttle)
+        raise AuthenticationError(BAD_LOGIN)
+    assert row is not None
+    with db.transaction() as s:
+        s.execute(
+            delete(LoginAttempt).where(LoginAttempt.username == username, LoginAttempt.client == client)
+        )
+        fresh = _user_row(s, username)
+        if _HASHER.check_needs_rehash(fresh.password_hash):
+            fresh.password_hash = _HASHER.hash(password)
+        return _principal(s, fresh)
+
+
+# --- API tokens --------------------------------------------------------------------------------
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _token_view(row: ApiToken, username: str) -> TokenView:
+    return TokenView(
+        row.id,
+        row.name,
+        row.prefix,
+        username,
+        row.created_at,
+        row.last_used_at,
+        row.expires_at,
+        row.revoked_at,
+    )
+
+
+def create_api_token(
+    db: Database, username: str, name: str, *, actor: str, expires_at: datetime | None = None
+) -> NewToken:
+    """A new token for ``username``; the returned secret is not stored and cannot be shown again."""
+    if not 1 <= len(name.strip()) <= ID_LEN:
+        raise InvalidInputError("name: must be 1 to 250 characters", problems=[Problem("name", "must be 1 to 250 characters")])
+    if expires_at is not None and (expires_at.tzinfo is None or expires_at <= now()):
+        message = "must be a timezone-aware time in the future"
+        raise InvalidInputError(f"expires_at: {message}", problems=[Problem("expires_at", message)])
+    prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    with db.transaction() as s:
+        user = _user_row(s, username)
+        row = ApiToken(user_id=user.id, name=name.strip(), prefix=prefix, token_hash=_sha256(secret))
+        row.created_at, row.expires_at = now(), expires_at
+        s.add(row)
+        s.flush()
+        meta = {"tokenId": row.id, "prefix": prefix, "name": row.name, "owner": username}
+        audit(s, actor=actor, action="token.created", target_type="user", target_id=username, meta=meta)
+        return NewToken(_token_view(row, username), f"{TOKEN_SCHEME}_{prefix}_{secret}")
+
+
+def list_tokens(db: Database, username: str) -> list[TokenView]:
+    with db.read() as s:
+        user = _user_row(s, username)
+        rows = s.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))
+        return [_token_view(row, username) for row in rows]
+
+
+def revoke_token(db: Database, username: str, token_id: int, *, actor: str) -> TokenView:
+    """Revoke one of ``username``'s tokens; revoking twice changes nothing."""
+    with db.transaction() as s:
+        user = _user_row(s, username)
+        row = s.get(ApiToken, token_id)
+        if row is None or row.user_id != user.id:
+            raise NotFoundError(f"API token {token_id} of user {username!r} was not found.")
+        if row.revoked_at is None:
+            row.revoked_at = now()
+            meta = {"tokenId": row.id, "prefix": row.prefix, "owner": username}
+            audit(s, actor=actor, action="token.revoked", target_type="user", target_id=username, meta=meta)
+        return _token_view(row, username)
+
+
+def is_api_token(raw: str) -> bool:
+    return raw.startswith(f"{TOKEN_SCHEME}_")
+
+
+def resolve_token(db: Database, raw: str) -> Principal:
+    """The principal an API token stands for; ``AuthenticationError`` when it does not work."""
+    scheme, _, rest = raw.partition("_")
+    prefix, _, secret = rest.partition("_")
+    if scheme != TOKEN_SCHEME or not prefix or not secret:
+        raise AuthenticationError(BAD_TOKEN)
+    stamp = now()
+    with db.read() as s:
+        row = s.scalars(select(ApiToken).where(ApiToken.prefix == prefix)).one_or_none()
+        if row is None or not hmac.compare_digest(row.token_hash, _sha256(secret)):
+            raise AuthenticationError(BAD_TOKEN)
+        if row.revoked_at is not None:
+            raise AuthenticationError("This API token has been revoked.")
+        if row.expires_at is not None and row.expires_at <= stamp:
+            raise AuthenticationError("This API token has expired.")
+        user = s.get(User, row.user_id)
+        if user is None or not user.is_active:
+            raise AuthenticationError("The user of this token no longer exists or is disabled.")
+        principal = _principal(s, user, row.id)
+        stale = row.last_used_at is None or stamp - row.last_used_at >= _TOUCH_EVERY
+    if stale:
+        with db.transaction() as s:
+            s.execute(update(ApiToken).where(ApiToken.id == principal.api_token_id).values(last_used_at=stamp))
+    return principal
+
+
+def count_users(db: Database) -> int:
+    with db.read() as s:
+        return s.scalars(select(func.count()).select_from(User)).one()

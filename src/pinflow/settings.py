@@ -1,0 +1,92 @@
+"""Runtime configuration: environment variables (``PINFLOW_*``) over an optional TOML file.
+
+Precedence, highest first: arguments given to ``Settings(...)``, environment variables
+(``PINFLOW_PARALLELISM=4``), the TOML file, then the defaults below. The TOML file is
+``$PINFLOW_CONFIG`` when set, else ``$PINFLOW_HOME/pinflow.toml`` (``~/.pinflow/pinflow.toml``);
+a missing file is fine. Its keys are the field names, at top level::
+
+    database_url = "postgresql://pinflow@db/pinflow"
+    parallelism = 8
+
+Every directory defaults to a folder under ``home``, so one ``PINFLOW_HOME`` isolates a whole
+installation (the tests give each test its own).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_NAME = "pinflow.toml"
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("PINFLOW_HOME") or Path.home() / ".pinflow")
+
+
+def _under_home(name: str) -> Any:
+    def factory(data: dict[str, Any]) -> Path:
+        return Path(data["home"]) / name
+
+    return Field(default_factory=factory)
+
+
+def _default_database_url(data: dict[str, Any]) -> str:
+    return f"sqlite:///{Path(data['home']) / 'pinflow.db'}"
+
+
+class Settings(BaseSettings):
+    """What the scheduler, the executors and the task processes are configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="PINFLOW_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home)
+    database_url: str = Field(default_factory=_default_database_url)
+    parallelism: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    heartbeat_interval: float = Field(default=5.0, gt=0, description="seconds")
+    zombie_threshold: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds without a heartbeat after which a live task counts as lost",
+    )
+    sweep_interval: float = Field(default=1.0, gt=0, description="seconds between safety sweeps")
+    stop_grace: float = Field(
+        default=10.0, ge=0, description="seconds a stopping executor gives tasks after SIGTERM"
+    )
+    xcom_db_limit: int = Field(
+        default=64 * 1024, ge=0, description="bytes of JSON above which an XCom leaves the DB"
+    )
+    logs_dir: Path = _under_home("logs")
+    staging_dir: Path = _under_home("staging")
+    snapshot_cache_dir: Path = _under_home("snapshots")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file(init_settings))
+        return (init_settings, env_settings, toml)
+
+
+def config_file(init_settings: PydanticBaseSettingsSource | None = None) -> Path:
+    """The TOML file read: ``$PINFLOW_CONFIG``, else ``pinflow.toml`` in the home folder."""
+    explicit = os.environ.get("PINFLOW_CONFIG")
+    if explicit:
+        return Path(explicit)
+    given = getattr(init_settings, "init_kwargs", {}) or {}
+    home = Path(given["home"]) if given.get("home") else default_home()
+    return home / CONFIG_FILE_NAME
