@@ -59,6 +59,9 @@ class Settings(BaseSettings):
         description="seconds without a heartbeat after which a live task counts as lost",
     )
     sweep_interval: float = Field(default=1.0, gt=0, description="seconds between safety sweeps")
+    poll_interval: float = Field(
+        default=0.05, gt=0, description="seconds between looks for newly triggered runs"
+    )
     stop_grace: float = Field(
         default=10.0, ge=0, description="seconds a stopping executor gives tasks after SIGTERM"
     )

@@ -1,1 +1,140 @@
-X = 1
+"""Shared builders for the API tests: an app on the test database, users, DAGs, headers."""
+
+from __future__ import annotations
+
+import base64
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+from fastapi import FastAPI
+
+from pinflow.api.app import create_app
+from pinflow.api.auth import AuthConfig, issue_access_token
+from pinflow.lifecycle.permissions import Role
+from pinflow.services import push, users
+from pinflow.services.push import PushMode
+from pinflow.settings import Settings
+from pinflow.spec.models import DagSpec, TaskSpec
+from pinflow.store.db import Database
+
+JWT_SECRET = "0123456789abcdef" * 4
+PASSWORD = "correct horse battery staple"
+
+
+def make_app(db: Database, home: Path) -> FastAPI:
+    return create_app(db, Settings(home=home), auth_config=AuthConfig(jwt_secret=JWT_SECRET))
+
+
+class SyncASGITransport(httpx.BaseTransport):
+    """httpx's ASGI transport, driven synchronously: each request runs the app in its own event
+    loop. (Starlette's TestClient now wants another HTTP package; this needs only httpx.)"""
+
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1") -> None:
+        self._transport = httpx.ASGITransport(
+            app=app, raise_app_exceptions=False, client=(host, 50000)
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def send() -> httpx.Response:
+            response = await self._transport.handle_async_request(request)
+            content = await response.aread()
+            return httpx.Response(response.status_code, headers=response.headers, content=content)
+
+        return anyio.run(send)
+
+
+def client_for(app: FastAPI, host: str = "127.0.0.1") -> httpx.Client:
+    return httpx.Client(transport=SyncASGITransport(app, host), base_url="http://testserver")
+
+
+def make_spec(dag_id: str = "etl", project: str = "alpha", name: str = "Nightly ETL") -> DagSpec:
+    return DagSpec(
+        dag_id=dag_id,
+        name=name,
+        project=project,
+        tasks=[
+            TaskSpec(task_id="extract", kind="bash", bash_command="echo extract"),
+            TaskSpec(task_id="load", kind="bash", bash_command="echo load", depends_on=["extract"]),
+        ],
+    )
+
+
+def publish(db: Database, spec: DagSpec, *, deprecate_previous: bool = False) -> str:
+    """A new active version (current) of ``spec``'s DAG; returns its id."""
+    result = push.register_snapshot(
+        db, spec, actor="ci", mode=PushMode.PUBLISH, deprecate_previous=deprecate_previous
+    )
+    return result.version.id
+
+
+def draft(db: Database, spec: DagSpec) -> str:
+    return push.register_snapshot(db, spec, actor="ci", mode=PushMode.DRAFT).version.id
+
+
+def make_user(
+    db: Database,
+    username: str,
+    roles: dict[str, Role] | None = None,
+    *,
+    superuser: bool = False,
+    password: str | None = None,
+) -> None:
+    users.create_user(db, username, password, actor="test", is_superuser=superuser)
+    for project, role in (roles or {}).items():
+        users.grant_role(db, username, project, role, actor="test")
+
+
+def bearer(app: FastAPI, username: str) -> dict[str, str]:
+    token = issue_access_token(app.state.auth, username)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def zip_b64(files: dict[str, str] | None = None) -> str:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in (files or {"dags/etl.py": "print('hi')\n"}).items():
+            archive.writestr(name, text)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+@dataclass
+class World:
+    """A small instance: DAG ``etl`` in project alpha (v1 active, a draft cloned from it) and
+    DAG ``other`` in project beta; users of every kind the authorization matrix needs."""
+
+    app: FastAPI
+    client: httpx.Client
+    db: Database
+    active: str
+    draft: str
+
+    def headers(self, who: str) -> dict[str, str]:
+        return {} if who == "anonymous" else bearer(self.app, who)
+
+    def call(self, who: str, method: str, path: str, body: Any = None) -> Any:
+        kwargs: dict[str, Any] = {"headers": self.headers(who)}
+        if body is not None:
+            kwargs["json"] = body
+        return self.client.request(method, path, **kwargs)
+
+
+ACTORS = ("anonymous", "viewer", "outsider", "editor", "admin")
+
+
+def build_world(db: Database, home: Path) -> World:
+    from pinflow.services import versions
+
+    make_user(db, "viewer", {"alpha": Role.VIEWER})
+    make_user(db, "outsider", {"beta": Role.EDITOR})
+    make_user(db, "editor", {"alpha": Role.EDITOR})
+    make_user(db, "admin", superuser=True)
+    active = publish(db, make_spec())
+    publish(db, make_spec("other", project="beta", name="Other"))
+    new_draft = versions.create_version(db, active, actor="editor").id
+    app = make_app(db, home)
+    return World(app, client_for(app), db, active, new_draft)

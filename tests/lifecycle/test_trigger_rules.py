@@ -92,16 +92,14 @@ AIRFLOW_TABLE: list[tuple[TriggerRule, list[TaskState], Verdict]] = [
     (TR.ALWAYS, [F, UF], RUN),
 ]
 
-# Where Pinflow's ``trigger_rules`` differs from Airflow: Airflow skips an
-# ``all_done_min_one_success`` task as soon as any upstream is skipped, and marks it
-# ``upstream_failed`` when everything finished without a success. Pinflow waits and skips.
-_DIVERGES = pytest.mark.xfail(
-    strict=True, reason="all_done_min_one_success differs from Airflow 3.1 (reported)"
-)
-KNOWN_DIVERGENCES = [
-    pytest.param(TR.ALL_DONE_MIN_ONE_SUCCESS, [S, SK], SKIP, marks=_DIVERGES),
-    pytest.param(TR.ALL_DONE_MIN_ONE_SUCCESS, [SK, R], SKIP, marks=_DIVERGES),
-    pytest.param(TR.ALL_DONE_MIN_ONE_SUCCESS, [F, UF], UPF, marks=_DIVERGES),
+# all_done_min_one_success, as Airflow 3: a skipped upstream skips at once; all done without a
+# success is upstream_failed.
+MIN_ONE_SUCCESS = [
+    (TR.ALL_DONE_MIN_ONE_SUCCESS, [S, SK], SKIP),
+    (TR.ALL_DONE_MIN_ONE_SUCCESS, [SK, R], SKIP),
+    (TR.ALL_DONE_MIN_ONE_SUCCESS, [F, UF], UPF),
+    (TR.ALL_DONE_MIN_ONE_SUCCESS, [S, R], WAIT),
+    (TR.ALL_DONE_MIN_ONE_SUCCESS, [S, F], RUN),
 ]
 
 
@@ -118,7 +116,7 @@ def test_trigger_rule_matches_airflow(
     assert evaluate(rule, upstream) == expected
 
 
-@pytest.mark.parametrize(("rule", "upstream", "expected"), KNOWN_DIVERGENCES, ids=_id)
+@pytest.mark.parametrize(("rule", "upstream", "expected"), MIN_ONE_SUCCESS, ids=_id)
 def test_all_done_min_one_success_matches_airflow(
     rule: TriggerRule, upstream: list[TaskState], expected: Verdict
 ) -> None:

@@ -55,9 +55,7 @@ def run_with_history(db: Database, dag_id: str, run_id: str, states: dict[str, s
     done = all(s in ("success", "failed", "upstream_failed") for s in states.values())
     with db.transaction() as s:
         s.execute(
-            update(DagRun)
-            .where(DagRun.id == run.id)
-            .values(state="success" if done else "running")
+            update(DagRun).where(DagRun.id == run.id).values(state="success" if done else "running")
         )
         for task_id, state in states.items():
             s.execute(
@@ -66,7 +64,9 @@ def run_with_history(db: Database, dag_id: str, run_id: str, states: dict[str, s
                 .values(state=state, try_number=1)
             )
         ti = s.scalars(
-            select(TaskInstance.id).where(TaskInstance.run_pk == run.id, TaskInstance.task_id == "a")
+            select(TaskInstance.id).where(
+                TaskInstance.run_pk == run.id, TaskInstance.task_id == "a"
+            )
         ).one()
         s.add(StagingDir(run_pk=run.id, path=f"/staging/{dag_id}/{run_id}"))
         s.add(XCom(run_pk=run.id, task_id="a", value={"rows": 1}))
@@ -130,8 +130,10 @@ def test_clear_history_deletes_runs_and_everything_under_them_and_keeps_dag_and_
     assert dags.get_dag(db, "other").runs == 1
     event = query_audit(db, action="dag.history_cleared")[0][0]
     assert (event.actor, event.target_type, event.target_id) == ("alice", "dag", "etl")
-    assert event.meta["runs"] == 2 and event.meta["taskInstances"] == 4
-    assert event.meta["xcoms"] == 2 and event.meta["stagingDirs"] == 2
+    assert event.meta["runs"] == 2
+    assert event.meta["taskInstances"] == 4
+    assert event.meta["xcoms"] == 2
+    assert event.meta["stagingDirs"] == 2
     assert event.meta["forced"] is False
 
 
@@ -141,13 +143,15 @@ def test_clear_history_refuses_while_tasks_run_and_force_clears(db: Database) ->
 
     with pytest.raises(ConflictError, match=r"1 task instance\(s\) queued or running") as err:
         dags.clear_history(db, "etl", actor="alice")
-    assert "live" in err.value.message and "force" in err.value.message
+    assert "live" in err.value.message
+    assert "force" in err.value.message
     assert err.value.details == {"rule": "RefuseWhileTasksRun"}
     assert count(db, DagRun) == 1
     assert "dag.history_cleared" not in actions(db, "etl")
 
     impact = dags.clear_history(db, "etl", actor="alice", force=True)
-    assert impact.runs_in_flight == ("live",) and impact.running_tasks == 1
+    assert impact.runs_in_flight == ("live",)
+    assert impact.running_tasks == 1
     assert count(db, DagRun) == 0
     assert query_audit(db, action="dag.history_cleared")[0][0].meta["forced"] is True
 
@@ -200,7 +204,8 @@ def test_re_push_restores_a_deregistered_dag_with_its_versions(db: Database) -> 
 
     result = register_snapshot(db, make_spec(), b"", actor="ci", mode=PushMode.PUBLISH)
 
-    assert result.dag_restored and not result.version_created
+    assert result.dag_restored
+    assert not result.version_created
     assert result.version.id == first
     view = dags.get_dag(db, "etl")
     assert (view.deregistered_at, view.current_version_id) == (None, first)
@@ -216,7 +221,8 @@ def test_restore_dag_undoes_deregister_and_refuses_a_registered_dag(db: Database
 
     view = dags.restore_dag(db, "etl", actor="bob")
 
-    assert not view.deregistered and view.deregistered_by is None
+    assert not view.deregistered
+    assert view.deregistered_by is None
     assert [d.dag_id for d in dags.list_dags(db)[0]] == ["etl"]
     event = query_audit(db, action="dag.restored")[0][0]
     assert (event.actor, event.meta["deregisteredBy"]) == ("bob", "alice")
@@ -231,7 +237,9 @@ def test_deregister_refuses_in_flight_work_and_force_fails_it(db: Database) -> N
     with pytest.raises(ConflictError, match="queued or running"):
         dags.deregister(db, "etl", actor="alice")
     with db.transaction() as s:  # no live task, but the run is still in flight
-        s.execute(update(TaskInstance).where(TaskInstance.state == "running").values(state="up_for_retry"))
+        s.execute(
+            update(TaskInstance).where(TaskInstance.state == "running").values(state="up_for_retry")
+        )
     with pytest.raises(ConflictError, match=r"1 run\(s\) queued or running \(live\)"):
         dags.deregister(db, "etl", actor="alice")
     assert not dags.get_dag(db, "etl").deregistered
@@ -245,7 +253,8 @@ def test_deregister_refuses_in_flight_work_and_force_fails_it(db: Database) -> N
         assert s.get(DagRun, live).state == "failed"  # type: ignore[union-attr]
         assert s.get(DagRun, done).state == "success"  # type: ignore[union-attr]
     event = query_audit(db, action="dag.deregistered")[0][0]
-    assert event.meta["forced"] is True and event.meta["tasksFailed"] == 2
+    assert event.meta["forced"] is True
+    assert event.meta["tasksFailed"] == 2
 
 
 def test_forced_deregister_fails_the_live_try_too(db: Database) -> None:
@@ -280,9 +289,12 @@ def test_purge_requires_deregister_then_deletes_dag_versions_runs_and_snapshots(
     assert count(db, TaskInstance) == count(db, XCom) == count(db, StagingDir) == 0
     assert dags.get_dag(db, "other").versions == 1
     event = query_audit(db, dag_id="etl", action="dag.purged")[0][0]
-    assert event.meta["versions"] == 2 and event.meta["snapshots"] == 2
+    assert event.meta["versions"] == 2
+    assert event.meta["snapshots"] == 2
     again = register_snapshot(db, make_spec(), b"", actor="ci", mode=PushMode.PUBLISH)
-    assert again.dag_created and again.snapshot_created and again.version.version == 1
+    assert again.dag_created
+    assert again.snapshot_created
+    assert again.version.version == 1
 
 
 def test_purge_refuses_while_tasks_run_unless_forced(db: Database) -> None:
@@ -320,8 +332,10 @@ def test_impact_preview_counts_what_a_destructive_action_would_touch(db: Databas
     assert impact.versions == 2  # the soft-deleted draft is purged too
     assert impact.xcoms == 3
     assert impact.staging_dirs == ("/staging/etl/r1", "/staging/etl/r2", "/staging/etl/r3")
-    assert len(impact.log_paths) == 3 and impact.in_flight
-    assert actions(db, "etl") == before and count(db, DagRun) == 3
+    assert len(impact.log_paths) == 3
+    assert impact.in_flight
+    assert actions(db, "etl") == before
+    assert count(db, DagRun) == 3
     dags.deregister(db, "etl", actor="alice", force=True)
     assert dags.impact_preview(db, "etl").runs_in_flight == ()
     with pytest.raises(NotFoundError):
@@ -361,9 +375,10 @@ def test_list_dags_pages_searches_and_orders(db: Database) -> None:
     for dag_id in ("alpha", "beta", "gamma_100"):
         publish(db, dag_id)
     page, total = dags.list_dags(db, limit=2)
-    assert [d.dag_id for d in page] == ["alpha", "beta"] and total == 3
+    assert [d.dag_id for d in page] == ["alpha", "beta"]
+    assert total == 3
     assert [d.dag_id for d in dags.list_dags(db, limit=2, offset=2)[0]] == ["gamma_100"]
-    assert [d.dag_id for d in dags.list_dags(db, order_by="-dag_id")[0]][0] == "gamma_100"
+    assert next(d.dag_id for d in dags.list_dags(db, order_by="-dag_id")[0]) == "gamma_100"
     assert dags.list_dags(db, search="ETA")[1] == 1  # "beta", case-insensitive
     assert dags.list_dags(db, search="%")[1] == 0  # % is literal, not a wildcard
     assert dags.list_dags(db, search="a_1")[1] == 1  # so is _

@@ -150,8 +150,8 @@ class LocalExecutor:
 
     def kill(self, key: TaskKey, reason: str) -> None:
         if key in self._live:
-            self._send({"op": "kill", "ti_id": key.ti_id, "try_number": key.try_number,
-                        "reason": reason})  # fmt: skip
+            message = {"op": "kill", "ti_id": key.ti_id, "try_number": key.try_number}
+            self._send({**message, "reason": reason})
 
     def stop(self, *, graceful: bool = True) -> list[TaskResult]:
         """Stop every task (SIGTERM, then SIGKILL after ``stop_grace``) and the zygote.

@@ -81,7 +81,9 @@ def projects_with(principal: Principal, permission: Permission) -> frozenset[str
     """The projects where the caller holds ``permission``; ``None`` means every project."""
     if principal.is_superuser:
         return None
-    return frozenset(p for p, role in principal.roles.items() if permission in ROLE_PERMISSIONS[role])
+    return frozenset(
+        p for p, role in principal.roles.items() if permission in ROLE_PERMISSIONS[role]
+    )
 
 
 def denial_message(principal: Principal, permission: Permission, project: str | None) -> str:

@@ -76,6 +76,13 @@ def _all_failed(t: Tally) -> Verdict:
     return _when_done(t, True)
 
 
+def _all_done_min_one_success(t: Tally) -> Verdict:
+    # Airflow: a skipped upstream skips at once; all done without a success is a failure.
+    if t.skipped:
+        return Verdict.SKIP
+    return _when_done(t, t.success > 0, Verdict.UPSTREAM_FAILED)
+
+
 def _all_skipped(t: Tally) -> Verdict:
     if t.success or t.failures:
         return Verdict.SKIP
@@ -118,7 +125,7 @@ _RULES: dict[TriggerRule, Callable[[Tally], Verdict]] = {
     TriggerRule.ALL_SUCCESS: _all_success,
     TriggerRule.ALL_FAILED: _all_failed,
     TriggerRule.ALL_DONE: lambda t: _when_done(t, True),
-    TriggerRule.ALL_DONE_MIN_ONE_SUCCESS: lambda t: _when_done(t, t.success > 0),
+    TriggerRule.ALL_DONE_MIN_ONE_SUCCESS: _all_done_min_one_success,
     TriggerRule.ALL_SKIPPED: _all_skipped,
     TriggerRule.ONE_SUCCESS: _one_success,
     TriggerRule.ONE_FAILED: _one_failed,

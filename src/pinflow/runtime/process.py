@@ -8,6 +8,7 @@ partial frame it has until the rest arrives.
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import os
 import signal
@@ -20,18 +21,28 @@ _PR_SET_PDEATHSIG = 1
 MAX_FRAME_BYTES = 1 << 30
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
 def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
     """Linux: have the kernel send ``sig`` to this process when its parent dies.
 
     Note the kernel's definition of "parent": the *thread* that forked this process. A
     process started from a short-lived thread gets the signal when that thread ends.
     """
-    if not sys.platform.startswith("linux"):
+    libc = _libc()
+    if libc is None:
         return False
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
         return bool(libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
+    except AttributeError:
         return False
 
 
@@ -84,3 +95,15 @@ def read_available(fd: int, chunk: int = 1 << 16) -> tuple[bytes, bool]:
         if not data:
             return b"".join(parts), True
         parts.append(data)
+
+
+def read_frame(fd: int) -> dict[str, Any] | None:
+    """Block until one whole message arrives on ``fd``; ``None`` if it closes first."""
+    reader = FrameReader()
+    while True:
+        data = os.read(fd, 1 << 16)
+        if not data:
+            return None
+        messages = reader.feed(data)
+        if messages:
+            return messages[0]

@@ -12,8 +12,10 @@ Imports only the standard library, ``pinflow.runtime``, ``pinflow.sdk`` and
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import fcntl
+import importlib.util
 import inspect
 import io
 import json
@@ -35,7 +37,7 @@ from typing import Any, NoReturn
 
 from pinflow.runtime.contract import SkipTask, TaskRequest, TaskResult
 from pinflow.runtime.operators import CommandFailed, run_bash, run_http
-from pinflow.runtime.process import set_parent_death_signal, write_all
+from pinflow.runtime.process import encode_frame, read_frame, set_parent_death_signal, write_all
 from pinflow.sdk.bundle import extract_bundle
 from pinflow.sdk.loader import resolve_callable
 
@@ -98,6 +100,9 @@ def ensure_bundle(cache_dir: Path, digest: str, uri: str | None) -> Path:
         try:
             if data:
                 extract_bundle(data, tmp)
+                # Bytecode now, once per snapshot: every task process imports this code, and
+                # may not write bytecode itself (PYTHONDONTWRITEBYTECODE).
+                compileall.compile_dir(tmp, quiet=2)
             tmp.rename(target)
         finally:
             if tmp.exists():
@@ -257,14 +262,14 @@ def detach(parent_pid: int) -> None:
 
 
 def write_result(fd: int, result: TaskResult) -> None:
-    write_all(fd, result.to_json().encode())
+    """One frame, so that the reader knows the result is whole before the process exits."""
+    write_all(fd, encode_frame(result.to_dict()))
 
 
-def child_main(req: TaskRequest, cache_dir: Path, result_fd: int, parent_pid: int) -> NoReturn:
-    """The forked task process: never returns (``os._exit``), whatever the task does."""
+def child_main(req: TaskRequest, cache_dir: Path, result_fd: int) -> NoReturn:
+    """Run one try in this (detached) process; never returns, whatever the task does."""
     code = 0
     try:
-        detach(parent_pid)
         _redirect_output(req.log_path)
         result = run_task(req, cache_dir)
         with contextlib.suppress(Exception):
@@ -275,4 +280,53 @@ def child_main(req: TaskRequest, cache_dir: Path, result_fd: int, parent_pid: in
         code = 70
         with contextlib.suppress(BaseException):
             traceback.print_exc()
+    os._exit(code)
+
+
+def _warm_task() -> Any:
+    return {"rows": [1, 2.5, "x", None, True]}
+
+
+def prefault() -> None:
+    """Walk the path every task takes (SDK, import system, log streams, JSON), in a spare.
+
+    A forked process copies each memory page it first writes to (copy-on-write; in CPython
+    even reading an object writes its reference count). Doing this before the request arrives
+    takes most of those copies off the path to the task's start: a DAG file's import drops
+    from ~2 ms to ~0.5 ms. Builds nothing visible: no DAG is registered, nothing is imported.
+    """
+    from pinflow.sdk import chain, dag, task
+
+    @dag(dag_id="pinflow_prefault")
+    def warm() -> None:
+        chain(task(_warm_task)(), task.bash(task_id="bash", bash_command="true"))
+
+    warm()
+    importlib.util.find_spec("pinflow_prefault_no_such_module")
+    with io.TextIOWrapper(open(os.devnull, "wb"), line_buffering=True) as out:
+        out.write(_stamp())
+    value = _warm_task()
+    check_json(value)
+    summarize(ValueError("warm"))
+    inspect.signature(_call_arguments)
+    encode_frame(TaskResult(ti_id=0, try_number=0, success=True, value=value).to_dict())
+
+
+def spare_main(request_fd: int, result_fd: int, cache_dir: Path, parent_pid: int) -> NoReturn:
+    """A task process forked ahead of its task: detach, then wait for the one request.
+
+    Forking before the request arrives takes the fork off the path from one task's end to the
+    next one's start. A spare whose request pipe closes without a request just exits.
+    """
+    code = 0
+    try:
+        detach(parent_pid)
+        with contextlib.suppress(Exception):
+            prefault()
+        message = read_frame(request_fd)
+        os.close(request_fd)
+        if message is not None:
+            child_main(TaskRequest.from_dict(message), cache_dir, result_fd)
+    except BaseException:  # nothing may escape a forked child
+        code = 70
     os._exit(code)

@@ -1,28 +1,36 @@
-"""The warm interpreter of the local executor: forks one task process per request.
+"""The warm interpreter of the local executor: one forked process per task.
 
 Started once by ``LocalExecutor.start()`` as ``python -m pinflow.runtime.zygote``, it imports
 the runtime and the SDK (and so pydantic) up front; every task process is an ``os.fork()`` of
 it, so a task pays no interpreter start-up and no import of Pinflow. It never imports user
-code itself: only the forked children do, and they exit after one task.
+code itself: only the forked children do, and each exits after its one task.
+
+To keep even the fork off the path from one task's end to the next one's start, the zygote
+keeps one *spare*: a process forked (and detached) ahead of time that waits for its request.
+A request goes to the spare, and a new spare is forked while the task runs.
 
 Pipes: requests in (``submit`` / ``kill`` / ``stop`` frames), events out (``ready``, then one
-``result`` per submitted request). It watches each child through a result pipe and SIGCHLD,
-enforces execution timeouts (SIGKILL to the child's process group), and turns any death
-without a result into a failed ``TaskResult``. It dies with its parent (``PR_SET_PDEATHSIG``),
-and its children die with it, so no task can outlive the scheduler that started it.
+``result`` per submitted request). A success is reported as soon as its result frame is whole
+(the task's code has finished); a failure only once its process is reaped and its process
+group killed, so a retry can never overlap what is left of the failed try. Execution
+timeouts are enforced here (SIGKILL to the child's process group), and a child that dies
+without a result becomes a failed ``TaskResult``. The zygote dies with its parent
+(``PR_SET_PDEATHSIG``), and its children die with it: no task outlives the scheduler that
+started it.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import selectors
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
 from pinflow.runtime.process import (
@@ -30,10 +38,17 @@ from pinflow.runtime.process import (
     encode_frame,
     read_available,
     set_parent_death_signal,
+    write_all,
 )
-from pinflow.runtime.task_process import child_main
+from pinflow.runtime.task_process import spare_main
 
 STOPPED = "scheduler stopped"
+
+
+class _Spare(NamedTuple):
+    pid: int
+    request_fd: int  # we write the request here
+    result_fd: int  # and read the result here
 
 
 @dataclass
@@ -43,7 +58,9 @@ class _Child:
     fd: int
     started: float
     deadline: float | None
-    output: bytearray = field(default_factory=bytearray)
+    reader: FrameReader = field(default_factory=FrameReader)
+    result: TaskResult | None = None
+    reported: bool = False
     kill_reason: str | None = None
 
 
@@ -70,6 +87,7 @@ class Zygote:
         self.pid = os.getpid()
         self.children: dict[int, _Child] = {}  # by pid
         self.by_fd: dict[int, _Child] = {}
+        self.spare: _Spare | None = None
         self.reader = FrameReader()
         self.outbox = bytearray()
         self.stopping = False
@@ -87,13 +105,15 @@ class Zygote:
         signal.signal(signal.SIGTERM, lambda *_: self._stop(0.0))
         self.selector.register(self.requests_fd, selectors.EVENT_READ, "requests")
         self.selector.register(self.wake_r, selectors.EVENT_READ, "wake")
+        self._new_spare()
         self._emit({"ev": "ready", "pid": self.pid})
         while not (self.stopping and not self.children):
             self._turn()
+        self._drop_spare()
         self._flush_blocking()
 
     def _turn(self) -> None:
-        for key, mask in self.selector.select(self._timeout()):
+        for key, _ in self.selector.select(self._timeout()):
             if key.data == "requests":
                 self._on_requests()
             elif key.data == "wake":
@@ -104,6 +124,8 @@ class Zygote:
                 self._on_child_output(key.fd)
         self._reap()
         self._enforce_deadlines()
+        if self.spare is None and not self.stopping:
+            self._new_spare()
 
     def _timeout(self) -> float | None:
         deadlines = [c.deadline for c in self.children.values() if c.deadline is not None]
@@ -119,44 +141,65 @@ class Zygote:
             self._handle(message)
         if closed:  # the executor is gone: nobody would record what the tasks do
             self.selector.unregister(self.requests_fd)
-            for child in self.children.values():
-                _kill_group(child.pid)
-            self.stopping = True
+            self._stop(0.0)
 
     def _handle(self, message: dict[str, Any]) -> None:
         op = message.get("op")
         if op == "submit":
-            self._fork(TaskRequest.from_dict(message["request"]))
+            self._start(TaskRequest.from_dict(message["request"]))
         elif op == "kill":
             key = TaskKey(int(message["ti_id"]), int(message["try_number"]))
             self._kill(key, str(message.get("reason") or "killed"))
         elif op == "stop":
             self._stop(float(message.get("grace", 0.0)))
 
-    def _fork(self, request: TaskRequest) -> None:
+    def _start(self, request: TaskRequest) -> None:
         if self.stopping:
             self._emit_result(TaskResult.failure(request.key, STOPPED))
             return
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read_fd)
-            self._close_in_child()
-            child_main(request, self.cache_dir, write_fd, self.pid)
-        os.close(write_fd)
-        os.set_blocking(read_fd, False)
+        spare = self.spare or self._new_spare()
+        self.spare = None
+        with contextlib.suppress(OSError):  # a spare that died meanwhile: its pipe says so
+            write_all(spare.request_fd, encode_frame(request.to_dict()))
+        os.close(spare.request_fd)
+        os.set_blocking(spare.result_fd, False)
         now = time.monotonic()
         timeout = request.execution_timeout
-        child = _Child(request, pid, read_fd, now, now + timeout if timeout else None)
-        self.children[pid] = child
-        self.by_fd[read_fd] = child
-        self.selector.register(read_fd, selectors.EVENT_READ, "child")
+        child = _Child(request, spare.pid, spare.result_fd, now, now + timeout if timeout else None)
+        self.children[spare.pid] = child
+        self.by_fd[spare.result_fd] = child
+        self.selector.register(spare.result_fd, selectors.EVENT_READ, "child")
+
+    def _new_spare(self) -> _Spare:
+        request_r, request_w = os.pipe()
+        result_r, result_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(request_w)
+            os.close(result_r)
+            self._close_in_child()
+            spare_main(request_r, result_w, self.cache_dir, self.pid)
+        os.close(request_r)
+        os.close(result_w)
+        with contextlib.suppress(OSError):  # the child does it too; whoever is first wins
+            os.setpgid(pid, pid)
+        self.spare = _Spare(pid, request_w, result_r)
+        return self.spare
+
+    def _drop_spare(self) -> None:
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            _kill_group(spare.pid)
+            os.close(spare.request_fd)
+            os.close(spare.result_fd)
 
     def _close_in_child(self) -> None:
         # Never unregister here: the epoll instance is shared with the zygote after fork.
         signal.set_wakeup_fd(-1)
-        fds = [self.selector.fileno(), self.requests_fd, self.events_fd, self.wake_r]
-        for fd in [*fds, self.wake_w, *self.by_fd]:
+        fds = [self.selector.fileno(), self.requests_fd, self.events_fd, self.wake_r, self.wake_w]
+        if self.spare is not None:
+            fds += [self.spare.request_fd, self.spare.result_fd]
+        for fd in [*fds, *self.by_fd]:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
@@ -168,6 +211,7 @@ class Zygote:
 
     def _stop(self, grace: float) -> None:
         self.stopping = True
+        self._drop_spare()
         sig = signal.SIGTERM if grace > 0 else signal.SIGKILL
         for child in self.children.values():
             child.kill_reason = child.kill_reason or STOPPED
@@ -179,18 +223,28 @@ class Zygote:
     def _on_child_output(self, fd: int) -> None:
         child = self.by_fd[fd]
         data, closed = read_available(fd)
-        child.output += data
+        self._absorb_output(child, data)
         if closed:  # finished (or closed its pipe); SIGCHLD reaps it
             self.selector.unregister(fd)
 
+    def _absorb_output(self, child: _Child, data: bytes) -> None:
+        messages = child.reader.feed(data) if data else []
+        if messages and child.result is None:
+            child.result = TaskResult.from_dict(messages[0])
+            if child.result.success and child.kill_reason is None:
+                self._emit_result(child.result)  # its code is done: downstream may start
+                child.reported = True
+
     def _reap(self) -> None:
-        while self.children:
+        while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
+            if self.spare is not None and pid == self.spare.pid:
+                self._drop_spare()  # died before it had a task: fork another one later
             child = self.children.pop(pid, None)
             if child is not None:
                 self._finish(child, status)
@@ -199,22 +253,25 @@ class Zygote:
         # The child is a zombie until reaped, so its process group id cannot have been reused:
         # this reaches any process the task left behind (``cmd &``), and only those.
         _kill_group(child.pid)
-        data, _ = read_available(child.fd)
-        child.output += data
+        self._absorb_output(child, read_available(child.fd)[0])
         if child.fd in self.selector.get_map():
             self.selector.unregister(child.fd)
         os.close(child.fd)
         del self.by_fd[child.fd]
-        self._emit_result(self._result_of(child, status))
+        if not child.reported:
+            self._emit_result(self._result_of(child, status))
 
     def _result_of(self, child: _Child, status: int) -> TaskResult:
-        key = child.request.key
-        try:
-            return TaskResult.from_json(bytes(child.output))
-        except ValueError:
-            how, code = _describe_status(status)
+        result = child.result
+        if result is not None:
+            # A try that failed because we ended it failed for our reason, not the signal's.
+            if child.kill_reason and not result.success:
+                return replace(result, error=child.kill_reason)
+            return result
+        how, code = _describe_status(status)
         reason = child.kill_reason or f"the task process {how}"
         duration = time.monotonic() - child.started
+        key = child.request.key
         return TaskResult.failure(key, reason, exit_code=code, duration=duration, pid=child.pid)
 
     def _enforce_deadlines(self) -> None:
@@ -273,6 +330,13 @@ def _warm_up() -> None:
     import zipfile  # noqa: F401
 
     import pinflow.sdk  # noqa: F401
+
+    set_parent_death_signal(signal.SIGKILL)  # loads libc once, for every child
+    # Everything imported so far lives as long as the zygote: move it out of the collector's
+    # reach, so that a collection in a task process does not touch (and so copy) every page
+    # the zygote shares with it (copy-on-write).
+    gc.collect()
+    gc.freeze()
 
 
 def main(argv: list[str] | None = None) -> None:

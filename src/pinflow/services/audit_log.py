@@ -32,6 +32,25 @@ def _action_filter(stmt: Select[Any], action: str) -> Select[Any]:
     return stmt.where(AuditEvent.action == action)
 
 
+def _filtered(
+    equal: dict[str, str | None],
+    action: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> Select[Any]:
+    stmt = select(AuditEvent)
+    for name, value in equal.items():
+        if value is not None:
+            stmt = stmt.where(getattr(AuditEvent, name) == value)
+    if action is not None:
+        stmt = _action_filter(stmt, action)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.at <= until)
+    return stmt
+
+
 def query_audit(
     db: Database,
     *,
@@ -55,21 +74,12 @@ def query_audit(
     if order not in ORDERS:
         raise invalid("order", f"must be 'desc' or 'asc', got {order!r}")
     _check_times(since, until)
-    stmt = select(AuditEvent)
-    for column, value in (
-        (AuditEvent.target_type, target_type),
-        (AuditEvent.target_id, target_id),
-        (AuditEvent.dag_id, dag_id),
-        (AuditEvent.actor, actor),
-    ):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    if action is not None:
-        stmt = _action_filter(stmt, action)
-    if since is not None:
-        stmt = stmt.where(AuditEvent.at >= since)
-    if until is not None:
-        stmt = stmt.where(AuditEvent.at <= until)
+    stmt = _filtered(
+        {"target_type": target_type, "target_id": target_id, "dag_id": dag_id, "actor": actor},
+        action,
+        since,
+        until,
+    )
     keys = (AuditEvent.at, AuditEvent.id)
     ordering = [k.desc() for k in keys] if order == "desc" else [k.asc() for k in keys]
     with db.read() as s:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from pinflow.errors import InvalidInputError, NotFoundError
@@ -29,7 +29,7 @@ from pinflow.services.runs import create_task_instances
 from pinflow.spec.models import DagSpec
 from pinflow.store import repo
 from pinflow.store.db import Database
-from pinflow.store.tables import Dag, DagRun, TaskInstance, WorkflowDefinition
+from pinflow.store.tables import Dag, DagRun, TaskInstance, TaskInstanceTry, WorkflowDefinition
 
 
 @dataclass(frozen=True)
@@ -208,6 +208,15 @@ def _reset_task(s: Session, run: DagRun, spec: DagSpec, task_id: str) -> None:
     if ti is None:
         create_task_instances(s, run, spec, [task_id])
         return
+    if ti.state == TaskState.RUNNING.value:
+        # The live try is abandoned: close its history row. Its late result will be refused
+        # by the expected-state guard in ``finish_task``.
+        s.execute(
+            update(TaskInstanceTry)
+            .where(TaskInstanceTry.ti_id == ti.id, TaskInstanceTry.try_number == ti.try_number)
+            .where(TaskInstanceTry.state == TaskState.RUNNING.value)
+            .values(state=TaskState.FAILED.value, end_date=now(), error="cleared while running")
+        )
     ti.state = TaskState.NONE.value
     ti.max_tries = ti.try_number + resolved.retries
     ti.pool, ti.pool_slots = resolved.pool, resolved.pool_slots

@@ -101,6 +101,32 @@ def _require_dag(session: Session, dag_id: str, *, include_deregistered: bool) -
         raise NotFoundError(f"DAG {dag_id!r} was not found.")
 
 
+_VERSION_ORDER = (
+    WorkflowDefinition.dag_id,
+    WorkflowDefinition.version.desc(),
+    WorkflowDefinition.created_at.desc(),
+    WorkflowDefinition.id,
+)
+
+
+def _version_filters(
+    wanted: VersionStatus | None, include_deleted: bool, term: str | None
+) -> AnySelect:
+    stmt = _version_select()
+    if wanted is not None:
+        stmt = stmt.where(WorkflowDefinition.status == wanted.value)
+    if not include_deleted:
+        stmt = stmt.where(WorkflowDefinition.deleted_at.is_(None), Dag.deregistered_at.is_(None))
+    if term is not None:
+        stmt = stmt.where(
+            or_(
+                WorkflowDefinition.name.icontains(term, autoescape=True),
+                WorkflowDefinition.dag_id.icontains(term, autoescape=True),
+            )
+        )
+    return stmt
+
+
 def list_versions(
     db: Database,
     *,
@@ -118,31 +144,14 @@ def list_versions(
     ``dag_id``, case-insensitively.
     """
     check_page(limit, offset)
-    wanted, term = _status(status), search_term(search)
-    stmt = _version_select()
-    if wanted is not None:
-        stmt = stmt.where(WorkflowDefinition.status == wanted.value)
-    if not include_deleted:
-        stmt = stmt.where(WorkflowDefinition.deleted_at.is_(None), Dag.deregistered_at.is_(None))
-    if term is not None:
-        stmt = stmt.where(
-            or_(
-                WorkflowDefinition.name.icontains(term, autoescape=True),
-                WorkflowDefinition.dag_id.icontains(term, autoescape=True),
-            )
-        )
+    stmt = _version_filters(_status(status), include_deleted, search_term(search))
     with db.read() as s:
         if dag_id is not None:
             _require_dag(s, dag_id, include_deregistered=include_deleted)
             stmt = stmt.where(WorkflowDefinition.dag_id == dag_id)
         total = total_of(s, stmt)
-        page = stmt.order_by(
-            WorkflowDefinition.dag_id,
-            WorkflowDefinition.version.desc(),
-            WorkflowDefinition.created_at.desc(),
-            WorkflowDefinition.id,
-        )
-        return _version_views(s, page.limit(limit).offset(offset)), total
+        page = stmt.order_by(*_VERSION_ORDER).limit(limit).offset(offset)
+        return _version_views(s, page), total
 
 
 def get_version(db: Database, version_id: str) -> VersionView:

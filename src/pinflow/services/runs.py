@@ -74,12 +74,13 @@ def trigger_run(
             created_at=stamp,
             updated_at=stamp,
         )
+        dag_id = version.dag_id  # read before a failed flush expires the session's objects
         s.add(run)
         try:
             s.flush()
         except IntegrityError:
             raise ConflictError(
-                f"A run with run_id {rid!r} already exists for DAG {version.dag_id!r}."
+                f"A run with run_id {rid!r} already exists for DAG {dag_id!r}."
             ) from None
         create_task_instances(s, run, spec, spec.task_ids)
         audit(

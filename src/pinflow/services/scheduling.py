@@ -1,4 +1,4 @@
-"""Moving runs forward: start queued runs, schedule ready tasks, finish runs.
+"""Moving runs forward: start queued runs, schedule ready tasks, hand them out, finish runs.
 
 The decisions are ``pinflow.lifecycle.run_planning``'s; this module applies them. Every write is
 a guarded ``UPDATE … WHERE state = :expected``, so a decision computed from state that changed
@@ -12,6 +12,7 @@ join task: the second one sees the first one's result and schedules the join.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -19,7 +20,12 @@ from sqlalchemy import CursorResult, Update, func, select, update
 from sqlalchemy.orm import Session
 
 from pinflow.lifecycle.run_planning import RunPlan, TaskMove, plan_run
-from pinflow.lifecycle.states import FINISHED_TASK_STATES, RunState, TaskState
+from pinflow.lifecycle.states import (
+    FINISHED_TASK_STATES,
+    LIVE_TASK_STATES,
+    RunState,
+    TaskState,
+)
 from pinflow.services import common
 from pinflow.services.common import SYSTEM_ACTOR, audit, for_update
 from pinflow.spec.models import DagSpec
@@ -248,3 +254,117 @@ def schedule_pass(
             if run is not None:
                 changes += advance_run(s, run, now=now, retries_due_by=retries_due_by)
     return changes
+
+
+# --- handing scheduled tasks to executors --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    """A task instance moved to ``queued`` for an executor: everything needed to start it."""
+
+    ti_id: int
+    run_pk: int
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int  # the try about to start
+    snapshot_digest: str  # the run's pin when claimed; ``start_task`` says what the try runs on
+    version_id: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    conf: dict[str, Any] = field(default_factory=dict)
+
+
+def claim_scheduled(
+    db: Database, *, limit: int, run_pk: int | None = None, now: datetime | None = None
+) -> list[ClaimedTask]:
+    """Move up to ``limit`` scheduled task instances of running runs to ``queued``.
+
+    Oldest run first, then task instance order. A DAG never has more queued and running task
+    instances than its ``max_active_tasks`` (the limit of each run's pinned spec, counted over
+    all of the DAG's runs); the DAG row lock keeps two claimers from both filling the last
+    slot. Rows another claimer holds are skipped, not waited for. Pools are not enforced here
+    yet: pool slots arrive with the scheduler issue, which allocates them at this same step.
+    """
+    if limit <= 0:
+        return []
+    stamp = now or common.now()
+    with db.transaction() as s:
+        specs = SpecCache(s)
+        claimed: list[ClaimedTask] = []
+        for dag_id in _dags_with_scheduled(s, run_pk):
+            if len(claimed) >= limit:
+                break
+            claimed += _claim_for_dag(
+                s, dag_id, limit=limit - len(claimed), run_pk=run_pk, specs=specs, stamp=stamp
+            )
+        return claimed
+
+
+def _dags_with_scheduled(s: Session, run_pk: int | None) -> list[str]:
+    stmt = select(TaskInstance.dag_id).where(TaskInstance.state == TaskState.SCHEDULED.value)
+    if run_pk is not None:
+        stmt = stmt.where(TaskInstance.run_pk == run_pk)
+    return list(s.scalars(stmt.distinct().order_by(TaskInstance.dag_id)))  # one lock order
+
+
+def _claim_for_dag(
+    s: Session, dag_id: str, *, limit: int, run_pk: int | None, specs: SpecCache, stamp: datetime
+) -> list[ClaimedTask]:
+    if s.scalars(for_update(select(Dag.dag_id).where(Dag.dag_id == dag_id))).first() is None:
+        return []
+    # max_active_tasks counts per run, as in Airflow 3 (it was per DAG in Airflow 2).
+    rows = s.execute(
+        select(TaskInstance.run_pk, func.count())
+        .where(TaskInstance.dag_id == dag_id)
+        .where(TaskInstance.state.in_([state.value for state in LIVE_TASK_STATES]))
+        .group_by(TaskInstance.run_pk)
+    ).all()
+    live: dict[int, int] = {run_pk: count for run_pk, count in rows}
+    stmt = (
+        select(TaskInstance, DagRun)
+        .join(DagRun, DagRun.id == TaskInstance.run_pk)
+        .where(TaskInstance.dag_id == dag_id, TaskInstance.state == TaskState.SCHEDULED.value)
+        .where(DagRun.state == RunState.RUNNING.value)
+        .order_by(DagRun.id, TaskInstance.id)
+        .limit(limit)
+        .with_for_update(of=TaskInstance, skip_locked=True)
+    )
+    if run_pk is not None:
+        stmt = stmt.where(TaskInstance.run_pk == run_pk)
+    claimed: list[ClaimedTask] = []
+    for ti, run in s.execute(stmt):
+        if live.get(run.id, 0) >= specs.get(run.snapshot_digest).max_active_tasks:
+            continue
+        if _queue(s, ti, stamp):
+            live[run.id] = live.get(run.id, 0) + 1
+            claimed.append(_claimed(ti, run))
+    return claimed
+
+
+def _queue(s: Session, ti: TaskInstance, stamp: datetime) -> bool:
+    return bool(
+        execute_guarded(
+            s,
+            update(TaskInstance)
+            .where(TaskInstance.id == ti.id, TaskInstance.state == TaskState.SCHEDULED.value)
+            .values(state=TaskState.QUEUED.value, queued_at=stamp, updated_at=stamp),
+        )
+    )
+
+
+def _claimed(ti: TaskInstance, run: DagRun) -> ClaimedTask:
+    return ClaimedTask(
+        ti_id=ti.id,
+        run_pk=run.id,
+        dag_id=run.dag_id,
+        run_id=run.run_id,
+        task_id=ti.task_id,
+        map_index=ti.map_index,
+        try_number=ti.try_number + 1,
+        snapshot_digest=run.snapshot_digest,
+        version_id=run.version_id,
+        params=dict(run.params or {}),
+        conf=dict(run.conf or {}),
+    )

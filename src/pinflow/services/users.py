@@ -15,19 +15,20 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError, Problem
 from pinflow.lifecycle.permissions import Principal, Role
 from pinflow.services.common import audit, now
+from pinflow.spec.models import ID_PATTERN
 from pinflow.store import repo
 from pinflow.store.db import Database
 from pinflow.store.tables import ID_LEN, ApiToken, LoginAttempt, Project, ProjectRole, User
@@ -52,15 +53,16 @@ class LoginThrottle:
 
 
 DEFAULT_THROTTLE = LoginThrottle()
-NO_PASSWORD = "!"  # not an argon2 hash: nothing verifies against it (token-only accounts)
+# Not an argon2 hash, so no password verifies against it: the mark of a token-only account.
+NO_PASSWORD = "!"  # noqa: S105
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # hashing is deliberately slow; unbounded input would be a DoS lever
-TOKEN_SCHEME = "pf"
+TOKEN_SCHEME = "pf"  # noqa: S105
 _TOUCH_EVERY = timedelta(minutes=1)  # last_used_at resolution: no write on every request
 _USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+\-]{0,249}$")
 _HASHER = PasswordHasher()
 BAD_LOGIN = "Invalid username or password."
-BAD_TOKEN = "Invalid API token."
+BAD_TOKEN = "Invalid API token."  # noqa: S105
 
 
 @dataclass(frozen=True)
@@ -96,10 +98,18 @@ class NewToken:
 # --- users and roles ---------------------------------------------------------------------------
 
 
+def _invalid(field: str, message: str) -> InvalidInputError:
+    return InvalidInputError(f"{field}: {message}", problems=[Problem(field, message)])
+
+
+def _note(s: Session, actor: str, action: str, target: str, **meta: object) -> None:
+    """An audit event about a user (``target``), never carrying a secret."""
+    audit(s, actor=actor, action=action, target_type="user", target_id=target, meta=meta)
+
+
 def _check_password(password: str) -> None:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        message = f"must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long"
-        raise InvalidInputError(f"password: {message}", problems=[Problem("password", message)])
+        raise _invalid("password", f"must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long")
 
 
 def _user_row(s: Session, username: str) -> User:
@@ -114,7 +124,7 @@ def _roles(s: Session, user_id: int) -> dict[str, Role]:
         select(Project.name, ProjectRole.role)
         .join(Project, Project.id == ProjectRole.project_id)
         .where(ProjectRole.user_id == user_id)
-    ).tuples()
+    )
     return {project: Role(role) for project, role in rows}
 
 
@@ -134,8 +144,7 @@ def create_user(
 ) -> UserView:
     """A new user; ``password=None`` makes a token-only account (no password login)."""
     if not _USERNAME.match(username):
-        message = "must be 1-250 letters, digits or _ . @ + - (not starting with . @ + -)"
-        raise InvalidInputError(f"username: {message}", problems=[Problem("username", message)])
+        raise _invalid("username", "must be 1-250 letters, digits or _ . @ + - (not first)")
     if password is not None:
         _check_password(password)
     hashed = NO_PASSWORD if password is None else _HASHER.hash(password)
@@ -148,7 +157,7 @@ def create_user(
         except IntegrityError:
             raise ConflictError(f"User {username!r} already exists.") from None
         meta = {"isSuperuser": is_superuser, "hasPassword": password is not None}
-        audit(s, actor=actor, action="user.created", target_type="user", target_id=username, meta=meta)
+        _note(s, actor, "user.created", username, **meta)
         return _user_view(s, row)
 
 
@@ -157,7 +166,7 @@ def set_password(db: Database, username: str, password: str, *, actor: str) -> N
     hashed = _HASHER.hash(password)
     with db.transaction() as s:
         _user_row(s, username).password_hash = hashed
-        audit(s, actor=actor, action="user.password_set", target_type="user", target_id=username)
+        _note(s, actor, "user.password_set", username)
 
 
 def set_active(db: Database, username: str, active: bool, *, actor: str) -> UserView:
@@ -166,14 +175,8 @@ def set_active(db: Database, username: str, active: bool, *, actor: str) -> User
         row = _user_row(s, username)
         if row.is_active != active:
             row.is_active = active
-            action = "user.enabled" if active else "user.disabled"
-            audit(s, actor=actor, action=action, target_type="user", target_id=username)
+            _note(s, actor, "user.enabled" if active else "user.disabled", username)
         return _user_view(s, row)
-
-
-def get_user(db: Database, username: str) -> UserView:
-    with db.read() as s:
-        return _user_view(s, _user_row(s, username))
 
 
 def list_users(db: Database) -> list[UserView]:
@@ -183,6 +186,8 @@ def list_users(db: Database) -> list[UserView]:
 
 def grant_role(db: Database, username: str, project: str, role: Role, *, actor: str) -> UserView:
     """Give ``username`` exactly ``role`` in ``project`` (replacing any role held there)."""
+    if not re.fullmatch(ID_PATTERN, project) or len(project) > ID_LEN:
+        raise _invalid("project", "must be a project identifier (letters, digits, _ . -)")
     with db.transaction() as s:
         user = _user_row(s, username)
         pid = repo.project_id(s, project)
@@ -194,8 +199,7 @@ def grant_role(db: Database, username: str, project: str, role: Role, *, actor: 
         else:
             held.role = role.value
         s.flush()
-        meta = {"project": project, "role": role.value}
-        audit(s, actor=actor, action="user.role_granted", target_type="user", target_id=username, meta=meta)
+        _note(s, actor, "user.role_granted", username, project=project, role=role.value)
         return _user_view(s, user)
 
 
@@ -208,8 +212,7 @@ def revoke_role(db: Database, username: str, project: str, *, actor: str) -> Use
         )
         if gone.rowcount == 0:  # type: ignore[attr-defined]
             raise NotFoundError(f"User {username!r} holds no role in project {project!r}.")
-        meta = {"project": project}
-        audit(s, actor=actor, action="user.role_revoked", target_type="user", target_id=username, meta=meta)
+        _note(s, actor, "user.role_revoked", username, project=project)
         return _user_view(s, user)
 
 
@@ -242,19 +245,16 @@ def _verify(stored: str | None, password: str) -> bool:
         return False
 
 
+def _attempts_of(username: str, client: str) -> ColumnElement[bool]:
+    return (LoginAttempt.username == username) & (LoginAttempt.client == client)
+
+
 def _retry_after(s: Session, username: str, client: str, throttle: LoginThrottle) -> int:
     """Seconds until the next login may be tried; 0 when not throttled."""
     since = now() - throttle.window
-    times = s.scalars(
-        select(LoginAttempt.at)
-        .where(
-            LoginAttempt.username == username,
-            LoginAttempt.client == client,
-            LoginAttempt.at > since,
-        )
-        .order_by(LoginAttempt.at.desc())
-        .limit(throttle.max_failures)
-    ).all()
+    recent = _attempts_of(username, client) & (LoginAttempt.at > since)
+    newest_first = select(LoginAttempt.at).where(recent).order_by(LoginAttempt.at.desc())
+    times = s.scalars(newest_first.limit(throttle.max_failures)).all()
     if len(times) < throttle.max_failures:
         return 0
     return max(1, int((times[-1] - since).total_seconds()) + 1)
@@ -269,7 +269,7 @@ def _record_failure(
             s.add(LoginAttempt(username=username, client=client, at=stamp))
             s.execute(delete(LoginAttempt).where(LoginAttempt.at <= stamp - throttle.window))
         meta = {"username": username, "client": client, "reason": reason}
-        audit(s, actor="anonymous", action="auth.login_failed", target_type="user", target_id=username, meta=meta)
+        _note(s, "anonymous", "auth.login_failed", username, **meta)
 
 
 def authenticate(
@@ -291,19 +291,22 @@ def authenticate(
             f"Too many failed login attempts; try again in {wait} seconds.", retry_after=wait
         )
     usable = row is not None and row.is_active and row.password_hash != NO_PASSWORD
-    if not _verify(row.password_hash if row is not None and usable else None, password[:MAX_PASSWORD]):
+    stored = row.password_hash if row is not None and usable else None
+    if not _verify(stored, password[:MAX_PASSWORD]):
         reason = "unknown_user" if row is None else ("bad_password" if usable else "disabled")
         _record_failure(db, username, client, reason, throttle)
         raise AuthenticationError(BAD_LOGIN)
-    assert row is not None
+    return _logged_in(db, username, client, password)
+
+
+def _logged_in(db: Database, username: str, client: str, password: str) -> Principal:
+    """A success forgives earlier failures and upgrades an outdated hash."""
     with db.transaction() as s:
-        s.execute(
-            delete(LoginAttempt).where(LoginAttempt.username == username, LoginAttempt.client == client)
-        )
-        fresh = _user_row(s, username)
-        if _HASHER.check_needs_rehash(fresh.password_hash):
-            fresh.password_hash = _HASHER.hash(password)
-        return _principal(s, fresh)
+        s.execute(delete(LoginAttempt).where(_attempts_of(username, client)))
+        row = _user_row(s, username)
+        if _HASHER.check_needs_rehash(row.password_hash):
+            row.password_hash = _HASHER.hash(password)
+        return _principal(s, row)
 
 
 # --- API tokens --------------------------------------------------------------------------------
@@ -314,16 +317,8 @@ def _sha256(secret: str) -> str:
 
 
 def _token_view(row: ApiToken, username: str) -> TokenView:
-    return TokenView(
-        row.id,
-        row.name,
-        row.prefix,
-        username,
-        row.created_at,
-        row.last_used_at,
-        row.expires_at,
-        row.revoked_at,
-    )
+    names = [f.name for f in fields(TokenView) if f.name != "username"]
+    return TokenView(username=username, **{name: getattr(row, name) for name in names})
 
 
 def create_api_token(
@@ -331,19 +326,19 @@ def create_api_token(
 ) -> NewToken:
     """A new token for ``username``; the returned secret is not stored and cannot be shown again."""
     if not 1 <= len(name.strip()) <= ID_LEN:
-        raise InvalidInputError("name: must be 1 to 250 characters", problems=[Problem("name", "must be 1 to 250 characters")])
+        raise _invalid("name", f"must be 1 to {ID_LEN} characters")
     if expires_at is not None and (expires_at.tzinfo is None or expires_at <= now()):
-        message = "must be a timezone-aware time in the future"
-        raise InvalidInputError(f"expires_at: {message}", problems=[Problem("expires_at", message)])
+        raise _invalid("expires_at", "must be a timezone-aware time in the future")
     prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     with db.transaction() as s:
         user = _user_row(s, username)
-        row = ApiToken(user_id=user.id, name=name.strip(), prefix=prefix, token_hash=_sha256(secret))
+        row = ApiToken(
+            user_id=user.id, name=name.strip(), prefix=prefix, token_hash=_sha256(secret)
+        )
         row.created_at, row.expires_at = now(), expires_at
         s.add(row)
         s.flush()
-        meta = {"tokenId": row.id, "prefix": prefix, "name": row.name, "owner": username}
-        audit(s, actor=actor, action="token.created", target_type="user", target_id=username, meta=meta)
+        _note(s, actor, "token.created", username, tokenId=row.id, prefix=prefix, name=row.name)
         return NewToken(_token_view(row, username), f"{TOKEN_SCHEME}_{prefix}_{secret}")
 
 
@@ -363,8 +358,7 @@ def revoke_token(db: Database, username: str, token_id: int, *, actor: str) -> T
             raise NotFoundError(f"API token {token_id} of user {username!r} was not found.")
         if row.revoked_at is None:
             row.revoked_at = now()
-            meta = {"tokenId": row.id, "prefix": row.prefix, "owner": username}
-            audit(s, actor=actor, action="token.revoked", target_type="user", target_id=username, meta=meta)
+            _note(s, actor, "token.revoked", username, tokenId=row.id, prefix=row.prefix)
         return _token_view(row, username)
 
 
@@ -393,11 +387,7 @@ def resolve_token(db: Database, raw: str) -> Principal:
         principal = _principal(s, user, row.id)
         stale = row.last_used_at is None or stamp - row.last_used_at >= _TOUCH_EVERY
     if stale:
+        touch = update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=stamp)
         with db.transaction() as s:
-            s.execute(update(ApiToken).where(ApiToken.id == principal.api_token_id).values(last_used_at=stamp))
+            s.execute(touch)
     return principal
-
-
-def count_users(db: Database) -> int:
-    with db.read() as s:
-        return s.scalars(select(func.count()).select_from(User)).one()

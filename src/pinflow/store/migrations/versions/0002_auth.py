@@ -23,6 +23,13 @@ def _at(name: str, *, nullable: bool) -> sa.Column[object]:
 
 
 def upgrade() -> None:
+    _create_user()
+    _create_project_role()
+    _create_api_token()
+    _create_login_attempt()
+
+
+def _create_user() -> None:
     op.create_table(
         "user",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -34,6 +41,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_user")),
         sa.UniqueConstraint("username", name=op.f("uq_user_username")),
     )
+
+
+def _create_project_role() -> None:
     op.create_table(
         "project_role",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -58,6 +68,8 @@ def upgrade() -> None:
             batch_op.f("ix_project_role_project_id"), ["project_id"], unique=False
         )
 
+
+def _create_api_token() -> None:
     op.create_table(
         "api_token",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -78,6 +90,8 @@ def upgrade() -> None:
     with op.batch_alter_table("api_token", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_api_token_user_id"), ["user_id"], unique=False)
 
+
+def _create_login_attempt() -> None:
     op.create_table(
         "login_attempt",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),

@@ -1,0 +1,34 @@
+"""The FastAPI application factory. No global state: the database and the auth configuration
+live on ``app.state``, so tests and servers can build as many apps as they need."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from pinflow import __version__
+from pinflow.api import auth, errors
+from pinflow.api.routes import health, push, users, workflows
+from pinflow.settings import Settings
+from pinflow.store.db import Database
+
+
+def create_app(
+    db: Database, settings: Settings, *, auth_config: auth.AuthConfig | None = None
+) -> FastAPI:
+    """The API for ``db``. ``auth_config`` overrides what ``settings`` give (tests, embedding)."""
+    app = FastAPI(
+        title="Pinflow",
+        version=__version__,
+        description="Workflows as immutable, versioned artifacts. Airflow's public API under "
+        "/api/v2, the versioning lifecycle under /api/workflows.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.db = db
+    app.state.settings = settings
+    app.state.auth = auth_config or auth.auth_config(settings)
+    errors.install_error_handlers(app)
+    for router in (auth.router, health.router, workflows.router, push.router, users.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,242 @@
+"""Authentication (JWT access tokens and API tokens) and the ``require`` dependencies.
+
+``POST /auth/token`` is Airflow 3's: a username and password (JSON or form) for a short-lived
+HS256 JWT. Every other route, except health and version, needs ``Authorization: Bearer`` with
+either that JWT or a long-lived API token (``pf_…``). The JWT names the user only: roles are
+re-read on each request, so revoking a role or disabling a user applies at once.
+
+The JWT secret comes from the settings (``PINFLOW_JWT_SECRET``); when unset, one is generated
+on first start and kept in ``$PINFLOW_HOME/jwt_secret`` (mode 0600), so every API server that
+shares the home (and restarts) accepts the same tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import jwt
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+
+from pinflow.errors import PermissionDeniedError
+from pinflow.lifecycle.permissions import (
+    Permission,
+    Principal,
+    allows,
+    allows_somewhere,
+    denial_message,
+)
+from pinflow.services import users
+from pinflow.services.users import DEFAULT_THROTTLE, AuthenticationError, LoginThrottle
+from pinflow.settings import Settings
+from pinflow.store.db import Database
+
+SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name
+DEFAULT_EXPIRATION = timedelta(hours=24)  # Airflow's jwt_expiration_time default
+_ALGORITHM = "HS256"
+_MIN_SECRET = 32
+_CLOCK_SKEW = timedelta(seconds=30)  # API servers' clocks may differ a little
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    jwt_secret: str = field(repr=False)
+    expiration: timedelta = DEFAULT_EXPIRATION
+    issuer: str = "pinflow"
+    throttle: LoginThrottle = DEFAULT_THROTTLE
+
+
+def load_or_create_secret(home: Path) -> str:
+    """The persisted secret; created atomically (two servers starting at once agree)."""
+    path = home / SECRET_FILE
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another server created it first: use theirs
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+    secret = path.read_text().strip()
+    if len(secret) < _MIN_SECRET:
+        raise RuntimeError(f"{path} holds no usable JWT secret; delete it to generate a new one.")
+    return secret
+
+
+def auth_config(settings: Settings) -> AuthConfig:
+    # getattr: the JWT settings are optional fields of Settings (see the module doc).
+    configured: Any = getattr(settings, "jwt_secret", None)
+    if isinstance(configured, SecretStr):
+        configured = configured.get_secret_value()
+    seconds: Any = getattr(settings, "jwt_expiration_time", None)
+    return AuthConfig(
+        jwt_secret=configured or load_or_create_secret(settings.home),
+        expiration=timedelta(seconds=seconds) if seconds else DEFAULT_EXPIRATION,
+    )
+
+
+def issue_access_token(config: AuthConfig, username: str) -> str:
+    stamp = datetime.now(UTC)
+    claims = {
+        "sub": username,
+        "iss": config.issuer,
+        "iat": stamp,
+        "nbf": stamp,
+        "exp": stamp + config.expiration,
+        "jti": secrets.token_hex(8),
+    }
+    return jwt.encode(claims, config.jwt_secret, algorithm=_ALGORITHM)
+
+
+def username_of(config: AuthConfig, token: str) -> str:
+    try:
+        claims = jwt.decode(
+            token,
+            config.jwt_secret,
+            algorithms=[_ALGORITHM],
+            issuer=config.issuer,
+            leeway=_CLOCK_SKEW,
+            options={"require": ["exp", "iat", "sub"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthenticationError("The access token has expired; request a new one.") from None
+    except jwt.InvalidTokenError:
+        raise AuthenticationError("Invalid access token.") from None
+    return str(claims["sub"])
+
+
+# --- dependencies ------------------------------------------------------------------------------
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_auth(request: Request) -> AuthConfig:
+    config: AuthConfig = request.app.state.auth
+    return config
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A JWT from POST /auth/token, or an API token (pf_…) from POST /api/tokens.",
+)
+
+
+def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise AuthenticationError("Not authenticated: send 'Authorization: Bearer <token>'.")
+    db, raw = get_db(request), credentials.credentials
+    if users.is_api_token(raw):
+        return users.resolve_token(db, raw)
+    return users.principal_for(db, username_of(get_auth(request), raw))
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+ProjectOf = Callable[[Database, Request], str]
+
+
+def authorize(principal: Principal, permission: Permission, project: str | None) -> None:
+    """Project authority when ``project`` is given; otherwise the permission anywhere."""
+    ok = (
+        allows_somewhere(principal, permission)
+        if project is None
+        else allows(principal, permission, project)
+    )
+    if not ok:
+        raise PermissionDeniedError(denial_message(principal, permission, project))
+
+
+def require(permission: Permission, project: ProjectOf | None = None) -> Any:
+    """A dependency: the caller, once it holds ``permission`` (in the project ``project`` finds)."""
+
+    def dependency(request: Request, principal: PrincipalDep) -> Principal:
+        scope = None if project is None else project(get_db(request), request)
+        authorize(principal, permission, scope)
+        return principal
+
+    return Depends(dependency)
+
+
+def _superuser(principal: PrincipalDep) -> Principal:
+    if not principal.is_superuser:
+        raise PermissionDeniedError(f"User {principal.username!r} is not a superuser.")
+    return principal
+
+
+SuperuserDep = Annotated[Principal, Depends(_superuser)]
+
+
+# --- POST /auth/token --------------------------------------------------------------------------
+
+
+class LoginBody(BaseModel):
+    username: str = Field(min_length=1, max_length=250)
+    password: str = Field(min_length=1, max_length=users.MAX_PASSWORD)
+
+
+class LoginResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105
+
+
+async def _login_body(request: Request) -> LoginBody:
+    """JSON (Airflow's client) or a form (OAuth2 password flow, ``curl -d``)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if content_type in _FORM_TYPES:
+            form = await request.form()
+            data: Any = {k: v for k, v in form.items() if isinstance(v, str)}
+            return LoginBody.model_validate(data)
+        return LoginBody.model_validate_json(await request.body() or b"null")
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
+        ) from None
+
+
+router = APIRouter(tags=["auth"])
+
+_LOGIN_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            media: {"schema": LoginBody.model_json_schema()}
+            for media in ("application/json", "application/x-www-form-urlencoded")
+        },
+    }
+}
+
+
+@router.post(
+    "/auth/token",
+    status_code=201,
+    response_model=LoginResponse,
+    openapi_extra=_LOGIN_OPENAPI,
+    responses={401: {"description": "Bad credentials"}, 429: {"description": "Throttled"}},
+)
+def create_access_token(
+    request: Request, body: Annotated[LoginBody, Depends(_login_body)]
+) -> LoginResponse:
+    """Exchange a username and password for a JWT access token (Airflow 3's ``/auth/token``)."""
+    client = request.client.host if request.client else "unknown"
+    config = get_auth(request)
+    principal = users.authenticate(
+        get_db(request), body.username, body.password, client=client, throttle=config.throttle
+    )
+    return LoginResponse(access_token=issue_access_token(config, principal.username))

@@ -1,0 +1,1 @@
+"""HTTP routes: thin adapters that parse, call one service and map the result."""

@@ -1,0 +1,109 @@
+"""``POST /api/snapshots``: register a compiled snapshot (spec + code bundle), as CI does.
+
+Idempotent by digest: 201 when a snapshot or a version was created, 200 when the same content
+was already registered (``noop`` says whether anything changed at all).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import io
+import zipfile
+from typing import Annotated
+
+from fastapi import APIRouter, Response
+from pydantic import BeforeValidator, Field
+
+from pinflow.api.auth import DbDep, PrincipalDep, authorize
+from pinflow.api.schemas import Camel, Workflow
+from pinflow.errors import NotFoundError
+from pinflow.lifecycle.permissions import Permission, Principal
+from pinflow.services import push, queries
+from pinflow.spec.models import DagSpec
+from pinflow.store.db import Database
+
+router = APIRouter(prefix="/api", tags=["push"])
+
+
+def _zip_bundle(value: object) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError("must be a base64-encoded zip archive (a string)")
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("is not valid base64") from None
+    if data and not zipfile.is_zipfile(io.BytesIO(data)):
+        raise ValueError("is not a zip archive")
+    return data
+
+
+ZipBundle = Annotated[bytes, BeforeValidator(_zip_bundle)]
+
+
+class PushBody(Camel):
+    spec: DagSpec
+    bundle: ZipBundle = Field(default=b"", description="The code bundle: a base64-encoded zip.")
+    mode: push.PushMode = push.PushMode.PUBLISH
+    deprecate_previous: bool = False
+
+
+class Pushed(Camel):
+    digest: str
+    noop: bool
+    version: int
+    version_id: str
+    snapshot_created: bool
+    version_created: bool
+    dag_created: bool
+    dag_restored: bool
+    deprecated_previous_version_id: str | None
+    workflow: Workflow
+
+
+def _authorize_push(db: Database, principal: Principal, body: PushBody) -> None:
+    """Create rights in the spec's project and in the existing DAG's (pushing a version into
+    someone else's DAG is acting on it); publishing also needs update rights."""
+    needed = [Permission.WORKFLOW_CREATE]
+    if body.mode == push.PushMode.PUBLISH or body.deprecate_previous:
+        needed.append(Permission.WORKFLOW_UPDATE)
+    projects = {body.spec.project}
+    with contextlib.suppress(NotFoundError):  # a new DAG: only the spec's project counts
+        projects.add(queries.get_dag(db, body.spec.dag_id, include_deregistered=True).project)
+    for project in sorted(projects):
+        for permission in needed:
+            authorize(principal, permission, project)
+
+
+@router.post(
+    "/snapshots",
+    status_code=201,
+    response_model=Pushed,
+    responses={200: {"model": Pushed, "description": "Already registered (idempotent)"}},
+)
+def push_snapshot(db: DbDep, principal: PrincipalDep, body: PushBody, response: Response) -> Pushed:
+    """Register a snapshot; ``mode`` publish (default), draft, or dev (hot reload)."""
+    _authorize_push(db, principal, body)
+    result = push.register_snapshot(
+        db,
+        body.spec,
+        body.bundle,
+        actor=principal.username,
+        mode=body.mode,
+        deprecate_previous=body.deprecate_previous,
+    )
+    if not (result.snapshot_created or result.version_created):
+        response.status_code = 200
+    return Pushed(
+        digest=result.digest,
+        noop=result.noop,
+        version=result.version.version,
+        version_id=result.version.id,
+        snapshot_created=result.snapshot_created,
+        version_created=result.version_created,
+        dag_created=result.dag_created,
+        dag_restored=result.dag_restored,
+        deprecated_previous_version_id=result.deprecated_previous_id,
+        workflow=Workflow.of(result.version),
+    )

@@ -1,0 +1,351 @@
+"""The scheduler loop: turns executor results and timers into service calls.
+
+Hot path, with no poll interval on it: a try's result arrives on the executor's pipe, wakes
+the loop's ``select``, and is reported with ``finish_task`` (which schedules the downstream
+tasks in the same transaction); the loop then claims what became ready, starts it and submits
+it before it waits again. Timers only drive the safety net:
+
+- every ``poll_interval``: start newly triggered runs (``wake()`` does it at once in-process);
+- every ``heartbeat_interval``: heartbeat the live tries (a conflict means the try was cleared
+  or recovered elsewhere: the executor kills it);
+- every ``sweep_interval``: a full ``schedule_pass``, lost-try recovery (see
+  ``pinflow.services.recovery``) and the execution-timeout backstop; and when the earliest
+  retry delay expires, a ``schedule_pass`` so the retry starts on time.
+
+On start, tries left behind by a previous crash are recovered. ``stop()`` ends the live tries
+and records each as failed with "scheduler stopped": the retry policy applies to them as to
+any failure (Airflow does the same when its scheduler shuts down), so a task with retries left
+runs again under the next scheduler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError
+from pinflow.lifecycle.states import TaskState
+from pinflow.runtime.contract import Executor, TaskKey, TaskResult
+from pinflow.scheduler.requests import BundleFiles, build_request, try_paths
+from pinflow.services.dispatch import has_unfinished_runs, next_retry_at, prepare_dispatch
+from pinflow.services.recovery import find_lost_tries, recover_lost_tries
+from pinflow.services.scheduling import schedule_pass, start_queued_runs
+from pinflow.services.task_results import (
+    NO_XCOM,
+    ClaimedTask,
+    claim_scheduled,
+    finish_task,
+    heartbeat,
+    start_task,
+)
+from pinflow.settings import Settings
+from pinflow.store.db import Database
+
+log = logging.getLogger(__name__)
+
+# How long after its execution timeout a try is killed by the scheduler if its executor has
+# not ended it (the executor's own enforcement is the primary one).
+TIMEOUT_BACKSTOP_GRACE = 5.0
+
+
+@dataclass
+class _Timers:
+    poll: float = 0.0
+    heartbeat: float = 0.0
+    sweep: float = 0.0
+    retry: float | None = None
+
+
+class Scheduler:
+    """One scheduler loop driving one executor (see the module docs). Not thread-safe, except
+    ``wake()``, which any thread may call."""
+
+    def __init__(
+        self, db: Database, executor: Executor, settings: Settings, *, hostname: str | None = None
+    ) -> None:
+        self.db = db
+        self.executor = executor
+        self.settings = settings
+        self.hostname = hostname or socket.gethostname()
+        self.pid = os.getpid()
+        self.bundles = BundleFiles(db, settings.snapshot_cache_dir)
+        self._timers = _Timers()
+        self._deadlines: dict[TaskKey, float] = {}
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._started = False
+
+    # -- public --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the executor, recover what a previous crash left behind, start queued runs."""
+        if self._started:
+            return
+        self.executor.start()
+        self._started = True
+        self._recover()
+        schedule_pass(self.db)
+        self._timers = _Timers()
+
+    def wake(self) -> None:
+        """Look for new runs now (e.g. right after a trigger in the same process)."""
+        with contextlib.suppress(BlockingIOError):  # full: already woken
+            os.write(self._wake_w, b"!")
+
+    def drain(self, timeout: float) -> bool:
+        """Run until no run is queued (on an unpaused DAG) or running and no try is live.
+
+        Returns ``True`` when idle, ``False`` when ``timeout`` seconds passed first.
+        """
+        self.start()
+        deadline = time.monotonic() + timeout
+        self._timers.poll = 0.0
+        while True:
+            busy = self.step(max(0.0, deadline - time.monotonic()))
+            if not busy and not self.executor.live() and not has_unfinished_runs(self.db):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+
+    def run_forever(self, stop_event: threading.Event) -> None:
+        """Loop until ``stop_event`` is set (call ``wake()`` after setting it), then stop."""
+        self.start()
+        try:
+            while not stop_event.is_set():
+                self.step(self.settings.sweep_interval)
+        finally:
+            self.stop()
+
+    def stop(self, *, graceful: bool = True) -> None:
+        """End the live tries (recorded as failed: "scheduler stopped") and the executor."""
+        if not self._started:
+            return
+        self._started = False
+        for result in self.executor.stop(graceful=graceful):
+            self._record(result)
+
+    def close(self) -> None:
+        self.stop()
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def step(self, max_wait: float) -> bool:
+        """Wait for a result, a wake-up or a timer (at most ``max_wait`` s), then act on it.
+
+        Returns whether anything happened (a result recorded or a try submitted).
+        """
+        woken = self._wait(max_wait)
+        results = self.executor.poll(0)
+        for result in results:
+            self._record(result)
+        now = time.monotonic()
+        if woken or now >= self._timers.poll:
+            self._start_new_runs()
+            self._timers.poll = now + self.settings.poll_interval
+        if self._timers.retry is not None and now >= self._timers.retry:
+            self._timers.retry = None
+            schedule_pass(self.db)
+        if now >= self._timers.sweep:
+            self._sweep()
+            self._timers.sweep = now + self.settings.sweep_interval
+        if now >= self._timers.heartbeat:
+            self._heartbeat()
+            self._timers.heartbeat = now + self.settings.heartbeat_interval
+        submitted = self._dispatch()
+        return bool(results or submitted)
+
+    def _wait(self, max_wait: float) -> bool:
+        now = time.monotonic()
+        due = [self._timers.poll, self._timers.sweep]
+        if self.executor.live():
+            due.append(self._timers.heartbeat)
+        if self._timers.retry is not None:
+            due.append(self._timers.retry)
+        timeout = max(0.0, min(max_wait, min(due) - now))
+        readable, _, _ = select.select([self._wake_r, self.executor.fileno()], [], [], timeout)
+        if self._wake_r not in readable:
+            return False
+        while True:
+            try:
+                if not os.read(self._wake_r, 512):
+                    return True
+            except BlockingIOError:
+                return True
+
+    def _start_new_runs(self) -> None:
+        if start_queued_runs(self.db):
+            schedule_pass(self.db)
+
+    # -- results -------------------------------------------------------------------------------
+
+    def _record(self, result: TaskResult) -> None:
+        self._deadlines.pop(result.key, None)
+        keep = result.success and not result.skipped and result.value is not None
+        try:
+            state = self._finish(result, xcom=result.value if keep else NO_XCOM)
+        except (ConflictError, NotFoundError) as exc:
+            log.info("result of try %s ignored: %s", result.key, exc)
+            return
+        if state == TaskState.UP_FOR_RETRY:
+            self._note_retry()
+
+    def _finish(self, result: TaskResult, *, xcom: object) -> TaskState:
+        try:
+            return finish_task(
+                self.db,
+                result.ti_id,
+                try_number=result.try_number,
+                success=result.success,
+                error=result.error,
+                xcom=xcom,
+                skipped=result.skipped,
+            )
+        except InvalidInputError as exc:  # the value cannot be stored: the try fails
+            return finish_task(
+                self.db,
+                result.ti_id,
+                try_number=result.try_number,
+                success=False,
+                error=str(exc),
+            )
+
+    def _note_retry(self) -> None:
+        due = next_retry_at(self.db)
+        if due is None:
+            return
+        at = time.monotonic() + max(0.0, (due - datetime.now(UTC)).total_seconds())
+        self._timers.retry = at if self._timers.retry is None else min(self._timers.retry, at)
+
+    # -- dispatch ------------------------------------------------------------------------------
+
+    def _dispatch(self) -> int:
+        submitted = 0
+        while (free := self.executor.free_slots()) > 0:
+            claimed = claim_scheduled(self.db, limit=free)
+            for task in claimed:
+                submitted += self._launch(task)
+            if len(claimed) < free:
+                break
+        return submitted
+
+    def _launch(self, task: ClaimedTask) -> int:
+        try:
+            start_task(
+                self.db,
+                task.ti_id,
+                try_number=task.try_number,
+                hostname=self.hostname,
+                pid=self.pid,
+            )
+        except (ConflictError, NotFoundError) as exc:
+            log.info("claimed task %s not started: %s", task.ti_id, exc)
+            return 0
+        key = TaskKey(task.ti_id, task.try_number)
+        try:
+            log_file, staging = try_paths(self.settings, task)
+            dispatch = prepare_dispatch(
+                self.db,
+                task.ti_id,
+                try_number=task.try_number,
+                log_file=log_file,
+                staging_dir=staging,
+            )
+            uri = self.bundles.uri(dispatch.snapshot_digest)
+            request = build_request(
+                dispatch, log_file=log_file, staging_dir=staging, bundle_uri=uri
+            )
+        except (PinflowError, OSError) as exc:
+            self._record(TaskResult.failure(key, f"cannot dispatch the task: {exc}"))
+            return 0
+        self.executor.submit(request)
+        if request.execution_timeout is not None:
+            limit = request.execution_timeout + TIMEOUT_BACKSTOP_GRACE
+            self._deadlines[key] = time.monotonic() + limit
+        return 1
+
+    # -- safety net ----------------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        for key in self.executor.live():
+            try:
+                heartbeat(self.db, key.ti_id, try_number=key.try_number)
+            except (ConflictError, NotFoundError) as exc:
+                self.executor.kill(key, f"the task instance changed meanwhile: {exc}")
+
+    def _sweep(self) -> None:
+        schedule_pass(self.db)
+        self._recover()
+        now = time.monotonic()
+        live = set(self.executor.live())
+        for key, deadline in list(self._deadlines.items()):
+            if key not in live:
+                del self._deadlines[key]
+            elif now >= deadline:
+                del self._deadlines[key]
+                self.executor.kill(key, "execution timeout (enforced by the scheduler)")
+        self._note_retry()
+
+    def _recover(self) -> None:
+        lost = find_lost_tries(
+            self.db,
+            hostname=self.hostname,
+            own_pid=self.pid,
+            owned=self.executor.live(),
+            zombie_threshold=self.settings.zombie_threshold,
+        )
+        for item in recover_lost_tries(self.db, lost):
+            log.warning(
+                "try %s of task instance %s lost: %s", item.try_number, item.ti_id, item.reason
+            )
+        if lost:
+            self._note_retry()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pinflow.scheduler.loop [--db URL] [--home DIR] [--until-idle]``."""
+    import argparse
+    import signal
+
+    from pinflow.executors.local import LocalExecutor
+
+    parser = argparse.ArgumentParser(prog="python -m pinflow.scheduler.loop")
+    parser.add_argument("--db", help="database URL (default: the settings')")
+    parser.add_argument("--home", help="PINFLOW_HOME (default: the settings')")
+    parser.add_argument("--until-idle", action="store_true", help="exit once nothing is left")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="with --until-idle")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    overrides = {k: v for k, v in (("database_url", args.db), ("home", args.home)) if v}
+    settings = Settings(**overrides)
+    db = Database(settings.database_url)
+    scheduler = Scheduler(db, LocalExecutor.from_settings(settings), settings)
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stop.set()
+        scheduler.wake()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        if args.until_idle:
+            return 0 if scheduler.drain(args.timeout) else 1
+        scheduler.run_forever(stop)
+        return 0
+    finally:
+        scheduler.close()
+        db.dispose()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

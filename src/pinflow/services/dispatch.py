@@ -1,0 +1,244 @@
+"""What a scheduler needs to hand a started try to an executor, read in one transaction.
+
+``prepare_dispatch`` runs right after ``start_task``: it records where the try logs and the
+run's staging dir (so that clearing a DAG's history can find both), and reads what the task
+process needs: the task's definition from the pinned snapshot, the run's context, and the
+upstream XCom values bound to the task's arguments (and, for a mapped task instance, its
+element of the mapped list).
+
+Paths are deterministic: the staging dir depends only on the run (``<staging>/<dag_id>/<run>``),
+so a cleared and re-run task finds what its upstreams staged; the log of a try depends only
+on the try, so a re-run never overwrites an earlier try's log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from pinflow.errors import NotFoundError
+from pinflow.lifecycle.states import RunState, TaskState
+from pinflow.services.common import now
+from pinflow.spec.models import DagSpec, ResolvedTask, TaskSpec, XComRef
+from pinflow.store import repo
+from pinflow.store.db import Database
+from pinflow.store.tables import (
+    Dag,
+    DagRun,
+    StagingDir,
+    TaskInstance,
+    TaskInstanceTry,
+    XCom,
+)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+_SPEC_CACHE_SIZE = 256
+_specs: dict[str, DagSpec] = {}
+
+
+def path_component(name: str) -> str:
+    """``name`` as one safe folder name; a name that had to change gets a hash suffix, so two
+    different names never share a folder (``a:b`` and ``a_b``)."""
+    safe = _UNSAFE.sub("_", name)
+    if safe == name and not name.startswith("."):
+        return name
+    suffix = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{safe.lstrip('.') or '_'}-{suffix}"
+
+
+def staging_path(base: Path, dag_id: str, run_id: str) -> Path:
+    """The run's staging dir: the same path for every try and after every clear of the run."""
+    return Path(base) / path_component(dag_id) / path_component(run_id)
+
+
+def log_path(
+    base: Path, dag_id: str, run_id: str, task_id: str, *, map_index: int, try_number: int
+) -> Path:
+    """``<logs>/<dag_id>/<run_id>/<task_id>/<map_index>/attempt=<n>.log``."""
+    parts = (dag_id, run_id, task_id, str(map_index))
+    return Path(base).joinpath(*map(path_component, parts)) / f"attempt={try_number}.log"
+
+
+def cached_spec(session: Session, digest: str) -> DagSpec:
+    """The spec of a snapshot. Snapshots never change, so a process-wide cache is safe."""
+    spec = _specs.get(digest)
+    if spec is None:
+        spec = repo.load_spec(session, digest)
+        if len(_specs) >= _SPEC_CACHE_SIZE:
+            _specs.pop(next(iter(_specs)))
+        _specs[digest] = spec
+    return spec
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """One started try, resolved for its executor."""
+
+    ti_id: int
+    try_number: int
+    dag_id: str
+    run_id: str
+    snapshot_digest: str
+    task: TaskSpec
+    resolved: ResolvedTask
+    map_index: int = -1
+    inputs: dict[str, Any] = field(default_factory=dict)
+    mapped: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    conf: dict[str, Any] = field(default_factory=dict)
+    run_type: str = "manual"
+    logical_date: datetime | None = None
+    data_interval_start: datetime | None = None
+    data_interval_end: datetime | None = None
+
+
+def prepare_dispatch(
+    db: Database,
+    ti_id: int,
+    *,
+    try_number: int,
+    log_file: Path | None = None,
+    staging_dir: Path | None = None,
+) -> Dispatch:
+    """Record the try's log file and the run's staging dir; read what the try needs."""
+    with db.transaction() as s:
+        ti = s.get(TaskInstance, ti_id)
+        run = s.get(DagRun, ti.run_pk) if ti is not None else None
+        if ti is None or run is None:
+            raise NotFoundError(f"Task instance {ti_id} was not found.")
+        digest = ti.snapshot_digest or run.snapshot_digest
+        spec = cached_spec(s, digest)
+        task = spec.task(ti.task_id)
+        if task is None:
+            raise NotFoundError(f"Task {ti.task_id!r} is not in snapshot {digest}.")
+        if log_file is not None:
+            s.execute(
+                update(TaskInstanceTry)
+                .where(TaskInstanceTry.ti_id == ti_id, TaskInstanceTry.try_number == try_number)
+                .values(log_path=str(log_file))
+            )
+        if staging_dir is not None:
+            _attach_staging(s, run.id, staging_dir)
+        return Dispatch(
+            ti_id=ti.id,
+            try_number=try_number,
+            dag_id=run.dag_id,
+            run_id=run.run_id,
+            snapshot_digest=digest,
+            task=task,
+            resolved=spec.resolve(task),
+            map_index=ti.map_index,
+            inputs=_resolve(s, run.id, task.inputs),
+            mapped=_mapped(s, run.id, task.expand, ti.map_index),
+            params=dict(run.params or {}),
+            conf=dict(run.conf or {}),
+            run_type=run.run_type,
+            logical_date=run.logical_date,
+            data_interval_start=run.data_interval_start,
+            data_interval_end=run.data_interval_end,
+        )
+
+
+def _attach_staging(s: Session, run_pk: int, path: Path) -> None:
+    """One row per run, created on the first dispatch; a re-run re-attaches the same path."""
+    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stamp = now()
+    s.execute(
+        insert(StagingDir)
+        .values(run_pk=run_pk, path=str(path), created_at=stamp, attached_at=stamp)
+        .on_conflict_do_nothing(index_elements=["run_pk"])
+    )
+
+
+def _values_by_task(s: Session, run_pk: int, refs: Iterable[XComRef]) -> dict[tuple[str, str], Any]:
+    """Each upstream's output: one value, or the list of a mapped upstream's outputs."""
+    wanted = {(r.task_id, r.key) for r in refs}
+    if not wanted:
+        return {}
+    task_ids = sorted({t for t, _ in wanted})
+    rows = s.execute(
+        select(XCom.task_id, XCom.key, XCom.map_index, XCom.value).where(
+            XCom.run_pk == run_pk, XCom.task_id.in_(task_ids)
+        )
+    ).all()
+    stored = {(t, k, m): v for t, k, m, v in rows}
+    mapped_counts = dict(
+        s.execute(
+            select(TaskInstance.task_id, TaskInstance.map_index)
+            .where(TaskInstance.run_pk == run_pk, TaskInstance.task_id.in_(task_ids))
+            .where(TaskInstance.map_index >= 0)
+            .order_by(TaskInstance.map_index)
+        ).all()
+    )
+    values: dict[tuple[str, str], Any] = {}
+    for task_id, key in wanted:
+        if task_id in mapped_counts:
+            size = mapped_counts[task_id] + 1
+            values[(task_id, key)] = [stored.get((task_id, key, i)) for i in range(size)]
+        else:
+            values[(task_id, key)] = stored.get((task_id, key, -1))
+    return values
+
+
+def _resolve(s: Session, run_pk: int, refs: Mapping[str, XComRef]) -> dict[str, Any]:
+    """Upstream values by argument name; a missing value is ``None`` (as in Airflow)."""
+    values = _values_by_task(s, run_pk, refs.values())
+    return {name: values[(ref.task_id, ref.key)] for name, ref in refs.items()}
+
+
+def _mapped(
+    s: Session, run_pk: int, expand: Mapping[str, XComRef], map_index: int
+) -> dict[str, Any]:
+    """The element of each mapped list for ``map_index`` (several lists: their product, in
+    Airflow's order, the last argument varying fastest)."""
+    if not expand or map_index < 0:
+        return {}
+    lists = _resolve(s, run_pk, expand)
+    names = list(lists)
+    sequences = [list(lists[n] or []) for n in names]
+    for i, combo in enumerate(itertools.product(*sequences)):
+        if i == map_index:
+            return dict(zip(names, combo, strict=True))
+    raise NotFoundError(f"map_index {map_index} is out of range of the mapped lists {names}.")
+
+
+def bundle_bytes(db: Database, digest: str) -> bytes:
+    with db.read() as s:
+        return repo.load_bundle(s, digest)
+
+
+def has_unfinished_runs(db: Database) -> bool:
+    """A run is running, or queued on a DAG that may start it (not paused, registered)."""
+    startable = and_(
+        DagRun.state == RunState.QUEUED.value,
+        exists().where(
+            Dag.dag_id == DagRun.dag_id, Dag.is_paused.is_(False), Dag.deregistered_at.is_(None)
+        ),
+    )
+    with db.read() as s:
+        stmt = select(DagRun.id).where((DagRun.state == RunState.RUNNING.value) | startable)
+        return s.scalars(stmt.limit(1)).first() is not None
+
+
+def next_retry_at(db: Database) -> datetime | None:
+    """When the earliest waiting retry of a running run is due (the scheduler wakes then)."""
+    with db.read() as s:
+        return s.scalars(
+            select(TaskInstance.next_try_at)
+            .join(DagRun, DagRun.id == TaskInstance.run_pk)
+            .where(TaskInstance.state == TaskState.UP_FOR_RETRY.value)
+            .where(DagRun.state == RunState.RUNNING.value)
+            .order_by(TaskInstance.next_try_at)
+            .limit(1)
+        ).first()

@@ -1,0 +1,397 @@
+"""Logins, JWTs, throttling, API tokens, users and roles over HTTP."""
+
+from __future__ import annotations
+
+import json
+import logging
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jwt
+import pytest
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from httpx import Response
+from sqlalchemy import update
+from tests.api.helpers import (
+    JWT_SECRET,
+    PASSWORD,
+    World,
+    bearer,
+    build_world,
+    client_for,
+    make_app,
+    make_user,
+)
+
+from pinflow.api.auth import AuthConfig, auth_config, issue_access_token
+from pinflow.lifecycle.permissions import Role
+from pinflow.services import audit_log, users
+from pinflow.settings import Settings
+from pinflow.store.db import Database
+from pinflow.store.tables import ApiToken, LoginAttempt
+
+BAD_LOGIN = {"detail": "Invalid username or password."}
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 at its lowest cost: the tests check behaviour, not the hash's strength."""
+    monkeypatch.setattr(users, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
+@pytest.fixture
+def app(db: Database, tmp_path: Path) -> FastAPI:
+    make_user(db, "alice", {"alpha": Role.EDITOR}, password=PASSWORD)
+    make_user(db, "root", superuser=True, password=PASSWORD)
+    return make_app(db, tmp_path)
+
+
+def _login(app: FastAPI, username: str, password: str, host: str = "127.0.0.1") -> Response:
+    return client_for(app, host).post(
+        "/auth/token", json={"username": username, "password": password}
+    )
+
+
+def _failures(db: Database) -> list[dict[str, object]]:
+    events, _ = audit_log.query_audit(db, action="auth.login_failed")
+    return [e.meta for e in events]
+
+
+# --- POST /auth/token --------------------------------------------------------------------------
+
+
+def test_token_from_json_works_as_bearer(app: FastAPI) -> None:
+    client = client_for(app)
+    response = client.post("/auth/token", json={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"access_token", "token_type"}
+    assert body["token_type"] == "bearer"
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    assert client.get("/api/workflows", headers=headers).status_code == 200
+
+
+def test_token_from_a_form(app: FastAPI) -> None:
+    response = client_for(app).post("/auth/token", data={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 201
+    claims = jwt.decode(response.json()["access_token"], JWT_SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "alice"
+
+
+def test_bad_password_is_401_and_audited_without_the_password(app: FastAPI, db: Database) -> None:
+    response = client_for(app).post(
+        "/auth/token", json={"username": "alice", "password": "wrong-password-123"}
+    )
+    assert response.status_code == 401
+    assert response.json() == BAD_LOGIN
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    [meta] = _failures(db)
+    assert meta == {"username": "alice", "client": "127.0.0.1", "reason": "bad_password"}
+    events, _ = audit_log.query_audit(db, limit=1000)
+    assert "wrong-password-123" not in json.dumps([e.meta for e in events])
+
+
+def test_unknown_and_token_only_users_get_the_same_401(app: FastAPI, db: Database) -> None:
+    make_user(db, "ci-bot")
+    for name in ("nobody", "ci-bot"):
+        response = client_for(app).post("/auth/token", json={"username": name, "password": "x"})
+        assert response.status_code == 401
+        assert response.json() == BAD_LOGIN
+    assert [m["reason"] for m in _failures(db)] == ["disabled", "unknown_user"]
+
+
+def test_throttle_after_five_failures_per_username_and_client(app: FastAPI, db: Database) -> None:
+    for _ in range(5):
+        assert _login(app, "alice", "bad-password").status_code == 401
+    throttled = _login(app, "alice", PASSWORD)
+    assert throttled.status_code == 429
+    assert throttled.json()["detail"].startswith("Too many failed login attempts; try again in")
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 300
+    assert _failures(db)[0]["reason"] == "throttled"
+    assert _login(app, "alice", PASSWORD, host="10.0.0.9").status_code == 201
+    assert _login(app, "root", PASSWORD).status_code == 201
+    with db.transaction() as s:  # the window passes
+        s.execute(update(LoginAttempt).values(at=datetime.now(UTC) - timedelta(minutes=6)))
+    assert _login(app, "alice", PASSWORD).status_code == 201
+
+
+def test_a_success_forgives_earlier_failures(app: FastAPI) -> None:
+    for _ in range(2):
+        for _ in range(4):
+            _login(app, "alice", "bad-password")
+        assert _login(app, "alice", PASSWORD).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "locations"),
+    [
+        ({"json": {"username": "alice"}}, [["body", "password"]]),
+        (
+            {"json": {"username": 5, "password": ["p"]}},
+            [["body", "username"], ["body", "password"]],
+        ),
+        ({"json": []}, [["body"]]),
+        ({"data": {"username": "alice"}}, [["body", "password"]]),
+        ({"content": b"{oops", "headers": {"Content-Type": "application/json"}}, [["body"]]),
+    ],
+)
+def test_bad_login_bodies_are_422_with_locations_and_no_echo(
+    app: FastAPI, kwargs: dict[str, object], locations: list[list[object]]
+) -> None:
+    response = client_for(app).post("/auth/token", **kwargs)  # type: ignore[arg-type]
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == locations
+    assert all("input" not in e for e in response.json()["detail"])
+
+
+# --- bearer checks -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (None, "Not authenticated: send 'Authorization: Bearer <token>'."),
+        ("Bearer garbage", "Invalid access token."),
+        ("Basic YWxpY2U6cA==", "Not authenticated: send 'Authorization: Bearer <token>'."),
+        ("Bearer pf_nope", "Invalid API token."),
+        ("Bearer pf_abc_def", "Invalid API token."),
+    ],
+)
+def test_missing_or_bad_credentials_are_401(app: FastAPI, header: str | None, message: str) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = client_for(app).get("/api/tokens", headers=headers)
+    assert response.status_code == 401
+    assert response.json() == {"message": message}
+
+
+def test_expired_and_foreign_jwts_are_401(app: FastAPI) -> None:
+    expired = AuthConfig(jwt_secret=JWT_SECRET, expiration=timedelta(seconds=-5))
+    foreign = AuthConfig(jwt_secret="f" * 64)
+    client = client_for(app)
+    for config, message in (
+        (expired, "The access token has expired; request a new one."),
+        (foreign, "Invalid access token."),
+    ):
+        token = issue_access_token(config, "alice")
+        response = client.get("/api/tokens", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+        assert response.json() == {"message": message}
+
+
+def test_a_disabled_users_jwt_stops_working(app: FastAPI, db: Database) -> None:
+    headers = bearer(app, "alice")
+    assert client_for(app).get("/api/tokens", headers=headers).status_code == 200
+    users.set_active(db, "alice", False, actor="root")
+    response = client_for(app).get("/api/tokens", headers=headers)
+    assert response.status_code == 401
+
+
+# --- API tokens --------------------------------------------------------------------------------
+
+
+def test_api_token_create_list_use_revoke(app: FastAPI, db: Database) -> None:
+    client, headers = client_for(app), bearer(app, "alice")
+    created = client.post("/api/tokens", json={"name": "ci"}, headers=headers)
+    assert created.status_code == 201
+    secret = created.json()["token"]
+    assert secret.startswith(f"pf_{created.json()['prefix']}_")
+    listed = client.get("/api/tokens", headers=headers)
+    assert listed.status_code == 200
+    assert [t["name"] for t in listed.json()] == ["ci"]
+    assert "token" not in listed.json()[0]
+    assert secret not in listed.text
+    with_token = {"Authorization": f"Bearer {secret}"}
+    assert client.get("/api/workflows", headers=with_token).status_code == 200
+    assert client.get("/api/tokens", headers=headers).json()[0]["lastUsedAt"] is not None
+    token_id = created.json()["id"]
+    revoked = client.delete(f"/api/tokens/{token_id}", headers=headers)
+    assert revoked.status_code == 200
+    assert revoked.json()["revokedAt"] is not None
+    response = client.get("/api/workflows", headers=with_token)
+    assert response.status_code == 401
+    assert response.json() == {"message": "This API token has been revoked."}
+    events, _ = audit_log.query_audit(db, action="token.", limit=100)
+    assert {e.action for e in events} == {"token.created", "token.revoked"}
+    assert secret.split("_", 2)[2] not in json.dumps([e.meta for e in events])
+
+
+def test_expired_api_token_is_401(app: FastAPI, db: Database) -> None:
+    soon = datetime.now(UTC) + timedelta(days=1)
+    token = users.create_api_token(db, "alice", "short", actor="alice", expires_at=soon)
+    with db.transaction() as s:
+        s.execute(update(ApiToken).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    response = client_for(app).get(
+        "/api/tokens", headers={"Authorization": f"Bearer {token.secret}"}
+    )
+    assert response.status_code == 401
+    assert response.json() == {"message": "This API token has expired."}
+
+
+def test_tokens_are_private_to_their_owner(app: FastAPI, db: Database) -> None:
+    token = users.create_api_token(db, "root", "root-token", actor="root")
+    client, headers = client_for(app), bearer(app, "alice")
+    assert client.get("/api/tokens", headers=headers).json() == []
+    response = client.delete(f"/api/tokens/{token.token.id}", headers=headers)
+    assert response.status_code == 404
+
+
+def test_token_body_is_validated(app: FastAPI) -> None:
+    client, headers = client_for(app), bearer(app, "alice")
+    past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    response = client.post("/api/tokens", json={"name": "x", "expiresAt": past}, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["problems"][0]["location"] == "expires_at"
+    response = client.post("/api/tokens", json={"name": ""}, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "name"]
+    assert client.delete("/api/tokens/abc", headers=headers).status_code == 422
+
+
+def test_secrets_never_reach_the_logs(
+    app: FastAPI, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _login(app, "alice", "not-the-password")
+    created = client_for(app).post("/api/tokens", json={"name": "t"}, headers=bearer(app, "alice"))
+    secret = created.json()["token"]
+    assert "not-the-password" not in caplog.text
+    assert secret not in caplog.text
+    assert secret not in repr(users.list_tokens(db, "alice"))
+
+
+# --- users and roles ---------------------------------------------------------------------------
+
+
+def test_superuser_creates_users_and_grants_roles(app: FastAPI, db: Database) -> None:
+    client, headers = client_for(app), bearer(app, "root")
+    body = {"username": "bob", "password": "long-enough-password"}
+    created = client.post("/api/users", json=body, headers=headers)
+    assert created.status_code == 201
+    assert created.json()["roles"] == {}
+    assert created.json()["isSuperuser"] is False
+    assert client.post("/api/users", json=body, headers=headers).status_code == 409
+    granted = client.post(
+        "/api/users/bob/roles", json={"project": "alpha", "role": "viewer"}, headers=headers
+    )
+    assert granted.status_code == 200
+    assert granted.json()["roles"] == {"alpha": "viewer"}
+    assert _login(app, "bob", "long-enough-password").status_code == 201
+    revoked = client.delete("/api/users/bob/roles/alpha", headers=headers)
+    assert revoked.status_code == 200
+    assert revoked.json()["roles"] == {}
+    assert client.delete("/api/users/bob/roles/alpha", headers=headers).status_code == 404
+    listed = client.get("/api/users", headers=headers).json()
+    assert [u["username"] for u in listed] == ["alice", "bob", "root"]
+
+
+def test_user_input_is_checked(app: FastAPI) -> None:
+    client, headers = client_for(app), bearer(app, "root")
+    short = client.post("/api/users", json={"username": "c", "password": "short"}, headers=headers)
+    assert short.status_code == 400
+    assert short.json()["problems"] == [
+        {"location": "password", "message": "must be 8 to 1024 characters long"}
+    ]
+    bad_name = client.post("/api/users", json={"username": "-x"}, headers=headers)
+    assert bad_name.status_code == 400
+    bad_role = client.post(
+        "/api/users/alice/roles", json={"project": "alpha", "role": "god"}, headers=headers
+    )
+    assert bad_role.status_code == 422
+    assert bad_role.json()["detail"][0]["loc"] == ["body", "role"]
+    missing = client.post(
+        "/api/users/ghost/roles", json={"project": "alpha", "role": "viewer"}, headers=headers
+    )
+    assert missing.status_code == 404
+
+
+def test_project_admin_grants_only_in_their_project(app: FastAPI, db: Database) -> None:
+    make_user(db, "pam", {"alpha": Role.ADMIN})
+    client, headers = client_for(app), bearer(app, "pam")
+    ok = client.post(
+        "/api/users/alice/roles", json={"project": "alpha", "role": "admin"}, headers=headers
+    )
+    assert ok.status_code == 200
+    elsewhere = client.post(
+        "/api/users/alice/roles", json={"project": "beta", "role": "viewer"}, headers=headers
+    )
+    assert elsewhere.status_code == 403
+    assert client.post("/api/users", json={"username": "z"}, headers=headers).status_code == 403
+
+
+# --- the JWT secret ----------------------------------------------------------------------------
+
+
+def test_jwt_secret_is_generated_once_and_kept_private(tmp_path: Path) -> None:
+    first = auth_config(Settings(home=tmp_path / "home"))
+    second = auth_config(Settings(home=tmp_path / "home"))
+    assert first.jwt_secret == second.jwt_secret
+    assert len(first.jwt_secret) == 64
+    mode = (tmp_path / "home" / "jwt_secret").stat().st_mode
+    assert stat.S_IMODE(mode) == 0o600
+    assert JWT_SECRET not in repr(first)
+    assert first.jwt_secret not in repr(first)
+
+
+# --- bad input is never a 500 -----------------------------------------------------------------
+
+
+@pytest.fixture
+def world(db: Database, tmp_path: Path) -> World:
+    return build_world(db, tmp_path)
+
+
+def test_invalid_json_is_422_not_500(world: World) -> None:
+    response = world.client.post(
+        f"/api/workflows/{world.draft}/publish",
+        content=b"{not json",
+        headers={**world.headers("editor"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_unexpected_errors_are_500_without_traceback(world: World) -> None:
+    def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    world.app.add_api_route("/api/v2/boom", boom)
+    response = world.client.get("/api/v2/boom")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal server error"}
+    assert "secret internals" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("GET", "/api/workflows/%00", None),
+        ("GET", "/api/workflows?search=%00&dagId=%00", None),
+        ("GET", f"/api/workflows?offset={2**70}", None),
+        ("GET", "/api/workflows?includeDeleted=maybe", None),
+        ("POST", "/api/workflows/{active}/runs", {"logicalDate": "2026-01-01T00:00:00"}),
+        ("POST", "/api/workflows/{active}/runs", {"runId": "bad id with spaces"}),
+        ("POST", "/api/workflows/{active}/runs", {"conf": {"a": "\u0000"}, "runId": "a\u0000"}),
+        ("PATCH", "/api/workflows/{draft}", {"name": "x\u0000"}),
+        ("PATCH", "/api/workflows/{draft}", {"tasks": [{"task_id": "a", "retries": 2**70}]}),
+        ("POST", "/api/workflows/{draft}/publish", {"deprecatePreviousVersionId": "\u0000"}),
+        ("POST", "/api/workflows/{draft}/publish", {"deprecatePreviousVersionId": "0" * 32}),
+        ("DELETE", f"/api/tokens/{2**70}", None),
+        ("POST", "/api/tokens", {"name": "n", "expiresAt": "2999-01-01T00:00:00"}),
+        ("POST", "/api/snapshots", {"spec": {"dag_id": "a\u0000"}}),
+        ("POST", "/api/snapshots", {"spec": {"dag_id": "ok", "name": "n\u0000"}, "mode": "x"}),
+    ],
+)
+def test_bad_input_is_never_a_500(world: World, method: str, url: str, body: object) -> None:
+    url = url.replace("{active}", world.active).replace("{draft}", world.draft)
+    response = world.call("admin", method, url, body)
+    assert response.status_code < 500, response.text
+    assert "Traceback" not in response.text
+
+
+def test_a_run_of_a_draft_with_absurd_numbers_is_refused_not_crashed(world: World) -> None:
+    tasks = [{"task_id": "a", "kind": "bash", "bash_command": "x", "retries": 2**70}]
+    world.call("editor", "PATCH", f"/api/workflows/{world.draft}", {"tasks": tasks})
+    response = world.call("editor", "POST", f"/api/workflows/{world.draft}/runs")
+    assert 400 <= response.status_code < 500, response.text

@@ -1,0 +1,351 @@
+"""The local executor in real processes: tasks forked from the warm interpreter."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pinflow.executors.local import ExecutorError, LocalExecutor
+from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
+from pinflow.sdk.compiler import CompiledDag, compile_path
+
+DAG_FILE = """
+import os
+import time
+from pathlib import Path
+
+from pinflow import dag, task
+
+
+@task
+def extract():
+    print("extracting rows")
+    return {"rows": [1, 2, 3]}
+
+
+@task
+def total(data, factor=1):
+    return sum(data["rows"]) * factor
+
+
+@task
+def boom():
+    raise ValueError("the data is bad")
+
+
+@task
+def not_json():
+    return {1, 2}
+
+
+@task
+def suicide():
+    os.kill(os.getpid(), 9)
+
+
+@task
+def nap(seconds=30.0):
+    Path(os.environ["PINFLOW_STAGING_DIR"], f"nap-{os.getpid()}").write_text("")
+    time.sleep(seconds)
+
+
+@task
+def context(params=None, run_id=None, staging_dir=None):
+    return {"params": params, "run_id": run_id, "staging_dir": staging_dir}
+
+
+@dag(dag_id="unit")
+def unit():
+    total(extract())
+    boom()
+    not_json()
+    suicide()
+    nap()
+    context()
+
+
+unit()
+"""
+
+
+@pytest.fixture
+def compiled(tmp_path: Path) -> CompiledDag:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "unit_dag.py").write_text(DAG_FILE)
+    (result,) = compile_path(folder)
+    return result
+
+
+@pytest.fixture
+def executor(tmp_path: Path) -> Iterator[LocalExecutor]:
+    ex = LocalExecutor(snapshot_cache_dir=tmp_path / "cache", parallelism=4, stop_grace=2.0)
+    ex.start()
+    yield ex
+    ex.stop(graceful=False)
+
+
+class Requests:
+    def __init__(self, compiled: CompiledDag, home: Path) -> None:
+        self.compiled = compiled
+        self.home = home
+        self.next_id = 0
+        cache = home / "cache"
+        cache.mkdir(exist_ok=True)
+        self.zip = cache / f"{compiled.digest}.zip"
+        self.zip.write_bytes(compiled.bundle)
+
+    def make(self, task_id: str, **fields: Any) -> TaskRequest:
+        self.next_id += 1
+        base: dict[str, Any] = {
+            "ti_id": self.next_id,
+            "dag_id": "unit",
+            "run_id": "manual__1",
+            "task_id": task_id,
+            "try_number": 1,
+            "snapshot_digest": self.compiled.digest,
+            "staging_dir": str(self.home / "staging" / "unit" / "manual__1"),
+            "log_path": str(self.home / "logs" / f"{task_id}-{self.next_id}.log"),
+            "callable": f"unit_dag:{task_id}",
+            "bundle_uri": self.zip.as_uri(),
+        }
+        return TaskRequest(**{**base, **fields})
+
+
+@pytest.fixture
+def requests(compiled: CompiledDag, tmp_path: Path) -> Requests:
+    return Requests(compiled, tmp_path)
+
+
+def collect(executor: LocalExecutor, count: int, timeout: float = 30.0) -> list[TaskResult]:
+    deadline = time.monotonic() + timeout
+    results: list[TaskResult] = []
+    while len(results) < count and time.monotonic() < deadline:
+        results += executor.poll(deadline - time.monotonic())
+    assert len(results) == count, f"got {len(results)} of {count} results in {timeout}s"
+    return results
+
+
+def run_one(executor: LocalExecutor, request: TaskRequest) -> TaskResult:
+    executor.submit(request)
+    (result,) = collect(executor, 1)
+    assert result.key == request.key
+    return result
+
+
+def test_a_python_task_from_a_compiled_dag_returns_its_value(
+    executor: LocalExecutor, requests: Requests
+) -> None:
+    extract = requests.make("extract")
+    result = run_one(executor, extract)
+    assert result.success
+    assert result.value == {"rows": [1, 2, 3]}
+    assert result.pid is not None
+    assert result.pid != os.getpid()
+    assert "extracting rows" in Path(extract.log_path).read_text()
+
+    total = requests.make("total", inputs={"data": {"rows": [1, 2, 3]}}, args={"factor": 10})
+    assert run_one(executor, total).value == 60
+
+
+def test_context_is_injected_by_parameter_name(executor: LocalExecutor, requests: Requests) -> None:
+    request = requests.make("context", params={"n": 1})
+    result = run_one(executor, request)
+    assert result.value == {
+        "params": {"n": 1},
+        "run_id": "manual__1",
+        "staging_dir": request.staging_dir,
+    }
+
+
+def test_a_failure_puts_the_traceback_in_the_log_and_a_summary_in_the_result(
+    executor: LocalExecutor, requests: Requests
+) -> None:
+    request = requests.make("boom")
+    result = run_one(executor, request)
+    assert not result.success
+    assert result.error == "ValueError: the data is bad"
+    log = Path(request.log_path).read_text()
+    assert "Traceback (most recent call last)" in log
+    assert 'raise ValueError("the data is bad")' in log
+
+
+def test_a_return_value_that_is_not_json_fails_clearly(
+    executor: LocalExecutor, requests: Requests
+) -> None:
+    result = run_one(executor, requests.make("not_json"))
+    assert not result.success
+    assert result.error is not None
+    assert "not JSON-serializable (set)" in result.error
+
+
+def test_bash_output_exit_codes_and_staging_dir(
+    executor: LocalExecutor, requests: Requests
+) -> None:
+    script = 'echo first; echo "$PINFLOW_STAGING_DIR"; echo oops >&2'
+    request = requests.make("bash", kind="bash", callable=None, bash_command=script)
+    result = run_one(executor, request)
+    assert result.success
+    assert result.value == request.staging_dir
+    assert Path(request.staging_dir).is_dir()
+    assert "first" in Path(request.log_path).read_text()
+    assert "oops" in Path(request.log_path).read_text()
+
+    failing = run_one(executor, requests.make("b2", kind="bash", bash_command="exit 3"))
+    assert (failing.success, failing.exit_code) == (False, 3)
+    assert failing.error == "bash command exited with code 3"
+
+    skipped = run_one(executor, requests.make("b3", kind="bash", bash_command="exit 99"))
+    assert skipped.success
+    assert skipped.skipped
+
+
+def test_execution_timeout_kills_the_whole_process_group(
+    executor: LocalExecutor, requests: Requests, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "sleeper.pid"
+    command = f"sleep 60 & echo $! > {pid_file}; wait"
+    request = requests.make("slow", kind="bash", bash_command=command, execution_timeout=0.5)
+    started = time.monotonic()
+    result = run_one(executor, request)
+    assert time.monotonic() - started < 10
+    assert not result.success
+    assert result.error == "execution timeout after 0.5s"
+    assert result.exit_code == -signal.SIGKILL
+    assert_gone(int(pid_file.read_text()))
+
+
+def test_a_task_process_killed_with_sigkill_is_reported_failed(
+    executor: LocalExecutor, requests: Requests
+) -> None:
+    result = run_one(executor, requests.make("suicide"))
+    assert not result.success
+    assert result.error == "the task process killed by signal SIGKILL"
+
+
+def test_kill_ends_a_running_try_with_the_reason(
+    executor: LocalExecutor, requests: Requests
+) -> None:
+    request = requests.make("nap")
+    executor.submit(request)
+    wait_for_nap(Path(request.staging_dir))
+    executor.kill(request.key, "cleared by alice")
+    (result,) = collect(executor, 1)
+    assert (result.success, result.error) == (False, "cleared by alice")
+
+
+def test_parallelism_limits_submissions(executor: LocalExecutor, requests: Requests) -> None:
+    naps = [requests.make("nap", args={"seconds": 30}) for _ in range(4)]
+    for request in naps:
+        executor.submit(request)
+    assert executor.free_slots() == 0
+    with pytest.raises(ExecutorError, match="no free slot"):
+        executor.submit(requests.make("extract"))
+    assert sorted(executor.live()) == sorted(r.key for r in naps)
+    results = executor.stop(graceful=True)
+    assert sorted(r.key for r in results) == sorted(r.key for r in naps)
+    assert {r.error for r in results} == {"scheduler stopped"}
+
+
+def test_concurrent_first_uses_of_a_snapshot_extract_the_bundle_once(
+    executor: LocalExecutor, requests: Requests, tmp_path: Path
+) -> None:
+    for _ in range(4):
+        executor.submit(requests.make("extract"))
+    assert all(r.success for r in collect(executor, 4))
+    entries = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    digest = requests.compiled.digest
+    assert [e for e in entries if not e.endswith(".lock")] == [digest, f"{digest}.zip"]
+
+
+def test_requests_and_results_round_trip_as_json(requests: Requests) -> None:
+    request = requests.make("total", inputs={"data": {"rows": [1]}}, mapped={"x": 2})
+    assert TaskRequest.from_json(request.to_json()) == request
+    result = TaskResult(ti_id=1, try_number=2, success=True, value=[1, "a"], duration=0.5)
+    assert TaskResult.from_json(json.dumps(result.to_dict())) == result
+    assert TaskResult.failure(TaskKey(3, 1), "boom").error == "boom"
+    with pytest.raises(ValueError, match="unknown field"):
+        TaskResult.from_dict({**result.to_dict(), "extra": 1})
+
+
+SUPERVISOR = """
+import sys, time
+from pathlib import Path
+from pinflow.executors.local import LocalExecutor
+from pinflow.runtime.contract import TaskRequest
+
+home = Path(sys.argv[1])
+ex = LocalExecutor(snapshot_cache_dir=home / "cache", parallelism=1)
+ex.start()
+ex.submit(TaskRequest(ti_id=1, dag_id="d", run_id="r", task_id="t", try_number=1,
+    snapshot_digest="0" * 64, staging_dir=str(home / "stage"), log_path=str(home / "t.log"),
+    kind="bash", bash_command="echo $$ > " + str(home / "task.pid") + "; exec sleep 60"))
+print(ex.zygote_pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_tasks_die_with_the_process_that_started_the_executor(tmp_path: Path) -> None:
+    """kill -9 of the supervisor: the zygote and the task process die too (pdeathsig)."""
+    with subprocess.Popen(
+        [sys.executable, "-c", SUPERVISOR, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            zygote_pid = int(proc.stdout.readline())
+            task_pid = int(wait_for_file(tmp_path / "task.pid").read_text())
+            assert_alive(zygote_pid)
+            assert_alive(task_pid)
+        finally:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert_gone(zygote_pid)
+    assert_gone(task_pid)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _eventually(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)  # another process's state: nothing to wait on but the clock
+
+
+def assert_alive(pid: int) -> None:
+    assert _exists(pid), f"process {pid} should be alive"
+
+
+def assert_gone(pid: int, timeout: float = 10.0) -> None:
+    _eventually(lambda: not _exists(pid), timeout, f"process {pid} still alive")
+
+
+def wait_for_file(path: Path, timeout: float = 30.0) -> Path:
+    _eventually(lambda: path.is_file() and path.stat().st_size > 0, timeout, f"no {path}")
+    return path
+
+
+def wait_for_nap(staging: Path, timeout: float = 30.0) -> None:
+    _eventually(lambda: staging.is_dir() and any(staging.glob("nap-*")), timeout, "no nap")
