@@ -56,5 +56,17 @@ class PermissionDeniedError(PinflowError):
     """The actor lacks the permission or the project authority. HTTP 403."""
 
 
+@dataclass
+class AuthenticationError(PinflowError):
+    """The caller could not be identified (bad password, bad or expired token). HTTP 401."""
+
+
+@dataclass
+class LoginThrottledError(PinflowError):
+    """Too many failed logins for this username from this client. HTTP 429."""
+
+    retry_after: int = 0
+
+
 def format_problems(problems: list[Problem]) -> str:
     return "; ".join(str(p) for p in problems)

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PINFLOW_", extra="ignore")
 
     home: Path = Field(default_factory=default_home)
+    executor: str = Field(
+        default="local",
+        description="'local', 'celery', or 'package.module:Class' with a from_settings() factory",
+    )
     database_url: str = Field(default_factory=_default_database_url)
     parallelism: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     heartbeat_interval: float = Field(default=5.0, gt=0, description="seconds")

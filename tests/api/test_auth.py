@@ -167,7 +167,7 @@ def test_missing_or_bad_credentials_are_401(app: FastAPI, header: str | None, me
 
 
 def test_expired_and_foreign_jwts_are_401(app: FastAPI) -> None:
-    expired = AuthConfig(jwt_secret=JWT_SECRET, expiration=timedelta(seconds=-5))
+    expired = AuthConfig(jwt_secret=JWT_SECRET, expiration=timedelta(minutes=-2))
     foreign = AuthConfig(jwt_secret="f" * 64)
     client = client_for(app)
     for config, message in (
@@ -390,8 +390,8 @@ def test_bad_input_is_never_a_500(world: World, method: str, url: str, body: obj
     assert "Traceback" not in response.text
 
 
-def test_a_run_of_a_draft_with_absurd_numbers_is_refused_not_crashed(world: World) -> None:
+def test_absurd_numbers_in_a_draft_are_refused_with_their_location(world: World) -> None:
     tasks = [{"task_id": "a", "kind": "bash", "bash_command": "x", "retries": 2**70}]
-    world.call("editor", "PATCH", f"/api/workflows/{world.draft}", {"tasks": tasks})
-    response = world.call("editor", "POST", f"/api/workflows/{world.draft}/runs")
-    assert 400 <= response.status_code < 500, response.text
+    response = world.call("editor", "PATCH", f"/api/workflows/{world.draft}", {"tasks": tasks})
+    assert response.status_code == 400, response.text
+    assert any(p["location"] == "tasks[0].retries" for p in response.json()["problems"])

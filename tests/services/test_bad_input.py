@@ -110,12 +110,6 @@ def publish_deprecating(previous: Callable[[World], str]) -> Call:
     )
 
 
-DUPLICATE_RUN_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="runs.trigger_run reads the expired version.dag_id after the failed flush rolled "
-    "the session back, so SQLAlchemy's InvalidRequestError escapes instead of ConflictError",
-)
-
 # A table reads best aligned: one case per line or two.
 # fmt: off
 CASES = [
@@ -162,9 +156,8 @@ CASES = [
          II, "expected at least 1", "conf.limit"),
     case("bad run_id", lambda db, w: trigger_run(db, dag_id="etl", run_id="bad id!", actor="u"),
          II, "run_id may only contain"),
-    pytest.param(lambda db, w: trigger_run(db, dag_id="etl", run_id="r1", actor="u"),
-                 Expected(CE, "run_id 'r1' already exists"), id="duplicate run_id",
-                 marks=DUPLICATE_RUN_BUG),
+    case("duplicate run_id", lambda db, w: trigger_run(db, dag_id="etl", run_id="r1", actor="u"),
+         CE, "run_id 'r1' already exists"),
     case("run unknown DAG", lambda db, w: trigger_run(db, dag_id="nope", actor="u"), NF, NO_DAG),
     case("run unknown version", lambda db, w: trigger_run(db, version_id="nope", actor="u"),
          NF, NOPE),

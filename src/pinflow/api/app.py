@@ -32,3 +32,13 @@ def create_app(
     for router in (auth.router, health.router, workflows.router, push.router, users.router):
         app.include_router(router)
     return app
+
+
+def build_app() -> FastAPI:
+    """The app from the environment: ``uvicorn --factory pinflow.api.app:build_app``.
+
+    The schema must be migrated first (``pinflow db migrate``); the API never migrates on its
+    own, so that several servers starting at once do not race on it.
+    """
+    settings = Settings()
+    return create_app(Database(settings.database_url), settings)

@@ -26,7 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
-from pinflow.errors import PermissionDeniedError
+from pinflow.errors import AuthenticationError, PermissionDeniedError
 from pinflow.lifecycle.permissions import (
     Permission,
     Principal,
@@ -35,7 +35,7 @@ from pinflow.lifecycle.permissions import (
     denial_message,
 )
 from pinflow.services import users
-from pinflow.services.users import DEFAULT_THROTTLE, AuthenticationError, LoginThrottle
+from pinflow.services.users import DEFAULT_THROTTLE, LoginThrottle
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 

@@ -26,14 +26,15 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pinflow.errors import (
+    AuthenticationError,
     ConflictError,
     InvalidInputError,
+    LoginThrottledError,
     NotFoundError,
     PermissionDeniedError,
     PinflowError,
 )
 from pinflow.lifecycle.version_rules import PreventRunOnDeprecated
-from pinflow.services.users import AuthenticationError, LoginThrottledError
 
 log = logging.getLogger(__name__)
 

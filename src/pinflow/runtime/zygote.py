@@ -6,8 +6,10 @@ it, so a task pays no interpreter start-up and no import of Pinflow. It never im
 code itself: only the forked children do, and each exits after its one task.
 
 To keep even the fork off the path from one task's end to the next one's start, the zygote
-keeps one *spare*: a process forked (and detached) ahead of time that waits for its request.
-A request goes to the spare, and a new spare is forked while the task runs.
+keeps one *spare*: a process forked (and detached) ahead of time, which walks the code path
+every task takes (so that the memory pages it will write are copied before the task is known)
+and then waits for its request. A request goes to the spare; the next spare is forked when a
+task ends, while the scheduler records the result.
 
 Pipes: requests in (``submit`` / ``kill`` / ``stop`` frames), events out (``ready``, then one
 ``result`` per submitted request). A success is reported as soon as its result frame is whole
@@ -91,6 +93,7 @@ class Zygote:
         self.reader = FrameReader()
         self.outbox = bytearray()
         self.stopping = False
+        self.reported = False  # a result went out during this turn
         self.stop_deadline: float | None = None
         self.wake_r, self.wake_w = os.pipe()
         self.selector = selectors.DefaultSelector()
@@ -124,8 +127,11 @@ class Zygote:
                 self._on_child_output(key.fd)
         self._reap()
         self._enforce_deadlines()
-        if self.spare is None and not self.stopping:
+        # The next spare is forked once a task has ended (or nothing runs), not while one just
+        # started: its warm-up then overlaps the scheduler's bookkeeping, not the task itself.
+        if self.spare is None and not self.stopping and (self.reported or not self.children):
             self._new_spare()
+        self.reported = False
 
     def _timeout(self) -> float | None:
         deadlines = [c.deadline for c in self.children.values() if c.deadline is not None]
@@ -290,6 +296,7 @@ class Zygote:
     # -- events out ------------------------------------------------------------------------
 
     def _emit_result(self, result: TaskResult) -> None:
+        self.reported = True
         self._emit({"ev": "result", "result": result.to_dict()})
 
     def _emit(self, message: dict[str, Any]) -> None:

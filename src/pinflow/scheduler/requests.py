@@ -3,20 +3,36 @@
 The scheduler never imports user code; it only makes sure the snapshot's code bundle can be
 fetched by a worker (written once per digest as ``<snapshot cache>/<digest>.zip``, an atomic
 rename away from readers) and says where: the task process extracts it into its own cache.
+
+What does not change is remembered (a run's context, which runs have their staging dir
+recorded), so that a task without upstream values needs no read at all between its start and
+its submission.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
 
 from pinflow.runtime.contract import TaskRequest
-from pinflow.services.dispatch import Dispatch, bundle_bytes, log_path, staging_path
-from pinflow.services.task_results import ClaimedTask
+from pinflow.services.dispatch import (
+    RunContext,
+    bundle_bytes,
+    log_path,
+    record_dispatch,
+    resolve_arguments,
+    run_context,
+    staging_path,
+    task_definition,
+)
+from pinflow.services.task_results import ClaimedTask, StartedTask
 from pinflow.settings import Settings
 from pinflow.store.db import Database
+
+_REMEMBERED_RUNS = 4096
 
 
 class BundleFiles:
@@ -56,46 +72,77 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def try_paths(settings: Settings, task: ClaimedTask) -> tuple[Path, Path]:
-    """The try's log file and the run's staging dir."""
-    log = log_path(
-        settings.logs_dir,
-        task.dag_id,
-        task.run_id,
-        task.task_id,
-        map_index=task.map_index,
-        try_number=task.try_number,
-    )
-    return log, staging_path(settings.staging_dir, task.dag_id, task.run_id)
+class RequestBuilder:
+    """Builds requests for one scheduler, remembering what never changes."""
 
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+        self.bundles = BundleFiles(db, settings.snapshot_cache_dir)
+        self._runs: OrderedDict[int, RunContext] = OrderedDict()
+        self._staged: set[int] = set()
 
-def build_request(
-    dispatch: Dispatch, *, log_file: Path, staging_dir: Path, bundle_uri: str | None
-) -> TaskRequest:
-    task = dispatch.task
-    return TaskRequest(
-        ti_id=dispatch.ti_id,
-        dag_id=dispatch.dag_id,
-        run_id=dispatch.run_id,
-        task_id=task.task_id,
-        try_number=dispatch.try_number,
-        snapshot_digest=dispatch.snapshot_digest,
-        staging_dir=str(staging_dir),
-        log_path=str(log_file),
-        kind=task.kind,
-        map_index=dispatch.map_index,
-        callable=task.callable,
-        bash_command=task.bash_command,
-        http=task.http.model_dump(mode="json") if task.http is not None else None,
-        args=dict(task.args),
-        inputs=dispatch.inputs,
-        mapped=dispatch.mapped,
-        params=dispatch.params,
-        conf=dispatch.conf,
-        logical_date=_iso(dispatch.logical_date),
-        data_interval_start=_iso(dispatch.data_interval_start),
-        data_interval_end=_iso(dispatch.data_interval_end),
-        run_type=dispatch.run_type,
-        bundle_uri=bundle_uri,
-        execution_timeout=dispatch.resolved.execution_timeout,
-    )
+    def build(self, claimed: ClaimedTask, started: StartedTask) -> TaskRequest:
+        definition = task_definition(self.db, started.snapshot_digest, claimed.task_id)
+        task = definition.task
+        inputs, mapped = resolve_arguments(self.db, claimed.run_pk, task, claimed.map_index)
+        run = self._run(claimed.run_pk)
+        return TaskRequest(
+            ti_id=claimed.ti_id,
+            dag_id=claimed.dag_id,
+            run_id=claimed.run_id,
+            task_id=claimed.task_id,
+            try_number=started.try_number,
+            snapshot_digest=started.snapshot_digest,
+            staging_dir=str(staging_path(self.settings.staging_dir, run.dag_id, run.run_id)),
+            log_path=str(self.log_file(claimed, started.try_number)),
+            kind=task.kind,
+            map_index=claimed.map_index,
+            callable=task.callable,
+            bash_command=task.bash_command,
+            http=task.http.model_dump(mode="json") if task.http is not None else None,
+            args=dict(task.args),
+            inputs=inputs,
+            mapped=mapped,
+            params=claimed.params,
+            conf=claimed.conf,
+            logical_date=_iso(run.logical_date),
+            data_interval_start=_iso(run.data_interval_start),
+            data_interval_end=_iso(run.data_interval_end),
+            run_type=run.run_type,
+            bundle_uri=self.bundles.uri(started.snapshot_digest),
+            execution_timeout=definition.resolved.execution_timeout,
+        )
+
+    def log_file(self, claimed: ClaimedTask, try_number: int) -> Path:
+        return log_path(
+            self.settings.logs_dir,
+            claimed.dag_id,
+            claimed.run_id,
+            claimed.task_id,
+            map_index=claimed.map_index,
+            try_number=try_number,
+        )
+
+    def record(self, claimed: ClaimedTask, request: TaskRequest) -> None:
+        """Record the try's log file (and the run's staging dir, once per run)."""
+        first = claimed.run_pk not in self._staged
+        record_dispatch(
+            self.db,
+            claimed.ti_id,
+            try_number=request.try_number,
+            log_file=Path(request.log_path),
+            run_pk=claimed.run_pk if first else None,
+            staging_dir=Path(request.staging_dir) if first else None,
+        )
+        self._staged.add(claimed.run_pk)
+        if len(self._staged) > _REMEMBERED_RUNS:
+            self._staged.clear()
+
+    def _run(self, run_pk: int) -> RunContext:
+        run = self._runs.get(run_pk)
+        if run is None:
+            run = self._runs[run_pk] = run_context(self.db, run_pk)
+            if len(self._runs) > _REMEMBERED_RUNS:
+                self._runs.popitem(last=False)
+        return run

@@ -2,10 +2,10 @@
 pause, and the DAG read model.
 
 Each write is one transaction with one audit event: lock the DAG row, measure the ``Impact``
-(locking the task instances that could still change), ask the rules in
-``pinflow.lifecycle.dag_rules``, write, audit, commit. On PostgreSQL the DAG row lock also
-holds off new runs of the DAG: inserting a ``dag_run`` checks its foreign key with a share lock
-on that row, which waits for ours.
+(locking the DAG's runs, then its unfinished task instances, so that no task starts or
+finishes meanwhile), ask the rules in ``pinflow.lifecycle.dag_rules``, write, audit, commit.
+On PostgreSQL the DAG row lock also holds off new runs of the DAG: inserting a ``dag_run``
+checks its foreign key with a share lock on that row, which waits for ours.
 
 Choices (see also ``dag_rules``):
 
@@ -14,10 +14,10 @@ Choices (see also ``dag_rules``):
   position (``next_dagrun_after``), so clearing does not trigger a catch-up storm. Files are
   the caller's job: the returned ``Impact`` lists the staging dirs and log files to remove.
 - Deregister is soft: ``deregistered_at``/``deregistered_by`` are set and nothing is deleted.
-  The DAG leaves lists (here and in ``queries``) and runs cannot be started; the scheduler
-  must skip deregistered DAGs. With ``force``, queued/running runs are marked ``failed`` and
-  every unfinished task instance of them (and any queued/running one) ``failed``; a worker's
-  late result is then refused as a stale report.
+  The DAG and its versions leave the lists of ``queries`` and runs cannot be started; the
+  scheduler must skip deregistered DAGs (it already keeps their queued runs queued). With
+  ``force``, queued/running runs are marked ``failed``, and so are their unfinished task
+  instances (and any queued/running one); a worker's late result is then refused as stale.
 - Purge (after deregister) deletes the DAG, its versions and runs, and the DAG's snapshots
   that nothing references any more. Snapshots are content-addressed and per DAG (the spec
   holds the ``dag_id``), so after a purge nothing can use them; keeping their code bundles

@@ -1,10 +1,10 @@
-"""What a scheduler needs to hand a started try to an executor, read in one transaction.
+"""What a scheduler needs to hand a started try to an executor, and what it records.
 
-``prepare_dispatch`` runs right after ``start_task``: it records where the try logs and the
-run's staging dir (so that clearing a DAG's history can find both), and reads what the task
-process needs: the task's definition from the pinned snapshot, the run's context, and the
-upstream XCom values bound to the task's arguments (and, for a mapped task instance, its
-element of the mapped list).
+Reads are kept off the path from one task's end to the next one's start where they can be:
+a snapshot's spec is parsed once per process (snapshots never change), a run's context once
+per run, and upstream XCom values are read only for a task that takes them. Where the try
+logs and the run's staging dir are recorded after the try is on its way (``record_dispatch``),
+so that clearing a DAG's history finds both.
 
 Paths are deterministic: the staging dir depends only on the run (``<staging>/<dag_id>/<run>``),
 so a cleared and re-run task finds what its upstreams staged; the log of a try depends only
@@ -17,7 +17,7 @@ import hashlib
 import itertools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -82,72 +82,86 @@ def cached_spec(session: Session, digest: str) -> DagSpec:
 
 
 @dataclass(frozen=True)
-class Dispatch:
-    """One started try, resolved for its executor."""
+class RunContext:
+    """What a task sees of its run, beyond params and conf (fixed for the run's life)."""
 
-    ti_id: int
-    try_number: int
+    run_pk: int
     dag_id: str
     run_id: str
-    snapshot_digest: str
+    run_type: str
+    logical_date: datetime | None
+    data_interval_start: datetime | None
+    data_interval_end: datetime | None
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
     task: TaskSpec
     resolved: ResolvedTask
-    map_index: int = -1
-    inputs: dict[str, Any] = field(default_factory=dict)
-    mapped: dict[str, Any] = field(default_factory=dict)
-    params: dict[str, Any] = field(default_factory=dict)
-    conf: dict[str, Any] = field(default_factory=dict)
-    run_type: str = "manual"
-    logical_date: datetime | None = None
-    data_interval_start: datetime | None = None
-    data_interval_end: datetime | None = None
 
 
-def prepare_dispatch(
-    db: Database,
-    ti_id: int,
-    *,
-    try_number: int,
-    log_file: Path | None = None,
-    staging_dir: Path | None = None,
-) -> Dispatch:
-    """Record the try's log file and the run's staging dir; read what the try needs."""
-    with db.transaction() as s:
-        ti = s.get(TaskInstance, ti_id)
-        run = s.get(DagRun, ti.run_pk) if ti is not None else None
-        if ti is None or run is None:
-            raise NotFoundError(f"Task instance {ti_id} was not found.")
-        digest = ti.snapshot_digest or run.snapshot_digest
-        spec = cached_spec(s, digest)
-        task = spec.task(ti.task_id)
-        if task is None:
-            raise NotFoundError(f"Task {ti.task_id!r} is not in snapshot {digest}.")
-        if log_file is not None:
-            s.execute(
-                update(TaskInstanceTry)
-                .where(TaskInstanceTry.ti_id == ti_id, TaskInstanceTry.try_number == try_number)
-                .values(log_path=str(log_file))
-            )
-        if staging_dir is not None:
-            _attach_staging(s, run.id, staging_dir)
-        return Dispatch(
-            ti_id=ti.id,
-            try_number=try_number,
+def run_context(db: Database, run_pk: int) -> RunContext:
+    with db.read() as s:
+        run = s.get(DagRun, run_pk)
+        if run is None:
+            raise NotFoundError(f"DAG run {run_pk} was not found.")
+        return RunContext(
+            run_pk=run.id,
             dag_id=run.dag_id,
             run_id=run.run_id,
-            snapshot_digest=digest,
-            task=task,
-            resolved=spec.resolve(task),
-            map_index=ti.map_index,
-            inputs=_resolve(s, run.id, task.inputs),
-            mapped=_mapped(s, run.id, task.expand, ti.map_index),
-            params=dict(run.params or {}),
-            conf=dict(run.conf or {}),
             run_type=run.run_type,
             logical_date=run.logical_date,
             data_interval_start=run.data_interval_start,
             data_interval_end=run.data_interval_end,
         )
+
+
+def task_definition(db: Database, digest: str, task_id: str) -> TaskDefinition:
+    """A task of a snapshot, with the DAG's defaults applied (cached: snapshots never change)."""
+    spec = _specs.get(digest)
+    if spec is None:
+        with db.read() as s:
+            spec = cached_spec(s, digest)
+    task = spec.task(task_id)
+    if task is None:
+        raise NotFoundError(f"Task {task_id!r} is not in snapshot {digest}.")
+    return TaskDefinition(task, spec.resolve(task))
+
+
+def resolve_arguments(
+    db: Database, run_pk: int, task: TaskSpec, map_index: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The upstream values bound to ``task``'s arguments, and its mapped elements.
+
+    Reads nothing when the task takes no upstream value.
+    """
+    if not task.inputs and not task.expand:
+        return {}, {}
+    with db.read() as s:
+        return _resolve(s, run_pk, task.inputs), _mapped(s, run_pk, task.expand, map_index)
+
+
+def record_dispatch(
+    db: Database,
+    ti_id: int,
+    *,
+    try_number: int,
+    log_file: Path,
+    run_pk: int | None = None,
+    staging_dir: Path | None = None,
+) -> None:
+    """Remember where the try logs and the run's staging dir, so clearing history finds both.
+
+    Called once the try is on its way: it is bookkeeping, not on the path to the task's start.
+    """
+    with db.transaction() as s:
+        s.execute(
+            update(TaskInstanceTry)
+            .where(TaskInstanceTry.ti_id == ti_id, TaskInstanceTry.try_number == try_number)
+            .values(log_path=str(log_file))
+        )
+        if run_pk is not None and staging_dir is not None:
+            _attach_staging(s, run_pk, staging_dir)
 
 
 def _attach_staging(s: Session, run_pk: int, path: Path) -> None:

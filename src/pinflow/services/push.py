@@ -88,19 +88,19 @@ def register_snapshot(
 
 def _lock_or_create_dag(s: Session, spec: DagSpec, actor: str) -> tuple[Dag, bool, bool]:
     pid = repo.project_id(s, spec.project)
-    dag = s.scalars(for_update(select(Dag).where(Dag.dag_id == spec.dag_id))).one_or_none()
-    if dag is None:
-        stamp = now()
-        dag = Dag(
-            dag_id=spec.dag_id,
-            project_id=pid,
-            is_paused=False,
-            rerun_with_latest_version=True,
-            created_at=stamp,
-            updated_at=stamp,
-        )
-        s.add(dag)
-        s.flush()
+    stamp = now()
+    # Two first pushes of one DAG at once: both insert-or-ignore, then both lock the one row.
+    values = {
+        "dag_id": spec.dag_id,
+        "project_id": pid,
+        "is_paused": False,
+        "rerun_with_latest_version": True,
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
+    created = repo.insert_ignore(s, Dag.__table__, values, ["dag_id"])
+    dag = s.scalars(for_update(select(Dag).where(Dag.dag_id == spec.dag_id))).one()
+    if created:
         audit(
             s,
             actor=actor,
@@ -128,14 +128,34 @@ def _lock_or_create_dag(s: Session, spec: DagSpec, actor: str) -> tuple[Dag, boo
 
 
 def _existing(s: Session, dag_id: str, digest: str, mode: PushMode) -> WorkflowDefinition | None:
+    """The version this push would duplicate: an active one for publish, a draft otherwise.
+
+    Content that exists only as a deprecated version is published again as a new version (a
+    CI rollback by re-push), never silently ignored.
+    """
+    wanted = VersionStatus.ACTIVE if mode == PushMode.PUBLISH else VersionStatus.DRAFT
     stmt = select(WorkflowDefinition).where(
         WorkflowDefinition.dag_id == dag_id,
         WorkflowDefinition.snapshot_digest == digest,
         WorkflowDefinition.deleted_at.is_(None),
+        WorkflowDefinition.status == wanted,
+        WorkflowDefinition.is_dev.is_(mode == PushMode.DEV),
     )
-    if mode == PushMode.PUBLISH:
-        stmt = stmt.where(WorkflowDefinition.status != VersionStatus.DRAFT)
     return s.scalars(stmt.order_by(WorkflowDefinition.created_at.desc()).limit(1)).first()
+
+
+def _make_current(s: Session, dag: Dag, row: WorkflowDefinition, actor: str) -> None:
+    """Re-pushing what an active version holds makes it current again (rollback by push)."""
+    previous, dag.current_version_id = dag.current_version_id, row.id
+    audit(
+        s,
+        actor=actor,
+        action="dag.current_version_set",
+        target_type="dag",
+        target_id=dag.dag_id,
+        dag_id=dag.dag_id,
+        meta={"fromVersionId": previous, "toVersionId": row.id, "via": "push"},
+    )
 
 
 def _place_snapshot(
@@ -149,36 +169,15 @@ def _place_snapshot(
     deprecate_previous: bool,
 ) -> tuple[WorkflowDefinition, bool, str | None]:
     same = _existing(s, dag.dag_id, digest, mode)
+    if same is not None and mode == PushMode.PUBLISH and dag.current_version_id != same.id:
+        _make_current(s, dag, same, actor)
     if same is not None and (mode != PushMode.DEV or dag.current_version_id == same.id):
         return same, False, None
     if mode == PushMode.DEV:
         return _dev_save(s, dag, spec, digest, actor), True, None
-    pid = repo.project_id(s, spec.project)
-    status = VersionStatus.ACTIVE if mode == PushMode.PUBLISH else VersionStatus.DRAFT
-    number = rules.next_version_number(repo.published_numbers(s, dag.dag_id))
     previous_id = dag.current_version_id
-    row = new_version_row(
-        dag_id=dag.dag_id,
-        spec=spec,
-        digest=digest,
-        project_id=pid,
-        workflow_set_id=repo.workflow_set_id(s, pid, spec.workflow_set),
-        status=status,
-        version=number,
-        actor=actor,
-        source_id=previous_id,
-    )
-    s.add(row)
-    s.flush()
-    audit(
-        s,
-        actor=actor,
-        action="workflow.version_created",
-        target_type="workflow",
-        target_id=row.id,
-        dag_id=dag.dag_id,
-        meta={"sourceWorkflowId": previous_id, "targetWorkflowId": row.id, "via": "push"},
-    )
+    status = VersionStatus.ACTIVE if mode == PushMode.PUBLISH else VersionStatus.DRAFT
+    row = _new_version(s, dag, spec, digest, actor=actor, status=status, source_id=previous_id)
     if status == VersionStatus.DRAFT:
         return row, True, None
     row.published_at, row.published_by = now(), actor
@@ -190,13 +189,55 @@ def _place_snapshot(
         target_type="workflow",
         target_id=row.id,
         dag_id=dag.dag_id,
-        meta={"version": number, "snapshot": digest, "sourceWorkflowId": previous_id},
+        meta={"version": row.version, "snapshot": digest, "sourceWorkflowId": previous_id},
     )
     previous = s.get(WorkflowDefinition, previous_id) if previous_id else None
     if deprecate_previous and previous is not None and previous.status == VersionStatus.ACTIVE:
         deprecate_row(s, dag, previous, actor=actor, superseded_by=row.id)
         return row, True, previous.id
     return row, True, None
+
+
+def _new_version(
+    s: Session,
+    dag: Dag,
+    spec: DagSpec,
+    digest: str,
+    *,
+    actor: str,
+    status: VersionStatus,
+    source_id: str | None,
+    is_dev: bool = False,
+) -> WorkflowDefinition:
+    pid = repo.project_id(s, spec.project)
+    row = new_version_row(
+        dag_id=dag.dag_id,
+        spec=spec,
+        digest=digest,
+        project_id=pid,
+        workflow_set_id=repo.workflow_set_id(s, pid, spec.workflow_set),
+        status=status,
+        version=rules.next_version_number(repo.published_numbers(s, dag.dag_id)),
+        actor=actor,
+        source_id=source_id,
+        is_dev=is_dev,
+    )
+    s.add(row)
+    s.flush()
+    audit(
+        s,
+        actor=actor,
+        action="workflow.version_created",
+        target_type="workflow",
+        target_id=row.id,
+        dag_id=dag.dag_id,
+        meta={
+            "sourceWorkflowId": source_id,
+            "targetWorkflowId": row.id,
+            "via": "dev" if is_dev else "push",
+        },
+    )
+    return row
 
 
 def _dev_save(s: Session, dag: Dag, spec: DagSpec, digest: str, actor: str) -> WorkflowDefinition:
@@ -212,21 +253,16 @@ def _dev_save(s: Session, dag: Dag, spec: DagSpec, digest: str, actor: str) -> W
         )
     ).first()
     if row is None:
-        pid = repo.project_id(s, spec.project)
-        row = new_version_row(
-            dag_id=dag.dag_id,
-            spec=spec,
-            digest=digest,
-            project_id=pid,
-            workflow_set_id=repo.workflow_set_id(s, pid, spec.workflow_set),
-            status=VersionStatus.DRAFT,
-            version=rules.next_version_number(repo.published_numbers(s, dag.dag_id)),
+        row = _new_version(
+            s,
+            dag,
+            spec,
+            digest,
             actor=actor,
+            status=VersionStatus.DRAFT,
             source_id=dag.current_version_id,
             is_dev=True,
         )
-        s.add(row)
-        s.flush()
     old = row.snapshot_digest
     row.snapshot_digest, row.name, row.description = digest, spec.display_name, spec.description
     row.error_strategy, row.updated_at = spec.error_strategy.value, now()

@@ -6,6 +6,7 @@ hidden by default: soft-deleted versions, deregistered DAGs and their versions.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -134,10 +135,14 @@ def list_versions(
     status: VersionStatus | str | None = None,
     include_deleted: bool = False,
     search: str | None = None,
+    projects: Collection[str] | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[VersionView], int]:
     """Versions, newest first within each DAG, and the total before paging.
+
+    ``projects`` restricts the list to versions in those projects (what the caller may read);
+    ``None`` means every project.
 
     ``include_deleted`` also shows what is hidden by default: soft-deleted versions and the
     versions of deregistered DAGs (the "trash" view). ``search`` matches the name or the
@@ -149,6 +154,12 @@ def list_versions(
         if dag_id is not None:
             _require_dag(s, dag_id, include_deregistered=include_deleted)
             stmt = stmt.where(WorkflowDefinition.dag_id == dag_id)
+        if projects is not None:
+            stmt = stmt.where(
+                WorkflowDefinition.project_id.in_(
+                    select(Project.id).where(Project.name.in_(list(projects)))
+                )
+            )
         total = total_of(s, stmt)
         page = stmt.order_by(*_VERSION_ORDER).limit(limit).offset(offset)
         return _version_views(s, page), total

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError
 from pinflow.lifecycle import version_rules as rules
 from pinflow.lifecycle.states import RunState, RunType, TaskState, VersionStatus
-from pinflow.services.common import audit, enforce, now
+from pinflow.services.common import audit, enforce, for_update, now
 from pinflow.services.versions import facts
 from pinflow.services.views import RunView, run_view
 from pinflow.spec.models import DagSpec
@@ -45,6 +45,8 @@ def trigger_run(
     with db.transaction() as s:
         version = _resolve_version(s, dag_id, version_id)
         enforce(rules.START_RUN, facts(version))
+        if conf is not None and not isinstance(conf, dict):
+            raise InvalidInputError("conf must be a JSON object (a mapping of names to values).")
         spec = repo.load_spec(s, version.snapshot_digest)
         params = validate_conf(spec, conf)
         stamp = now()
@@ -55,6 +57,10 @@ def trigger_run(
         if not _RUN_ID.match(rid):
             raise InvalidInputError(
                 "run_id may only contain letters, digits and _ . : + - (at most 250 characters)."
+            )
+        if s.scalars(select(DagRun.id).filter_by(dag_id=version.dag_id, run_id=rid)).first():
+            raise ConflictError(
+                f"A run with run_id {rid!r} already exists for DAG {version.dag_id!r}."
             )
         run = DagRun(
             dag_id=version.dag_id,
@@ -122,7 +128,8 @@ def _resolve_version(s: Session, dag_id: str | None, version_id: str | None) -> 
 
 
 def _require_registered(s: Session, dag_id: str) -> Dag:
-    dag = s.get(Dag, dag_id)
+    # Locked: a trigger racing a deregister must see its outcome, never slip a run in after it.
+    dag = s.scalars(for_update(select(Dag).where(Dag.dag_id == dag_id))).one_or_none()
     if dag is None or dag.deregistered_at is not None:
         raise NotFoundError(f"DAG {dag_id!r} was not found.")
     return dag

@@ -25,25 +25,20 @@ from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError, Problem
+from pinflow.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    LoginThrottledError,
+    NotFoundError,
+    Problem,
+)
 from pinflow.lifecycle.permissions import Principal, Role
 from pinflow.services.common import audit, now
 from pinflow.spec.models import ID_PATTERN
 from pinflow.store import repo
 from pinflow.store.db import Database
 from pinflow.store.tables import ID_LEN, ApiToken, LoginAttempt, Project, ProjectRole, User
-
-
-@dataclass
-class AuthenticationError(PinflowError):
-    """The caller could not be identified (bad password, bad or expired token). HTTP 401."""
-
-
-@dataclass
-class LoginThrottledError(PinflowError):
-    """Too many failed logins for this username from this client. HTTP 429."""
-
-    retry_after: int = 0
 
 
 @dataclass(frozen=True)

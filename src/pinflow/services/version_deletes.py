@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
 
 from pinflow.errors import ConflictError
 from pinflow.lifecycle import version_rules as rules
@@ -15,20 +16,34 @@ from pinflow.store.db import Database
 from pinflow.store.tables import WorkflowDefinition
 
 
+def _set_deleted(s: Session, row: WorkflowDefinition, *, deleted: bool, actor: str) -> None:
+    """Guarded flip of the soft-delete mark: 0 rows means it was already in that state."""
+    stamp = now()
+    mark = WorkflowDefinition.deleted_at
+    result = s.execute(
+        update(WorkflowDefinition)
+        .where(WorkflowDefinition.id == row.id, mark.is_(None) if deleted else mark.is_not(None))
+        .values(
+            deleted_at=stamp if deleted else None,
+            deleted_by=actor if deleted else None,
+            updated_at=stamp,
+        )
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConflictError(
+            "This workflow version is already deleted."
+            if deleted
+            else "This workflow version is not deleted; there is nothing to restore."
+        )
+    s.refresh(row)
+
+
 def soft_delete(db: Database, version_id: str, *, actor: str) -> VersionView:
     """Hide a version from default lists at any status; restorable. Runs are untouched."""
     with db.transaction() as s:
         dag = lock_dag(s, dag_id_of(s, version_id))
         row = lock_version(s, version_id)
-        if row.deleted_at is not None:
-            raise ConflictError("This workflow version is already deleted.")
-        stamp = now()
-        s.execute(
-            update(WorkflowDefinition)
-            .where(WorkflowDefinition.id == row.id, WorkflowDefinition.deleted_at.is_(None))
-            .values(deleted_at=stamp, deleted_by=actor, updated_at=stamp)
-        )
-        s.refresh(row)
+        _set_deleted(s, row, deleted=True, actor=actor)
         current = move_current_away(s, dag, row.id)
         audit(
             s,
@@ -47,13 +62,7 @@ def restore(db: Database, version_id: str, *, actor: str) -> VersionView:
     with db.transaction() as s:
         dag = lock_dag(s, dag_id_of(s, version_id))
         row = lock_version(s, version_id)
-        if row.deleted_at is None:
-            raise ConflictError(
-                "This workflow version is not deleted; there is nothing to restore."
-            )
-        row.deleted_at = None
-        row.deleted_by = None
-        row.updated_at = now()
+        _set_deleted(s, row, deleted=False, actor=actor)
         if dag.current_version_id is None and row.status == VersionStatus.ACTIVE:
             dag.current_version_id = row.id
         s.flush()

@@ -212,7 +212,7 @@ class PublishResult:
 def publish(
     db: Database, version_id: str, *, actor: str, deprecate_previous_version_id: str | None = None
 ) -> PublishResult:
-    """Draft -> active, strictly validated; optionally deprecates the previous version atomically."""
+    """Draft -> active, strictly validated; can deprecate the previous version atomically."""
     with db.transaction() as s:
         dag = lock_dag(s, dag_id_of(s, version_id))
         row = lock_version(s, version_id)
@@ -272,6 +272,8 @@ def _previous_to_deprecate(
         raise InvalidInputError(
             f"deprecatePreviousVersionId {previous_id!r} does not name an existing version."
         ) from None
+    if previous.deleted_at is not None:
+        return None  # a deleted version is not in service: nothing to deprecate
     if previous.dag_id != row.dag_id:
         raise InvalidInputError(
             "deprecatePreviousVersionId must name a version of the same DAG "

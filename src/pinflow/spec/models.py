@@ -25,6 +25,11 @@ Identifier = Annotated[str, Field(min_length=1, max_length=250, pattern=ID_PATTE
 
 KNOWN_TASK_KINDS = ("python", "bash", "http")
 
+# Upper bounds keep numbers storable in a 32-bit column and sane for a scheduler.
+MAX_RETRIES = 1000
+MAX_SECONDS = 366 * 24 * 3600.0
+MAX_COUNT = 100_000
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
@@ -87,17 +92,19 @@ class TriggerSpec(_Frozen):
     start_date: datetime | None = None
     end_date: datetime | None = None
     catchup: bool = False
-    max_catchup_runs: int = Field(default=100, ge=1)
+    max_catchup_runs: int = Field(default=100, ge=1, le=MAX_COUNT)
 
 
 class TaskDefaults(_Frozen):
     """Defaults applied to every task that does not set the field itself (``default_args``)."""
 
-    retries: int = Field(default=0, ge=0)
-    retry_delay: float = Field(default=300.0, ge=0, description="seconds")
+    retries: int = Field(default=0, ge=0, le=MAX_RETRIES)
+    retry_delay: float = Field(default=300.0, ge=0, le=MAX_SECONDS, description="seconds")
     retry_exponential_backoff: bool = False
-    max_retry_delay: float | None = Field(default=None, ge=0, description="seconds")
-    execution_timeout: float | None = Field(default=None, gt=0, description="seconds")
+    max_retry_delay: float | None = Field(default=None, ge=0, le=MAX_SECONDS, description="seconds")
+    execution_timeout: float | None = Field(
+        default=None, gt=0, le=MAX_SECONDS, description="seconds"
+    )
     pool: str = "default_pool"
     trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
 
@@ -115,7 +122,7 @@ class HttpRequestSpec(_Frozen):
     headers: dict[str, str] = Field(default_factory=dict)
     body: Any = None
     expected_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0, le=MAX_SECONDS)
 
 
 class TaskSpec(_Frozen):
@@ -132,13 +139,13 @@ class TaskSpec(_Frozen):
     http: HttpRequestSpec | None = None
     depends_on: list[str] = Field(default_factory=list)
     trigger_rule: TriggerRule | None = None
-    retries: int | None = Field(default=None, ge=0)
-    retry_delay: float | None = Field(default=None, ge=0)
+    retries: int | None = Field(default=None, ge=0, le=MAX_RETRIES)
+    retry_delay: float | None = Field(default=None, ge=0, le=MAX_SECONDS)
     retry_exponential_backoff: bool | None = None
-    max_retry_delay: float | None = Field(default=None, ge=0)
-    execution_timeout: float | None = Field(default=None, gt=0)
+    max_retry_delay: float | None = Field(default=None, ge=0, le=MAX_SECONDS)
+    execution_timeout: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
     pool: str | None = None
-    pool_slots: int = Field(default=1, ge=1)
+    pool_slots: int = Field(default=1, ge=1, le=MAX_COUNT)
     args: dict[str, Any] = Field(default_factory=dict)
     inputs: dict[str, XComRef] = Field(default_factory=dict)
     expand: dict[str, XComRef] = Field(default_factory=dict)
@@ -182,8 +189,8 @@ class DagSpec(_Frozen):
     trigger: TriggerSpec = Field(default_factory=TriggerSpec)
     params: dict[str, ParamSpec] = Field(default_factory=dict)
     default_args: TaskDefaults = Field(default_factory=TaskDefaults)
-    max_active_runs: int = Field(default=16, ge=1)
-    max_active_tasks: int = Field(default=16, ge=1)
+    max_active_runs: int = Field(default=16, ge=1, le=MAX_COUNT)
+    max_active_tasks: int = Field(default=16, ge=1, le=MAX_COUNT)
     tasks: list[TaskSpec] = Field(default_factory=list)
 
     @field_validator("name")

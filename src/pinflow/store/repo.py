@@ -20,22 +20,28 @@ from pinflow.store.tables import (
 )
 
 
-def _insert_ignore(session: Session, table: Any, values: dict[str, Any], key: list[str]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING: concurrent writers of the same row both succeed."""
+def insert_ignore(session: Session, table: Any, values: dict[str, Any], key: list[str]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING: concurrent writers of the same row both succeed.
+
+    Returns True when this call inserted the row.
+    """
     dialect = session.get_bind().dialect.name
     ins = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(ins(table).values(**values).on_conflict_do_nothing(index_elements=key))
+    stmt = ins(table).values(**values).on_conflict_do_nothing(index_elements=key)
+    # rowcount is unreliable here (psycopg reports -1); a returned key is not.
+    returning = stmt.returning(*table.primary_key.columns)
+    return session.execute(returning).first() is not None
 
 
 def project_id(session: Session, name: str) -> int:
-    _insert_ignore(session, Project.__table__, {"name": name}, ["name"])
+    insert_ignore(session, Project.__table__, {"name": name}, ["name"])
     return session.scalars(select(Project.id).where(Project.name == name)).one()
 
 
 def workflow_set_id(session: Session, project: int, name: str | None) -> int | None:
     if name is None:
         return None
-    _insert_ignore(
+    insert_ignore(
         session,
         WorkflowSet.__table__,
         {"project_id": project, "name": name},
@@ -62,7 +68,7 @@ def save_snapshot(
     """Store a snapshot unless its digest exists. Returns True when a row was created."""
     if session.get(Snapshot, digest) is not None:
         return False
-    _insert_ignore(
+    insert_ignore(
         session,
         Snapshot.__table__,
         {

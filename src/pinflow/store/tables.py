@@ -224,6 +224,7 @@ class TaskInstance(Base):
 
 
 Index("ix_task_instance_run", TaskInstance.run_pk)
+Index("ix_task_instance_dag_state", TaskInstance.dag_id, TaskInstance.state)
 
 
 class TaskInstanceTry(Base):

@@ -66,15 +66,10 @@ def list_workflows(
         status=query.status,
         include_deleted=query.include_deleted,
         search=query.search,
+        projects=projects_with(principal, Permission.WORKFLOW_READ),
         limit=query.limit,
         offset=query.offset,
     )
-    readable = projects_with(principal, Permission.WORKFLOW_READ)
-    if readable is not None:
-        # list_versions cannot filter by project yet: drop what the caller may not read (the
-        # total stays exact while everything fits on one page).
-        visible = [v for v in found if v.project in readable]
-        found, total = visible, total - (len(found) - len(visible))
     workflows = [Workflow.of(v) for v in found]
     return WorkflowList(workflows=workflows, total=total, limit=query.limit, offset=query.offset)
 

@@ -273,6 +273,7 @@ def upgrade() -> None:
     with op.batch_alter_table("task_instance", schema=None) as batch_op:
         batch_op.create_index("ix_task_instance_run", ["run_pk"], unique=False)
         batch_op.create_index("ix_task_instance_state", ["state"], unique=False)
+        batch_op.create_index("ix_task_instance_dag_state", ["dag_id", "state"], unique=False)
 
     op.create_table(
         "xcom",
@@ -326,6 +327,7 @@ def downgrade() -> None:
     op.drop_table("xcom")
     with op.batch_alter_table("task_instance", schema=None) as batch_op:
         batch_op.drop_index("ix_task_instance_state")
+        batch_op.drop_index("ix_task_instance_dag_state")
         batch_op.drop_index("ix_task_instance_run")
 
     op.drop_table("task_instance")
