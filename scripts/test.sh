@@ -11,6 +11,12 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
 .venv/bin/python -m pip install --quiet -e ".[dev]"
 
+# The UI tests drive Debian's Chromium through Playwright (no browser download is possible).
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "Installing Debian's chromium for the UI tests..."
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 # PostgreSQL: a database of our own on the local server, created fresh for this run.
 if [ -z "${PINFLOW_TEST_DATABASE_URL:-}" ]; then
   PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}

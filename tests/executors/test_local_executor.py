@@ -7,8 +7,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -349,3 +351,55 @@ def wait_for_file(path: Path, timeout: float = 30.0) -> Path:
 
 def wait_for_nap(staging: Path, timeout: float = 30.0) -> None:
     _eventually(lambda: staging.is_dir() and any(staging.glob("nap-*")), timeout, "no nap")
+
+
+def test_a_dead_zygote_fails_its_tries_and_is_replaced(
+    executor: LocalExecutor, requests: Requests
+) -> None:
+    nap = requests.make("nap")
+    executor.submit(nap)
+    wait_for_nap(Path(nap.staging_dir))
+    (task_pid,) = [int(p.name.split("-")[1]) for p in Path(nap.staging_dir).glob("nap-*")]
+    old = executor.zygote_pid
+    assert old is not None
+    os.kill(old, signal.SIGKILL)
+    (result,) = collect(executor, 1)
+    assert (result.key, result.success) == (nap.key, False)
+    assert result.error == "the executor's worker process (zygote) died"
+    assert_gone(task_pid)  # it died with its zygote
+    assert executor.zygote_pid not in (None, old)
+    assert run_one(executor, requests.make("extract")).success
+
+
+class _Api(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        status = 200 if self.path == "/ok" else 503
+        payload = json.dumps({"echo": json.loads(body), "path": self.path}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_http_tasks(executor: LocalExecutor, requests: Requests) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        call = {"method": "POST", "body": {"n": 1}, "expected_status": [200], "timeout": 10}
+        ok = requests.make("h1", kind="http", http={**call, "url": f"{base}/ok"})
+        assert run_one(executor, ok).value == {"echo": {"n": 1}, "path": "/ok"}
+        down = run_one(executor, requests.make("h2", kind="http", http={**call, "url": base}))
+        assert not down.success
+        assert down.error is not None
+        assert down.error.startswith("HttpStatusError: HTTP 503 from POST")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -7,9 +7,20 @@ from fastapi import FastAPI
 
 from pinflow import __version__
 from pinflow.api import auth, errors
-from pinflow.api.routes import health, push, users, workflows
+from pinflow.api.routes import (
+    health,
+    push,
+    users,
+    v2_dags,
+    v2_misc,
+    v2_resources,
+    v2_runs,
+    v2_tasks,
+    workflows,
+)
 from pinflow.settings import Settings
 from pinflow.store.db import Database
+from pinflow.ui.routes import mount_ui
 
 
 def create_app(
@@ -31,6 +42,9 @@ def create_app(
     errors.install_error_handlers(app)
     for router in (auth.router, health.router, workflows.router, push.router, users.router):
         app.include_router(router)
+    for v2 in (v2_dags, v2_runs, v2_tasks, v2_misc, v2_resources):
+        app.include_router(v2.router)
+    mount_ui(app)  # the web UI at /ui (pages, static files); after the error handlers
     return app
 
 

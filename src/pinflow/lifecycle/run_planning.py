@@ -61,11 +61,17 @@ class TaskMove:
 
 @dataclass(frozen=True)
 class RunPlan:
-    """The moves of one step, in the order to apply them, and the outcome they lead to."""
+    """The moves of one step, in the order to apply them, and the outcome they lead to.
+
+    ``expand`` names the mapped tasks whose trigger rule lets them run: their placeholder
+    stays ``none`` here (so what follows them waits) until the service has read their input
+    and expanded them (``pinflow.lifecycle.mapping``).
+    """
 
     moves: tuple[TaskMove, ...]
     states: Mapping[str, tuple[TaskState, ...]]  # every task instance's state after the moves
     outcome: RunState | None  # None while some task instance is unfinished
+    expand: tuple[str, ...] = ()
 
     def task_ids_to(self, state: TaskState) -> list[str]:
         return [m.task_id for m in self.moves if m.to_state == state]
@@ -92,18 +98,22 @@ def plan_run(spec: DagSpec, states: TaskStates, error_strategy: ErrorStrategy) -
     ``states`` holds, per task id, the state of its task instance (or the states of its mapped
     instances). Upstream ids the run has no task instance for are ignored. The moves are
     iterated to a fixed point: a skip or an upstream failure reaches every task it decides.
+    Each wave only looks again at the tasks downstream of the previous wave's moves, so a
+    cascade down a long chain costs its length, not its length times the DAG's size.
     """
     current = {task_id: _as_list(value) for task_id, value in states.items()}
-    tasks = {t.task_id: t for t in spec.tasks}
-    moves: list[TaskMove] = []
-    while step := _step(spec, tasks, current, error_strategy):
-        for move in step:
-            current[move.task_id] = [
-                move.to_state if s == move.from_state else s for s in current[move.task_id]
-            ]
-        moves.extend(step)
+    planner = _Planner(spec, current)
+    has_failure = any(TaskState.FAILED in group for group in current.values())
+    if fail_fast_verdict(error_strategy, has_failure) is not None:
+        planner.apply(planner.stop_all())
+    else:
+        planner.apply(planner.remove_unknown())
+        wave = list(current)
+        while wave:
+            wave = planner.apply(planner.by_trigger_rules(wave))
     final = {task_id: tuple(group) for task_id, group in current.items()}
-    return RunPlan(moves=tuple(moves), states=final, outcome=run_outcome(final))
+    expand = tuple(t for t in planner.expand if current[t] == [TaskState.NONE])
+    return RunPlan(tuple(planner.moves), final, run_outcome(final), expand)
 
 
 def _as_list(value: TaskState | Collection[TaskState]) -> list[TaskState]:
@@ -112,39 +122,71 @@ def _as_list(value: TaskState | Collection[TaskState]) -> list[TaskState]:
     return [TaskState(s) for s in value]
 
 
-def _step(
-    spec: DagSpec,
-    tasks: Mapping[str, TaskSpec],
-    current: Mapping[str, list[TaskState]],
-    error_strategy: ErrorStrategy,
-) -> list[TaskMove]:
-    has_failure = any(TaskState.FAILED in group for group in current.values())
-    stop = fail_fast_verdict(error_strategy, has_failure) is not None
-    moves: list[TaskMove] = []
-    for task_id, group in current.items():
-        task = tasks.get(task_id)
-        if task is None or stop:
+class _Planner:
+    """The working state of one ``plan_run``: current states, the moves so far."""
+
+    def __init__(self, spec: DagSpec, current: dict[str, list[TaskState]]) -> None:
+        self.tasks = {t.task_id: t for t in spec.tasks}
+        self.default_rule = spec.default_args.trigger_rule
+        self.current = current
+        self.moves: list[TaskMove] = []
+        self.expand: dict[str, None] = {}  # ordered set
+        self.downstream: dict[str, list[str]] = {}
+        for task in spec.tasks:
+            for up in task.upstream_task_ids:
+                self.downstream.setdefault(up, []).append(task.task_id)
+
+    def apply(self, step: list[TaskMove]) -> list[str]:
+        """Apply a wave's moves; return the tasks whose decision may change because of it."""
+        for move in step:
+            self.current[move.task_id] = [
+                move.to_state if s == move.from_state else s for s in self.current[move.task_id]
+            ]
+        self.moves.extend(step)
+        touched = {d for m in step for d in self.downstream.get(m.task_id, ())}
+        return [t for t in self.current if t in touched]
+
+    def stop_all(self) -> list[TaskMove]:
+        """``fail_fast`` after a failure: nothing not yet started starts."""
+        moves: list[TaskMove] = []
+        for task_id, group in self.current.items():
             to_state, reason = (
-                (TaskState.REMOVED, MoveReason.NOT_IN_SPEC)
-                if task is None
-                else (TaskState.UPSTREAM_FAILED, MoveReason.FAIL_FAST)
+                (TaskState.UPSTREAM_FAILED, MoveReason.FAIL_FAST)
+                if task_id in self.tasks
+                else (TaskState.REMOVED, MoveReason.NOT_IN_SPEC)
             )
             moves.extend(
                 TaskMove(task_id, s, to_state, reason)
                 for s in _ordered(set(group) & NOT_STARTED_STATES)
             )
-        elif TaskState.NONE in group:
-            decided = _by_trigger_rule(spec, task, current)
-            if decided is not None:
+        return moves
+
+    def remove_unknown(self) -> list[TaskMove]:
+        return [
+            TaskMove(task_id, s, TaskState.REMOVED, MoveReason.NOT_IN_SPEC)
+            for task_id, group in self.current.items()
+            if task_id not in self.tasks
+            for s in _ordered(set(group) & NOT_STARTED_STATES)
+        ]
+
+    def by_trigger_rules(self, task_ids: list[str]) -> list[TaskMove]:
+        """One wave: every waiting task of ``task_ids`` decided on the same states."""
+        moves: list[TaskMove] = []
+        for task_id in task_ids:
+            task = self.tasks.get(task_id)
+            if task is None or TaskState.NONE not in self.current[task_id]:
+                continue
+            decided = self._decide(task)
+            if decided == TaskState.SCHEDULED and task.expand:
+                self.expand[task_id] = None  # the service expands it; it stays ``none`` here
+            elif decided is not None:
                 moves.append(TaskMove(task_id, TaskState.NONE, decided, MoveReason.TRIGGER_RULE))
-    return moves
+        return moves
 
-
-def _by_trigger_rule(
-    spec: DagSpec, task: TaskSpec, current: Mapping[str, list[TaskState]]
-) -> TaskState | None:
-    upstream = [s for up in task.upstream_task_ids if up in current for s in current[up]]
-    return _VERDICT_STATE.get(evaluate(spec.resolve(task).trigger_rule, upstream))
+    def _decide(self, task: TaskSpec) -> TaskState | None:
+        current = self.current
+        upstream = [s for up in task.upstream_task_ids if up in current for s in current[up]]
+        return _VERDICT_STATE.get(evaluate(task.trigger_rule or self.default_rule, upstream))
 
 
 def _ordered(states: set[TaskState]) -> list[TaskState]:

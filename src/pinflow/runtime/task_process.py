@@ -38,26 +38,14 @@ from typing import Any, NoReturn
 from pinflow.runtime.contract import SkipTask, TaskRequest, TaskResult
 from pinflow.runtime.operators import CommandFailed, run_bash, run_http
 from pinflow.runtime.process import encode_frame, read_frame, set_parent_death_signal, write_all
+from pinflow.sdk.arguments import CONTEXT_PARAMETERS
 from pinflow.sdk.bundle import extract_bundle
 from pinflow.sdk.loader import resolve_callable
 
 _ERROR_CHARS = 2000
 # Task function parameters filled from the run's context when the call does not bind them
-# (as Airflow's TaskFlow injects ``params``, ``ds``, ``logical_date``...).
-CONTEXT_NAMES = (
-    "params",
-    "conf",
-    "dag_id",
-    "run_id",
-    "task_id",
-    "map_index",
-    "try_number",
-    "logical_date",
-    "ds",
-    "data_interval_start",
-    "data_interval_end",
-    "staging_dir",
-)
+# (as Airflow's TaskFlow injects ``params``, ``ds``...): the SDK's list, so the two agree.
+CONTEXT_NAMES = CONTEXT_PARAMETERS
 
 
 class TaskTerminated(BaseException):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import importlib
 import logging
 import os
 import select
@@ -36,6 +35,7 @@ from typing import Any
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError
 from pinflow.lifecycle.states import TaskState
 from pinflow.runtime.contract import Executor, TaskKey, TaskResult
+from pinflow.scheduler.cron import create_due_runs
 from pinflow.scheduler.requests import RequestBuilder
 from pinflow.services.dispatch import has_unfinished_runs, next_retry_at
 from pinflow.services.recovery import find_lost_tries, recover_lost_tries
@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 # How long after its execution timeout a try is killed by the scheduler if its executor has
 # not ended it (the executor's own enforcement is the primary one).
 TIMEOUT_BACKSTOP_GRACE = 5.0
+# How long a new try waits for a superseded try of the same task instance to be killed.
+STALE_TRY_WAIT = 10.0
 
 
 @dataclass
@@ -144,9 +146,11 @@ class Scheduler:
         self._started = False
         for result in self.executor.stop(graceful=graceful):
             self._record(result)
+        self.requests.flush()
 
     def close(self) -> None:
         self.stop()
+        gc.unfreeze()
         if self._keeper is not None:
             self._keeper.close()
             self._keeper = None
@@ -178,6 +182,7 @@ class Scheduler:
             self._heartbeat()
             self._timers.heartbeat = now + self.settings.heartbeat_interval
         submitted = self._dispatch()
+        self.requests.flush(force=not self.executor.live())
         return bool(results or submitted)
 
     def _wait(self, max_wait: float) -> bool:
@@ -255,6 +260,8 @@ class Scheduler:
         return submitted
 
     def _launch(self, task: ClaimedTask) -> int:
+        if not self._retire_stale_tries(task.ti_id):
+            return 0  # still queued: recovery hands it back to ``scheduled`` later
         try:
             started = start_task(
                 self.db,
@@ -279,6 +286,24 @@ class Scheduler:
         self.requests.record(task, request)
         return 1
 
+    def _retire_stale_tries(self, ti_id: int) -> bool:
+        """A task instance cleared while its try still runs here is about to start again: end
+        the old try first (and wait for it, bounded), so two never run at the same time."""
+        stale = [key for key in self.executor.live() if key.ti_id == ti_id]
+        if not stale:
+            return True
+        for key in stale:
+            self.executor.kill(key, "superseded by a new try of the task instance")
+        deadline = time.monotonic() + STALE_TRY_WAIT
+        while any(key in stale for key in self.executor.live()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.error("tries %s did not end in time; the new try waits", stale)
+                return False
+            for result in self.executor.poll(remaining):
+                self._record(result)
+        return True
+
     # -- safety net ----------------------------------------------------------------------------
 
     def _heartbeat(self) -> None:
@@ -289,6 +314,8 @@ class Scheduler:
                 self.executor.kill(key, f"the task instance changed meanwhile: {exc}")
 
     def _sweep(self) -> None:
+        self.requests.flush()
+        create_due_runs(self.db)
         schedule_pass(self.db)
         self._recover()
         now = time.monotonic()
@@ -317,61 +344,7 @@ class Scheduler:
             self._note_retry()
 
 
-EXECUTORS = {
-    "local": "pinflow.executors.local:LocalExecutor",
-    "celery": "pinflow.executors.celery:CeleryExecutor",
-}
-
-
-def load_executor(settings: Settings) -> Executor:
-    """The executor the settings name, built with its ``from_settings`` factory.
-
-    Chosen by configuration, like Airflow's ``[core] executor``: the scheduler knows the
-    ``Executor`` protocol only, never an implementation (the layers forbid that import).
-    """
-    path = EXECUTORS.get(settings.executor, settings.executor)
-    module_name, _, attribute = path.partition(":")
-    factory = getattr(importlib.import_module(module_name), attribute)
-    executor: Executor = factory.from_settings(settings)
-    return executor
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m pinflow.scheduler.loop [--db URL] [--home DIR] [--until-idle]``."""
-    import argparse
-    import signal
-
-    parser = argparse.ArgumentParser(prog="python -m pinflow.scheduler.loop")
-    parser.add_argument("--db", help="database URL (default: the settings')")
-    parser.add_argument("--home", help="PINFLOW_HOME (default: the settings')")
-    parser.add_argument("--until-idle", action="store_true", help="exit once nothing is left")
-    parser.add_argument("--timeout", type=float, default=3600.0, help="with --until-idle")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    # Each transaction allocates thousands of short-lived objects: collect the young generation
-    # less often (a process-wide choice, so made here and not in the library code).
-    gc.set_threshold(20_000, 20, 20)
-    overrides = {k: v for k, v in (("database_url", args.db), ("home", args.home)) if v}
-    settings = Settings(**overrides)
-    db = Database(settings.database_url)
-    scheduler = Scheduler(db, load_executor(settings), settings)
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: object) -> None:
-        stop.set()
-        scheduler.wake()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        if args.until_idle:
-            return 0 if scheduler.drain(args.timeout) else 1
-        scheduler.run_forever(stop)
-        return 0
-    finally:
-        scheduler.close()
-        db.dispose()
-
-
 if __name__ == "__main__":
+    from pinflow.scheduler.main import main
+
     raise SystemExit(main())

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
 
 from pinflow.runtime.contract import TaskRequest
 from pinflow.services.dispatch import (
+    DispatchRecord,
     RunContext,
     bundle_bytes,
     log_path,
-    record_dispatch,
+    record_dispatches,
     resolve_arguments,
     run_context,
     staging_path,
@@ -33,6 +35,9 @@ from pinflow.settings import Settings
 from pinflow.store.db import Database
 
 _REMEMBERED_RUNS = 4096
+# Where tries log is recorded in batches: at most this many, at most this late (seconds).
+RECORD_BATCH = 64
+RECORD_DELAY = 0.25
 
 
 class BundleFiles:
@@ -81,6 +86,8 @@ class RequestBuilder:
         self.bundles = BundleFiles(db, settings.snapshot_cache_dir)
         self._runs: OrderedDict[int, RunContext] = OrderedDict()
         self._staged: set[int] = set()
+        self._pending: list[DispatchRecord] = []
+        self._pending_since = 0.0
 
     def build(self, claimed: ClaimedTask, started: StartedTask) -> TaskRequest:
         definition = task_definition(self.db, started.snapshot_digest, claimed.task_id)
@@ -125,19 +132,35 @@ class RequestBuilder:
         )
 
     def record(self, claimed: ClaimedTask, request: TaskRequest) -> None:
-        """Record the try's log file (and the run's staging dir, once per run)."""
+        """Queue the try's log file (and the run's staging dir, once per run) for recording."""
         first = claimed.run_pk not in self._staged
-        record_dispatch(
-            self.db,
-            claimed.ti_id,
-            try_number=request.try_number,
-            log_file=Path(request.log_path),
-            run_pk=claimed.run_pk if first else None,
-            staging_dir=Path(request.staging_dir) if first else None,
+        self._pending.append(
+            DispatchRecord(
+                claimed.ti_id,
+                request.try_number,
+                Path(request.log_path),
+                run_pk=claimed.run_pk if first else None,
+                staging_dir=Path(request.staging_dir) if first else None,
+            )
         )
+        self._pending_since = self._pending_since or time.monotonic()
         self._staged.add(claimed.run_pk)
         if len(self._staged) > _REMEMBERED_RUNS:
             self._staged.clear()
+
+    def flush(self, *, force: bool = True) -> None:
+        """Write the queued records: now (``force``), or once the oldest waited long enough.
+
+        Batched, because a transaction per try is a millisecond the scheduler would otherwise
+        spend while the next result is waiting for it.
+        """
+        if not self._pending:
+            return
+        waited = time.monotonic() - self._pending_since
+        if not force and waited < RECORD_DELAY and len(self._pending) < RECORD_BATCH:
+            return
+        pending, self._pending, self._pending_since = self._pending, [], 0.0
+        record_dispatches(self.db, pending)
 
     def _run(self, run_pk: int) -> RunContext:
         run = self._runs.get(run_pk)

@@ -3,8 +3,8 @@
 Reads are kept off the path from one task's end to the next one's start where they can be:
 a snapshot's spec is parsed once per process (snapshots never change), a run's context once
 per run, and upstream XCom values are read only for a task that takes them. Where the try
-logs and the run's staging dir are recorded after the try is on its way (``record_dispatch``),
-so that clearing a DAG's history finds both.
+logs and the run's staging dir are recorded after the try is on its way, in batches
+(``record_dispatches``), so that clearing a DAG's history finds both.
 
 Paths are deterministic: the staging dir depends only on the run (``<staging>/<dag_id>/<run>``),
 so a cleared and re-run task finds what its upstreams staged; the log of a try depends only
@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -141,27 +141,34 @@ def resolve_arguments(
         return _resolve(s, run_pk, task.inputs), _mapped(s, run_pk, task.expand, map_index)
 
 
-def record_dispatch(
-    db: Database,
-    ti_id: int,
-    *,
-    try_number: int,
-    log_file: Path,
-    run_pk: int | None = None,
-    staging_dir: Path | None = None,
-) -> None:
-    """Remember where the try logs and the run's staging dir, so clearing history finds both.
+@dataclass(frozen=True)
+class DispatchRecord:
+    """Where one try logs; and, for the first try of a run seen, the run's staging dir."""
 
-    Called once the try is on its way: it is bookkeeping, not on the path to the task's start.
+    ti_id: int
+    try_number: int
+    log_file: Path
+    run_pk: int | None = None
+    staging_dir: Path | None = None
+
+
+def record_dispatches(db: Database, records: Sequence[DispatchRecord]) -> None:
+    """Remember where tries log and runs stage, so that clearing history finds both.
+
+    Bookkeeping, not on the path to a task's start: the scheduler batches it. One transaction.
     """
+    if not records:
+        return
     with db.transaction() as s:
-        s.execute(
-            update(TaskInstanceTry)
-            .where(TaskInstanceTry.ti_id == ti_id, TaskInstanceTry.try_number == try_number)
-            .values(log_path=str(log_file))
-        )
-        if run_pk is not None and staging_dir is not None:
-            _attach_staging(s, run_pk, staging_dir)
+        for record in records:
+            s.execute(
+                update(TaskInstanceTry)
+                .where(TaskInstanceTry.ti_id == record.ti_id)
+                .where(TaskInstanceTry.try_number == record.try_number)
+                .values(log_path=str(record.log_file))
+            )
+            if record.run_pk is not None and record.staging_dir is not None:
+                _attach_staging(s, record.run_pk, record.staging_dir)
 
 
 def _attach_staging(s: Session, run_pk: int, path: Path) -> None:

@@ -54,9 +54,12 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if self.is_sqlite:
-            # One connection per checkout keeps SQLite's file locks simple across threads.
-            kwargs["poolclass"] = NullPool
+            # Pooled connections: reconnecting per transaction costs ~0.4 ms and closing the
+            # last connection checkpoints the WAL. Each connection is used by one thread at a
+            # time (the pool guarantees it), so sharing across threads is safe.
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            if parsed.database in (None, "", ":memory:"):
+                kwargs["poolclass"] = NullPool
         else:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(self.url, **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy import func, select
@@ -84,9 +85,23 @@ def save_snapshot(
     return True
 
 
+_SPEC_CACHE: OrderedDict[str, DagSpec] = OrderedDict()
+_SPEC_CACHE_SIZE = 512
+
+
 def load_spec(session: Session, digest: str) -> DagSpec:
+    """The spec of a snapshot. Snapshots are immutable, so parsed specs are cached by digest
+    (an LRU shared by the process): the scheduler's hot path asks for the same few."""
+    spec = _SPEC_CACHE.get(digest)
+    if spec is not None:
+        _SPEC_CACHE.move_to_end(digest)
+        return spec
     data = session.scalars(select(Snapshot.spec).where(Snapshot.digest == digest)).one()
-    return spec_from_dict(data)
+    spec = spec_from_dict(data)
+    _SPEC_CACHE[digest] = spec
+    if len(_SPEC_CACHE) > _SPEC_CACHE_SIZE:
+        _SPEC_CACHE.popitem(last=False)
+    return spec
 
 
 def load_bundle(session: Session, digest: str) -> bytes:

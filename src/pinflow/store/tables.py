@@ -361,3 +361,71 @@ class LoginAttempt(Base):
     username: Mapped[str] = mapped_column(String(ID_LEN))
     client: Mapped[str] = mapped_column(String(ID_LEN))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --- Airflow's instance-wide resources and task notes (issue #4, /api/v2) -----------------------
+
+POOL_NAME_LEN = 256  # Airflow's limit
+
+
+class Pool(Base):
+    """A named limit on concurrent task slots (Airflow's pool); ``slots = -1`` is unlimited.
+
+    ``default_pool`` needs no row: it exists with Airflow's defaults until it is first written.
+    """
+
+    __tablename__ = "pool"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(POOL_NAME_LEN), unique=True)
+    slots: Mapped[int] = mapped_column(Integer, default=128)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    include_deferred: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Variable(Base):
+    """A key/value setting (Airflow's variable). ``val`` is Fernet ciphertext, never plain text."""
+
+    __tablename__ = "variable"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(ID_LEN), unique=True)
+    val: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Connection(Base):
+    """How to reach an external system (Airflow's connection). ``password`` and ``extra`` are
+    Fernet ciphertext; the password is write-only through the API."""
+
+    __tablename__ = "connection"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conn_id: Mapped[str] = mapped_column(String(ID_LEN), unique=True)
+    conn_type: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    host: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    conn_schema: Mapped[str | None] = mapped_column("schema", String(500), nullable=True)
+    login: Mapped[str | None] = mapped_column(Text, nullable=True)
+    password: Mapped[str | None] = mapped_column(Text, nullable=True)
+    port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    extra: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class TaskInstanceNote(Base):
+    """A person's note on a task instance (Airflow's task instance note); gone with the TI."""
+
+    __tablename__ = "task_instance_note"
+
+    ti_id: Mapped[int] = mapped_column(
+        ForeignKey("task_instance.id", ondelete="CASCADE"), primary_key=True
+    )
+    note: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -1,0 +1,285 @@
+"""Issue #3's latency bench: a chain of 20 no-op tasks and a 1 -> 100 -> 1 fan-out.
+
+Each DAG is triggered through the API (``POST /api/v2/dags/{dag_id}/dagRuns``) of a real
+stack (see ``common.py``), ``--runs`` times after ``--warmup`` runs that are not counted. For
+each run: the wall time from the trigger request to the run's ``end_date``; the task-to-task
+latency from the database (a task's ``start_date`` minus its upstream's ``end_date``: what the
+scheduler adds) and from inside the tasks (the end of one task's code to the start of the
+next one's: what a user sees, fork and snapshot load included); and where the time goes.
+Printed with issue #3's targets and the peers' published figures side by side.
+
+    .venv/bin/python bench/run_latency.py                      # SQLite, 5 runs each
+    .venv/bin/python bench/run_latency.py --db postgresql://postgres@127.0.0.1/postgres
+    .venv/bin/python bench/run_latency.py --only chain --runs 20 --profile /tmp/sched.pstats
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common import (
+    DAGS_DIR,
+    RunTimes,
+    Stack,
+    add_stack_arguments,
+    ms,
+    open_stack,
+    percentile,
+    print_machine,
+)
+
+from pinflow.services.dispatch import staging_path
+
+PEERS = ("Airflow 3.3", "Dagster 1.13", "Prefect 3.8")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    file: str
+    dag_id: str
+    target: float  # seconds, trigger -> final (issue #3)
+    peers: tuple[float, float, float]  # seconds, as PEERS (issue #3)
+    check: Callable[[RunTimes], str | None]
+    gaps: Callable[[RunTimes, dict[tuple[str, str, int], float]], tuple[list[float], list[float]]]
+
+
+@dataclass
+class Figures:
+    walls: list[float] = field(default_factory=list)
+    db_gaps: list[float] = field(default_factory=list)
+    task_gaps: list[float] = field(default_factory=list)
+    phases: dict[str, list[float]] = field(default_factory=dict)
+    skipped: str | None = None
+
+
+# --- what a run must look like, and its gaps ---------------------------------------------------
+
+
+def _check_count(expected: int) -> Callable[[RunTimes], str | None]:
+    def check(run: RunTimes) -> str | None:
+        if run.state != "success":
+            return f"the run ended {run.state}"
+        if len(run.tasks) != expected:
+            return f"{len(run.tasks)} task instances, expected {expected}"
+        return None
+
+    return check
+
+
+def _check_mapped(run: RunTimes) -> str | None:
+    copies = [t for t in run.tasks if t.task_id == "mapped" and t.map_index >= 0]
+    if len(copies) != 100:
+        return f"{len(copies)} mapped task instances, expected 100 (is .expand supported yet?)"
+    return _check_count(102)(run)
+
+
+def _ti(run: RunTimes, task_id: str, map_index: int = -1) -> tuple[float, float]:
+    for t in run.tasks:
+        if t.task_id == task_id and t.map_index == map_index:
+            assert t.start is not None and t.end is not None, t
+            return t.start, t.end
+    raise KeyError(task_id)
+
+
+def chain_gaps(
+    run: RunTimes, marks: dict[tuple[str, str, int], float]
+) -> tuple[list[float], list[float]]:
+    """Each of the 19 links: next start - upstream end, from the DB and from the marks."""
+    db, inside = [], []
+    for i in range(19):
+        up, down = f"t{i:02d}", f"t{i + 1:02d}"
+        db.append(_ti(run, down)[0] - _ti(run, up)[1])
+        inside.append(marks[("start", down, -1)] - marks[("end", up, -1)])
+    return db, inside
+
+
+def _fan_gaps(
+    run: RunTimes, marks: dict[tuple[str, str, int], float], first: str, middle: set[str], last: str
+) -> tuple[list[float], list[float]]:
+    """The join's link: its start - the end of the last middle task to end."""
+    middle_ends = [t.end for t in run.tasks if t.task_id in middle and t.end is not None]
+    marks_ends = [v for (kind, task, _), v in marks.items() if kind == "end" and task in middle]
+    db = [_ti(run, last)[0] - max(middle_ends)]
+    inside = [marks[("start", last, -1)] - max(marks_ends)]
+    return db, inside
+
+
+def mapped_gaps(
+    run: RunTimes, marks: dict[tuple[str, str, int], float]
+) -> tuple[list[float], list[float]]:
+    return _fan_gaps(run, marks, "items", {"mapped"}, "join")
+
+
+def static_gaps(
+    run: RunTimes, marks: dict[tuple[str, str, int], float]
+) -> tuple[list[float], list[float]]:
+    return _fan_gaps(run, marks, "first", {f"m{i:03d}" for i in range(100)}, "last")
+
+
+SCENARIOS = (
+    Scenario(
+        "chain",
+        "chain of 20 no-op tasks",
+        "chain20.py",
+        "bench_chain20",
+        0.3,
+        (20.9, 30.4, 2.3),
+        _check_count(20),
+        chain_gaps,
+    ),
+    Scenario(
+        "fan",
+        "fan-out 1 -> 100 -> 1, .expand()",
+        "fan100.py",
+        "bench_fan100",
+        0.7,
+        (29.2, 89.2, 3.0),
+        _check_mapped,
+        mapped_gaps,
+    ),
+    Scenario(
+        "static",
+        "fan-out 1 -> 100 -> 1, 100 distinct tasks",
+        "fan100_static.py",
+        "bench_fan100_static",
+        0.7,
+        (29.2, 89.2, 3.0),
+        _check_count(102),
+        static_gaps,
+    ),
+)
+
+
+# --- measuring -------------------------------------------------------------------------------
+
+
+def read_marks(stack: Stack, run: RunTimes) -> dict[tuple[str, str, int], float]:
+    path = staging_path(stack.settings.staging_dir, run.dag_id, run.run_id) / "marks"
+    marks = {}
+    for line in path.read_text().splitlines():
+        kind, task_id, map_index, at = line.split()
+        marks[(kind, task_id, int(map_index))] = float(at)
+    return marks
+
+
+def phases(run: RunTimes, answered_at: float) -> dict[str, float]:
+    """Where a run's wall time goes, from the stamps (each phase ends where the next begins)."""
+    starts = [t.start for t in run.tasks if t.start is not None]
+    ends = [t.end for t in run.tasks if t.end is not None]
+    return {
+        "trigger request (API, run created)": answered_at - run.sent_at,
+        "queued until the scheduler starts the run": run.start - answered_at,
+        "run started -> first task started": min(starts) - run.start,
+        "first task started -> last task ended": max(ends) - min(starts),
+        "last task ended -> run final": run.end - max(ends),
+    }
+
+
+def measure(stack: Stack, scenario: Scenario, runs: int, warmup: int, timeout: float) -> Figures:
+    figures = Figures()
+    for n in range(warmup + runs):
+        triggered = stack.trigger(scenario.dag_id, f"r{n:03d}")
+        run = stack.wait(triggered, timeout)
+        problem = scenario.check(run)
+        if problem is not None:
+            figures.skipped = problem
+            return figures
+        if n < warmup:
+            continue
+        figures.walls.append(run.wall)
+        db, inside = scenario.gaps(run, read_marks(stack, run))
+        figures.db_gaps += db
+        figures.task_gaps += inside
+        for name, value in phases(run, triggered.answered_at).items():
+            figures.phases.setdefault(name, []).append(value)
+    return figures
+
+
+# --- printing -------------------------------------------------------------------------------
+
+
+def verdict(value: float, target: float) -> str:
+    if value <= target:
+        return "met"
+    return f"MISSED by {value - target:.3f} s ({value / target:.1f}x the target)"
+
+
+def report(scenario: Scenario, f: Figures) -> None:
+    print(f"\n{scenario.title} ({len(f.walls)} runs)")
+    if f.skipped:
+        print(f"  not measured: {f.skipped}")
+        return
+    p50 = statistics.median(f.walls)
+    print(
+        f"  wall, trigger -> final   min {min(f.walls):.3f} s  p50 {p50:.3f} s  "
+        f"max {max(f.walls):.3f} s   target <= {scenario.target} s: {verdict(p50, scenario.target)}"
+    )
+    for label, gaps in (("DB stamps", f.db_gaps), ("inside the tasks", f.task_gaps)):
+        print(
+            f"  task-to-task, {label:<16} p50 {ms(percentile(gaps, 50))}  "
+            f"p99 {ms(percentile(gaps, 99))}  max {ms(max(gaps))}  (n={len(gaps)})"
+        )
+    print("  where the time goes (p50 of each phase):")
+    for name, values in f.phases.items():
+        print(f"    {name:<44} {ms(statistics.median(values))}")
+
+
+def summary(results: list[tuple[Scenario, Figures]]) -> None:
+    print("\nSummary: p50 wall time, trigger -> final state; peers' figures from issue #3")
+    header = f"  {'DAG':<42} {'Pinflow':>8} {'target':>8}"
+    print(header + "".join(f" {peer:>18}" for peer in PEERS))
+    for scenario, f in results:
+        if f.skipped:
+            print(f"  {scenario.title:<42} {'n/a':>8} {scenario.target:>7}s")
+            continue
+        p50 = statistics.median(f.walls)
+        line = f"  {scenario.title:<42} {p50:>7.3f}s {scenario.target:>7}s"
+        line += "".join(f" {peer:>6}s ({peer / p50:>5.0f}x)" for peer in scenario.peers)
+        print(line)
+    chain = next((f for s, f in results if s.key == "chain" and not f.skipped), None)
+    if chain is not None:
+        p50 = percentile(chain.db_gaps, 50)
+        print(
+            f"  task-to-task p50 (chain, DB stamps): {ms(p50)}, target <= 5 ms: "
+            f"{'met' if p50 <= 0.005 else 'MISSED'}; inside the tasks: "
+            f"{ms(percentile(chain.task_gaps, 50))}. Airflow: about 1 s."
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_stack_arguments(parser)
+    parser.add_argument("--runs", type=int, default=5, help="measured runs per DAG")
+    parser.add_argument("--warmup", type=int, default=1, help="runs not counted, first")
+    parser.add_argument("--only", choices=[s.key for s in SCENARIOS], action="append")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
+    parser.add_argument("--profile", type=Path, help="cProfile the scheduler thread into FILE")
+    args = parser.parse_args()
+    chosen = [s for s in SCENARIOS if not args.only or s.key in args.only]
+    results = []
+    with open_stack(
+        args.db, parallelism=args.parallelism, keep=args.keep, profile=args.profile
+    ) as stack:
+        print("Pinflow run latency (issue #3)")
+        print_machine(stack.db_url)
+        print(f"  {'parallelism':<26} {stack.settings.parallelism}")
+        for scenario in chosen:
+            stack.push(DAGS_DIR / scenario.file)
+            figures = measure(stack, scenario, args.runs, args.warmup, args.timeout)
+            report(scenario, figures)
+            results.append((scenario, figures))
+        summary(results)
+    if args.profile:
+        print(f"\nscheduler thread profile: {args.profile} (python -m pstats)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

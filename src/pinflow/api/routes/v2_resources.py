@@ -1,0 +1,281 @@
+"""Airflow's ``/api/v2/variables`` and ``/api/v2/connections``: the resources that hold
+secrets, for instance superusers only (they belong to no project, and a project's admin must
+not reach into every other project's pipelines).
+
+Secrets are encrypted at rest (``pinflow.services.resources``) with the instance key: the
+``fernet_key`` setting when given, else ``$PINFLOW_HOME/fernet_key``, created on first use and
+shared by every API server with that home. A connection's password is write-only: responses
+carry ``password: null``, and a ``PATCH`` that does not name it keeps it. Values of sensitive
+keys (``password``, ``token``…) come back as ``***``, as Airflow's secrets masker shows them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, SecretStr
+
+from pinflow.api.auth import DbDep, SuperuserDep
+from pinflow.api.routes.v2_dags import OrderBy, PageDep, UpdateMask, update_fields
+from pinflow.errors import InvalidInputError
+from pinflow.services import resources
+from pinflow.services.resources import Cipher, ConnectionView, VariableView
+
+router = APIRouter(prefix="/api/v2")
+_KEY = 250
+
+
+def cipher(request: Request) -> Cipher:
+    """The instance's cipher, made once per app (see the module doc)."""
+    state = request.app.state
+    found: Cipher | None = getattr(state, "cipher", None)
+    if found is None:
+        configured: Any = getattr(state.settings, "fernet_key", None)
+        if isinstance(configured, SecretStr):
+            configured = configured.get_secret_value()
+        found = Cipher(configured or resources.load_or_create_key(state.settings.home))
+        state.cipher = found
+    return found
+
+
+CipherDep = Annotated[Cipher, Depends(cipher)]
+
+
+def _checks(body_id: str, path_id: str, team_name: str | None) -> None:
+    if body_id != path_id:
+        raise InvalidInputError(f"The id in the body ({body_id!r}) does not match the URL.")
+    if team_name is not None:
+        raise InvalidInputError("team_name: Pinflow has no teams (resources are instance-wide).")
+
+
+# --- variables ---------------------------------------------------------------------------------
+
+
+class VariableResponse(BaseModel):
+    key: str
+    value: str | None
+    description: str | None
+    is_encrypted: bool = True
+    team_name: str | None = None
+
+    @classmethod
+    def of(cls, v: VariableView) -> VariableResponse:
+        return cls(key=v.key, value=v.value, description=v.description)
+
+
+class VariableCollectionResponse(BaseModel):
+    variables: list[VariableResponse]
+    total_entries: int
+
+
+class VariableBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(min_length=1, max_length=_KEY)
+    value: JsonValue = Field(description="Stored as text: a string as is, anything else as JSON")
+    description: str | None = None
+    team_name: str | None = None
+
+    def changes(self, fields: set[str]) -> dict[str, Any]:
+        text = self.value if isinstance(self.value, str) else json.dumps(self.value)
+        values = {"value": text, "description": self.description}
+        return {f: values[f] for f in fields}
+
+
+@router.get("/variables", response_model=VariableCollectionResponse, tags=["Variable"])
+def get_variables(
+    *,
+    db: DbDep,
+    key: CipherDep,
+    _: SuperuserDep,
+    paging: PageDep,
+    order_by: OrderBy = None,
+    variable_key_pattern: Annotated[str | None, Query(max_length=_KEY)] = None,
+) -> VariableCollectionResponse:
+    found, total = resources.list_variables(
+        db, key, key_pattern=variable_key_pattern, order_by=order_by or ["id"], page=paging
+    )
+    variables = [VariableResponse.of(v) for v in found]
+    return VariableCollectionResponse(variables=variables, total_entries=total)
+
+
+@router.get("/variables/{variable_key}", response_model=VariableResponse, tags=["Variable"])
+def get_variable(db: DbDep, key: CipherDep, variable_key: str, _: SuperuserDep) -> VariableResponse:
+    return VariableResponse.of(resources.get_variable(db, key, variable_key))
+
+
+@router.post("/variables", status_code=201, response_model=VariableResponse, tags=["Variable"])
+def post_variable(
+    db: DbDep, key: CipherDep, body: VariableBody, principal: SuperuserDep
+) -> VariableResponse:
+    _checks(body.key, body.key, body.team_name)
+    view = resources.set_variable(
+        db,
+        key,
+        body.key,
+        body.changes({"value", "description"}),
+        actor=principal.username,
+        create=True,
+    )
+    return VariableResponse.of(view)
+
+
+@router.patch("/variables/{variable_key}", response_model=VariableResponse, tags=["Variable"])
+def patch_variable(
+    *,
+    db: DbDep,
+    key: CipherDep,
+    variable_key: str,
+    body: VariableBody,
+    principal: SuperuserDep,
+    update_mask: UpdateMask = None,
+) -> VariableResponse:
+    """Change the value and/or the description (those ``update_mask`` names, else both)."""
+    _checks(body.key, variable_key, body.team_name)
+    fields = update_fields(update_mask, {"value", "description"}, {"value", "description"})
+    changes = body.changes(fields)
+    view = resources.set_variable(
+        db, key, variable_key, changes, actor=principal.username, create=False
+    )
+    return VariableResponse.of(view)
+
+
+@router.delete(
+    "/variables/{variable_key}", status_code=204, response_class=Response, tags=["Variable"]
+)
+def delete_variable(db: DbDep, variable_key: str, principal: SuperuserDep) -> Response:
+    resources.delete_variable(db, variable_key, actor=principal.username)
+    return Response(status_code=204)
+
+
+# --- connections -------------------------------------------------------------------------------
+
+
+class ConnectionResponse(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    connection_id: str
+    conn_type: str
+    description: str | None
+    host: str | None
+    login: str | None
+    schema_: str | None = Field(alias="schema")
+    port: int | None
+    password: None = Field(None, description="Write-only: never returned")
+    extra: str | None = Field(description="JSON; sensitive keys masked")
+    has_password: bool = Field(description="Pinflow: whether a password is stored")
+    team_name: str | None = None
+
+    @classmethod
+    def of(cls, c: ConnectionView) -> ConnectionResponse:
+        return cls(
+            connection_id=c.connection_id,
+            conn_type=c.conn_type,
+            description=c.description,
+            host=c.host,
+            login=c.login,
+            schema_=c.schema,
+            port=c.port,
+            extra=c.extra,
+            has_password=c.has_password,
+        )
+
+
+class ConnectionCollectionResponse(BaseModel):
+    connections: list[ConnectionResponse]
+    total_entries: int
+
+
+class ConnectionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    connection_id: str = Field(min_length=1, max_length=200, pattern=r"^[\w.-]+$")
+    conn_type: str = Field(min_length=1, max_length=500)
+    description: str | None = None
+    host: str | None = Field(None, max_length=500)
+    login: str | None = None
+    schema_: str | None = Field(None, alias="schema", max_length=500)
+    port: int | None = Field(None, ge=0, le=65535)
+    password: str | None = None
+    extra: str | None = None
+    team_name: str | None = None
+
+    def changes(self, fields: set[str]) -> dict[str, Any]:
+        return {f: getattr(self, "schema_" if f == "schema" else f) for f in fields}
+
+
+_CONNECTION_FIELDS = {*resources.PLAIN_FIELDS, "schema", "password", "extra"}
+
+
+def _given(body: ConnectionBody) -> set[str]:
+    return {"schema" if f == "schema_" else f for f in body.model_fields_set}
+
+
+@router.get("/connections", response_model=ConnectionCollectionResponse, tags=["Connection"])
+def get_connections(
+    *,
+    db: DbDep,
+    key: CipherDep,
+    _: SuperuserDep,
+    paging: PageDep,
+    order_by: OrderBy = None,
+    connection_id_pattern: Annotated[str | None, Query(max_length=200)] = None,
+) -> ConnectionCollectionResponse:
+    found, total = resources.list_connections(
+        db, key, id_pattern=connection_id_pattern, order_by=order_by or ["id"], page=paging
+    )
+    connections = [ConnectionResponse.of(c) for c in found]
+    return ConnectionCollectionResponse(connections=connections, total_entries=total)
+
+
+@router.get("/connections/{connection_id}", response_model=ConnectionResponse, tags=["Connection"])
+def get_connection(
+    db: DbDep, key: CipherDep, connection_id: str, _: SuperuserDep
+) -> ConnectionResponse:
+    return ConnectionResponse.of(resources.get_connection(db, key, connection_id))
+
+
+@router.post(
+    "/connections", status_code=201, response_model=ConnectionResponse, tags=["Connection"]
+)
+def post_connection(
+    db: DbDep, key: CipherDep, body: ConnectionBody, principal: SuperuserDep
+) -> ConnectionResponse:
+    _checks(body.connection_id, body.connection_id, body.team_name)
+    changes = body.changes(_given(body) & _CONNECTION_FIELDS | {"conn_type"})
+    view = resources.set_connection(
+        db, key, body.connection_id, changes, actor=principal.username, create=True
+    )
+    return ConnectionResponse.of(view)
+
+
+@router.patch(
+    "/connections/{connection_id}", response_model=ConnectionResponse, tags=["Connection"]
+)
+def patch_connection(
+    *,
+    db: DbDep,
+    key: CipherDep,
+    connection_id: str,
+    body: ConnectionBody,
+    principal: SuperuserDep,
+    update_mask: UpdateMask = None,
+) -> ConnectionResponse:
+    """Change the fields ``update_mask`` names, else those the body sets; a password that
+    is not named is kept."""
+    _checks(body.connection_id, connection_id, body.team_name)
+    fields = update_fields(update_mask, _CONNECTION_FIELDS, _given(body))
+    view = resources.set_connection(
+        db, key, connection_id, body.changes(fields), actor=principal.username, create=False
+    )
+    return ConnectionResponse.of(view)
+
+
+@router.delete(
+    "/connections/{connection_id}", status_code=204, response_class=Response, tags=["Connection"]
+)
+def delete_connection(db: DbDep, connection_id: str, principal: SuperuserDep) -> Response:
+    resources.delete_connection(db, connection_id, actor=principal.username)
+    return Response(status_code=204)

@@ -1,0 +1,61 @@
+"""The ``pinflow`` command (entry point ``pinflow.cli.main:app``)."""
+
+from __future__ import annotations
+
+import click
+
+from pinflow import __version__
+from pinflow.cli.admin import audit, login, logout, tokens, users
+from pinflow.cli.common import EXIT_CODES_HELP, PinflowGroup, client_options
+from pinflow.cli.dags import dags
+from pinflow.cli.dev import dev
+from pinflow.cli.runs import runs, tasks
+from pinflow.cli.server import api_server, db, scheduler
+from pinflow.cli.standalone import standalone
+from pinflow.cli.versions import versions
+
+HELP = f"""Pinflow: workflows as immutable, versioned artifacts; every run pinned to its snapshot.
+
+\b
+Start here:
+  pinflow standalone                      API, UI, scheduler, executor, examples on SQLite
+  pinflow login -u admin                  store a token for the commands below
+  pinflow dags list
+  pinflow dags trigger example_etl --wait
+\b
+Ship DAGs (CI):
+  pinflow dags compile dags/              offline: lists every problem
+  pinflow dags push dags/                 idempotent; --deprecate-previous
+  pinflow dev dags/my_dag.py              hot reload: one snapshot per save
+\b
+Server and token: --url/--token, else PINFLOW_URL/PINFLOW_TOKEN, else `pinflow login`.
+Output: --output table|json|yaml (or PINFLOW_OUTPUT).
+
+{EXIT_CODES_HELP}
+"""
+
+
+@click.group(cls=PinflowGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pinflow")
+@client_options
+def app() -> None:
+    pass
+
+
+for command in (
+    standalone,
+    db,
+    api_server,
+    scheduler,
+    dags,
+    dev,
+    versions,
+    runs,
+    tasks,
+    audit,
+    users,
+    tokens,
+    login,
+    logout,
+):
+    app.add_command(command)

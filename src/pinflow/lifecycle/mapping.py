@@ -1,0 +1,121 @@
+"""Dynamic task mapping (Airflow's ``expand``): what a mapped task turns into, as data.
+
+A mapped task has one placeholder task instance (``map_index`` -1) until its trigger rule
+lets it run. Then ``plan_expansion`` looks at the values of its ``expand`` arguments and
+answers: ``n`` elements (``scheduled``; the placeholder becomes element 0, as in Airflow 3),
+``skipped`` (an empty input: nothing to do, as in Airflow), ``failed`` (an input that is not a
+list, or a product longer than ``MAX_MAP_LENGTH``) or ``upstream_failed`` (an upstream that
+did not succeed left no value: Airflow's "missing upstream values"). Several ``expand``
+arguments map over their cross product, the last argument varying fastest.
+
+``upstream_output`` is how every reader sees an upstream's output: one value, or the list of a
+mapped upstream's element values in ``map_index`` order. The count of elements and the
+element of an index come from the same lists, so the scheduler and a worker always agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Final
+
+from pinflow.lifecycle.states import TaskState
+
+# Airflow's ``[core] max_map_length`` is 1024; Pinflow's fan-out target is larger, and a limit
+# still keeps one bad return value from creating millions of rows.
+MAX_MAP_LENGTH: Final = 10_000
+
+
+class _Missing(Enum):
+    MISSING = "missing"
+
+
+MISSING: Final = _Missing.MISSING
+"""No value: the upstream stored no XCom under that key (``None`` is a value)."""
+
+
+@dataclass(frozen=True)
+class ExpandInput:
+    """One ``expand`` argument: its upstream's output and whether that upstream succeeded."""
+
+    upstream_task_id: str
+    value: Any  # ``MISSING`` when the upstream stored nothing
+    upstream_succeeded: bool
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """What a mapped task becomes: ``count`` elements to schedule, or a final state."""
+
+    task_id: str
+    state: TaskState  # scheduled, skipped, failed or upstream_failed
+    count: int = 0
+    error: str | None = None
+
+
+def upstream_output(values_by_map_index: Mapping[int, Any], elements: int) -> Any:
+    """An upstream's output under one key, as a downstream task receives it.
+
+    ``elements`` is how many mapped task instances the upstream has (0 when it is not
+    mapped, or not expanded). A mapped upstream gives the list of its elements' values in
+    ``map_index`` order, ``None`` for an element that stored nothing; an unmapped one gives
+    its value, or ``MISSING``.
+    """
+    if elements > 0:
+        return [values_by_map_index.get(i) for i in range(elements)]
+    return values_by_map_index.get(-1, MISSING)
+
+
+def plan_expansion(
+    task_id: str, inputs: Mapping[str, ExpandInput], *, max_length: int = MAX_MAP_LENGTH
+) -> Expansion:
+    """Expand ``task_id`` over ``inputs`` (by argument name), or say why it cannot run.
+
+    Checked in Airflow's order: a missing value first (the task cannot know its length),
+    then the type of every input, then an empty product, then the length limit.
+    """
+    for name, arg in inputs.items():
+        if arg.value is MISSING and not arg.upstream_succeeded:
+            error = f"expand argument {name!r}: task {arg.upstream_task_id!r} left no value"
+            return Expansion(task_id, TaskState.UPSTREAM_FAILED, error=error)
+    for name, arg in inputs.items():
+        if not isinstance(arg.value, list):
+            return Expansion(task_id, TaskState.FAILED, error=_not_a_list(name, arg))
+    count = map_length([arg.value for arg in inputs.values()])
+    if count == 0:
+        return Expansion(task_id, TaskState.SKIPPED)
+    if count > max_length:
+        error = (
+            f"expand would create {count} task instances of {task_id!r}; "
+            f"at most {max_length} are allowed"
+        )
+        return Expansion(task_id, TaskState.FAILED, error=error)
+    return Expansion(task_id, TaskState.SCHEDULED, count=count)
+
+
+def _not_a_list(name: str, arg: ExpandInput) -> str:
+    got = "nothing" if arg.value is MISSING else type(arg.value).__name__
+    return (
+        f"expand argument {name!r} must be a list; task {arg.upstream_task_id!r} returned {got}"
+    )
+
+
+def map_length(lists: Sequence[Sequence[Any]]) -> int:
+    """How many elements the cross product of ``lists`` has (without building it)."""
+    return math.prod(len(values) for values in lists)
+
+
+def element(lists: Mapping[str, Sequence[Any]], map_index: int) -> dict[str, Any]:
+    """The arguments of element ``map_index`` of the product, last argument varying fastest
+    (``itertools.product``'s order), in constant time per argument."""
+    if not 0 <= map_index < map_length(list(lists.values())):
+        raise IndexError(f"map_index {map_index} is out of range of the mapped lists")
+    chosen: dict[str, Any] = {}
+    rest = map_index
+    for name in reversed(list(lists)):
+        values = lists[name]
+        rest, i = divmod(rest, len(values))
+        chosen[name] = values[i]
+    return {name: chosen[name] for name in lists}

@@ -1,0 +1,199 @@
+"""Read models only the pages need, each one bounded (paged) so a page stays quick at scale.
+
+Everything else the pages show comes from the services' queries. These few are page-shaped
+(a grid of runs x tasks, the runs pinned to one version, the audit log filtered by a free
+"target"), read-only, and candidates to move into ``pinflow.services`` when an API needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from pinflow.lifecycle.states import UNFINISHED_RUN_STATES, TaskState
+from pinflow.services.dag_queries import dag_ids_in
+from pinflow.services.dispatch import cached_spec
+from pinflow.services.queries import total_of
+from pinflow.services.views import AuditEventView, RunView, audit_view, run_view
+from pinflow.spec.models import DagSpec
+from pinflow.store.db import Database
+from pinflow.store.tables import AuditEvent, DagRun, TaskInstance
+from pinflow.ui.graph import spec_layout
+
+_LIVE_RUNS = tuple(s.value for s in UNFINISHED_RUN_STATES)
+# Which state a cell shows when a mapped task's elements differ: the one to look at first.
+_CELL_PRIORITY = [
+    TaskState.FAILED,
+    TaskState.UPSTREAM_FAILED,
+    TaskState.RUNNING,
+    TaskState.UP_FOR_RETRY,
+    TaskState.QUEUED,
+    TaskState.SCHEDULED,
+    TaskState.NONE,
+    TaskState.SKIPPED,
+    TaskState.REMOVED,
+    TaskState.SUCCESS,
+]
+# Every target_type the services record: naming them lets the (type, id) index serve a search.
+_TARGET_TYPES = (
+    "workflow",
+    "dag",
+    "dag_run",
+    "task_instance",
+    "user",
+    "pool",
+    "variable",
+    "connection",
+)
+_RANK = {state.value: rank for rank, state in enumerate(_CELL_PRIORITY)}
+
+
+# --- runs pinned to one version ----------------------------------------------------------------
+
+
+def runs_of_version(
+    db: Database, version_id: str, *, limit: int, offset: int = 0
+) -> tuple[list[RunView], int, int]:
+    """The runs pinned to the version, newest first; the total; how many are unfinished."""
+    stmt = select(DagRun).where(DagRun.version_id == version_id)
+    with db.read() as s:
+        total = total_of(s, stmt)
+        live = s.scalars(
+            select(func.count())
+            .select_from(DagRun)
+            .where(DagRun.version_id == version_id, DagRun.state.in_(_LIVE_RUNS))
+        ).one()
+        rows = s.scalars(stmt.order_by(DagRun.id.desc()).limit(limit).offset(offset)).all()
+        return [run_view(r) for r in rows], total, int(live)
+
+
+def live_runs_by_version(db: Database, version_ids: Collection[str]) -> dict[str, int]:
+    """How many queued or running runs each version has (for the Deprecate dialog's impact)."""
+    if not version_ids:
+        return {}
+    with db.read() as s:
+        rows = s.execute(
+            select(DagRun.version_id, func.count())
+            .where(DagRun.version_id.in_(list(version_ids)), DagRun.state.in_(_LIVE_RUNS))
+            .group_by(DagRun.version_id)
+        ).all()
+        return {str(version_id): int(n) for version_id, n in rows}
+
+
+def spec_of_snapshot(db: Database, digest: str) -> DagSpec:
+    """The definition a run executes (its snapshot may differ from its version's current one)."""
+    with db.read() as s:
+        return cached_spec(s, digest)
+
+
+# --- the grid: runs x tasks --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grid:
+    runs: list[RunView]  # oldest first, as Airflow's grid reads left to right
+    task_ids: list[str]  # in graph order (layer, then row) of the newest run's definition
+    cells: dict[tuple[int, str], str]  # (run pk, task id) -> state
+    total: int
+
+    @property
+    def live(self) -> bool:
+        return any(r.state.value in _LIVE_RUNS for r in self.runs)
+
+
+def _task_order(s: Session, runs: list[RunView], seen: Collection[str]) -> list[str]:
+    ordered: list[str] = []
+    for digest in dict.fromkeys(r.snapshot_digest for r in reversed(runs)):
+        nodes = spec_layout(cached_spec(s, digest)).nodes
+        for node in sorted(nodes, key=lambda n: (n.x, n.y)):
+            if node.task_id not in ordered:
+                ordered.append(node.task_id)
+    return ordered + sorted(t for t in seen if t not in ordered)
+
+
+def grid(db: Database, dag_id: str, *, limit: int, offset: int = 0) -> Grid:
+    """``limit`` runs of the DAG, newest first by page, and the state of each of their tasks."""
+    stmt = select(DagRun).where(DagRun.dag_id == dag_id)
+    with db.read() as s:
+        total = total_of(s, stmt)
+        rows = s.scalars(stmt.order_by(DagRun.id.desc()).limit(limit).offset(offset)).all()
+        runs = [run_view(r) for r in reversed(rows)]
+        cells: dict[tuple[int, str], str] = {}
+        found = s.execute(
+            select(TaskInstance.run_pk, TaskInstance.task_id, TaskInstance.state).where(
+                TaskInstance.run_pk.in_([r.id for r in runs])
+            )
+        )
+        for run_pk, task_id, state in found:
+            shown = cells.get((run_pk, task_id))
+            if shown is None or _RANK.get(state, 0) < _RANK.get(shown, 0):
+                cells[(run_pk, task_id)] = state
+        order = _task_order(s, runs, {t for _, t in cells})
+        return Grid(runs, order, cells, total)
+
+
+# --- the audit log -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    action: str | None = None  # exact, or a prefix when it ends with "." or "*"
+    actor: str | None = None
+    target: str | None = None  # a target id, a DAG id, or a "dag/run" prefix
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _target_filter(target: str) -> ColumnElement[bool]:
+    """A run or task (``dag/run``: it and its tasks), else a DAG id or any target's id. Each
+    branch can use an index (``dag_id``; ``target_type, target_id``) at 100,000s of events."""
+    if "/" in target:
+        return and_(
+            AuditEvent.dag_id == target.split("/", 1)[0],
+            or_(
+                AuditEvent.target_id == target,
+                AuditEvent.target_id.startswith(target + "/", autoescape=True),
+            ),
+        )
+    return or_(
+        AuditEvent.dag_id == target,
+        and_(AuditEvent.target_type.in_(_TARGET_TYPES), AuditEvent.target_id == target),
+    )
+
+
+def _audit_select(q: AuditQuery, projects: Collection[str] | None) -> Select[Any]:
+    stmt = select(AuditEvent)
+    if projects is not None:  # events of the caller's projects' DAGs only (event_log's rule)
+        stmt = stmt.where(AuditEvent.dag_id.in_(dag_ids_in(projects)))
+    if q.action:
+        if q.action.endswith((".", "*")):
+            prefix = q.action.removesuffix("*")
+            stmt = stmt.where(AuditEvent.action.startswith(prefix, autoescape=True))
+        else:
+            stmt = stmt.where(AuditEvent.action == q.action)
+    if q.actor:
+        stmt = stmt.where(AuditEvent.actor == q.actor)
+    if q.target:
+        stmt = stmt.where(_target_filter(q.target))
+    if q.since is not None:
+        stmt = stmt.where(AuditEvent.at >= q.since)
+    if q.until is not None:
+        stmt = stmt.where(AuditEvent.at <= q.until)
+    return stmt
+
+
+def audit_events(
+    db: Database, q: AuditQuery, projects: Collection[str] | None, *, limit: int, offset: int
+) -> tuple[list[AuditEventView], int]:
+    """Newest first; ``projects`` ``None``: every event (superusers)."""
+    stmt = _audit_select(q, projects)
+    with db.read() as s:
+        total = total_of(s, stmt)
+        page = stmt.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
+        rows = s.scalars(page.offset(offset)).all()
+        return [audit_view(r) for r in rows], total

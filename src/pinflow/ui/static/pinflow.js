@@ -1,0 +1,398 @@
+// Pinflow's web UI script: dialogs and actions through the JSON API, the designer's live
+// validation, live refresh of runs and logs. Plain JavaScript, no build step (ADR 0005).
+//
+// Authentication: the session cookie is HttpOnly and only opens pages. For the API this
+// script asks /ui/session/token for a short-lived token, keeps it in memory and sends it as
+// "Authorization: Bearer"; the API never reads the cookie, so cross-site requests can do nothing.
+(() => {
+  "use strict";
+
+  const POLL_MS = 700;
+  const FLASH_KEY = "pinflow.flash";
+  const enc = encodeURIComponent;
+  const $ = (sel, root = document) => root.querySelector(sel);
+  let [token, tokenExpiry] = [null, 0];
+
+  // --- the API ---------------------------------------------------------------------------
+
+  async function bearer(renew) {
+    if (!renew && token && Date.now() < tokenExpiry) return token;
+    const res = await fetch("/ui/session/token", {
+      headers: { "X-Pinflow-UI": "1" }, credentials: "same-origin", redirect: "manual",
+    });
+    if (!res.ok) {
+      window.location.assign("/ui/login?next=" + enc(location.pathname + location.search));
+      throw new Error("Your session has ended: log in again.");
+    }
+    const body = await res.json();
+    [token, tokenExpiry] = [body.access_token, Date.now() + (body.expires_in - 30) * 1000];
+    return token;
+  }
+
+  async function api(method, path, body, accept = "application/json") {
+    const send = async (renew) => fetch(path, {
+      method,
+      credentials: "omit", // the API authenticates the Bearer header, never the cookie
+      headers: {
+        Authorization: "Bearer " + (await bearer(renew)),
+        Accept: accept,
+        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let res = await send(false);
+    if (res.status === 401) res = await send(true);
+    const isJson = (res.headers.get("content-type") || "").includes("json");
+    const data = res.status === 204 ? null : isJson ? await res.json() : await res.text();
+    return { ok: res.ok, status: res.status, data };
+  }
+
+  function messageOf(r) {
+    const d = r.data;
+    if (typeof d === "string" && d) return d;
+    if (d && typeof d.message === "string") {
+      const problems = (d.problems || []).map((p) => (p.location ? p.location + ": " : "") + p.message);
+      return [d.message, ...problems].join("\n");
+    }
+    if (d && typeof d.detail === "string") return d.detail;
+    if (d && Array.isArray(d.detail)) return d.detail.map((e) => (e.loc || []).join(".") + ": " + e.msg).join("; ");
+    return "The request failed (HTTP " + r.status + ").";
+  }
+
+  // A call that must succeed: its answer, or an Error carrying the server's message.
+  async function call(method, path, body) {
+    const r = await api(method, path, body);
+    if (!r.ok) throw new Error(messageOf(r));
+    return r.data;
+  }
+
+  // --- messages and dialogs ----------------------------------------------------------------
+
+  function flash(text, danger) {
+    const box = $("#flash");
+    if (!box) return;
+    box.textContent = text;
+    box.className = "alert" + (danger ? " alert-danger" : " alert-success");
+    box.hidden = false;
+  }
+
+  // Navigate (or reload), then say what happened on the next page.
+  function goWith(url, text) {
+    sessionStorage.setItem(FLASH_KEY, text);
+    if (url) location.assign(url);
+    else location.reload();
+  }
+  const reloadWith = (text) => goWith(null, text);
+
+  function fill(root, values) {
+    for (const el of root.querySelectorAll("[data-slot]")) el.textContent = values[el.dataset.slot] ?? "";
+    for (const el of root.querySelectorAll("[data-if]")) el.hidden = !values[el.dataset.if] || values[el.dataset.if] === "0";
+    for (const el of root.querySelectorAll("[data-slot-attrs]")) {
+      for (const key of el.dataset.slotAttrs.split(" ")) el.dataset[key] = values[key] ?? "";
+    }
+  }
+
+  const closeDialog = () => { const d = $("#dialog"); if (d && d.open) d.close(); };
+
+  function dialogError(text) {
+    const box = $("#dialog-error");
+    box.textContent = text || "";
+    box.hidden = !text;
+  }
+
+  // Show the dialog of template ``id``; ``onConfirm(body)`` may throw (its message is shown and
+  // the dialog stays open) or return false to keep it open (it opened another one).
+  function openDialog(id, values, onConfirm, onCancel) {
+    const d = $("#dialog");
+    const tpl = document.getElementById(id);
+    const body = $("#dialog-body");
+    body.replaceChildren(tpl.content.cloneNode(true));
+    fill(body, values);
+    $("#dialog-title").textContent = tpl.dataset.title;
+    const confirm = $("#dialog-confirm");
+    confirm.textContent = tpl.dataset.confirm || "Confirm";
+    confirm.className = "btn " + (tpl.dataset.danger ? "btn-danger" : "btn-primary");
+    confirm.disabled = false;
+    $("#dialog-cancel").textContent = tpl.dataset.cancel || "Cancel";
+    dialogError("");
+    confirm.onclick = async (event) => {
+      event.preventDefault();
+      dialogError("");
+      confirm.disabled = true;
+      try {
+        if ((await onConfirm(body)) !== false) closeDialog();
+      } catch (err) {
+        dialogError(err.message);
+      } finally {
+        confirm.disabled = false;
+      }
+    };
+    $("#dialog-cancel").onclick = () => { closeDialog(); if (onCancel) onCancel(); };
+    d.oncancel = () => { if (onCancel) onCancel(); }; // the Escape key
+    if (!d.open) d.showModal();
+    return body;
+  }
+
+  // --- version actions (seed 001) ----------------------------------------------------------
+
+  const wf = (b, rest = "") => "/api/workflows/" + enc(b.dataset.id) + rest;
+  const page = (id) => "/ui/workflows/" + enc(id);
+  const onDetail = () => Boolean($("#detail-actions"));
+
+  function startRun(b, kind) {
+    openDialog("tpl-start-run", { ...b.dataset, kind }, async (body) => {
+      let conf;
+      try {
+        conf = JSON.parse($("#run-conf", body).value || "{}");
+      } catch (err) {
+        throw new Error("The configuration is not valid JSON: " + err.message);
+      }
+      const r = await call("POST", wf(b, "/runs"), { conf });
+      goWith("/ui/dags/" + enc(r.run.dagId) + "/runs/" + enc(r.run.runId), r.message + ".");
+    });
+  }
+
+  function askToDeprecateSource(published) {
+    return call("GET", "/api/workflows/" + enc(published.sourceWorkflowId)).then((src) => {
+      closeDialog();
+      openDialog("tpl-deprecate-previous", { name: src.name, version: src.version }, async () => {
+        await call("POST", "/api/workflows/" + enc(src.id) + "/deprecate");
+        reloadWith("Published. The previous version (v" + src.version + ") is deprecated.");
+      }, () => reloadWith("Published. The previous version stays active."));
+      return false;
+    });
+  }
+
+  const actions = {
+    "new-version": (b) => openDialog("tpl-new-version", b.dataset, async () => {
+      const r = await call("POST", wf(b, "/create-version"));
+      goWith(page(r.newWorkflow.id) + "/designer", r.message + ": edit it, then publish it.");
+    }),
+    publish: (b) => openDialog("tpl-publish", b.dataset, async () => {
+      const r = await call("POST", wf(b, "/publish"), {});
+      if (r.sourceStillActive && r.sourceWorkflowId) return askToDeprecateSource(r);
+      reloadWith(r.message + ".");
+    }),
+    deprecate: (b) => openDialog("tpl-deprecate", b.dataset, async () => {
+      const r = await call("POST", wf(b, "/deprecate"));
+      reloadWith(r.message + ".");
+    }),
+    revert: (b) => openDialog("tpl-revert", b.dataset, async (body) => {
+      const r = await call("POST", wf(b, "/revert-to-draft"), { confirmationName: $("#confirm-name", body).value });
+      reloadWith(r.message + ".");
+    }),
+    delete: (b) => openDialog("tpl-delete", b.dataset, async () => {
+      const r = await call("DELETE", wf(b));
+      reloadWith(r.message + (onDetail() ? ": it can be restored." : ": \"Show deleted\" lists it."));
+    }),
+    restore: (b) => openDialog("tpl-restore", b.dataset, async () => reloadWith((await call("POST", wf(b, "/restore"))).message + ".")),
+    purge: (b) => openDialog("tpl-purge", b.dataset, async () => goWith("/ui/workflows", (await call("DELETE", wf(b, "?permanent=true"))).message + ".")),
+    "start-run": (b) => startRun(b, "run"),
+    "test-run": (b) => startRun(b, "test run"),
+    "clear-history": (b) => dagOperation(b, "tpl-clear-history", ""),
+    deregister: (b) => dagOperation(b, "tpl-deregister", "deregister=true"),
+    "restore-dag": (b) => openDialog("tpl-restore-dag", b.dataset, async () => {
+      await call("POST", "/api/v2/dags/" + enc(b.dataset.dag) + "/restore");
+      reloadWith("DAG " + b.dataset.dag + " restored.");
+    }),
+    "clear-task": (b) => clearTasks(b, [b.dataset.task], b.dataset.task),
+    "clear-failed": (b) => clearTasks(b, null, "the failed tasks"),
+    "show-tries": (b) => showTries(b),
+    "show-log": (b) => showLog(b),
+  };
+
+  // --- DAG operations (seed 000): each with its impact preview -----------------------------
+
+  async function dagOperation(b, template, flag) {
+    const dag = b.dataset.dag;
+    const impact = await call("GET", "/api/v2/dags/" + enc(dag) + "/impact");
+    const values = { ...impact, dag, in_flight: impact.runs_in_flight.join(", ") };
+    openDialog(template, values, async (body) => {
+      const force = $("#force", body);
+      const query = [flag, force && force.checked ? "force=true" : ""].filter(Boolean).join("&");
+      await call("DELETE", "/api/v2/dags/" + enc(dag) + (query ? "?" + query : ""));
+      if (flag) goWith("/ui/workflows", "DAG " + dag + " deregistered: \"Show deleted\" lists it.");
+      else reloadWith("History of " + dag + " cleared.");
+    });
+  }
+
+  // --- clearing tasks: the dry-run plan first ----------------------------------------------
+
+  const PLAN_ORDER = [["re_executed", "Re-executed"], ["new", "New"], ["removed", "Removed"], ["reused", "Reused"]];
+
+  async function versionLabel(id) {
+    if (!id) return "none";
+    const r = await api("GET", "/api/workflows/" + enc(id));
+    return r.ok ? "v" + r.data.version + " (" + r.data.status + ")" : id.slice(0, 8);
+  }
+
+  const cell = (row, text, cls) => Object.assign(row.insertCell(), { textContent: text, className: cls || "" });
+
+  async function renderPlan(box, plan) {
+    box.replaceChildren();
+    const move = document.createElement("p");
+    move.id = "plan-version";
+    const [from, to] = await Promise.all([versionLabel(plan.from_version_id), versionLabel(plan.to_version_id)]);
+    move.textContent = plan.rebinds
+      ? "Version: " + from + " → " + to + " (the run is re-bound to the current version)."
+      : "Version: " + from + ", unchanged (a plain state reset).";
+    const table = document.createElement("table");
+    table.className = "table";
+    table.id = "plan-tasks";
+    for (const [action, label] of PLAN_ORDER) {
+      for (const t of plan.tasks.filter((x) => x.action === action)) {
+        const row = table.insertRow();
+        row.dataset.plan = action;
+        cell(row, t.task_id);
+        cell(row, label, "plan-" + action);
+        cell(row, t.state_before || "—");
+      }
+    }
+    box.append(move, table);
+  }
+
+  function clearTasks(b, taskIds, what) {
+    const { dag, run } = b.dataset;
+    const request = (body, dryRun) => ({
+      dry_run: dryRun,
+      dag_run_id: run,
+      task_ids: taskIds,
+      only_failed: taskIds === null,
+      include_downstream: $("#clear-downstream", body).checked,
+      reset_dag_runs: true,
+    });
+    const path = "/api/v2/dags/" + enc(dag) + "/clearTaskInstances";
+    const preview = async (body) => {
+      const box = $("#clear-plan", body);
+      box.textContent = "Computing the plan…";
+      const r = await call("POST", path, request(body, true));
+      $("#dialog-confirm").disabled = r.plan.length === 0;
+      if (r.plan.length === 0) box.textContent = "Nothing to clear.";
+      else await renderPlan(box, r.plan[0]);
+    };
+    const body = openDialog("tpl-clear-tasks", { what, run }, async (dialogBody) => {
+      await call("POST", path, request(dialogBody, false));
+      reloadWith("Cleared: the run is queued again.");
+    });
+    const rerun = () => preview(body).catch((err) => dialogError(err.message));
+    $("#clear-downstream", body).addEventListener("change", rerun);
+    rerun();
+  }
+
+  // --- tries and logs ----------------------------------------------------------------------
+
+  let logTimer = null;
+
+  async function showTries(b) {
+    const res = await fetch(b.dataset.url, { credentials: "same-origin" });
+    if (!res.ok) throw new Error("Could not load the tries (HTTP " + res.status + ").");
+    const box = $("#tries");
+    box.innerHTML = await res.text(); // our own template, escaped on the server
+    $("#log").hidden = true;
+    box.scrollIntoView({ block: "nearest" });
+  }
+
+  async function showLog(b) {
+    clearTimeout(logTimer);
+    const pre = $("#log");
+    const r = await api("GET", b.dataset.logUrl, undefined, "text/plain");
+    pre.textContent = r.ok ? r.data : messageOf(r);
+    pre.hidden = false;
+    const runLive = $("#run-live [data-live]");
+    if (b.dataset.running && runLive && runLive.dataset.live === "1") {
+      logTimer = setTimeout(() => showLog(b).catch(() => {}), POLL_MS * 2);
+    }
+  }
+
+  // --- live refresh: re-fetch a fragment while it says it is live --------------------------
+
+  function live(container) {
+    let last = container.innerHTML;
+    const tick = async () => {
+      const inner = container.querySelector("[data-live]");
+      if (!inner || inner.dataset.live !== "1") return;
+      try {
+        const res = await fetch(container.dataset.liveUrl, { credentials: "same-origin" });
+        if (res.redirected) { location.assign(res.url); return; }
+        if (res.ok) {
+          const html = await res.text();
+          if (html !== last) { container.innerHTML = html; last = html; }
+        }
+      } catch (err) { /* the server restarts or the network blips: try at the next tick */ }
+      setTimeout(tick, POLL_MS);
+    };
+    setTimeout(tick, POLL_MS);
+  }
+
+  // --- the designer ------------------------------------------------------------------------
+
+  function problemItems(list, items, kind) {
+    for (const p of items) {
+      list.append(Object.assign(document.createElement("li"), { className: kind, textContent: (p.location ? p.location + ": " : "") + p.message }));
+    }
+  }
+
+  function designer(root) {
+    const text = $("#designer-text", root);
+    const status = $("#designer-status", root);
+    const save = $("#designer-save", root);
+    const editable = Boolean(root.dataset.editable);
+    let [timer, seq, latest] = [null, 0, null];
+    const check = async () => {
+      const n = ++seq;
+      status.textContent = "Checking…";
+      const r = await call("POST", "/ui/api/designer/validate", { yaml: text.value, workflowId: root.dataset.workflowId });
+      if (n !== seq) return null;
+      latest = r;
+      const list = $("#designer-problems", root);
+      list.replaceChildren();
+      problemItems(list, r.errors, "error");
+      problemItems(list, r.warnings, "warning");
+      if (r.valid) $("#designer-graph", root).innerHTML = r.graph; // rendered by our template
+      status.textContent = !r.valid ? r.errors.length + " error(s): fix them to save."
+        : r.publishable ? "Valid: ready to publish." : r.warnings.length + " problem(s) to fix before publishing (a draft may be saved).";
+      save.disabled = !(editable && r.valid);
+      return r;
+    };
+    text.addEventListener("input", () => {
+      clearTimeout(timer);
+      latest = null;
+      save.disabled = true;
+      timer = setTimeout(() => check().catch((err) => { status.textContent = err.message; }), 250);
+    });
+    save.addEventListener("click", async () => {
+      try {
+        const checked = latest || (await check());
+        if (!checked || !checked.valid) return;
+        save.disabled = true;
+        const r = await call("PATCH", "/api/workflows/" + enc(root.dataset.workflowId), checked.spec);
+        status.textContent = r.snapshotCreated ? "Saved: a new snapshot was created." : "Saved: nothing changed.";
+      } catch (err) {
+        status.textContent = err.message;
+      } finally {
+        save.disabled = !editable;
+      }
+    });
+  }
+
+  // --- wiring ------------------------------------------------------------------------------
+
+  document.addEventListener("click", (event) => {
+    const b = event.target.closest("[data-action]");
+    const handler = b && actions[b.dataset.action];
+    if (!handler || b.tagName !== "BUTTON") return;
+    event.preventDefault();
+    Promise.resolve(handler(b)).catch((err) => flash(err.message, true));
+  });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const pending = sessionStorage.getItem(FLASH_KEY);
+    if (pending) { sessionStorage.removeItem(FLASH_KEY); flash(pending, false); }
+    for (const el of document.querySelectorAll("[data-autosubmit]")) {
+      el.addEventListener("change", () => el.form.requestSubmit());
+    }
+    for (const el of document.querySelectorAll("[data-live-url]")) live(el);
+    const d = $("#designer");
+    if (d) designer(d);
+  });
+})();

@@ -1,0 +1,97 @@
+"""schemathesis against ``/openapi.json``: no operation answers a 5xx, whatever it is sent.
+
+Every operation of the schema gets a bounded, derandomized set of examples (valid ones,
+invalid ones, and valid ones whose path names things that exist, so that requests reach past
+the 404s), sent as the admin to a live server over the test database.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import hypothesis.strategies as st
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
+from tests.api.helpers import bearer, make_app
+from tests.api.test_airflow_client import LiveServer
+from tests.api.test_v2_routes import v2_world
+
+from pinflow.store.db import Database
+
+EXAMPLES = 5
+BUDGET_SECONDS = 60
+EXISTING = {
+    "dag_id": "etl",
+    "dag_run_id": "r1",
+    "task_id": "load",
+    "try_number": 1,
+    "task_try_number": 1,
+    "version_number": 1,
+    "xcom_key": "return_value",
+    "pool_name": "default_pool",
+    "username": "viewer",
+    "project": "alpha",
+    "event_log_id": 1,
+}
+
+
+def _strategy(operation: Any, known: dict[str, Any]) -> Any:
+    names = {p.name for p in operation.path_parameters}
+    pinned = {k: v for k, v in known.items() if k in names}
+    options = [
+        operation.as_strategy(GenerationMode.POSITIVE),
+        operation.as_strategy(GenerationMode.NEGATIVE),
+    ]
+    if pinned:
+        options.append(operation.as_strategy(GenerationMode.POSITIVE, path_parameters=pinned))
+    return st.one_of(options)
+
+
+def _check(operation: Any, strategy: Any, server: LiveServer, headers: dict[str, str]) -> int:
+    """Send the examples; returns how many were sent."""
+    sent = []
+
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=strategy)
+    def run(case: Any) -> None:
+        response = case.call(base_url=server.url, headers=headers, timeout=10)
+        sent.append(response.status_code)
+        case.validate_response(response, checks=[not_a_server_error])
+
+    try:
+        run()
+    except Exception as exc:  # name the operation in the failure
+        raise AssertionError(f"{operation.label}: {exc}") from exc
+    return len(sent)
+
+
+def test_no_operation_answers_a_server_error(db: Database, tmp_path: Path) -> None:
+    world = v2_world(db, tmp_path)
+    app = make_app(db, tmp_path)
+    schema = schemathesis.openapi.from_dict(app.openapi())
+    known = {**EXISTING, "workflow_id": world.active}
+    headers = bearer(app, "admin")
+    started = time.monotonic()
+    with LiveServer(app) as server:
+        operations = [result.ok() for result in schema.get_all_operations()]
+        assert len(operations) > 50
+        sent = sum(_check(op, _strategy(op, known), server, headers) for op in operations)
+    assert sent >= len(operations) * 2
+    assert time.monotonic() - started < BUDGET_SECONDS
+
+
+def test_the_schema_is_valid_openapi(db: Database, tmp_path: Path) -> None:
+    schema = schemathesis.openapi.from_dict(make_app(db, tmp_path).openapi())
+    errors = [r.err() for r in schema.get_all_operations() if isinstance(r, Err)]
+    assert errors == []

@@ -1,0 +1,362 @@
+"""Airflow's /api/v2 at the HTTP level: every new route x every kind of caller, the shapes the
+official client parses, and the refusals (404/409/422/400) in Airflow's ``{"detail": …}``.
+
+The world is the authorization matrix's (DAG ``etl`` in project alpha, ``other`` in beta)
+plus a finished run ``r1`` of ``etl``: ``extract`` succeeded with an XCom, ``load`` failed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow_client.client import models
+from fastapi.routing import APIRoute
+from sqlalchemy import text
+from tests.api.helpers import ACTORS, World, build_world
+
+from pinflow.api.routes import v2_dags, v2_misc, v2_resources, v2_runs, v2_tasks
+from pinflow.services import audit_log, dags, runs
+from pinflow.store.db import Database
+from pinflow.store.tables import Base
+from pinflow.testing import TaskOutcome, run_until_idle, scripted
+
+ANON, VIEWER, OUTSIDER, EDITOR, ADMIN = ACTORS
+V2_ROUTERS = (v2_dags, v2_runs, v2_tasks, v2_misc, v2_resources)
+RUN = "/api/v2/dags/etl/dagRuns/r1"
+TI = f"{RUN}/taskInstances"
+
+
+def reads(ok: int = 200, outsider: int = 403) -> dict[str, int]:
+    return {ANON: 401, VIEWER: ok, OUTSIDER: outsider, EDITOR: ok, ADMIN: ok}
+
+
+def writes(ok: int) -> dict[str, int]:
+    return {ANON: 401, VIEWER: 403, OUTSIDER: 403, EDITOR: ok, ADMIN: ok}
+
+
+def signed_in(ok: int = 200) -> dict[str, int]:
+    return {ANON: 401, VIEWER: ok, OUTSIDER: ok, EDITOR: ok, ADMIN: ok}
+
+
+def superuser(ok: int = 200) -> dict[str, int]:
+    return {ANON: 401, VIEWER: 403, OUTSIDER: 403, EDITOR: 403, ADMIN: ok}
+
+
+def v2_world(db: Database, home: Path) -> World:
+    world = build_world(db, home)
+    runs.trigger_run(db, dag_id="etl", run_id="r1", actor="editor")
+    outcome = TaskOutcome(success=True, value={"rows": 3})
+    run_until_idle(db, scripted({"extract": [outcome], "load": [False]}))
+    return world
+
+
+def _deregister(world: World) -> None:
+    dags.deregister(world.db, "etl", actor="test")
+
+
+def _resources(world: World) -> None:
+    for path, body in (
+        ("/api/v2/pools", {"name": "p1", "slots": 2}),
+        ("/api/v2/variables", {"key": "v1", "value": "x"}),
+        ("/api/v2/connections", {"connection_id": "c1", "conn_type": "http", "password": "pw"}),
+    ):
+        assert world.call(ADMIN, "POST", path, body).status_code == 201
+
+
+_r = _resources
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    route: str
+    url: str
+    expected: dict[str, int]
+    body: Any = None
+    prepare: Callable[[World], None] | None = field(default=None, compare=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.url}"
+
+
+D, R, T = "/api/v2/dags/{dag_id}", "/api/v2/dags/{dag_id}/dagRuns", "/api/v2/dags/{dag_id}"
+TR = f"{T}/dagRuns/{{dag_run_id}}/taskInstances"
+XR = f"{R}/{{dag_run_id}}/taskInstances/{{task_id}}/xcomEntries"
+CASES = [
+    Case("GET", "/api/v2/dags", "/api/v2/dags", signed_in()),
+    Case("GET", D, "/api/v2/dags/etl", reads()),
+    Case("GET", f"{D}/details", "/api/v2/dags/etl/details", reads()),
+    Case("PATCH", D, "/api/v2/dags/etl", writes(200), {"is_paused": True}),
+    Case("DELETE", D, "/api/v2/dags/etl", writes(204)),
+    Case("DELETE", D, "/api/v2/dags/etl?deregister=true", writes(204)),
+    Case("GET", f"{D}/impact", "/api/v2/dags/etl/impact", reads()),
+    Case("POST", f"{D}/restore", "/api/v2/dags/etl/restore", writes(200), None, _deregister),
+    Case("GET", f"{D}/dagVersions", "/api/v2/dags/etl/dagVersions", reads()),
+    Case("GET", f"{D}/dagVersions/{{version_number}}", "/api/v2/dags/etl/dagVersions/1", reads()),
+    Case("GET", R, "/api/v2/dags/etl/dagRuns", reads()),
+    Case("GET", R, "/api/v2/dags/~/dagRuns", signed_in()),
+    Case("POST", R, "/api/v2/dags/etl/dagRuns", writes(200), {"conf": {}}),
+    Case("GET", f"{R}/{{dag_run_id}}", RUN, reads()),
+    Case("PATCH", f"{R}/{{dag_run_id}}", RUN, writes(200), {"note": "checked"}),
+    Case("DELETE", f"{R}/{{dag_run_id}}", RUN, writes(204)),
+    Case("POST", f"{R}/{{dag_run_id}}/clear", f"{RUN}/clear", writes(200), {}),
+    Case("GET", XR, f"{TI}/extract/xcomEntries", reads()),
+    Case("GET", f"{XR}/{{xcom_key}}", f"{TI}/extract/xcomEntries/return_value", reads()),
+    Case("POST", f"{T}/clearTaskInstances", "/api/v2/dags/etl/clearTaskInstances", writes(200), {}),
+    Case("GET", TR, TI, reads()),
+    Case("GET", TR, "/api/v2/dags/~/dagRuns/~/taskInstances", signed_in()),
+    Case("GET", f"{TR}/{{task_id}}", f"{TI}/load", reads()),
+    Case("PATCH", f"{TR}/{{task_id}}", f"{TI}/load", writes(200), {"note": "flaky"}),
+    Case("GET", f"{TR}/{{task_id}}/tries", f"{TI}/load/tries", reads()),
+    Case("GET", f"{TR}/{{task_id}}/tries/{{task_try_number}}", f"{TI}/load/tries/1", reads()),
+    Case("GET", f"{TR}/{{task_id}}/logs/{{try_number}}", f"{TI}/load/logs/1", reads()),
+    Case("GET", "/api/v2/importErrors", "/api/v2/importErrors", signed_in()),
+    Case("GET", "/api/v2/importErrors/{import_error_id}", "/api/v2/importErrors/1", signed_in(404)),
+    Case("GET", "/api/v2/eventLogs", "/api/v2/eventLogs", signed_in()),
+    Case("GET", "/api/v2/eventLogs/{event_log_id}", "/api/v2/eventLogs/{event}", reads(200, 404)),
+    Case("GET", "/api/v2/pools", "/api/v2/pools", signed_in()),
+    Case("GET", "/api/v2/pools/{pool_name}", "/api/v2/pools/default_pool", signed_in()),
+    Case("POST", "/api/v2/pools", "/api/v2/pools", superuser(201), {"name": "p2", "slots": 1}),
+    Case("PATCH", "/api/v2/pools/{pool_name}", "/api/v2/pools/p1", superuser(), {"slots": 3}, _r),
+    Case("DELETE", "/api/v2/pools/{pool_name}", "/api/v2/pools/p1", superuser(204), None, _r),
+    Case("GET", "/api/v2/variables", "/api/v2/variables", superuser()),
+    Case("GET", "/api/v2/variables/{variable_key}", "/api/v2/variables/v1", superuser(), None, _r),
+    Case(
+        "POST", "/api/v2/variables", "/api/v2/variables", superuser(201), {"key": "v", "value": 1}
+    ),
+    Case(
+        "PATCH",
+        "/api/v2/variables/{variable_key}",
+        "/api/v2/variables/v1",
+        superuser(),
+        {"key": "v1", "value": "y"},
+        _r,
+    ),
+    Case(
+        "DELETE",
+        "/api/v2/variables/{variable_key}",
+        "/api/v2/variables/v1",
+        superuser(204),
+        None,
+        _r,
+    ),
+    Case("GET", "/api/v2/connections", "/api/v2/connections", superuser()),
+    Case(
+        "GET",
+        "/api/v2/connections/{connection_id}",
+        "/api/v2/connections/c1",
+        superuser(),
+        None,
+        _r,
+    ),
+    Case(
+        "POST",
+        "/api/v2/connections",
+        "/api/v2/connections",
+        superuser(201),
+        {"connection_id": "c2", "conn_type": "http"},
+    ),
+    Case(
+        "PATCH",
+        "/api/v2/connections/{connection_id}",
+        "/api/v2/connections/c1",
+        superuser(),
+        {"connection_id": "c1", "conn_type": "postgres"},
+        _r,
+    ),
+    Case(
+        "DELETE",
+        "/api/v2/connections/{connection_id}",
+        "/api/v2/connections/c1",
+        superuser(204),
+        None,
+        _r,
+    ),
+]
+
+
+@pytest.fixture
+def world(db: Database, tmp_path: Path) -> World:
+    return v2_world(db, tmp_path)
+
+
+def _event_of_etl(world: World) -> int:
+    events, _ = audit_log.query_audit(world.db, dag_id="etl", action="run.triggered")
+    return events[0].id
+
+
+@pytest.fixture
+def worlds(
+    request: pytest.FixtureRequest, db_url: str, tmp_path: Path
+) -> Iterator[Callable[[], World]]:
+    """Fresh worlds on the test's backend: the matrix needs a new one after each change."""
+    opened: list[Database] = []
+
+    def make() -> World:
+        for db in opened:
+            db.dispose()
+        url = db_url
+        if db_url.startswith("sqlite"):
+            url = f"sqlite:///{tmp_path / f'world{len(opened)}.db'}"
+            shutil.copyfile(
+                request.getfixturevalue("sqlite_template"), url.removeprefix("sqlite:///")
+            )
+        else:
+            cleaner = Database(url)
+            with cleaner.engine.begin() as conn:
+                names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            cleaner.dispose()
+        opened.append(Database(url))
+        return v2_world(opened[-1], tmp_path / f"home{len(opened)}")
+
+    yield make
+    for db in opened:
+        db.dispose()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_authorization_matrix(worlds: Callable[[], World], case: Case) -> None:
+    """Each kind of caller in turn; a change that succeeded gets the next one a fresh world."""
+    world, fresh, got = worlds(), True, {}
+    for who in ACTORS:
+        if fresh and case.prepare is not None:
+            case.prepare(world)
+        url = case.url.replace("{event}", str(_event_of_etl(world)))
+        response = world.call(who, case.method, url, case.body)
+        got[who] = response.status_code
+        fresh = case.method != "GET" and response.status_code < 400
+        if fresh:
+            world = worlds()
+    assert got == case.expected
+
+
+def test_every_v2_route_is_covered() -> None:
+    routes = {
+        (method, route.path)
+        for module in V2_ROUTERS
+        for route in module.router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }
+    assert routes == {(c.method, c.route) for c in CASES}
+
+
+SHAPES = [
+    ("/api/v2/dags", models.DAGCollectionResponse),
+    ("/api/v2/dags/etl", models.DAGResponse),
+    ("/api/v2/dags/etl/details", models.DAGDetailsResponse),
+    ("/api/v2/dags/etl/dagVersions?include_drafts=true", models.DAGVersionCollectionResponse),
+    ("/api/v2/dags/etl/dagVersions/1", models.DagVersionResponse),
+    ("/api/v2/dags/~/dagRuns", models.DAGRunCollectionResponse),
+    (RUN, models.DAGRunResponse),
+    ("/api/v2/dags/~/dagRuns/~/taskInstances", models.TaskInstanceCollectionResponse),
+    (f"{TI}/load", models.TaskInstanceResponse),
+    (f"{TI}/load/tries", models.TaskInstanceHistoryCollectionResponse),
+    (f"{TI}/load/tries/1", models.TaskInstanceHistoryResponse),
+    (f"{TI}/load/logs/1", models.TaskInstancesLogResponse),
+    (f"{TI}/~/xcomEntries", models.XComCollectionResponse),
+    (f"{TI}/extract/xcomEntries/return_value", models.ResponseGetXcomEntry),
+    ("/api/v2/eventLogs", models.EventLogCollectionResponse),
+    ("/api/v2/importErrors", models.ImportErrorCollectionResponse),
+    ("/api/v2/pools", models.PoolCollectionResponse),
+    ("/api/v2/variables", models.VariableCollectionResponse),
+    ("/api/v2/connections", models.ConnectionCollectionResponse),
+]
+
+
+@pytest.mark.parametrize(("url", "model"), SHAPES, ids=[u for u, _ in SHAPES])
+def test_the_official_client_models_parse_every_shape(world: World, url: str, model: Any) -> None:
+    _resources(world)
+    response = world.call(ADMIN, "GET", url)
+    assert response.status_code == 200, response.text
+    assert model.from_json(response.text) is not None
+
+
+def test_lists_page_order_and_filter(world: World) -> None:
+    def dag_ids(query: str) -> tuple[list[str], int]:
+        body = world.call(ADMIN, "GET", f"/api/v2/dags?{query}").json()
+        return [d["dag_id"] for d in body["dags"]], body["total_entries"]
+
+    assert dag_ids("order_by=-dag_id") == (["other", "etl"], 2)
+    assert dag_ids("limit=1&offset=1") == (["other"], 2)
+    assert dag_ids("limit=0") == ([], 2)
+    assert dag_ids("dag_id_pattern=ET") == (["etl"], 1)
+    assert dag_ids("paused=true") == ([], 0)
+    assert dag_ids("tags=nightly") == ([], 0)
+    refused = world.call(ADMIN, "GET", "/api/v2/dags?order_by=fileloc")
+    assert refused.status_code == 400
+    assert "order_by" in refused.json()["detail"]
+    runs_failed = world.call(ADMIN, "GET", "/api/v2/dags/etl/dagRuns?state=failed").json()
+    assert [r["dag_run_id"] for r in runs_failed["dag_runs"]] == ["r1"]
+    bad_state = world.call(ADMIN, "GET", "/api/v2/dags/etl/dagRuns?state=exploded")
+    assert bad_state.status_code == 422
+    failed_tis = world.call(ADMIN, "GET", f"{TI}?state=failed").json()["task_instances"]
+    assert [t["task_id"] for t in failed_tis] == ["load"]
+
+
+def test_outsiders_see_nothing_of_other_projects_in_lists(world: World) -> None:
+    for url, key in (
+        ("/api/v2/dags", "dags"),
+        ("/api/v2/dags/~/dagRuns", "dag_runs"),
+        ("/api/v2/dags/~/dagRuns/~/taskInstances", "task_instances"),
+        ("/api/v2/dags/~/dagRuns/~/taskInstances/~/xcomEntries", "xcom_entries"),
+        ("/api/v2/eventLogs", "event_logs"),
+    ):
+        listed = world.call(OUTSIDER, "GET", url).json()[key]
+        assert all(item.get("dag_id") != "etl" for item in listed), url
+    events = world.call(OUTSIDER, "GET", "/api/v2/eventLogs").json()["event_logs"]
+    assert events
+    assert all(e["dag_id"] == "other" for e in events)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v2/dags/nope",
+        "/api/v2/dags/etl/dagRuns/nope",
+        f"{TI}/nope",
+        f"{TI}/load/tries/9",
+        f"{TI}/load/logs/9",
+        f"{TI}/extract/xcomEntries/nope",
+        "/api/v2/dags/etl/dagVersions/7",
+        "/api/v2/pools/nope",
+        "/api/v2/variables/nope",
+        "/api/v2/connections/nope",
+        "/api/v2/eventLogs/999999",
+    ],
+)
+def test_unknown_things_are_404_with_detail(world: World, url: str) -> None:
+    _resources(world)
+    response = world.call(ADMIN, "GET", url)
+    assert response.status_code == 404, response.text
+    assert isinstance(response.json()["detail"], str)
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("POST", "/api/v2/dags/etl/dagRuns", {"logical_date": "2026-01-01T00:00:00"}),
+        ("POST", "/api/v2/dags/etl/dagRuns", {"surprise": 1}),
+        ("POST", "/api/v2/dags/etl/dagRuns", {"conf": [1, 2]}),
+        ("PATCH", RUN, {"state": "running"}),
+        ("PATCH", f"{TI}/load", {"new_state": "queued"}),
+        ("PATCH", "/api/v2/dags/etl", {}),
+        ("POST", "/api/v2/pools", {"name": "p", "slots": -2}),
+        ("POST", "/api/v2/connections", {"connection_id": "a b", "conn_type": "http"}),
+        ("GET", "/api/v2/dags?limit=-1", None),
+        ("GET", f"{TI}/load/tries/-1", None),
+    ],
+)
+def test_invalid_input_is_422_with_field_locations(
+    world: World, method: str, url: str, body: Any
+) -> None:
+    response = world.call(ADMIN, method, url, body)
+    assert response.status_code == 422, response.text
+    assert all("loc" in problem for problem in response.json()["detail"])
