@@ -15,10 +15,11 @@ installation (the tests give each test its own).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -72,6 +73,13 @@ class Settings(BaseSettings):
     xcom_db_limit: int = Field(
         default=64 * 1024, ge=0, description="bytes of JSON above which an XCom leaves the DB"
     )
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 key for access tokens; generated under home if unset"
+    )
+    jwt_expiration_time: int = Field(default=86400, ge=60, description="access token seconds")
+    fernet_key: SecretStr | None = Field(
+        default=None, description="key encrypting variables and connections at rest"
+    )
     logs_dir: Path = _under_home("logs")
     staging_dir: Path = _under_home("staging")
     snapshot_cache_dir: Path = _under_home("snapshots")
@@ -97,3 +105,21 @@ def config_file(init_settings: PydanticBaseSettingsSource | None = None) -> Path
     given = getattr(init_settings, "init_kwargs", {}) or {}
     home = Path(given["home"]) if given.get("home") else default_home()
     return home / CONFIG_FILE_NAME
+
+
+def home_secret(home: Path, name: str, generate: Callable[[], str]) -> str:
+    """A secret persisted as ``$home/<name>`` (mode 0600), created atomically on first use.
+
+    Two servers starting at once agree: the second finds the first one's file.
+    """
+    path = home / name
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(generate())
+    return path.read_text().strip()

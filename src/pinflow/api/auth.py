@@ -12,7 +12,6 @@ shares the home (and restarts) accepts the same tokens.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ import jwt
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from pinflow.errors import AuthenticationError, PermissionDeniedError
 from pinflow.lifecycle.permissions import (
@@ -36,7 +35,7 @@ from pinflow.lifecycle.permissions import (
 )
 from pinflow.services import users
 from pinflow.services.users import DEFAULT_THROTTLE, LoginThrottle
-from pinflow.settings import Settings
+from pinflow.settings import Settings, home_secret
 from pinflow.store.db import Database
 
 SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name
@@ -57,31 +56,18 @@ class AuthConfig:
 
 def load_or_create_secret(home: Path) -> str:
     """The persisted secret; created atomically (two servers starting at once agree)."""
-    path = home / SECRET_FILE
-    if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another server created it first: use theirs
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32))
-    secret = path.read_text().strip()
+    secret = home_secret(home, SECRET_FILE, lambda: secrets.token_hex(32))
     if len(secret) < _MIN_SECRET:
+        path = home / SECRET_FILE
         raise RuntimeError(f"{path} holds no usable JWT secret; delete it to generate a new one.")
     return secret
 
 
 def auth_config(settings: Settings) -> AuthConfig:
-    # getattr: the JWT settings are optional fields of Settings (see the module doc).
-    configured: Any = getattr(settings, "jwt_secret", None)
-    if isinstance(configured, SecretStr):
-        configured = configured.get_secret_value()
-    seconds: Any = getattr(settings, "jwt_expiration_time", None)
+    configured = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
     return AuthConfig(
         jwt_secret=configured or load_or_create_secret(settings.home),
-        expiration=timedelta(seconds=seconds) if seconds else DEFAULT_EXPIRATION,
+        expiration=timedelta(seconds=settings.jwt_expiration_time),
     )
 
 

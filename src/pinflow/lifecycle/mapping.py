@@ -16,12 +16,13 @@ element of an index come from the same lists, so the scheduler and a worker alwa
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final
 
-from pinflow.lifecycle.states import TaskState
+from pinflow.lifecycle.states import FINISHED_TASK_STATES, TaskState
+from pinflow.spec.models import DagSpec, TaskSpec
 
 # Airflow's ``[core] max_map_length`` is 1024; Pinflow's fan-out target is larger, and a limit
 # still keeps one bad return value from creating millions of rows.
@@ -55,17 +56,65 @@ class Expansion:
     error: str | None = None
 
 
-def upstream_output(values_by_map_index: Mapping[int, Any], elements: int) -> Any:
+_STATES: Final = {state.value: state for state in TaskState}  # faster than TaskState(value)
+
+XComValues = Mapping[tuple[str, str], Mapping[int, Any]]
+"""Stored values by (task id, key), then by ``map_index``."""
+
+
+@dataclass(frozen=True)
+class RunInstances:
+    """A run's task instances as planning sees them, from one read of the run's rows."""
+
+    states: dict[str, list[TaskState]] = field(default_factory=dict)
+    elements: dict[str, int] = field(default_factory=dict)  # instances with map_index >= 0
+    placeholders: dict[str, int] = field(default_factory=dict)  # id of the map_index -1 one
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[int, str, int, str]]) -> RunInstances:
+        """From ``(id, task_id, map_index, state)`` rows."""
+        found = cls()
+        for ti_id, task_id, map_index, state in rows:
+            found.states.setdefault(task_id, []).append(_STATES[state])
+            if map_index < 0:
+                found.placeholders[task_id] = ti_id
+            else:
+                found.elements[task_id] = max(found.elements.get(task_id, 0), map_index + 1)
+        return found
+
+
+def upstream_output(values_by_map_index: Mapping[int, Any], elements: int, *, mapped: bool) -> Any:
     """An upstream's output under one key, as a downstream task receives it.
 
-    ``elements`` is how many mapped task instances the upstream has (0 when it is not
-    mapped, or not expanded). A mapped upstream gives the list of its elements' values in
-    ``map_index`` order, ``None`` for an element that stored nothing; an unmapped one gives
-    its value, or ``MISSING``.
+    A mapped upstream gives the list of its ``elements`` values in ``map_index`` order
+    (``None`` for an element that stored nothing; an empty list when it expanded to nothing);
+    an unmapped one gives its value, or ``MISSING``.
     """
-    if elements > 0:
+    if mapped:
         return [values_by_map_index.get(i) for i in range(elements)]
     return values_by_map_index.get(-1, MISSING)
+
+
+def expansion_for(
+    spec: DagSpec,
+    task: TaskSpec,
+    states: Mapping[str, Sequence[TaskState]],
+    elements: Mapping[str, int],
+    xcoms: XComValues,
+) -> Expansion:
+    """What the ready mapped ``task`` becomes, given its upstreams' stored values."""
+    inputs: dict[str, ExpandInput] = {}
+    for name, ref in task.expand.items():
+        upstream = spec.task(ref.task_id)
+        count = elements.get(ref.task_id, 0)
+        mapped = count > 0 or (upstream is not None and bool(upstream.expand))
+        value = upstream_output(xcoms.get((ref.task_id, ref.key), {}), count, mapped=mapped)
+        upstream_states = list(states.get(ref.task_id, ()))
+        if mapped and not FINISHED_TASK_STATES.issuperset(upstream_states):
+            value = MISSING  # as in Airflow: a mapped upstream's length is known once it is done
+        succeeded = upstream_states == [TaskState.SUCCESS]
+        inputs[name] = ExpandInput(ref.task_id, value, succeeded)
+    return plan_expansion(task.task_id, inputs)
 
 
 def plan_expansion(
@@ -97,9 +146,7 @@ def plan_expansion(
 
 def _not_a_list(name: str, arg: ExpandInput) -> str:
     got = "nothing" if arg.value is MISSING else type(arg.value).__name__
-    return (
-        f"expand argument {name!r} must be a list; task {arg.upstream_task_id!r} returned {got}"
-    )
+    return f"expand argument {name!r} must be a list; task {arg.upstream_task_id!r} returned {got}"
 
 
 def map_length(lists: Sequence[Sequence[Any]]) -> int:

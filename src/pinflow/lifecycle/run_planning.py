@@ -4,7 +4,9 @@
 which tasks move (``none`` -> ``scheduled`` / ``skipped`` / ``upstream_failed``, and under
 ``fail_fast`` every task not yet started -> ``upstream_failed``) and, once every task instance
 is finished, the run's outcome. Skips and upstream failures cascade: the plan is iterated to a
-fixed point, so one call settles a whole chain of skipped or failed-upstream tasks.
+fixed point, so one call settles a whole chain of skipped or failed-upstream tasks. A mapped
+task (``expand``) that may run is not scheduled but named for expansion: how many elements it
+gets depends on upstream values, which ``pinflow.lifecycle.mapping`` decides on.
 
 ``retry_decision`` turns a failed try into ``up_for_retry`` (with the moment the next try is
 due) or ``failed`` once the tries are used up.
@@ -65,7 +67,8 @@ class RunPlan:
 
     ``expand`` names the mapped tasks whose trigger rule lets them run: their placeholder
     stays ``none`` here (so what follows them waits) until the service has read their input
-    and expanded them (``pinflow.lifecycle.mapping``).
+    and expanded them (``pinflow.lifecycle.mapping``). A mapped task that has expanded
+    already (an element was set back to ``none``) is named too: the service schedules it.
     """
 
     moves: tuple[TaskMove, ...]
@@ -92,7 +95,13 @@ class RunPlan:
 TaskStates = Mapping[str, TaskState | Collection[TaskState]]
 
 
-def plan_run(spec: DagSpec, states: TaskStates, error_strategy: ErrorStrategy) -> RunPlan:
+def plan_run(
+    spec: DagSpec,
+    states: TaskStates,
+    error_strategy: ErrorStrategy,
+    *,
+    changed: Collection[str] | None = None,
+) -> RunPlan:
     """The decisions of one scheduling step for a run pinned to ``spec``.
 
     ``states`` holds, per task id, the state of its task instance (or the states of its mapped
@@ -100,6 +109,10 @@ def plan_run(spec: DagSpec, states: TaskStates, error_strategy: ErrorStrategy) -
     iterated to a fixed point: a skip or an upstream failure reaches every task it decides.
     Each wave only looks again at the tasks downstream of the previous wave's moves, so a
     cascade down a long chain costs its length, not its length times the DAG's size.
+
+    ``changed``: the tasks whose state changed since the run was last planned (a task's
+    verdict depends only on its upstreams' states, so only their downstream tasks are looked
+    at); ``None`` looks at every task.
     """
     current = {task_id: _as_list(value) for task_id, value in states.items()}
     planner = _Planner(spec, current)
@@ -108,33 +121,67 @@ def plan_run(spec: DagSpec, states: TaskStates, error_strategy: ErrorStrategy) -
         planner.apply(planner.stop_all())
     else:
         planner.apply(planner.remove_unknown())
-        wave = list(current)
+        wave = list(current) if changed is None else planner.downstream_of(changed)
         while wave:
             wave = planner.apply(planner.by_trigger_rules(wave))
     final = {task_id: tuple(group) for task_id, group in current.items()}
-    expand = tuple(t for t in planner.expand if current[t] == [TaskState.NONE])
+    expand = tuple(t for t in planner.expand if TaskState.NONE in current[t])
     return RunPlan(tuple(planner.moves), final, run_outcome(final), expand)
 
 
 def _as_list(value: TaskState | Collection[TaskState]) -> list[TaskState]:
     if isinstance(value, str):
         return [TaskState(value)]
-    return [TaskState(s) for s in value]
+    return [s if isinstance(s, TaskState) else TaskState(s) for s in value]
+
+
+@dataclass(frozen=True)
+class _Graph:
+    tasks: Mapping[str, TaskSpec]
+    position: Mapping[str, int]  # in the spec's task order
+    downstream: Mapping[str, tuple[str, ...]]
+
+
+_GRAPH_CACHE_SIZE = 64
+# By the spec object's id; the entry holds the spec, so the id cannot be reused meanwhile.
+# The scheduler keeps one spec object per snapshot, so a report does not rebuild the graph.
+_graphs: dict[int, tuple[DagSpec, _Graph]] = {}
+
+
+def _graph(spec: DagSpec) -> _Graph:
+    hit = _graphs.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    downstream: dict[str, list[str]] = {}
+    for task in spec.tasks:
+        for up in task.upstream_task_ids:
+            downstream.setdefault(up, []).append(task.task_id)
+    graph = _Graph(
+        tasks={t.task_id: t for t in spec.tasks},
+        position={t.task_id: i for i, t in enumerate(spec.tasks)},
+        downstream={k: tuple(v) for k, v in downstream.items()},
+    )
+    if len(_graphs) >= _GRAPH_CACHE_SIZE:
+        _graphs.pop(next(iter(_graphs)))
+    _graphs[id(spec)] = (spec, graph)
+    return graph
 
 
 class _Planner:
     """The working state of one ``plan_run``: current states, the moves so far."""
 
     def __init__(self, spec: DagSpec, current: dict[str, list[TaskState]]) -> None:
-        self.tasks = {t.task_id: t for t in spec.tasks}
+        self.graph = graph = _graph(spec)
+        self.tasks, self.downstream = graph.tasks, graph.downstream
         self.default_rule = spec.default_args.trigger_rule
         self.current = current
         self.moves: list[TaskMove] = []
         self.expand: dict[str, None] = {}  # ordered set
-        self.downstream: dict[str, list[str]] = {}
-        for task in spec.tasks:
-            for up in task.upstream_task_ids:
-                self.downstream.setdefault(up, []).append(task.task_id)
+
+    def downstream_of(self, task_ids: Collection[str]) -> list[str]:
+        """The run's tasks directly downstream of ``task_ids``, in the spec's task order."""
+        touched = {d for t in task_ids for d in self.downstream.get(t, ())}
+        return sorted(touched.intersection(self.current), key=self.graph.position.__getitem__)
 
     def apply(self, step: list[TaskMove]) -> list[str]:
         """Apply a wave's moves; return the tasks whose decision may change because of it."""
@@ -143,8 +190,7 @@ class _Planner:
                 move.to_state if s == move.from_state else s for s in self.current[move.task_id]
             ]
         self.moves.extend(step)
-        touched = {d for m in step for d in self.downstream.get(m.task_id, ())}
-        return [t for t in self.current if t in touched]
+        return self.downstream_of([m.task_id for m in step])
 
     def stop_all(self) -> list[TaskMove]:
         """``fail_fast`` after a failure: nothing not yet started starts."""

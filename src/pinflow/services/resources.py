@@ -11,7 +11,6 @@ slots, created when pools are first used) and cannot be renamed or deleted.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from pinflow.errors import ConflictError, InvalidInputError, NotFoundError
 from pinflow.lifecycle.states import TaskState
 from pinflow.services.common import audit
 from pinflow.services.dag_queries import Page, order_clauses, paged, pattern
+from pinflow.settings import home_secret
 from pinflow.store import repo
 from pinflow.store.db import Database
 from pinflow.store.tables import Connection, Pool, TaskInstance, Variable
@@ -63,18 +63,8 @@ class Cipher:
 
 
 def load_or_create_key(home: Path) -> str:
-    """The persisted key, created atomically (``$home/fernet_key``, mode 0600) on first use."""
-    path = home / KEY_FILE
-    if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another server created it first: use theirs
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(Fernet.generate_key().decode())
-    return path.read_text().strip()
+    """The persisted key (``$home/fernet_key``, mode 0600), created on first use."""
+    return home_secret(home, KEY_FILE, lambda: Fernet.generate_key().decode())
 
 
 def is_sensitive(key: str) -> bool:

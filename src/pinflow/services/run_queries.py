@@ -33,7 +33,6 @@ from pinflow.services.common import audit, now
 from pinflow.services.dag_queries import (
     Page,
     dag_ids_in,
-    dag_info_in,
     order_clauses,
     paged,
     pattern,
@@ -42,7 +41,7 @@ from pinflow.services.dag_queries import (
 from pinflow.services.scheduling import execute_guarded, lock_run
 from pinflow.services.views import RunView, VersionView, run_view
 from pinflow.store.db import Database
-from pinflow.store.tables import DagRun, StagingDir, TaskInstance, TaskInstanceTry, XCom
+from pinflow.store.tables import Dag, DagRun, StagingDir, TaskInstance, TaskInstanceTry, XCom
 
 _LIVE = tuple(s.value for s in LIVE_TASK_STATES)
 _KEPT_ON_SUCCESS = (TaskState.SUCCESS.value, TaskState.SKIPPED.value, TaskState.REMOVED.value)
@@ -159,8 +158,8 @@ def list_runs(
     """Runs matching ``f`` and the total before paging; a named DAG must exist."""
     order = order_clauses(order_by, RUN_ORDER, DagRun.id.asc())
     with db.read() as s:
-        if f.dag_id is not None:
-            dag_info_in(s, f.dag_id)
+        if f.dag_id is not None and s.get(Dag, f.dag_id) is None:
+            raise NotFoundError(f"DAG {f.dag_id!r} was not found.")
         rows, total = paged(s, _run_select(f), order, page)
         return _infos(s, [row for (row,) in rows]), total
 

@@ -1,8 +1,11 @@
-"""Moving runs forward: start queued runs, schedule ready tasks, hand them out, finish runs.
+"""Moving runs forward: start queued runs, schedule (or expand) ready tasks, finish runs.
 
 The decisions are ``pinflow.lifecycle.run_planning``'s; this module applies them. Every write is
 a guarded ``UPDATE … WHERE state = :expected``, so a decision computed from state that changed
 meanwhile (a clear, a concurrent report) writes nothing instead of overwriting newer state.
+
+Handing scheduled tasks to executors (``claim_scheduled``, with pools and ``max_active_tasks``)
+is ``pinflow.services.pools``'s.
 
 Lock order, everywhere task instances change: the DAG row (only to count against its limits),
 then the run row, then task instance rows. ``advance_run`` expects the caller to hold the run's
@@ -12,28 +15,25 @@ join task: the second one sees the first one's result and schedules the join.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, func, select, update
+from sqlalchemy import CursorResult, Update, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from pinflow.lifecycle.run_planning import RunPlan, TaskMove, plan_run
-from pinflow.lifecycle.states import (
-    FINISHED_TASK_STATES,
-    LIVE_TASK_STATES,
-    RunState,
-    TaskState,
-)
+from pinflow.lifecycle.mapping import Expansion, RunInstances, XComValues, expansion_for
+from pinflow.lifecycle.run_planning import MoveReason, RunPlan, TaskMove, plan_run
+from pinflow.lifecycle.states import FINISHED_TASK_STATES, RunState, TaskState
 from pinflow.services import common
 from pinflow.services.common import SYSTEM_ACTOR, audit, for_update
-from pinflow.spec.models import DagSpec
-from pinflow.store import repo
+from pinflow.services.dispatch import cached_spec
+from pinflow.spec.models import DagSpec, XComRef
 from pinflow.store.db import Database
-from pinflow.store.tables import Dag, DagRun, TaskInstance
+from pinflow.store.tables import Dag, DagRun, TaskInstance, XCom
 
 DEFAULT_START_LIMIT = 100
+NONE, SCHEDULED = TaskState.NONE, TaskState.SCHEDULED
 
 
 def execute_guarded(session: Session, stmt: Update) -> int:
@@ -47,7 +47,8 @@ def lock_run(session: Session, run_pk: int) -> DagRun | None:
 
 
 class SpecCache:
-    """Specs by snapshot digest for one unit of work: a snapshot never changes, so parse once."""
+    """Specs by snapshot digest. A snapshot never changes, so its spec is parsed once per
+    process (``dispatch.cached_spec``) and looked up once per unit of work."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -55,7 +56,7 @@ class SpecCache:
 
     def get(self, digest: str) -> DagSpec:
         if digest not in self._specs:
-            self._specs[digest] = repo.load_spec(self._session, digest)
+            self._specs[digest] = cached_spec(self._session, digest)
         return self._specs[digest]
 
 
@@ -68,40 +69,155 @@ def advance_run(
     *,
     now: datetime | None = None,
     retries_due_by: datetime | None = None,
+    changed: Collection[str] | None = None,
 ) -> int:
     """Apply one scheduling step to a running run, in the caller's transaction.
 
-    Ready tasks become ``scheduled``, skips and upstream failures cascade, ``up_for_retry``
-    tasks whose ``next_try_at`` is at or before ``retries_due_by`` (default: now) are scheduled
-    again, and a run whose task instances have all finished gets its outcome. Runs that are not
-    ``running`` (queued ones wait for ``start_queued_runs``) are left alone. The caller should
-    hold the run's row lock. Returns the number of rows changed.
+    Ready tasks become ``scheduled`` (a ready mapped task expands into its elements), skips and
+    upstream failures cascade, ``up_for_retry`` tasks whose ``next_try_at`` is at or before
+    ``retries_due_by`` (default: now) are scheduled again, and a run whose task instances have
+    all finished gets its outcome. Runs that are not ``running`` (queued ones wait for
+    ``start_queued_runs``) are left alone. The caller should hold the run's row lock. Returns
+    the number of rows changed.
+
+    On the hot path (every task report calls it): the run's task instances are read once, the
+    spec comes from the process-wide cache, XComs are read only to expand a mapped task, and
+    ``changed`` (the tasks a report just finished) limits the trigger rules evaluated to their
+    downstream tasks. Without it every waiting task is evaluated: the safety net.
     """
     if run.state != RunState.RUNNING:
         return 0
     stamp = now or common.now()
-    spec = repo.load_spec(session, run.snapshot_digest)
-    plan = plan_run(spec, _task_states(session, run.id), spec.error_strategy)
-    applied = [_apply_move(session, run.id, move, stamp) for move in plan.moves]
-    changes = sum(applied)
-    changes += _release_due_retries(session, run.id, retries_due_by or stamp, stamp)
+    step = _RunStep(session, run, cached_spec(session, run.snapshot_digest), stamp)
+    instances = _load_instances(session, run.id)
+    plan = step.settle(instances, changed)
+    changes = step.changes
+    if any(TaskState.UP_FOR_RETRY in group for group in instances.states.values()):
+        changes += _release_due_retries(session, run.id, retries_due_by or stamp, stamp)
     # A plan that met a changed state anywhere was computed from a stale picture; it may still
     # move tasks (each move is guarded) but it must not finish the run.
-    if plan.outcome is not None and all(applied):
+    if plan.outcome is not None and step.fresh:
         changes += _finish_run(session, run, plan, stamp)
     return changes
 
 
-def _task_states(session: Session, run_pk: int) -> dict[str, list[TaskState]]:
-    rows = session.execute(
-        select(TaskInstance.task_id, TaskInstance.state)
-        .where(TaskInstance.run_pk == run_pk)
-        .order_by(TaskInstance.id)
-    ).all()
-    states: dict[str, list[TaskState]] = {}
-    for task_id, state in rows:
-        states.setdefault(task_id, []).append(TaskState(state))
-    return states
+class _RunStep:
+    """One ``advance_run``: plans, applies the moves and expansions, counts what changed."""
+
+    def __init__(self, session: Session, run: DagRun, spec: DagSpec, stamp: datetime) -> None:
+        self.session, self.run, self.spec, self.stamp = session, run, spec, stamp
+        self.changes = 0
+        self.fresh = True  # every guarded write matched the state it was planned from
+
+    def settle(self, instances: RunInstances, changed: Collection[str] | None) -> RunPlan:
+        """Plan and apply until no mapped task is left to expand: an expansion that skips or
+        fails a task cascades like any other move, in the same step."""
+        states: Mapping[str, Sequence[TaskState]] = instances.states
+        tried: set[str] = set()
+        while True:
+            plan = plan_run(self.spec, states, self.spec.error_strategy, changed=changed)
+            for move in plan.moves:
+                self._count(_apply_move(self.session, self.run.id, move, self.stamp))
+            pending = [task_id for task_id in plan.expand if task_id not in tried]
+            if not pending:
+                return plan
+            tried.update(pending)
+            expanded = self._expand(pending, plan.states, instances)
+            states, changed = {**plan.states, **expanded}, list(expanded)
+
+    def _expand(
+        self,
+        task_ids: list[str],
+        states: Mapping[str, Sequence[TaskState]],
+        instances: RunInstances,
+    ) -> dict[str, list[TaskState]]:
+        tasks = [task for task_id in task_ids if (task := self.spec.task(task_id)) is not None]
+        refs = [ref for task in tasks for ref in task.expand.values()]
+        xcoms = _read_xcoms(self.session, self.run.id, refs)
+        expanded: dict[str, list[TaskState]] = {}
+        for task in tasks:
+            placeholder = instances.placeholders.get(task.task_id)
+            if placeholder is None:  # expanded already; an element set back to ``none`` runs
+                expanded[task.task_id] = self._schedule_waiting(task.task_id, states)
+                continue
+            expansion = expansion_for(self.spec, task, states, instances.elements, xcoms)
+            changed = self._apply_expansion(expansion, placeholder)
+            self._count(changed)
+            if changed:
+                expanded[task.task_id] = [expansion.state] * max(expansion.count, 1)
+        return expanded
+
+    def _schedule_waiting(
+        self, task_id: str, states: Mapping[str, Sequence[TaskState]]
+    ) -> list[TaskState]:
+        move = TaskMove(task_id, NONE, SCHEDULED, MoveReason.TRIGGER_RULE)
+        self._count(_apply_move(self.session, self.run.id, move, self.stamp))
+        return [SCHEDULED if state == NONE else state for state in states[task_id]]
+
+    def _apply_expansion(self, expansion: Expansion, placeholder: int) -> int:
+        """The placeholder becomes element 0 (Airflow 3) and elements 1..n-1 are added; or it
+        takes the expansion's final state."""
+        task = self.spec.task(expansion.task_id)
+        assert task is not None
+        resolved = self.spec.resolve(task)
+        values: dict[str, Any] = {"state": expansion.state.value, "updated_at": self.stamp}
+        if expansion.state == TaskState.SCHEDULED:
+            values.update(max_tries=resolved.retries, pool=resolved.pool)
+            values.update(pool_slots=resolved.pool_slots)
+        else:
+            values.update(end_date=self.stamp, next_try_at=None)
+        guard = (TaskInstance.state == TaskState.NONE.value, TaskInstance.map_index == -1)
+        first = {"map_index": 0} if expansion.state == TaskState.SCHEDULED else {}
+        stmt = update(TaskInstance).where(TaskInstance.id == placeholder, *guard)
+        if not execute_guarded(self.session, stmt.values(**values, **first)):
+            return 0
+        if expansion.count > 1:
+            common_values = {"run_pk": self.run.id, "dag_id": self.run.dag_id, **values}
+            rows = [
+                {**common_values, "task_id": task.task_id, "map_index": i, "try_number": 0}
+                for i in range(1, expansion.count)
+            ]
+            self.session.execute(insert(TaskInstance), rows)
+        if expansion.error is not None:
+            self._audit_failed_expansion(expansion)
+        return max(expansion.count, 1)
+
+    def _audit_failed_expansion(self, expansion: Expansion) -> None:
+        run = self.run
+        audit(
+            self.session,
+            actor=SYSTEM_ACTOR,
+            action="task.expand_failed",
+            target_type="task_instance",
+            target_id=f"{run.dag_id}/{run.run_id}/{expansion.task_id}",
+            dag_id=run.dag_id,
+            meta={"state": expansion.state.value, "error": expansion.error, "runPk": run.id},
+        )
+
+    def _count(self, changed: int) -> None:
+        self.changes += changed
+        self.fresh = self.fresh and changed > 0
+
+
+def _load_instances(session: Session, run_pk: int) -> RunInstances:
+    stmt = select(
+        TaskInstance.id, TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state
+    ).where(TaskInstance.run_pk == run_pk)
+    # Plain rows (no ORM result processing): a run may hold thousands of task instances.
+    return RunInstances.of(session.connection().execute(stmt.order_by(TaskInstance.id)))
+
+
+def _read_xcoms(session: Session, run_pk: int, refs: Sequence[XComRef]) -> XComValues:
+    """The stored values the ``refs`` name, with every ``map_index`` (one query)."""
+    wanted = {(r.task_id, r.key) for r in refs}
+    stmt = select(XCom.task_id, XCom.key, XCom.map_index, XCom.value).where(
+        XCom.run_pk == run_pk, XCom.task_id.in_(sorted({t for t, _ in wanted}))
+    )
+    values: dict[tuple[str, str], dict[int, Any]] = {}
+    for task_id, key, map_index, value in session.execute(stmt):
+        if (task_id, key) in wanted:
+            values.setdefault((task_id, key), {})[map_index] = value
+    return values
 
 
 def _apply_move(session: Session, run_pk: int, move: TaskMove, stamp: datetime) -> int:
@@ -254,117 +370,3 @@ def schedule_pass(
             if run is not None:
                 changes += advance_run(s, run, now=now, retries_due_by=retries_due_by)
     return changes
-
-
-# --- handing scheduled tasks to executors --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClaimedTask:
-    """A task instance moved to ``queued`` for an executor: everything needed to start it."""
-
-    ti_id: int
-    run_pk: int
-    dag_id: str
-    run_id: str
-    task_id: str
-    map_index: int
-    try_number: int  # the try about to start
-    snapshot_digest: str  # the run's pin when claimed; ``start_task`` says what the try runs on
-    version_id: str | None
-    params: dict[str, Any] = field(default_factory=dict)
-    conf: dict[str, Any] = field(default_factory=dict)
-
-
-def claim_scheduled(
-    db: Database, *, limit: int, run_pk: int | None = None, now: datetime | None = None
-) -> list[ClaimedTask]:
-    """Move up to ``limit`` scheduled task instances of running runs to ``queued``.
-
-    Oldest run first, then task instance order. A DAG never has more queued and running task
-    instances than its ``max_active_tasks`` (the limit of each run's pinned spec, counted over
-    all of the DAG's runs); the DAG row lock keeps two claimers from both filling the last
-    slot. Rows another claimer holds are skipped, not waited for. Pools are not enforced here
-    yet: pool slots arrive with the scheduler issue, which allocates them at this same step.
-    """
-    if limit <= 0:
-        return []
-    stamp = now or common.now()
-    with db.transaction() as s:
-        specs = SpecCache(s)
-        claimed: list[ClaimedTask] = []
-        for dag_id in _dags_with_scheduled(s, run_pk):
-            if len(claimed) >= limit:
-                break
-            claimed += _claim_for_dag(
-                s, dag_id, limit=limit - len(claimed), run_pk=run_pk, specs=specs, stamp=stamp
-            )
-        return claimed
-
-
-def _dags_with_scheduled(s: Session, run_pk: int | None) -> list[str]:
-    stmt = select(TaskInstance.dag_id).where(TaskInstance.state == TaskState.SCHEDULED.value)
-    if run_pk is not None:
-        stmt = stmt.where(TaskInstance.run_pk == run_pk)
-    return list(s.scalars(stmt.distinct().order_by(TaskInstance.dag_id)))  # one lock order
-
-
-def _claim_for_dag(
-    s: Session, dag_id: str, *, limit: int, run_pk: int | None, specs: SpecCache, stamp: datetime
-) -> list[ClaimedTask]:
-    if s.scalars(for_update(select(Dag.dag_id).where(Dag.dag_id == dag_id))).first() is None:
-        return []
-    # max_active_tasks counts per run, as in Airflow 3 (it was per DAG in Airflow 2).
-    rows = s.execute(
-        select(TaskInstance.run_pk, func.count())
-        .where(TaskInstance.dag_id == dag_id)
-        .where(TaskInstance.state.in_([state.value for state in LIVE_TASK_STATES]))
-        .group_by(TaskInstance.run_pk)
-    ).all()
-    live: dict[int, int] = {run_pk: count for run_pk, count in rows}
-    stmt = (
-        select(TaskInstance, DagRun)
-        .join(DagRun, DagRun.id == TaskInstance.run_pk)
-        .where(TaskInstance.dag_id == dag_id, TaskInstance.state == TaskState.SCHEDULED.value)
-        .where(DagRun.state == RunState.RUNNING.value)
-        .order_by(DagRun.id, TaskInstance.id)
-        .limit(limit)
-        .with_for_update(of=TaskInstance, skip_locked=True)
-    )
-    if run_pk is not None:
-        stmt = stmt.where(TaskInstance.run_pk == run_pk)
-    claimed: list[ClaimedTask] = []
-    for ti, run in s.execute(stmt):
-        if live.get(run.id, 0) >= specs.get(run.snapshot_digest).max_active_tasks:
-            continue
-        if _queue(s, ti, stamp):
-            live[run.id] = live.get(run.id, 0) + 1
-            claimed.append(_claimed(ti, run))
-    return claimed
-
-
-def _queue(s: Session, ti: TaskInstance, stamp: datetime) -> bool:
-    return bool(
-        execute_guarded(
-            s,
-            update(TaskInstance)
-            .where(TaskInstance.id == ti.id, TaskInstance.state == TaskState.SCHEDULED.value)
-            .values(state=TaskState.QUEUED.value, queued_at=stamp, updated_at=stamp),
-        )
-    )
-
-
-def _claimed(ti: TaskInstance, run: DagRun) -> ClaimedTask:
-    return ClaimedTask(
-        ti_id=ti.id,
-        run_pk=run.id,
-        dag_id=run.dag_id,
-        run_id=run.run_id,
-        task_id=ti.task_id,
-        map_index=ti.map_index,
-        try_number=ti.try_number + 1,
-        snapshot_digest=run.snapshot_digest,
-        version_id=run.version_id,
-        params=dict(run.params or {}),
-        conf=dict(run.conf or {}),
-    )

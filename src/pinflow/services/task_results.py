@@ -1,7 +1,7 @@
 """What an executor calls: claim scheduled tasks, start a try, heartbeat, report its result.
 
-``claim_scheduled`` lives with the scheduler's other limits (``services.scheduling``) and is
-re-exported here, so an executor needs this module only.
+``claim_scheduled`` lives with the limits it enforces (``services.pools``) and is re-exported
+here, so an executor needs this module only.
 
 Every function is one transaction and every state change is guarded by the state (and try)
 the caller expects. A report that does not match (a duplicate, or a stale result arriving
@@ -20,22 +20,18 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Final
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError
+from pinflow.lifecycle.mapping import MISSING, upstream_output
 from pinflow.lifecycle.run_planning import RetryDecision, retry_decision
 from pinflow.lifecycle.states import TaskState, can_report
 from pinflow.services import common
 from pinflow.services.common import for_update
-from pinflow.services.scheduling import (
-    ClaimedTask,
-    advance_run,
-    claim_scheduled,
-    execute_guarded,
-    lock_run,
-)
+from pinflow.services.pools import ClaimedTask, claim_scheduled
+from pinflow.services.scheduling import advance_run, execute_guarded, lock_run
 from pinflow.spec.models import TaskSpec, XComRef
 from pinflow.store import repo
 from pinflow.store.db import Database
@@ -198,7 +194,7 @@ def finish_task(
         _end_try(s, ti, try_number, decision, error=error, stamp=stamp)
         if payload is not None:
             _store_xcom(s, ti, xcom, payload, stamp)
-        advance_run(s, run, now=stamp)
+        advance_run(s, run, now=stamp, changed=[ti.task_id])
         return decision.state
 
 
@@ -319,18 +315,42 @@ def get_inputs(
 ) -> dict[str, Any]:
     """Upstream values for a task's ``inputs``, by argument name.
 
-    As in Airflow, a missing ``return_value`` (the upstream was skipped, or returned nothing)
+    A mapped upstream gives the list of its elements' values, in ``map_index`` order. As in
+    Airflow, a missing ``return_value`` (the upstream was skipped, or returned nothing)
     resolves to ``None``; a missing value under another key is a ``NotFoundError``.
     """
     refs = inputs.inputs if isinstance(inputs, TaskSpec) else inputs
-    values: dict[str, Any] = {}
+    if not refs:
+        return {}
+    task_ids = sorted({ref.task_id for ref in refs.values()})
     with db.read() as s:
-        for name, ref in refs.items():
-            row = _xcom_row(s, run_pk, ref.task_id, ref.key, -1)
-            if row is None and ref.key != RETURN_VALUE:
-                raise NotFoundError(f"No XCom {ref.key!r} of task {ref.task_id!r} for {name!r}.")
-            values[name] = None if row is None else row.value
+        rows = s.execute(
+            select(XCom.task_id, XCom.key, XCom.map_index, XCom.value).where(
+                XCom.run_pk == run_pk, XCom.task_id.in_(task_ids)
+            )
+        )
+        stored: dict[tuple[str, str], dict[int, Any]] = {}
+        for task_id, key, map_index, value in rows:
+            stored.setdefault((task_id, key), {})[map_index] = value
+        elements = _element_counts(s, run_pk, task_ids)
+    values: dict[str, Any] = {}
+    for name, ref in refs.items():
+        count = elements.get(ref.task_id, 0)
+        value = upstream_output(stored.get((ref.task_id, ref.key), {}), count, mapped=count > 0)
+        if value is MISSING and ref.key != RETURN_VALUE:
+            raise NotFoundError(f"No XCom {ref.key!r} of task {ref.task_id!r} for {name!r}.")
+        values[name] = None if value is MISSING else value
     return values
+
+
+def _element_counts(s: Session, run_pk: int, task_ids: list[str]) -> dict[str, int]:
+    rows = s.execute(
+        select(TaskInstance.task_id, func.max(TaskInstance.map_index) + 1)
+        .where(TaskInstance.run_pk == run_pk, TaskInstance.task_id.in_(task_ids))
+        .where(TaskInstance.map_index >= 0)
+        .group_by(TaskInstance.task_id)
+    )
+    return {task_id: int(count) for task_id, count in rows}
 
 
 def _xcom_row(s: Session, run_pk: int, task_id: str, key: str, map_index: int) -> XCom | None:

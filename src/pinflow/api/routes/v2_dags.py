@@ -82,6 +82,13 @@ def update_fields(update_mask: list[str] | None, allowed: set[str], given: set[s
     return set(update_mask)
 
 
+def refuse_unsupported(body: BaseModel, names: tuple[str, ...], why: str = "") -> None:
+    """Airflow fields Pinflow cannot honour are refused (400), never silently ignored."""
+    given = [name for name in names if getattr(body, name) not in (None, False)]
+    if given:
+        raise InvalidInputError(f"{', '.join(given)}: not supported by Pinflow{why}.")
+
+
 Reader = Annotated[Principal, on_dag(Permission.WORKFLOW_READ)]
 Operator = Annotated[Principal, on_dag(Permission.RUN_UPDATE)]
 Deleter = Annotated[Principal, on_dag(Permission.WORKFLOW_DELETE)]

@@ -248,8 +248,10 @@ def patch_pool(
     _no_team(body.team_name)
     allowed = {"pool", "name", "slots", "description", "include_deferred"}
     fields = update_fields(update_mask, allowed, body.model_fields_set)
-    changes = {"name" if f in ("pool", "name") else f: getattr(body, f, body.pool) for f in fields}
-    if any(changes.get(f) is None for f in ("name", "slots", "include_deferred") if f in changes):
+    changes = {f: getattr(body, f) for f in fields - {"pool", "name"}}
+    if fields & {"pool", "name"}:
+        changes["name"] = body.pool  # Airflow's body calls the new name ``pool``
+    if any(changes.get(f, 0) is None for f in ("name", "slots", "include_deferred")):
         raise InvalidInputError("name, slots and include_deferred cannot be null.")
     view = resources.update_pool(db, pool_name, changes, actor=principal.username)
     return PoolResponse.of(view)

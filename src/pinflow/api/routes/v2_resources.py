@@ -15,7 +15,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from pinflow.api.auth import DbDep, SuperuserDep
 from pinflow.api.routes.v2_dags import OrderBy, PageDep, UpdateMask, update_fields
@@ -32,9 +32,8 @@ def cipher(request: Request) -> Cipher:
     state = request.app.state
     found: Cipher | None = getattr(state, "cipher", None)
     if found is None:
-        configured: Any = getattr(state.settings, "fernet_key", None)
-        if isinstance(configured, SecretStr):
-            configured = configured.get_secret_value()
+        key = state.settings.fernet_key
+        configured = key.get_secret_value() if key else None
         found = Cipher(configured or resources.load_or_create_key(state.settings.home))
         state.cipher = found
     return found

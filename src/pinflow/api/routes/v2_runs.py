@@ -27,6 +27,7 @@ from pinflow.api.routes.v2_dags import (
     UpdateMask,
     on_dag,
     on_dag_or_all,
+    refuse_unsupported,
     update_fields,
 )
 from pinflow.api.routes.v2_tasks import clear_plan_response, dry_run_instances
@@ -54,12 +55,22 @@ RunId = Annotated[str, Path(description="The run's run_id")]
 _NOTE = 1000
 
 
+AirflowRunType = Literal[
+    "manual",
+    "scheduled",
+    "backfill",
+    "operator_triggered",
+    "asset_triggered",
+    "asset_materialization",
+]
+
+
 class RunQuery(DateRangeQuery):
     """Airflow's filters of ``GET …/dagRuns``; dates must carry a timezone."""
 
     order_by: list[str] = Field(["id"], description="`-` first for descending")
     state: list[RunState] = []
-    run_type: list[Literal["manual", "scheduled", "backfill"]] = []
+    run_type: list[AirflowRunType] = []
     run_id_pattern: str | None = Field(None, max_length=250)
 
     def run_types(self) -> tuple[str, ...]:
@@ -126,19 +137,13 @@ def get_dag_run(db: DbDep, dag_id: str, dag_run_id: RunId, _: Reader) -> DagRunR
     return DagRunResponse.of(run_queries.get_run(db, dag_id, dag_run_id))
 
 
-def _refuse_unsupported(body: Any, names: tuple[str, ...], why: str) -> None:
-    given = [name for name in names if getattr(body, name) not in (None, False)]
-    if given:
-        raise InvalidInputError(f"{', '.join(given)}: not supported by Pinflow; {why}")
-
-
 @router.post("", response_model=DagRunResponse)
 def trigger_dag_run(
     db: DbDep, dag_id: str, body: TriggerDagRunBody, principal: Starter
 ) -> DagRunResponse:
     """Start a run of the DAG's current version; ``conf`` is checked against its params."""
     fields = ("data_interval_start", "data_interval_end", "run_after", "partition_key")
-    _refuse_unsupported(body, fields, "the data interval follows logical_date")
+    refuse_unsupported(body, fields, "; the data interval follows logical_date")
     try:
         run = runs.trigger_run(
             db,
@@ -209,7 +214,7 @@ def clear_dag_run(
 ) -> ClearDagRunDryRun | DagRunResponse:
     """Clear the run's tasks (its failed ones with ``only_failed``) and re-bind it to the
     current version; a dry run (the default) returns what would happen and changes nothing."""
-    _refuse_unsupported(body, ("only_new",), "clear the tasks, or trigger a new run")
+    refuse_unsupported(body, ("only_new",), "; clear the tasks, or trigger a new run")
     result = clear.clear_task_instances(
         db,
         dag_id,

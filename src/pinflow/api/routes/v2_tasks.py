@@ -26,6 +26,7 @@ from pinflow.api.routes.v2_dags import (
     UpdateMask,
     on_dag,
     on_dag_or_all,
+    refuse_unsupported,
     update_fields,
 )
 from pinflow.api.v2_schemas import (
@@ -108,12 +109,6 @@ class ClearTaskInstancesBody(BaseModel):
     prevent_running_task: bool = False
 
 
-def _refuse(body: BaseModel, names: tuple[str, ...]) -> None:
-    given = [n for n in names if getattr(body, n) not in (None, False)]
-    if given:
-        raise InvalidInputError(f"{', '.join(given)}: not supported by Pinflow.")
-
-
 # --- clearing, shared with dagRuns/{id}/clear --------------------------------------------------
 
 
@@ -149,7 +144,7 @@ def post_clear_task_instances(
     """Clear task instances (failed ones by default) and re-bind their runs to the current
     version; a dry run (the default, as in Airflow) returns the plan and changes nothing."""
     unsupported = ("only_running", "include_future", "include_past", "start_date", "end_date")
-    _refuse(body, (*unsupported, "note", "prevent_running_task"))
+    refuse_unsupported(body, (*unsupported, "note", "prevent_running_task"))
     task_ids = None
     if body.task_ids is not None:
         task_ids = [t if isinstance(t, str) else t[0] for t in body.task_ids]
@@ -228,7 +223,7 @@ def patch_task_instance(
 ) -> TaskInstanceCollectionResponse:
     """Mark success, failed or skipped (with up- or downstream tasks), and/or set the note;
     answers the task instances that changed (the named one at least)."""
-    _refuse(body, ("include_future", "include_past"))
+    refuse_unsupported(body, ("include_future", "include_past"))
     fields = update_fields(update_mask, {"new_state", "note"}, body.model_fields_set)
     ref, actor = TaskRef(dag_id, dag_run_id, task_id, map_index), principal.username
     changed: list[task_queries.TaskInstanceInfo] = []

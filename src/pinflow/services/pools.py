@@ -1,0 +1,324 @@
+"""Handing scheduled task instances to executors within their limits: pools and
+``max_active_tasks``.
+
+A claim moves ``scheduled`` task instances to ``queued``, oldest run first, then task
+instance order (a mapped task's elements in ``map_index`` order). A task instance is claimed
+only when both limits admit it:
+
+- ``max_active_tasks``: per run, as in Airflow 3 (it was per DAG in Airflow 2), the limit of
+  the run's pinned spec, counted over the run's queued and running task instances;
+- pools (Airflow's): a task instance takes ``pool_slots`` slots of its ``pool`` while it is
+  queued or running; a pool with ``slots = -1`` is unlimited. As in Airflow, a task
+  instance that does not fit the open slots is passed over, so a smaller one behind it may
+  still run; one whose pool does not exist (or asks for more slots than the pool has) stays
+  ``scheduled``, with a warning in the log, until the pool is created or resized.
+
+``default_pool`` needs no row (see ``tables.Pool``): the first claim that uses it creates it
+with Airflow's 128 slots, as the pools API does, so that it can be locked like any pool.
+
+Lock order: the DAG rows (``max_active_tasks`` is counted against them), then the pool rows,
+both in name order, then the task instances (``SKIP LOCKED``: rows another claimer holds are
+passed over, never waited for). Two claimers thus never fill the same last slot.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from pinflow.lifecycle.states import LIVE_TASK_STATES, RunState, TaskState
+from pinflow.services import common
+from pinflow.services.common import for_update
+from pinflow.services.scheduling import SpecCache
+from pinflow.store import repo
+from pinflow.store.db import Database
+from pinflow.store.tables import Dag, DagRun, Pool, TaskInstance
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POOL: Final = "default_pool"
+DEFAULT_POOL_SLOTS: Final = 128  # Airflow's default
+UNLIMITED: Final = -1
+# Scheduled rows read per query: the claim reads further only past rows its limits refuse.
+_MIN_PAGE: Final = 16
+_WARN_EVERY_SECONDS: Final = 60.0
+_warned_at: dict[tuple[str, str], float] = {}
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    """A task instance moved to ``queued`` for an executor: everything needed to start it."""
+
+    ti_id: int
+    run_pk: int
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int  # the try about to start
+    snapshot_digest: str  # the run's pin when claimed; ``start_task`` says what the try runs on
+    version_id: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    conf: dict[str, Any] = field(default_factory=dict)
+
+
+# --- pool slots ---------------------------------------------------------------------------------
+
+
+@dataclass
+class PoolSlots:
+    """Open slots per pool during one claim. A pool not in ``open`` does not exist."""
+
+    open: dict[str, int | None]  # None: unlimited
+    total: dict[str, int]
+
+    @classmethod
+    def of(cls, total: dict[str, int], used: dict[str, int]) -> PoolSlots:
+        """``total`` slots by pool, ``used``: the slots queued and running tasks hold."""
+        open_slots: dict[str, int | None] = {
+            name: None if slots == UNLIMITED else max(slots - used.get(name, 0), 0)
+            for name, slots in total.items()
+        }
+        return cls(open_slots, dict(total))
+
+    def usable(self) -> list[str]:
+        """Pools where a task instance of one slot could start now."""
+        return sorted(p for p, n in self.open.items() if n is None or n > 0)
+
+    def admits(self, pool: str, slots: int) -> bool:
+        if pool not in self.open:
+            return False
+        open_slots, total = self.open[pool], self.total[pool]
+        if open_slots is None:
+            return True
+        if total != UNLIMITED and slots > total:
+            msg = "Task instances asking for %d slots of pool %r (%d slots) will not be scheduled"
+            _warn_once(pool, str(slots), msg, slots, pool, total)
+            return False
+        return slots <= open_slots
+
+    def take(self, pool: str, slots: int) -> None:
+        open_slots = self.open[pool]
+        if open_slots is not None:
+            self.open[pool] = open_slots - slots
+
+
+def lock_pools(s: Session, names: Collection[str]) -> dict[str, int]:
+    """Lock the rows of the pools ``names`` (name order); their slots, by name. Pools that
+    do not exist are left out (with a warning), except ``default_pool``, created on first use.
+    """
+    wanted = sorted(set(names))
+    rows = _lock_pool_rows(s, wanted)
+    if DEFAULT_POOL in wanted and DEFAULT_POOL not in rows:
+        values = {"name": DEFAULT_POOL, "slots": DEFAULT_POOL_SLOTS, "description": "Default pool"}
+        repo.insert_ignore(s, Pool.__table__, values, ["name"])
+        rows.update(_lock_pool_rows(s, [DEFAULT_POOL]))
+    for name in wanted:
+        if name not in rows:
+            _warn_once(name, "", "Tasks using non-existent pool %r will not be scheduled", name)
+    return rows
+
+
+def _lock_pool_rows(s: Session, names: Sequence[str]) -> dict[str, int]:
+    if not names:
+        return {}
+    stmt = for_update(select(Pool).where(Pool.name.in_(names)).order_by(Pool.name))
+    return {pool.name: pool.slots for pool in s.scalars(stmt)}
+
+
+def _warn_once(pool: str, what: str, msg: str, *args: object) -> None:
+    """Airflow logs these on every loop; the claim runs far more often, so at most once a
+    minute per pool and reason."""
+    key, at = (pool, what), time.monotonic()
+    if at - _warned_at.get(key, -_WARN_EVERY_SECONDS) >= _WARN_EVERY_SECONDS:
+        _warned_at[key] = at
+        log.warning(msg, *args)
+
+
+# --- the claim ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Budget:
+    """What the limits still admit during one claim."""
+
+    specs: SpecCache
+    live_per_run: dict[int, int]
+    pools: PoolSlots
+    run_limits: dict[int, int] = field(default_factory=dict)  # of the runs seen so far
+
+    def full_runs(self) -> list[int]:
+        live = self.live_per_run
+        return sorted(r for r, limit in self.run_limits.items() if live.get(r, 0) >= limit)
+
+    def admits(self, ti: TaskInstance, run: DagRun) -> bool:
+        limit = self.run_limits.get(run.id)
+        if limit is None:
+            limit = self.run_limits[run.id] = self.specs.get(run.snapshot_digest).max_active_tasks
+        if self.live_per_run.get(run.id, 0) >= limit:
+            return False
+        return self.pools.admits(ti.pool, ti.pool_slots)
+
+    def take(self, ti: TaskInstance, run: DagRun) -> None:
+        self.live_per_run[run.id] = self.live_per_run.get(run.id, 0) + 1
+        self.pools.take(ti.pool, ti.pool_slots)
+
+
+def claim_scheduled(
+    db: Database, *, limit: int, run_pk: int | None = None, now: datetime | None = None
+) -> list[ClaimedTask]:
+    """Move up to ``limit`` scheduled task instances of running runs to ``queued``.
+
+    Only those of ``run_pk`` when given. One transaction; see the module's docstring for the
+    order, the limits and the locks.
+    """
+    if limit <= 0:
+        return []
+    stamp = now or common.now()
+    with db.transaction() as s:
+        waiting = _waiting(s, run_pk)
+        dag_ids = _lock_dags(s, sorted({dag_id for dag_id, _ in waiting}))
+        if not dag_ids:
+            return []
+        total = lock_pools(s, {pool for _, pool in waiting})
+        live_per_run, used = _live(s)  # read under the locks: no claimer can add to it now
+        budget = _Budget(SpecCache(s), live_per_run, PoolSlots.of(total, used))
+        return _claim(s, budget, dag_ids, limit=limit, run_pk=run_pk, stamp=stamp)
+
+
+def _waiting(s: Session, run_pk: int | None) -> set[tuple[str, str]]:
+    """The (DAG, pool) pairs of scheduled task instances: what the claim must lock."""
+    stmt = select(TaskInstance.dag_id, TaskInstance.pool).where(
+        TaskInstance.state == TaskState.SCHEDULED.value
+    )
+    if run_pk is not None:
+        stmt = stmt.where(TaskInstance.run_pk == run_pk)
+    return {(dag_id, pool) for dag_id, pool in s.execute(stmt.distinct())}
+
+
+def _lock_dags(s: Session, dag_ids: list[str]) -> list[str]:
+    if not dag_ids:
+        return []
+    stmt = for_update(select(Dag.dag_id).where(Dag.dag_id.in_(dag_ids)).order_by(Dag.dag_id))
+    return list(s.scalars(stmt))
+
+
+def _live(s: Session) -> tuple[dict[int, int], dict[str, int]]:
+    """Queued and running task instances per run, and the pool slots they hold per pool."""
+    ti = TaskInstance
+    rows = s.execute(
+        select(ti.run_pk, ti.pool, func.count(), func.sum(ti.pool_slots))
+        .where(ti.state.in_([state.value for state in LIVE_TASK_STATES]))
+        .group_by(ti.run_pk, ti.pool)
+    )
+    per_run: dict[int, int] = {}
+    per_pool: dict[str, int] = {}
+    for run_pk, pool, count, slots in rows:
+        per_run[run_pk] = per_run.get(run_pk, 0) + int(count)
+        per_pool[pool] = per_pool.get(pool, 0) + int(slots or 0)
+    return per_run, per_pool
+
+
+def _claim(
+    s: Session,
+    budget: _Budget,
+    dag_ids: list[str],
+    *,
+    limit: int,
+    run_pk: int | None,
+    stamp: datetime,
+) -> list[ClaimedTask]:
+    claimed: list[ClaimedTask] = []
+    after: tuple[int, int] | None = None
+    size = max(limit, _MIN_PAGE)
+    while len(claimed) < limit:
+        page = _page(s, budget, dag_ids, run_pk=run_pk, after=after, size=size)
+        admitted: list[tuple[TaskInstance, DagRun]] = []
+        for ti, run in page:
+            if len(claimed) + len(admitted) >= limit:
+                break
+            if budget.admits(ti, run):
+                budget.take(ti, run)
+                admitted.append((ti, run))
+        queued = _queue(s, [ti.id for ti, _ in admitted], stamp)
+        claimed += [_claimed(ti, run) for ti, run in admitted if ti.id in queued]
+        if len(page) < size:
+            break
+        after = (page[-1][1].id, page[-1][0].id)
+    return claimed
+
+
+def _page(
+    s: Session,
+    budget: _Budget,
+    dag_ids: list[str],
+    *,
+    run_pk: int | None,
+    after: tuple[int, int] | None,
+    size: int,
+) -> list[tuple[TaskInstance, DagRun]]:
+    """The next scheduled task instances in claim order, past ``after`` (run, task instance);
+    runs at their limit and pools without an open slot are left out by the query itself."""
+    stmt = (
+        select(TaskInstance, DagRun)
+        .join(DagRun, DagRun.id == TaskInstance.run_pk)
+        .where(TaskInstance.dag_id.in_(dag_ids))
+        .where(TaskInstance.state == TaskState.SCHEDULED.value)
+        .where(DagRun.state == RunState.RUNNING.value)
+        .where(TaskInstance.pool.in_(budget.pools.usable()))
+        .order_by(TaskInstance.run_pk, TaskInstance.id)
+        .limit(size)
+        .with_for_update(of=TaskInstance, skip_locked=True)
+    )
+    full = budget.full_runs()
+    if full:
+        stmt = stmt.where(TaskInstance.run_pk.not_in(full))
+    if run_pk is not None:
+        stmt = stmt.where(TaskInstance.run_pk == run_pk)
+    if after is not None:
+        run_after, ti_after = after
+        stmt = stmt.where(
+            or_(
+                TaskInstance.run_pk > run_after,
+                and_(TaskInstance.run_pk == run_after, TaskInstance.id > ti_after),
+            )
+        )
+    return [(ti, run) for ti, run in s.execute(stmt)]
+
+
+def _queue(s: Session, ti_ids: list[int], stamp: datetime) -> set[int]:
+    """``scheduled`` -> ``queued``, guarded; returns the ids that moved (one statement)."""
+    if not ti_ids:
+        return set()
+    stmt = (
+        update(TaskInstance)
+        .where(TaskInstance.id.in_(ti_ids), TaskInstance.state == TaskState.SCHEDULED.value)
+        .values(state=TaskState.QUEUED.value, queued_at=stamp, updated_at=stamp)
+        .returning(TaskInstance.id)
+        # The claimed rows' state is not read again in this session: no need to update it.
+        .execution_options(synchronize_session=False)
+    )
+    return set(s.scalars(stmt))
+
+
+def _claimed(ti: TaskInstance, run: DagRun) -> ClaimedTask:
+    return ClaimedTask(
+        ti_id=ti.id,
+        run_pk=run.id,
+        dag_id=run.dag_id,
+        run_id=run.run_id,
+        task_id=ti.task_id,
+        map_index=ti.map_index,
+        try_number=ti.try_number + 1,
+        snapshot_digest=run.snapshot_digest,
+        version_id=run.version_id,
+        params=dict(run.params or {}),
+        conf=dict(run.conf or {}),
+    )
