@@ -126,11 +126,17 @@ def test_upstream_output_of_a_mapped_and_of_a_plain_upstream() -> None:
 
 
 def test_run_instances_group_states_and_count_elements() -> None:
-    rows = [(1, "a", -1, "success"), (2, "m", 0, "running"), (3, "m", 1, "scheduled")]
-    found = RunInstances.of([*rows, (4, "n", -1, "none")])
-    assert found.states == {"a": [S], "m": [R, SC], "n": [N]}
-    assert found.elements == {"m": 2}
-    assert found.placeholders == {"a": 1, "n": 4}
+    groups = [
+        ("a", "success", 1, -1, 1),
+        ("m", "running", 1, 0, None),
+        ("m", "success", 2, 3, None),
+        ("m", "scheduled", 1, 1, None),
+        ("n", "none", 1, -1, 7),
+    ]
+    found = RunInstances.of(groups)
+    assert found.states == {"a": [S], "m": [R, S, S, SC], "n": [N]}
+    assert found.elements == {"m": 4}
+    assert found.placeholders == {"a": 1, "n": 7}
 
 
 def test_expansion_for_reads_the_upstream_value_by_key() -> None:

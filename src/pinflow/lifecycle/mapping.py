@@ -71,15 +71,16 @@ class RunInstances:
     placeholders: dict[str, int] = field(default_factory=dict)  # id of the map_index -1 one
 
     @classmethod
-    def of(cls, rows: Iterable[tuple[int, str, int, str]]) -> RunInstances:
-        """From ``(id, task_id, map_index, state)`` rows."""
+    def of(cls, groups: Iterable[tuple[str, str, int, int, int | None]]) -> RunInstances:
+        """From ``(task_id, state, count, max map_index, id of the -1 instance)`` per task and
+        state: a mapped task's thousands of elements arrive as a few rows."""
         found = cls()
-        for ti_id, task_id, map_index, state in rows:
-            found.states.setdefault(task_id, []).append(_STATES[state])
-            if map_index < 0:
-                found.placeholders[task_id] = ti_id
-            else:
-                found.elements[task_id] = max(found.elements.get(task_id, 0), map_index + 1)
+        for task_id, state, count, max_map_index, placeholder in groups:
+            found.states.setdefault(task_id, []).extend([_STATES[state]] * count)
+            if placeholder is not None:
+                found.placeholders[task_id] = placeholder
+            if max_map_index >= 0:
+                found.elements[task_id] = max(found.elements.get(task_id, 0), max_map_index + 1)
         return found
 
 

@@ -13,10 +13,10 @@ from pinflow.api.auth import DbDep, authorize
 from pinflow.lifecycle.permissions import Permission, Principal
 from pinflow.lifecycle.states import FINISHED_TASK_STATES, UNFINISHED_RUN_STATES, TaskState
 from pinflow.services import dag_queries, run_queries, task_queries
+from pinflow.services import read_models as reads
 from pinflow.services.run_queries import XComFilter
 from pinflow.services.task_queries import TaskFilter, TaskRef
 from pinflow.spec.models import DagSpec
-from pinflow.ui import reads
 from pinflow.ui.graph import spec_layout
 from pinflow.ui.session import PageUser
 from pinflow.ui.templating import render

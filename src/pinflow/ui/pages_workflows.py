@@ -18,9 +18,9 @@ from pinflow.lifecycle.diff import diff_specs
 from pinflow.lifecycle.permissions import Permission, Principal, projects_with
 from pinflow.lifecycle.states import VersionStatus
 from pinflow.services import queries
+from pinflow.services import read_models as reads
 from pinflow.services.views import VersionView
 from pinflow.spec.validation import check_spec
-from pinflow.ui import reads
 from pinflow.ui.actions import Page, actions_for
 from pinflow.ui.designer import spec_yaml
 from pinflow.ui.graph import spec_layout

@@ -2,7 +2,7 @@
 
 Everything else the pages show comes from the services' queries. These few are page-shaped
 (a grid of runs x tasks, the runs pinned to one version, the audit log filtered by a free
-"target"), read-only, and candidates to move into ``pinflow.services`` when an API needs them.
+"target"), read-only; they live here, not in the UI, so that pages never query the store.
 """
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.states import UNFINISHED_RUN_STATES, TaskState
 from pinflow.services.dag_queries import dag_ids_in
 from pinflow.services.dispatch import cached_spec
 from pinflow.services.queries import total_of
 from pinflow.services.views import AuditEventView, RunView, audit_view, run_view
 from pinflow.spec.models import DagSpec
+from pinflow.spec.validation import topological_order
 from pinflow.store.db import Database
 from pinflow.store.tables import AuditEvent, DagRun, TaskInstance
-from pinflow.ui.graph import spec_layout
 
 _LIVE_RUNS = tuple(s.value for s in UNFINISHED_RUN_STATES)
 # Which state a cell shows when a mapped task's elements differ: the one to look at first.
@@ -109,10 +110,12 @@ class Grid:
 def _task_order(s: Session, runs: list[RunView], seen: Collection[str]) -> list[str]:
     ordered: list[str] = []
     for digest in dict.fromkeys(r.snapshot_digest for r in reversed(runs)):
-        nodes = spec_layout(cached_spec(s, digest)).nodes
-        for node in sorted(nodes, key=lambda n: (n.x, n.y)):
-            if node.task_id not in ordered:
-                ordered.append(node.task_id)
+        spec = cached_spec(s, digest)
+        try:
+            task_ids = topological_order(spec)
+        except InvalidInputError:  # a draft with a cycle: declaration order
+            task_ids = spec.task_ids
+        ordered.extend(t for t in task_ids if t not in ordered)
     return ordered + sorted(t for t in seen if t not in ordered)
 
 
