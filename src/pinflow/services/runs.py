@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -62,49 +63,83 @@ def trigger_run(
             raise ConflictError(
                 f"A run with run_id {rid!r} already exists for DAG {version.dag_id!r}."
             )
-        run = DagRun(
-            dag_id=version.dag_id,
-            run_id=rid,
-            version_id=version.id,
-            snapshot_digest=version.snapshot_digest,
-            run_type=kind.value,
-            state=RunState.QUEUED.value,
-            logical_date=logical_date or stamp,
-            data_interval_start=logical_date or stamp,
-            data_interval_end=logical_date or stamp,
-            run_after=stamp,
-            conf=dict(conf or {}),
-            params=params,
-            note=note,
-            triggered_by=actor,
-            created_at=stamp,
-            updated_at=stamp,
-        )
-        dag_id = version.dag_id  # read before a failed flush expires the session's objects
-        s.add(run)
-        try:
-            s.flush()
-        except IntegrityError:
-            raise ConflictError(
-                f"A run with run_id {rid!r} already exists for DAG {dag_id!r}."
-            ) from None
-        create_task_instances(s, run, spec, spec.task_ids)
-        audit(
+        day = logical_date or stamp
+        run = insert_run(
             s,
-            actor=actor,
-            action="run.triggered",
-            target_type="dag_run",
-            target_id=f"{run.dag_id}/{run.run_id}",
-            dag_id=run.dag_id,
-            meta={
-                "versionId": version.id,
-                "version": version.version,
-                "snapshot": version.snapshot_digest,
-                "runType": kind.value,
-                "confKeys": sorted((conf or {}).keys()),
-            },
+            version,
+            spec,
+            RunSpec(rid, kind, actor, day, day, day, dict(conf or {}), params, note),
+            meta={"confKeys": sorted((conf or {}).keys())},
         )
         return run_view(run)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a new run is: everything but the version it is pinned to."""
+
+    run_id: str
+    run_type: RunType
+    triggered_by: str
+    logical_date: datetime
+    interval_start: datetime
+    interval_end: datetime
+    conf: dict[str, Any]
+    params: dict[str, Any]
+    note: str | None = None
+
+
+def insert_run(
+    s: Session,
+    version: WorkflowDefinition,
+    spec: DagSpec,
+    new: RunSpec,
+    *,
+    meta: dict[str, Any] | None = None,
+) -> DagRun:
+    """Create a queued run pinned to ``version`` and its snapshot, its task instances, and
+    the ``run.triggered`` audit event (manual, test and scheduled runs alike)."""
+    stamp = now()
+    run = DagRun(
+        dag_id=version.dag_id,
+        run_id=new.run_id,
+        version_id=version.id,
+        snapshot_digest=version.snapshot_digest,
+        run_type=new.run_type.value,
+        state=RunState.QUEUED.value,
+        logical_date=new.logical_date,
+        data_interval_start=new.interval_start,
+        data_interval_end=new.interval_end,
+        run_after=max(stamp, new.interval_end),
+        conf=new.conf,
+        params=new.params,
+        note=new.note,
+        triggered_by=new.triggered_by,
+        created_at=stamp,
+        updated_at=stamp,
+    )
+    s.add(run)
+    try:
+        s.flush()
+    except IntegrityError:  # a concurrent insert of the same run_id won the race
+        raise ConflictError(f"A run with run_id {new.run_id!r} already exists.") from None
+    create_task_instances(s, run, spec, spec.task_ids)
+    audit(
+        s,
+        actor=new.triggered_by,
+        action="run.triggered",
+        target_type="dag_run",
+        target_id=f"{run.dag_id}/{run.run_id}",
+        dag_id=run.dag_id,
+        meta={
+            "versionId": version.id,
+            "version": version.version,
+            "snapshot": version.snapshot_digest,
+            "runType": new.run_type.value,
+            **(meta or {}),
+        },
+    )
+    return run
 
 
 def _resolve_version(s: Session, dag_id: str | None, version_id: str | None) -> WorkflowDefinition:

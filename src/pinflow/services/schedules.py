@@ -18,10 +18,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pinflow.lifecycle.states import RunState, RunType, VersionStatus
-from pinflow.services.common import SYSTEM_ACTOR, audit, for_update, now
+from pinflow.lifecycle.states import RunType, VersionStatus
+from pinflow.services.common import SYSTEM_ACTOR, for_update
 from pinflow.services.dispatch import cached_spec
-from pinflow.services.runs import create_task_instances
+from pinflow.services.runs import RunSpec, insert_run
 from pinflow.spec.models import DagSpec, TriggerSpec
 from pinflow.spec.validation import validate_conf
 from pinflow.store.db import Database
@@ -105,46 +105,8 @@ def _create(
     ).first()
     if exists is not None:
         return 0
-    run = _new_run(version, spec, run_id, start, end)
-    s.add(run)
-    s.flush()
-    create_task_instances(s, run, spec, spec.task_ids)
-    audit(
-        s,
-        actor=SYSTEM_ACTOR,
-        action="run.triggered",
-        target_type="dag_run",
-        target_id=f"{run.dag_id}/{run.run_id}",
-        dag_id=run.dag_id,
-        meta={
-            "versionId": version.id,
-            "version": version.version,
-            "snapshot": version.snapshot_digest,
-            "runType": RunType.SCHEDULED.value,
-            "dataInterval": [start.isoformat(), end.isoformat()],
-        },
+    new = RunSpec(
+        run_id, RunType.SCHEDULED, SYSTEM_ACTOR, start, start, end, {}, validate_conf(spec, {})
     )
+    insert_run(s, version, spec, new, meta={"dataInterval": [start.isoformat(), end.isoformat()]})
     return 1
-
-
-def _new_run(
-    version: WorkflowDefinition, spec: DagSpec, run_id: str, start: datetime, end: datetime
-) -> DagRun:
-    stamp = now()
-    return DagRun(
-        dag_id=version.dag_id,
-        run_id=run_id,
-        version_id=version.id,
-        snapshot_digest=version.snapshot_digest,
-        run_type=RunType.SCHEDULED.value,
-        state=RunState.QUEUED.value,
-        logical_date=start,
-        data_interval_start=start,
-        data_interval_end=end,
-        run_after=end,
-        conf={},
-        params=validate_conf(spec, {}),
-        triggered_by=SYSTEM_ACTOR,
-        created_at=stamp,
-        updated_at=stamp,
-    )
