@@ -58,6 +58,7 @@ CHUNK = 5000
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TASKS = {"extract": [], "transform": ["extract"], "load": ["transform"]}
 TRIGGERED_DAG = "bench_noop1"
+IDLE_WINDOW = 5.0  # seconds
 
 
 # --- seeding -----------------------------------------------------------------------------------
@@ -259,6 +260,16 @@ def drain_triggered(stack: Stack, timeout: float) -> tuple[int, float]:
     return int(total), time.monotonic() - started
 
 
+def idle_scheduler_cpu(stack: Stack, seconds: float) -> float:
+    """The scheduler thread's CPU over ``seconds`` with nothing to run (share of one core):
+    its safety-net timers, which it spends under the API's GIL."""
+    scheduler = stack.scheduler
+    assert scheduler is not None
+    before = scheduler.cpu_seconds()
+    time.sleep(seconds)
+    return (scheduler.cpu_seconds() - before) / seconds
+
+
 def report(result: Result) -> None:
     lat = result.latencies
     if not lat:
@@ -292,6 +303,8 @@ def main() -> int:
         print(f"  seeded {args.dags} DAGs, {args.runs} runs ({len(TASKS)} tasks each) in ", end="")
         print(f"{seeded:.1f} s; scheduler running, parallelism {stack.settings.parallelism}")
         print(f"  client: {args.concurrency} threads in another process, keep-alive, 127.0.0.1")
+        idle = idle_scheduler_cpu(stack, IDLE_WINDOW)
+        print(f"  scheduler thread CPU at rest (nothing to run): {idle * 100:.0f}% of a core")
         print(f"\n  {'endpoint':<48} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'n':>6}")
         for endpoint in endpoints(args.dags, args.runs):
             report(load(stack, endpoint, args))

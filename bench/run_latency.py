@@ -58,6 +58,8 @@ class Scenario:
 class Figures:
     walls: list[float] = field(default_factory=list)
     gaps: dict[str, list[float]] = field(default_factory=dict)
+    scheduler_cpu: float = 0.0  # seconds of the scheduler thread's CPU over the measured runs
+    tasks: int = 0  # task instances over the measured runs
     phases: dict[str, list[float]] = field(default_factory=dict)
     skipped: str | None = None
 
@@ -191,7 +193,10 @@ def phases(run: RunTimes, answered_at: float) -> dict[str, float]:
 
 def measure(stack: Stack, scenario: Scenario, runs: int, warmup: int, timeout: float) -> Figures:
     figures = Figures()
+    scheduler = stack.scheduler
+    assert scheduler is not None
     for n in range(warmup + runs):
+        cpu = scheduler.cpu_seconds()
         triggered = stack.trigger(scenario.dag_id, f"r{n:03d}")
         try:
             # The first run shows whether the DAG runs at all: give it less time.
@@ -206,6 +211,8 @@ def measure(stack: Stack, scenario: Scenario, runs: int, warmup: int, timeout: f
             return figures
         if n < warmup:
             continue
+        figures.scheduler_cpu += scheduler.cpu_seconds() - cpu
+        figures.tasks += len(run.tasks)
         figures.walls.append(run.wall)
         for name, values in scenario.gaps(run, read_marks(stack, run)).items():
             figures.gaps.setdefault(name, []).extend(values)
@@ -233,6 +240,8 @@ def report(scenario: Scenario, f: Figures) -> None:
         f"  wall, trigger -> final   min {min(f.walls):.3f} s  p50 {p50:.3f} s  "
         f"max {max(f.walls):.3f} s   target <= {scenario.target} s: {verdict(p50, scenario.target)}"
     )
+    per_run = f.tasks // len(f.walls)
+    print(f"  scheduler thread CPU per task {ms(f.scheduler_cpu / f.tasks)} (x {per_run} per run)")
     link = "task-to-task" if scenario.key == "chain" else "into the join"
     print(f"  {link} latency, {'':<22}   p50       p99       max")
     for label, gaps in f.gaps.items():

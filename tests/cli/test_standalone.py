@@ -56,7 +56,7 @@ def _run_examples(api: PinflowClient) -> dict[str, str]:
     for dag_id, run_id in runs.items():
         final = wait_run(api, dag_id, run_id)
         expected = "failed" if dag_id == "example_failing" else "success"
-        if final["state"] != expected and not _mapping_gap(api, dag_id, run_id):
+        if final["state"] != expected:
             raise AssertionError(f"{dag_id}: {final['state']}; errors: {_errors(api, final)}")
     return runs
 
@@ -70,21 +70,6 @@ def _errors(api: PinflowClient, run: dict[str, str]) -> list[str]:
             tries = api.list_tries(dag_id, run_id, ti["task_id"], ti["map_index"])
             found += [f"{ti['task_id']}: {t['error']}" for t in tries["task_instances"]]
     return found
-
-
-def _mapping_gap(api: PinflowClient, dag_id: str, run_id: str) -> bool:
-    """The scheduler does not expand mapped tasks yet (issue #3): the fan-out example's mapped
-    task runs once, unexpanded, without its argument. Anything else is a real failure."""
-    if dag_id != "example_fan_out":
-        return False
-    errors = _errors(api, api.get_run(dag_id, run_id))
-    gap = bool(errors) and all("missing 1 required positional argument" in e for e in errors)
-    if gap:
-        KNOWN_GAPS.append(f"{dag_id}: mapped task not expanded ({errors[0]})")
-    return gap
-
-
-KNOWN_GAPS: list[str] = []
 
 
 def _fix_the_failing_example(api: PinflowClient, run_id: str, tmp_path: Path) -> None:
@@ -127,7 +112,6 @@ def _stop(sa: Standalone) -> None:
 
 
 def test_standalone_runs_every_example_and_stops_cleanly(tmp_path: Path) -> None:
-    KNOWN_GAPS.clear()
     home = tmp_path / "home"
     first = start_standalone(home, tmp_path)
     try:
@@ -162,5 +146,3 @@ def test_standalone_runs_every_example_and_stops_cleanly(tmp_path: Path) -> None
         raise
     _stop(second)
     shutil.rmtree(home / "logs", ignore_errors=True)
-    if KNOWN_GAPS:
-        pytest.xfail("; ".join(KNOWN_GAPS))

@@ -14,7 +14,6 @@ on the try, so a re-run never overwrites an earlier try's log.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from pinflow.errors import NotFoundError
+from pinflow.lifecycle.mapping import element
 from pinflow.lifecycle.states import RunState, TaskState
 from pinflow.services.common import now
 from pinflow.spec.models import DagSpec, ResolvedTask, TaskSpec, XComRef
@@ -225,13 +225,13 @@ def _mapped(
     Airflow's order, the last argument varying fastest)."""
     if not expand or map_index < 0:
         return {}
-    lists = _resolve(s, run_pk, expand)
-    names = list(lists)
-    sequences = [list(lists[n] or []) for n in names]
-    for i, combo in enumerate(itertools.product(*sequences)):
-        if i == map_index:
-            return dict(zip(names, combo, strict=True))
-    raise NotFoundError(f"map_index {map_index} is out of range of the mapped lists {names}.")
+    lists = {name: list(values or []) for name, values in _resolve(s, run_pk, expand).items()}
+    try:
+        return element(lists, map_index)
+    except IndexError:
+        raise NotFoundError(
+            f"map_index {map_index} is out of range of the mapped lists {list(lists)}."
+        ) from None
 
 
 def bundle_bytes(db: Database, digest: str) -> bytes:

@@ -118,6 +118,7 @@ def lock_pools(s: Session, names: Collection[str]) -> dict[str, int]:
     rows = _lock_pool_rows(s, wanted)
     if DEFAULT_POOL in wanted and DEFAULT_POOL not in rows:
         values = {"name": DEFAULT_POOL, "slots": DEFAULT_POOL_SLOTS, "description": "Default pool"}
+        # Out of name order, once per database: a concurrent claimer waits on the insert.
         repo.insert_ignore(s, Pool.__table__, values, ["name"])
         rows.update(_lock_pool_rows(s, [DEFAULT_POOL]))
     for name in wanted:

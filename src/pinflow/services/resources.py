@@ -25,6 +25,7 @@ from pinflow.errors import ConflictError, InvalidInputError, NotFoundError
 from pinflow.lifecycle.states import TaskState
 from pinflow.services.common import audit
 from pinflow.services.dag_queries import Page, order_clauses, paged, pattern
+from pinflow.services.pools import DEFAULT_POOL, DEFAULT_POOL_SLOTS
 from pinflow.settings import home_secret
 from pinflow.store import repo
 from pinflow.store.db import Database
@@ -32,8 +33,6 @@ from pinflow.store.tables import Connection, Pool, TaskInstance, Variable
 
 KEY_FILE = "fernet_key"
 MASK = "***"
-DEFAULT_POOL = "default_pool"
-DEFAULT_POOL_SLOTS = 128
 # Airflow's default sensitive field names:
 SENSITIVE = frozenset({"access_token", "api_key", "apikey", "authorization", "passphrase"})
 SENSITIVE |= {"passwd", "password", "private_key", "secret", "token", "keyfile_dict"}

@@ -4,8 +4,11 @@ The decisions are ``pinflow.lifecycle.run_planning``'s; this module applies them
 a guarded ``UPDATE … WHERE state = :expected``, so a decision computed from state that changed
 meanwhile (a clear, a concurrent report) writes nothing instead of overwriting newer state.
 
-Handing scheduled tasks to executors (``claim_scheduled``, with pools and ``max_active_tasks``)
-is ``pinflow.services.pools``'s.
+A mapped task is expanded here, when its trigger rule lets it run: its upstream values are
+read and ``pinflow.lifecycle.mapping`` decides; its placeholder becomes element 0 and the
+other elements are inserted, or it takes a final state (an expansion that fails is audited as
+``task.expand_failed``, since no try exists to hold the error). Handing scheduled tasks to
+executors (``claim_scheduled``: pools, ``max_active_tasks``) is ``pinflow.services.pools``'s.
 
 Lock order, everywhere task instances change: the DAG row (only to count against its limits),
 then the run row, then task instance rows. ``advance_run`` expects the caller to hold the run's
