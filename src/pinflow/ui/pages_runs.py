@@ -68,7 +68,7 @@ def _run_context(db: DbDep, dag_id: str, run_id: str) -> dict[str, Any]:
         db, TaskFilter(dag_id=dag_id, run_id=run_id), page=(MAX_TASKS, 0)
     )
     spec: DagSpec = reads.spec_of_snapshot(db, info.run.snapshot_digest)
-    layout = spec_layout(spec, {ti.task_id: ti.state.value for ti in tis if ti.map_index < 0})
+    layout = spec_layout(spec, task_summary_states(tis))
     xcoms, xcoms_total = run_queries.list_xcoms(
         db, XComFilter(dag_id=dag_id, run_id=run_id), page=(MAX_XCOMS, 0)
     )
@@ -127,3 +127,33 @@ def tries_fragment(
         map_index=map_index,
         tries=tries,
     )
+
+
+# A mapped task's node shows its least advanced element: failures first, then live work.
+_SUMMARY_RANK = (
+    "failed",
+    "upstream_failed",
+    "running",
+    "queued",
+    "up_for_retry",
+    "scheduled",
+    "none",
+    "skipped",
+    "success",
+    "removed",
+)
+
+
+def task_summary_states(tis: list[Any]) -> dict[str, str]:
+    """One state per task for the graph: a plain task's own, a mapped task's summary."""
+    summary: dict[str, str] = {}
+    for ti in tis:
+        state = ti.state.value
+        known = summary.get(ti.task_id)
+        if known is None or _rank(state) < _rank(known):
+            summary[ti.task_id] = state
+    return summary
+
+
+def _rank(state: str) -> int:
+    return _SUMMARY_RANK.index(state) if state in _SUMMARY_RANK else len(_SUMMARY_RANK)
