@@ -43,6 +43,14 @@ def signed_in(ok: int = 200) -> dict[str, int]:
     return {ANON: 401, VIEWER: ok, OUTSIDER: ok, EDITOR: ok, ADMIN: ok}
 
 
+def pushers(ok: int = 200) -> dict[str, int]:
+    """``workflow:create`` anywhere (an import error has no project yet)."""
+    return {ANON: 401, VIEWER: 403, OUTSIDER: ok, EDITOR: ok, ADMIN: ok}
+
+
+BROKEN_FILE = {"filename": "dags/x.py", "message": "dags/x.py:3: invalid syntax"}
+
+
 def superuser(ok: int = 200) -> dict[str, int]:
     return {ANON: 401, VIEWER: 403, OUTSIDER: 403, EDITOR: 403, ADMIN: ok}
 
@@ -118,6 +126,8 @@ CASES = [
     Case("GET", f"{TR}/{{task_id}}/logs/{{try_number}}", f"{TI}/load/logs/1", reads()),
     Case("GET", "/api/v2/importErrors", "/api/v2/importErrors", signed_in()),
     Case("GET", "/api/v2/importErrors/{import_error_id}", "/api/v2/importErrors/1", signed_in(404)),
+    Case("PUT", "/api/import-errors", "/api/import-errors", pushers(), BROKEN_FILE),
+    Case("DELETE", "/api/import-errors", "/api/import-errors?filename=dags/x.py", pushers(204)),
     Case("GET", "/api/v2/eventLogs", "/api/v2/eventLogs", signed_in()),
     Case("GET", "/api/v2/eventLogs/{event_log_id}", "/api/v2/eventLogs/{event}", reads(200, 404)),
     Case("GET", "/api/v2/pools", "/api/v2/pools", signed_in()),
@@ -245,7 +255,7 @@ def test_every_v2_route_is_covered() -> None:
         if isinstance(route, APIRoute)
         for method in route.methods
     }
-    assert routes == {(c.method, c.route) for c in CASES}
+    assert routes == {(c.method, c.route) for c in CASES if c.route.startswith("/api/v2/")}
 
 
 SHAPES = [
@@ -360,3 +370,37 @@ def test_invalid_input_is_422_with_field_locations(
     response = world.call(ADMIN, method, url, body)
     assert response.status_code == 422, response.text
     assert all("loc" in problem for problem in response.json()["detail"])
+
+
+def test_import_errors_are_reported_listed_and_cleared(world: World) -> None:
+    body = {**BROKEN_FILE, "bundle_name": "dags"}
+    reported = world.call(EDITOR, "PUT", "/api/import-errors", body)
+    assert reported.status_code == 200, reported.text
+    again = world.call(EDITOR, "PUT", "/api/import-errors", {**body, "message": "line 4"})
+    assert again.json()["import_error_id"] == reported.json()["import_error_id"], "upserted"
+
+    listed = world.call(VIEWER, "GET", "/api/v2/importErrors")
+    assert models.ImportErrorCollectionResponse.from_json(listed.text) is not None
+    assert listed.json()["total_entries"] == 1
+    (error,) = listed.json()["import_errors"]
+    assert set(error) == {"import_error_id", "timestamp", "filename", "bundle_name", "stack_trace"}
+    assert (error["filename"], error["bundle_name"], error["stack_trace"]) == (
+        "dags/x.py",
+        "dags",
+        "line 4",
+    )
+    one = world.call(VIEWER, "GET", f"/api/v2/importErrors/{error['import_error_id']}")
+    assert one.json() == error
+    events, _ = audit_log.query_audit(world.db, action="dag.import_error")
+    assert [(e.actor, e.target_id) for e in events] == [("editor", "dags/x.py")] * 2
+
+    cleared = world.call(EDITOR, "DELETE", "/api/import-errors?filename=dags/x.py")
+    assert cleared.status_code == 204
+    assert world.call(VIEWER, "GET", "/api/v2/importErrors").json() == {
+        "import_errors": [],
+        "total_entries": 0,
+    }
+    gone = world.call(VIEWER, "GET", f"/api/v2/importErrors/{error['import_error_id']}")
+    assert gone.status_code == 404
+    assert world.call(EDITOR, "DELETE", "/api/import-errors?filename=dags/x.py").status_code == 204
+    assert world.call(EDITOR, "PUT", "/api/import-errors", {"filename": "a.py"}).status_code == 422

@@ -68,6 +68,7 @@ def test_fix_the_dag_clear_the_failed_task_watch_it_pass(tmp_path: Path) -> None
         dag_file.write_text(DAG.format(factor=2))  # the fix
         fixed = wait_for("the new snapshot", lambda: _changed(api, first["snapshotDigest"]))
         assert fixed["id"] == first["id"], "each save moves the same dev draft"
+        assert api.list_import_errors() == {"import_errors": [], "total_entries": 0}
 
         clear = run_pinflow(
             ["tasks", "clear", "dev_demo", run_id, "double", "--wait"], tmp_path, env, "clear"
@@ -87,10 +88,16 @@ def test_fix_the_dag_clear_the_failed_task_watch_it_pass(tmp_path: Path) -> None
 
 
 def _save_a_compile_error(dev: Process, dag_file: Path, api: PinflowClient, digest: str) -> None:
-    """Shown in the terminal with its file:line; nothing is pushed."""
+    """Shown in the terminal with its file:line and reported as an import error (API and UI);
+    nothing is pushed."""
     dag_file.write_text(BROKEN.format(factor=2))
     wait_for("the compile error", lambda: "compile failed" in dev.err() or None)
     assert "dev_demo.py:" in dev.err(), dev.err()
+    listed = wait_for("the import error", lambda: api.list_import_errors()["import_errors"] or None)
+    (error,) = listed
+    assert error["filename"] == "dags/dev_demo.py", error
+    assert error["stack_trace"].startswith("dags/dev_demo.py:"), error
+    assert error["bundle_name"] == str(dag_file)
     current = _current(api)
     assert current is not None
     assert current["snapshotDigest"] == digest

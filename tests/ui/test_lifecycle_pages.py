@@ -22,7 +22,7 @@ from tests.ui.helpers import (
     screenshot,
 )
 
-from pinflow.services import versions
+from pinflow.services import import_errors, versions
 
 SEED_MESSAGE = "Deprecated workflows cannot start new runs. Create a new version instead."
 DETAIL = "#detail-actions"
@@ -221,3 +221,19 @@ def test_revert_to_draft_needs_the_exact_name(page: Page, server: Server, watch:
     expect(page.locator("[data-testid=status-badge]").first).to_have_text("draft")
     assert actions_of(page, DETAIL) == DRAFT_ACTIONS
     audit_shows(page, server.url, v1, ["workflow.deprecated", "workflow.reverted_to_draft"])
+
+
+def test_the_list_shows_import_errors_until_they_are_cleared(page: Page, server: Server) -> None:
+    import_errors.report(
+        server.db, "dags/broken.py", "dags/broken.py:3: invalid syntax", actor="cli"
+    )
+    try:
+        page.goto(f"{server.url}/ui/workflows")
+        panel = page.locator("[data-testid=import-errors]")
+        expect(panel).to_contain_text("Import errors (1)")
+        error = panel.locator("[data-testid=import-error][data-filename='dags/broken.py']")
+        expect(error).to_contain_text("dags/broken.py:3: invalid syntax")
+    finally:
+        import_errors.clear(server.db, "dags/broken.py", actor="cli")
+    page.goto(f"{server.url}/ui/workflows")
+    expect(page.locator("[data-testid=import-errors]")).to_have_count(0)

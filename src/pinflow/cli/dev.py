@@ -15,29 +15,66 @@ from pinflow.cli.shipping import push_compiled
 from pinflow.client import ClientError, PinflowClient
 from pinflow.errors import InvalidInputError
 
-NO_IMPORT_ERRORS = (
-    "(shown here only: the server has no endpoint that records import errors from dev mode)"
-)
-
 
 def _stamp() -> str:
     return f"[dim]{datetime.now().strftime('%H:%M:%S')}[/]"
 
 
-def sync(api: PinflowClient, path: Path) -> bool:
-    """Compile and push once; report the outcome. Returns whether everything was pushed."""
+def _file_of(location: str) -> str:
+    """``dags/etl.py:12`` -> ``dags/etl.py`` (a problem's location, without its line)."""
+    head, sep, tail = location.rpartition(":")
+    return head if sep and tail.isdigit() else location
+
+
+def _errors_by_file(path: Path, exc: InvalidInputError) -> dict[str, str]:
+    """Each broken file (as the problems name it) and its full message."""
+    by_file: dict[str, list[str]] = {}
+    for p in exc.problems:
+        by_file.setdefault(_file_of(p.location) or str(path), []).append(str(p))
+    if not by_file:
+        by_file[str(path)] = [exc.message]
+    return {f: "\n".join(lines) for f, lines in by_file.items()}
+
+
+def _tell_server(api: PinflowClient, path: Path, errors: dict[str, str], fine: set[str]) -> None:
+    """Report each broken file and clear each one that compiles now; a refusal only warns."""
+    try:
+        for filename, message in errors.items():
+            api.report_import_error(filename, message, bundle_name=str(path))
+        for filename in sorted(fine - set(errors)):
+            api.clear_import_error(filename)
+    except ClientError as exc:
+        err.print(f"{_stamp()} [yellow]import errors not updated on the server[/]")
+        print_problems(exc.message, exc.problems, exc.hint)
+
+
+def sync(api: PinflowClient, path: Path, reported: set[str] | None = None) -> bool:
+    """Compile and push once; report the outcome. Returns whether everything was pushed.
+
+    Compile errors also go to the server as import errors, one per file; ``reported`` holds
+    the files reported so far (across calls), which are cleared once they compile.
+    """
     from pinflow.sdk.compiler import compile_path
     from pinflow.spec.validation import check_spec
 
+    reported = set() if reported is None else reported
+    root = (path if path.is_dir() else path.parent).resolve()
     try:
         compiled = compile_path(path)
     except InvalidInputError as exc:
         listed = [{"location": p.location, "message": p.message} for p in exc.problems]
-        err.print(f"{_stamp()} [red]compile failed[/] {NO_IMPORT_ERRORS}")
+        err.print(f"{_stamp()} [red]compile failed[/] (reported to the server as import errors)")
         print_problems(
             f"{len(listed) or 1} problem(s) in {path}", listed or [{"message": exc.message}]
         )
+        errors = _errors_by_file(path, exc)
+        _tell_server(api, path, errors, set(reported))
+        reported.clear()
+        reported.update(errors)
         return False
+    compiled_files = {f"{root.name}/{item.source_file}" for item in compiled}
+    _tell_server(api, path, {}, reported | compiled_files)
+    reported.clear()
     for item in compiled:
         for problem in check_spec(item.spec):
             where = f"{item.source_file} ({item.spec.dag_id})"
@@ -61,7 +98,9 @@ def dev(path: Path) -> None:
 
     Each save compiles PATH (a DAG file or folder); the DAG's dev draft moves to the new
     snapshot and becomes current, so new runs and cleared tasks run the code you just saved.
-    Compile errors are shown here and nothing is pushed until they are fixed. Ctrl-C stops.
+    Compile errors are shown here and on the server (Airflow's import errors, in the API and
+    the UI) and nothing is pushed until they are fixed; the next good save clears them.
+    Ctrl-C stops.
 
     \b
     Example (fix the DAG, clear the failed task, watch it pass):
@@ -75,9 +114,10 @@ def dev(path: Path) -> None:
     root = path if path.is_dir() else path.parent
     with client() as api:
         err.print(f"Watching {root} (pushing to {api.url}); Ctrl-C stops.")
-        sync(api, path)
+        reported: set[str] = set()
+        sync(api, path, reported)
         try:
             for _changes in watchfiles.watch(root, debounce=200, raise_interrupt=True):
-                sync(api, path)
+                sync(api, path, reported)
         except KeyboardInterrupt:
             err.print("Stopped watching.")

@@ -123,6 +123,22 @@ class PinflowClient:
         body = self.post("/auth/token", {"username": username, "password": password})
         return str(body["access_token"])
 
+    # -- import errors (dev mode) --------------------------------------------------------------
+
+    def report_import_error(
+        self, filename: str, message: str, bundle_name: str | None = None
+    ) -> JSON:
+        body = {"filename": filename, "message": message, "bundle_name": bundle_name}
+        result: JSON = self.request("PUT", "/api/import-errors", json=body)
+        return result
+
+    def clear_import_error(self, filename: str) -> None:
+        self.request("DELETE", "/api/import-errors", params={"filename": filename})
+
+    def list_import_errors(self, **params: Any) -> JSON:
+        result: JSON = self.get("/api/v2/importErrors", **params)
+        return result
+
     # -- users and tokens ----------------------------------------------------------------------
 
     def list_users(self) -> list[JSON]:

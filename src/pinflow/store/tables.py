@@ -429,3 +429,20 @@ class TaskInstanceNote(Base):
     note: Mapped[str] = mapped_column(Text)
     updated_by: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class DagImportError(Base):
+    """A DAG file that does not compile, as ``pinflow dev`` reported it (Airflow's import error).
+
+    One row per ``filename`` (the path as the CLI shows it, e.g. ``dags/etl.py``); the next
+    successful compile of that file deletes it.
+    """
+
+    __tablename__ = "import_error"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    filename: Mapped[str] = mapped_column(String(1024), unique=True)
+    bundle_name: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    stack_trace: Mapped[str] = mapped_column(Text)
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reported_by: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)

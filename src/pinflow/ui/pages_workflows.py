@@ -17,7 +17,7 @@ from pinflow.errors import NotFoundError
 from pinflow.lifecycle.diff import diff_specs
 from pinflow.lifecycle.permissions import Permission, Principal, projects_with
 from pinflow.lifecycle.states import VersionStatus
-from pinflow.services import queries
+from pinflow.services import import_errors, queries
 from pinflow.services import read_models as reads
 from pinflow.services.views import VersionView
 from pinflow.spec.validation import check_spec
@@ -28,6 +28,7 @@ from pinflow.ui.session import PageUser
 from pinflow.ui.templating import path_part, render
 
 PAGE_SIZE = 25
+IMPORT_ERRORS_SHOWN = 50
 RUNS_SHOWN = 10
 VERSIONS_SHOWN = 200
 _STATUSES = {s.value for s in VersionStatus}
@@ -80,6 +81,7 @@ def workflows(
         page_size=PAGE_SIZE,
         filters={"status": wanted or "", "deleted": deleted, "search": search},
         statuses=[s.value for s in VersionStatus],
+        import_errors=import_errors.list_errors(db, IMPORT_ERRORS_SHOWN)[0],
     )
 
 

@@ -2,6 +2,10 @@
 
 Idempotent by digest: 201 when a snapshot or a version was created, 200 when the same content
 was already registered (``noop`` says whether anything changed at all).
+
+``PUT``/``DELETE /api/import-errors``: ``pinflow dev`` reports a file that does not compile
+and clears it once it does (read back as Airflow's ``/api/v2/importErrors``). A file has no
+project before it compiles, so this needs the push permission (``workflow:create``) anywhere.
 """
 
 from __future__ import annotations
@@ -13,14 +17,15 @@ import io
 import zipfile
 from typing import Annotated
 
-from fastapi import APIRouter, Response
-from pydantic import BeforeValidator, Field
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from pinflow.api.auth import DbDep, PrincipalDep, authorize
+from pinflow.api.auth import DbDep, PrincipalDep, authorize, require
+from pinflow.api.routes.v2_misc import ImportErrorResponse
 from pinflow.api.schemas import Camel, Workflow
 from pinflow.errors import NotFoundError
 from pinflow.lifecycle.permissions import Permission, Principal
-from pinflow.services import push, queries
+from pinflow.services import import_errors, push, queries
 from pinflow.spec.models import DagSpec
 from pinflow.store.db import Database
 
@@ -107,3 +112,37 @@ def push_snapshot(db: DbDep, principal: PrincipalDep, body: PushBody, response: 
         deprecated_previous_version_id=result.deprecated_previous_id,
         workflow=Workflow.of(result.version),
     )
+
+
+# --- import errors (``pinflow dev``) -------------------------------------------------------------
+
+Pusher = Annotated[Principal, require(Permission.WORKFLOW_CREATE)]
+FILENAME_LEN = 1024
+
+
+class ImportErrorBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=FILENAME_LEN, description="As the CLI shows it")
+    message: str = Field(min_length=1, max_length=1_000_000, description="The compile error")
+    bundle_name: str | None = Field(None, max_length=FILENAME_LEN, description="The watched path")
+
+
+@router.put("/import-errors", response_model=ImportErrorResponse, tags=["ImportError"])
+def report_import_error(db: DbDep, principal: Pusher, body: ImportErrorBody) -> ImportErrorResponse:
+    """Record (or replace) a file's compile error."""
+    view = import_errors.report(
+        db, body.filename, body.message, actor=principal.username, bundle_name=body.bundle_name
+    )
+    return ImportErrorResponse.of(view)
+
+
+@router.delete("/import-errors", status_code=204, response_class=Response, tags=["ImportError"])
+def clear_import_error(
+    db: DbDep,
+    principal: Pusher,
+    filename: Annotated[str, Query(min_length=1, max_length=FILENAME_LEN)],
+) -> Response:
+    """Forget a file's compile error (it compiles now); idempotent."""
+    import_errors.clear(db, filename, actor=principal.username)
+    return Response(status_code=204)

@@ -1,8 +1,9 @@
 """Airflow's instance-wide endpoints: ``importErrors``, ``eventLogs`` (the audit log) and
 ``pools`` (variables and connections, which hold secrets, are in ``v2_resources``).
 
-- Import errors: Pinflow compiles DAGs on push and refuses a DAG that does not compile, so
-  there is never a broken DAG file to report: the list is always empty.
+- Import errors: Pinflow compiles DAGs on the client and refuses a DAG that does not compile
+  at push; ``pinflow dev`` reports a file's compile error (``PUT /api/import-errors``, in
+  ``push``) and clears it on the next successful compile. Any signed-in caller may read them.
 - Event logs: an event is visible with ``audit:read`` in its DAG's project; events without a
   DAG (users, tokens, logins) only to superusers. ``extra`` is the event's metadata as JSON.
 - Pools belong to no project: reading them needs ``workflow:read`` somewhere, changing them
@@ -22,10 +23,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pinflow.api.auth import DbDep, SuperuserDep, require
 from pinflow.api.routes.v2_dags import OrderBy, PageDep, UpdateMask, update_fields
 from pinflow.api.schemas import MAX_INT
-from pinflow.errors import InvalidInputError, NotFoundError
+from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.permissions import Permission, Principal, projects_with
-from pinflow.services import event_log, resources
+from pinflow.services import event_log, import_errors, resources
 from pinflow.services.event_log import EventFilter
+from pinflow.services.import_errors import ImportErrorView
 from pinflow.services.resources import PoolView
 from pinflow.services.views import AuditEventView
 
@@ -50,6 +52,16 @@ class ImportErrorResponse(BaseModel):
     bundle_name: str | None
     stack_trace: str
 
+    @classmethod
+    def of(cls, e: ImportErrorView) -> ImportErrorResponse:
+        return cls(
+            import_error_id=e.id,
+            timestamp=e.timestamp,
+            filename=e.filename,
+            bundle_name=e.bundle_name,
+            stack_trace=e.stack_trace,
+        )
+
 
 class ImportErrorCollectionResponse(BaseModel):
     import_errors: list[ImportErrorResponse]
@@ -57,18 +69,21 @@ class ImportErrorCollectionResponse(BaseModel):
 
 
 @router.get("/importErrors", response_model=ImportErrorCollectionResponse, tags=["ImportError"])
-def get_import_errors(_: AnyReader, paging: PageDep) -> ImportErrorCollectionResponse:
-    """Always empty: a DAG that does not compile is refused at push (see the module doc)."""
-    return ImportErrorCollectionResponse(import_errors=[], total_entries=0)
+def get_import_errors(db: DbDep, _: AnyReader, paging: PageDep) -> ImportErrorCollectionResponse:
+    """The files ``pinflow dev`` reported as not compiling, oldest first (see the module doc)."""
+    limit, offset = paging
+    found, total = import_errors.list_errors(db, limit, offset)
+    listed = [ImportErrorResponse.of(e) for e in found]
+    return ImportErrorCollectionResponse(import_errors=listed, total_entries=total)
 
 
 @router.get(
     "/importErrors/{import_error_id}", response_model=ImportErrorResponse, tags=["ImportError"]
 )
 def get_import_error(
-    import_error_id: Annotated[int, Path(ge=0, le=MAX_INT)], _: AnyReader
+    db: DbDep, import_error_id: Annotated[int, Path(ge=0, le=MAX_INT)], _: AnyReader
 ) -> ImportErrorResponse:
-    raise NotFoundError(f"Import error {import_error_id} was not found.")
+    return ImportErrorResponse.of(import_errors.get_error(db, import_error_id))
 
 
 # --- event logs --------------------------------------------------------------------------------
