@@ -178,13 +178,13 @@ def read_marks(stack: Stack, run: RunTimes) -> dict[tuple[str, str, int], float]
     return marks
 
 
-def phases(run: RunTimes, answered_at: float) -> dict[str, float]:
+def phases(run: RunTimes) -> dict[str, float]:
     """Where a run's wall time goes, from the stamps (each phase ends where the next begins)."""
     starts = [t.start for t in run.tasks if t.start is not None]
     ends = [t.end for t in run.tasks if t.end is not None]
     return {
-        "trigger request (API, run created)": answered_at - run.sent_at,
-        "queued until the scheduler starts the run": run.start - answered_at,
+        "trigger sent -> run created (API)": run.created - run.sent_at,
+        "run created -> started by the scheduler": run.start - run.created,
         "run started -> first task started": min(starts) - run.start,
         "first task started -> last task ended": max(ends) - min(starts),
         "last task ended -> run final": run.end - max(ends),
@@ -216,7 +216,7 @@ def measure(stack: Stack, scenario: Scenario, runs: int, warmup: int, timeout: f
         figures.walls.append(run.wall)
         for name, values in scenario.gaps(run, read_marks(stack, run)).items():
             figures.gaps.setdefault(name, []).extend(values)
-        for name, value in phases(run, triggered.answered_at).items():
+        for name, value in phases(run).items():
             figures.phases.setdefault(name, []).append(value)
     return figures
 
