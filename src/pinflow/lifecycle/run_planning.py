@@ -235,6 +235,24 @@ class _Planner:
         return _VERDICT_STATE.get(evaluate(task.trigger_rule or self.default_rule, upstream))
 
 
+def neighbourhood(spec: DagSpec, changed: Collection[str]) -> set[str]:
+    """The tasks a plan with ``changed`` needs the states of: ``changed``, the tasks directly
+    downstream of them, and every upstream of those (their trigger rules read them).
+
+    A report reads only these rows, so its cost follows the task's neighbourhood, not the
+    size of the DAG.
+    """
+    graph = _graph(spec)
+    downstream = {d for t in changed for d in graph.downstream.get(t, ())}
+    needed = set(changed) | downstream
+    for task_id in downstream:
+        task = graph.tasks.get(task_id)
+        if task is not None:
+            needed.update(task.upstream_task_ids)
+            needed.update(ref.task_id for ref in task.expand.values())
+    return needed
+
+
 def _ordered(states: set[TaskState]) -> list[TaskState]:
     """Deterministic order (the enum's), so a plan is the same on every call."""
     return [s for s in TaskState if s in states]

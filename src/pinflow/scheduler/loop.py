@@ -43,9 +43,12 @@ from pinflow.services.scheduling import schedule_pass, start_queued_runs
 from pinflow.services.task_results import (
     NO_XCOM,
     ClaimedTask,
-    claim_scheduled,
+    StartedTask,
+    TaskReport,
+    claim_and_start,
     finish_task,
     heartbeat,
+    report_and_claim,
     start_task,
 )
 from pinflow.settings import Settings
@@ -166,8 +169,6 @@ class Scheduler:
         """
         woken = self._wait(max_wait)
         results = self.executor.poll(0)
-        for result in results:
-            self._record(result)
         now = time.monotonic()
         if woken or now >= self._timers.poll:
             self._start_new_runs()
@@ -181,7 +182,7 @@ class Scheduler:
         if now >= self._timers.heartbeat:
             self._heartbeat()
             self._timers.heartbeat = now + self.settings.heartbeat_interval
-        submitted = self._dispatch()
+        submitted = self._report_and_dispatch(results)
         self.requests.flush(force=not self.executor.live())
         return bool(results or submitted)
 
@@ -209,6 +210,30 @@ class Scheduler:
 
     # -- results -------------------------------------------------------------------------------
 
+    def _report_and_dispatch(self, results: list[TaskResult]) -> int:
+        """Record the results and fill the slots they freed: one call, one transaction on
+        SQLite (``report_and_claim``); then submit what started."""
+        for result in results:
+            self._deadlines.pop(result.key, None)
+        outcome = report_and_claim(
+            self.db,
+            [_report(result) for result in results],
+            limit=self.executor.free_slots(),
+            hostname=self.hostname,
+            pid=self.pid,
+            hold={key.ti_id for key in self.executor.live()},
+        )
+        for key, state in outcome.states.items():
+            if isinstance(state, PinflowError):
+                log.info("result of try %s ignored: %s", key, state)
+            elif state == TaskState.UP_FOR_RETRY:
+                self._note_retry()
+        submitted = sum(self._submit(task, started) for task, started in outcome.started)
+        submitted += sum(self._launch(task) for task in outcome.held)
+        if outcome.started or outcome.held:
+            submitted += self._dispatch()  # more may wait than the freed slots took
+        return submitted
+
     def _record(self, result: TaskResult) -> None:
         self._deadlines.pop(result.key, None)
         keep = result.success and not result.skipped and result.value is not None
@@ -221,6 +246,7 @@ class Scheduler:
             self._note_retry()
 
     def _finish(self, result: TaskResult, *, xcom: object) -> TaskState:
+        """One result on its own (the executor stopped, a request could not be built)."""
         try:
             return finish_task(
                 self.db,
@@ -250,12 +276,22 @@ class Scheduler:
     # -- dispatch ------------------------------------------------------------------------------
 
     def _dispatch(self) -> int:
+        """Claim and start what the free slots take (one transaction per batch), then submit.
+
+        A claimed task instance with a try of its still live here (it was cleared meanwhile)
+        takes the slow path: the old try is ended first, then the new one is started.
+        """
         submitted = 0
         while (free := self.executor.free_slots()) > 0:
-            claimed = claim_scheduled(self.db, limit=free)
-            for task in claimed:
+            live = {key.ti_id for key in self.executor.live()}
+            started, held = claim_and_start(
+                self.db, limit=free, hostname=self.hostname, pid=self.pid, hold=live
+            )
+            for task, try_ in started:
+                submitted += self._submit(task, try_)
+            for task in held:
                 submitted += self._launch(task)
-            if len(claimed) < free:
+            if len(started) + len(held) < free:
                 break
         return submitted
 
@@ -273,6 +309,9 @@ class Scheduler:
         except (ConflictError, NotFoundError) as exc:
             log.info("claimed task %s not started: %s", task.ti_id, exc)
             return 0
+        return self._submit(task, started)
+
+    def _submit(self, task: ClaimedTask, started: StartedTask) -> int:
         try:
             request = self.requests.build(task, started)
         except (PinflowError, OSError) as exc:
@@ -342,6 +381,18 @@ class Scheduler:
             )
         if lost:
             self._note_retry()
+
+
+def _report(result: TaskResult) -> TaskReport:
+    keep = result.success and not result.skipped and result.value is not None
+    return TaskReport(
+        result.ti_id,
+        result.try_number,
+        result.success,
+        result.error,
+        result.value if keep else NO_XCOM,
+        result.skipped,
+    )
 
 
 if __name__ == "__main__":

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import Connection, Select, select
 from sqlalchemy.orm import Session
 
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError
@@ -58,6 +58,17 @@ def enforce(rules: Iterable[Rule[S]], state: S) -> None:
     refusal = first_refusal(rules, state)
     if refusal is not None:
         raise refusal_error(refusal)
+
+
+def conn(session: Session) -> Connection:
+    """The connection of the session's current transaction, looked up once per transaction:
+    the hot paths run a dozen statements per task, and ``Session.connection()`` costs a
+    good part of one each time."""
+    transaction = session.get_transaction()
+    cached = session.info.get("pinflow_conn")
+    if cached is None or cached[0] is not transaction:
+        cached = session.info["pinflow_conn"] = (transaction, session.connection())
+    return cast(Connection, cached[1])
 
 
 def for_update(stmt: Sel) -> Sel:

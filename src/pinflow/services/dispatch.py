@@ -19,9 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from pinflow.errors import NotFoundError
 from pinflow.lifecycle.mapping import element
 from pinflow.lifecycle.states import RunState, TaskState
+from pinflow.services import common
 from pinflow.services.common import now
 from pinflow.spec.models import DagSpec, ResolvedTask, TaskSpec, XComRef
 from pinflow.store import repo
@@ -152,6 +153,28 @@ class DispatchRecord:
     staging_dir: Path | None = None
 
 
+_TRY = cast(Table, TaskInstanceTry.__table__)
+_TI = cast(Table, TaskInstance.__table__)
+_XCOM = cast(Table, XCom.__table__)
+# Built once: these run for every try, where building a statement costs more than running it.
+_SET_LOG_PATH = (
+    update(_TRY)
+    .where(_TRY.c.ti_id == bindparam("ti"), _TRY.c.try_number == bindparam("try"))
+    .values(log_path=bindparam("path"))
+)
+_XCOMS_OF = select(_XCOM.c.task_id, _XCOM.c.key, _XCOM.c.map_index, _XCOM.c.value).where(
+    _XCOM.c.run_pk == bindparam("run_pk"),
+    _XCOM.c.task_id.in_(bindparam("task_ids", expanding=True)),
+)
+_LAST_ELEMENTS = (
+    select(_TI.c.task_id, func.max(_TI.c.map_index))
+    .where(_TI.c.run_pk == bindparam("run_pk"))
+    .where(_TI.c.task_id.in_(bindparam("task_ids", expanding=True)))
+    .where(_TI.c.map_index >= 0)
+    .group_by(_TI.c.task_id)
+)
+
+
 def record_dispatches(db: Database, records: Sequence[DispatchRecord]) -> None:
     """Remember where tries log and runs stage, so that clearing history finds both.
 
@@ -160,13 +183,9 @@ def record_dispatches(db: Database, records: Sequence[DispatchRecord]) -> None:
     if not records:
         return
     with db.transaction() as s:
+        paths = [{"ti": r.ti_id, "try": r.try_number, "path": str(r.log_file)} for r in records]
+        common.conn(s).execute(_SET_LOG_PATH, paths)
         for record in records:
-            s.execute(
-                update(TaskInstanceTry)
-                .where(TaskInstanceTry.ti_id == record.ti_id)
-                .where(TaskInstanceTry.try_number == record.try_number)
-                .values(log_path=str(record.log_file))
-            )
             if record.run_pk is not None and record.staging_dir is not None:
                 _attach_staging(s, record.run_pk, record.staging_dir)
 
@@ -187,25 +206,14 @@ def _values_by_task(s: Session, run_pk: int, refs: Iterable[XComRef]) -> dict[tu
     wanted = {(r.task_id, r.key) for r in refs}
     if not wanted:
         return {}
-    task_ids = sorted({t for t, _ in wanted})
-    rows = s.execute(
-        select(XCom.task_id, XCom.key, XCom.map_index, XCom.value).where(
-            XCom.run_pk == run_pk, XCom.task_id.in_(task_ids)
-        )
-    ).all()
-    stored = {(t, k, m): v for t, k, m, v in rows}
-    mapped_counts = dict(
-        s.execute(
-            select(TaskInstance.task_id, TaskInstance.map_index)
-            .where(TaskInstance.run_pk == run_pk, TaskInstance.task_id.in_(task_ids))
-            .where(TaskInstance.map_index >= 0)
-            .order_by(TaskInstance.map_index)
-        ).all()
-    )
+    params = {"run_pk": run_pk, "task_ids": sorted({t for t, _ in wanted})}
+    conn = common.conn(s)
+    stored = {(t, k, m): v for t, k, m, v in conn.execute(_XCOMS_OF, params)}
+    last_elements = dict(conn.execute(_LAST_ELEMENTS, params).all())
     values: dict[tuple[str, str], Any] = {}
     for task_id, key in wanted:
-        if task_id in mapped_counts:
-            size = mapped_counts[task_id] + 1
+        if task_id in last_elements:
+            size = last_elements[task_id] + 1
             values[(task_id, key)] = [stored.get((task_id, key, i)) for i in range(size)]
         else:
             values[(task_id, key)] = stored.get((task_id, key, -1))

@@ -28,14 +28,13 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from pinflow.lifecycle.states import LIVE_TASK_STATES, RunState, TaskState
 from pinflow.services import common
-from pinflow.services.common import for_update
 from pinflow.services.scheduling import SpecCache
 from pinflow.store import repo
 from pinflow.store.db import Database
@@ -130,8 +129,7 @@ def lock_pools(s: Session, names: Collection[str]) -> dict[str, int]:
 def _lock_pool_rows(s: Session, names: Sequence[str]) -> dict[str, int]:
     if not names:
         return {}
-    stmt = for_update(select(Pool).where(Pool.name.in_(names)).order_by(Pool.name))
-    return {pool.name: pool.slots for pool in s.scalars(stmt)}
+    return dict(common.conn(s).execute(_LOCK_POOLS, {"names": list(names)}).all())
 
 
 def _warn_once(pool: str, what: str, msg: str, *args: object) -> None:
@@ -144,6 +142,85 @@ def _warn_once(pool: str, what: str, msg: str, *args: object) -> None:
 
 
 # --- the claim ----------------------------------------------------------------------------------
+#
+# The claim runs after every report, so its statements are built once (building one costs
+# more than running it on SQLite) and read plain rows, not ORM objects.
+
+_TI = cast(Table, TaskInstance.__table__)
+_RUN = cast(Table, DagRun.__table__)
+_LIVE_STATES = sorted(state.value for state in LIVE_TASK_STATES)
+_SCHEDULED = TaskState.SCHEDULED.value
+
+_LOCK_POOLS = (
+    select(Pool.name, Pool.slots)
+    .where(Pool.name.in_(bindparam("names", expanding=True)))
+    .order_by(Pool.name)
+    .with_for_update()
+)
+_WAITING = select(_TI.c.dag_id, _TI.c.pool).where(_TI.c.state == _SCHEDULED).distinct()
+_WAITING_IN_RUN = _WAITING.where(_TI.c.run_pk == bindparam("run_pk"))
+_LOCK_DAGS = (
+    select(Dag.dag_id)
+    .where(Dag.dag_id.in_(bindparam("dag_ids", expanding=True)))
+    .order_by(Dag.dag_id)
+    .with_for_update()
+)
+_LIVE = (
+    select(_TI.c.run_pk, _TI.c.pool, func.count(), func.sum(_TI.c.pool_slots))
+    .where(_TI.c.state.in_(_LIVE_STATES))
+    .group_by(_TI.c.run_pk, _TI.c.pool)
+)
+_PAGE = (
+    select(
+        _TI.c.id,
+        _TI.c.run_pk,
+        _TI.c.task_id,
+        _TI.c.map_index,
+        _TI.c.try_number,
+        _TI.c.pool,
+        _TI.c.pool_slots,
+        _RUN.c.dag_id,
+        _RUN.c.run_id,
+        _RUN.c.snapshot_digest,
+        _RUN.c.version_id,
+        _RUN.c.params,
+        _RUN.c.conf,
+    )
+    .join(_RUN, _RUN.c.id == _TI.c.run_pk)
+    .where(_TI.c.dag_id.in_(bindparam("dag_ids", expanding=True)))
+    .where(_TI.c.state == _SCHEDULED)
+    .where(_RUN.c.state == RunState.RUNNING.value)
+    .where(_TI.c.pool.in_(bindparam("pools", expanding=True)))
+    .order_by(_TI.c.run_pk, _TI.c.id)
+    .limit(bindparam("size"))
+    .with_for_update(of=_TI, skip_locked=True)
+)
+_QUEUE = (
+    update(_TI)
+    .where(_TI.c.id.in_(bindparam("ids", expanding=True)), _TI.c.state == _SCHEDULED)
+    .values(
+        state=TaskState.QUEUED.value, queued_at=bindparam("stamp"), updated_at=bindparam("stamp")
+    )
+    .returning(_TI.c.id)
+)
+
+
+class _Candidate(Protocol):
+    """A scheduled task instance with its run, as ``_PAGE`` reads it."""
+
+    id: int
+    run_pk: int
+    task_id: str
+    map_index: int
+    try_number: int
+    pool: str
+    pool_slots: int
+    dag_id: str
+    run_id: str
+    snapshot_digest: str
+    version_id: str | None
+    params: dict[str, Any] | None
+    conf: dict[str, Any] | None
 
 
 @dataclass
@@ -159,17 +236,18 @@ class _Budget:
         live = self.live_per_run
         return sorted(r for r, limit in self.run_limits.items() if live.get(r, 0) >= limit)
 
-    def admits(self, ti: TaskInstance, run: DagRun) -> bool:
-        limit = self.run_limits.get(run.id)
+    def admits(self, row: _Candidate) -> bool:
+        limit = self.run_limits.get(row.run_pk)
         if limit is None:
-            limit = self.run_limits[run.id] = self.specs.get(run.snapshot_digest).max_active_tasks
-        if self.live_per_run.get(run.id, 0) >= limit:
+            limit = self.specs.get(row.snapshot_digest).max_active_tasks
+            self.run_limits[row.run_pk] = limit
+        if self.live_per_run.get(row.run_pk, 0) >= limit:
             return False
-        return self.pools.admits(ti.pool, ti.pool_slots)
+        return self.pools.admits(row.pool, row.pool_slots)
 
-    def take(self, ti: TaskInstance, run: DagRun) -> None:
-        self.live_per_run[run.id] = self.live_per_run.get(run.id, 0) + 1
-        self.pools.take(ti.pool, ti.pool_slots)
+    def take(self, row: _Candidate) -> None:
+        self.live_per_run[row.run_pk] = self.live_per_run.get(row.run_pk, 0) + 1
+        self.pools.take(row.pool, row.pool_slots)
 
 
 def claim_scheduled(
@@ -182,46 +260,52 @@ def claim_scheduled(
     """
     if limit <= 0:
         return []
-    stamp = now or common.now()
     with db.transaction() as s:
-        waiting = _waiting(s, run_pk)
-        dag_ids = _lock_dags(s, sorted({dag_id for dag_id, _ in waiting}))
-        if not dag_ids:
-            return []
-        total = lock_pools(s, {pool for _, pool in waiting})
-        live_per_run, used = _live(s)  # read under the locks: no claimer can add to it now
-        budget = _Budget(SpecCache(s), live_per_run, PoolSlots.of(total, used))
-        return _claim(s, budget, dag_ids, limit=limit, run_pk=run_pk, stamp=stamp)
+        return claim_in(s, limit=limit, run_pk=run_pk, now=now)
 
 
-def _waiting(s: Session, run_pk: int | None) -> set[tuple[str, str]]:
-    """The (DAG, pool) pairs of scheduled task instances: what the claim must lock."""
-    stmt = select(TaskInstance.dag_id, TaskInstance.pool).where(
-        TaskInstance.state == TaskState.SCHEDULED.value
-    )
-    if run_pk is not None:
-        stmt = stmt.where(TaskInstance.run_pk == run_pk)
-    return {(dag_id, pool) for dag_id, pool in s.execute(stmt.distinct())}
+def claim_in(
+    s: Session,
+    *,
+    limit: int,
+    run_pk: int | None = None,
+    now: datetime | None = None,
+    queue: bool = True,
+) -> list[ClaimedTask]:
+    """``claim_scheduled`` in the caller's transaction. With ``queue=False`` the claimed task
+    instances are left ``scheduled`` (still locked, still counted against the limits here): the
+    caller moves each of them on, in this transaction, with a write guarded on ``scheduled``
+    (``task_results.claim_and_start`` starts them at once)."""
+    if limit <= 0:
+        return []
+    stamp = now or common.now()
+    conn = common.conn(s)
+    if run_pk is None:
+        waiting = conn.execute(_WAITING).all()
+    else:
+        waiting = conn.execute(_WAITING_IN_RUN, {"run_pk": run_pk}).all()
+    if not waiting:
+        return []
+    dag_ids = _lock_dags(s, sorted({dag_id for dag_id, _ in waiting}))
+    if not dag_ids:
+        return []
+    total = lock_pools(s, {pool for _, pool in waiting})
+    live_per_run, used = _live(s)  # read under the locks: no claimer can add to it now
+    budget = _Budget(SpecCache(s), live_per_run, PoolSlots.of(total, used))
+    return _claim(s, budget, dag_ids, limit=limit, run_pk=run_pk, stamp=stamp if queue else None)
 
 
 def _lock_dags(s: Session, dag_ids: list[str]) -> list[str]:
     if not dag_ids:
         return []
-    stmt = for_update(select(Dag.dag_id).where(Dag.dag_id.in_(dag_ids)).order_by(Dag.dag_id))
-    return list(s.scalars(stmt))
+    return list(common.conn(s).execute(_LOCK_DAGS, {"dag_ids": dag_ids}).scalars())
 
 
 def _live(s: Session) -> tuple[dict[int, int], dict[str, int]]:
     """Queued and running task instances per run, and the pool slots they hold per pool."""
-    ti = TaskInstance
-    rows = s.execute(
-        select(ti.run_pk, ti.pool, func.count(), func.sum(ti.pool_slots))
-        .where(ti.state.in_([state.value for state in LIVE_TASK_STATES]))
-        .group_by(ti.run_pk, ti.pool)
-    )
     per_run: dict[int, int] = {}
     per_pool: dict[str, int] = {}
-    for run_pk, pool, count, slots in rows:
+    for run_pk, pool, count, slots in common.conn(s).execute(_LIVE):
         per_run[run_pk] = per_run.get(run_pk, 0) + int(count)
         per_pool[pool] = per_pool.get(pool, 0) + int(slots or 0)
     return per_run, per_pool
@@ -234,25 +318,30 @@ def _claim(
     *,
     limit: int,
     run_pk: int | None,
-    stamp: datetime,
+    stamp: datetime | None,
 ) -> list[ClaimedTask]:
+    """Admit scheduled task instances, page by page; queue them at ``stamp`` (or, ``None``,
+    leave that to the caller)."""
     claimed: list[ClaimedTask] = []
     after: tuple[int, int] | None = None
     size = max(limit, _MIN_PAGE)
     while len(claimed) < limit:
         page = _page(s, budget, dag_ids, run_pk=run_pk, after=after, size=size)
-        admitted: list[tuple[TaskInstance, DagRun]] = []
-        for ti, run in page:
+        admitted: list[_Candidate] = []
+        for row in page:
             if len(claimed) + len(admitted) >= limit:
                 break
-            if budget.admits(ti, run):
-                budget.take(ti, run)
-                admitted.append((ti, run))
-        queued = _queue(s, [ti.id for ti, _ in admitted], stamp)
-        claimed += [_claimed(ti, run) for ti, run in admitted if ti.id in queued]
+            if budget.admits(row):
+                budget.take(row)
+                admitted.append(row)
+        if stamp is None:
+            claimed += [_claimed(row) for row in admitted]
+        else:
+            queued = queue_claimed(s, [row.id for row in admitted], stamp)
+            claimed += [_claimed(row) for row in admitted if row.id in queued]
         if len(page) < size:
             break
-        after = (page[-1][1].id, page[-1][0].id)
+        after = (page[-1].run_pk, page[-1].id)
     return claimed
 
 
@@ -264,62 +353,48 @@ def _page(
     run_pk: int | None,
     after: tuple[int, int] | None,
     size: int,
-) -> list[tuple[TaskInstance, DagRun]]:
+) -> list[_Candidate]:
     """The next scheduled task instances in claim order, past ``after`` (run, task instance);
     runs at their limit and pools without an open slot are left out by the query itself."""
-    stmt = (
-        select(TaskInstance, DagRun)
-        .join(DagRun, DagRun.id == TaskInstance.run_pk)
-        .where(TaskInstance.dag_id.in_(dag_ids))
-        .where(TaskInstance.state == TaskState.SCHEDULED.value)
-        .where(DagRun.state == RunState.RUNNING.value)
-        .where(TaskInstance.pool.in_(budget.pools.usable()))
-        .order_by(TaskInstance.run_pk, TaskInstance.id)
-        .limit(size)
-        .with_for_update(of=TaskInstance, skip_locked=True)
-    )
+    usable = budget.pools.usable()
+    if not usable:
+        return []
+    stmt = _PAGE
     full = budget.full_runs()
     if full:
-        stmt = stmt.where(TaskInstance.run_pk.not_in(full))
+        stmt = stmt.where(_TI.c.run_pk.not_in(full))
     if run_pk is not None:
-        stmt = stmt.where(TaskInstance.run_pk == run_pk)
+        stmt = stmt.where(_TI.c.run_pk == run_pk)
     if after is not None:
         run_after, ti_after = after
         stmt = stmt.where(
             or_(
-                TaskInstance.run_pk > run_after,
-                and_(TaskInstance.run_pk == run_after, TaskInstance.id > ti_after),
+                _TI.c.run_pk > run_after,
+                and_(_TI.c.run_pk == run_after, _TI.c.id > ti_after),
             )
         )
-    return [(ti, run) for ti, run in s.execute(stmt)]
+    params = {"dag_ids": dag_ids, "pools": usable, "size": size}
+    return cast(list[_Candidate], common.conn(s).execute(stmt, params).all())
 
 
-def _queue(s: Session, ti_ids: list[int], stamp: datetime) -> set[int]:
+def queue_claimed(s: Session, ti_ids: list[int], stamp: datetime) -> set[int]:
     """``scheduled`` -> ``queued``, guarded; returns the ids that moved (one statement)."""
     if not ti_ids:
         return set()
-    stmt = (
-        update(TaskInstance)
-        .where(TaskInstance.id.in_(ti_ids), TaskInstance.state == TaskState.SCHEDULED.value)
-        .values(state=TaskState.QUEUED.value, queued_at=stamp, updated_at=stamp)
-        .returning(TaskInstance.id)
-        # The claimed rows' state is not read again in this session: no need to update it.
-        .execution_options(synchronize_session=False)
-    )
-    return set(s.scalars(stmt))
+    return set(common.conn(s).execute(_QUEUE, {"ids": ti_ids, "stamp": stamp}).scalars())
 
 
-def _claimed(ti: TaskInstance, run: DagRun) -> ClaimedTask:
+def _claimed(row: _Candidate) -> ClaimedTask:
     return ClaimedTask(
-        ti_id=ti.id,
-        run_pk=run.id,
-        dag_id=run.dag_id,
-        run_id=run.run_id,
-        task_id=ti.task_id,
-        map_index=ti.map_index,
-        try_number=ti.try_number + 1,
-        snapshot_digest=run.snapshot_digest,
-        version_id=run.version_id,
-        params=dict(run.params or {}),
-        conf=dict(run.conf or {}),
+        ti_id=row.id,
+        run_pk=row.run_pk,
+        dag_id=row.dag_id,
+        run_id=row.run_id,
+        task_id=row.task_id,
+        map_index=row.map_index,
+        try_number=row.try_number + 1,
+        snapshot_digest=row.snapshot_digest,
+        version_id=row.version_id,
+        params=dict(row.params or {}),
+        conf=dict(row.conf or {}),
     )

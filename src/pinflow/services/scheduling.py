@@ -19,19 +19,37 @@ join task: the second one sees the first one's result and schedules the join.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
-from sqlalchemy import CursorResult, Update, case, func, insert, select, update
+from sqlalchemy import (
+    CursorResult,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from pinflow.lifecycle.mapping import Expansion, RunInstances, XComValues, expansion_for
-from pinflow.lifecycle.run_planning import MoveReason, RunPlan, TaskMove, plan_run
+from pinflow.lifecycle.run_planning import (
+    MoveReason,
+    RunPlan,
+    TaskMove,
+    neighbourhood,
+    plan_run,
+)
 from pinflow.lifecycle.states import FINISHED_TASK_STATES, RunState, TaskState
 from pinflow.services import common
 from pinflow.services.common import SYSTEM_ACTOR, audit, for_update
 from pinflow.services.dispatch import cached_spec
-from pinflow.spec.models import DagSpec, XComRef
+from pinflow.spec.models import DagSpec, ErrorStrategy, XComRef
 from pinflow.store.db import Database
 from pinflow.store.tables import Dag, DagRun, TaskInstance, XCom
 
@@ -66,9 +84,38 @@ class SpecCache:
 # --- one run ------------------------------------------------------------------------------------
 
 
+class RunRef(Protocol):
+    """What ``advance_run`` reads of a run: a ``DagRun`` row or a ``RunRow``."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def dag_id(self) -> str: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def snapshot_digest(self) -> str: ...
+    @property
+    def version_id(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A run read with a Core statement (the report path does not build ORM objects)."""
+
+    id: int
+    dag_id: str
+    run_id: str
+    state: str
+    snapshot_digest: str
+    version_id: str | None
+
+
 def advance_run(
     session: Session,
-    run: DagRun,
+    run: RunRef,
     *,
     now: datetime | None = None,
     retries_due_by: datetime | None = None,
@@ -83,34 +130,65 @@ def advance_run(
     ``start_queued_runs``) are left alone. The caller should hold the run's row lock. Returns
     the number of rows changed.
 
-    On the hot path (every task report calls it): the run's task instances are read once, the
-    spec comes from the process-wide cache, XComs are read only to expand a mapped task, and
-    ``changed`` (the tasks a report just finished) limits the trigger rules evaluated to their
-    downstream tasks. Without it every waiting task is evaluated: the safety net.
+    ``changed`` (the tasks a report just finished) makes this the hot path, which every report
+    takes: only the neighbourhood of those tasks is read and planned (``neighbourhood``: their
+    downstream tasks and the upstreams those depend on), a cascade of skips or upstream
+    failures reads on wave by wave, and the whole run is read once, when no task instance is
+    left unfinished, for its outcome. So a report costs what the task's neighbourhood holds,
+    not what the DAG holds. Without ``changed`` every task is read and evaluated: the safety
+    net's full pass (and ``fail_fast``, which stops every task at once).
     """
     if run.state != RunState.RUNNING:
         return 0
     stamp = now or common.now()
-    step = _RunStep(session, run, cached_spec(session, run.snapshot_digest), stamp)
-    instances = _load_instances(session, run.id)
-    plan = step.settle(instances, changed)
-    changes = step.changes
+    spec = cached_spec(session, run.snapshot_digest)
+    step = _RunStep(session, run, spec, stamp)
+    instances = step.settle_around(changed) if changed is not None else None
+    if instances is None:  # a full pass, or fail_fast met a failure: the whole run's decision
+        instances = _load_instances(session, run.id)
+        step.settle(instances, None)
     if any(TaskState.UP_FOR_RETRY in group for group in instances.states.values()):
-        changes += _release_due_retries(session, run.id, retries_due_by or stamp, stamp)
-    # A plan that met a changed state anywhere was computed from a stale picture; it may still
-    # move tasks (each move is guarded) but it must not finish the run.
-    if plan.outcome is not None and step.fresh:
-        changes += _finish_run(session, run, plan, stamp)
-    return changes
+        step.changes += _release_due_retries(session, run.id, retries_due_by or stamp, stamp)
+    # A step that met a changed state anywhere planned from a stale picture: its moves were
+    # guarded, but it must not finish the run.
+    if step.fresh and not step.saw_unfinished and not _has_unfinished(session, run.id):
+        final = plan_run(spec, _load_instances(session, run.id).states, spec.error_strategy)
+        if final.outcome is not None:
+            step.changes += _finish_run(session, run, final, stamp)
+    return step.changes
 
 
 class _RunStep:
     """One ``advance_run``: plans, applies the moves and expansions, counts what changed."""
 
-    def __init__(self, session: Session, run: DagRun, spec: DagSpec, stamp: datetime) -> None:
+    def __init__(self, session: Session, run: RunRef, spec: DagSpec, stamp: datetime) -> None:
         self.session, self.run, self.spec, self.stamp = session, run, spec, stamp
         self.changes = 0
         self.fresh = True  # every guarded write matched the state it was planned from
+        self.ended: set[str] = set()  # tasks moved to a finished state: their downstream waits
+        # A task instance planned here is unfinished and stays so in this step (only ``none``
+        # ones move): the run cannot end now, no need to ask the database.
+        self.saw_unfinished = False
+
+    def settle_around(self, changed: Collection[str]) -> RunInstances | None:
+        """Settle the neighbourhood of ``changed``, then of every task a cascade finished,
+        reading only those rows; the instances read last (they include ``changed``).
+
+        ``None`` (nothing applied) when the run's error strategy is ``fail_fast`` and a
+        failure is in sight: that decision is the whole run's.
+        """
+        wave = set(changed)
+        fail_fast = self.spec.error_strategy == ErrorStrategy.FAIL_FAST
+        first: RunInstances | None = None
+        while wave:
+            instances = _load_instances(self.session, self.run.id, neighbourhood(self.spec, wave))
+            if fail_fast and any(TaskState.FAILED in g for g in instances.states.values()):
+                return None
+            first = first or instances
+            self.ended.clear()
+            self.settle(instances, wave)
+            wave = self.ended - wave
+        return first or RunInstances()
 
     def settle(self, instances: RunInstances, changed: Collection[str] | None) -> RunPlan:
         """Plan and apply until no mapped task is left to expand: an expansion that skips or
@@ -119,8 +197,11 @@ class _RunStep:
         tried: set[str] = set()
         while True:
             plan = plan_run(self.spec, states, self.spec.error_strategy, changed=changed)
+            self.saw_unfinished = self.saw_unfinished or _busy(plan.states)
             for move in plan.moves:
                 self._count(_apply_move(self.session, self.run.id, move, self.stamp))
+                if move.to_state in FINISHED_TASK_STATES:
+                    self.ended.add(move.task_id)
             pending = [task_id for task_id in plan.expand if task_id not in tried]
             if not pending:
                 return plan
@@ -148,6 +229,8 @@ class _RunStep:
             self._count(changed)
             if changed:
                 expanded[task.task_id] = [expansion.state] * max(expansion.count, 1)
+                if expansion.state in FINISHED_TASK_STATES:
+                    self.ended.add(task.task_id)
         return expanded
 
     def _schedule_waiting(
@@ -202,19 +285,57 @@ class _RunStep:
         self.fresh = self.fresh and changed > 0
 
 
-def _load_instances(session: Session, run_pk: int) -> RunInstances:
-    """The run's task instances, grouped by task and state (one query): a mapped task's
-    elements cost a row per state, not a row each. Tasks come in creation order."""
-    ti = TaskInstance
+_TI = cast(Table, TaskInstance.__table__)
+_UNFINISHED = sorted(state.value for state in TaskState if state not in FINISHED_TASK_STATES)
+
+
+def _instances_stmt(*, some: bool) -> Select[Any]:
+    ti = _TI.c
     placeholder = func.min(case((ti.map_index == -1, ti.id)))
-    stmt = (
-        select(ti.task_id, ti.state, func.count(), func.max(ti.map_index), placeholder)
-        .where(ti.run_pk == run_pk)
-        .group_by(ti.task_id, ti.state)
-        .order_by(func.min(ti.id))
+    stmt = select(ti.task_id, ti.state, func.count(), func.max(ti.map_index), placeholder).where(
+        ti.run_pk == bindparam("run_pk")
     )
+    if some:
+        stmt = stmt.where(ti.task_id.in_(bindparam("task_ids", expanding=True)))
+    return stmt.group_by(ti.task_id, ti.state).order_by(func.min(ti.id))
+
+
+# Built once: on the report path, building a statement costs more than running it.
+_ALL_INSTANCES = _instances_stmt(some=False)
+_SOME_INSTANCES = _instances_stmt(some=True)
+_ANY_UNFINISHED = (
+    select(_TI.c.id)
+    .where(_TI.c.run_pk == bindparam("run_pk"), _TI.c.state.in_(_UNFINISHED))
+    .limit(1)
+)
+
+
+_BUSY = frozenset(TaskState) - FINISHED_TASK_STATES - {TaskState.NONE}
+
+
+def _busy(states: Mapping[str, Sequence[TaskState]]) -> bool:
+    return any(state in _BUSY for group in states.values() for state in group)
+
+
+def _load_instances(
+    session: Session, run_pk: int, task_ids: Collection[str] | None = None
+) -> RunInstances:
+    """The run's task instances (only those of ``task_ids`` when given), grouped by task and
+    state (one query): a mapped task's elements cost a row per state, not a row each. Tasks
+    come in creation order."""
     # Plain rows, no ORM result processing: this is on every report's path.
-    return RunInstances.of(session.connection().execute(stmt))
+    if task_ids is None:
+        rows = common.conn(session).execute(_ALL_INSTANCES, {"run_pk": run_pk})
+    else:
+        params = {"run_pk": run_pk, "task_ids": sorted(task_ids)}
+        rows = common.conn(session).execute(_SOME_INSTANCES, params)
+    return RunInstances.of(rows)
+
+
+def _has_unfinished(session: Session, run_pk: int) -> bool:
+    """Whether a task instance of the run is not finished (an index range, not a scan)."""
+    found = common.conn(session).execute(_ANY_UNFINISHED, {"run_pk": run_pk}).first()
+    return found is not None
 
 
 def _read_xcoms(session: Session, run_pk: int, refs: Sequence[XComRef]) -> XComValues:
@@ -230,36 +351,50 @@ def _read_xcoms(session: Session, run_pk: int, refs: Sequence[XComRef]) -> XComV
     return values
 
 
-def _apply_move(session: Session, run_pk: int, move: TaskMove, stamp: datetime) -> int:
-    values: dict[str, Any] = {"state": move.to_state.value, "updated_at": stamp}
-    if move.to_state in FINISHED_TASK_STATES:
-        values.update(end_date=stamp, next_try_at=None)
-    return execute_guarded(
-        session,
-        update(TaskInstance)
-        .where(
-            TaskInstance.run_pk == run_pk,
-            TaskInstance.task_id == move.task_id,
-            TaskInstance.state == move.from_state.value,
-        )
-        .values(**values),
+def _move_stmt(*, finished: bool) -> Update:
+    ti = _TI.c
+    values: dict[str, Any] = {"state": bindparam("to_state"), "updated_at": bindparam("stamp")}
+    if finished:
+        values.update(end_date=bindparam("stamp"), next_try_at=None)
+    return (
+        update(_TI)
+        .where(ti.run_pk == bindparam("run"), ti.task_id == bindparam("task"))
+        .where(ti.state == bindparam("from_state"))
+        .values(values)
     )
+
+
+_MOVE = {finished: _move_stmt(finished=finished) for finished in (False, True)}
+_RELEASE_RETRIES = (
+    update(_TI)
+    .where(_TI.c.run_pk == bindparam("run"), _TI.c.state == TaskState.UP_FOR_RETRY.value)
+    .where(_TI.c.next_try_at <= bindparam("due_by"))
+    .values(state=TaskState.SCHEDULED.value, next_try_at=None, updated_at=bindparam("stamp"))
+)
+
+
+def _apply_move(session: Session, run_pk: int, move: TaskMove, stamp: datetime) -> int:
+    params = {
+        "run": run_pk,
+        "task": move.task_id,
+        "from_state": move.from_state.value,
+        "to_state": move.to_state.value,
+        "stamp": stamp,
+    }
+    stmt = _MOVE[move.to_state in FINISHED_TASK_STATES]
+    return _rowcount(common.conn(session).execute(stmt, params))
 
 
 def _release_due_retries(session: Session, run_pk: int, due_by: datetime, stamp: datetime) -> int:
-    return execute_guarded(
-        session,
-        update(TaskInstance)
-        .where(
-            TaskInstance.run_pk == run_pk,
-            TaskInstance.state == TaskState.UP_FOR_RETRY.value,
-            TaskInstance.next_try_at <= due_by,
-        )
-        .values(state=TaskState.SCHEDULED.value, next_try_at=None, updated_at=stamp),
-    )
+    params = {"run": run_pk, "due_by": due_by, "stamp": stamp}
+    return _rowcount(common.conn(session).execute(_RELEASE_RETRIES, params))
 
 
-def _finish_run(session: Session, run: DagRun, plan: RunPlan, stamp: datetime) -> int:
+def _rowcount(result: Any) -> int:
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _finish_run(session: Session, run: RunRef, plan: RunPlan, stamp: datetime) -> int:
     assert plan.outcome is not None
     changed = execute_guarded(
         session,

@@ -14,26 +14,25 @@ rows already record who ran what, when, on which snapshot.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple, cast
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import CursorResult, Table, Update, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from pinflow.errors import ConflictError, InvalidInputError, NotFoundError
+from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError
 from pinflow.lifecycle.mapping import MISSING, upstream_output
 from pinflow.lifecycle.run_planning import RetryDecision, retry_decision
-from pinflow.lifecycle.states import TaskState, can_report
+from pinflow.lifecycle.states import RunState, TaskState, can_report
 from pinflow.services import common
-from pinflow.services.common import for_update
-from pinflow.services.pools import ClaimedTask, claim_scheduled
-from pinflow.services.scheduling import advance_run, execute_guarded, lock_run
+from pinflow.services.dispatch import cached_spec
+from pinflow.services.pools import ClaimedTask, claim_in, claim_scheduled, queue_claimed
+from pinflow.services.scheduling import RunRow, advance_run
 from pinflow.spec.models import TaskSpec, XComRef
-from pinflow.store import repo
 from pinflow.store.db import Database
 from pinflow.store.tables import DagRun, TaskInstance, TaskInstanceTry, XCom
 
@@ -43,11 +42,13 @@ __all__ = [
     "XCOM_DB_LIMIT_BYTES",
     "ClaimedTask",
     "StartedTask",
+    "claim_and_start",
     "claim_scheduled",
     "finish_task",
     "get_inputs",
     "get_xcom",
     "heartbeat",
+    "report_and_claim",
     "start_task",
 ]
 
@@ -77,6 +78,94 @@ class StartedTask:
     version_id: str | None
 
 
+# --- rows ---------------------------------------------------------------------------------------
+#
+# Starts and reports run once per try: their statements are built once (building one costs
+# more than running it) and read plain rows, not ORM objects.
+
+_TI = cast(Table, TaskInstance.__table__)
+_TRY = cast(Table, TaskInstanceTry.__table__)
+_RUN = cast(Table, DagRun.__table__)
+
+_LOCK_RUN_OF_TI = (
+    select(
+        _RUN.c.id,
+        _RUN.c.dag_id,
+        _RUN.c.run_id,
+        _RUN.c.state,
+        _RUN.c.snapshot_digest,
+        _RUN.c.version_id,
+    )
+    .where(_RUN.c.id == select(_TI.c.run_pk).where(_TI.c.id == bindparam("ti")).scalar_subquery())
+    .with_for_update()
+)
+_LOCK_TI = (
+    select(
+        _TI.c.id,
+        _TI.c.run_pk,
+        _TI.c.task_id,
+        _TI.c.map_index,
+        _TI.c.state,
+        _TI.c.try_number,
+        _TI.c.max_tries,
+    )
+    .where(_TI.c.id == bindparam("ti"))
+    .with_for_update()
+)
+
+
+def _guarded_stmt(*columns: str) -> Update:
+    """``UPDATE task_instance SET <columns> WHERE id, state, try_number`` are as expected."""
+    return (
+        update(_TI)
+        .where(_TI.c.id == bindparam("ti"), _TI.c.state == bindparam("expected_state"))
+        .where(_TI.c.try_number == bindparam("expected_try"))
+        .values({column: bindparam(f"v_{column}") for column in columns})
+    )
+
+
+_BEGIN_COLUMNS = (
+    "state",
+    "try_number",
+    "start_date",
+    "end_date",
+    "heartbeat_at",
+    "next_try_at",
+    "updated_at",
+    "snapshot_digest",
+    "hostname",
+    "pid",
+)
+_BEGIN = _guarded_stmt(*_BEGIN_COLUMNS)
+_CLAIM_AND_BEGIN = _guarded_stmt(*_BEGIN_COLUMNS, "queued_at")
+_END = _guarded_stmt("state", "end_date", "updated_at", "next_try_at")
+_HEARTBEAT = _guarded_stmt("heartbeat_at")
+_INSERT_TRY = insert(_TRY)
+_END_TRY = (
+    update(_TRY)
+    .where(_TRY.c.ti_id == bindparam("ti"), _TRY.c.try_number == bindparam("try"))
+    .values(state=bindparam("v_state"), end_date=bindparam("v_end"), error=bindparam("v_error"))
+)
+_INSERT_XCOM = insert(cast(Table, XCom.__table__))
+_DROP_XCOMS = delete(cast(Table, XCom.__table__)).where(
+    XCom.run_pk == bindparam("run_pk"),
+    XCom.task_id == bindparam("task_id"),
+    XCom.map_index == bindparam("map_index"),
+)
+
+
+class TiRow(NamedTuple):
+    """A task instance as the start and report paths lock it."""
+
+    id: int
+    run_pk: int
+    task_id: str
+    map_index: int
+    state: str
+    try_number: int
+    max_tries: int
+
+
 # --- start, heartbeat ---------------------------------------------------------------------------
 
 
@@ -99,54 +188,143 @@ def start_task(
     with db.transaction() as s:
         run, ti = _lock(s, ti_id)
         _expect(ti, TaskState.QUEUED, try_number - 1, f"start try {try_number} of")
-        _begin_try(s, run, ti, try_number, hostname=hostname, pid=pid, stamp=stamp)
-        s.execute(
-            delete(XCom).filter_by(run_pk=ti.run_pk, task_id=ti.task_id, map_index=ti.map_index)
-        )
-        return StartedTask(
-            ti.id, run.id, ti.task_id, ti.map_index, try_number, run.snapshot_digest, run.version_id
+        _begin_tries(s, [_Try(run, ti, try_number)], hostname=hostname, pid=pid, stamp=stamp)
+        _drop_xcoms(s, [ti])
+        return _started(run, ti.id, ti.task_id, ti.map_index, try_number)
+
+
+def claim_and_start(
+    db: Database,
+    *,
+    limit: int,
+    hostname: str | None = None,
+    pid: int | None = None,
+    hold: Collection[int] = (),
+    now: datetime | None = None,
+) -> tuple[list[tuple[ClaimedTask, StartedTask]], list[ClaimedTask]]:
+    """``claim_scheduled`` and ``start_task`` of every claimed try, in one transaction.
+
+    What an executor that runs a try as soon as it has it calls (the local executor): the
+    tries are ``running`` once this returns, with the same rows ``start_task`` writes, and
+    the transaction per try between the claim and the start is saved. Claimed task instances
+    whose id is in ``hold`` (a try of theirs still runs in this executor) are left ``queued``,
+    returned second, for ``start_task`` once that try has ended.
+    """
+    with db.transaction() as s:
+        return _claim_and_start_in(
+            s, limit=limit, hostname=hostname, pid=pid, hold=hold, stamp=now or common.now()
         )
 
 
-def _begin_try(
+def _claim_and_start_in(
     s: Session,
-    run: DagRun,
-    ti: TaskInstance,
-    try_number: int,
+    *,
+    limit: int,
+    hostname: str | None,
+    pid: int | None,
+    hold: Collection[int],
+    stamp: datetime,
+) -> tuple[list[tuple[ClaimedTask, StartedTask]], list[ClaimedTask]]:
+    claimed = claim_in(s, limit=limit, now=stamp, queue=False)
+    held = [task for task in claimed if task.ti_id in hold]
+    if held:
+        queue_claimed(s, [task.ti_id for task in held], stamp)
+    starting = [task for task in claimed if task.ti_id not in hold]
+    if not starting:
+        return [], held
+    # The claim read each run under its lock, in this transaction: its pin is current.
+    runs = {task.run_pk: _run_of(task) for task in starting}
+    _begin_tries(
+        s,
+        [_Try(runs[t.run_pk], t, t.try_number) for t in starting],
+        hostname=hostname,
+        pid=pid,
+        stamp=stamp,
+        claimed=True,
+    )
+    _drop_xcoms(s, starting)
+    started = [
+        (t, _started(runs[t.run_pk], t.ti_id, t.task_id, t.map_index, t.try_number))
+        for t in starting
+    ]
+    return started, held
+
+
+def _started(run: RunRow, ti_id: int, task_id: str, map_index: int, try_number: int) -> StartedTask:
+    return StartedTask(
+        ti_id, run.id, task_id, map_index, try_number, run.snapshot_digest, run.version_id
+    )
+
+
+class _Try(NamedTuple):
+    run: RunRow
+    ti: TiRow | ClaimedTask
+    number: int
+
+    @property
+    def ti_id(self) -> int:
+        return self.ti.id if isinstance(self.ti, TiRow) else self.ti.ti_id
+
+
+def _begin_tries(
+    s: Session,
+    tries: Sequence[_Try],
     *,
     hostname: str | None,
     pid: int | None,
     stamp: datetime,
+    claimed: bool = False,
 ) -> None:
+    """``queued`` -> ``running`` for each try, and its try row (two statements, however many
+    tries). ``claimed``: straight from ``scheduled``, claimed in this transaction."""
     proc = {"hostname": hostname, "pid": pid}
-    values = {
-        "state": TaskState.RUNNING.value,
-        "try_number": try_number,
-        "start_date": stamp,
-        "end_date": None,
-        "heartbeat_at": stamp,
-        "next_try_at": None,
-        "updated_at": stamp,
-        "snapshot_digest": run.snapshot_digest,
-        **proc,
-    }
-    _guarded(s, ti, TaskState.QUEUED, try_number - 1, values)
-    s.add(
-        TaskInstanceTry(
-            ti_id=ti.id,
-            try_number=try_number,
-            state=TaskState.RUNNING.value,
-            snapshot_digest=run.snapshot_digest,
-            version_id=run.version_id,
-            start_date=stamp,
+    begins = [
+        {
+            "ti": t.ti_id,
+            "expected_state": (TaskState.SCHEDULED if claimed else TaskState.QUEUED).value,
+            "expected_try": t.number - 1,
+            "v_queued_at": stamp,
+            "v_state": TaskState.RUNNING.value,
+            "v_try_number": t.number,
+            "v_start_date": stamp,
+            "v_end_date": None,
+            "v_heartbeat_at": stamp,
+            "v_next_try_at": None,
+            "v_updated_at": stamp,
+            "v_snapshot_digest": t.run.snapshot_digest,
+            "v_hostname": hostname,
+            "v_pid": pid,
+        }
+        for t in tries
+    ]
+    conn = common.conn(s)
+    if _rowcount(conn.execute(_CLAIM_AND_BEGIN if claimed else _BEGIN, begins)) != len(begins):
+        raise ConflictError("A task instance changed state meanwhile; nothing was changed.")
+    rows = [
+        {
+            "ti_id": t.ti_id,
+            "try_number": t.number,
+            "state": TaskState.RUNNING.value,
+            "snapshot_digest": t.run.snapshot_digest,
+            "version_id": t.run.version_id,
+            "start_date": stamp,
             **proc,
-        )
-    )
-    name = _name(ti)  # a failed flush expires the row: read what the message needs first
+        }
+        for t in tries
+    ]
     try:
-        s.flush()
+        conn.execute(_INSERT_TRY, rows)
     except IntegrityError:
-        raise ConflictError(f"Try {try_number} of {name} already exists.") from None
+        which = "; ".join(f"Try {t.number} of {_name(t.ti)}" for t in tries)
+        raise ConflictError(f"{which}: a try row with that number already exists.") from None
+
+
+def _drop_xcoms(s: Session, tis: Sequence[TiRow | ClaimedTask]) -> None:
+    """XComs an earlier try left (or a try of an element a clear removed): a downstream task
+    must never read a stale result."""
+    if tis:
+        keys = [{"run_pk": t.run_pk, "task_id": t.task_id, "map_index": t.map_index} for t in tis]
+        common.conn(s).execute(_DROP_XCOMS, keys)
 
 
 def heartbeat(db: Database, ti_id: int, *, try_number: int, now: datetime | None = None) -> None:
@@ -155,7 +333,9 @@ def heartbeat(db: Database, ti_id: int, *, try_number: int, now: datetime | None
     with db.transaction() as s:  # the task instance's row lock only: heartbeats are frequent
         ti = _lock_ti(s, ti_id)
         _expect(ti, TaskState.RUNNING, try_number, f"heartbeat try {try_number} of")
-        _guarded(s, ti, TaskState.RUNNING, try_number, {"heartbeat_at": stamp})
+        _guarded(
+            s, ti, TaskState.RUNNING, try_number, stmt=_HEARTBEAT, values={"v_heartbeat_at": stamp}
+        )
 
 
 # --- finish -------------------------------------------------------------------------------------
@@ -180,53 +360,148 @@ def finish_task(
     ``XCOM_DB_LIMIT_BYTES`` once encoded, else ``InvalidInputError`` and nothing changes. The
     run advances in the same transaction, so downstream tasks are scheduled at once.
     """
-    stamp = now or common.now()
+    report = TaskReport(ti_id, try_number, success, error, xcom, skipped)
     with db.transaction() as s:
-        run, ti = _lock(s, ti_id)
-        _expect(ti, TaskState.RUNNING, try_number, f"report try {try_number} of")
-        stored = xcom is not NO_XCOM and success and not skipped
-        payload = _encode_xcom(ti, xcom) if stored else None
-        if skipped or success:
-            decision = RetryDecision(TaskState.SKIPPED if skipped else TaskState.SUCCESS, None)
-        else:
-            decision = _after_failure(s, run, ti, try_number, stamp)
-        assert can_report(TaskState.RUNNING, decision.state)
-        _end_try(s, ti, try_number, decision, error=error, stamp=stamp)
-        if payload is not None:
-            _store_xcom(s, ti, xcom, payload, stamp)
-        advance_run(s, run, now=stamp, changed=[ti.task_id])
-        return decision.state
+        return _finish_in(s, report, now or common.now())
+
+
+class TaskReport(NamedTuple):
+    """How one try ended, as ``finish_task`` takes it (``report_and_claim`` takes several)."""
+
+    ti_id: int
+    try_number: int
+    success: bool
+    error: str | None = None
+    xcom: Any = NO_XCOM
+    skipped: bool = False
+
+
+def _finish_in(s: Session, report: TaskReport, stamp: datetime) -> TaskState:
+    """``finish_task`` in the caller's transaction. Every refusal (``ConflictError``,
+    ``NotFoundError``, ``InvalidInputError``) is raised before anything is written."""
+    ti_id, try_number, success, error, xcom, skipped = report
+    run, ti = _lock(s, ti_id)
+    _expect(ti, TaskState.RUNNING, try_number, f"report try {try_number} of")
+    stored = xcom is not NO_XCOM and success and not skipped
+    payload = _encode_xcom(ti, xcom) if stored else None
+    if skipped or success:
+        decision = RetryDecision(TaskState.SKIPPED if skipped else TaskState.SUCCESS, None)
+    else:
+        decision = _after_failure(s, run, ti, try_number, stamp)
+    assert can_report(TaskState.RUNNING, decision.state)
+    _end_try(s, ti, try_number, decision, error=error, stamp=stamp)  # the first write
+    if payload is not None:
+        _store_xcom(s, ti, xcom, payload, stamp)
+    advance_run(s, run, now=stamp, changed=[ti.task_id])
+    return decision.state
+
+
+# --- one scheduler step ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What ``report_and_claim`` did: each report's new state (or why it was refused: a
+    stale or duplicate report), and the tries it started (or claimed and held)."""
+
+    states: dict[tuple[int, int], TaskState | PinflowError]
+    started: list[tuple[ClaimedTask, StartedTask]]
+    held: list[ClaimedTask]
+
+
+def report_and_claim(
+    db: Database,
+    reports: Sequence[TaskReport],
+    *,
+    limit: int,
+    hostname: str | None = None,
+    pid: int | None = None,
+    hold: Collection[int] = (),
+    now: datetime | None = None,
+) -> StepOutcome:
+    """Record ``reports`` (``finish_task`` each), then ``claim_and_start`` up to ``limit``.
+
+    A report the store refuses is answered in ``states`` and changes nothing; a value that
+    cannot be stored fails its try with the reason, as ``finish_task``'s callers do. Should
+    starting the claimed tries conflict, they are only queued and returned as ``held``: the
+    caller starts each with ``start_task``, which answers for each one.
+
+    On SQLite, where one writer at a time holds the whole database, it is all one
+    transaction: a commit is the largest cost of a step there. Elsewhere each report is its
+    own transaction and the claim another, because a claim locks DAG rows, which must never
+    be waited for while holding a run (the lock order).
+    """
+    stamp = now or common.now()
+    ordered = sorted(reports, key=lambda r: (r.ti_id, r.try_number))  # a stable lock order
+    if db.is_sqlite and ordered:
+        try:
+            with db.transaction() as s:
+                states = {r[:2]: _report_in(s, r, stamp) for r in ordered}
+                started, held = _claim_and_start_in(
+                    s, limit=limit, hostname=hostname, pid=pid, hold=hold, stamp=stamp
+                )
+                return StepOutcome(states, started, held)
+        except (SQLAlchemyError, ConflictError):
+            pass  # unexpected: each on its own below, so that one cannot hold back the others
+    states = {}
+    for report in ordered:
+        with db.transaction() as s:
+            states[report[:2]] = _report_in(s, report, stamp)
+    try:
+        started, held = claim_and_start(db, limit=limit, hostname=hostname, pid=pid, hold=hold)
+    except ConflictError:  # a try row in the way (never written by Pinflow itself): slow path
+        started, held = [], claim_scheduled(db, limit=limit)
+    return StepOutcome(states, started, held)
+
+
+def _report_in(s: Session, report: TaskReport, stamp: datetime) -> TaskState | PinflowError:
+    try:
+        try:
+            return _finish_in(s, report, stamp)
+        except InvalidInputError as exc:  # the value cannot be stored: the try fails
+            failed = report._replace(success=False, error=str(exc), xcom=NO_XCOM)
+            return _finish_in(s, failed, stamp)
+    except (ConflictError, NotFoundError) as exc:
+        return exc
 
 
 def _end_try(
     s: Session,
-    ti: TaskInstance,
+    ti: TiRow,
     try_number: int,
     decision: RetryDecision,
     *,
     error: str | None,
     stamp: datetime,
 ) -> None:
-    values = {"state": decision.state.value, "end_date": stamp, "updated_at": stamp}
-    _guarded(s, ti, TaskState.RUNNING, try_number, {**values, "next_try_at": decision.next_try_at})
-    s.execute(
-        update(TaskInstanceTry)
-        .where(TaskInstanceTry.ti_id == ti.id, TaskInstanceTry.try_number == try_number)
-        .values(state=decision.state.value, end_date=stamp, error=error)
-    )
+    values = {
+        "v_state": decision.state.value,
+        "v_end_date": stamp,
+        "v_updated_at": stamp,
+        "v_next_try_at": decision.next_try_at,
+    }
+    _guarded(s, ti, TaskState.RUNNING, try_number, stmt=_END, values=values)
+    params = {
+        "ti": ti.id,
+        "try": try_number,
+        "v_state": decision.state.value,
+        "v_end": stamp,
+        "v_error": error,
+    }
+    common.conn(s).execute(_END_TRY, params)
 
 
 def _after_failure(
-    s: Session, run: DagRun, ti: TaskInstance, try_number: int, now: datetime
+    s: Session, run: RunRow, ti: TiRow, try_number: int, now: datetime
 ) -> RetryDecision:
-    spec = repo.load_spec(s, run.snapshot_digest)
+    spec = cached_spec(s, run.snapshot_digest)
     task = spec.task(ti.task_id)
     if task is None:  # the run was re-bound to a version without this task: nothing to retry
         return RetryDecision(TaskState.FAILED, None)
     return retry_decision(spec.resolve(task), try_number, now, max_tries=ti.max_tries)
 
 
-def _encode_xcom(ti: TaskInstance, value: Any) -> bytes:
+def _encode_xcom(ti: TiRow, value: Any) -> bytes:
     try:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -243,35 +518,53 @@ def _encode_xcom(ti: TaskInstance, value: Any) -> bytes:
     return data
 
 
-def _store_xcom(s: Session, ti: TaskInstance, value: Any, payload: bytes, stamp: datetime) -> None:
+def _store_xcom(s: Session, ti: TiRow, value: Any, payload: bytes, stamp: datetime) -> None:
     # ``start_task`` dropped this task instance's earlier XComs: this is the only value.
-    key = {"run_pk": ti.run_pk, "task_id": ti.task_id, "map_index": ti.map_index}
-    s.add(XCom(**key, key=RETURN_VALUE, value=value, size=len(payload), created_at=stamp))
-    s.flush()
+    row = {
+        "run_pk": ti.run_pk,
+        "task_id": ti.task_id,
+        "map_index": ti.map_index,
+        "key": RETURN_VALUE,
+        "value": value,
+        "size": len(payload),
+        "created_at": stamp,
+    }
+    common.conn(s).execute(_INSERT_XCOM, row)
 
 
-def _lock(s: Session, ti_id: int) -> tuple[DagRun, TaskInstance]:
+def _lock(s: Session, ti_id: int) -> tuple[RunRow, TiRow]:
     """Lock the run, then the task instance (the module-wide lock order)."""
-    run_pk = s.scalars(select(TaskInstance.run_pk).where(TaskInstance.id == ti_id)).one_or_none()
-    run = lock_run(s, run_pk) if run_pk is not None else None
-    if run is None:
+    found = common.conn(s).execute(_LOCK_RUN_OF_TI, {"ti": ti_id}).first()
+    if found is None:
         raise NotFoundError(f"Task instance {ti_id} was not found.")
-    return run, _lock_ti(s, ti_id)
+    return RunRow(*found), _lock_ti(s, ti_id)
 
 
-def _lock_ti(s: Session, ti_id: int) -> TaskInstance:
-    ti = s.scalars(for_update(select(TaskInstance).where(TaskInstance.id == ti_id))).one_or_none()
-    if ti is None:
+def _run_of(task: ClaimedTask) -> RunRow:
+    return RunRow(
+        task.run_pk,
+        task.dag_id,
+        task.run_id,
+        RunState.RUNNING.value,
+        task.snapshot_digest,
+        task.version_id,
+    )
+
+
+def _lock_ti(s: Session, ti_id: int) -> TiRow:
+    found = common.conn(s).execute(_LOCK_TI, {"ti": ti_id}).first()
+    if found is None:
         raise NotFoundError(f"Task instance {ti_id} was not found.")
-    return ti
+    return TiRow(*found)
 
 
-def _name(ti: TaskInstance) -> str:
+def _name(ti: TiRow | ClaimedTask) -> str:
     mapped = f"[{ti.map_index}]" if ti.map_index >= 0 else ""
-    return f"task {ti.task_id!r}{mapped} (task instance {ti.id})"
+    ti_id = ti.id if isinstance(ti, TiRow) else ti.ti_id
+    return f"task {ti.task_id!r}{mapped} (task instance {ti_id})"
 
 
-def _expect(ti: TaskInstance, state: TaskState, try_number: int, action: str) -> None:
+def _expect(ti: TiRow, state: TaskState, try_number: int, action: str) -> None:
     if ti.state != state or ti.try_number != try_number:
         raise ConflictError(
             f"Cannot {action} {_name(ti)}: it is {ti.state} at try {ti.try_number}, expected "
@@ -282,18 +575,22 @@ def _expect(ti: TaskInstance, state: TaskState, try_number: int, action: str) ->
 
 
 def _guarded(
-    s: Session, ti: TaskInstance, state: TaskState, try_number: int, values: dict[str, Any]
+    s: Session,
+    ti: TiRow,
+    state: TaskState,
+    try_number: int,
+    *,
+    stmt: Update,
+    values: dict[str, Any],
 ) -> None:
     """The write behind a checked report: still conditional, so a check never becomes a race."""
-    changed = execute_guarded(
-        s,
-        update(TaskInstance)
-        .where(TaskInstance.id == ti.id, TaskInstance.state == state.value)
-        .where(TaskInstance.try_number == try_number)
-        .values(**values),
-    )
-    if not changed:
+    params = {"ti": ti.id, "expected_state": state.value, "expected_try": try_number, **values}
+    if not _rowcount(common.conn(s).execute(stmt, params)):
         raise ConflictError(f"{_name(ti)} changed state meanwhile; nothing was changed.")
+
+
+def _rowcount(result: Any) -> int:
+    return cast(CursorResult[Any], result).rowcount
 
 
 # --- XCom reads -----------------------------------------------------------------------------------

@@ -223,7 +223,8 @@ class TaskInstance(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
-Index("ix_task_instance_run", TaskInstance.run_pk)
+# "Is anything of this run unfinished?" on every report; also the run's rows, by prefix.
+Index("ix_task_instance_run_state", TaskInstance.run_pk, TaskInstance.state)
 Index("ix_task_instance_dag_state", TaskInstance.dag_id, TaskInstance.state)
 
 
