@@ -8,9 +8,14 @@ it before it waits again. Timers only drive the safety net:
 - every ``poll_interval``: start newly triggered runs (``wake()`` does it at once in-process);
 - every ``heartbeat_interval``: heartbeat the live tries (a conflict means the try was cleared
   or recovered elsewhere: the executor kills it);
-- every ``sweep_interval``: a full ``schedule_pass``, lost-try recovery (see
-  ``pinflow.services.recovery``) and the execution-timeout backstop; and when the earliest
-  retry delay expires, a ``schedule_pass`` so the retry starts on time.
+- every ``sweep_interval``: a ``schedule_pass`` of the runs no report will move on (no task
+  instance scheduled, queued or running; every ``FULL_PASS_EVERY`` sweeps, of every running
+  run), lost-try recovery (see ``pinflow.services.recovery``) and the execution-timeout
+  backstop; and when the earliest retry delay expires, the due retries are released so they
+  start on time.
+
+On SQLite a step's results and the claim of the slots they freed are one transaction
+(``report_and_claim``): a commit is the largest cost of a step there.
 
 On start, tries left behind by a previous crash are recovered. ``stop()`` ends the live tries
 and records each as failed with "scheduler stopped": the retry policy applies to them as to
@@ -39,7 +44,7 @@ from pinflow.scheduler.cron import create_due_runs
 from pinflow.scheduler.requests import RequestBuilder
 from pinflow.services.dispatch import has_unfinished_runs, next_retry_at
 from pinflow.services.recovery import find_lost_tries, recover_lost_tries
-from pinflow.services.scheduling import schedule_pass, start_queued_runs
+from pinflow.services.scheduling import release_due_retries, schedule_pass, start_new_runs
 from pinflow.services.task_results import (
     NO_XCOM,
     ClaimedTask,
@@ -61,6 +66,8 @@ log = logging.getLogger(__name__)
 TIMEOUT_BACKSTOP_GRACE = 5.0
 # How long a new try waits for a superseded try of the same task instance to be killed.
 STALE_TRY_WAIT = 10.0
+# Every how many sweeps the safety net re-plans every running run, not only the quiet ones.
+FULL_PASS_EVERY = 30
 
 
 @dataclass
@@ -91,6 +98,7 @@ class Scheduler:
         os.set_blocking(self._wake_w, False)
         self._started = False
         self._keeper: Any = None
+        self._sweeps = 0
 
     # -- public --------------------------------------------------------------------------------
 
@@ -169,22 +177,33 @@ class Scheduler:
         """
         woken = self._wait(max_wait)
         results = self.executor.poll(0)
+        # First the results (recovery must never see a try that ended here but is not
+        # recorded yet), with the slots they freed filled in the same transaction.
+        submitted = self._report_and_dispatch(results)
+        if self._timers_due(woken):  # they may have made tasks ready
+            submitted += self._dispatch()
+        self.requests.flush(force=not self.executor.live())
+        return bool(results or submitted)
+
+    def _timers_due(self, woken: bool) -> bool:
+        """Run the timers that are due; returns whether any ran."""
         now = time.monotonic()
+        ran = False
         if woken or now >= self._timers.poll:
-            self._start_new_runs()
+            ran = self._start_new_runs()
             self._timers.poll = now + self.settings.poll_interval
         if self._timers.retry is not None and now >= self._timers.retry:
             self._timers.retry = None
-            schedule_pass(self.db)
+            release_due_retries(self.db)
+            ran = True
         if now >= self._timers.sweep:
             self._sweep()
             self._timers.sweep = now + self.settings.sweep_interval
+            ran = True
         if now >= self._timers.heartbeat:
             self._heartbeat()
             self._timers.heartbeat = now + self.settings.heartbeat_interval
-        submitted = self._report_and_dispatch(results)
-        self.requests.flush(force=not self.executor.live())
-        return bool(results or submitted)
+        return ran
 
     def _wait(self, max_wait: float) -> bool:
         now = time.monotonic()
@@ -204,9 +223,8 @@ class Scheduler:
             except BlockingIOError:
                 return True
 
-    def _start_new_runs(self) -> None:
-        if start_queued_runs(self.db):
-            schedule_pass(self.db)
+    def _start_new_runs(self) -> bool:
+        return start_new_runs(self.db) > 0
 
     # -- results -------------------------------------------------------------------------------
 
@@ -355,7 +373,10 @@ class Scheduler:
     def _sweep(self) -> None:
         self.requests.flush()
         create_due_runs(self.db)
-        schedule_pass(self.db)
+        # Runs that no report will move on, every sweep; every run now and then (a full pass
+        # re-plans a run, which costs its size: not every second for a 10,000-task run).
+        self._sweeps += 1
+        schedule_pass(self.db, quiet_only=self._sweeps % FULL_PASS_EVERY != 0)
         self._recover()
         now = time.monotonic()
         live = set(self.executor.live())

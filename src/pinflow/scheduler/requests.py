@@ -85,6 +85,7 @@ class RequestBuilder:
         self.settings = settings
         self.bundles = BundleFiles(db, settings.snapshot_cache_dir)
         self._runs: OrderedDict[int, RunContext] = OrderedDict()
+        self._staging: dict[int, str] = {}  # of the remembered runs
         self._staged: set[int] = set()
         self._pending: list[DispatchRecord] = []
         self._pending_since = 0.0
@@ -101,7 +102,7 @@ class RequestBuilder:
             task_id=claimed.task_id,
             try_number=started.try_number,
             snapshot_digest=started.snapshot_digest,
-            staging_dir=str(staging_path(self.settings.staging_dir, run.dag_id, run.run_id)),
+            staging_dir=self._staging_dir(claimed.run_pk, run),
             log_path=str(self.log_file(claimed, started.try_number)),
             kind=task.kind,
             map_index=claimed.map_index,
@@ -162,10 +163,18 @@ class RequestBuilder:
         pending, self._pending, self._pending_since = self._pending, [], 0.0
         record_dispatches(self.db, pending)
 
+    def _staging_dir(self, run_pk: int, run: RunContext) -> str:
+        path = self._staging.get(run_pk)
+        if path is None:
+            path = str(staging_path(self.settings.staging_dir, run.dag_id, run.run_id))
+            self._staging[run_pk] = path
+        return path
+
     def _run(self, run_pk: int) -> RunContext:
         run = self._runs.get(run_pk)
         if run is None:
             run = self._runs[run_pk] = run_context(self.db, run_pk)
             if len(self._runs) > _REMEMBERED_RUNS:
-                self._runs.popitem(last=False)
+                forgotten, _ = self._runs.popitem(last=False)
+                self._staging.pop(forgotten, None)
         return run

@@ -1,9 +1,11 @@
 """Handing scheduled task instances to executors within their limits: pools and
 ``max_active_tasks``.
 
-A claim moves ``scheduled`` task instances to ``queued``, oldest run first, then task
-instance order (a mapped task's elements in ``map_index`` order). A task instance is claimed
-only when both limits admit it:
+A claim moves ``scheduled`` task instances to ``queued`` in the order they were created:
+older runs first, a run's tasks in the spec's order, a mapped task's elements in
+``map_index`` order (elements are created when their task expands, so they follow what
+existed then). That order is the index's own, so a claim reads only the rows it takes, never
+sorts every scheduled row. A task instance is claimed only when both limits admit it:
 
 - ``max_active_tasks``: per run, as in Airflow 3 (it was per DAG in Airflow 2), the limit of
   the run's pinned spec, counted over the run's queued and running task instances;
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Protocol, cast
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from pinflow.lifecycle.states import LIVE_TASK_STATES, RunState, TaskState
@@ -170,6 +172,18 @@ _LIVE = (
     .where(_TI.c.state.in_(_LIVE_STATES))
     .group_by(_TI.c.run_pk, _TI.c.pool)
 )
+_WAITING_AND_LIVE = (
+    select(
+        _TI.c.dag_id,
+        _TI.c.pool,
+        _TI.c.run_pk,
+        _TI.c.state,
+        func.count(),
+        func.sum(_TI.c.pool_slots),
+    )
+    .where(_TI.c.state.in_([_SCHEDULED, *_LIVE_STATES]))
+    .group_by(_TI.c.dag_id, _TI.c.pool, _TI.c.run_pk, _TI.c.state)
+)
 _PAGE = (
     select(
         _TI.c.id,
@@ -191,7 +205,7 @@ _PAGE = (
     .where(_TI.c.state == _SCHEDULED)
     .where(_RUN.c.state == RunState.RUNNING.value)
     .where(_TI.c.pool.in_(bindparam("pools", expanding=True)))
-    .order_by(_TI.c.run_pk, _TI.c.id)
+    .order_by(_TI.c.id)
     .limit(bindparam("size"))
     .with_for_update(of=_TI, skip_locked=True)
 )
@@ -279,20 +293,46 @@ def claim_in(
     if limit <= 0:
         return []
     stamp = now or common.now()
-    conn = common.conn(s)
-    if run_pk is None:
-        waiting = conn.execute(_WAITING).all()
+    if s.get_bind().dialect.name == "sqlite":
+        # One writer holds the whole database (BEGIN IMMEDIATE): nothing to lock row by row,
+        # and what waits and what is live can be read at once.
+        waiting, live_per_run, used = _waiting_and_live(s, run_pk)
+        dag_ids = sorted({dag_id for dag_id, _ in waiting})
+        total = lock_pools(s, {pool for _, pool in waiting}) if waiting else {}
     else:
-        waiting = conn.execute(_WAITING_IN_RUN, {"run_pk": run_pk}).all()
-    if not waiting:
-        return []
-    dag_ids = _lock_dags(s, sorted({dag_id for dag_id, _ in waiting}))
+        waiting = set(_waiting(s, run_pk))
+        dag_ids = _lock_dags(s, sorted({dag_id for dag_id, _ in waiting}))
+        total = lock_pools(s, {pool for _, pool in waiting}) if dag_ids else {}
+        live_per_run, used = _live(s)  # read under the locks: no claimer can add to it now
     if not dag_ids:
         return []
-    total = lock_pools(s, {pool for _, pool in waiting})
-    live_per_run, used = _live(s)  # read under the locks: no claimer can add to it now
     budget = _Budget(SpecCache(s), live_per_run, PoolSlots.of(total, used))
     return _claim(s, budget, dag_ids, limit=limit, run_pk=run_pk, stamp=stamp if queue else None)
+
+
+def _waiting(s: Session, run_pk: int | None) -> list[tuple[str, str]]:
+    """The (DAG, pool) pairs of scheduled task instances: what the claim must lock."""
+    conn = common.conn(s)
+    if run_pk is None:
+        return [(dag_id, pool) for dag_id, pool in conn.execute(_WAITING)]
+    return [(dag_id, pool) for dag_id, pool in conn.execute(_WAITING_IN_RUN, {"run_pk": run_pk})]
+
+
+def _waiting_and_live(
+    s: Session, run_pk: int | None
+) -> tuple[set[tuple[str, str]], dict[int, int], dict[str, int]]:
+    """``_waiting`` and ``_live`` in one query."""
+    waiting: set[tuple[str, str]] = set()
+    per_run: dict[int, int] = {}
+    per_pool: dict[str, int] = {}
+    for dag_id, pool, run, state, count, slots in common.conn(s).execute(_WAITING_AND_LIVE):
+        if state == _SCHEDULED:
+            if run_pk is None or run == run_pk:
+                waiting.add((dag_id, pool))
+        else:
+            per_run[run] = per_run.get(run, 0) + int(count)
+            per_pool[pool] = per_pool.get(pool, 0) + int(slots or 0)
+    return waiting, per_run, per_pool
 
 
 def _lock_dags(s: Session, dag_ids: list[str]) -> list[str]:
@@ -323,7 +363,7 @@ def _claim(
     """Admit scheduled task instances, page by page; queue them at ``stamp`` (or, ``None``,
     leave that to the caller)."""
     claimed: list[ClaimedTask] = []
-    after: tuple[int, int] | None = None
+    after: int | None = None
     size = max(limit, _MIN_PAGE)
     while len(claimed) < limit:
         page = _page(s, budget, dag_ids, run_pk=run_pk, after=after, size=size)
@@ -341,7 +381,7 @@ def _claim(
             claimed += [_claimed(row) for row in admitted if row.id in queued]
         if len(page) < size:
             break
-        after = (page[-1].run_pk, page[-1].id)
+        after = page[-1].id
     return claimed
 
 
@@ -351,10 +391,10 @@ def _page(
     dag_ids: list[str],
     *,
     run_pk: int | None,
-    after: tuple[int, int] | None,
+    after: int | None,
     size: int,
 ) -> list[_Candidate]:
-    """The next scheduled task instances in claim order, past ``after`` (run, task instance);
+    """The next scheduled task instances in claim order, past task instance ``after``;
     runs at their limit and pools without an open slot are left out by the query itself."""
     usable = budget.pools.usable()
     if not usable:
@@ -366,13 +406,7 @@ def _page(
     if run_pk is not None:
         stmt = stmt.where(_TI.c.run_pk == run_pk)
     if after is not None:
-        run_after, ti_after = after
-        stmt = stmt.where(
-            or_(
-                _TI.c.run_pk > run_after,
-                and_(_TI.c.run_pk == run_after, _TI.c.id > ti_after),
-            )
-        )
+        stmt = stmt.where(_TI.c.id > after)
     params = {"dag_ids": dag_ids, "pools": usable, "size": size}
     return cast(list[_Candidate], common.conn(s).execute(stmt, params).all())
 

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Update,
     bindparam,
     case,
+    exists,
     func,
     insert,
     select,
@@ -438,30 +439,42 @@ def start_queued_runs(
     Runs of paused or deregistered DAGs stay queued. One transaction per DAG; returns how many
     runs started.
     """
+    return len(_start_queued(db, limit=limit, now=now))
+
+
+def start_new_runs(db: Database, *, now: datetime | None = None) -> int:
+    """``start_queued_runs``, then a first step of each run that started (what a trigger
+    waits for). Returns the number of changes, as ``schedule_pass`` does."""
+    started = _start_queued(db, limit=DEFAULT_START_LIMIT, now=now)
+    return len(started) + _advance_runs(db, started, now=now, retries_due_by=None)
+
+
+_QUEUED_DAGS = (
+    select(DagRun.dag_id)
+    .join(Dag, Dag.dag_id == DagRun.dag_id)
+    .where(DagRun.state == RunState.QUEUED.value, Dag.is_paused.is_(False))
+    .where(Dag.deregistered_at.is_(None))
+    .group_by(DagRun.dag_id)
+    .order_by(func.min(DagRun.id))
+)
+
+
+def _start_queued(db: Database, *, limit: int, now: datetime | None) -> list[int]:
     with db.read() as s:
-        dag_ids = list(
-            s.scalars(
-                select(DagRun.dag_id)
-                .join(Dag, Dag.dag_id == DagRun.dag_id)
-                .where(DagRun.state == RunState.QUEUED.value, Dag.is_paused.is_(False))
-                .where(Dag.deregistered_at.is_(None))
-                .group_by(DagRun.dag_id)
-                .order_by(func.min(DagRun.id))
-            )
-        )
-    started = 0
+        dag_ids = list(common.conn(s).execute(_QUEUED_DAGS).scalars())
+    started: list[int] = []
     for dag_id in dag_ids:
-        if started >= limit:
+        if len(started) >= limit:
             break
         with db.transaction() as s:
-            started += _start_runs_of_dag(s, dag_id, limit - started, now or common.now())
+            started += _start_runs_of_dag(s, dag_id, limit - len(started), now or common.now())
     return started
 
 
-def _start_runs_of_dag(s: Session, dag_id: str, limit: int, stamp: datetime) -> int:
+def _start_runs_of_dag(s: Session, dag_id: str, limit: int, stamp: datetime) -> list[int]:
     dag = s.scalars(for_update(select(Dag).where(Dag.dag_id == dag_id))).one_or_none()
     if dag is None or dag.is_paused or dag.deregistered_at is not None:
-        return 0
+        return []
     running = s.scalars(
         select(func.count())
         .select_from(DagRun)
@@ -475,18 +488,19 @@ def _start_runs_of_dag(s: Session, dag_id: str, limit: int, stamp: datetime) -> 
         .with_for_update(skip_locked=True)
     ).all()
     specs = SpecCache(s)
-    started = 0
+    started: list[int] = []
     for run in queued:
         if running >= specs.get(run.snapshot_digest).max_active_runs:
             break
-        started += execute_guarded(
+        if execute_guarded(
             s,
             update(DagRun)
             .where(DagRun.id == run.id, DagRun.state == RunState.QUEUED.value)
             .values(
                 state=RunState.RUNNING.value, start_date=stamp, end_date=None, updated_at=stamp
             ),
-        )
+        ):
+            started.append(run.id)
         running += 1
     return started
 
@@ -494,24 +508,58 @@ def _start_runs_of_dag(s: Session, dag_id: str, limit: int, stamp: datetime) -> 
 # --- the pass -----------------------------------------------------------------------------------
 
 
+_LIVE_OR_READY = [state.value for state in (SCHEDULED, TaskState.QUEUED, TaskState.RUNNING)]
+_RUNNING_RUNS = select(DagRun.id).where(DagRun.state == RunState.RUNNING.value)
+_QUIET_RUNS = _RUNNING_RUNS.where(
+    ~exists().where(_TI.c.run_pk == DagRun.id, _TI.c.state.in_(_LIVE_OR_READY))
+)
+_RELEASE_ALL_DUE_RETRIES = (
+    update(_TI)
+    .where(_TI.c.state == TaskState.UP_FOR_RETRY.value, _TI.c.next_try_at <= bindparam("due_by"))
+    .where(_TI.c.run_pk.in_(_RUNNING_RUNS))
+    .values(state=SCHEDULED.value, next_try_at=None, updated_at=bindparam("stamp"))
+)
+
+
 def schedule_pass(
-    db: Database, *, now: datetime | None = None, retries_due_by: datetime | None = None
+    db: Database,
+    *,
+    now: datetime | None = None,
+    retries_due_by: datetime | None = None,
+    quiet_only: bool = False,
 ) -> int:
     """One scheduler pass: start queued runs, then advance every running run.
+
+    ``quiet_only``: only the running runs with no task instance scheduled, queued or running,
+    the ones no report will move on: the safety sweep's pass, which must not re-plan a large
+    run that is busy every second (its reports plan it; a full pass costs its size).
 
     One transaction per run, so a slow or conflicting run never holds back the others. Returns
     the number of changes (runs started plus rows changed); 0 means there was nothing to do.
     """
     changes = start_queued_runs(db, now=now)
     with db.read() as s:
-        run_pks = list(
-            s.scalars(
-                select(DagRun.id).where(DagRun.state == RunState.RUNNING.value).order_by(DagRun.id)
-            )
-        )
+        stmt = (_QUIET_RUNS if quiet_only else _RUNNING_RUNS).order_by(DagRun.id)
+        run_pks = list(common.conn(s).execute(stmt).scalars())
+    return changes + _advance_runs(db, run_pks, now=now, retries_due_by=retries_due_by)
+
+
+def _advance_runs(
+    db: Database, run_pks: Sequence[int], *, now: datetime | None, retries_due_by: datetime | None
+) -> int:
+    changes = 0
     for run_pk in run_pks:
         with db.transaction() as s:
             run = lock_run(s, run_pk)
             if run is not None:
                 changes += advance_run(s, run, now=now, retries_due_by=retries_due_by)
     return changes
+
+
+def release_due_retries(db: Database, *, now: datetime | None = None) -> int:
+    """``up_for_retry`` -> ``scheduled`` for every due retry of a running run (one statement);
+    what the scheduler's retry timer does. Returns how many were released."""
+    stamp = now or common.now()
+    with db.transaction() as s:
+        params = {"due_by": stamp, "stamp": stamp}
+        return _rowcount(common.conn(s).execute(_RELEASE_ALL_DUE_RETRIES, params))

@@ -87,30 +87,34 @@ _TI = cast(Table, TaskInstance.__table__)
 _TRY = cast(Table, TaskInstanceTry.__table__)
 _RUN = cast(Table, DagRun.__table__)
 
+_RUN_ROW = (
+    _RUN.c.id,
+    _RUN.c.dag_id,
+    _RUN.c.run_id,
+    _RUN.c.state,
+    _RUN.c.snapshot_digest,
+    _RUN.c.version_id,
+)
+_RUN_COLUMNS = len(_RUN_ROW)
+_TI_ROW = (
+    _TI.c.id,
+    _TI.c.run_pk,
+    _TI.c.task_id,
+    _TI.c.map_index,
+    _TI.c.state,
+    _TI.c.try_number,
+    _TI.c.max_tries,
+)
 _LOCK_RUN_OF_TI = (
-    select(
-        _RUN.c.id,
-        _RUN.c.dag_id,
-        _RUN.c.run_id,
-        _RUN.c.state,
-        _RUN.c.snapshot_digest,
-        _RUN.c.version_id,
-    )
+    select(*_RUN_ROW)
     .where(_RUN.c.id == select(_TI.c.run_pk).where(_TI.c.id == bindparam("ti")).scalar_subquery())
     .with_for_update()
 )
-_LOCK_TI = (
-    select(
-        _TI.c.id,
-        _TI.c.run_pk,
-        _TI.c.task_id,
-        _TI.c.map_index,
-        _TI.c.state,
-        _TI.c.try_number,
-        _TI.c.max_tries,
-    )
+_LOCK_TI = select(*_TI_ROW).where(_TI.c.id == bindparam("ti")).with_for_update()
+_READ_RUN_AND_TI = (
+    select(*_RUN_ROW, *_TI_ROW)
+    .join_from(_TI, _RUN, _RUN.c.id == _TI.c.run_pk)
     .where(_TI.c.id == bindparam("ti"))
-    .with_for_update()
 )
 
 
@@ -533,8 +537,15 @@ def _store_xcom(s: Session, ti: TiRow, value: Any, payload: bytes, stamp: dateti
 
 
 def _lock(s: Session, ti_id: int) -> tuple[RunRow, TiRow]:
-    """Lock the run, then the task instance (the module-wide lock order)."""
-    found = common.conn(s).execute(_LOCK_RUN_OF_TI, {"ti": ti_id}).first()
+    """Lock the run, then the task instance (the module-wide lock order). SQLite has no row
+    locks (its writer holds the whole database): both rows are read at once there."""
+    conn = common.conn(s)
+    if conn.dialect.name == "sqlite":
+        both = conn.execute(_READ_RUN_AND_TI, {"ti": ti_id}).first()
+        if both is None:
+            raise NotFoundError(f"Task instance {ti_id} was not found.")
+        return RunRow(*both[:_RUN_COLUMNS]), TiRow(*both[_RUN_COLUMNS:])
+    found = conn.execute(_LOCK_RUN_OF_TI, {"ti": ti_id}).first()
     if found is None:
         raise NotFoundError(f"Task instance {ti_id} was not found.")
     return RunRow(*found), _lock_ti(s, ti_id)
