@@ -30,7 +30,7 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -40,6 +40,7 @@ from pinflow.services import common
 from pinflow.services.scheduling import SpecCache
 from pinflow.store import repo
 from pinflow.store.db import Database
+from pinflow.store.prepared import Prepared
 from pinflow.store.tables import Dag, DagRun, Pool, TaskInstance
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ def lock_pools(s: Session, names: Collection[str]) -> dict[str, int]:
 def _lock_pool_rows(s: Session, names: Sequence[str]) -> dict[str, int]:
     if not names:
         return {}
-    return dict(common.conn(s).execute(_LOCK_POOLS, {"names": list(names)}).all())
+    return dict(_LOCK_POOLS.execute(common.conn(s), {"names": list(names)}).fetchall())
 
 
 def _warn_once(pool: str, what: str, msg: str, *args: object) -> None:
@@ -153,7 +154,7 @@ _RUN = cast(Table, DagRun.__table__)
 _LIVE_STATES = sorted(state.value for state in LIVE_TASK_STATES)
 _SCHEDULED = TaskState.SCHEDULED.value
 
-_LOCK_POOLS = (
+_LOCK_POOLS = Prepared(
     select(Pool.name, Pool.slots)
     .where(Pool.name.in_(bindparam("names", expanding=True)))
     .order_by(Pool.name)
@@ -172,7 +173,7 @@ _LIVE = (
     .where(_TI.c.state.in_(_LIVE_STATES))
     .group_by(_TI.c.run_pk, _TI.c.pool)
 )
-_WAITING_AND_LIVE = (
+_WAITING_AND_LIVE = Prepared(
     select(
         _TI.c.dag_id,
         _TI.c.pool,
@@ -209,7 +210,8 @@ _PAGE = (
     .limit(bindparam("size"))
     .with_for_update(of=_TI, skip_locked=True)
 )
-_QUEUE = (
+_PAGE_PREPARED = Prepared(_PAGE)  # the usual case: no run at its limit, the first page
+_QUEUE = Prepared(
     update(_TI)
     .where(_TI.c.id.in_(bindparam("ids", expanding=True)), _TI.c.state == _SCHEDULED)
     .values(
@@ -219,7 +221,7 @@ _QUEUE = (
 )
 
 
-class _Candidate(Protocol):
+class _Candidate(NamedTuple):
     """A scheduled task instance with its run, as ``_PAGE`` reads it."""
 
     id: int
@@ -325,7 +327,8 @@ def _waiting_and_live(
     waiting: set[tuple[str, str]] = set()
     per_run: dict[int, int] = {}
     per_pool: dict[str, int] = {}
-    for dag_id, pool, run, state, count, slots in common.conn(s).execute(_WAITING_AND_LIVE):
+    rows = _WAITING_AND_LIVE.execute(common.conn(s)).fetchall()
+    for dag_id, pool, run, state, count, slots in rows:
         if state == _SCHEDULED:
             if run_pk is None or run == run_pk:
                 waiting.add((dag_id, pool))
@@ -408,14 +411,19 @@ def _page(
     if after is not None:
         stmt = stmt.where(_TI.c.id > after)
     params = {"dag_ids": dag_ids, "pools": usable, "size": size}
-    return cast(list[_Candidate], common.conn(s).execute(stmt, params).all())
+    if stmt is _PAGE:
+        rows = _PAGE_PREPARED.execute(common.conn(s), params).fetchall()
+    else:
+        rows = list(common.conn(s).execute(stmt, params))
+    return [_Candidate(*row) for row in rows]
 
 
 def queue_claimed(s: Session, ti_ids: list[int], stamp: datetime) -> set[int]:
     """``scheduled`` -> ``queued``, guarded; returns the ids that moved (one statement)."""
     if not ti_ids:
         return set()
-    return set(common.conn(s).execute(_QUEUE, {"ids": ti_ids, "stamp": stamp}).scalars())
+    rows = _QUEUE.execute(common.conn(s), {"ids": ti_ids, "stamp": stamp}).fetchall()
+    return {ti_id for (ti_id,) in rows}
 
 
 def _claimed(row: _Candidate) -> ClaimedTask:

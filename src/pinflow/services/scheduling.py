@@ -52,6 +52,7 @@ from pinflow.services.common import SYSTEM_ACTOR, audit, for_update
 from pinflow.services.dispatch import cached_spec
 from pinflow.spec.models import DagSpec, ErrorStrategy, XComRef
 from pinflow.store.db import Database
+from pinflow.store.prepared import Prepared
 from pinflow.store.tables import Dag, DagRun, TaskInstance, XCom
 
 DEFAULT_START_LIMIT = 100
@@ -302,9 +303,9 @@ def _instances_stmt(*, some: bool) -> Select[Any]:
 
 
 # Built once: on the report path, building a statement costs more than running it.
-_ALL_INSTANCES = _instances_stmt(some=False)
-_SOME_INSTANCES = _instances_stmt(some=True)
-_ANY_UNFINISHED = (
+_ALL_INSTANCES = Prepared(_instances_stmt(some=False))
+_SOME_INSTANCES = Prepared(_instances_stmt(some=True))
+_ANY_UNFINISHED = Prepared(
     select(_TI.c.id)
     .where(_TI.c.run_pk == bindparam("run_pk"), _TI.c.state.in_(_UNFINISHED))
     .limit(1)
@@ -326,16 +327,16 @@ def _load_instances(
     come in creation order."""
     # Plain rows, no ORM result processing: this is on every report's path.
     if task_ids is None:
-        rows = common.conn(session).execute(_ALL_INSTANCES, {"run_pk": run_pk})
+        rows = _ALL_INSTANCES.execute(common.conn(session), {"run_pk": run_pk}).fetchall()
     else:
         params = {"run_pk": run_pk, "task_ids": sorted(task_ids)}
-        rows = common.conn(session).execute(_SOME_INSTANCES, params)
+        rows = _SOME_INSTANCES.execute(common.conn(session), params).fetchall()
     return RunInstances.of(rows)
 
 
 def _has_unfinished(session: Session, run_pk: int) -> bool:
     """Whether a task instance of the run is not finished (an index range, not a scan)."""
-    found = common.conn(session).execute(_ANY_UNFINISHED, {"run_pk": run_pk}).first()
+    found = _ANY_UNFINISHED.execute(common.conn(session), {"run_pk": run_pk}).fetchone()
     return found is not None
 
 
@@ -365,8 +366,8 @@ def _move_stmt(*, finished: bool) -> Update:
     )
 
 
-_MOVE = {finished: _move_stmt(finished=finished) for finished in (False, True)}
-_RELEASE_RETRIES = (
+_MOVE = {finished: Prepared(_move_stmt(finished=finished)) for finished in (False, True)}
+_RELEASE_RETRIES = Prepared(
     update(_TI)
     .where(_TI.c.run_pk == bindparam("run"), _TI.c.state == TaskState.UP_FOR_RETRY.value)
     .where(_TI.c.next_try_at <= bindparam("due_by"))
@@ -383,12 +384,12 @@ def _apply_move(session: Session, run_pk: int, move: TaskMove, stamp: datetime) 
         "stamp": stamp,
     }
     stmt = _MOVE[move.to_state in FINISHED_TASK_STATES]
-    return _rowcount(common.conn(session).execute(stmt, params))
+    return stmt.execute(common.conn(session), params).rowcount
 
 
 def _release_due_retries(session: Session, run_pk: int, due_by: datetime, stamp: datetime) -> int:
     params = {"run": run_pk, "due_by": due_by, "stamp": stamp}
-    return _rowcount(common.conn(session).execute(_RELEASE_RETRIES, params))
+    return _RELEASE_RETRIES.execute(common.conn(session), params).rowcount
 
 
 def _rowcount(result: Any) -> int:

@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Final, NamedTuple, cast
 
-from sqlalchemy import CursorResult, Table, Update, bindparam, delete, func, insert, select, update
+from sqlalchemy import CursorResult, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,7 @@ from pinflow.services.pools import ClaimedTask, claim_in, claim_scheduled, queue
 from pinflow.services.scheduling import RunRow, advance_run
 from pinflow.spec.models import TaskSpec, XComRef
 from pinflow.store.db import Database
+from pinflow.store.prepared import Prepared
 from pinflow.store.tables import DagRun, TaskInstance, TaskInstanceTry, XCom
 
 __all__ = [
@@ -105,22 +106,22 @@ _TI_ROW = (
     _TI.c.try_number,
     _TI.c.max_tries,
 )
-_LOCK_RUN_OF_TI = (
+_LOCK_RUN_OF_TI = Prepared(
     select(*_RUN_ROW)
     .where(_RUN.c.id == select(_TI.c.run_pk).where(_TI.c.id == bindparam("ti")).scalar_subquery())
     .with_for_update()
 )
-_LOCK_TI = select(*_TI_ROW).where(_TI.c.id == bindparam("ti")).with_for_update()
-_READ_RUN_AND_TI = (
+_LOCK_TI = Prepared(select(*_TI_ROW).where(_TI.c.id == bindparam("ti")).with_for_update())
+_READ_RUN_AND_TI = Prepared(
     select(*_RUN_ROW, *_TI_ROW)
     .join_from(_TI, _RUN, _RUN.c.id == _TI.c.run_pk)
     .where(_TI.c.id == bindparam("ti"))
 )
 
 
-def _guarded_stmt(*columns: str) -> Update:
+def _guarded_stmt(*columns: str) -> Prepared:
     """``UPDATE task_instance SET <columns> WHERE id, state, try_number`` are as expected."""
-    return (
+    return Prepared(
         update(_TI)
         .where(_TI.c.id == bindparam("ti"), _TI.c.state == bindparam("expected_state"))
         .where(_TI.c.try_number == bindparam("expected_try"))
@@ -144,17 +145,32 @@ _BEGIN = _guarded_stmt(*_BEGIN_COLUMNS)
 _CLAIM_AND_BEGIN = _guarded_stmt(*_BEGIN_COLUMNS, "queued_at")
 _END = _guarded_stmt("state", "end_date", "updated_at", "next_try_at")
 _HEARTBEAT = _guarded_stmt("heartbeat_at")
-_INSERT_TRY = insert(_TRY)
-_END_TRY = (
+_TRY_COLUMNS = (
+    "ti_id",
+    "try_number",
+    "state",
+    "snapshot_digest",
+    "version_id",
+    "start_date",
+    "hostname",
+    "pid",
+)
+_INSERT_TRY = Prepared(insert(_TRY).values({c: bindparam(c) for c in _TRY_COLUMNS}))
+_END_TRY = Prepared(
     update(_TRY)
     .where(_TRY.c.ti_id == bindparam("ti"), _TRY.c.try_number == bindparam("try"))
     .values(state=bindparam("v_state"), end_date=bindparam("v_end"), error=bindparam("v_error"))
 )
-_INSERT_XCOM = insert(cast(Table, XCom.__table__))
-_DROP_XCOMS = delete(cast(Table, XCom.__table__)).where(
-    XCom.run_pk == bindparam("run_pk"),
-    XCom.task_id == bindparam("task_id"),
-    XCom.map_index == bindparam("map_index"),
+_XCOM_COLUMNS = ("run_pk", "task_id", "map_index", "key", "value", "size", "created_at")
+_INSERT_XCOM = Prepared(
+    insert(cast(Table, XCom.__table__)).values({c: bindparam(c) for c in _XCOM_COLUMNS})
+)
+_DROP_XCOMS = Prepared(
+    delete(cast(Table, XCom.__table__)).where(
+        XCom.run_pk == bindparam("run_pk"),
+        XCom.task_id == bindparam("task_id"),
+        XCom.map_index == bindparam("map_index"),
+    )
 )
 
 
@@ -302,7 +318,7 @@ def _begin_tries(
         for t in tries
     ]
     conn = common.conn(s)
-    if _rowcount(conn.execute(_CLAIM_AND_BEGIN if claimed else _BEGIN, begins)) != len(begins):
+    if (_CLAIM_AND_BEGIN if claimed else _BEGIN).executemany(conn, begins) != len(begins):
         raise ConflictError("A task instance changed state meanwhile; nothing was changed.")
     rows = [
         {
@@ -317,7 +333,7 @@ def _begin_tries(
         for t in tries
     ]
     try:
-        conn.execute(_INSERT_TRY, rows)
+        _INSERT_TRY.executemany(conn, rows)
     except IntegrityError:
         which = "; ".join(f"Try {t.number} of {_name(t.ti)}" for t in tries)
         raise ConflictError(f"{which}: a try row with that number already exists.") from None
@@ -328,7 +344,7 @@ def _drop_xcoms(s: Session, tis: Sequence[TiRow | ClaimedTask]) -> None:
     must never read a stale result."""
     if tis:
         keys = [{"run_pk": t.run_pk, "task_id": t.task_id, "map_index": t.map_index} for t in tis]
-        common.conn(s).execute(_DROP_XCOMS, keys)
+        _DROP_XCOMS.executemany(common.conn(s), keys)
 
 
 def heartbeat(db: Database, ti_id: int, *, try_number: int, now: datetime | None = None) -> None:
@@ -492,7 +508,7 @@ def _end_try(
         "v_end": stamp,
         "v_error": error,
     }
-    common.conn(s).execute(_END_TRY, params)
+    _END_TRY.execute(common.conn(s), params)
 
 
 def _after_failure(
@@ -533,7 +549,7 @@ def _store_xcom(s: Session, ti: TiRow, value: Any, payload: bytes, stamp: dateti
         "size": len(payload),
         "created_at": stamp,
     }
-    common.conn(s).execute(_INSERT_XCOM, row)
+    _INSERT_XCOM.execute(common.conn(s), row)
 
 
 def _lock(s: Session, ti_id: int) -> tuple[RunRow, TiRow]:
@@ -541,11 +557,11 @@ def _lock(s: Session, ti_id: int) -> tuple[RunRow, TiRow]:
     locks (its writer holds the whole database): both rows are read at once there."""
     conn = common.conn(s)
     if conn.dialect.name == "sqlite":
-        both = conn.execute(_READ_RUN_AND_TI, {"ti": ti_id}).first()
+        both = _READ_RUN_AND_TI.execute(conn, {"ti": ti_id}).fetchone()
         if both is None:
             raise NotFoundError(f"Task instance {ti_id} was not found.")
         return RunRow(*both[:_RUN_COLUMNS]), TiRow(*both[_RUN_COLUMNS:])
-    found = conn.execute(_LOCK_RUN_OF_TI, {"ti": ti_id}).first()
+    found = _LOCK_RUN_OF_TI.execute(conn, {"ti": ti_id}).fetchone()
     if found is None:
         raise NotFoundError(f"Task instance {ti_id} was not found.")
     return RunRow(*found), _lock_ti(s, ti_id)
@@ -563,7 +579,7 @@ def _run_of(task: ClaimedTask) -> RunRow:
 
 
 def _lock_ti(s: Session, ti_id: int) -> TiRow:
-    found = common.conn(s).execute(_LOCK_TI, {"ti": ti_id}).first()
+    found = _LOCK_TI.execute(common.conn(s), {"ti": ti_id}).fetchone()
     if found is None:
         raise NotFoundError(f"Task instance {ti_id} was not found.")
     return TiRow(*found)
@@ -591,12 +607,12 @@ def _guarded(
     state: TaskState,
     try_number: int,
     *,
-    stmt: Update,
+    stmt: Prepared,
     values: dict[str, Any],
 ) -> None:
     """The write behind a checked report: still conditional, so a check never becomes a race."""
     params = {"ti": ti.id, "expected_state": state.value, "expected_try": try_number, **values}
-    if not _rowcount(common.conn(s).execute(stmt, params)):
+    if not stmt.execute(common.conn(s), params).rowcount:
         raise ConflictError(f"{_name(ti)} changed state meanwhile; nothing was changed.")
 
 
