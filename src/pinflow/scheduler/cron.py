@@ -9,8 +9,9 @@ ones), so a DAG paused for a year does not flood the scheduler. ``@once`` runs o
 as ``start_date`` (if any) has passed. Presets (``@hourly``, ``@daily``, ``@weekly``,
 ``@monthly``, ``@yearly``...) are croniter's.
 
-``due_intervals`` is pure; ``create_due_runs`` asks the schedules service what each DAG's
-current version says and has the runs created.
+``due_intervals`` is pure; ``create_due_runs`` asks the schedules service which DAGs are due
+(or have no position yet), what their current version's schedule says, and has the runs
+created.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def due_intervals(
     limit = trigger.max_catchup_runs if trigger.catchup and floor is not None else 1
     ticks = croniter(trigger.schedule, now.astimezone(tz))
     end: datetime = ticks.get_prev(datetime)
+    if end_date is not None and end > end_date:
+        # No interval starting after end_date is ever run: start from the first one that ends
+        # after it, not tick by tick back from now (a DAG ended a year ago: every sweep).
+        ticks = croniter(trigger.schedule, end_date.astimezone(tz))
+        end = ticks.get_next(datetime)
     found: list[DataInterval] = []
     while len(found) < limit:
         start: datetime = ticks.get_prev(datetime)
@@ -92,10 +98,14 @@ def next_due(trigger: TriggerSpec, *, now: datetime) -> datetime | None:
 
 
 def create_due_runs(db: Database, *, now: datetime | None = None) -> int:
-    """Create the runs every schedulable DAG is due for; returns how many were created."""
+    """Create the runs every schedulable DAG is due for; returns how many were created.
+
+    Each DAG looked at gets its position (``next_dagrun_after``) moved to when its next run
+    is due, so the following sweeps skip it until then.
+    """
     stamp = now or datetime.now(UTC)
     created = 0
-    for facts in scheduled_dags(db):
+    for facts in scheduled_dags(db, now=stamp):
         intervals = due_intervals(
             facts.trigger,
             now=stamp,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from pinflow.lifecycle import version_rules as rules
 from pinflow.lifecycle.states import VersionStatus
 from pinflow.services.common import audit, for_update, now
-from pinflow.services.versions import deprecate_row, new_version_row, view
+from pinflow.services.versions import deprecate_row, make_current, new_version_row, view
 from pinflow.services.views import VersionView
 from pinflow.spec.canonical import snapshot_digest, spec_to_dict
 from pinflow.spec.models import DagSpec
@@ -146,7 +146,8 @@ def _existing(s: Session, dag_id: str, digest: str, mode: PushMode) -> WorkflowD
 
 def _make_current(s: Session, dag: Dag, row: WorkflowDefinition, actor: str) -> None:
     """Re-pushing what an active version holds makes it current again (rollback by push)."""
-    previous, dag.current_version_id = dag.current_version_id, row.id
+    previous = dag.current_version_id
+    make_current(dag, row.id)
     audit(
         s,
         actor=actor,
@@ -181,7 +182,7 @@ def _place_snapshot(
     if status == VersionStatus.DRAFT:
         return row, True, None
     row.published_at, row.published_by = now(), actor
-    dag.current_version_id = row.id
+    make_current(dag, row.id)
     audit(
         s,
         actor=actor,
@@ -267,7 +268,7 @@ def _dev_save(s: Session, dag: Dag, spec: DagSpec, digest: str, actor: str) -> W
     row.snapshot_digest, row.name, row.description = digest, spec.display_name, spec.description
     row.error_strategy, row.updated_at = spec.error_strategy.value, now()
     previous_current = dag.current_version_id
-    dag.current_version_id = row.id
+    make_current(dag, row.id)
     audit(
         s,
         actor=actor,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ from pinflow.store.db import Database
 from pinflow.store.tables import Dag, DagRun, TaskInstance, WorkflowDefinition
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9_.:+\-]{1,250}$")
+_INSERT_TASK_INSTANCES = insert(cast(Table, TaskInstance.__table__))
 
 
 def trigger_run(
@@ -171,26 +172,35 @@ def _require_registered(s: Session, dag_id: str) -> Dag:
 
 
 def create_task_instances(s: Session, run: DagRun, spec: DagSpec, task_ids: list[str]) -> None:
-    """One task instance per task (map_index -1; mapped tasks expand when their input exists)."""
+    """One task instance per task (map_index -1; mapped tasks expand when their input exists).
+
+    One executemany through Core: a 10,000-task run is created in one statement (batched),
+    without an ORM object per row; nothing in this transaction needs the rows as objects.
+    """
+    if not task_ids:
+        return
+    stamp = now()
+    rows: list[dict[str, Any]] = []
     for task_id in task_ids:
         task = spec.task(task_id)
         assert task is not None
         resolved = spec.resolve(task)
-        s.add(
-            TaskInstance(
-                run_pk=run.id,
-                dag_id=run.dag_id,
-                task_id=task_id,
-                map_index=-1,
-                state=TaskState.NONE.value,
-                try_number=0,
-                max_tries=resolved.retries,
-                pool=resolved.pool,
-                pool_slots=resolved.pool_slots,
-                updated_at=now(),
-            )
+        rows.append(
+            {
+                "run_pk": run.id,
+                "dag_id": run.dag_id,
+                "task_id": task_id,
+                "map_index": -1,
+                "state": TaskState.NONE.value,
+                "try_number": 0,
+                "max_tries": resolved.retries,
+                "pool": resolved.pool,
+                "pool_slots": resolved.pool_slots,
+                "updated_at": stamp,
+            }
         )
-    s.flush()
+    s.flush()  # the caller's pending ORM writes first, in the order they were made
+    s.execute(_INSERT_TASK_INSTANCES, rows)
 
 
 def get_run(db: Database, dag_id: str, run_id: str) -> RunView:

@@ -9,7 +9,7 @@ from pinflow.errors import ConflictError
 from pinflow.lifecycle import version_rules as rules
 from pinflow.lifecycle.states import VersionStatus
 from pinflow.services.common import audit, dag_id_of, enforce, lock_dag, lock_version, now
-from pinflow.services.versions import facts, move_current_away, view
+from pinflow.services.versions import facts, make_current, move_current_away, view
 from pinflow.services.views import VersionView
 from pinflow.store import repo
 from pinflow.store.db import Database
@@ -64,7 +64,7 @@ def restore(db: Database, version_id: str, *, actor: str) -> VersionView:
         row = lock_version(s, version_id)
         _set_deleted(s, row, deleted=False, actor=actor)
         if dag.current_version_id is None and row.status == VersionStatus.ACTIVE:
-            dag.current_version_id = row.id
+            make_current(dag, row.id)
         s.flush()
         audit(
             s,

@@ -70,10 +70,22 @@ def version_refs(session: Session, dag_id: str) -> list[VersionRef]:
     return [VersionRef(r.id, r.version, VersionStatus(r.status)) for r in rows]
 
 
+def make_current(dag: Dag, version_id: str | None) -> None:
+    """Point the DAG at ``version_id``, the version new runs and its schedule use.
+
+    The DAG's schedule position (``next_dagrun_after``) was computed from the previous
+    version's schedule, so it is dropped: the scheduler's next sweep computes it anew (see
+    ``pinflow.services.schedules``). Kept, a new schedule would wait for the old position.
+    """
+    if dag.current_version_id != version_id:
+        dag.current_version_id = version_id
+        dag.next_dagrun_after = None
+
+
 def move_current_away(session: Session, dag: Dag, removed_id: str) -> str | None:
     """Point ``current`` at the newest remaining active version if it pointed at ``removed_id``."""
     refs = [r for r in version_refs(session, dag.dag_id) if r.id != removed_id]
-    dag.current_version_id = rules.current_after_removal(dag.current_version_id, removed_id, refs)
+    make_current(dag, rules.current_after_removal(dag.current_version_id, removed_id, refs))
     return dag.current_version_id
 
 
@@ -230,7 +242,7 @@ def publish(
             published_by=actor,
             is_dev=False,
         )
-        dag.current_version_id = row.id
+        make_current(dag, row.id)
         audit(
             s,
             actor=actor,
@@ -366,7 +378,7 @@ def set_current_version(db: Database, version_id: str, *, actor: str) -> Version
         row = lock_version(s, version_id)
         enforce(rules.SET_CURRENT, facts(row))
         previous = dag.current_version_id
-        dag.current_version_id = row.id
+        make_current(dag, row.id)
         audit(
             s,
             actor=actor,

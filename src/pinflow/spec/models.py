@@ -12,9 +12,10 @@ must be an integer, a trigger rule must be one Airflow knows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -174,6 +175,11 @@ class ResolvedTask(_Frozen):
     pool_slots: int
 
 
+class _TaskIndex(NamedTuple):
+    tasks: list[TaskSpec]  # the very list it indexes (see ``DagSpec.tasks_by_id``)
+    by_id: dict[str, TaskSpec]
+
+
 class DagSpec(_Frozen):
     """A whole DAG definition (one version's content)."""
 
@@ -207,11 +213,25 @@ class DagSpec(_Frozen):
     def task_ids(self) -> list[str]:
         return [t.task_id for t in self.tasks]
 
+    @property
+    def tasks_by_id(self) -> Mapping[str, TaskSpec]:
+        """The tasks by id, built once per spec (a draft that repeats an id: the first one).
+
+        Kept in the instance's ``__dict__`` as ``functools.cached_property`` would be: pydantic
+        dumps, serialises, hashes and compares fields only. Kept with the list it indexes,
+        because ``model_copy(update={"tasks": ...})`` copies ``__dict__`` as it is.
+        """
+        index: _TaskIndex | None = self.__dict__.get("_task_index")
+        if index is None or index.tasks is not self.tasks:
+            by_id: dict[str, TaskSpec] = {}
+            for t in self.tasks:
+                by_id.setdefault(t.task_id, t)
+            index = _TaskIndex(self.tasks, by_id)
+            self.__dict__["_task_index"] = index
+        return index.by_id
+
     def task(self, task_id: str) -> TaskSpec | None:
-        for t in self.tasks:
-            if t.task_id == task_id:
-                return t
-        return None
+        return self.tasks_by_id.get(task_id)
 
     def resolve(self, task: TaskSpec) -> ResolvedTask:
         d = self.default_args
