@@ -33,6 +33,7 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -41,7 +42,9 @@ from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, Pinf
 from pinflow.lifecycle.states import TaskState
 from pinflow.runtime.contract import Executor, TaskKey, TaskResult
 from pinflow.scheduler.cron import create_due_runs
+from pinflow.scheduler.listen import RunListener, listen
 from pinflow.scheduler.requests import RequestBuilder
+from pinflow.services import wakeups
 from pinflow.services.dispatch import has_unfinished_runs, next_retry_at
 from pinflow.services.recovery import find_lost_tries, recover_lost_tries
 from pinflow.services.scheduling import release_due_retries, schedule_pass, start_new_runs
@@ -99,6 +102,8 @@ class Scheduler:
         self._started = False
         self._keeper: Any = None
         self._sweeps = 0
+        self._listener: RunListener | None = None
+        self._unsubscribe: Callable[[], None] | None = None
 
     # -- public --------------------------------------------------------------------------------
 
@@ -108,6 +113,12 @@ class Scheduler:
             return
         self.executor.start()
         self._started = True
+        # Runs queued in this process wake the loop at once; on PostgreSQL, those queued by
+        # other processes too (``services.wakeups``).
+        if self._unsubscribe is None:
+            self._unsubscribe = wakeups.subscribe(self.wake)
+        if not self.db.is_sqlite and self._listener is None:
+            self._listener = listen(self.db.url)
         if self.db.is_sqlite and self._keeper is None:
             # With one connection per transaction (the store's SQLite pool), closing the last
             # connection checkpoints and deletes the WAL: milliseconds on every transaction. An
@@ -123,7 +134,7 @@ class Scheduler:
 
     def wake(self) -> None:
         """Look for new runs now (e.g. right after a trigger in the same process)."""
-        with contextlib.suppress(BlockingIOError):  # full: already woken
+        with contextlib.suppress(OSError):  # full: already woken; closed: nothing to wake
             os.write(self._wake_w, b"!")
 
     def drain(self, timeout: float) -> bool:
@@ -135,8 +146,8 @@ class Scheduler:
         deadline = time.monotonic() + timeout
         self._timers.poll = 0.0
         while True:
-            busy = self.step(max(0.0, deadline - time.monotonic()))
-            if not busy and not self.executor.live() and not has_unfinished_runs(self.db):
+            self.step(max(0.0, deadline - time.monotonic()))
+            if not self.executor.live() and not has_unfinished_runs(self.db):
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -160,7 +171,13 @@ class Scheduler:
         self.requests.flush()
 
     def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         self.stop()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         gc.unfreeze()
         if self._keeper is not None:
             self._keeper.close()
@@ -213,9 +230,15 @@ class Scheduler:
         if self._timers.retry is not None:
             due.append(self._timers.retry)
         timeout = max(0.0, min(max_wait, min(due) - now))
-        readable, _, _ = select.select([self._wake_r, self.executor.fileno()], [], [], timeout)
+        fds = [self._wake_r, self.executor.fileno()]
+        if self._listener is not None:
+            fds.append(self._listener.fileno())
+        readable, _, _ = select.select(fds, [], [], timeout)
+        notified = self._listener is not None and self._listener.fileno() in readable
+        if notified and self._listener is not None:
+            notified = self._listener.drain()
         if self._wake_r not in readable:
-            return False
+            return notified
         while True:
             try:
                 if not os.read(self._wake_r, 512):

@@ -24,6 +24,7 @@ from pinflow.lifecycle.rebind import (
     select_tasks,
 )
 from pinflow.lifecycle.states import FAILED_TASK_STATES, RunState, TaskState
+from pinflow.services import wakeups
 from pinflow.services.common import audit, for_update, lock_dag, now
 from pinflow.services.runs import create_task_instances
 from pinflow.spec.models import DagSpec
@@ -165,6 +166,7 @@ def _apply(s: Session, run: DagRun, plan: ClearPlan, *, reset_dag_runs: bool, ac
     if reset_dag_runs:
         run.state, run.end_date = RunState.QUEUED.value, None
         run.clear_number += 1
+        wakeups.run_queued(s)
     run.updated_at = now()
     audit(
         s,

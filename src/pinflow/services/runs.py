@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError
 from pinflow.lifecycle import version_rules as rules
 from pinflow.lifecycle.states import RunState, RunType, TaskState, VersionStatus
+from pinflow.services import wakeups
 from pinflow.services.common import audit, enforce, for_update, now
 from pinflow.services.versions import facts
 from pinflow.services.views import RunView, run_view
@@ -125,6 +126,7 @@ def insert_run(
     except IntegrityError:  # a concurrent insert of the same run_id won the race
         raise ConflictError(f"A run with run_id {new.run_id!r} already exists.") from None
     create_task_instances(s, run, spec, spec.task_ids)
+    wakeups.run_queued(s)
     audit(
         s,
         actor=new.triggered_by,
