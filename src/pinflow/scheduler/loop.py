@@ -208,7 +208,9 @@ class Scheduler:
         ran = False
         if woken or now >= self._timers.poll:
             ran = self._start_new_runs()
-            self._timers.poll = now + self.settings.poll_interval
+            # With LISTEN, every queued run wakes the loop: the poll is only a safety net.
+            poll = self.settings.sweep_interval if self._listener else self.settings.poll_interval
+            self._timers.poll = now + poll
         if self._timers.retry is not None and now >= self._timers.retry:
             self._timers.retry = None
             release_due_retries(self.db)
