@@ -34,6 +34,7 @@ from pinflow.services.common import now
 from pinflow.spec.models import DagSpec, ResolvedTask, TaskSpec, XComRef
 from pinflow.store import repo
 from pinflow.store.db import Database
+from pinflow.store.prepared import Prepared
 from pinflow.store.tables import (
     Dag,
     DagRun,
@@ -162,11 +163,13 @@ _SET_LOG_PATH = (
     .where(_TRY.c.ti_id == bindparam("ti"), _TRY.c.try_number == bindparam("try"))
     .values(log_path=bindparam("path"))
 )
-_XCOMS_OF = select(_XCOM.c.task_id, _XCOM.c.key, _XCOM.c.map_index, _XCOM.c.value).where(
-    _XCOM.c.run_pk == bindparam("run_pk"),
-    _XCOM.c.task_id.in_(bindparam("task_ids", expanding=True)),
+_XCOMS_OF = Prepared(
+    select(_XCOM.c.task_id, _XCOM.c.key, _XCOM.c.map_index, _XCOM.c.value).where(
+        _XCOM.c.run_pk == bindparam("run_pk"),
+        _XCOM.c.task_id.in_(bindparam("task_ids", expanding=True)),
+    )
 )
-_LAST_ELEMENTS = (
+_LAST_ELEMENTS = Prepared(
     select(_TI.c.task_id, func.max(_TI.c.map_index))
     .where(_TI.c.run_pk == bindparam("run_pk"))
     .where(_TI.c.task_id.in_(bindparam("task_ids", expanding=True)))
@@ -208,8 +211,8 @@ def _values_by_task(s: Session, run_pk: int, refs: Iterable[XComRef]) -> dict[tu
         return {}
     params = {"run_pk": run_pk, "task_ids": sorted({t for t, _ in wanted})}
     conn = common.conn(s)
-    stored = {(t, k, m): v for t, k, m, v in conn.execute(_XCOMS_OF, params)}
-    last_elements = dict(conn.execute(_LAST_ELEMENTS, params).all())
+    stored = {(t, k, m): v for t, k, m, v in _XCOMS_OF.execute(conn, params).fetchall()}
+    last_elements = dict(_LAST_ELEMENTS.execute(conn, params).fetchall())
     values: dict[tuple[str, str], Any] = {}
     for task_id, key in wanted:
         if task_id in last_elements:
