@@ -86,6 +86,7 @@ class LocalExecutor:
             f"--cache-dir={self.snapshot_cache_dir}",
             f"--requests-fd={req_r}",
             f"--events-fd={ev_w}",
+            f"--spares={self.parallelism}",  # a step that fills every slot forks nothing
         ]
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             command, pass_fds=(req_r, ev_w), stdin=subprocess.DEVNULL

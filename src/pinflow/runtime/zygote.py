@@ -6,10 +6,11 @@ it, so a task pays no interpreter start-up and no import of Pinflow. It never im
 code itself: only the forked children do, and each exits after its one task.
 
 To keep even the fork off the path from one task's end to the next one's start, the zygote
-keeps one *spare*: a process forked (and detached) ahead of time, which walks the code path
-every task takes (so that the memory pages it will write are copied before the task is known)
-and then waits for its request. A request goes to the spare; the next spare is forked when a
-task ends, while the scheduler records the result.
+keeps *spares* (``--spares``; the executor asks for one per task slot, so that a step that
+starts a task in every slot forks nothing): processes forked (and detached) ahead of time,
+which walk the code path every task takes (so that the memory pages they will write are
+copied before the task is known) and then wait for their request. A request goes to a spare;
+spares are forked again when a task ends, while the scheduler records the result.
 
 Pipes: requests in (``submit`` / ``kill`` / ``stop`` frames), events out (``ready``, then one
 ``result`` per submitted request). A success is reported as soon as its result frame is whole
@@ -82,14 +83,15 @@ def _kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
 class Zygote:
     """The fork server's event loop (single-threaded, so forking from it is safe)."""
 
-    def __init__(self, cache_dir: Path, requests_fd: int, events_fd: int) -> None:
+    def __init__(self, cache_dir: Path, requests_fd: int, events_fd: int, spares: int = 1) -> None:
         self.cache_dir = cache_dir
+        self.spare_count = max(spares, 0)
         self.requests_fd = requests_fd
         self.events_fd = events_fd
         self.pid = os.getpid()
         self.children: dict[int, _Child] = {}  # by pid
         self.by_fd: dict[int, _Child] = {}
-        self.spare: _Spare | None = None
+        self.spares: list[_Spare] = []  # the next request takes the first one
         self.reader = FrameReader()
         self.outbox = bytearray()
         self.stopping = False
@@ -108,11 +110,11 @@ class Zygote:
         signal.signal(signal.SIGTERM, lambda *_: self._stop(0.0))
         self.selector.register(self.requests_fd, selectors.EVENT_READ, "requests")
         self.selector.register(self.wake_r, selectors.EVENT_READ, "wake")
-        self._new_spare()
+        self._refill_spares()
         self._emit({"ev": "ready", "pid": self.pid})
         while not (self.stopping and not self.children):
             self._turn()
-        self._drop_spare()
+        self._drop_spares()
         self._flush_blocking()
 
     def _turn(self) -> None:
@@ -127,10 +129,10 @@ class Zygote:
                 self._on_child_output(key.fd)
         self._reap()
         self._enforce_deadlines()
-        # The next spare is forked once a task has ended (or nothing runs), not while one just
-        # started: its warm-up then overlaps the scheduler's bookkeeping, not the task itself.
-        if self.spare is None and not self.stopping and (self.reported or not self.children):
-            self._new_spare()
+        # Spares are forked once a task has ended (or nothing runs), not while one just
+        # started: their warm-up then overlaps the scheduler's bookkeeping, not the task itself.
+        if self.reported or not self.children:
+            self._refill_spares()
         self.reported = False
 
     def _timeout(self) -> float | None:
@@ -163,8 +165,7 @@ class Zygote:
         if self.stopping:
             self._emit_result(TaskResult.failure(request.key, STOPPED))
             return
-        spare = self.spare or self._new_spare()
-        self.spare = None
+        spare = self.spares.pop(0) if self.spares else self._new_spare()
         with contextlib.suppress(OSError):  # a spare that died meanwhile: its pipe says so
             write_all(spare.request_fd, encode_frame(request.to_dict()))
         os.close(spare.request_fd)
@@ -189,22 +190,28 @@ class Zygote:
         os.close(result_w)
         with contextlib.suppress(OSError):  # the child does it too; whoever is first wins
             os.setpgid(pid, pid)
-        self.spare = _Spare(pid, request_w, result_r)
-        return self.spare
+        return _Spare(pid, request_w, result_r)
 
-    def _drop_spare(self) -> None:
-        spare, self.spare = self.spare, None
-        if spare is not None:
-            _kill_group(spare.pid)
-            os.close(spare.request_fd)
-            os.close(spare.result_fd)
+    def _refill_spares(self) -> None:
+        while len(self.spares) < self.spare_count and not self.stopping:
+            self.spares.append(self._new_spare())
+
+    def _drop_spare(self, spare: _Spare) -> None:
+        self.spares.remove(spare)
+        _kill_group(spare.pid)
+        os.close(spare.request_fd)
+        os.close(spare.result_fd)
+
+    def _drop_spares(self) -> None:
+        for spare in list(self.spares):
+            self._drop_spare(spare)
 
     def _close_in_child(self) -> None:
         # Never unregister here: the epoll instance is shared with the zygote after fork.
         signal.set_wakeup_fd(-1)
         fds = [self.selector.fileno(), self.requests_fd, self.events_fd, self.wake_r, self.wake_w]
-        if self.spare is not None:
-            fds += [self.spare.request_fd, self.spare.result_fd]
+        for spare in self.spares:
+            fds += [spare.request_fd, spare.result_fd]
         for fd in [*fds, *self.by_fd]:
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -217,7 +224,7 @@ class Zygote:
 
     def _stop(self, grace: float) -> None:
         self.stopping = True
-        self._drop_spare()
+        self._drop_spares()
         sig = signal.SIGTERM if grace > 0 else signal.SIGKILL
         for child in self.children.values():
             child.kill_reason = child.kill_reason or STOPPED
@@ -249,8 +256,9 @@ class Zygote:
                 return
             if pid == 0:
                 return
-            if self.spare is not None and pid == self.spare.pid:
-                self._drop_spare()  # died before it had a task: fork another one later
+            died = [spare for spare in self.spares if spare.pid == pid]
+            if died:
+                self._drop_spare(died[0])  # died before it had a task: fork another one later
             child = self.children.pop(pid, None)
             if child is not None:
                 self._finish(child, status)
@@ -352,6 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-dir", type=Path, required=True)
     parser.add_argument("--requests-fd", type=int, required=True)
     parser.add_argument("--events-fd", type=int, required=True)
+    parser.add_argument("--spares", type=int, default=1, help="task processes forked ahead")
     args = parser.parse_args(argv)
     set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != args.parent_pid:
@@ -359,7 +368,7 @@ def main(argv: list[str] | None = None) -> None:
     # Ctrl-C reaches the whole foreground process group; the executor decides how we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _warm_up()
-    Zygote(args.cache_dir, args.requests_fd, args.events_fd).serve()
+    Zygote(args.cache_dir, args.requests_fd, args.events_fd, args.spares).serve()
 
 
 if __name__ == "__main__":
