@@ -40,6 +40,7 @@ from pinflow.runtime.operators import CommandFailed, run_bash, run_http
 from pinflow.runtime.process import encode_frame, read_frame, set_parent_death_signal, write_all
 from pinflow.sdk.arguments import CONTEXT_PARAMETERS
 from pinflow.sdk.bundle import extract_bundle
+from pinflow.sdk.dag import deferred
 from pinflow.sdk.loader import resolve_callable
 
 _ERROR_CHARS = 2000
@@ -162,7 +163,8 @@ def _run_python(req: TaskRequest, bundle: Path) -> Any:
     if not req.callable:
         raise ValueError(f"python task {req.task_id!r} has no callable")
     sys.path.insert(0, str(bundle))
-    function = resolve_callable(req.callable)
+    with deferred():  # the DAG file's ``@dag`` calls build nothing unless something reads them
+        function = resolve_callable(req.callable)
     return function(**_call_arguments(function, req))
 
 
@@ -289,7 +291,8 @@ def prefault() -> None:
     def warm() -> None:
         chain(task(_warm_task)(), task.bash(task_id="bash", bash_command="true"))
 
-    warm()
+    with deferred():  # as a task process imports its DAG file: decorators run, nothing builds
+        warm()
     importlib.util.find_spec("pinflow_prefault_no_such_module")
     with io.TextIOWrapper(open(os.devnull, "wb"), line_buffering=True) as out:
         out.write(_stamp())

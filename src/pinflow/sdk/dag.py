@@ -50,6 +50,42 @@ class Collector:
 
 
 _collector: ContextVar[Collector | None] = ContextVar("pinflow_dag_collector", default=None)
+_deferred: ContextVar[bool] = ContextVar("pinflow_dag_deferred", default=False)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Inside the block, calling a ``@dag`` function returns a ``LazyDag``, built only if
+    something reads it.
+
+    A task process imports its DAG file to find one function: building the whole DAG there
+    (every task's options validated, the graph checked) is work no task needs, paid again by
+    every task process, and the memory it writes is copied from the warm interpreter page by
+    page. The compiler never defers: it is where a DAG is built and checked.
+    """
+    token = _deferred.set(True)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+
+
+class LazyDag:
+    """What a ``@dag`` call returns while building is ``deferred``: the ``Dag``, built (with
+    the same arguments) on first use of any of its attributes."""
+
+    def __init__(self, function: DagFunction[Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
+        self._call = (function, args, kwargs)
+        self._built: Dag | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._built is None:
+            function, args, kwargs = self._call
+            self._built = function.build(*args, **kwargs)
+        return getattr(self._built, name)
+
+    def __repr__(self) -> str:
+        return f"<LazyDag {self._call[0].dag_id!r}>"
 
 
 @contextmanager
@@ -76,6 +112,12 @@ class DagFunction(Generic[P]):
         return self.template.dag_id
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Dag:
+        if _deferred.get() and _collector.get() is None:
+            return cast(Dag, LazyDag(self, args, kwargs))
+        return self.build(*args, **kwargs)
+
+    def build(self, *args: P.args, **kwargs: P.kwargs) -> Dag:
+        """Build the DAG (and, while compiling, register it)."""
         collector = _collector.get()
         builder = DagBuilder(self.dag_id, strict=collector is not None and collector.strict)
         with building(builder):
