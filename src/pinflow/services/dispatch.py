@@ -13,8 +13,6 @@ on the try, so a re-run never overwrites an earlier try's log.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +27,7 @@ from sqlalchemy.orm import Session
 from pinflow.errors import NotFoundError
 from pinflow.lifecycle.mapping import element
 from pinflow.lifecycle.states import RunState, TaskState
+from pinflow.runtime.paths import path_component
 from pinflow.services import common
 from pinflow.services.common import now
 from pinflow.spec.models import DagSpec, ResolvedTask, TaskSpec, XComRef
@@ -44,19 +43,8 @@ from pinflow.store.tables import (
     XCom,
 )
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 _SPEC_CACHE_SIZE = 256
 _specs: dict[str, DagSpec] = {}
-
-
-def path_component(name: str) -> str:
-    """``name`` as one safe folder name; a name that had to change gets a hash suffix, so two
-    different names never share a folder (``a:b`` and ``a_b``)."""
-    safe = _UNSAFE.sub("_", name)
-    if safe == name and not name.startswith("."):
-        return name
-    suffix = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{safe.lstrip('.') or '_'}-{suffix}"
 
 
 def staging_path(base: Path, dag_id: str, run_id: str) -> Path:
