@@ -52,6 +52,12 @@ class ConflictError(PinflowError):
 
 
 @dataclass
+class DataLostError(PinflowError):
+    """Stored data is missing or damaged: an artifact deleted, or altered (its sha256 no longer
+    matches), outside Pinflow. HTTP 410: asking again will not help; computing it again will."""
+
+
+@dataclass
 class PermissionDeniedError(PinflowError):
     """The actor lacks the permission or the project authority. HTTP 403."""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from pinflow.runtime.contract import XCOM_DB_LIMIT, XCOM_MAX_SIZE
 
 CONFIG_FILE_NAME = "pinflow.toml"
 
@@ -71,7 +74,15 @@ class Settings(BaseSettings):
         default=10.0, ge=0, description="seconds a stopping executor gives tasks after SIGTERM"
     )
     xcom_db_limit: int = Field(
-        default=64 * 1024, ge=0, description="bytes of JSON above which an XCom leaves the DB"
+        default=XCOM_DB_LIMIT,
+        ge=0,
+        description="bytes of JSON above which a task's return value goes to the artifact store",
+    )
+    xcom_max_size: int = Field(
+        default=XCOM_MAX_SIZE,
+        ge=0,
+        le=2**31 - 1,  # the ``xcom.size`` column is a 32-bit integer
+        description="bytes of JSON above which a task's return value fails its try",
     )
     jwt_secret: SecretStr | None = Field(
         default=None, description="HS256 key for access tokens; generated under home if unset"
@@ -83,6 +94,12 @@ class Settings(BaseSettings):
     logs_dir: Path = _under_home("logs")
     staging_dir: Path = _under_home("staging")
     snapshot_cache_dir: Path = _under_home("snapshots")
+    artifacts_dir: Path = _under_home("artifacts")
+
+    @cached_property  # every task request carries it
+    def artifacts_uri(self) -> str:
+        """The artifact store's root, as task requests carry it (``file:///…``)."""
+        return self.artifacts_dir.absolute().as_uri()
 
     @classmethod
     def settings_customise_sources(

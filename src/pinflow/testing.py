@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pinflow.errors import InvalidInputError
+from pinflow.runtime.artifacts import ArtifactStore
 from pinflow.services.scheduling import schedule_pass
 from pinflow.services.task_results import (
     NO_XCOM,
@@ -87,6 +88,7 @@ def run_until_idle(
     max_steps: int = 10_000,
     clock: Callable[[], datetime] | None = None,
     ignore_retry_delay: bool = False,
+    artifacts: ArtifactStore | None = None,
 ) -> int:
     """Schedule, claim, run and report until nothing changes; returns the number of tries run.
 
@@ -94,7 +96,9 @@ def run_until_idle(
     ``handler`` in-process and reported. A handler that raises fails its try (the traceback is
     the try's error), as a task that raises would; so does a value that cannot be stored as an
     XCom. ``clock`` replaces the wall clock for scheduling and reporting (retry delays are
-    measured on it). Raises ``RuntimeError`` when ``max_steps`` pass without settling.
+    measured on it). ``artifacts`` is where upstream values kept in the artifact store are
+    read from for a handler's ``inputs``. Raises ``RuntimeError`` when ``max_steps`` pass
+    without settling.
     """
     tries = 0
     for _ in range(max_steps):
@@ -102,7 +106,7 @@ def run_until_idle(
         changes = schedule_pass(db, now=stamp)
         claimed = claim_scheduled(db, limit=_CLAIM_BATCH, now=stamp)
         for task in claimed:
-            _run_one(db, task, handler, clock)
+            _run_one(db, task, handler, clock, artifacts)
         tries += len(claimed)
         if changes or claimed:
             continue
@@ -113,7 +117,11 @@ def run_until_idle(
 
 
 def _run_one(
-    db: Database, task: ClaimedTask, handler: Handler, clock: Callable[[], datetime] | None
+    db: Database,
+    task: ClaimedTask,
+    handler: Handler,
+    clock: Callable[[], datetime] | None,
+    artifacts: ArtifactStore | None,
 ) -> None:
     def stamp() -> datetime | None:
         return clock() if clock is not None else None
@@ -127,7 +135,7 @@ def _run_one(
         now=stamp(),
     )
     try:
-        outcome = handler(_context(db, task, started))
+        outcome = handler(_context(db, task, started, artifacts))
     except Exception:
         outcome = TaskOutcome(success=False, error=traceback.format_exc())
     xcom = NO_XCOM if outcome.value is None else outcome.value
@@ -153,7 +161,9 @@ def _run_one(
         )
 
 
-def _context(db: Database, task: ClaimedTask, started: StartedTask) -> ExecutionContext:
+def _context(
+    db: Database, task: ClaimedTask, started: StartedTask, artifacts: ArtifactStore | None
+) -> ExecutionContext:
     with db.read() as s:
         spec = repo.load_spec(s, started.snapshot_digest)
     definition = spec.task(task.task_id)
@@ -171,7 +181,7 @@ def _context(db: Database, task: ClaimedTask, started: StartedTask) -> Execution
         version_id=started.version_id,
         task=definition,
         resolved=spec.resolve(definition),
-        inputs=get_inputs(db, task.run_pk, definition),
+        inputs=get_inputs(db, task.run_pk, definition, artifacts=artifacts),
         params=task.params,
         conf=task.conf,
     )

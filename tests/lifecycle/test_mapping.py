@@ -13,6 +13,8 @@ from pinflow.lifecycle.mapping import (
     ExpandInput,
     Expansion,
     RunInstances,
+    StoredElement,
+    StoredValue,
     element,
     expansion_for,
     map_length,
@@ -169,6 +171,24 @@ def test_expansion_over_a_mapped_upstream_counts_its_elements_once_it_is_done() 
     assert done == Expansion("b", SC, count=3)  # element 1 stored nothing: still an element
     assert expansion_for(spec, b, {"a": [SK]}, {}, {}) == Expansion("b", SK)  # a expanded to []
     assert expansion_for(spec, b, {"a": [S, R]}, {"a": 2}, xcoms).state == UF  # not done yet
+
+
+def test_a_stored_list_expands_by_its_length_and_yields_references_to_its_elements() -> None:
+    """A list in the artifact store is never loaded to plan: its length is enough."""
+    stored = StoredValue("artifact-1", length=4)
+    assert plan_expansion("m", {"x": arg(stored)}) == Expansion("m", SC, count=4)
+    assert plan_expansion("m", {"x": arg(stored), "y": arg([1, 2])}).count == 8
+    assert plan_expansion("m", {"x": arg(StoredValue("a", length=0))}).state == SK
+    too_long = plan_expansion("m", {"x": arg(StoredValue("a", length=MAX_MAP_LENGTH + 1))})
+    assert too_long.state == F
+    not_a_list = plan_expansion("m", {"x": arg(StoredValue("a"), upstream="src")})
+    assert not_a_list.state == F
+    assert not_a_list.error == (
+        "expand argument 'x' must be a list; task 'src' returned a large value that is not a list"
+    )
+    assert element({"x": stored, "y": [1, 2]}, 5) == {"x": StoredElement("artifact-1", 2), "y": 2}
+    # A mapped upstream's outputs are a list, some of whose items may be stored.
+    assert element({"x": ["a", StoredValue("b")]}, 1) == {"x": StoredValue("b")}
 
 
 # --- planning a run with a mapped task ----------------------------------------------------------

@@ -33,6 +33,7 @@ from pinflow.lifecycle.permissions import (
     allows_somewhere,
     denial_message,
 )
+from pinflow.runtime.artifacts import ArtifactStore, open_store
 from pinflow.services import users
 from pinflow.services.users import DEFAULT_THROTTLE, LoginThrottle
 from pinflow.settings import Settings, home_secret
@@ -115,6 +116,14 @@ def get_auth(request: Request) -> AuthConfig:
 
 
 DbDep = Annotated[Database, Depends(get_db)]
+
+
+def get_artifacts(request: Request) -> ArtifactStore:
+    """The artifact store of large XComs, as the settings name it."""
+    return open_store(request.app.state.settings.artifacts_uri)
+
+
+ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
 _bearer = HTTPBearer(
     auto_error=False,
     description="A JWT from POST /auth/token, or an API token (pf_…) from POST /api/tokens.",

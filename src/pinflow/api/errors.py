@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pinflow.errors import (
     AuthenticationError,
     ConflictError,
+    DataLostError,
     InvalidInputError,
     LoginThrottledError,
     NotFoundError,
@@ -43,6 +44,7 @@ STATUS_BY_ERROR: tuple[tuple[type[PinflowError], int], ...] = (
     (PermissionDeniedError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
+    (DataLostError, 410),
     (LoginThrottledError, 429),
     (InvalidInputError, 400),
 )

@@ -28,9 +28,9 @@ _SHOWN_RUN_IDS = 5
 class Impact:
     """What a destructive action on one DAG touches (the preview, and the result afterwards).
 
-    ``staging_dirs`` and ``log_paths`` are the files the caller removes once the rows are gone:
-    the database cannot delete files, and deleting them before the commit could lose data on a
-    rollback.
+    ``staging_dirs`` and ``log_paths`` are the files the caller removes once the rows are gone,
+    and ``run_ids`` name the runs whose artifacts it removes: the database cannot delete
+    files, and deleting them before the commit could lose data on a rollback.
     """
 
     dag_id: str
@@ -42,6 +42,7 @@ class Impact:
     xcoms: int = 0
     staging_dirs: tuple[str, ...] = ()
     log_paths: tuple[str, ...] = ()
+    run_ids: tuple[str, ...] = ()
 
     @property
     def in_flight(self) -> bool:

@@ -11,6 +11,10 @@ arguments map over their cross product, the last argument varying fastest.
 ``upstream_output`` is how every reader sees an upstream's output: one value, or the list of a
 mapped upstream's element values in ``map_index`` order. The count of elements and the
 element of an index come from the same lists, so the scheduler and a worker always agree.
+
+A value too large for the database is a ``StoredValue`` here: planning knows a stored list's
+length, never its content, and the element of a stored list is a ``StoredElement`` for the
+worker to read (ADR 0008).
 """
 
 from __future__ import annotations
@@ -35,6 +39,26 @@ class _Missing(Enum):
 
 MISSING: Final = _Missing.MISSING
 """No value: the upstream stored no XCom under that key (``None`` is a value)."""
+
+
+@dataclass(frozen=True)
+class StoredValue:
+    """A value kept outside the database (in the artifact store), not loaded.
+
+    ``source`` is whatever its reader needs to load it (opaque here); ``length`` is the
+    length of a list, ``None`` when the value is not a list.
+    """
+
+    source: Any
+    length: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredElement:
+    """Element ``index`` of a stored list: what a mapped task instance receives."""
+
+    source: Any
+    index: int
 
 
 @dataclass(frozen=True)
@@ -131,7 +155,7 @@ def plan_expansion(
             error = f"expand argument {name!r}: task {arg.upstream_task_id!r} left no value"
             return Expansion(task_id, TaskState.UPSTREAM_FAILED, error=error)
     for name, arg in inputs.items():
-        if not isinstance(arg.value, list):
+        if not _is_list(arg.value):
             return Expansion(task_id, TaskState.FAILED, error=_not_a_list(name, arg))
     count = map_length([arg.value for arg in inputs.values()])
     if count == 0:
@@ -145,17 +169,34 @@ def plan_expansion(
     return Expansion(task_id, TaskState.SCHEDULED, count=count)
 
 
+def _is_list(value: Any) -> bool:
+    return isinstance(value, list) or (isinstance(value, StoredValue) and value.length is not None)
+
+
 def _not_a_list(name: str, arg: ExpandInput) -> str:
-    got = "nothing" if arg.value is MISSING else type(arg.value).__name__
+    if isinstance(arg.value, StoredValue):
+        got = "a large value that is not a list"
+    else:
+        got = "nothing" if arg.value is MISSING else type(arg.value).__name__
     return f"expand argument {name!r} must be a list; task {arg.upstream_task_id!r} returned {got}"
 
 
-def map_length(lists: Sequence[Sequence[Any]]) -> int:
+MappedList = Sequence[Any] | StoredValue
+"""What is mapped over: a list, or a stored one (its elements are ``StoredElement``s)."""
+
+
+def _length(values: MappedList) -> int:
+    if isinstance(values, StoredValue):
+        return values.length or 0
+    return len(values)
+
+
+def map_length(lists: Sequence[MappedList]) -> int:
     """How many elements the cross product of ``lists`` has (without building it)."""
-    return math.prod(len(values) for values in lists)
+    return math.prod(_length(values) for values in lists)
 
 
-def element(lists: Mapping[str, Sequence[Any]], map_index: int) -> dict[str, Any]:
+def element(lists: Mapping[str, MappedList], map_index: int) -> dict[str, Any]:
     """The arguments of element ``map_index`` of the product, last argument varying fastest
     (``itertools.product``'s order), in constant time per argument."""
     if not 0 <= map_index < map_length(list(lists.values())):
@@ -164,6 +205,8 @@ def element(lists: Mapping[str, Sequence[Any]], map_index: int) -> dict[str, Any
     rest = map_index
     for name in reversed(list(lists)):
         values = lists[name]
-        rest, i = divmod(rest, len(values))
-        chosen[name] = values[i]
+        rest, i = divmod(rest, _length(values))
+        chosen[name] = (
+            StoredElement(values.source, i) if isinstance(values, StoredValue) else values[i]
+        )
     return {name: chosen[name] for name in lists}

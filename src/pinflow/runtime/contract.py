@@ -15,6 +15,9 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NamedTuple, Protocol, Self, TypeVar
 
 CONTRACT_VERSION = 1
+# The defaults of the XCom limits (``Settings.xcom_db_limit``, ``Settings.xcom_max_size``).
+XCOM_DB_LIMIT = 64 * 1024
+XCOM_MAX_SIZE = 256 * 1024 * 1024
 
 T = TypeVar("T")
 
@@ -39,14 +42,42 @@ def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
 
 
 @dataclass(frozen=True)
+class StoredInput:
+    """Part of an argument's value that the worker reads from the artifact store.
+
+    ``uri``, ``size`` and ``sha256`` name the artifact and what it must be when read.
+    ``element``: the argument takes that element of the stored list, not the whole value (a
+    mapped task's element of a large upstream list). ``position``: the value goes at that
+    index of the argument's list, which the request carries with a ``None`` there (a mapped
+    upstream's outputs, some of them large), instead of being the whole argument.
+    """
+
+    uri: str
+    size: int
+    sha256: str
+    element: int | None = None
+    position: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
 class TaskRequest:
     """Everything one try of one task needs, resolved by the scheduler.
 
     ``inputs`` are the upstream XCom values bound to arguments; ``mapped`` the element of the
     expanded upstream list for a mapped task instance (``map_index`` >= 0). The worker calls a
-    Python task as ``callable(**args, **inputs, **mapped)``. ``bundle_uri`` says where the code
-    bundle can be fetched when the worker's cache has no ``snapshot_digest`` yet (``file://``
-    for the local executor); ``None`` means the snapshot has no code.
+    Python task as ``callable(**args, **inputs, **mapped)``, after loading ``stored_inputs``:
+    the arguments of ``inputs`` and ``mapped`` whose value, or part of it, is too large for the
+    database and was left in the artifact store at ``artifacts_uri``. ``bundle_uri`` says where
+    the code bundle can be fetched when the worker's cache has no ``snapshot_digest`` yet
+    (``file://`` for the local executor); ``None`` means the snapshot has no code.
+
+    The task's return value travels back in ``TaskResult.value`` when its JSON is at most
+    ``xcom_db_limit`` bytes; a larger one (up to ``xcom_max_size``) is written to the artifact
+    store and only its reference travels. Without ``artifacts_uri`` every value travels inline.
     """
 
     ti_id: int
@@ -73,6 +104,10 @@ class TaskRequest:
     run_type: str = "manual"
     bundle_uri: str | None = None
     execution_timeout: float | None = None
+    stored_inputs: dict[str, list[StoredInput]] = field(default_factory=dict)
+    artifacts_uri: str | None = None
+    xcom_db_limit: int = XCOM_DB_LIMIT
+    xcom_max_size: int = XCOM_MAX_SIZE
     contract_version: int = CONTRACT_VERSION
 
     @property
@@ -92,6 +127,10 @@ class TaskRequest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
+        stored = data.get("stored_inputs")
+        if stored:
+            parts = {name: [StoredInput.from_dict(p) for p in ps] for name, ps in stored.items()}
+            data = {**data, "stored_inputs": parts}
         return _from_dict(cls, data)
 
     @classmethod
@@ -106,6 +145,11 @@ class TaskResult:
     ``value`` is the task's JSON return value (the XCom) when ``success``; ``error`` a one-line
     summary when not (the full traceback is in the try's log). ``exit_code`` is the process's
     or the bash command's; ``duration`` is wall seconds inside the worker.
+
+    A return value above the request's ``xcom_db_limit`` is in the artifact store instead:
+    ``value`` is ``None`` and ``value_uri``, ``value_size`` (bytes of JSON) and
+    ``value_sha256`` say where and what it is; ``value_length`` is its length when it is a
+    list (what ``expand`` needs, so that the scheduler never reads the artifact).
     """
 
     ti_id: int
@@ -117,6 +161,10 @@ class TaskResult:
     duration: float = 0.0
     skipped: bool = False
     pid: int | None = None
+    value_uri: str | None = None
+    value_size: int | None = None
+    value_sha256: str | None = None
+    value_length: int | None = None
 
     @property
     def key(self) -> TaskKey:

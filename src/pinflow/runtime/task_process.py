@@ -38,6 +38,7 @@ from typing import Any, NoReturn
 from pinflow.runtime.contract import SkipTask, TaskRequest, TaskResult
 from pinflow.runtime.operators import CommandFailed, run_bash, run_http
 from pinflow.runtime.process import encode_frame, read_frame, set_parent_death_signal, write_all
+from pinflow.runtime.xcoms import encode_json, load_stored_inputs, output_fields
 from pinflow.sdk.arguments import CONTEXT_PARAMETERS
 from pinflow.sdk.bundle import extract_bundle
 from pinflow.sdk.dag import deferred
@@ -148,6 +149,7 @@ def _context(req: TaskRequest) -> dict[str, Any]:
 
 def _call_arguments(function: Callable[..., Any], req: TaskRequest) -> dict[str, Any]:
     kwargs = {**req.args, **req.inputs, **req.mapped}
+    kwargs.update(load_stored_inputs(req, kwargs))
     try:
         parameters = inspect.signature(function).parameters
     except (TypeError, ValueError):
@@ -182,18 +184,6 @@ def _execute(req: TaskRequest, bundle: Path) -> Any:
     raise ValueError(f"unknown task kind {req.kind!r}")
 
 
-def check_json(value: Any) -> None:
-    """Raise ``TypeError`` naming the type when the return value cannot be an XCom."""
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"the task's return value is not JSON-serializable ({type(value).__name__}): {exc}; "
-            "return plain JSON data (str, int, float, bool, None, list, dict), or write large "
-            "or binary data to PINFLOW_STAGING_DIR and return its path"
-        ) from None
-
-
 def summarize(exc: BaseException) -> str:
     text = str(exc)
     summary = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -218,8 +208,7 @@ def run_task(req: TaskRequest, cache_dir: Path) -> TaskResult:
         bundle = ensure_bundle(cache_dir, req.snapshot_digest, req.bundle_uri)
         os.environ.update(_environment(req, bundle))
         os.chdir(req.staging_dir)
-        value = _execute(req, bundle)
-        check_json(value)
+        output = output_fields(req, _execute(req, bundle))
     except SkipTask as exc:
         _log(f"skipped: {exc}" if str(exc) else "skipped")
         base.update(success=True, skipped=True, exit_code=0)
@@ -232,7 +221,7 @@ def run_task(req: TaskRequest, cache_dir: Path) -> TaskResult:
         base.update(success=False, error=summarize(exc), exit_code=1)
     else:
         _log("succeeded")
-        base.update(success=True, value=value, exit_code=0)
+        base.update(success=True, exit_code=0, **output)
     return TaskResult(**base, duration=time.monotonic() - started)
 
 
@@ -297,7 +286,7 @@ def prefault() -> None:
     with io.TextIOWrapper(open(os.devnull, "wb"), line_buffering=True) as out:
         out.write(_stamp())
     value = _warm_task()
-    check_json(value)
+    encode_json(value)
     summarize(ValueError("warm"))
     inspect.signature(_call_arguments)
     encode_frame(TaskResult(ti_id=0, try_number=0, success=True, value=value).to_dict())

@@ -59,6 +59,7 @@ from pinflow.services.task_results import (
     report_and_claim,
     start_task,
 )
+from pinflow.services.xcom_store import has_xcom, reported_xcom
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 
@@ -260,7 +261,7 @@ class Scheduler:
             self._deadlines.pop(result.key, None)
         outcome = report_and_claim(
             self.db,
-            [_report(result) for result in results],
+            [_report(result, self.settings.xcom_db_limit) for result in results],
             limit=self.executor.free_slots(),
             hostname=self.hostname,
             pid=self.pid,
@@ -279,9 +280,9 @@ class Scheduler:
 
     def _record(self, result: TaskResult) -> None:
         self._deadlines.pop(result.key, None)
-        keep = result.success and not result.skipped and result.value is not None
+        keep = result.success and not result.skipped and has_xcom(result)
         try:
-            state = self._finish(result, xcom=result.value if keep else NO_XCOM)
+            state = self._finish(result, xcom=reported_xcom(result) if keep else NO_XCOM)
         except (ConflictError, NotFoundError) as exc:
             log.info("result of try %s ignored: %s", result.key, exc)
             return
@@ -299,6 +300,7 @@ class Scheduler:
                 error=result.error,
                 xcom=xcom,
                 skipped=result.skipped,
+                xcom_db_limit=self.settings.xcom_db_limit,
             )
         except InvalidInputError as exc:  # the value cannot be stored: the try fails
             return finish_task(
@@ -429,15 +431,16 @@ class Scheduler:
             self._note_retry()
 
 
-def _report(result: TaskResult) -> TaskReport:
-    keep = result.success and not result.skipped and result.value is not None
+def _report(result: TaskResult, xcom_db_limit: int) -> TaskReport:
+    keep = result.success and not result.skipped and has_xcom(result)
     return TaskReport(
         result.ti_id,
         result.try_number,
         result.success,
         result.error,
-        result.value if keep else NO_XCOM,
+        reported_xcom(result) if keep else NO_XCOM,
         result.skipped,
+        xcom_db_limit,
     )
 
 

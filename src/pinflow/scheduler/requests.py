@@ -31,6 +31,7 @@ from pinflow.services.dispatch import (
     task_definition,
 )
 from pinflow.services.task_results import ClaimedTask, StartedTask
+from pinflow.services.xcom_store import request_arguments
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 
@@ -93,7 +94,8 @@ class RequestBuilder:
     def build(self, claimed: ClaimedTask, started: StartedTask) -> TaskRequest:
         definition = task_definition(self.db, started.snapshot_digest, claimed.task_id)
         task = definition.task
-        inputs, mapped = resolve_arguments(self.db, claimed.run_pk, task, claimed.map_index)
+        resolved = resolve_arguments(self.db, claimed.run_pk, task, claimed.map_index)
+        arguments = request_arguments(*resolved)
         run = self._run(claimed.run_pk)
         return TaskRequest(
             ti_id=claimed.ti_id,
@@ -110,8 +112,8 @@ class RequestBuilder:
             bash_command=task.bash_command,
             http=task.http.model_dump(mode="json") if task.http is not None else None,
             args=dict(task.args),
-            inputs=inputs,
-            mapped=mapped,
+            inputs=arguments.inputs,
+            mapped=arguments.mapped,
             params=claimed.params,
             conf=claimed.conf,
             logical_date=_iso(run.logical_date),
@@ -120,6 +122,10 @@ class RequestBuilder:
             run_type=run.run_type,
             bundle_uri=self.bundles.uri(started.snapshot_digest),
             execution_timeout=definition.resolved.execution_timeout,
+            stored_inputs=arguments.stored,
+            artifacts_uri=self.settings.artifacts_uri,
+            xcom_db_limit=self.settings.xcom_db_limit,
+            xcom_max_size=self.settings.xcom_max_size,
         )
 
     def log_file(self, claimed: ClaimedTask, try_number: int) -> Path:

@@ -12,7 +12,8 @@ Choices (see also ``dag_rules``):
 - Clear history deletes the DAG's runs and, by cascade, their task instances, tries, XComs
   and staging-dir rows. It keeps the DAG, its versions, its pause flag and its schedule
   position (``next_dagrun_after``), so clearing does not trigger a catch-up storm. Files are
-  the caller's job: the returned ``Impact`` lists the staging dirs and log files to remove.
+  the caller's job: the returned ``Impact`` lists the staging dirs and log files to remove,
+  and the runs whose artifacts to remove (``xcom_store.discard_artifacts``).
 - Deregister is soft: ``deregistered_at``/``deregistered_by`` are set and nothing is deleted.
   The DAG and its versions leave the lists of ``queries`` and runs cannot be started; the
   scheduler must skip deregistered DAGs (it already keeps their queued runs queued). With
@@ -132,6 +133,7 @@ def compute_impact(s: Session, dag_id: str, *, lock: bool = False) -> Impact:
             sorted(s.scalars(select(StagingDir.path).where(StagingDir.run_pk.in_(runs))))
         ),
         log_paths=tuple(sorted(p for p in logs if p is not None)),
+        run_ids=tuple(s.scalars(select(DagRun.run_id).where(DagRun.dag_id == dag_id))),
     )
 
 

@@ -13,8 +13,6 @@ on the try, so a re-run never overwrites an earlier try's log.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,8 +27,10 @@ from sqlalchemy.orm import Session
 from pinflow.errors import NotFoundError
 from pinflow.lifecycle.mapping import element
 from pinflow.lifecycle.states import RunState, TaskState
+from pinflow.runtime.paths import path_component
 from pinflow.services import common
 from pinflow.services.common import now
+from pinflow.services.xcom_store import mapped_list, outputs_by_index
 from pinflow.spec.models import DagSpec, ResolvedTask, TaskSpec, XComRef
 from pinflow.store import repo
 from pinflow.store.db import Database
@@ -41,22 +41,10 @@ from pinflow.store.tables import (
     StagingDir,
     TaskInstance,
     TaskInstanceTry,
-    XCom,
 )
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 _SPEC_CACHE_SIZE = 256
 _specs: dict[str, DagSpec] = {}
-
-
-def path_component(name: str) -> str:
-    """``name`` as one safe folder name; a name that had to change gets a hash suffix, so two
-    different names never share a folder (``a:b`` and ``a_b``)."""
-    safe = _UNSAFE.sub("_", name)
-    if safe == name and not name.startswith("."):
-        return name
-    suffix = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{safe.lstrip('.') or '_'}-{suffix}"
 
 
 def staging_path(base: Path, dag_id: str, run_id: str) -> Path:
@@ -135,7 +123,9 @@ def resolve_arguments(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The upstream values bound to ``task``'s arguments, and its mapped elements.
 
-    Reads nothing when the task takes no upstream value.
+    Reads nothing when the task takes no upstream value. A value in the artifact store is not
+    loaded: it is a ``StoredValue`` (or, for a mapped element, a ``StoredElement``), which
+    ``xcom_store.request_arguments`` turns into a reference for the worker.
     """
     if not task.inputs and not task.expand:
         return {}, {}
@@ -156,18 +146,11 @@ class DispatchRecord:
 
 _TRY = cast(Table, TaskInstanceTry.__table__)
 _TI = cast(Table, TaskInstance.__table__)
-_XCOM = cast(Table, XCom.__table__)
 # Built once: these run for every try, where building a statement costs more than running it.
 _SET_LOG_PATH = (
     update(_TRY)
     .where(_TRY.c.ti_id == bindparam("ti"), _TRY.c.try_number == bindparam("try"))
     .values(log_path=bindparam("path"))
-)
-_XCOMS_OF = Prepared(
-    select(_XCOM.c.task_id, _XCOM.c.key, _XCOM.c.map_index, _XCOM.c.value).where(
-        _XCOM.c.run_pk == bindparam("run_pk"),
-        _XCOM.c.task_id.in_(bindparam("task_ids", expanding=True)),
-    )
 )
 _LAST_ELEMENTS = Prepared(
     select(_TI.c.task_id, func.max(_TI.c.map_index))
@@ -209,10 +192,10 @@ def _values_by_task(s: Session, run_pk: int, refs: Iterable[XComRef]) -> dict[tu
     wanted = {(r.task_id, r.key) for r in refs}
     if not wanted:
         return {}
-    params = {"run_pk": run_pk, "task_ids": sorted({t for t, _ in wanted})}
-    conn = common.conn(s)
-    stored = {(t, k, m): v for t, k, m, v in _XCOMS_OF.execute(conn, params).fetchall()}
-    last_elements = dict(_LAST_ELEMENTS.execute(conn, params).fetchall())
+    task_ids = sorted({t for t, _ in wanted})
+    stored = outputs_by_index(s, run_pk, task_ids)
+    params = {"run_pk": run_pk, "task_ids": task_ids}
+    last_elements = dict(_LAST_ELEMENTS.execute(common.conn(s), params).fetchall())
     values: dict[tuple[str, str], Any] = {}
     for task_id, key in wanted:
         if task_id in last_elements:
@@ -236,7 +219,7 @@ def _mapped(
     Airflow's order, the last argument varying fastest)."""
     if not expand or map_index < 0:
         return {}
-    lists = {name: list(values or []) for name, values in _resolve(s, run_pk, expand).items()}
+    lists = {name: mapped_list(values) for name, values in _resolve(s, run_pk, expand).items()}
     try:
         return element(lists, map_index)
     except IndexError:

@@ -20,7 +20,7 @@ Choices (Airflow's behaviour unless said otherwise):
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,8 @@ from sqlalchemy.orm import Session
 
 from pinflow.errors import ConflictError, NotFoundError
 from pinflow.lifecycle.states import FINISHED_TASK_STATES, LIVE_TASK_STATES, RunState, TaskState
+from pinflow.runtime.artifacts import ArtifactRef, ArtifactStore
+from pinflow.services import xcom_store
 from pinflow.services.common import audit, now
 from pinflow.services.dag_queries import (
     Page,
@@ -330,6 +332,9 @@ class XComFilter:
 
 @dataclass(frozen=True)
 class XComInfo:
+    """One XCom. A value in the artifact store has ``stored`` set and ``value`` ``None`` in
+    lists; ``get_xcom`` reads it."""
+
     dag_id: str
     run_id: str
     task_id: str
@@ -340,6 +345,7 @@ class XComInfo:
     timestamp: datetime
     logical_date: datetime | None
     run_after: datetime
+    stored: ArtifactRef | None = None
 
 
 def _xcom_select(f: XComFilter) -> Any:
@@ -380,14 +386,29 @@ def _xcom_info(x: XCom, run: DagRun) -> XComInfo:
         timestamp=x.created_at,
         logical_date=run.logical_date,
         run_after=run.run_after,
+        stored=xcom_store.artifact_of(x),
     )
 
 
 def get_xcom(
-    db: Database, dag_id: str, run_id: str, task_id: str, *, key: str, map_index: int = -1
+    db: Database,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    *,
+    key: str,
+    map_index: int = -1,
+    artifacts: ArtifactStore,
 ) -> XComInfo:
+    """One XCom with its value, read from ``artifacts`` when it is stored there
+    (``DataLostError`` when the artifact is missing or altered)."""
     f = XComFilter(dag_id, run_id, task_id, key=key, map_index=map_index)
     found, _ = list_xcoms(db, f, page=(1, 0))
     if not found:
         raise NotFoundError(f"XCom {key!r} of task {task_id!r} in run {run_id!r} was not found.")
-    return found[0]
+    x = found[0]
+    if x.stored is None:
+        return x
+    mapped = f"[{map_index}]" if map_index >= 0 else ""
+    what = f"XCom {key!r} of task {task_id!r}{mapped} in run {run_id!r}"
+    return replace(x, value=xcom_store.read_artifact(artifacts, x.stored, what))

@@ -50,10 +50,11 @@ from pinflow.lifecycle.states import FINISHED_TASK_STATES, RunState, TaskState
 from pinflow.services import common
 from pinflow.services.common import SYSTEM_ACTOR, audit, for_update
 from pinflow.services.dispatch import cached_spec
+from pinflow.services.xcom_store import outputs_by_index
 from pinflow.spec.models import DagSpec, ErrorStrategy, XComRef
 from pinflow.store.db import Database
 from pinflow.store.prepared import Prepared
-from pinflow.store.tables import Dag, DagRun, TaskInstance, XCom
+from pinflow.store.tables import Dag, DagRun, TaskInstance
 
 DEFAULT_START_LIMIT = 100
 NONE, SCHEDULED = TaskState.NONE, TaskState.SCHEDULED
@@ -341,13 +342,12 @@ def _has_unfinished(session: Session, run_pk: int) -> bool:
 
 
 def _read_xcoms(session: Session, run_pk: int, refs: Sequence[XComRef]) -> XComValues:
-    """The stored values the ``refs`` name, with every ``map_index`` (one query)."""
+    """The stored values the ``refs`` name, with every ``map_index`` (one query); a value in
+    the artifact store is a ``StoredValue`` (expanding needs only its length)."""
     wanted = {(r.task_id, r.key) for r in refs}
-    stmt = select(XCom.task_id, XCom.key, XCom.map_index, XCom.value).where(
-        XCom.run_pk == run_pk, XCom.task_id.in_(sorted({t for t, _ in wanted}))
-    )
+    outputs = outputs_by_index(session, run_pk, {t for t, _ in wanted})
     values: dict[tuple[str, str], dict[int, Any]] = {}
-    for task_id, key, map_index, value in session.execute(stmt):
+    for (task_id, key, map_index), value in outputs.items():
         if (task_id, key) in wanted:
             values.setdefault((task_id, key), {})[map_index] = value
     return values

@@ -13,7 +13,6 @@ rows already record who ran what, when, on which snapshot.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,10 +27,13 @@ from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, Pinf
 from pinflow.lifecycle.mapping import MISSING, upstream_output
 from pinflow.lifecycle.run_planning import RetryDecision, retry_decision
 from pinflow.lifecycle.states import RunState, TaskState, can_report
-from pinflow.services import common
+from pinflow.runtime.artifacts import ArtifactStore
+from pinflow.runtime.contract import XCOM_DB_LIMIT
+from pinflow.services import common, xcom_store
 from pinflow.services.dispatch import cached_spec
 from pinflow.services.pools import ClaimedTask, claim_in, claim_scheduled, queue_claimed
 from pinflow.services.scheduling import RunRow, advance_run
+from pinflow.services.xcom_store import TryIdentity, XComColumns
 from pinflow.spec.models import TaskSpec, XComRef
 from pinflow.store.db import Database
 from pinflow.store.prepared import Prepared
@@ -54,8 +56,8 @@ __all__ = [
 ]
 
 RETURN_VALUE = "return_value"
-# Larger values belong in the artifact store (not there yet): the database keeps small ones.
-XCOM_DB_LIMIT_BYTES: Final = 64 * 1024
+# The default of ``finish_task``'s ``xcom_db_limit``: larger values belong in the artifact store.
+XCOM_DB_LIMIT_BYTES: Final = XCOM_DB_LIMIT
 
 
 class _NoXCom(Enum):
@@ -161,7 +163,18 @@ _END_TRY = Prepared(
     .where(_TRY.c.ti_id == bindparam("ti"), _TRY.c.try_number == bindparam("try"))
     .values(state=bindparam("v_state"), end_date=bindparam("v_end"), error=bindparam("v_error"))
 )
-_XCOM_COLUMNS = ("run_pk", "task_id", "map_index", "key", "value", "size", "created_at")
+_XCOM_COLUMNS = (
+    "run_pk",
+    "task_id",
+    "map_index",
+    "key",
+    "value",
+    "size",
+    "artifact_uri",
+    "artifact_sha256",
+    "value_length",
+    "created_at",
+)
 _INSERT_XCOM = Prepared(
     insert(cast(Table, XCom.__table__)).values({c: bindparam(c) for c in _XCOM_COLUMNS})
 )
@@ -371,16 +384,19 @@ def finish_task(
     xcom: Any = NO_XCOM,
     skipped: bool = False,
     now: datetime | None = None,
+    xcom_db_limit: int = XCOM_DB_LIMIT_BYTES,
 ) -> TaskState:
     """Report how try ``try_number`` ended; returns the task instance's new state.
 
     ``skipped`` wins over ``success`` (the task asked to be skipped). A failure becomes
     ``up_for_retry`` while tries remain, else ``failed``. ``xcom`` is stored as the
-    ``return_value`` of a successful try (ignored otherwise); it must be JSON and at most
-    ``XCOM_DB_LIMIT_BYTES`` once encoded, else ``InvalidInputError`` and nothing changes. The
-    run advances in the same transaction, so downstream tasks are scheduled at once.
+    ``return_value`` of a successful try (ignored otherwise): a JSON value of at most
+    ``xcom_db_limit`` bytes once encoded, or a ``xcom_store.StoredXCom`` (the reference to the
+    try's artifact, recorded without reading it); else ``InvalidInputError`` and nothing
+    changes. The run advances in the same transaction, so downstream tasks are scheduled at
+    once.
     """
-    report = TaskReport(ti_id, try_number, success, error, xcom, skipped)
+    report = TaskReport(ti_id, try_number, success, error, xcom, skipped, xcom_db_limit)
     with db.transaction() as s:
         return _finish_in(s, report, now or common.now())
 
@@ -394,16 +410,17 @@ class TaskReport(NamedTuple):
     error: str | None = None
     xcom: Any = NO_XCOM
     skipped: bool = False
+    xcom_db_limit: int = XCOM_DB_LIMIT_BYTES  # for an inline value (the settings' limit)
 
 
 def _finish_in(s: Session, report: TaskReport, stamp: datetime) -> TaskState:
     """``finish_task`` in the caller's transaction. Every refusal (``ConflictError``,
     ``NotFoundError``, ``InvalidInputError``) is raised before anything is written."""
-    ti_id, try_number, success, error, xcom, skipped = report
+    ti_id, try_number, success, error, xcom, skipped, xcom_db_limit = report
     run, ti = _lock(s, ti_id)
     _expect(ti, TaskState.RUNNING, try_number, f"report try {try_number} of")
     stored = xcom is not NO_XCOM and success and not skipped
-    payload = _encode_xcom(ti, xcom) if stored else None
+    payload = _encode_xcom(run, ti, xcom, xcom_db_limit) if stored else None
     if skipped or success:
         decision = RetryDecision(TaskState.SKIPPED if skipped else TaskState.SUCCESS, None)
     else:
@@ -411,7 +428,7 @@ def _finish_in(s: Session, report: TaskReport, stamp: datetime) -> TaskState:
     assert can_report(TaskState.RUNNING, decision.state)
     _end_try(s, ti, try_number, decision, error=error, stamp=stamp)  # the first write
     if payload is not None:
-        _store_xcom(s, ti, xcom, payload, stamp)
+        _store_xcom(s, ti, payload, stamp)
     advance_run(s, run, now=stamp, changed=[ti.task_id])
     return decision.state
 
@@ -521,32 +538,19 @@ def _after_failure(
     return retry_decision(spec.resolve(task), try_number, now, max_tries=ti.max_tries)
 
 
-def _encode_xcom(ti: TiRow, value: Any) -> bytes:
-    try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(
-            f"The return value of {_name(ti)} cannot be stored as JSON: {exc}."
-        ) from None
-    data = text.encode()
-    if len(data) > XCOM_DB_LIMIT_BYTES:
-        raise InvalidInputError(
-            f"The return value of {_name(ti)} is {len(data)} bytes as JSON; values stored in "
-            f"the database are limited to {XCOM_DB_LIMIT_BYTES} bytes.",
-            {"size": len(data), "limit": XCOM_DB_LIMIT_BYTES},
-        )
-    return data
+def _encode_xcom(run: RunRow, ti: TiRow, value: Any, limit: int) -> XComColumns:
+    of = TryIdentity(run.dag_id, run.run_id, ti.task_id, ti.map_index, ti.try_number)
+    return xcom_store.encode_xcom(of, value, limit=limit)
 
 
-def _store_xcom(s: Session, ti: TiRow, value: Any, payload: bytes, stamp: datetime) -> None:
+def _store_xcom(s: Session, ti: TiRow, payload: XComColumns, stamp: datetime) -> None:
     # ``start_task`` dropped this task instance's earlier XComs: this is the only value.
     row = {
         "run_pk": ti.run_pk,
         "task_id": ti.task_id,
         "map_index": ti.map_index,
         "key": RETURN_VALUE,
-        "value": value,
-        "size": len(payload),
+        **payload.as_dict(),
         "created_at": stamp,
     }
     _INSERT_XCOM.execute(common.conn(s), row)
@@ -624,37 +628,52 @@ def _rowcount(result: Any) -> int:
 
 
 def get_xcom(
-    db: Database, run_pk: int, task_id: str, key: str = RETURN_VALUE, map_index: int = -1
+    db: Database,
+    run_pk: int,
+    task_id: str,
+    key: str = RETURN_VALUE,
+    map_index: int = -1,
+    *,
+    artifacts: ArtifactStore | None = None,
 ) -> Any:
-    """The stored value; ``NotFoundError`` when the task pushed nothing under ``key``."""
+    """The stored value; ``NotFoundError`` when the task pushed nothing under ``key``.
+
+    A value in the artifact store is read from ``artifacts`` (``DataLostError`` when it is
+    missing or altered).
+    """
     with db.read() as s:
         row = _xcom_row(s, run_pk, task_id, key, map_index)
         if row is None:
             raise NotFoundError(f"No XCom {key!r} of task {task_id!r} in run {run_pk}.")
-        return row.value
+        ref = xcom_store.artifact_of(row)
+        if ref is None:
+            return row.value
+    mapped = f"[{map_index}]" if map_index >= 0 else ""
+    return xcom_store.read_artifact(artifacts, ref, f"XCom {key!r} of task {task_id!r}{mapped}")
 
 
 def get_inputs(
-    db: Database, run_pk: int, inputs: Mapping[str, XComRef] | TaskSpec
+    db: Database,
+    run_pk: int,
+    inputs: Mapping[str, XComRef] | TaskSpec,
+    *,
+    artifacts: ArtifactStore | None = None,
 ) -> dict[str, Any]:
     """Upstream values for a task's ``inputs``, by argument name.
 
     A mapped upstream gives the list of its elements' values, in ``map_index`` order. As in
     Airflow, a missing ``return_value`` (the upstream was skipped, or returned nothing)
-    resolves to ``None``; a missing value under another key is a ``NotFoundError``.
+    resolves to ``None``; a missing value under another key is a ``NotFoundError``. Values in
+    the artifact store are read from ``artifacts``.
     """
     refs = inputs.inputs if isinstance(inputs, TaskSpec) else inputs
     if not refs:
         return {}
     task_ids = sorted({ref.task_id for ref in refs.values()})
     with db.read() as s:
-        rows = s.execute(
-            select(XCom.task_id, XCom.key, XCom.map_index, XCom.value).where(
-                XCom.run_pk == run_pk, XCom.task_id.in_(task_ids)
-            )
-        )
+        outputs = xcom_store.outputs_by_index(s, run_pk, task_ids)
         stored: dict[tuple[str, str], dict[int, Any]] = {}
-        for task_id, key, map_index, value in rows:
+        for (task_id, key, map_index), value in outputs.items():
             stored.setdefault((task_id, key), {})[map_index] = value
         elements = _element_counts(s, run_pk, task_ids)
     values: dict[str, Any] = {}
@@ -663,7 +682,8 @@ def get_inputs(
         value = upstream_output(stored.get((ref.task_id, ref.key), {}), count, mapped=count > 0)
         if value is MISSING and ref.key != RETURN_VALUE:
             raise NotFoundError(f"No XCom {ref.key!r} of task {ref.task_id!r} for {name!r}.")
-        values[name] = None if value is MISSING else value
+        what = f"XCom {ref.key!r} of task {ref.task_id!r}"
+        values[name] = None if value is MISSING else xcom_store.load(artifacts, value, what)
     return values
 
 

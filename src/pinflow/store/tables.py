@@ -251,7 +251,10 @@ class TaskInstanceTry(Base):
 
 
 class XCom(Base):
-    """A task's output. Small values live in ``value``; large ones in the artifact store."""
+    """A task's output. Small values live in ``value``; large ones in the artifact store:
+    ``value`` is NULL and ``artifact_uri``/``artifact_sha256`` say where and what it is.
+    ``size`` is bytes of JSON either way; ``value_length`` the length of a stored list (what
+    ``expand`` needs without reading the artifact)."""
 
     __tablename__ = "xcom"
     __table_args__ = (UniqueConstraint("run_pk", "task_id", "map_index", "key"),)
@@ -263,6 +266,8 @@ class XCom(Base):
     key: Mapped[str] = mapped_column(String(ID_LEN), default="return_value")
     value: Mapped[Any] = mapped_column(JSON, nullable=True)
     artifact_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    artifact_sha256: Mapped[str | None] = mapped_column(String(DIGEST_LEN), nullable=True)
+    value_length: Mapped[int | None] = mapped_column(Integer, nullable=True)
     size: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

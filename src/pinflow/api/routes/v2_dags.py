@@ -16,13 +16,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from pinflow.api.auth import DbDep, PrincipalDep, authorize, get_db, require
+from pinflow.api.auth import ArtifactsDep, DbDep, PrincipalDep, authorize, get_db, require
 from pinflow.api.schemas import MAX_INT
 from pinflow.api.v2_schemas import DagVersionCollectionResponse, DagVersionResponse
 from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.dag_rules import Impact
 from pinflow.lifecycle.permissions import Permission, Principal, projects_with
-from pinflow.services import dag_queries, dags
+from pinflow.services import dag_queries, dags, xcom_store
 from pinflow.services.dag_queries import DagDetails, DagFilter, DagInfo, Page
 from pinflow.services.queries import MAX_PAGE
 from pinflow.store.db import Database
@@ -312,6 +312,7 @@ def delete_dag(
     *,
     request: Request,
     db: DbDep,
+    artifacts: ArtifactsDep,
     dag_id: str,
     principal: Deleter,
     deregister: bool = False,
@@ -330,6 +331,7 @@ def delete_dag(
             logs_root=settings.logs_dir,
             staging_root=settings.staging_dir,
         )
+        xcom_store.discard_artifacts(artifacts, dag_id, impact.run_ids)
     return Response(status_code=204)
 
 

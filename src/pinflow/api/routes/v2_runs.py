@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from pinflow.api.auth import DbDep
+from pinflow.api.auth import ArtifactsDep, DbDep
 from pinflow.api.routes.v2_dags import (
     ALL,
     PageDep,
@@ -41,7 +41,7 @@ from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.permissions import Permission, Principal, projects_with
 from pinflow.lifecycle.states import RunState, RunType
 from pinflow.lifecycle.version_rules import PreventRunOnDeprecated
-from pinflow.services import clear, dag_queries, run_queries, runs
+from pinflow.services import clear, dag_queries, run_queries, runs, xcom_store
 from pinflow.services.run_queries import RunFilter, XComFilter, XComInfo
 
 router = APIRouter(prefix="/api/v2/dags/{dag_id}/dagRuns", tags=["DagRun"])
@@ -191,12 +191,14 @@ def delete_dag_run(
     *,
     request: Request,
     db: DbDep,
+    artifacts: ArtifactsDep,
     dag_id: str,
     dag_run_id: RunId,
     principal: Deleter,
     force: Annotated[bool, Query(description="Pinflow: even while tasks are live")] = False,
 ) -> Response:
-    """Delete the run with its task instances, tries, XComs, logs and staging dir."""
+    """Delete the run with its task instances, tries, XComs (and their artifacts), logs and
+    staging dir."""
     deleted = run_queries.delete_run(db, dag_id, dag_run_id, actor=principal.username, force=force)
     settings = request.app.state.settings
     dag_queries.discard_files(
@@ -205,6 +207,7 @@ def delete_dag_run(
         logs_root=settings.logs_dir,
         staging_root=settings.staging_dir,
     )
+    xcom_store.discard_artifacts(artifacts, dag_id, [deleted.run_id])
     return Response(status_code=204)
 
 
@@ -315,12 +318,16 @@ def get_xcom_entry(
     task_id: str,
     xcom_key: str,
     _: Reader,
+    artifacts: ArtifactsDep,
     map_index: Annotated[int, Query(ge=-1, le=2**31 - 1)] = -1,
     deserialize: bool = False,
     stringify: bool = False,
 ) -> XComResponseNative:
-    """One XCom's value: as stored (JSON), or as a string with ``stringify=true``."""
-    x = run_queries.get_xcom(db, dag_id, dag_run_id, task_id, key=xcom_key, map_index=map_index)
+    """One XCom's value: as stored (JSON), or as a string with ``stringify=true``. A large
+    value is read from the artifact store; a missing or altered artifact is a 410."""
+    x = run_queries.get_xcom(
+        db, dag_id, dag_run_id, task_id, key=xcom_key, map_index=map_index, artifacts=artifacts
+    )
     value = x.value
     if stringify and not isinstance(value, str):
         value = json.dumps(value)
