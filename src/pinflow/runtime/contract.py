@@ -120,7 +120,14 @@ class TaskRequest:
         return f"{self.dag_id}/{self.run_id}/{self.task_id}{suffix} try {self.try_number}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON data. Shallow (the field values are JSON data already; ``asdict``'s deep
+        copy cost more than the rest of a dispatch): don't mutate what it shares."""
+        data = dict(self.__dict__)
+        if self.stored_inputs:
+            data["stored_inputs"] = {
+                name: [asdict(part) for part in parts] for name, parts in self.stored_inputs.items()
+            }
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
@@ -171,7 +178,8 @@ class TaskResult:
         return TaskKey(self.ti_id, self.try_number)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON data (shallow, as ``TaskRequest.to_dict``)."""
+        return dict(self.__dict__)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))

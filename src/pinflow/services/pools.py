@@ -367,7 +367,8 @@ def _claim(
     leave that to the caller)."""
     claimed: list[ClaimedTask] = []
     after: int | None = None
-    size = max(limit, _MIN_PAGE)
+    size = limit  # usually enough: limits refuse a row rarely; then the pages grow
+
     while len(claimed) < limit:
         page = _page(s, budget, dag_ids, run_pk=run_pk, after=after, size=size)
         admitted: list[_Candidate] = []
@@ -384,7 +385,7 @@ def _claim(
             claimed += [_claimed(row) for row in admitted if row.id in queued]
         if len(page) < size:
             break
-        after = page[-1].id
+        after, size = page[-1].id, max(size * 2, _MIN_PAGE)
     return claimed
 
 

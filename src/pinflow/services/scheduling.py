@@ -450,7 +450,7 @@ def start_new_runs(db: Database, *, now: datetime | None = None) -> int:
     return len(started) + _advance_runs(db, started, now=now, retries_due_by=None)
 
 
-_QUEUED_DAGS = (
+_QUEUED_DAGS = Prepared(  # every poll for new runs asks this
     select(DagRun.dag_id)
     .join(Dag, Dag.dag_id == DagRun.dag_id)
     .where(DagRun.state == RunState.QUEUED.value, Dag.is_paused.is_(False))
@@ -462,7 +462,7 @@ _QUEUED_DAGS = (
 
 def _start_queued(db: Database, *, limit: int, now: datetime | None) -> list[int]:
     with db.read() as s:
-        dag_ids = list(common.conn(s).execute(_QUEUED_DAGS).scalars())
+        dag_ids = [dag_id for (dag_id,) in _QUEUED_DAGS.execute(common.conn(s)).fetchall()]
     started: list[int] = []
     for dag_id in dag_ids:
         if len(started) >= limit:

@@ -208,11 +208,14 @@ class _Results:
 
     def __init__(self, cursor: Any, processors: tuple[Processor | None, ...]) -> None:
         self._cursor = cursor
-        self._processors = processors
+        self._processors = [(i, p) for i, p in enumerate(processors) if p is not None]
         self.rowcount: int = cursor.rowcount
 
     def _row(self, row: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(p(v) if p else v for p, v in zip(self._processors, row, strict=True))
+        values = list(row)
+        for i, processor in self._processors:
+            values[i] = processor(values[i])
+        return tuple(values)
 
     def fetchone(self) -> tuple[Any, ...] | None:
         row = self._cursor.fetchone()
