@@ -474,8 +474,10 @@ def report_and_claim(
         try:
             with db.transaction() as s:
                 states = {r[:2]: _report_in(s, r, stamp) for r in ordered}
+                # Stamped when they start, not when the step began: a try's start_date is
+                # its upstream's end_date plus what the scheduler took (unless ``now`` is given).
                 started, held = _claim_and_start_in(
-                    s, limit=limit, hostname=hostname, pid=pid, hold=hold, stamp=stamp
+                    s, limit=limit, hostname=hostname, pid=pid, hold=hold, stamp=now or common.now()
                 )
                 return StepOutcome(states, started, held)
         except (SQLAlchemyError, ConflictError):
@@ -485,9 +487,11 @@ def report_and_claim(
         with db.transaction() as s:
             states[report[:2]] = _report_in(s, report, stamp)
     try:
-        started, held = claim_and_start(db, limit=limit, hostname=hostname, pid=pid, hold=hold)
+        started, held = claim_and_start(
+            db, limit=limit, hostname=hostname, pid=pid, hold=hold, now=now
+        )
     except ConflictError:  # a try row in the way (never written by Pinflow itself): slow path
-        started, held = [], claim_scheduled(db, limit=limit)
+        started, held = [], claim_scheduled(db, limit=limit, now=now)
     return StepOutcome(states, started, held)
 
 
