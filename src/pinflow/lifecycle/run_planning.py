@@ -18,7 +18,7 @@ a claim about the state it was computed from, never a blind write.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
@@ -140,6 +140,7 @@ class _Graph:
     tasks: Mapping[str, TaskSpec]
     position: Mapping[str, int]  # in the spec's task order
     downstream: Mapping[str, tuple[str, ...]]
+    upstream_positions: dict[str, Mapping[str, int]] = field(default_factory=dict)  # wide joins
 
 
 _GRAPH_CACHE_SIZE = 64
@@ -235,15 +236,23 @@ class _Planner:
         return _VERDICT_STATE.get(evaluate(task.trigger_rule or self.default_rule, upstream))
 
 
-def neighbourhood(spec: DagSpec, changed: Collection[str]) -> set[str]:
+# A downstream task with more upstreams than this is a fan-in: see ``waits_for_the_rest``.
+WIDE_FAN_IN = 32
+
+
+def neighbourhood(
+    spec: DagSpec, changed: Collection[str], *, waiting: Collection[str] = ()
+) -> set[str]:
     """The tasks a plan with ``changed`` needs the states of: ``changed``, the tasks directly
     downstream of them, and every upstream of those (their trigger rules read them).
+    Downstream tasks in ``waiting`` (known to wait still, see ``waits_for_the_rest``) and
+    their upstreams are left out.
 
     A report reads only these rows, so its cost follows the task's neighbourhood, not the
     size of the DAG.
     """
     graph = _graph(spec)
-    downstream = {d for t in changed for d in graph.downstream.get(t, ())}
+    downstream = {d for t in changed for d in graph.downstream.get(t, ())} - set(waiting)
     needed = set(changed) | downstream
     for task_id in downstream:
         task = graph.tasks.get(task_id)
@@ -251,6 +260,56 @@ def neighbourhood(spec: DagSpec, changed: Collection[str]) -> set[str]:
             needed.update(task.upstream_task_ids)
             needed.update(ref.task_id for ref in task.expand.values())
     return needed
+
+
+def wide_downstream(spec: DagSpec, changed: Collection[str]) -> list[TaskSpec]:
+    """The tasks directly downstream of ``changed`` that have more than ``WIDE_FAN_IN``
+    upstreams (the join of a wide fan-out), in the spec's order."""
+    graph = _graph(spec)
+    found = {d for t in changed for d in graph.downstream.get(t, ())}
+    wide = [graph.tasks[d] for d in found if len(graph.tasks[d].upstream_task_ids) > WIDE_FAN_IN]
+    return sorted(wide, key=lambda task: graph.position[task.task_id])
+
+
+PROBE = 64  # upstreams of a wide join looked at first for one that is unfinished
+
+
+def upstreams_to_probe(spec: DagSpec, join: TaskSpec, changed: Collection[str]) -> list[str]:
+    """Up to ``PROBE`` other upstreams of ``join``, those listed right after the changed ones
+    first (wrapping around): tasks start in the spec's order, so those are the likeliest to be
+    unfinished, and one unfinished upstream is all a waiting join needs to be shown."""
+    upstream = join.upstream_task_ids
+    at = _upstream_positions(spec, join)
+    start = max((at[t] for t in changed if t in at), default=-1) + 1
+    ordered = [upstream[(start + i) % len(upstream)] for i in range(min(PROBE, len(upstream)))]
+    return [t for t in ordered if t not in changed]
+
+
+def _upstream_positions(spec: DagSpec, join: TaskSpec) -> Mapping[str, int]:
+    graph = _graph(spec)
+    positions = graph.upstream_positions.get(join.task_id)
+    if positions is None:
+        positions = {t: i for i, t in enumerate(join.upstream_task_ids)}
+        graph.upstream_positions[join.task_id] = positions
+    return positions
+
+
+def waits_for_the_rest(
+    spec: DagSpec, task: TaskSpec, changed_states: Collection[TaskState]
+) -> bool:
+    """Whether ``task`` still waits after upstreams ended in ``changed_states``, given that
+    some other upstream of it is unfinished.
+
+    Every trigger rule decides either once all upstreams are done or on the first upstream in
+    a deciding state (a failure for ``all_success``, a success for ``one_success``...); had an
+    earlier upstream been in such a state, the task would not be waiting any more. So the
+    rule is asked with the changed states and every other upstream unfinished: when it waits,
+    the join of a wide fan-out is not re-read and re-planned on each of its upstreams' ends.
+    """
+    # One unfinished upstream stands for all of them: rules count deciding states, and only
+    # ``all_done``-style decisions look at the total, which an unfinished one already blocks.
+    upstream = [*changed_states, TaskState.RUNNING]
+    return evaluate(task.trigger_rule or spec.default_args.trigger_rule, upstream) == Verdict.WAIT
 
 
 def _ordered(states: set[TaskState]) -> list[TaskState]:

@@ -45,13 +45,16 @@ from pinflow.lifecycle.run_planning import (
     TaskMove,
     neighbourhood,
     plan_run,
+    upstreams_to_probe,
+    waits_for_the_rest,
+    wide_downstream,
 )
 from pinflow.lifecycle.states import FINISHED_TASK_STATES, RunState, TaskState
 from pinflow.services import common
 from pinflow.services.common import SYSTEM_ACTOR, audit, for_update
 from pinflow.services.dispatch import cached_spec
 from pinflow.services.xcom_store import outputs_by_index
-from pinflow.spec.models import DagSpec, ErrorStrategy, XComRef
+from pinflow.spec.models import DagSpec, ErrorStrategy, TaskSpec, XComRef
 from pinflow.store.db import Database
 from pinflow.store.prepared import Prepared
 from pinflow.store.tables import Dag, DagRun, TaskInstance
@@ -184,7 +187,10 @@ class _RunStep:
         fail_fast = self.spec.error_strategy == ErrorStrategy.FAIL_FAST
         first: RunInstances | None = None
         while wave:
-            instances = _load_instances(self.session, self.run.id, neighbourhood(self.spec, wave))
+            waiting = self._waiting_joins(wave)
+            self.saw_unfinished = self.saw_unfinished or bool(waiting)  # those joins are
+            needed = neighbourhood(self.spec, wave, waiting=waiting)
+            instances = _load_instances(self.session, self.run.id, needed)
             if fail_fast and any(TaskState.FAILED in g for g in instances.states.values()):
                 return None
             first = first or instances
@@ -192,6 +198,27 @@ class _RunStep:
             self.settle(instances, wave)
             wave = self.ended - wave
         return first or RunInstances()
+
+    def _waiting_joins(self, wave: Collection[str]) -> set[str]:
+        """The wide joins downstream of ``wave`` that still wait: some other upstream of
+        theirs is unfinished and nothing in the wave decides them (``waits_for_the_rest``).
+        Two small reads instead of all their upstreams' rows on every upstream's report."""
+        wide = wide_downstream(self.spec, wave)
+        if not wide:
+            return set()
+        changed = _load_instances(self.session, self.run.id, wave).states
+        waiting: set[str] = set()
+        for join in wide:
+            ups = _upstream_set(join)
+            ended = [state for t in wave if t in ups for state in changed.get(t, ())]
+            if not waits_for_the_rest(self.spec, join, ended):
+                continue
+            probe = upstreams_to_probe(self.spec, join, wave)
+            if _any_unfinished_of(self.session, self.run.id, probe) or _any_unfinished_of(
+                self.session, self.run.id, [t for t in join.upstream_task_ids if t not in wave]
+            ):  # the second, full, look only when the probe found all done: near the end
+                waiting.add(join.task_id)
+        return waiting
 
     def settle(self, instances: RunInstances, changed: Collection[str] | None) -> RunPlan:
         """Plan and apply until no mapped task is left to expand: an expansion that skips or
@@ -333,6 +360,31 @@ def _load_instances(
         params = {"run_pk": run_pk, "task_ids": sorted(task_ids)}
         rows = _SOME_INSTANCES.execute(common.conn(session), params).fetchall()
     return RunInstances.of(rows)
+
+
+def _upstream_set(task: TaskSpec) -> frozenset[str]:
+    found = _UPSTREAM_SETS.get(id(task))
+    if found is None or found[0] is not task:
+        found = _UPSTREAM_SETS[id(task)] = (task, frozenset(task.upstream_task_ids))
+        if len(_UPSTREAM_SETS) > 1024:
+            _UPSTREAM_SETS.pop(next(iter(_UPSTREAM_SETS)))
+    return found[1]
+
+
+_UPSTREAM_SETS: dict[int, tuple[TaskSpec, frozenset[str]]] = {}
+_ANY_UNFINISHED_OF = Prepared(
+    select(_TI.c.id)
+    .where(_TI.c.run_pk == bindparam("run_pk"), _TI.c.state.in_(_UNFINISHED))
+    .where(_TI.c.task_id.in_(bindparam("task_ids", expanding=True)))
+    .limit(1)
+)
+
+
+def _any_unfinished_of(session: Session, run_pk: int, task_ids: Sequence[str]) -> bool:
+    if not task_ids:
+        return False
+    params = {"run_pk": run_pk, "task_ids": list(task_ids)}
+    return _ANY_UNFINISHED_OF.execute(common.conn(session), params).fetchone() is not None
 
 
 def _has_unfinished(session: Session, run_pk: int) -> bool:
