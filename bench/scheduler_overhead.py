@@ -20,6 +20,7 @@ by the number of task instances.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import os
 import sys
@@ -62,10 +63,8 @@ class InstantExecutor:
         os.write(self._w, b"!")
 
     def poll(self, timeout: float = 0.0) -> list[TaskResult]:
-        try:
+        with contextlib.suppress(BlockingIOError):
             os.read(self._r, 65536)
-        except BlockingIOError:
-            pass
         ready, self._ready = self._ready, []
         return ready
 
