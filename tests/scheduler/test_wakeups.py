@@ -63,3 +63,17 @@ def test_another_process_hears_of_a_queued_run_on_commit(pg_db: Database) -> Non
         assert not listener.drain()  # consumed
     finally:
         listener.close()
+
+
+def test_a_run_waiting_for_max_active_runs_starts_when_the_previous_one_ends(
+    db: Database, tmp_path: Path
+) -> None:
+    register_snapshot(db, make_spec("one_at_a_time", {"a": []}, max_active_runs=1), actor="t")
+    settings = make_settings(db, tmp_path, poll_interval=3600.0, sweep_interval=3600.0)
+    with running_scheduler(db, settings) as scheduler:
+        scheduler.step(0.0)
+        for run_id in ("first", "second"):
+            trigger_run(db, dag_id="one_at_a_time", run_id=run_id, actor="t")
+        # Without a wake-up when "first" ends, "second" would wait for the hourly poll.
+        assert scheduler.drain(timeout=30.0)
+    assert run_state(db, "one_at_a_time", "second") == "success"

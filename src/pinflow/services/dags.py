@@ -45,6 +45,7 @@ from pinflow.lifecycle.states import (
     RunState,
     TaskState,
 )
+from pinflow.services import wakeups
 from pinflow.services.common import audit, enforce, lock_dag, now
 from pinflow.services.queries import DagView, dag_view_in, get_dag, list_dags
 from pinflow.store.db import Database
@@ -324,6 +325,8 @@ def set_paused(db: Database, dag_id: str, paused: bool, *, actor: str) -> DagVie
         dag = lock_dag(s, dag_id, include_deregistered=False)
         if dag.is_paused != paused:
             _guarded_dag_update(s, dag, Dag.is_paused.is_(not paused), is_paused=paused)
+            if not paused:  # its queued runs may start now
+                wakeups.run_queued(s)
             audit(
                 s,
                 actor=actor,

@@ -50,7 +50,7 @@ from pinflow.lifecycle.run_planning import (
     wide_downstream,
 )
 from pinflow.lifecycle.states import FINISHED_TASK_STATES, RunState, TaskState
-from pinflow.services import common
+from pinflow.services import common, wakeups
 from pinflow.services.common import SYSTEM_ACTOR, audit, for_update
 from pinflow.services.dispatch import cached_spec
 from pinflow.services.xcom_store import outputs_by_index
@@ -457,6 +457,9 @@ def _finish_run(session: Session, run: RunRef, plan: RunPlan, stamp: datetime) -
         .values(state=plan.outcome.value, end_date=stamp, updated_at=stamp),
     )
     if changed:
+        # A slot of its DAG's max_active_runs is free: a queued run may start now, not at the
+        # next poll (which, with wake-ups, is only a safety net).
+        wakeups.run_queued(session)
         failed = sorted(
             task_id
             for task_id, states in plan.states.items()

@@ -1,6 +1,8 @@
-"""Telling schedulers a run was queued, so that it starts now, not at their next poll.
+"""Telling schedulers a run may start, so that it starts now, not at their next poll.
 
-A service that queues a run calls ``run_queued(session)`` in its transaction. Once the
+A service that queues a run, or frees what a queued run waits for (a run of the DAG ended:
+``max_active_runs``; the DAG was unpaused), calls ``run_queued(session)`` in its
+transaction. Once the
 transaction commits (never before, never after a rollback):
 
 - every scheduler in this process that ``subscribe``\\d is called (``pinflow standalone``: the
