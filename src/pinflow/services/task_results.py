@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Final, NamedTuple, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -622,10 +622,6 @@ def _guarded(
     params = {"ti": ti.id, "expected_state": state.value, "expected_try": try_number, **values}
     if not stmt.execute(common.conn(s), params).rowcount:
         raise ConflictError(f"{_name(ti)} changed state meanwhile; nothing was changed.")
-
-
-def _rowcount(result: Any) -> int:
-    return cast(CursorResult[Any], result).rowcount
 
 
 # --- XCom reads -----------------------------------------------------------------------------------
