@@ -1,7 +1,8 @@
-"""Issue #3's idle memory bench: ``pinflow standalone`` at rest, every process counted.
+"""Idle memory (issue #3) and CPU (issue #11): ``pinflow standalone`` at rest, every process.
 
 Starts ``python -m pinflow.cli standalone`` on a fresh home (SQLite, the example DAGs loaded,
-as a new user starts it), waits until its API answers, lets it idle ``--idle`` seconds, then
+as a new user starts it), waits until its API answers, lets start-up settle (``--settle``),
+measures the CPU the whole tree uses over ``--idle`` seconds at rest, then
 sums the memory of its whole process tree (the standalone process, the executor's zygote and
 its spare task process) from ``/proc``: RSS, which the target is stated in (shared pages
 counted once per process), and PSS (shared pages split between the processes that share
@@ -31,6 +32,7 @@ from common import print_machine
 TARGET_MB = 250.0
 AIRFLOW_MB = 1300.0  # issue #3: Airflow idles at 1.3 GB
 START_TIMEOUT = 60.0
+IDLE_CPU_TARGET = 0.01  # issue #11: at rest, at most 1% of a core
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,9 @@ def measure(args: argparse.Namespace, home: Path) -> tuple[list[Proc], float, in
     try:
         wait_ready(process)
         ready_after = time.monotonic() - started
+        # Start-up is not rest: the first sweeps, the spares' warm-up and the first health
+        # checks run in the first seconds. Measure from when they are done.
+        time.sleep(args.settle)
         cpu_before = cpu_seconds([pid for pid, _ in process_tree(process.pid)])
         time.sleep(args.idle)
         tree = process_tree(process.pid)
@@ -151,7 +156,10 @@ def measure(args: argparse.Namespace, home: Path) -> tuple[list[Proc], float, in
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--idle", type=float, default=5.0, help="seconds at rest before measuring")
+    parser.add_argument("--idle", type=float, default=30.0, help="seconds measured at rest")
+    parser.add_argument(
+        "--settle", type=float, default=10.0, help="seconds after ready before measuring"
+    )
     parser.add_argument("--no-examples", action="store_true", help="do not load example DAGs")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="pinflow-idle-"))
@@ -161,7 +169,10 @@ def main() -> int:
         procs, ready_after, code, idle_cpu = measure(args, home)
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    print(f"\nready (API healthy) {ready_after:.2f} s after start; idle {args.idle:.0f} s, then:")
+    print(
+        f"\nready (API healthy) {ready_after:.2f} s after start; settled {args.settle:.0f} s, "
+        f"then measured at rest for {args.idle:.0f} s:"
+    )
     print(f"  {'pid':>7}  {'process':<30} {'RSS MB':>8} {'PSS MB':>8}")
     for p in procs:
         print(f"  {p.pid:>7}  {p.name:<30} {p.rss_kb / 1024:>8.1f} {p.pss_kb / 1024:>8.1f}")
@@ -170,7 +181,11 @@ def main() -> int:
     print(f"  {'':>7}  {'total':<30} {rss:>8.1f} {pss:>8.1f}")
     verdict = "met" if rss <= TARGET_MB else f"MISSED by {rss - TARGET_MB:.0f} MB"
     print(f"  target: RSS <= {TARGET_MB:.0f} MB: {verdict}; Airflow idles at {AIRFLOW_MB:.0f} MB")
-    print(f"  CPU while idle: {idle_cpu * 100:.1f}% of a core (the whole tree)")
+    cpu_verdict = "met" if idle_cpu <= IDLE_CPU_TARGET else "MISSED"
+    print(
+        f"  CPU while idle: {idle_cpu * 100:.2f}% of a core (the whole tree); "
+        f"target <= {IDLE_CPU_TARGET * 100:.0f}% (issue #11): {cpu_verdict}"
+    )
     time.sleep(0.5)  # the zygote's children go with it: give the kernel a moment
     left = [p.pid for p in procs if alive(p.pid)]
     print(f"  stopped with SIGINT: exit code {code}; still running after: {left or 'none'}")

@@ -24,7 +24,12 @@ if [ -z "${PINFLOW_TEST_DATABASE_URL:-}" ]; then
   db="pinflow_test_$$"
   if command -v psql >/dev/null && psql -q -d postgres -c "CREATE DATABASE $db" >/dev/null 2>&1; then
     export PINFLOW_TEST_DATABASE_URL="postgresql://$PGUSER@$PGHOST:$PGPORT/$db"
-    trap 'psql -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+    drop_test_databases() {  # ours and the per-worker ones next to it (<name>_gw0, ...)
+      for name in $(psql -qAt -d postgres -c "SELECT datname FROM pg_database WHERE datname = '$db' OR datname LIKE '${db}_gw%'"); do
+        psql -q -d postgres -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null 2>&1 || true
+      done
+    }
+    trap drop_test_databases EXIT
     echo "PostgreSQL: testing on $PINFLOW_TEST_DATABASE_URL"
   elif [ "${CI:-}" = "true" ]; then
     echo "CI=true but PostgreSQL at $PGHOST:$PGPORT is not reachable: failing (it must be tested)." >&2
@@ -38,9 +43,11 @@ echo "== ruff";          .venv/bin/ruff check .
 echo "== ruff format";   .venv/bin/ruff format --check .
 echo "== mypy (strict)"; .venv/bin/mypy
 echo "== import layers"; .venv/bin/lint-imports
+# In parallel (pytest-xdist): each worker has its own PostgreSQL database (tests/conftest.py).
+# More workers than cores, because much of the suite waits on task processes and the servers.
 echo "== pytest"
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -n "${PINFLOW_TEST_WORKERS:-4}" --durations=15 "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

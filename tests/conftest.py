@@ -1,8 +1,16 @@
 """Shared fixtures: a migrated database per test, on SQLite and (when configured) PostgreSQL.
 
 ``PINFLOW_TEST_DATABASE_URL`` names a PostgreSQL database that the tests may wipe; when it is
-set, every test that uses ``db`` runs once per backend. In CI it must be set: a missing
+set, every test that uses ``db`` runs once per backend, unless its module is marked
+``sqlite_enough`` (the database plays no part in what it checks: the CLI's output, the
+browser, the OpenAPI fuzzing, the authorization matrix). In CI it must be set: a missing
 PostgreSQL fails the run instead of silently testing less.
+
+Under pytest-xdist each worker gets a PostgreSQL database of its own, created next to the
+configured one (``<name>_gw0``, …) and dropped at the end; SQLite files are per test anyway.
+The test databases commit without waiting for the WAL flush (``synchronous_commit=off``, set
+on the database, not the server): a crash of the server may lose the last commits of a test
+database, which is nothing, and every test's commits stop waiting on the disk.
 """
 
 from __future__ import annotations
@@ -13,14 +21,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from argon2 import PasswordHasher
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
+from pinflow.services import users
 from pinflow.store import migrate
-from pinflow.store.db import Database
+from pinflow.store.db import Database, normalize_url
 from pinflow.store.tables import Base
 
 PG_URL = os.environ.get("PINFLOW_TEST_DATABASE_URL")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 
 if IN_CI and not PG_URL:
     raise pytest.UsageError(
@@ -29,6 +41,30 @@ if IN_CI and not PG_URL:
     )
 
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "sqlite_enough: the database plays no part in the test; it runs on SQLite only",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_url" in metafunc.fixturenames:
+        one = metafunc.definition.get_closest_marker("sqlite_enough") is not None
+        metafunc.parametrize("db_url", ["sqlite"] if one else BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    """argon2id with its production cost takes ~0.13 s a hash here, and the API tests create
+    hundreds of users. Tests hash with the same algorithm at the lowest cost instead; hashes
+    made either way still verify (the parameters are in the hash)."""
+    production = users._HASHER
+    users._HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    users._HASHER = production
 
 
 @pytest.fixture(scope="session")
@@ -41,25 +77,45 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _worker_database(base_url: str) -> Iterator[str]:
+    """This worker's own database beside ``base_url``'s (the base itself without xdist)."""
+    base = make_url(normalize_url(base_url))
+    name = f"{base.database}_{WORKER}" if WORKER else base.database
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if WORKER:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+        yield base.set(database=name).render_as_string(hide_password=False)
+        if WORKER:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
-def pg_migrated() -> str:
+def pg_migrated() -> Iterator[str]:
     assert PG_URL is not None
-    db = Database(PG_URL)
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    migrate.upgrade(db)
-    db.dispose()
-    return PG_URL
+    for url in _worker_database(PG_URL):
+        db = Database(url)
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        migrate.upgrade(db)
+        db.dispose()
+        yield url
 
 
-def _truncate_pg(db: Database) -> None:
+def truncate_pg(db: Database) -> None:
     names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with db.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
@@ -68,7 +124,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("pg_migrated")
     cleaner = Database(url)
-    _truncate_pg(cleaner)
+    truncate_pg(cleaner)
     cleaner.dispose()
     return url
 
@@ -87,6 +143,6 @@ def pg_db(request: pytest.FixtureRequest) -> Iterator[Database]:
         pytest.skip("PostgreSQL not configured: set PINFLOW_TEST_DATABASE_URL to run this test")
     url: str = request.getfixturevalue("pg_migrated")
     database = Database(url)
-    _truncate_pg(database)
+    truncate_pg(database)
     yield database
     database.dispose()

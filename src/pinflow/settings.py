@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         description="seconds without a heartbeat after which a live task counts as lost",
     )
     sweep_interval: float = Field(default=1.0, gt=0, description="seconds between safety sweeps")
+    idle_interval: float = Field(
+        default=30.0,
+        gt=0,
+        description="seconds between safety sweeps while nothing runs, when events wake the "
+        "scheduler (standalone, or LISTEN on PostgreSQL); the next schedule is a timer of its own",
+    )
     poll_interval: float = Field(
         default=0.05, gt=0, description="seconds between looks for newly triggered runs"
     )

@@ -24,6 +24,10 @@ from tests.api.helpers import PASSWORD, make_app, make_spec, make_user, publish
 from pinflow.store.db import Database
 from pinflow.testing import TaskOutcome, run_until_idle, scripted
 
+# The database plays no part: the official client's view of the shapes; the services under them
+# are tested on both backends.
+pytestmark = pytest.mark.sqlite_enough
+
 _START_TIMEOUT = 10.0
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import hypothesis.strategies as st
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
@@ -22,6 +23,10 @@ from tests.api.test_airflow_client import LiveServer
 from tests.api.test_v2_routes import v2_world
 
 from pinflow.store.db import Database
+
+# The database plays no part: fuzzes the HTTP layer's validation; the services under it are tested
+# on both backends.
+pytestmark = pytest.mark.sqlite_enough
 
 EXAMPLES = 5
 BUDGET_SECONDS = 60

@@ -83,11 +83,19 @@ class Process:
         self.proc.wait(10)
 
 
-def run_pinflow(args: list[str], workdir: Path, env: dict[str, str], name: str) -> Process:
+NO_EXTRAS = Path(__file__).resolve().parents[1] / "support" / "no_extras.py"
+
+
+def run_pinflow(
+    args: list[str], workdir: Path, env: dict[str, str], name: str, *, base_install: bool = False
+) -> Process:
+    """``pinflow ARGS`` in a subprocess; with ``base_install``, as the base install sees it
+    (no extra's package importable: ``tests/support/no_extras.py``)."""
     stdout, stderr = workdir / f"{name}.out", workdir / f"{name}.err"
+    runner = [str(NO_EXTRAS)] if base_install else []
     with stdout.open("wb") as out, stderr.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pinflow.cli", *args],
+            [sys.executable, *runner, "-m", "pinflow.cli", *args],
             stdout=out,
             stderr=err,
             stdin=subprocess.DEVNULL,
@@ -109,7 +117,8 @@ def start_standalone(
 ) -> Standalone:
     port = free_port()
     args = ["standalone", "--port", str(port), "--home", str(home), *extra]
-    process = run_pinflow(args, workdir, cli_env(), name)
+    # Standalone is what the base install runs: prove it needs none of the extras.
+    process = run_pinflow(args, workdir, cli_env(), name, base_install=True)
 
     def banner() -> str | None:
         if process.proc.poll() is not None:

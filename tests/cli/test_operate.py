@@ -15,6 +15,10 @@ from pinflow.cli.common import ExitCode
 from pinflow.store.db import Database
 from pinflow.testing import run_until_idle, scripted
 
+# The database plays no part: the CLI talks to the API; the services under it are tested on both
+# backends.
+pytestmark = pytest.mark.sqlite_enough
+
 DAG = """
 from pinflow import dag, task
 

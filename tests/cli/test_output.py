@@ -21,6 +21,9 @@ from pinflow.client import credentials
 from pinflow.client.errors import from_response
 from pinflow.store.db import Database
 
+# The database plays no part: the CLI's output formats.
+pytestmark = pytest.mark.sqlite_enough
+
 
 @pytest.fixture
 def cli(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:

@@ -12,6 +12,10 @@ from tests.cli.inprocess import Cli, make_cli
 
 from pinflow.store.db import Database
 
+# The database plays no part: the CLI talks to the API; push itself is tested on both backends in
+# tests/services.
+pytestmark = pytest.mark.sqlite_enough
+
 DAG = """
 from pinflow import dag, task
 

@@ -1,6 +1,6 @@
 """Crash safety with real processes: ``kill -9`` of the scheduler, and of a task process.
 
-The scheduler runs in a subprocess (``python -m pinflow.scheduler.loop``), as in production.
+The scheduler runs in a subprocess (``python -m pinflow.scheduler``), as in production.
 Tasks take an exclusive ``flock`` for their whole run: a second process of the same task
 running at the same time could not take it and would record ``OVERLAP``.
 """
@@ -79,7 +79,7 @@ def scheduler_process(settings: Settings, log: Path, *extra: str) -> subprocess.
         "PINFLOW_PARALLELISM": "4",
         "PINFLOW_STOP_GRACE": "1",
     }
-    command = [sys.executable, "-m", "pinflow.scheduler.loop"]
+    command = [sys.executable, "-m", "pinflow.scheduler"]
     command += ["--db", settings.database_url, "--home", str(settings.home), *extra]
     with log.open("ab") as out:
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)

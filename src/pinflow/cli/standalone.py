@@ -178,11 +178,9 @@ def _run_scheduler(db: Database, settings: Settings, stop: threading.Event) -> N
     from pinflow.scheduler.loop import Scheduler
     from pinflow.scheduler.main import load_executor
 
-    if "poll_interval" not in settings.model_fields_set:
-        # The API shares this process: a trigger wakes the scheduler at once (services.wakeups),
-        # so the poll for new runs is only a safety net, as the sweep is.
-        settings = settings.model_copy(update={"poll_interval": settings.sweep_interval})
-    scheduler = Scheduler(db, load_executor(settings), settings)
+    # The API shares this process: a trigger wakes the scheduler at once (services.wakeups),
+    # so the poll for new runs is only a safety net, as the sweep is, and at rest both slow down.
+    scheduler = Scheduler(db, load_executor(settings), settings, in_process_api=True)
 
     def on_signal(_signum: int, _frame: object) -> None:
         stop.set()

@@ -14,6 +14,13 @@ it before it waits again. Timers only drive the safety net:
   backstop; and when the earliest retry delay expires, the due retries are released so they
   start on time.
 
+At rest it costs (almost) nothing: when events reach this scheduler (the API shares its
+process, or PostgreSQL's ``LISTEN``) and nothing runs or waits to run, the sweep and the poll
+slow to ``idle_interval``, and a timer wakes the loop when the next scheduled run is due
+(``next_schedule_at``). Anything that makes work (a trigger, a clear, an unpause, a new current
+version) wakes it at once and brings back the one-second rhythm. A scheduler that no event
+reaches (its own process on SQLite) keeps polling.
+
 On SQLite a step's results and the claim of the slots they freed are one transaction
 (``report_and_claim``): a commit is the largest cost of a step there.
 
@@ -47,6 +54,7 @@ from pinflow.scheduler.requests import RequestBuilder
 from pinflow.services import wakeups
 from pinflow.services.dispatch import has_unfinished_runs, next_retry_at
 from pinflow.services.recovery import find_lost_tries, recover_lost_tries
+from pinflow.services.schedules import next_schedule_at
 from pinflow.services.scheduling import release_due_retries, schedule_pass, start_new_runs
 from pinflow.services.task_results import (
     NO_XCOM,
@@ -87,8 +95,16 @@ class Scheduler:
     ``wake()``, which any thread may call."""
 
     def __init__(
-        self, db: Database, executor: Executor, settings: Settings, *, hostname: str | None = None
+        self,
+        db: Database,
+        executor: Executor,
+        settings: Settings,
+        *,
+        hostname: str | None = None,
+        in_process_api: bool = False,
     ) -> None:
+        """``in_process_api``: the API serves from this process (``pinflow standalone``), so
+        its commits wake this scheduler directly and polling is only a safety net."""
         self.db = db
         self.executor = executor
         self.settings = settings
@@ -105,6 +121,8 @@ class Scheduler:
         self._sweeps = 0
         self._listener: RunListener | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._in_process_api = in_process_api
+        self._rhythm = settings.sweep_interval  # the sweep's period: longer while idle
 
     # -- public --------------------------------------------------------------------------------
 
@@ -137,6 +155,10 @@ class Scheduler:
         """Look for new runs now (e.g. right after a trigger in the same process)."""
         with contextlib.suppress(OSError):  # full: already woken; closed: nothing to wake
             os.write(self._wake_w, b"!")
+
+    def next_sweep_in(self) -> float:
+        """Seconds until the next safety sweep: the busy rhythm, or longer at rest."""
+        return max(0.0, self._timers.sweep - time.monotonic())
 
     def drain(self, timeout: float) -> bool:
         """Run until no run is queued (on an unpaused DAG) or running and no try is live.
@@ -207,10 +229,13 @@ class Scheduler:
         """Run the timers that are due; returns whether any ran."""
         now = time.monotonic()
         ran = False
+        if woken:  # something happened elsewhere: back to the busy rhythm
+            self._rhythm = self.settings.sweep_interval
+            self._timers.sweep = min(self._timers.sweep, now + self._rhythm)
         if woken or now >= self._timers.poll:
             ran = self._start_new_runs()
-            # With LISTEN, every queued run wakes the loop: the poll is only a safety net.
-            poll = self.settings.sweep_interval if self._listener else self.settings.poll_interval
+            # When every queued run wakes the loop, the poll is only a safety net.
+            poll = self._rhythm if self._woken_by_events() else self.settings.poll_interval
             self._timers.poll = now + poll
         if self._timers.retry is not None and now >= self._timers.retry:
             self._timers.retry = None
@@ -218,12 +243,30 @@ class Scheduler:
             ran = True
         if now >= self._timers.sweep:
             self._sweep()
-            self._timers.sweep = now + self.settings.sweep_interval
+            self._timers.sweep = self._next_sweep(now)
             ran = True
         if now >= self._timers.heartbeat:
             self._heartbeat()
             self._timers.heartbeat = now + self.settings.heartbeat_interval
         return ran
+
+    def _woken_by_events(self) -> bool:
+        return self._in_process_api or self._listener is not None
+
+    def _next_sweep(self, now: float) -> float:
+        """The busy rhythm while anything runs or waits; at rest, ``idle_interval`` or the
+        next scheduled run, whichever comes first (see the module docs)."""
+        busy = now + self.settings.sweep_interval
+        if not self._woken_by_events() or self.executor.live() or has_unfinished_runs(self.db):
+            self._rhythm = self.settings.sweep_interval
+            return busy
+        self._rhythm = self.settings.idle_interval
+        at = now + self._rhythm
+        due = next_schedule_at(self.db)
+        if due is not None:
+            at = min(at, now + (due - datetime.now(UTC)).total_seconds())
+        self._timers.poll = max(self._timers.poll, at)
+        return max(at, busy)
 
     def _wait(self, max_wait: float) -> bool:
         now = time.monotonic()
@@ -442,9 +485,3 @@ def _report(result: TaskResult, xcom_db_limit: int) -> TaskReport:
         result.skipped,
         xcom_db_limit,
     )
-
-
-if __name__ == "__main__":
-    from pinflow.scheduler.main import main
-
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Running a scheduler as a process: ``python -m pinflow.scheduler.loop`` (or ``.main``).
+"""Running a scheduler as a process: ``python -m pinflow.scheduler`` (``pinflow scheduler``).
 
 ``--until-idle`` exits once nothing is left to run (exit code 0; 1 if ``--timeout`` passed
 first): what tests, benches and one-shot jobs use. Without it the scheduler runs until SIGTERM
@@ -12,8 +12,11 @@ import gc
 import importlib
 import logging
 import signal
+import sys
 import threading
 
+from pinflow.errors import InvalidInputError, PinflowError
+from pinflow.extras import EXTRAS, require
 from pinflow.runtime.contract import Executor
 from pinflow.scheduler.loop import Scheduler
 from pinflow.settings import Settings
@@ -33,14 +36,23 @@ def load_executor(settings: Settings) -> Executor:
     """
     path = EXECUTORS.get(settings.executor, settings.executor)
     module_name, _, attribute = path.partition(":")
-    factory = getattr(importlib.import_module(module_name), attribute)
+    if settings.executor in EXTRAS:  # an executor that comes with an extra: say which
+        require(EXTRAS[settings.executor])
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise InvalidInputError(
+            f"PINFLOW_EXECUTOR={settings.executor!r} names {path!r}, which cannot be loaded "
+            f"({exc}). Use one of {', '.join(sorted(EXECUTORS))}, or 'package.module:Class' "
+            "with a from_settings(settings) factory."
+        ) from None
     executor: Executor = factory.from_settings(settings)
     return executor
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m pinflow.scheduler.loop [--db URL] [--home DIR] [--until-idle]``."""
-    parser = argparse.ArgumentParser(prog="python -m pinflow.scheduler.loop")
+    """``python -m pinflow.scheduler [--db URL] [--home DIR] [--until-idle]``."""
+    parser = argparse.ArgumentParser(prog="python -m pinflow.scheduler")
     parser.add_argument("--db", help="database URL (default: the settings')")
     parser.add_argument("--home", help="PINFLOW_HOME (default: the settings')")
     parser.add_argument("--until-idle", action="store_true", help="exit once nothing is left")
@@ -52,8 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     gc.set_threshold(20_000, 20, 20)
     overrides = {k: v for k, v in (("database_url", args.db), ("home", args.home)) if v}
     settings = Settings(**overrides)
-    db = Database(settings.database_url)
-    scheduler = Scheduler(db, load_executor(settings), settings)
+    try:
+        db = Database(settings.database_url)
+        executor = load_executor(settings)
+    except PinflowError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    scheduler = Scheduler(db, executor, settings)
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: object) -> None:

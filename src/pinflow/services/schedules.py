@@ -87,6 +87,23 @@ def scheduled_dags(db: Database, *, now: datetime) -> list[ScheduleFacts]:
         ]
 
 
+def next_schedule_at(db: Database) -> datetime | None:
+    """The earliest known position of a schedulable DAG: when the next scheduled run is due.
+
+    An idle scheduler sleeps until then instead of sweeping every second. Unknown positions
+    (``NULL``) are not counted: whatever resets one (a new current version, an unpause) wakes
+    the schedulers, whose next sweep computes it.
+    """
+    with db.read() as s:
+        return s.scalar(
+            select(func.min(Dag.next_dagrun_after))
+            .join(WorkflowDefinition, WorkflowDefinition.id == Dag.current_version_id)
+            .where(Dag.is_paused.is_(False), Dag.deregistered_at.is_(None))
+            .where(WorkflowDefinition.status == VersionStatus.ACTIVE.value)
+            .where(WorkflowDefinition.deleted_at.is_(None))
+        )
+
+
 # Snapshots never change, so the trigger of a digest is cached for the process's life. It is
 # a handful of fields, and only the schedulable versions' digests get here: no eviction, so
 # DAGs without a schedule cost a dictionary lookup per sweep however many there are.

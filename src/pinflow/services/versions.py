@@ -11,12 +11,13 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, Problem
 from pinflow.lifecycle import version_rules as rules
 from pinflow.lifecycle.states import VersionStatus
 from pinflow.lifecycle.version_rules import VersionFacts, VersionRef
+from pinflow.services import wakeups
 from pinflow.services.common import audit, dag_id_of, enforce, lock_dag, lock_version, now
 from pinflow.services.views import VersionView, version_view
 from pinflow.spec.canonical import snapshot_digest, spec_to_dict
@@ -75,11 +76,16 @@ def make_current(dag: Dag, version_id: str | None) -> None:
 
     The DAG's schedule position (``next_dagrun_after``) was computed from the previous
     version's schedule, so it is dropped: the scheduler's next sweep computes it anew (see
-    ``pinflow.services.schedules``). Kept, a new schedule would wait for the old position.
+    ``pinflow.services.schedules``), and the schedulers are woken to do it (an idle one
+    sleeps until the earliest known position). Kept, a new schedule would wait for the old
+    position.
     """
     if dag.current_version_id != version_id:
         dag.current_version_id = version_id
         dag.next_dagrun_after = None
+        session = object_session(dag)
+        if session is not None:  # an idle scheduler sleeps until the next position: wake it
+            wakeups.run_queued(session)
 
 
 def move_current_away(session: Session, dag: Dag, removed_id: str) -> str | None:

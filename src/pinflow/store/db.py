@@ -17,6 +17,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from pinflow.extras import POSTGRES, require
+
 _READONLY = "pinflow_readonly"
 
 
@@ -61,6 +63,8 @@ class Database:
             if parsed.database in (None, "", ":memory:"):
                 kwargs["poolclass"] = NullPool
         else:
+            if parsed.get_driver_name() == "psycopg":
+                require(POSTGRES)  # one clear line, not SQLAlchemy's traceback from its dialect
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
