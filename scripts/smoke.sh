@@ -63,7 +63,8 @@ else
   "$PY" -m venv "$work/build-env"
   "$work/build-env/bin/pip" install -q build
   git clone -q "$repo" "$work/src"
-  "$work/build-env/bin/python" -m build -q --wheel --outdir "$work/dist" "$work/src" >/dev/null
+  "$work/build-env/bin/python" -m build --wheel --outdir "$work/dist" "$work/src" \
+    >"$work/build.log" 2>&1 || { tail -n 40 "$work/build.log" >&2; die "python -m build failed"; }
   wheel=$(ls "$work"/dist/pinflow-*.whl)
   contents=$(unzip -Z1 "$wheel")
   for needed in pinflow/ui/static/ pinflow/ui/templates/ pinflow/store/migrations/env.py \
