@@ -45,8 +45,8 @@ from pinflow.cli.standalone import ApiThread, bind
 from pinflow.scheduler.loop import Scheduler
 from pinflow.scheduler.main import load_executor
 from pinflow.sdk.compiler import compile_path
-from pinflow.services import users
-from pinflow.services.push import register_snapshot
+from pinflow.services.commands import _users as users
+from pinflow.services.commands._push import register_snapshot
 from pinflow.settings import Settings
 from pinflow.store import migrate
 from pinflow.store.db import Database, normalize_url

@@ -34,8 +34,8 @@ from sqlalchemy import create_engine, text
 
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
 from pinflow.scheduler.loop import Scheduler
-from pinflow.services.push import register_snapshot
-from pinflow.services.runs import trigger_run
+from pinflow.services.commands._push import register_snapshot
+from pinflow.services.commands._runs import trigger_run
 from pinflow.settings import Settings
 from pinflow.spec.models import DagSpec
 from pinflow.store.db import Database

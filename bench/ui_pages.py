@@ -32,7 +32,7 @@ from sqlalchemy import insert, select, update
 
 from pinflow.api.app import create_app
 from pinflow.api.auth import AuthConfig, issue_access_token
-from pinflow.services import users
+from pinflow.services.commands import _users as users
 from pinflow.settings import Settings
 from pinflow.spec.canonical import spec_to_dict
 from pinflow.store import migrate

@@ -25,7 +25,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from pinflow.services import users
+from pinflow.services.commands import _users as users
 from pinflow.store import migrate
 from pinflow.store.db import Database, normalize_url
 from pinflow.store.tables import Base

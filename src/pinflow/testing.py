@@ -26,14 +26,14 @@ from typing import Any
 
 from pinflow.errors import InvalidInputError
 from pinflow.runtime.artifacts import ArtifactStore
-from pinflow.services.scheduling import schedule_pass
-from pinflow.services.task_results import (
+from pinflow.services.engine import (
     NO_XCOM,
     ClaimedTask,
     StartedTask,
     claim_scheduled,
     finish_task,
     get_inputs,
+    schedule_pass,
     start_task,
 )
 from pinflow.spec.models import DagSpec, ResolvedTask, TaskSpec

@@ -16,8 +16,9 @@ from fastapi import FastAPI
 from pinflow.api.app import create_app
 from pinflow.api.auth import AuthConfig, issue_access_token
 from pinflow.lifecycle.permissions import Role
-from pinflow.services import push, users
-from pinflow.services.push import PushMode
+from pinflow.services.commands import _push as push
+from pinflow.services.commands import _users as users
+from pinflow.services.commands._push import PushMode
 from pinflow.settings import Settings
 from pinflow.spec.models import DagSpec, TaskSpec
 from pinflow.store.db import Database
@@ -127,7 +128,7 @@ ACTORS = ("anonymous", "viewer", "outsider", "editor", "admin")
 
 
 def build_world(db: Database, home: Path) -> World:
-    from pinflow.services import versions
+    from pinflow.services.commands import _versions as versions
 
     make_user(db, "viewer", {"alpha": Role.VIEWER})
     make_user(db, "outsider", {"beta": Role.EDITOR})

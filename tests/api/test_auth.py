@@ -27,7 +27,8 @@ from tests.api.helpers import (
 
 from pinflow.api.auth import AuthConfig, auth_config, issue_access_token
 from pinflow.lifecycle.permissions import Role
-from pinflow.services import audit_log, users
+from pinflow.services.commands import _users as users
+from pinflow.services.reads import _audit_log as audit_log
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 from pinflow.store.tables import ApiToken, LoginAttempt

@@ -16,7 +16,7 @@ import pytest
 import tests.api.test_v2_routes
 from tests.api.helpers import ACTORS, World, build_world, make_app, make_spec
 
-from pinflow.services import version_deletes
+from pinflow.services.commands import _version_deletes as version_deletes
 from pinflow.store.db import Database
 
 ANON, VIEWER, OUTSIDER, EDITOR, ADMIN = ACTORS

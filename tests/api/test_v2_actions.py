@@ -13,10 +13,11 @@ from tests.api.test_v2_routes import RUN, TI, v2_world
 
 from pinflow.api.routes import v2_tasks
 from pinflow.lifecycle.version_rules import DEPRECATED_RUN_MESSAGE
-from pinflow.services import audit_log, runs
-from pinflow.services.resources import Cipher, load_or_create_key
-from pinflow.services.scheduling import schedule_pass
-from pinflow.services.task_results import claim_scheduled, start_task
+from pinflow.services.commands import _runs as runs
+from pinflow.services.commands._resources import Cipher, load_or_create_key
+from pinflow.services.engine._scheduling import schedule_pass
+from pinflow.services.engine._task_results import claim_scheduled, start_task
+from pinflow.services.reads import _audit_log as audit_log
 from pinflow.spec.models import TaskSpec
 from pinflow.store.db import Database
 from pinflow.store.tables import (

@@ -20,7 +20,9 @@ from sqlalchemy import text
 from tests.api.helpers import ACTORS, World, build_world
 
 from pinflow.api.routes import v2_dags, v2_misc, v2_resources, v2_runs, v2_tasks
-from pinflow.services import audit_log, dags, runs
+from pinflow.services.commands import _dags as dags
+from pinflow.services.commands import _runs as runs
+from pinflow.services.reads import _audit_log as audit_log
 from pinflow.store.db import Database
 from pinflow.store.tables import Base
 from pinflow.testing import TaskOutcome, run_until_idle, scripted

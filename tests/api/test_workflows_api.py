@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from tests.api.helpers import World, build_world, make_spec, zip_b64
 
-from pinflow.services import audit_log, runs
+from pinflow.services.commands import _runs as runs
+from pinflow.services.reads import _audit_log as audit_log
 from pinflow.store.db import Database
 
 DEPRECATED_BODY = {

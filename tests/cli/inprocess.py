@@ -13,7 +13,7 @@ from tests.api.helpers import SyncASGITransport, make_app
 from pinflow.cli import common
 from pinflow.cli.main import app as pinflow
 from pinflow.client import PinflowClient, resolve
-from pinflow.services import users
+from pinflow.services.commands import _users as users
 from pinflow.store.db import Database
 
 

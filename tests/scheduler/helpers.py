@@ -13,7 +13,7 @@ from sqlalchemy import select
 from pinflow.executors.local import LocalExecutor
 from pinflow.scheduler.loop import Scheduler
 from pinflow.sdk.compiler import CompiledDag, compile_path
-from pinflow.services.push import register_snapshot
+from pinflow.services.commands._push import register_snapshot
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 from pinflow.store.tables import DagRun, TaskInstance, TaskInstanceTry

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from pinflow.scheduler.cron import DataInterval, create_due_runs, due_intervals, next_due
-from pinflow.services.dags import set_paused
-from pinflow.services.push import PushMode, register_snapshot
-from pinflow.services.versions import deprecate
+from pinflow.services.commands._dags import set_paused
+from pinflow.services.commands._push import PushMode, register_snapshot
+from pinflow.services.commands._versions import deprecate
 from pinflow.spec.models import TriggerSpec
 from pinflow.store.db import Database
 from pinflow.store.tables import DagRun

@@ -9,9 +9,9 @@ from sqlalchemy import select
 from tests.scheduler.helpers import DRAIN_TIMEOUT, make_settings, running_scheduler
 
 from pinflow.sdk.compiler import compile_path
-from pinflow.services import runs
-from pinflow.services.push import register_snapshot
-from pinflow.services.task_results import get_xcom
+from pinflow.services.commands import _runs as runs
+from pinflow.services.commands._push import register_snapshot
+from pinflow.services.engine._task_results import get_xcom
 from pinflow.store.db import Database
 from pinflow.store.tables import DagRun, TaskInstance
 

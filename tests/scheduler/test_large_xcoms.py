@@ -25,9 +25,9 @@ from tests.scheduler.helpers import (
 
 from pinflow.runtime.artifacts import open_store, run_prefix, xcom_key
 from pinflow.scheduler.loop import Scheduler
-from pinflow.services.clear import clear_task_instances
-from pinflow.services.runs import trigger_run
-from pinflow.services.task_results import get_xcom
+from pinflow.services.commands._clear import clear_task_instances
+from pinflow.services.commands._runs import trigger_run
+from pinflow.services.engine._task_results import get_xcom
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 from pinflow.store.tables import XCom

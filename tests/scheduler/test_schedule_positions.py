@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pinflow.scheduler.cron import create_due_runs, due_intervals
-from pinflow.services import schedules
-from pinflow.services.push import register_snapshot
-from pinflow.services.versions import set_current_version
+from pinflow.services.commands._push import register_snapshot
+from pinflow.services.commands._versions import set_current_version
+from pinflow.services.engine import _schedules as schedules
 from pinflow.spec.models import TriggerSpec
 from pinflow.store.db import Database
 from pinflow.store.tables import Dag, DagRun

@@ -13,9 +13,9 @@ from pinflow.errors import ConflictError
 from pinflow.executors.local import LocalExecutor
 from pinflow.scheduler.listen import listen
 from pinflow.scheduler.loop import Scheduler
-from pinflow.services import wakeups
-from pinflow.services.push import register_snapshot
-from pinflow.services.runs import trigger_run
+from pinflow.services.commands._push import register_snapshot
+from pinflow.services.commands._runs import trigger_run
+from pinflow.services.engine import _wakeups as wakeups
 from pinflow.store.db import Database
 from pinflow.store.tables import Dag
 from pinflow.testing import make_spec

@@ -12,10 +12,13 @@ import pytest
 from sqlalchemy import inspect, select, update
 
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError
-from pinflow.services import dags, queries, version_deletes, versions
-from pinflow.services.audit_log import query_audit
-from pinflow.services.push import PushMode, register_snapshot
-from pinflow.services.runs import trigger_run
+from pinflow.services.commands import _dags as dags
+from pinflow.services.commands import _version_deletes as version_deletes
+from pinflow.services.commands import _versions as versions
+from pinflow.services.commands._push import PushMode, register_snapshot
+from pinflow.services.commands._runs import trigger_run
+from pinflow.services.reads import _queries as queries
+from pinflow.services.reads._audit_log import query_audit
 from pinflow.spec.models import DagSpec, ParamSpec, TaskSpec
 from pinflow.store.db import Database
 from pinflow.store.tables import Base, TaskInstance

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from pinflow.errors import ConflictError, NotFoundError
-from pinflow.services import dags
-from pinflow.services.audit_log import query_audit
-from pinflow.services.push import PushMode, register_snapshot
-from pinflow.services.queries import list_versions
-from pinflow.services.runs import trigger_run
-from pinflow.services.version_deletes import soft_delete
+from pinflow.services.commands import _dags as dags
+from pinflow.services.commands._push import PushMode, register_snapshot
+from pinflow.services.commands._runs import trigger_run
+from pinflow.services.commands._version_deletes import soft_delete
+from pinflow.services.reads._audit_log import query_audit
+from pinflow.services.reads._queries import list_versions
 from pinflow.spec.models import DagSpec, TaskSpec
 from pinflow.store.db import Database
 from pinflow.store.tables import (

@@ -18,20 +18,20 @@ from pinflow.runtime.artifacts import FileArtifactStore, open_store, put, run_pr
 from pinflow.runtime.contract import StoredInput, TaskRequest
 from pinflow.runtime.xcoms import encode_json, load_stored_inputs
 from pinflow.scheduler.requests import RequestBuilder
-from pinflow.services import dags
-from pinflow.services.dispatch import resolve_arguments
-from pinflow.services.push import register_snapshot
-from pinflow.services.runs import get_run, trigger_run
-from pinflow.services.scheduling import schedule_pass
-from pinflow.services.task_results import (
+from pinflow.services.commands import _dags as dags
+from pinflow.services.commands._push import register_snapshot
+from pinflow.services.commands._runs import get_run, trigger_run
+from pinflow.services.engine._dispatch import resolve_arguments
+from pinflow.services.engine._scheduling import schedule_pass
+from pinflow.services.engine._task_results import (
     claim_scheduled,
     finish_task,
     get_inputs,
     get_xcom,
     start_task,
 )
-from pinflow.services.views import RunView
-from pinflow.services.xcom_store import StoredXCom, discard_artifacts, request_arguments
+from pinflow.services.engine._xcom_store import StoredXCom, discard_artifacts, request_arguments
+from pinflow.services.reads._views import RunView
 from pinflow.settings import Settings
 from pinflow.spec.models import DagSpec
 from pinflow.store.db import Database

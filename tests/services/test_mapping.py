@@ -14,13 +14,13 @@ from sqlalchemy import select, update
 
 from pinflow.lifecycle.mapping import MAX_MAP_LENGTH
 from pinflow.lifecycle.states import RunState, TaskState
-from pinflow.services.clear import clear_task_instances
-from pinflow.services.dispatch import resolve_arguments
-from pinflow.services.push import register_snapshot
-from pinflow.services.runs import get_run, trigger_run
-from pinflow.services.scheduling import schedule_pass
-from pinflow.services.task_results import claim_scheduled, finish_task, get_xcom, start_task
-from pinflow.services.views import RunView
+from pinflow.services.commands._clear import clear_task_instances
+from pinflow.services.commands._push import register_snapshot
+from pinflow.services.commands._runs import get_run, trigger_run
+from pinflow.services.engine._dispatch import resolve_arguments
+from pinflow.services.engine._scheduling import schedule_pass
+from pinflow.services.engine._task_results import claim_scheduled, finish_task, get_xcom, start_task
+from pinflow.services.reads._views import RunView
 from pinflow.spec.models import DagSpec
 from pinflow.store.db import Database
 from pinflow.store.tables import AuditEvent, TaskInstance

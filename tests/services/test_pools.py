@@ -12,12 +12,17 @@ import pytest
 from sqlalchemy import func, select
 
 from pinflow.lifecycle.states import RunState, TaskState
-from pinflow.services import pools
-from pinflow.services.pools import DEFAULT_POOL, DEFAULT_POOL_SLOTS
-from pinflow.services.push import register_snapshot
-from pinflow.services.runs import get_run, trigger_run
-from pinflow.services.scheduling import schedule_pass
-from pinflow.services.task_results import ClaimedTask, claim_scheduled, finish_task, start_task
+from pinflow.services.commands._push import register_snapshot
+from pinflow.services.commands._runs import get_run, trigger_run
+from pinflow.services.engine import _pools as pools
+from pinflow.services.engine._pools import DEFAULT_POOL, DEFAULT_POOL_SLOTS
+from pinflow.services.engine._scheduling import schedule_pass
+from pinflow.services.engine._task_results import (
+    ClaimedTask,
+    claim_scheduled,
+    finish_task,
+    start_task,
+)
 from pinflow.spec.models import DagSpec
 from pinflow.store.db import Database
 from pinflow.store.tables import Pool, TaskInstance
@@ -154,7 +159,7 @@ def test_a_task_in_a_pool_that_does_not_exist_stays_scheduled_with_a_warning(
     publish(db, spec)
     run = trigger_run(db, dag_id="p", actor="alice")
     schedule_pass(db)
-    with caplog.at_level(logging.WARNING, logger="pinflow.services.pools"):
+    with caplog.at_level(logging.WARNING, logger="pinflow.services.engine._pools"):
         claimed = claim_scheduled(db, limit=10)
     assert [c.task_id for c in claimed] == ["fine"]
     assert "Tasks using non-existent pool 'nowhere' will not be scheduled" in caplog.messages

@@ -12,7 +12,9 @@ from sqlalchemy import select
 
 from pinflow.lifecycle.rebind import PlanAction
 from pinflow.lifecycle.states import RunState, TaskState
-from pinflow.services import clear, push, runs
+from pinflow.services.commands import _clear as clear
+from pinflow.services.commands import _push as push
+from pinflow.services.commands import _runs as runs
 from pinflow.spec.models import DagSpec, TaskSpec
 from pinflow.store.db import Database
 from pinflow.store.tables import AuditEvent, DagRun, TaskInstance, TaskInstanceTry

@@ -15,10 +15,10 @@ from sqlalchemy import func, select, update
 
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError
 from pinflow.lifecycle.states import RunState, TaskState
-from pinflow.services.push import register_snapshot
-from pinflow.services.runs import get_run, trigger_run
-from pinflow.services.scheduling import schedule_pass, start_queued_runs
-from pinflow.services.task_results import (
+from pinflow.services.commands._push import register_snapshot
+from pinflow.services.commands._runs import get_run, trigger_run
+from pinflow.services.engine._scheduling import schedule_pass, start_queued_runs
+from pinflow.services.engine._task_results import (
     XCOM_DB_LIMIT_BYTES,
     ClaimedTask,
     claim_scheduled,
@@ -27,7 +27,7 @@ from pinflow.services.task_results import (
     heartbeat,
     start_task,
 )
-from pinflow.services.views import RunView
+from pinflow.services.reads._views import RunView
 from pinflow.spec.models import DagSpec, ErrorStrategy
 from pinflow.store.db import Database
 from pinflow.store.tables import AuditEvent, Dag, DagRun, TaskInstance, TaskInstanceTry, XCom

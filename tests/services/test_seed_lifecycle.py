@@ -9,12 +9,13 @@ import pytest
 
 from pinflow.errors import ConflictError, InvalidInputError
 from pinflow.lifecycle.states import VersionStatus
-from pinflow.services import queries, versions
-from pinflow.services.audit_log import query_audit
-from pinflow.services.push import PushMode, register_snapshot
-from pinflow.services.runs import get_run, trigger_run
-from pinflow.services.version_deletes import purge, restore, soft_delete
-from pinflow.services.views import AuditEventView
+from pinflow.services.commands import _versions as versions
+from pinflow.services.commands._push import PushMode, register_snapshot
+from pinflow.services.commands._runs import get_run, trigger_run
+from pinflow.services.commands._version_deletes import purge, restore, soft_delete
+from pinflow.services.reads import _queries as queries
+from pinflow.services.reads._audit_log import query_audit
+from pinflow.services.reads._views import AuditEventView
 from pinflow.spec.models import DagSpec, ErrorStrategy, ParamSpec, TaskSpec, TriggerSpec
 from pinflow.store.db import Database
 from pinflow.testing import run_until_idle, scripted

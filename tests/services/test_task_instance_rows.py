@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from pinflow.services.push import register_snapshot
-from pinflow.services.runs import trigger_run
+from pinflow.services.commands._push import register_snapshot
+from pinflow.services.commands._runs import trigger_run
 from pinflow.store.db import Database
 from pinflow.store.tables import DagRun, TaskInstance
 from pinflow.testing import make_spec

@@ -23,7 +23,7 @@ from tests.ui.helpers import Watch
 
 from pinflow.api.app import create_app
 from pinflow.api.auth import AuthConfig, issue_access_token
-from pinflow.services import users
+from pinflow.services.commands import _users as users
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 

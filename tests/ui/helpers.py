@@ -9,8 +9,8 @@ from pathlib import Path
 
 from playwright.sync_api import ConsoleMessage, Page, Response, expect
 
-from pinflow.services import push
-from pinflow.services.push import PushMode
+from pinflow.services.commands import _push as push
+from pinflow.services.commands._push import PushMode
 from pinflow.spec.models import DagSpec, TaskSpec
 from pinflow.store.db import Database
 from pinflow.testing import ExecutionContext, TaskOutcome

@@ -22,7 +22,8 @@ from tests.ui.helpers import (
     screenshot,
 )
 
-from pinflow.services import import_errors, versions
+from pinflow.services.commands import _import_errors as import_errors
+from pinflow.services.commands import _versions as versions
 
 SEED_MESSAGE = "Deprecated workflows cannot start new runs. Create a new version instead."
 DETAIL = "#detail-actions"

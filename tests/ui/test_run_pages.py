@@ -22,7 +22,8 @@ from tests.ui.helpers import (
     screenshot,
 )
 
-from pinflow.services import runs, versions
+from pinflow.services.commands import _runs as runs
+from pinflow.services.commands import _versions as versions
 from pinflow.testing import run_until_idle
 
 LIVE = 10_000  # ms: how long a live-refreshed page may take to show a drained run

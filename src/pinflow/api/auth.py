@@ -34,8 +34,7 @@ from pinflow.lifecycle.permissions import (
     denial_message,
 )
 from pinflow.runtime.artifacts import ArtifactStore, open_store
-from pinflow.services import users
-from pinflow.services.users import DEFAULT_THROTTLE, LoginThrottle
+from pinflow.services.commands import DEFAULT_THROTTLE, LoginThrottle, users
 from pinflow.settings import Settings, home_secret
 from pinflow.store.db import Database
 

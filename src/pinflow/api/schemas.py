@@ -15,8 +15,7 @@ from pydantic.alias_generators import to_camel
 
 from pinflow.errors import Problem
 from pinflow.lifecycle.states import RunState, RunType, VersionStatus
-from pinflow.services.queries import MAX_PAGE
-from pinflow.services.views import RunView, VersionView
+from pinflow.services.reads import MAX_PAGE, RunView, VersionView
 from pinflow.spec.models import DagSpec, ParamSpec, TaskSpec, TriggerSpec
 
 MAX_INT = 2**63 - 1  # the largest integer both databases store (a bigger one must be a 422)

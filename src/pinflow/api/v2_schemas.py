@@ -20,9 +20,14 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from pinflow.lifecycle.rebind import ClearPlan, PlanAction
 from pinflow.lifecycle.states import RunState, RunType, TaskState, VersionStatus
-from pinflow.services.run_queries import RANGE_FIELDS, DateRange, RunInfo
-from pinflow.services.task_queries import TaskInstanceInfo, TryInfo
-from pinflow.services.views import VersionView
+from pinflow.services.reads import (
+    RANGE_FIELDS,
+    DateRange,
+    RunInfo,
+    TaskInstanceInfo,
+    TryInfo,
+    VersionView,
+)
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:

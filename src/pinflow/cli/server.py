@@ -93,7 +93,7 @@ def create_user_cmd(
     """
     import sys
 
-    from pinflow.services import users
+    from pinflow.services.commands import users
     from pinflow.store.db import Database
 
     if password_stdin:

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 def ensure_admin(db: Database, home: Path) -> str | None:
     """Create the superuser ``admin`` on first start; its password is returned (to print
     once) and written to ``$PINFLOW_HOME/standalone_admin_password.txt`` (mode 0600)."""
-    from pinflow.services import users
+    from pinflow.services.commands import users
 
     if any(u.username == ADMIN for u in users.list_users(db)):
         return None
@@ -67,7 +67,8 @@ def load_examples(db: Database) -> list[str]:
     """Register the example DAGs that are not registered yet; never touch one that exists
     (the user may have pushed a fix, deregistered it, or deprecated a version)."""
     from pinflow.sdk.compiler import compile_path
-    from pinflow.services import push, queries
+    from pinflow.services.commands import push
+    from pinflow.services.reads import queries
 
     loaded = []
     for item in compile_path(EXAMPLES_DIR):

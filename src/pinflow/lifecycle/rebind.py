@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pinflow.lifecycle.states import FINISHED_TASK_STATES, TaskState
+from pinflow.spec.models import DagSpec
 
 
 class PlanAction(StrEnum):
@@ -145,3 +146,7 @@ def _action(task_id: str, state: TaskState, selected: set[str], target_ids: set[
             return PlanAction.REMOVED
         return PlanAction.REUSED
     return PlanAction.RE_EXECUTED if task_id in selected else PlanAction.REUSED
+
+
+def graph_of(spec: DagSpec) -> Graph:
+    return Graph({t.task_id: t.upstream_task_ids for t in spec.tasks})

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from pinflow.errors import PinflowError
-from pinflow.services.schedules import create_scheduled_runs, scheduled_dags
+from pinflow.services.engine import create_scheduled_runs, scheduled_dags
 from pinflow.spec.models import TriggerSpec
 from pinflow.store.db import Database
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from pinflow.extras import POSTGRES, require
-from pinflow.services.wakeups import CHANNEL
+from pinflow.services.engine import CHANNEL
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ it before it waits again. Timers only drive the safety net:
   or recovered elsewhere: the executor kills it);
 - every ``sweep_interval``: a ``schedule_pass`` of the runs no report will move on (no task
   instance scheduled, queued or running; every ``FULL_PASS_EVERY`` sweeps, of every running
-  run), lost-try recovery (see ``pinflow.services.recovery``) and the execution-timeout
+  run), lost-try recovery (see ``pinflow.services.engine``) and the execution-timeout
   backstop; and when the earliest retry delay expires, the due retries are released so they
   start on time.
 
@@ -51,23 +51,28 @@ from pinflow.runtime.contract import Executor, TaskKey, TaskResult
 from pinflow.scheduler.cron import create_due_runs
 from pinflow.scheduler.listen import RunListener, listen
 from pinflow.scheduler.requests import RequestBuilder
-from pinflow.services import wakeups
-from pinflow.services.dispatch import has_unfinished_runs, next_retry_at
-from pinflow.services.recovery import find_lost_tries, recover_lost_tries
-from pinflow.services.schedules import next_schedule_at
-from pinflow.services.scheduling import release_due_retries, schedule_pass, start_new_runs
-from pinflow.services.task_results import (
+from pinflow.services.engine import (
     NO_XCOM,
     ClaimedTask,
     StartedTask,
     TaskReport,
     claim_and_start,
+    find_lost_tries,
     finish_task,
+    has_unfinished_runs,
+    has_xcom,
     heartbeat,
+    next_retry_at,
+    next_schedule_at,
+    recover_lost_tries,
+    release_due_retries,
     report_and_claim,
+    reported_xcom,
+    schedule_pass,
+    start_new_runs,
     start_task,
+    wakeups,
 )
-from pinflow.services.xcom_store import has_xcom, reported_xcom
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 

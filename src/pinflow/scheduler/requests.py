@@ -19,19 +19,20 @@ from datetime import datetime
 from pathlib import Path
 
 from pinflow.runtime.contract import TaskRequest
-from pinflow.services.dispatch import (
+from pinflow.services.engine import (
+    ClaimedTask,
     DispatchRecord,
     RunContext,
+    StartedTask,
     bundle_bytes,
     log_path,
     record_dispatches,
+    request_arguments,
     resolve_arguments,
     run_context,
     staging_path,
     task_definition,
 )
-from pinflow.services.task_results import ClaimedTask, StartedTask
-from pinflow.services.xcom_store import request_arguments
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 

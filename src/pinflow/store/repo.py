@@ -128,3 +128,37 @@ def count_live_runs(
     if dag_id is not None:
         stmt = stmt.where(DagRun.dag_id == dag_id)
     return session.scalars(stmt).one()
+
+
+_SPEC_CACHE_SIZE = 256
+_specs: dict[str, DagSpec] = {}
+
+
+def known_spec(digest: str) -> DagSpec | None:
+    """The spec of a snapshot if this process has parsed it already (no database needed)."""
+    return _specs.get(digest)
+
+
+def cached_spec(session: Session, digest: str) -> DagSpec:
+    """The spec of a snapshot. Snapshots never change, so a process-wide cache is safe."""
+    spec = _specs.get(digest)
+    if spec is None:
+        spec = load_spec(session, digest)
+        if len(_specs) >= _SPEC_CACHE_SIZE:
+            _specs.pop(next(iter(_specs)))
+        _specs[digest] = spec
+    return spec
+
+
+class SpecCache:
+    """Specs by snapshot digest. A snapshot never changes, so its spec is parsed once per
+    process (``cached_spec``) and looked up once per unit of work."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._specs: dict[str, DagSpec] = {}
+
+    def get(self, digest: str) -> DagSpec:
+        if digest not in self._specs:
+            self._specs[digest] = cached_spec(self._session, digest)
+        return self._specs[digest]

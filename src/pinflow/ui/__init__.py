@@ -7,7 +7,7 @@ Key rules (ADR 0005):
   nothing else, which is the CSRF defence: do not make an API route accept the cookie.
 - Which buttons a version shows is seed 001's tables, kept as data in ``actions.py``.
 - Every list is paged and every page's queries are bounded
-  (``pinflow.services.read_models``), so pages stay quick with 100,000s of runs
+  (``pinflow.services.reads``), so pages stay quick with 100,000s of runs
   (``bench/ui_pages.py``).
 - No inline script or style (the CSP forbids them) and nothing from another origin.
 """

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from pinflow.api.auth import DbDep, authorize, require
 from pinflow.errors import InvalidInputError, Problem
 from pinflow.lifecycle.permissions import Permission, Principal
-from pinflow.services import queries
+from pinflow.services.reads import queries
 from pinflow.spec.canonical import spec_to_dict
 from pinflow.spec.models import DagSpec
 from pinflow.spec.validation import check_spec, parse_spec

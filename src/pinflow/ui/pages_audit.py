@@ -14,8 +14,8 @@ from fastapi.responses import Response
 
 from pinflow.api.auth import DbDep, authorize
 from pinflow.lifecycle.permissions import Permission, projects_with
-from pinflow.services import read_models as reads
-from pinflow.services.views import AuditEventView
+from pinflow.services.reads import AuditEventView
+from pinflow.services.reads import read_models as reads
 from pinflow.ui.session import PageUser
 from pinflow.ui.templating import render
 

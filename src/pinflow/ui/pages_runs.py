@@ -12,10 +12,16 @@ from fastapi.responses import Response
 from pinflow.api.auth import DbDep, authorize
 from pinflow.lifecycle.permissions import Permission, Principal
 from pinflow.lifecycle.states import FINISHED_TASK_STATES, UNFINISHED_RUN_STATES, TaskState
-from pinflow.services import dag_queries, run_queries, task_queries
-from pinflow.services import read_models as reads
-from pinflow.services.run_queries import XComFilter
-from pinflow.services.task_queries import TaskFilter, TaskRef
+from pinflow.services.reads import (
+    TaskFilter,
+    TaskRef,
+    XComFilter,
+    dag_queries,
+    run_queries,
+    task_queries,
+    xcoms,
+)
+from pinflow.services.reads import read_models as reads
 from pinflow.spec.models import DagSpec
 from pinflow.ui.graph import spec_layout
 from pinflow.ui.session import PageUser
@@ -69,7 +75,7 @@ def _run_context(db: DbDep, dag_id: str, run_id: str) -> dict[str, Any]:
     )
     spec: DagSpec = reads.spec_of_snapshot(db, info.run.snapshot_digest)
     layout = spec_layout(spec, task_summary_states(tis))
-    xcoms, xcoms_total = run_queries.list_xcoms(
+    found, xcoms_total = xcoms.list_xcoms(
         db, XComFilter(dag_id=dag_id, run_id=run_id), page=(MAX_XCOMS, 0)
     )
     order = {n.task_id: (n.x, n.y) for n in layout.nodes}
@@ -83,7 +89,7 @@ def _run_context(db: DbDep, dag_id: str, run_id: str) -> dict[str, Any]:
         "live": info.run.state in UNFINISHED_RUN_STATES,
         "clearable": _CLEARABLE,
         "has_failed": any(ti.state.value in ("failed", "upstream_failed") for ti in tis),
-        "xcoms": xcoms,
+        "xcoms": found,
         "xcoms_total": xcoms_total,
     }
 

@@ -17,9 +17,9 @@ from pinflow.errors import NotFoundError
 from pinflow.lifecycle.diff import diff_specs
 from pinflow.lifecycle.permissions import Permission, Principal, projects_with
 from pinflow.lifecycle.states import VersionStatus
-from pinflow.services import import_errors, queries
-from pinflow.services import read_models as reads
-from pinflow.services.views import VersionView
+from pinflow.services.commands import import_errors
+from pinflow.services.reads import VersionView, queries
+from pinflow.services.reads import read_models as reads
 from pinflow.spec.validation import check_spec
 from pinflow.ui.actions import Page, actions_for
 from pinflow.ui.designer import spec_yaml

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pinflow.api.auth import get_auth, get_db, issue_access_token, username_of
 from pinflow.errors import AuthenticationError, LoginThrottledError, PermissionDeniedError
 from pinflow.lifecycle.permissions import Principal
-from pinflow.services import users
+from pinflow.services.commands import users
 from pinflow.ui.templating import render, secure
 
 COOKIE = "pinflow_token"

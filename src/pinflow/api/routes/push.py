@@ -25,7 +25,8 @@ from pinflow.api.routes.v2_misc import ImportErrorResponse
 from pinflow.api.schemas import Camel, Workflow
 from pinflow.errors import NotFoundError
 from pinflow.lifecycle.permissions import Permission, Principal
-from pinflow.services import import_errors, push, queries
+from pinflow.services.commands import import_errors, push
+from pinflow.services.reads import queries
 from pinflow.spec.models import DagSpec
 from pinflow.store.db import Database
 

@@ -16,8 +16,7 @@ from pydantic import AwareDatetime, Field
 from pinflow.api.auth import DbDep, PrincipalDep, SuperuserDep, authorize, require
 from pinflow.api.schemas import MAX_INT, Camel
 from pinflow.lifecycle.permissions import Permission, Principal, Role
-from pinflow.services import users
-from pinflow.services.users import TokenView, UserView
+from pinflow.services.commands import TokenView, UserView, users
 from pinflow.store.db import Database
 
 router = APIRouter(prefix="/api", tags=["users"])

@@ -22,9 +22,9 @@ from pinflow.api.v2_schemas import DagVersionCollectionResponse, DagVersionRespo
 from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.dag_rules import Impact
 from pinflow.lifecycle.permissions import Permission, Principal, projects_with
-from pinflow.services import dag_queries, dags, xcom_store
-from pinflow.services.dag_queries import DagDetails, DagFilter, DagInfo, Page
-from pinflow.services.queries import MAX_PAGE
+from pinflow.services.commands import dags
+from pinflow.services.engine import xcom_store
+from pinflow.services.reads import MAX_PAGE, DagDetails, DagFilter, DagInfo, Page, dag_queries
 from pinflow.store.db import Database
 
 router = APIRouter(prefix="/api/v2", tags=["DAG"])

@@ -25,11 +25,8 @@ from pinflow.api.routes.v2_dags import OrderBy, PageDep, UpdateMask, update_fiel
 from pinflow.api.schemas import MAX_INT
 from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.permissions import Permission, Principal, projects_with
-from pinflow.services import event_log, import_errors, resources
-from pinflow.services.event_log import EventFilter
-from pinflow.services.import_errors import ImportErrorView
-from pinflow.services.resources import PoolView
-from pinflow.services.views import AuditEventView
+from pinflow.services.commands import ImportErrorView, PoolView, import_errors, resources
+from pinflow.services.reads import AuditEventView, EventFilter, event_log
 
 router = APIRouter(prefix="/api/v2")
 AnyReader = Annotated[Principal, require(Permission.WORKFLOW_READ)]

@@ -2,7 +2,7 @@
 secrets, for instance superusers only (they belong to no project, and a project's admin must
 not reach into every other project's pipelines).
 
-Secrets are encrypted at rest (``pinflow.services.resources``) with the instance key: the
+Secrets are encrypted at rest (``pinflow.services.commands``) with the instance key: the
 ``fernet_key`` setting when given, else ``$PINFLOW_HOME/fernet_key``, created on first use and
 shared by every API server with that home. A connection's password is write-only: responses
 carry ``password: null``, and a ``PATCH`` that does not name it keeps it. Values of sensitive
@@ -20,8 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pinflow.api.auth import DbDep, SuperuserDep
 from pinflow.api.routes.v2_dags import OrderBy, PageDep, UpdateMask, update_fields
 from pinflow.errors import InvalidInputError
-from pinflow.services import resources
-from pinflow.services.resources import Cipher, ConnectionView, VariableView
+from pinflow.services.commands import Cipher, ConnectionView, VariableView, resources
 
 router = APIRouter(prefix="/api/v2")
 _KEY = 250

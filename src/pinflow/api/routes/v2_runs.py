@@ -41,8 +41,9 @@ from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.permissions import Permission, Principal, projects_with
 from pinflow.lifecycle.states import RunState, RunType
 from pinflow.lifecycle.version_rules import PreventRunOnDeprecated
-from pinflow.services import clear, dag_queries, run_queries, runs, xcom_store
-from pinflow.services.run_queries import RunFilter, XComFilter, XComInfo
+from pinflow.services.commands import clear, run_states, runs
+from pinflow.services.engine import xcom_store
+from pinflow.services.reads import RunFilter, XComFilter, XComInfo, dag_queries, run_queries, xcoms
 
 router = APIRouter(prefix="/api/v2/dags/{dag_id}/dagRuns", tags=["DagRun"])
 
@@ -177,12 +178,12 @@ def patch_dag_run(
     actor = principal.username
     info = run_queries.get_run(db, dag_id, dag_run_id)
     if "note" in fields:
-        info = run_queries.set_run_note(db, dag_id, dag_run_id, body.note, actor=actor)
+        info = run_states.set_run_note(db, dag_id, dag_run_id, body.note, actor=actor)
     if "state" in fields:
         if body.state is None:
             raise InvalidInputError("state: one of queued, success, failed is required.")
         state = RunState(body.state)
-        info = run_queries.set_run_state(db, dag_id, dag_run_id, state, actor=actor)
+        info = run_states.set_run_state(db, dag_id, dag_run_id, state, actor=actor)
     return DagRunResponse.of(info)
 
 
@@ -199,7 +200,7 @@ def delete_dag_run(
 ) -> Response:
     """Delete the run with its task instances, tries, XComs (and their artifacts), logs and
     staging dir."""
-    deleted = run_queries.delete_run(db, dag_id, dag_run_id, actor=principal.username, force=force)
+    deleted = run_states.delete_run(db, dag_id, dag_run_id, actor=principal.username, force=force)
     settings = request.app.state.settings
     dag_queries.discard_files(
         deleted.log_paths,
@@ -232,7 +233,7 @@ def clear_dag_run(
         plan = clear_plan_response(result)
         return ClearDagRunDryRun(task_instances=instances, total_entries=len(instances), plan=plan)
     if body.note is not None:
-        run_queries.set_run_note(db, dag_id, dag_run_id, body.note, actor=principal.username)
+        run_states.set_run_note(db, dag_id, dag_run_id, body.note, actor=principal.username)
     return DagRunResponse.of(run_queries.get_run(db, dag_id, dag_run_id))
 
 
@@ -301,7 +302,7 @@ def get_xcom_entries(
         key=xcom_key,
         map_index=map_index,
     )
-    found, total = run_queries.list_xcoms(db, f, page=paging)
+    found, total = xcoms.list_xcoms(db, f, page=paging)
     entries = [XComResponse(**XComResponse.fields_of(x)) for x in found]
     return XComCollectionResponse(xcom_entries=entries, total_entries=total)
 
@@ -325,7 +326,7 @@ def get_xcom_entry(
 ) -> XComResponseNative:
     """One XCom's value: as stored (JSON), or as a string with ``stringify=true``. A large
     value is read from the artifact store; a missing or altered artifact is a 410."""
-    x = run_queries.get_xcom(
+    x = xcoms.get_xcom(
         db, dag_id, dag_run_id, task_id, key=xcom_key, map_index=map_index, artifacts=artifacts
     )
     value = x.value

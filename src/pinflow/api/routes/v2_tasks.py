@@ -45,9 +45,8 @@ from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.permissions import Permission, Principal, projects_with
 from pinflow.lifecycle.rebind import PlanAction
 from pinflow.lifecycle.states import TaskState
-from pinflow.services import clear, task_queries
-from pinflow.services.clear import ClearResult
-from pinflow.services.task_queries import TaskFilter, TaskRef
+from pinflow.services.commands import ClearResult, clear, task_states
+from pinflow.services.reads import TaskFilter, TaskRef, task_queries
 
 router = APIRouter(prefix="/api/v2/dags/{dag_id}", tags=["TaskInstance"])
 TI = "/dagRuns/{dag_run_id}/taskInstances/{task_id}"
@@ -230,7 +229,7 @@ def patch_task_instance(
     if "new_state" in fields:
         if body.new_state is None:
             raise InvalidInputError("new_state: one of success, failed, skipped is required.")
-        changed = task_queries.set_task_state(
+        changed = task_states.set_task_state(
             db,
             ref,
             TaskState(body.new_state),
@@ -239,7 +238,7 @@ def patch_task_instance(
             include_downstream=body.include_downstream,
         )
     if "note" in fields:
-        task_queries.set_task_note(db, ref, body.note, actor=actor)
+        task_states.set_task_note(db, ref, body.note, actor=actor)
     named = task_queries.get_task_instance(db, ref)
     rest = [ti for ti in changed if ti.id != named.id]
     found = [TaskInstanceResponse.of(ti) for ti in [named, *rest]]

@@ -30,7 +30,8 @@ from pinflow.api.schemas import (
     WorkflowWithMessage,
 )
 from pinflow.lifecycle.permissions import Permission, Principal, projects_with
-from pinflow.services import queries, runs, version_deletes, versions
+from pinflow.services.commands import runs, version_deletes, versions
+from pinflow.services.reads import queries
 from pinflow.spec.canonical import spec_to_dict
 from pinflow.spec.validation import parse_spec
 from pinflow.store.db import Database

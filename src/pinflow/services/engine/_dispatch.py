@@ -30,8 +30,8 @@ from pinflow.lifecycle.states import RunState, TaskState
 from pinflow.runtime.paths import path_component
 from pinflow.services import common
 from pinflow.services.common import now
-from pinflow.services.xcom_store import mapped_list, outputs_by_index
-from pinflow.spec.models import DagSpec, ResolvedTask, TaskSpec, XComRef
+from pinflow.services.engine._xcom_store import mapped_list, outputs_by_index
+from pinflow.spec.models import ResolvedTask, TaskSpec, XComRef
 from pinflow.store import repo
 from pinflow.store.db import Database
 from pinflow.store.prepared import Prepared
@@ -42,9 +42,6 @@ from pinflow.store.tables import (
     TaskInstance,
     TaskInstanceTry,
 )
-
-_SPEC_CACHE_SIZE = 256
-_specs: dict[str, DagSpec] = {}
 
 
 def staging_path(base: Path, dag_id: str, run_id: str) -> Path:
@@ -58,17 +55,6 @@ def log_path(
     """``<logs>/<dag_id>/<run_id>/<task_id>/<map_index>/attempt=<n>.log``."""
     parts = (dag_id, run_id, task_id, str(map_index))
     return Path(base).joinpath(*map(path_component, parts)) / f"attempt={try_number}.log"
-
-
-def cached_spec(session: Session, digest: str) -> DagSpec:
-    """The spec of a snapshot. Snapshots never change, so a process-wide cache is safe."""
-    spec = _specs.get(digest)
-    if spec is None:
-        spec = repo.load_spec(session, digest)
-        if len(_specs) >= _SPEC_CACHE_SIZE:
-            _specs.pop(next(iter(_specs)))
-        _specs[digest] = spec
-    return spec
 
 
 @dataclass(frozen=True)
@@ -108,10 +94,10 @@ def run_context(db: Database, run_pk: int) -> RunContext:
 
 def task_definition(db: Database, digest: str, task_id: str) -> TaskDefinition:
     """A task of a snapshot, with the DAG's defaults applied (cached: snapshots never change)."""
-    spec = _specs.get(digest)
+    spec = repo.known_spec(digest)
     if spec is None:
         with db.read() as s:
-            spec = cached_spec(s, digest)
+            spec = repo.cached_spec(s, digest)
     task = spec.task(task_id)
     if task is None:
         raise NotFoundError(f"Task {task_id!r} is not in snapshot {digest}.")

@@ -8,7 +8,7 @@ A mapped task is expanded here, when its trigger rule lets it run: its upstream 
 read and ``pinflow.lifecycle.mapping`` decides; its placeholder becomes element 0 and the
 other elements are inserted, or it takes a final state (an expansion that fails is audited as
 ``task.expand_failed``, since no try exists to hold the error). Handing scheduled tasks to
-executors (``claim_scheduled``: pools, ``max_active_tasks``) is ``pinflow.services.pools``'s.
+executors (``claim_scheduled``: pools, ``max_active_tasks``) is ``pinflow.services.engine``'s.
 
 Lock order, everywhere task instances change: the DAG row (only to count against its limits),
 then the run row, then task instance rows. ``advance_run`` expects the caller to hold the run's
@@ -50,13 +50,14 @@ from pinflow.lifecycle.run_planning import (
     wide_downstream,
 )
 from pinflow.lifecycle.states import FINISHED_TASK_STATES, RunState, TaskState
-from pinflow.services import common, wakeups
+from pinflow.services import common
 from pinflow.services.common import SYSTEM_ACTOR, audit, for_update
-from pinflow.services.dispatch import cached_spec
-from pinflow.services.xcom_store import outputs_by_index
+from pinflow.services.engine import _wakeups as wakeups
+from pinflow.services.engine._xcom_store import outputs_by_index
 from pinflow.spec.models import DagSpec, ErrorStrategy, TaskSpec, XComRef
 from pinflow.store.db import Database
 from pinflow.store.prepared import Prepared
+from pinflow.store.repo import SpecCache, cached_spec
 from pinflow.store.tables import Dag, DagRun, TaskInstance
 
 DEFAULT_START_LIMIT = 100
@@ -71,20 +72,6 @@ def execute_guarded(session: Session, stmt: Update) -> int:
 
 def lock_run(session: Session, run_pk: int) -> DagRun | None:
     return session.scalars(for_update(select(DagRun).where(DagRun.id == run_pk))).one_or_none()
-
-
-class SpecCache:
-    """Specs by snapshot digest. A snapshot never changes, so its spec is parsed once per
-    process (``dispatch.cached_spec``) and looked up once per unit of work."""
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-        self._specs: dict[str, DagSpec] = {}
-
-    def get(self, digest: str) -> DagSpec:
-        if digest not in self._specs:
-            self._specs[digest] = cached_spec(self._session, digest)
-        return self._specs[digest]
 
 
 # --- one run ------------------------------------------------------------------------------------

@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session
 from pinflow.errors import ConflictError
 from pinflow.lifecycle import version_rules as rules
 from pinflow.lifecycle.states import VersionStatus
+from pinflow.services.commands._versions import facts, make_current, move_current_away, view
 from pinflow.services.common import audit, dag_id_of, enforce, lock_dag, lock_version, now
-from pinflow.services.versions import facts, make_current, move_current_away, view
-from pinflow.services.views import VersionView
+from pinflow.services.reads._views import VersionView
 from pinflow.store import repo
 from pinflow.store.db import Database
 from pinflow.store.tables import WorkflowDefinition

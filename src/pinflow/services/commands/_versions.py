@@ -17,9 +17,9 @@ from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, Prob
 from pinflow.lifecycle import version_rules as rules
 from pinflow.lifecycle.states import VersionStatus
 from pinflow.lifecycle.version_rules import VersionFacts, VersionRef
-from pinflow.services import wakeups
 from pinflow.services.common import audit, dag_id_of, enforce, lock_dag, lock_version, now
-from pinflow.services.views import VersionView, version_view
+from pinflow.services.engine import _wakeups as wakeups
+from pinflow.services.reads._views import VersionView, version_view
 from pinflow.spec.canonical import snapshot_digest, spec_to_dict
 from pinflow.spec.models import DagSpec
 from pinflow.spec.validation import draft_warnings, validate_for_publish
@@ -76,7 +76,7 @@ def make_current(dag: Dag, version_id: str | None) -> None:
 
     The DAG's schedule position (``next_dagrun_after``) was computed from the previous
     version's schedule, so it is dropped: the scheduler's next sweep computes it anew (see
-    ``pinflow.services.schedules``), and the schedulers are woken to do it (an idle one
+    ``pinflow.services.engine``), and the schedulers are woken to do it (an idle one
     sleeps until the earliest known position). Kept, a new schedule would wait for the old
     position.
     """

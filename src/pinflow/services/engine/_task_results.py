@@ -29,14 +29,15 @@ from pinflow.lifecycle.run_planning import RetryDecision, retry_decision
 from pinflow.lifecycle.states import RunState, TaskState, can_report
 from pinflow.runtime.artifacts import ArtifactStore
 from pinflow.runtime.contract import XCOM_DB_LIMIT
-from pinflow.services import common, xcom_store
-from pinflow.services.dispatch import cached_spec
-from pinflow.services.pools import ClaimedTask, claim_in, claim_scheduled, queue_claimed
-from pinflow.services.scheduling import RunRow, advance_run
-from pinflow.services.xcom_store import TryIdentity, XComColumns
+from pinflow.services import common, xcom_values
+from pinflow.services.engine import _xcom_store as xcom_store
+from pinflow.services.engine._pools import ClaimedTask, claim_in, claim_scheduled, queue_claimed
+from pinflow.services.engine._scheduling import RunRow, advance_run
+from pinflow.services.engine._xcom_store import TryIdentity, XComColumns
 from pinflow.spec.models import TaskSpec, XComRef
 from pinflow.store.db import Database
 from pinflow.store.prepared import Prepared
+from pinflow.store.repo import cached_spec
 from pinflow.store.tables import DagRun, TaskInstance, TaskInstanceTry, XCom
 
 __all__ = [
@@ -645,11 +646,11 @@ def get_xcom(
         row = _xcom_row(s, run_pk, task_id, key, map_index)
         if row is None:
             raise NotFoundError(f"No XCom {key!r} of task {task_id!r} in run {run_pk}.")
-        ref = xcom_store.artifact_of(row)
+        ref = xcom_values.artifact_of(row)
         if ref is None:
             return row.value
     mapped = f"[{map_index}]" if map_index >= 0 else ""
-    return xcom_store.read_artifact(artifacts, ref, f"XCom {key!r} of task {task_id!r}{mapped}")
+    return xcom_values.read_artifact(artifacts, ref, f"XCom {key!r} of task {task_id!r}{mapped}")
 
 
 def get_inputs(
@@ -683,7 +684,7 @@ def get_inputs(
         if value is MISSING and ref.key != RETURN_VALUE:
             raise NotFoundError(f"No XCom {ref.key!r} of task {ref.task_id!r} for {name!r}.")
         what = f"XCom {ref.key!r} of task {ref.task_id!r}"
-        values[name] = None if value is MISSING else xcom_store.load(artifacts, value, what)
+        values[name] = None if value is MISSING else xcom_values.load(artifacts, value, what)
     return values
 
 

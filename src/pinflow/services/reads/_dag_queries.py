@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session, aliased
 
 from pinflow.errors import NotFoundError
 from pinflow.lifecycle.states import UNFINISHED_RUN_STATES, VersionStatus
-from pinflow.services.queries import AnySelect, invalid, total_of
-from pinflow.services.views import VersionView, version_view
+from pinflow.services.reads._queries import AnySelect, invalid, total_of
+from pinflow.services.reads._views import VersionView, version_view
 from pinflow.spec.canonical import spec_from_dict
 from pinflow.spec.models import DagSpec
 from pinflow.store.db import Database

@@ -24,12 +24,11 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, null, select
 from sqlalchemy.orm import Session
 
-from pinflow.errors import DataLostError, InvalidInputError
+from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.mapping import MappedList, StoredElement, StoredValue
 from pinflow.runtime.artifacts import (
     ArtifactRef,
     ArtifactStore,
-    get_json,
     key_matches,
     run_prefix,
     xcom_key,
@@ -148,13 +147,6 @@ def encode_xcom(of: TryIdentity, value: Any, *, limit: int) -> XComColumns:
 # --- reading ------------------------------------------------------------------------------------
 
 
-def artifact_of(row: XCom) -> ArtifactRef | None:
-    """Where a row's value is, when it is in the artifact store."""
-    if row.artifact_uri is None:
-        return None
-    return ArtifactRef(row.artifact_uri, row.size, row.artifact_sha256 or "")
-
-
 _XCOM = cast(Table, XCom.__table__)
 # Built once: read for every task that takes an upstream value, and for every expansion.
 _OUTPUTS_OF = Prepared(
@@ -191,32 +183,6 @@ def mapped_list(value: Any) -> MappedList:
     """An ``expand`` argument's upstream output as ``mapping.element`` takes it: the list, or
     the ``StoredValue`` of a stored list (its elements become ``StoredElement``s)."""
     return value if isinstance(value, StoredValue) else list(value or [])
-
-
-def load(artifacts: ArtifactStore | None, value: Any, what: str) -> Any:
-    """``value`` with what is stored (a ``StoredValue``, or one inside a mapped upstream's
-    list) read from ``artifacts``. ``what`` names the XCom in messages."""
-    if isinstance(value, list) and any(isinstance(item, StoredValue) for item in value):
-        return [load(artifacts, item, f"{what}[{i}]") for i, item in enumerate(value)]
-    if not isinstance(value, StoredValue):
-        return value
-    return read_artifact(artifacts, value.source, what)
-
-
-def read_artifact(artifacts: ArtifactStore | None, ref: ArtifactRef, what: str) -> Any:
-    """The value of the artifact ``ref``, checked; errors name ``what`` and the way out."""
-    if artifacts is None:
-        raise InvalidInputError(
-            f"The value of {what} is in the artifact store ({ref.uri}); read it with an "
-            "artifact store (artifacts=open_store(settings.artifacts_uri))."
-        )
-    try:
-        return get_json(artifacts, ref)
-    except DataLostError as exc:
-        raise DataLostError(
-            f"The value of {what} cannot be read: {exc}. Clear the task to compute it again.",
-            exc.details,
-        ) from None
 
 
 # --- task requests ------------------------------------------------------------------------------

@@ -45,9 +45,9 @@ from pinflow.lifecycle.states import (
     RunState,
     TaskState,
 )
-from pinflow.services import wakeups
 from pinflow.services.common import audit, enforce, lock_dag, now
-from pinflow.services.queries import DagView, dag_view_in, get_dag, list_dags
+from pinflow.services.engine import _wakeups as wakeups
+from pinflow.services.reads._queries import DagView, dag_view_in, get_dag, list_dags
 from pinflow.store.db import Database
 from pinflow.store.tables import (
     Dag,

@@ -18,15 +18,15 @@ from pinflow.errors import InvalidInputError, NotFoundError
 from pinflow.lifecycle.rebind import (
     ClearPlan,
     ClearSelection,
-    Graph,
     PlanAction,
+    graph_of,
     plan_clear,
     select_tasks,
 )
 from pinflow.lifecycle.states import FAILED_TASK_STATES, RunState, TaskState
-from pinflow.services import wakeups
 from pinflow.services.common import audit, for_update, lock_dag, now
-from pinflow.services.runs import create_task_instances
+from pinflow.services.engine import _wakeups as wakeups
+from pinflow.services.engine._run_rows import create_task_instances
 from pinflow.spec.models import DagSpec
 from pinflow.store import repo
 from pinflow.store.db import Database
@@ -47,10 +47,6 @@ class ClearResult:
     @property
     def cleared_task_ids(self) -> list[tuple[str, str]]:
         return [(r.run_id, t) for r in self.runs for t in r.plan.task_ids(PlanAction.RE_EXECUTED)]
-
-
-def graph_of(spec: DagSpec) -> Graph:
-    return Graph({t.task_id: t.upstream_task_ids for t in spec.tasks})
 
 
 def clear_task_instances(

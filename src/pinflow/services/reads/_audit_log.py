@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
-from pinflow.services.queries import check_page, invalid, total_of
-from pinflow.services.views import AuditEventView, audit_view
+from pinflow.services.reads._queries import check_page, invalid, total_of
+from pinflow.services.reads._views import AuditEventView, audit_view
 from pinflow.store.db import Database
 from pinflow.store.tables import AuditEvent
 

@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError
 from pinflow.lifecycle.states import TaskState
 from pinflow.services.common import audit
-from pinflow.services.dag_queries import Page, order_clauses, paged, pattern
-from pinflow.services.pools import DEFAULT_POOL, DEFAULT_POOL_SLOTS
+from pinflow.services.engine._pools import DEFAULT_POOL, DEFAULT_POOL_SLOTS
+from pinflow.services.reads._dag_queries import Page, order_clauses, paged, pattern
 from pinflow.settings import home_secret
 from pinflow.store import repo
 from pinflow.store.db import Database

@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 
 from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.states import UNFINISHED_RUN_STATES, TaskState
-from pinflow.services.dag_queries import dag_ids_in
-from pinflow.services.dispatch import cached_spec
-from pinflow.services.queries import total_of
-from pinflow.services.views import AuditEventView, RunView, audit_view, run_view
+from pinflow.services.reads._dag_queries import dag_ids_in
+from pinflow.services.reads._queries import total_of
+from pinflow.services.reads._views import AuditEventView, RunView, audit_view, run_view
 from pinflow.spec.models import DagSpec
 from pinflow.spec.validation import topological_order
 from pinflow.store.db import Database
+from pinflow.store.repo import cached_spec
 from pinflow.store.tables import AuditEvent, DagRun, TaskInstance
 
 _LIVE_RUNS = tuple(s.value for s in UNFINISHED_RUN_STATES)

@@ -37,10 +37,10 @@ from sqlalchemy.orm import Session
 
 from pinflow.lifecycle.states import LIVE_TASK_STATES, RunState, TaskState
 from pinflow.services import common
-from pinflow.services.scheduling import SpecCache
 from pinflow.store import repo
 from pinflow.store.db import Database
 from pinflow.store.prepared import Prepared
+from pinflow.store.repo import SpecCache
 from pinflow.store.tables import Dag, DagRun, Pool, TaskInstance
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, aliased
 
 from pinflow.errors import InvalidInputError, NotFoundError, Problem
 from pinflow.lifecycle.states import UNFINISHED_RUN_STATES, VersionStatus
-from pinflow.services.views import VersionView, version_view
+from pinflow.services.reads._views import VersionView, version_view
 from pinflow.spec.models import DagSpec
 from pinflow.store import repo
 from pinflow.store.db import Database

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from pinflow.lifecycle import version_rules as rules
 from pinflow.lifecycle.states import VersionStatus
+from pinflow.services.commands._versions import deprecate_row, make_current, new_version_row, view
 from pinflow.services.common import audit, for_update, now
-from pinflow.services.versions import deprecate_row, make_current, new_version_row, view
-from pinflow.services.views import VersionView
+from pinflow.services.reads._views import VersionView
 from pinflow.spec.canonical import snapshot_digest, spec_to_dict
 from pinflow.spec.models import DagSpec
 from pinflow.spec.validation import validate_for_publish

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from pinflow.lifecycle.states import RunType, VersionStatus
 from pinflow.services.common import SYSTEM_ACTOR, for_update
-from pinflow.services.runs import RunSpec, insert_run
+from pinflow.services.engine._run_rows import RunSpec, insert_run
 from pinflow.spec.models import DagSpec, TriggerSpec
 from pinflow.spec.validation import validate_conf
 from pinflow.store import repo

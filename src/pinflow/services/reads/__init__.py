@@ -1,0 +1,55 @@
+"""Reads: the read models the API, the UI and the CLI show (DAGs, versions, runs, task
+instances, XComs, the audit log, the grid). They never write, and import neither ``commands``
+nor ``engine``.
+
+This face is the room's public API; the modules behind it are private."""
+
+from __future__ import annotations
+
+from pinflow.services.reads import _audit_log as audit_log
+from pinflow.services.reads import _dag_queries as dag_queries
+from pinflow.services.reads import _event_log as event_log
+from pinflow.services.reads import _queries as queries
+from pinflow.services.reads import _read_models as read_models
+from pinflow.services.reads import _run_queries as run_queries
+from pinflow.services.reads import _task_queries as task_queries
+from pinflow.services.reads import _views as views
+from pinflow.services.reads import _xcoms as xcoms
+from pinflow.services.reads._dag_queries import DagDetails, DagFilter, DagInfo, Page
+from pinflow.services.reads._event_log import EventFilter
+from pinflow.services.reads._queries import MAX_PAGE
+from pinflow.services.reads._run_queries import RANGE_FIELDS, DateRange, RunFilter, RunInfo
+from pinflow.services.reads._task_queries import TaskFilter, TaskInstanceInfo, TaskRef, TryInfo
+from pinflow.services.reads._views import AuditEventView, RunView, VersionView
+from pinflow.services.reads._xcoms import XComFilter, XComInfo
+
+__all__ = [
+    "MAX_PAGE",
+    "RANGE_FIELDS",
+    "AuditEventView",
+    "DagDetails",
+    "DagFilter",
+    "DagInfo",
+    "DateRange",
+    "EventFilter",
+    "Page",
+    "RunFilter",
+    "RunInfo",
+    "RunView",
+    "TaskFilter",
+    "TaskInstanceInfo",
+    "TaskRef",
+    "TryInfo",
+    "VersionView",
+    "XComFilter",
+    "XComInfo",
+    "audit_log",
+    "dag_queries",
+    "event_log",
+    "queries",
+    "read_models",
+    "run_queries",
+    "task_queries",
+    "views",
+    "xcoms",
+]
