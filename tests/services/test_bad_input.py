@@ -17,8 +17,10 @@ from pinflow.services.commands import _version_deletes as version_deletes
 from pinflow.services.commands import _versions as versions
 from pinflow.services.commands._push import PushMode, register_snapshot
 from pinflow.services.commands._runs import trigger_run
+from pinflow.services.reads import _dag_queries as dag_queries
 from pinflow.services.reads import _queries as queries
 from pinflow.services.reads._audit_log import query_audit
+from pinflow.services.reads._dag_queries import DagFilter
 from pinflow.spec.models import DagSpec, ParamSpec, TaskSpec
 from pinflow.store.db import Database
 from pinflow.store.tables import Base, TaskInstance
@@ -203,16 +205,23 @@ CASES = [
          NF, NO_DAG),
     case("preview unknown DAG", lambda db, w: dags.impact_preview(db, "nope"), NF, NO_DAG),
     # reads
-    case("get unknown DAG", lambda db, w: dags.get_dag(db, "nope"), NF, NO_DAG),
-    case("get deregistered DAG", lambda db, w: dags.get_dag(db, "gone"), NF, "'gone' was not"),
-    case("list DAGs limit 0", lambda db, w: dags.list_dags(db, limit=0),
-         II, "between 1 and 1000, got 0", "limit"),
-    case("list DAGs limit 1001", lambda db, w: dags.list_dags(db, limit=1001),
+    case("get unknown DAG",
+         lambda db, w: dag_queries.get_dag(db, "nope", include_deregistered=False), NF, NO_DAG),
+    case("get deregistered DAG",
+         lambda db, w: dag_queries.get_dag(db, "gone", include_deregistered=False),
+         NF, "'gone' was not"),
+    case("list DAGs limit -1", lambda db, w: dag_queries.list_dags(
+             db, DagFilter(), page=(-1, 0)),
+         II, "between 0 and 1000, got -1", "limit"),
+    case("list DAGs limit 1001", lambda db, w: dag_queries.list_dags(
+             db, DagFilter(), page=(1001, 0)),
          II, "got 1001", "limit"),
-    case("list DAGs offset -1", lambda db, w: dags.list_dags(db, offset=-1),
+    case("list DAGs offset -1", lambda db, w: dag_queries.list_dags(
+             db, DagFilter(), page=(100, -1)),
          II, "must be 0 or more", "offset"),
-    case("list DAGs unknown order", lambda db, w: dags.list_dags(db, order_by="name"),
-         II, "got 'name'", "order_by"),
+    case("list DAGs unknown order", lambda db, w: dag_queries.list_dags(
+             db, DagFilter(), order_by=["name"]),
+         II, "cannot order by 'name'", "order_by"),
     case("list versions bad status", lambda db, w: Q.list_versions(db, status="live"),
          II, "must be one of draft, active, deprecated", "status"),
     case("list versions of unknown DAG", lambda db, w: Q.list_versions(db, dag_id="nope"),
@@ -256,7 +265,8 @@ def test_the_same_calls_with_good_input_succeed(db: Database, world: World) -> N
     start = datetime.now(UTC) - timedelta(minutes=1)
     assert trigger_run(db, dag_id="etl", conf={"limit": 3}, run_id="ok.1", actor="u").params
     assert versions.publish(db, world.draft, actor="u", deprecate_previous_version_id=world.active)
-    assert dags.list_dags(db, limit=1000, order_by="-created_at")[1] == 4
+    newest_first = dag_queries.list_dags(db, DagFilter(), order_by=["-created_at"], page=(1000, 0))
+    assert newest_first[1] == 4
     assert queries.list_versions(db, status="deprecated")[1] == 2
     everything, total = query_audit(db, since=start, until=LATER)
     assert total == len(everything) == query_audit(db)[1]

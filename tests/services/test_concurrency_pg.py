@@ -7,9 +7,9 @@ import threading
 import pytest
 
 from pinflow.services.commands import _versions as versions
-from pinflow.services.commands._dags import get_dag
 from pinflow.services.commands._push import PushMode, register_snapshot
 from pinflow.services.reads._audit_log import query_audit
+from pinflow.services.reads._dag_queries import get_dag
 from pinflow.services.reads._queries import get_version
 from pinflow.spec.models import DagSpec, TaskSpec
 from pinflow.store.db import Database

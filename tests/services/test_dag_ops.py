@@ -16,7 +16,9 @@ from pinflow.services.commands import _dags as dags
 from pinflow.services.commands._push import PushMode, register_snapshot
 from pinflow.services.commands._runs import trigger_run
 from pinflow.services.commands._version_deletes import soft_delete
+from pinflow.services.reads import _dag_queries as dag_queries
 from pinflow.services.reads._audit_log import query_audit
+from pinflow.services.reads._dag_queries import DagFilter
 from pinflow.services.reads._queries import list_versions
 from pinflow.spec.models import DagSpec, TaskSpec
 from pinflow.store.db import Database
@@ -125,9 +127,9 @@ def test_clear_history_deletes_runs_and_everything_under_them_and_keeps_dag_and_
         assert count(db, table, table.run_pk != other) == 0
     assert count(db, TaskInstanceTry) == 1  # the other DAG's
     assert count(db, WorkflowDefinition, WorkflowDefinition.dag_id == "etl") == 2
-    view = dags.get_dag(db, "etl")
+    view = dag_queries.get_dag(db, "etl", include_deregistered=False)
     assert (view.versions, view.runs, view.current_version) == (2, 0, 2)
-    assert dags.get_dag(db, "other").runs == 1
+    assert dag_queries.get_dag(db, "other", include_deregistered=False).runs == 1
     event = query_audit(db, action="dag.history_cleared")[0][0]
     assert (event.actor, event.target_type, event.target_id) == ("alice", "dag", "etl")
     assert event.meta["runs"] == 2
@@ -181,13 +183,13 @@ def test_deregister_hides_the_dag_and_its_versions_from_lists_and_runs(db: Datab
 
     dags.deregister(db, "etl", actor="alice")
 
-    assert [d.dag_id for d in dags.list_dags(db)[0]] == ["other"]
-    assert dags.list_dags(db)[1] == 1
-    hidden = dags.list_dags(db, include_deregistered=True)[0]
+    assert [d.dag_id for d in dag_queries.list_dags(db, DagFilter())[0]] == ["other"]
+    assert dag_queries.list_dags(db, DagFilter())[1] == 1
+    hidden = dag_queries.list_dags(db, DagFilter(include_stale=True))[0]
     assert [(d.dag_id, d.deregistered_by) for d in hidden] == [("etl", "alice"), ("other", None)]
     with pytest.raises(NotFoundError):
-        dags.get_dag(db, "etl")
-    assert dags.get_dag(db, "etl", include_deregistered=True).deregistered
+        dag_queries.get_dag(db, "etl", include_deregistered=False)
+    assert dag_queries.get_dag(db, "etl").deregistered
     assert {v.dag_id for v in list_versions(db)[0]} == {"other"}
     assert {v.dag_id for v in list_versions(db, include_deleted=True)[0]} == {"etl", "other"}
     with pytest.raises(NotFoundError):
@@ -207,7 +209,7 @@ def test_re_push_restores_a_deregistered_dag_with_its_versions(db: Database) -> 
     assert result.dag_restored
     assert not result.version_created
     assert result.version.id == first
-    view = dags.get_dag(db, "etl")
+    view = dag_queries.get_dag(db, "etl", include_deregistered=False)
     assert (view.deregistered_at, view.current_version_id) == (None, first)
     events, _ = query_audit(db, dag_id="etl", action="dag.restored")
     assert events[0].meta["reason"] == "re-pushed"
@@ -223,7 +225,7 @@ def test_restore_dag_undoes_deregister_and_refuses_a_registered_dag(db: Database
 
     assert not view.deregistered
     assert view.deregistered_by is None
-    assert [d.dag_id for d in dags.list_dags(db)[0]] == ["etl"]
+    assert [d.dag_id for d in dag_queries.list_dags(db, DagFilter())[0]] == ["etl"]
     event = query_audit(db, action="dag.restored")[0][0]
     assert (event.actor, event.meta["deregisteredBy"]) == ("bob", "alice")
     with pytest.raises(ConflictError, match="not deregistered"):
@@ -242,7 +244,7 @@ def test_deregister_refuses_in_flight_work_and_force_fails_it(db: Database) -> N
         )
     with pytest.raises(ConflictError, match=r"1 run\(s\) queued or running \(live\)"):
         dags.deregister(db, "etl", actor="alice")
-    assert not dags.get_dag(db, "etl").deregistered
+    assert not dag_queries.get_dag(db, "etl", include_deregistered=False).deregistered
 
     impact = dags.deregister(db, "etl", actor="alice", force=True)
 
@@ -287,7 +289,7 @@ def test_purge_requires_deregister_then_deletes_dag_versions_runs_and_snapshots(
     for table in (WorkflowDefinition, DagRun, Snapshot):
         assert count(db, table, table.dag_id == "etl") == 0
     assert count(db, TaskInstance) == count(db, XCom) == count(db, StagingDir) == 0
-    assert dags.get_dag(db, "other").versions == 1
+    assert dag_queries.get_dag(db, "other", include_deregistered=False).versions == 1
     event = query_audit(db, dag_id="etl", action="dag.purged")[0][0]
     assert event.meta["versions"] == 2
     assert event.meta["snapshots"] == 2
@@ -351,8 +353,8 @@ def test_pause_and_unpause_are_audited_once_per_change(db: Database) -> None:
 
     assert dags.set_paused(db, "etl", True, actor="alice").is_paused
     assert dags.set_paused(db, "etl", True, actor="alice").is_paused  # no change, no event
-    assert [d.dag_id for d in dags.list_dags(db, paused=True)[0]] == ["etl"]
-    assert [d.dag_id for d in dags.list_dags(db, paused=False)[0]] == ["other"]
+    assert [d.dag_id for d in dag_queries.list_dags(db, DagFilter(paused=True))[0]] == ["etl"]
+    assert [d.dag_id for d in dag_queries.list_dags(db, DagFilter(paused=False))[0]] == ["other"]
     assert not dags.set_paused(db, "etl", False, actor="bob").is_paused
 
     events, _ = query_audit(db, dag_id="etl", action="dag.", order="asc")
@@ -364,7 +366,7 @@ def test_pause_and_unpause_are_audited_once_per_change(db: Database) -> None:
 
 def test_rerun_with_latest_version_setting(db: Database) -> None:
     publish(db)
-    assert dags.get_dag(db, "etl").rerun_with_latest_version
+    assert dag_queries.get_dag(db, "etl", include_deregistered=False).rerun_with_latest_version
     view = dags.set_rerun_with_latest_version(db, "etl", False, actor="alice")
     assert not view.rerun_with_latest_version
     event = query_audit(db, action="dag.rerun_with_latest_version_set")[0][0]
@@ -374,15 +376,22 @@ def test_rerun_with_latest_version_setting(db: Database) -> None:
 def test_list_dags_pages_searches_and_orders(db: Database) -> None:
     for dag_id in ("alpha", "beta", "gamma_100"):
         publish(db, dag_id)
-    page, total = dags.list_dags(db, limit=2)
+    page, total = dag_queries.list_dags(db, DagFilter(), page=(2, 0))
     assert [d.dag_id for d in page] == ["alpha", "beta"]
     assert total == 3
-    assert [d.dag_id for d in dags.list_dags(db, limit=2, offset=2)[0]] == ["gamma_100"]
-    assert next(d.dag_id for d in dags.list_dags(db, order_by="-dag_id")[0]) == "gamma_100"
-    assert dags.list_dags(db, search="ETA")[1] == 1  # "beta", case-insensitive
-    assert dags.list_dags(db, search="%")[1] == 0  # % is literal, not a wildcard
-    assert dags.list_dags(db, search="a_1")[1] == 1  # so is _
-    assert dags.list_dags(db, search="a_")[1] == 1  # ("alpha" would match a wildcard _)
-    view = dags.get_dag(db, "beta")
+    assert [d.dag_id for d in dag_queries.list_dags(db, DagFilter(), page=(2, 2))[0]] == [
+        "gamma_100"
+    ]
+    assert (
+        next(d.dag_id for d in dag_queries.list_dags(db, DagFilter(), order_by=["-dag_id"])[0])
+        == "gamma_100"
+    )
+    assert dag_queries.list_dags(db, DagFilter(search="ETA"))[1] == 1  # "beta", case-insensitive
+    assert dag_queries.list_dags(db, DagFilter(search="%"))[1] == 0  # % is literal, not a wildcard
+    assert dag_queries.list_dags(db, DagFilter(search="a_1"))[1] == 1  # so is _
+    assert (
+        dag_queries.list_dags(db, DagFilter(search="a_"))[1] == 1
+    )  # "alpha" matches a_ as a wildcard
+    view = dag_queries.get_dag(db, "beta", include_deregistered=False)
     assert (view.project, view.current_version, view.current_status) == ("default", 1, "active")
     assert (view.current_name, view.runs, view.runs_in_flight) == ("BETA", 0, 0)

@@ -13,6 +13,7 @@ from pinflow.services.commands import _versions as versions
 from pinflow.services.commands._push import PushMode, register_snapshot
 from pinflow.services.commands._runs import get_run, trigger_run
 from pinflow.services.commands._version_deletes import purge, restore, soft_delete
+from pinflow.services.reads import _dag_queries as dag_queries
 from pinflow.services.reads import _queries as queries
 from pinflow.services.reads._audit_log import query_audit
 from pinflow.services.reads._views import AuditEventView
@@ -67,7 +68,7 @@ def status_of(db: Database, version_id: str) -> VersionStatus:
 
 
 def current_of(db: Database, dag_id: str = "etl") -> str | None:
-    return queries.get_dag(db, dag_id).current_version_id
+    return dag_queries.get_dag(db, dag_id, include_deregistered=False).current_version_id
 
 
 # --- the lifecycle table: Status | Can edit? | Can start runs? ----------------------------------

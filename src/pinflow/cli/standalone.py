@@ -68,12 +68,12 @@ def load_examples(db: Database) -> list[str]:
     (the user may have pushed a fix, deregistered it, or deprecated a version)."""
     from pinflow.sdk.compiler import compile_path
     from pinflow.services.commands import push
-    from pinflow.services.reads import queries
+    from pinflow.services.reads import dag_queries
 
     loaded = []
     for item in compile_path(EXAMPLES_DIR):
         try:
-            queries.get_dag(db, item.spec.dag_id, include_deregistered=True)
+            dag_queries.get_dag(db, item.spec.dag_id, include_deregistered=True)
             continue
         except NotFoundError:
             pass

@@ -18,7 +18,7 @@ from pinflow.lifecycle.diff import diff_specs
 from pinflow.lifecycle.permissions import Permission, Principal, projects_with
 from pinflow.lifecycle.states import VersionStatus
 from pinflow.services.commands import import_errors
-from pinflow.services.reads import VersionView, queries
+from pinflow.services.reads import VersionView, dag_queries, queries
 from pinflow.services.reads import read_models as reads
 from pinflow.spec.validation import check_spec
 from pinflow.ui.actions import Page, actions_for
@@ -122,7 +122,7 @@ def workflow(request: Request, db: DbDep, user: PageUser, workflow_id: str) -> R
         user=user,
         v=v,
         spec=spec,
-        dag=queries.get_dag(db, v.dag_id, include_deregistered=True),
+        dag=dag_queries.get_dag(db, v.dag_id, include_deregistered=True),
         source=_source_of(db, v),
         lineage=lineage(versions, v),
         versions=versions,

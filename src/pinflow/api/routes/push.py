@@ -26,7 +26,7 @@ from pinflow.api.schemas import Camel, Workflow
 from pinflow.errors import NotFoundError
 from pinflow.lifecycle.permissions import Permission, Principal
 from pinflow.services.commands import import_errors, push
-from pinflow.services.reads import queries
+from pinflow.services.reads import dag_queries
 from pinflow.spec.models import DagSpec
 from pinflow.store.db import Database
 
@@ -76,7 +76,7 @@ def _authorize_push(db: Database, principal: Principal, body: PushBody) -> None:
         needed.append(Permission.WORKFLOW_UPDATE)
     projects = {body.spec.project}
     with contextlib.suppress(NotFoundError):  # a new DAG: only the spec's project counts
-        projects.add(queries.get_dag(db, body.spec.dag_id, include_deregistered=True).project)
+        projects.add(dag_queries.get_dag(db, body.spec.dag_id, include_deregistered=True).project)
     for project in sorted(projects):
         for permission in needed:
             authorize(principal, permission, project)

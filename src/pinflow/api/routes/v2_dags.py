@@ -206,7 +206,7 @@ class DagDetailsResponse(DagResponse):
             timezone=spec.trigger.timezone if spec else None,
             params={k: p.model_dump(mode="json") for k, p in spec.params.items()} if spec else {},
             default_args=spec.default_args.model_dump(mode="json") if spec else None,
-            active_runs_count=details.runs_in_flight,
+            active_runs_count=details.info.runs_in_flight,
             latest_dag_version=DagVersionResponse.of(latest) if latest else None,
             rerun_with_latest_version=d.rerun_with_latest_version,
         )

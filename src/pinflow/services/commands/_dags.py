@@ -47,7 +47,7 @@ from pinflow.lifecycle.states import (
 )
 from pinflow.services.common import audit, enforce, lock_dag, now
 from pinflow.services.engine import _wakeups as wakeups
-from pinflow.services.reads._queries import DagView, dag_view_in, get_dag, list_dags
+from pinflow.services.reads._dag_queries import DagInfo, dag_info_in
 from pinflow.store.db import Database
 from pinflow.store.tables import (
     Dag,
@@ -61,14 +61,11 @@ from pinflow.store.tables import (
 )
 
 __all__ = [
-    "DagView",
     "Impact",
     "clear_history",
     "compute_impact",
     "deregister",
-    "get_dag",
     "impact_preview",
-    "list_dags",
     "purge_dag",
     "restore_dag",
     "set_paused",
@@ -264,7 +261,7 @@ def deregister(db: Database, dag_id: str, *, actor: str, force: bool = False) ->
         return impact
 
 
-def restore_dag(db: Database, dag_id: str, *, actor: str) -> DagView:
+def restore_dag(db: Database, dag_id: str, *, actor: str) -> DagInfo:
     """Undo a deregister: the DAG is back in lists and schedules, as it was."""
     with db.transaction() as s:
         dag = lock_dag(s, dag_id)
@@ -319,7 +316,7 @@ def purge_dag(db: Database, dag_id: str, *, actor: str, force: bool = False) -> 
         return impact
 
 
-def set_paused(db: Database, dag_id: str, paused: bool, *, actor: str) -> DagView:
+def set_paused(db: Database, dag_id: str, paused: bool, *, actor: str) -> DagInfo:
     """Pause or unpause scheduling (Airflow's ``is_paused``); manual runs stay possible."""
     with db.transaction() as s:
         dag = lock_dag(s, dag_id, include_deregistered=False)
@@ -339,7 +336,7 @@ def set_paused(db: Database, dag_id: str, paused: bool, *, actor: str) -> DagVie
         return _view_one(s, dag_id)
 
 
-def set_rerun_with_latest_version(db: Database, dag_id: str, value: bool, *, actor: str) -> DagView:
+def set_rerun_with_latest_version(db: Database, dag_id: str, value: bool, *, actor: str) -> DagInfo:
     """The DAG's default for ``run_on_latest_version`` when task instances are cleared."""
     with db.transaction() as s:
         dag = lock_dag(s, dag_id, include_deregistered=False)
@@ -362,7 +359,5 @@ def set_rerun_with_latest_version(db: Database, dag_id: str, value: bool, *, act
         return _view_one(s, dag_id)
 
 
-def _view_one(s: Session, dag_id: str) -> DagView:
-    view = dag_view_in(s, dag_id)
-    assert view is not None  # the caller holds the DAG's row lock
-    return view
+def _view_one(s: Session, dag_id: str) -> DagInfo:
+    return dag_info_in(s, dag_id)  # the caller holds the DAG's row lock

@@ -1,5 +1,6 @@
-"""Reads behind Airflow's ``/api/v2`` DAG endpoints: DAGs with the definition they run on now,
-and their versions as Airflow's ``dagVersions``.
+"""The DAG read model (one, for the API's ``/api/v2`` and ``/api/workflows``, the UI and the CLI):
+DAGs with the definition they run on now and their counts, and their versions as Airflow's
+``dagVersions``.
 
 Every list takes ``projects``: the projects whose objects the caller may see (``None``: all),
 so a list never reveals what exists elsewhere. Reads record no audit event.
@@ -24,12 +25,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from pinflow.errors import NotFoundError
-from pinflow.lifecycle.states import UNFINISHED_RUN_STATES, VersionStatus
-from pinflow.services.reads._queries import AnySelect, invalid, total_of
+from pinflow.lifecycle.states import VersionStatus
+from pinflow.services.reads._queries import (
+    _LIVE_RUNS,
+    AnySelect,
+    check_paging,
+    invalid,
+    search_term,
+    total_of,
+)
 from pinflow.services.reads._views import VersionView, version_view
 from pinflow.spec.canonical import spec_from_dict
 from pinflow.spec.models import DagSpec
@@ -101,15 +109,25 @@ class DagInfo:
     project: str
     is_paused: bool
     deregistered_at: datetime | None
+    deregistered_by: str | None
     rerun_with_latest_version: bool
     next_dagrun_after: datetime | None
     current_version_id: str | None
     current_version: int | None
+    current_status: VersionStatus | None
+    current_name: str | None
+    versions: int  # not soft-deleted
+    runs: int
+    runs_in_flight: int  # queued or running
     spec: DagSpec | None
     spec_version_id: str | None
     spec_digest: str | None
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def deregistered(self) -> bool:
+        return self.deregistered_at is not None
 
     @property
     def display_name(self) -> str:
@@ -119,7 +137,6 @@ class DagInfo:
 @dataclass(frozen=True)
 class DagDetails:
     info: DagInfo
-    runs_in_flight: int
     latest_version: VersionView | None
 
 
@@ -134,6 +151,7 @@ class DagFilter:
     tags: tuple[str, ...] = ()
     tags_match_all: bool = False
     owners: tuple[str, ...] = ()
+    search: str | None = None  # in the dag_id or the current version's name; literal text
 
 
 DAG_ORDER: dict[str, Any] = {
@@ -163,6 +181,14 @@ def _dag_select(f: DagFilter) -> AnySelect:
         stmt = stmt.where(Dag.dag_id.startswith(f.dag_id_prefix, autoescape=True))
     if f.display_name_pattern:
         stmt = stmt.where(_DISPLAY_NAME.ilike(pattern(f.display_name_pattern)))
+    term = search_term(f.search)
+    if term is not None:
+        stmt = stmt.where(
+            or_(
+                Dag.dag_id.icontains(term, autoescape=True),
+                _CURRENT.name.icontains(term, autoescape=True),
+            )
+        )
     return stmt
 
 
@@ -194,19 +220,27 @@ def _infos(s: Session, rows: Sequence[Any]) -> list[DagInfo]:
         for dag, _, current in rows
     }
     specs = _load_specs(s, {digest for _, digest in described.values() if digest})
+    counts = _dag_counts(s, list(described))
     infos = []
     for dag, project, current in rows:
         version_id, digest = described[dag.dag_id]
+        versions, runs, in_flight = counts[dag.dag_id]
         infos.append(
             DagInfo(
                 dag_id=dag.dag_id,
                 project=project,
                 is_paused=dag.is_paused,
                 deregistered_at=dag.deregistered_at,
+                deregistered_by=dag.deregistered_by,
                 rerun_with_latest_version=dag.rerun_with_latest_version,
                 next_dagrun_after=dag.next_dagrun_after,
                 current_version_id=dag.current_version_id,
                 current_version=current.version if current is not None else None,
+                current_status=VersionStatus(current.status) if current is not None else None,
+                current_name=current.name if current is not None else None,
+                versions=versions,
+                runs=runs,
+                runs_in_flight=in_flight,
                 spec=specs.get(digest),
                 spec_version_id=version_id or None,
                 spec_digest=digest or None,
@@ -215,6 +249,29 @@ def _infos(s: Session, rows: Sequence[Any]) -> list[DagInfo]:
             )
         )
     return infos
+
+
+def _dag_counts(s: Session, ids: list[str]) -> dict[str, tuple[int, int, int]]:
+    """Per DAG: versions (not soft-deleted), runs, runs in flight."""
+    versions = {
+        dag_id: int(n)
+        for dag_id, n in s.execute(
+            select(WorkflowDefinition.dag_id, func.count())
+            .where(WorkflowDefinition.dag_id.in_(ids), WorkflowDefinition.deleted_at.is_(None))
+            .group_by(WorkflowDefinition.dag_id)
+        )
+    }
+    live = func.sum(case((DagRun.state.in_(_LIVE_RUNS), 1), else_=0))
+    runs = {
+        dag_id: (int(total), int(in_flight or 0))
+        for dag_id, total, in_flight in s.execute(
+            select(DagRun.dag_id, func.count(), live)
+            .where(DagRun.dag_id.in_(ids))
+            .group_by(DagRun.dag_id)
+        )
+    }
+    return {i: (versions.get(i, 0), *runs.get(i, (0, 0))) for i in ids}
+
 
 
 def _matches(info: DagInfo, f: DagFilter) -> bool:
@@ -235,6 +292,7 @@ def list_dags(
     Tags and owners live in the specs, so with those filters the candidates are matched in
     Python before paging (fine for thousands of DAGs; the other filters run in SQL).
     """
+    check_paging(page)
     order = order_clauses(order_by, DAG_ORDER, Dag.dag_id.asc())
     stmt = _dag_select(f)
     with db.read() as s:
@@ -246,9 +304,11 @@ def list_dags(
         return matching[offset : offset + limit], len(matching)
 
 
-def dag_info_in(s: Session, dag_id: str) -> DagInfo:
+def dag_info_in(s: Session, dag_id: str, *, include_deregistered: bool = True) -> DagInfo:
+    """One DAG inside the caller's session (which may have just changed it)."""
+    s.flush()
     rows = s.execute(_dag_select(DagFilter(include_stale=True)).where(Dag.dag_id == dag_id)).all()
-    if not rows:
+    if not rows or (rows[0][0].deregistered_at is not None and not include_deregistered):
         raise NotFoundError(f"DAG {dag_id!r} was not found.")
     return _infos(s, rows)[0]
 
@@ -264,26 +324,19 @@ def project_of(db: Database, dag_id: str) -> str:
     return name
 
 
-def get_dag(db: Database, dag_id: str) -> DagInfo:
-    """One DAG, deregistered (stale) or not."""
+def get_dag(db: Database, dag_id: str, *, include_deregistered: bool = True) -> DagInfo:
+    """One DAG; a deregistered (stale) one too unless ``include_deregistered`` is false."""
     with db.read() as s:
-        return dag_info_in(s, dag_id)
+        return dag_info_in(s, dag_id, include_deregistered=include_deregistered)
 
 
 def get_dag_details(db: Database, dag_id: str) -> DagDetails:
     with db.read() as s:
         info = dag_info_in(s, dag_id)
-        live = s.scalars(
-            select(func.count())
-            .select_from(DagRun)
-            .where(
-                DagRun.dag_id == dag_id, DagRun.state.in_([r.value for r in UNFINISHED_RUN_STATES])
-            )
-        ).one()
         latest = None
         if info.current_version_id is not None:
             latest = versions_by_id(s, [info.current_version_id]).get(info.current_version_id)
-        return DagDetails(info, int(live), latest)
+        return DagDetails(info, latest)
 
 
 # --- versions ----------------------------------------------------------------------------------

@@ -7,11 +7,9 @@ hidden by default: soft-deleted versions, deregistered DAGs and their versions.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from pinflow.errors import InvalidInputError, NotFoundError, Problem
@@ -20,20 +18,12 @@ from pinflow.services.reads._views import VersionView, version_view
 from pinflow.spec.models import DagSpec
 from pinflow.store import repo
 from pinflow.store.db import Database
-from pinflow.store.tables import Dag, DagRun, Project, WorkflowDefinition, WorkflowSet
+from pinflow.store.tables import Dag, Project, WorkflowDefinition, WorkflowSet
 
 AnySelect = Select[*tuple[Any, ...]]
 MAX_PAGE = 1000
 _LIVE_RUNS = tuple(s.value for s in UNFINISHED_RUN_STATES)
 _CURRENT = aliased(WorkflowDefinition)
-DAG_ORDER_BY: dict[str, tuple[ColumnElement[Any], ...]] = {
-    "dag_id": (Dag.dag_id.asc(),),
-    "-dag_id": (Dag.dag_id.desc(),),
-    "created_at": (Dag.created_at.asc(), Dag.dag_id.asc()),
-    "-created_at": (Dag.created_at.desc(), Dag.dag_id.asc()),
-    "updated_at": (Dag.updated_at.asc(), Dag.dag_id.asc()),
-    "-updated_at": (Dag.updated_at.desc(), Dag.dag_id.asc()),
-}
 
 
 # --- shared checks -----------------------------------------------------------------------------
@@ -47,6 +37,15 @@ def invalid(field: str, message: str) -> InvalidInputError:
 def check_page(limit: int, offset: int) -> None:
     if not 1 <= limit <= MAX_PAGE:
         raise invalid("limit", f"must be between 1 and {MAX_PAGE}, got {limit}")
+    if offset < 0:
+        raise invalid("offset", f"must be 0 or more, got {offset}")
+
+
+def check_paging(page: tuple[int, int]) -> None:
+    """Airflow's paging: ``limit`` 0 asks for the total only."""
+    limit, offset = page
+    if not 0 <= limit <= MAX_PAGE:
+        raise invalid("limit", f"must be between 0 and {MAX_PAGE}, got {limit}")
     if offset < 0:
         raise invalid("offset", f"must be 0 or more, got {offset}")
 
@@ -188,132 +187,3 @@ def get_version_spec(db: Database, version_id: str) -> DagSpec:
 # --- DAGs --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DagView:
-    dag_id: str
-    project: str
-    is_paused: bool
-    rerun_with_latest_version: bool
-    deregistered_at: datetime | None
-    deregistered_by: str | None
-    current_version_id: str | None
-    current_version: int | None
-    current_status: VersionStatus | None
-    current_name: str | None
-    versions: int  # not soft-deleted
-    runs: int
-    runs_in_flight: int
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def deregistered(self) -> bool:
-        return self.deregistered_at is not None
-
-
-def _dag_select() -> AnySelect:
-    return (
-        select(Dag, Project.name, _CURRENT.version, _CURRENT.status, _CURRENT.name)
-        .join(Project, Project.id == Dag.project_id)
-        .outerjoin(_CURRENT, _CURRENT.id == Dag.current_version_id)
-    )
-
-
-def _dag_counts(s: Session, ids: list[str]) -> dict[str, tuple[int, int, int]]:
-    """Per DAG: versions (not soft-deleted), runs, runs in flight."""
-    versions = {
-        dag_id: int(n)
-        for dag_id, n in s.execute(
-            select(WorkflowDefinition.dag_id, func.count())
-            .where(WorkflowDefinition.dag_id.in_(ids), WorkflowDefinition.deleted_at.is_(None))
-            .group_by(WorkflowDefinition.dag_id)
-        )
-    }
-    live = func.sum(case((DagRun.state.in_(_LIVE_RUNS), 1), else_=0))
-    runs = {
-        dag_id: (int(total), int(in_flight or 0))
-        for dag_id, total, in_flight in s.execute(
-            select(DagRun.dag_id, func.count(), live)
-            .where(DagRun.dag_id.in_(ids))
-            .group_by(DagRun.dag_id)
-        )
-    }
-    return {i: (versions.get(i, 0), *runs.get(i, (0, 0))) for i in ids}
-
-
-def _dag_views(s: Session, stmt: AnySelect) -> list[DagView]:
-    rows = s.execute(stmt).all()
-    counts = _dag_counts(s, [row[0].dag_id for row in rows])
-    views = []
-    for dag, project, number, status, name in rows:
-        versions, runs, in_flight = counts[dag.dag_id]
-        views.append(
-            DagView(
-                dag_id=dag.dag_id,
-                project=project,
-                is_paused=dag.is_paused,
-                rerun_with_latest_version=dag.rerun_with_latest_version,
-                deregistered_at=dag.deregistered_at,
-                deregistered_by=dag.deregistered_by,
-                current_version_id=dag.current_version_id,
-                current_version=number,
-                current_status=VersionStatus(status) if status is not None else None,
-                current_name=name,
-                versions=versions,
-                runs=runs,
-                runs_in_flight=in_flight,
-                created_at=dag.created_at,
-                updated_at=dag.updated_at,
-            )
-        )
-    return views
-
-
-def dag_view_in(s: Session, dag_id: str) -> DagView | None:
-    """The view of one DAG inside the caller's session (deregistered or not)."""
-    s.flush()
-    views = _dag_views(s, _dag_select().where(Dag.dag_id == dag_id))
-    return views[0] if views else None
-
-
-def get_dag(db: Database, dag_id: str, include_deregistered: bool = False) -> DagView:
-    with db.read() as s:
-        view = dag_view_in(s, dag_id)
-        if view is None or (view.deregistered and not include_deregistered):
-            raise NotFoundError(f"DAG {dag_id!r} was not found.")
-        return view
-
-
-def list_dags(
-    db: Database,
-    *,
-    include_deregistered: bool = False,
-    limit: int = 100,
-    offset: int = 0,
-    order_by: str = "dag_id",
-    paused: bool | None = None,
-    search: str | None = None,
-) -> tuple[list[DagView], int]:
-    """DAGs and the total before paging. ``search`` matches the ``dag_id`` or the current
-    version's name, case-insensitively; ``order_by`` is a key of ``DAG_ORDER_BY``."""
-    check_page(limit, offset)
-    if order_by not in DAG_ORDER_BY:
-        allowed = ", ".join(DAG_ORDER_BY)
-        raise invalid("order_by", f"must be one of {allowed}, got {order_by!r}")
-    term = search_term(search)
-    stmt = _dag_select()
-    if not include_deregistered:
-        stmt = stmt.where(Dag.deregistered_at.is_(None))
-    if paused is not None:
-        stmt = stmt.where(Dag.is_paused.is_(paused))
-    if term is not None:
-        stmt = stmt.where(
-            or_(
-                Dag.dag_id.icontains(term, autoescape=True),
-                _CURRENT.name.icontains(term, autoescape=True),
-            )
-        )
-    with db.read() as s:
-        total = total_of(s, stmt)
-        page = stmt.order_by(*DAG_ORDER_BY[order_by]).limit(limit).offset(offset)
-        return _dag_views(s, page), total

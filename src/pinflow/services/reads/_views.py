@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pinflow.lifecycle.states import RunState, TaskState, VersionStatus
-from pinflow.store.tables import AuditEvent, DagRun, TaskInstance, WorkflowDefinition
+from pinflow.lifecycle.states import RunState, VersionStatus
+from pinflow.store.tables import AuditEvent, DagRun, WorkflowDefinition
 
 
 @dataclass(frozen=True)
@@ -111,41 +111,6 @@ def run_view(row: DagRun) -> RunView:
         created_at=row.created_at,
         start_date=row.start_date,
         end_date=row.end_date,
-    )
-
-
-@dataclass(frozen=True)
-class TaskInstanceView:
-    id: int
-    run_pk: int
-    dag_id: str
-    task_id: str
-    map_index: int
-    state: TaskState
-    try_number: int
-    max_tries: int
-    pool: str
-    snapshot_digest: str | None
-    start_date: datetime | None
-    end_date: datetime | None
-    next_try_at: datetime | None
-
-
-def ti_view(row: TaskInstance) -> TaskInstanceView:
-    return TaskInstanceView(
-        id=row.id,
-        run_pk=row.run_pk,
-        dag_id=row.dag_id,
-        task_id=row.task_id,
-        map_index=row.map_index,
-        state=TaskState(row.state),
-        try_number=row.try_number,
-        max_tries=row.max_tries,
-        pool=row.pool,
-        snapshot_digest=row.snapshot_digest,
-        start_date=row.start_date,
-        end_date=row.end_date,
-        next_try_at=row.next_try_at,
     )
 
 
