@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError
 from pinflow.lifecycle.decisions import Refusal, RefusalKind, Rule, first_refusal
-from pinflow.store.tables import AuditEvent, Dag, WorkflowDefinition
+from pinflow.services.audit_events import AuditAction, AuditEntry, record
+from pinflow.store.tables import Dag, WorkflowDefinition
 
 S = TypeVar("S")
 Sel = TypeVar("Sel", bound=Select[Any])
@@ -33,18 +34,11 @@ def audit(
     dag_id: str | None = None,
     meta: dict[str, Any] | None = None,
 ) -> None:
-    """Append one audit event in the caller's transaction (so it commits or rolls back with it)."""
-    session.add(
-        AuditEvent(
-            at=now(),
-            actor=actor,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            dag_id=dag_id,
-            meta=meta or {},
-        )
-    )
+    """The untyped form of ``audit_events.record``, kept only for the engine's three calls
+    (``run.triggered``, ``run.finished``, ``task.expand_failed``) until they move to their
+    constructors; new code records an ``audit_events`` constructor's entry instead."""
+    entry = AuditEntry(AuditAction(action), target_type, target_id, dag_id, meta or {})
+    record(session, actor, entry)
 
 
 def refusal_error(refusal: Refusal) -> PinflowError:

@@ -24,7 +24,9 @@ from pinflow.lifecycle.rebind import (
     select_tasks,
 )
 from pinflow.lifecycle.states import FAILED_TASK_STATES, RunState, TaskState
-from pinflow.services.common import audit, for_update, lock_dag, now
+from pinflow.services import audit_events as events
+from pinflow.services.audit_events import record
+from pinflow.services.common import for_update, lock_dag, now
 from pinflow.services.engine import _wakeups as wakeups
 from pinflow.services.engine._run_rows import create_task_instances
 from pinflow.spec.models import DagSpec
@@ -164,23 +166,7 @@ def _apply(s: Session, run: DagRun, plan: ClearPlan, *, reset_dag_runs: bool, ac
         run.clear_number += 1
         wakeups.run_queued(s)
     run.updated_at = now()
-    audit(
-        s,
-        actor=actor,
-        action="run.tasks_cleared",
-        target_type="dag_run",
-        target_id=f"{run.dag_id}/{run.run_id}",
-        dag_id=run.dag_id,
-        meta={
-            "fromVersionId": plan.from_version_id,
-            "toVersionId": plan.to_version_id,
-            "fromSnapshot": plan.from_snapshot,
-            "toSnapshot": plan.to_snapshot,
-            "reExecuted": plan.task_ids(PlanAction.RE_EXECUTED),
-            "new": plan.task_ids(PlanAction.NEW),
-            "removed": removed,
-        },
-    )
+    record(s, actor, events.run_tasks_cleared(run, plan))
 
 
 def _reset_task(s: Session, run: DagRun, spec: DagSpec, task_id: str) -> None:

@@ -45,7 +45,9 @@ from pinflow.lifecycle.states import (
     RunState,
     TaskState,
 )
-from pinflow.services.common import audit, enforce, lock_dag, now
+from pinflow.services import audit_events as events
+from pinflow.services.audit_events import record
+from pinflow.services.common import enforce, lock_dag, now
 from pinflow.services.engine import _wakeups as wakeups
 from pinflow.services.reads._dag_queries import DagInfo, dag_info_in
 from pinflow.store.db import Database
@@ -135,20 +137,6 @@ def compute_impact(s: Session, dag_id: str, *, lock: bool = False) -> Impact:
     )
 
 
-def _impact_meta(impact: Impact, force: bool) -> dict[str, Any]:
-    return {
-        "runs": impact.runs_total,
-        "runsInFlight": list(impact.runs_in_flight),
-        "runningTasks": impact.running_tasks,
-        "taskInstances": impact.task_instances,
-        "versions": impact.versions,
-        "xcoms": impact.xcoms,
-        "stagingDirs": len(impact.staging_dirs),
-        "logFiles": len(impact.log_paths),
-        "forced": force,
-    }
-
-
 def impact_preview(db: Database, dag_id: str) -> Impact:
     """What clearing, deregistering or purging the DAG would touch now (changes nothing)."""
     with db.read() as s:
@@ -185,15 +173,7 @@ def clear_history(db: Database, dag_id: str, *, actor: str, force: bool = False)
             s, dag_id, rules.CLEAR_HISTORY, force=force, include_deregistered=False
         )
         s.execute(delete(DagRun).where(DagRun.dag_id == dag_id))
-        audit(
-            s,
-            actor=actor,
-            action="dag.history_cleared",
-            target_type="dag",
-            target_id=dag_id,
-            dag_id=dag_id,
-            meta=_impact_meta(impact, force),
-        )
+        record(s, actor, events.dag_history_cleared(impact, forced=force))
         return impact
 
 
@@ -248,16 +228,7 @@ def deregister(db: Database, dag_id: str, *, actor: str, force: bool = False) ->
         _guarded_dag_update(
             s, dag, Dag.deregistered_at.is_(None), deregistered_at=now(), deregistered_by=actor
         )
-        meta = _impact_meta(impact, force) | {"tasksFailed": failed_tasks}
-        audit(
-            s,
-            actor=actor,
-            action="dag.deregistered",
-            target_type="dag",
-            target_id=dag_id,
-            dag_id=dag_id,
-            meta=meta,
-        )
+        record(s, actor, events.dag_deregistered(impact, forced=force, tasks_failed=failed_tasks))
         return impact
 
 
@@ -266,23 +237,11 @@ def restore_dag(db: Database, dag_id: str, *, actor: str) -> DagInfo:
     with db.transaction() as s:
         dag = lock_dag(s, dag_id)
         enforce(rules.RESTORE, DagFacts(dag_id, dag.deregistered_at is not None, Impact(dag_id)))
-        meta = {
-            "reason": "restored",
-            "deregisteredBy": dag.deregistered_by,
-            "deregisteredAt": dag.deregistered_at.isoformat() if dag.deregistered_at else None,
-        }
+        restored = events.dag_restored(dag)  # before the update clears who deregistered it
         _guarded_dag_update(
             s, dag, Dag.deregistered_at.is_not(None), deregistered_at=None, deregistered_by=None
         )
-        audit(
-            s,
-            actor=actor,
-            action="dag.restored",
-            target_type="dag",
-            target_id=dag_id,
-            dag_id=dag_id,
-            meta=meta,
-        )
+        record(s, actor, restored)
         return _view_one(s, dag_id)
 
 
@@ -303,16 +262,7 @@ def purge_dag(db: Database, dag_id: str, *, actor: str, force: bool = False) -> 
                 ~exists().where(DagRun.snapshot_digest == Snapshot.digest),
             )
         ).rowcount  # type: ignore[attr-defined]
-        meta = _impact_meta(impact, force) | {"snapshots": int(snapshots)}
-        audit(
-            s,
-            actor=actor,
-            action="dag.purged",
-            target_type="dag",
-            target_id=dag_id,
-            dag_id=dag_id,
-            meta=meta,
-        )
+        record(s, actor, events.dag_purged(impact, forced=force, snapshots=int(snapshots)))
         return impact
 
 
@@ -324,15 +274,7 @@ def set_paused(db: Database, dag_id: str, paused: bool, *, actor: str) -> DagInf
             _guarded_dag_update(s, dag, Dag.is_paused.is_(not paused), is_paused=paused)
             if not paused:  # its queued runs may start now
                 wakeups.run_queued(s)
-            audit(
-                s,
-                actor=actor,
-                action="dag.paused" if paused else "dag.unpaused",
-                target_type="dag",
-                target_id=dag_id,
-                dag_id=dag_id,
-                meta={},
-            )
+            record(s, actor, events.dag_pause_set(dag_id, paused))
         return _view_one(s, dag_id)
 
 
@@ -347,15 +289,7 @@ def set_rerun_with_latest_version(db: Database, dag_id: str, value: bool, *, act
                 Dag.rerun_with_latest_version.is_(not value),
                 rerun_with_latest_version=value,
             )
-            audit(
-                s,
-                actor=actor,
-                action="dag.rerun_with_latest_version_set",
-                target_type="dag",
-                target_id=dag_id,
-                dag_id=dag_id,
-                meta={"from": not value, "to": value},
-            )
+            record(s, actor, events.rerun_with_latest_version_set(dag_id, value))
         return _view_one(s, dag_id)
 
 

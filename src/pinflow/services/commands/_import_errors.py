@@ -12,7 +12,9 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 
 from pinflow.errors import NotFoundError
-from pinflow.services.common import audit, now
+from pinflow.services import audit_events as events
+from pinflow.services.audit_events import record
+from pinflow.services.common import now
 from pinflow.store.db import Database
 from pinflow.store.tables import DagImportError
 
@@ -54,14 +56,7 @@ def report(
         row.timestamp = now()
         row.reported_by = actor
         s.flush()
-        audit(
-            s,
-            actor=actor,
-            action="dag.import_error",
-            target_type="import_error",
-            target_id=filename,
-            meta={"bundle": bundle_name} if bundle_name else None,
-        )
+        record(s, actor, events.import_error_reported(filename, bundle=bundle_name))
         return _view(row)
 
 

@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 
 from pinflow.lifecycle import version_rules as rules
 from pinflow.lifecycle.states import VersionStatus
+from pinflow.services import audit_events as events
+from pinflow.services.audit_events import record
 from pinflow.services.commands._versions import deprecate_row, make_current, new_version_row, view
-from pinflow.services.common import audit, for_update, now
+from pinflow.services.common import for_update, now
 from pinflow.services.reads._views import VersionView
 from pinflow.spec.canonical import snapshot_digest, spec_to_dict
 from pinflow.spec.models import DagSpec
@@ -66,20 +68,7 @@ def register_snapshot(
             s, dag, spec, digest, actor=actor, mode=mode, deprecate_previous=deprecate_previous
         )
         if created or version_created:
-            audit(
-                s,
-                actor=actor,
-                action="dag.pushed",
-                target_type="dag",
-                target_id=dag.dag_id,
-                dag_id=dag.dag_id,
-                meta={
-                    "snapshot": digest,
-                    "mode": mode.value,
-                    "versionId": row.id,
-                    "versionCreated": version_created,
-                },
-            )
+            record(s, actor, events.dag_pushed(row, mode=mode, version_created=version_created))
         s.flush()
         return PushResult(
             view(s, row), digest, created, version_created, dag_created, restored, deprecated
@@ -101,29 +90,13 @@ def _lock_or_create_dag(s: Session, spec: DagSpec, actor: str) -> tuple[Dag, boo
     created = repo.insert_ignore(s, Dag.__table__, values, ["dag_id"])
     dag = s.scalars(for_update(select(Dag).where(Dag.dag_id == spec.dag_id))).one()
     if created:
-        audit(
-            s,
-            actor=actor,
-            action="dag.registered",
-            target_type="dag",
-            target_id=dag.dag_id,
-            dag_id=dag.dag_id,
-            meta={"project": spec.project},
-        )
+        record(s, actor, events.dag_registered(dag.dag_id, project=spec.project))
         return dag, True, False
     if dag.deregistered_at is None:
         return dag, False, False
     dag.deregistered_at = None
     dag.deregistered_by = None
-    audit(
-        s,
-        actor=actor,
-        action="dag.restored",
-        target_type="dag",
-        target_id=dag.dag_id,
-        dag_id=dag.dag_id,
-        meta={"reason": "re-pushed"},
-    )
+    record(s, actor, events.dag_restored_by_push(dag.dag_id))
     return dag, False, True
 
 
@@ -148,15 +121,7 @@ def _make_current(s: Session, dag: Dag, row: WorkflowDefinition, actor: str) -> 
     """Re-pushing what an active version holds makes it current again (rollback by push)."""
     previous = dag.current_version_id
     make_current(dag, row.id)
-    audit(
-        s,
-        actor=actor,
-        action="dag.current_version_set",
-        target_type="dag",
-        target_id=dag.dag_id,
-        dag_id=dag.dag_id,
-        meta={"fromVersionId": previous, "toVersionId": row.id, "via": "push"},
-    )
+    record(s, actor, events.current_version_set_by_push(row, previous=previous))
 
 
 def _place_snapshot(
@@ -183,15 +148,7 @@ def _place_snapshot(
         return row, True, None
     row.published_at, row.published_by = now(), actor
     make_current(dag, row.id)
-    audit(
-        s,
-        actor=actor,
-        action="workflow.published",
-        target_type="workflow",
-        target_id=row.id,
-        dag_id=dag.dag_id,
-        meta={"version": row.version, "snapshot": digest, "sourceWorkflowId": previous_id},
-    )
+    record(s, actor, events.version_published(row))
     previous = s.get(WorkflowDefinition, previous_id) if previous_id else None
     if deprecate_previous and previous is not None and previous.status == VersionStatus.ACTIVE:
         deprecate_row(s, dag, previous, actor=actor, superseded_by=row.id)
@@ -225,19 +182,7 @@ def _new_version(
     )
     s.add(row)
     s.flush()
-    audit(
-        s,
-        actor=actor,
-        action="workflow.version_created",
-        target_type="workflow",
-        target_id=row.id,
-        dag_id=dag.dag_id,
-        meta={
-            "sourceWorkflowId": source_id,
-            "targetWorkflowId": row.id,
-            "via": "dev" if is_dev else "push",
-        },
-    )
+    record(s, actor, events.version_created_by_push(row))
     return row
 
 
@@ -269,17 +214,5 @@ def _dev_save(s: Session, dag: Dag, spec: DagSpec, digest: str, actor: str) -> W
     row.error_strategy, row.updated_at = spec.error_strategy.value, now()
     previous_current = dag.current_version_id
     make_current(dag, row.id)
-    audit(
-        s,
-        actor=actor,
-        action="workflow.dev_saved",
-        target_type="workflow",
-        target_id=row.id,
-        dag_id=dag.dag_id,
-        meta={
-            "fromSnapshot": old,
-            "toSnapshot": digest,
-            "previousCurrentVersionId": previous_current,
-        },
-    )
+    record(s, actor, events.dev_draft_saved(row, old, previous_current=previous_current))
     return row

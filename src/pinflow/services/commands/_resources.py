@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError
 from pinflow.lifecycle.states import TaskState
-from pinflow.services.common import audit
+from pinflow.services import audit_events as events
+from pinflow.services.audit_events import record
 from pinflow.services.engine._pools import DEFAULT_POOL, DEFAULT_POOL_SLOTS
 from pinflow.services.reads._dag_queries import Page, order_clauses, paged, pattern
 from pinflow.settings import home_secret
@@ -92,13 +93,6 @@ def _insert(s: Session, row: Any, label: str, name: str) -> None:
         s.flush()
     except IntegrityError:
         raise ConflictError(f"The {label} with the name {name!r} already exists.") from None
-
-
-def _audit(s: Session, action: str, name: str, fields: Sequence[str], *, actor: str) -> None:
-    """``action`` is ``<kind>.<verb>``; the fields changed are recorded, never their values."""
-    kind = action.split(".", maxsplit=1)[0]
-    meta = {"fields": sorted(fields)}
-    audit(s, actor=actor, action=action, target_type=kind, target_id=name, meta=meta)
 
 
 # --- pools -------------------------------------------------------------------------------------
@@ -184,7 +178,7 @@ def create_pool(db: Database, values: Mapping[str, Any], *, actor: str) -> PoolV
     _ensure_default_pool(db)
     with db.transaction() as s:
         _insert(s, Pool(**values), "pool", values["name"])
-        _audit(s, "pool.created", values["name"], list(values), actor=actor)
+        record(s, actor, events.pool_created(values["name"], values))
     return get_pool(db, values["name"])
 
 
@@ -201,7 +195,7 @@ def update_pool(db: Database, name: str, changes: Mapping[str, Any], *, actor: s
             s.flush()
         except IntegrityError:
             raise ConflictError(f"The pool with the name {row.name!r} already exists.") from None
-        _audit(s, "pool.updated", name, list(changes), actor=actor)
+        record(s, actor, events.pool_updated(name, changes))
         new_name = row.name
     return get_pool(db, new_name)
 
@@ -211,7 +205,7 @@ def delete_pool(db: Database, name: str, *, actor: str) -> None:
         raise InvalidInputError("Default Pool can't be deleted")
     with db.transaction() as s:
         s.delete(_one(s, Pool, Pool.name, name, "pool"))
-        _audit(s, "pool.deleted", name, [], actor=actor)
+        record(s, actor, events.pool_deleted(name))
 
 
 # --- variables ---------------------------------------------------------------------------------
@@ -268,15 +262,14 @@ def set_variable(
             row.val = cipher.encrypt(changes["value"] or "")
         if "description" in changes:
             row.description = changes["description"]
-        verb = "created" if create else "updated"
-        _audit(s, f"variable.{verb}", key, list(changes), actor=actor)
+        record(s, actor, events.variable_set(key, changes, created=create))
         return _variable_view(cipher, row)
 
 
 def delete_variable(db: Database, key: str, *, actor: str) -> None:
     with db.transaction() as s:
         s.delete(_one(s, Variable, Variable.key, key, "variable"))
-        _audit(s, "variable.deleted", key, [], actor=actor)
+        record(s, actor, events.variable_deleted(key))
 
 
 # --- connections -------------------------------------------------------------------------------
@@ -373,8 +366,7 @@ def set_connection(
             if secret in changes:
                 value = changes[secret]
                 setattr(row, secret, cipher.encrypt(value) if value else None)
-        verb = "created" if create else "updated"
-        _audit(s, f"connection.{verb}", conn_id, list(changes), actor=actor)
+        record(s, actor, events.connection_set(conn_id, changes, created=create))
         s.flush()
         return _connection_view(cipher, row)
 
@@ -382,4 +374,4 @@ def set_connection(
 def delete_connection(db: Database, conn_id: str, *, actor: str) -> None:
     with db.transaction() as s:
         s.delete(_one(s, Connection, Connection.conn_id, conn_id, "connection"))
-        _audit(s, "connection.deleted", conn_id, [], actor=actor)
+        record(s, actor, events.connection_deleted(conn_id))

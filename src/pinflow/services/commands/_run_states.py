@@ -28,7 +28,9 @@ from sqlalchemy.orm import Session
 
 from pinflow.errors import ConflictError, NotFoundError
 from pinflow.lifecycle.states import FINISHED_TASK_STATES, LIVE_TASK_STATES, RunState, TaskState
-from pinflow.services.common import audit, now
+from pinflow.services import audit_events as events
+from pinflow.services.audit_events import record
+from pinflow.services.common import now
 from pinflow.services.engine._scheduling import execute_guarded, lock_run
 from pinflow.services.reads._run_queries import RunInfo, run_info_in, run_row
 from pinflow.store.db import Database
@@ -119,7 +121,7 @@ def set_run_state(
         ):
             raise ConflictError(f"DAG run {run_id!r} changed meanwhile; reload and retry.")
         s.refresh(run)
-        _audit(s, run, actor, "run.state_set", {"from": before, "to": state.value, "tasks": tasks})
+        record(s, actor, events.run_state_set(run, old=before, new=state, tasks=tasks))
         return run_info_in(s, run)
 
 
@@ -130,7 +132,7 @@ def set_run_note(
         run = lock_named_run(s, dag_id, run_id)
         if run.note != note:
             run.note, run.updated_at = note, now()
-            _audit(s, run, actor, "run.note_set", {"length": len(note or "")})
+            record(s, actor, events.run_note_set(run, note))
         return run_info_in(s, run)
 
 
@@ -158,20 +160,6 @@ def delete_run(
             )
         ).all()
         staging = s.scalars(select(StagingDir.path).where(StagingDir.run_pk == run.id)).all()
-        meta = {"state": run.state, "versionId": run.version_id, "liveTasks": live, "forced": force}
-        _audit(s, run, actor, "run.deleted", meta)
+        record(s, actor, events.run_deleted(run, live_tasks=live, forced=force))
         s.execute(delete(DagRun).where(DagRun.id == run.id))
         return DeletedRun(run_id, tuple(p for p in logs if p), tuple(staging))
-
-
-def _audit(s: Session, run: DagRun, actor: str, action: str, meta: dict[str, Any]) -> None:
-    target = f"{run.dag_id}/{run.run_id}"
-    audit(
-        s,
-        actor=actor,
-        action=action,
-        target_type="dag_run",
-        target_id=target,
-        dag_id=run.dag_id,
-        meta=meta,
-    )

@@ -11,16 +11,16 @@ audited (``task.state_set``, ``task.note_set``) with the states they replaced.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError
 from pinflow.lifecycle.rebind import graph_of
 from pinflow.lifecycle.states import RunState, TaskState
+from pinflow.services import audit_events as events
+from pinflow.services.audit_events import record
 from pinflow.services.commands._run_states import close_live_tries, lock_named_run
-from pinflow.services.common import audit, now
+from pinflow.services.common import now
 from pinflow.services.engine._scheduling import advance_run, execute_guarded
 from pinflow.services.reads._task_queries import TaskInstanceInfo, TaskRef, _infos, _one
 from pinflow.store.db import Database
@@ -97,10 +97,9 @@ def set_task_state(
         changing = [ti for ti in chosen if ti.state != new_state.value]
         if dry_run or not changing:
             return _infos(s, [(ti, run) for ti in changing])
-        before = [{"taskId": t.task_id, "mapIndex": t.map_index, "from": t.state} for t in changing]
+        marked = events.task_state_set(ref, new_state, changing)  # the states it replaces
         _write_marks(s, changing, new_state, actor)
-        meta = {"to": new_state.value, "tasks": before}
-        _audit(s, ref, actor, "task.state_set", meta)
+        record(s, actor, marked)
         _advance(s, run)
         for ti in changing:
             s.refresh(ti)
@@ -116,20 +115,6 @@ def set_task_note(db: Database, ref: TaskRef, note: str | None, *, actor: str) -
             s.execute(delete(TaskInstanceNote).where(TaskInstanceNote.ti_id == ti.id))
             if note is not None:
                 s.add(TaskInstanceNote(ti_id=ti.id, note=note, updated_by=actor, updated_at=now()))
-            _audit(s, ref, actor, "task.note_set", {"length": len(note or "")})
+            record(s, actor, events.task_note_set(ref, note))
             s.flush()
         return _one(s, ref)
-
-
-def _audit(s: Session, ref: TaskRef, actor: str, action: str, meta: dict[str, Any]) -> None:
-    target = f"{ref.dag_id}/{ref.run_id}/{ref.task_id}"
-    meta = {"mapIndex": ref.map_index, **meta}
-    audit(
-        s,
-        actor=actor,
-        action=action,
-        target_type="task_instance",
-        target_id=target,
-        dag_id=ref.dag_id,
-        meta=meta,
-    )

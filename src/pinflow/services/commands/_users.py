@@ -34,7 +34,9 @@ from pinflow.errors import (
     Problem,
 )
 from pinflow.lifecycle.permissions import Principal, Role
-from pinflow.services.common import audit, now
+from pinflow.services import audit_events as events
+from pinflow.services.audit_events import record
+from pinflow.services.common import now
 from pinflow.spec.models import ID_PATTERN
 from pinflow.store import repo
 from pinflow.store.db import Database
@@ -97,11 +99,6 @@ def _invalid(field: str, message: str) -> InvalidInputError:
     return InvalidInputError(f"{field}: {message}", problems=[Problem(field, message)])
 
 
-def _note(s: Session, actor: str, action: str, target: str, **meta: object) -> None:
-    """An audit event about a user (``target``), never carrying a secret."""
-    audit(s, actor=actor, action=action, target_type="user", target_id=target, meta=meta)
-
-
 def _check_password(password: str) -> None:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise _invalid("password", f"must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long")
@@ -151,8 +148,7 @@ def create_user(
             s.flush()
         except IntegrityError:
             raise ConflictError(f"User {username!r} already exists.") from None
-        meta = {"isSuperuser": is_superuser, "hasPassword": password is not None}
-        _note(s, actor, "user.created", username, **meta)
+        record(s, actor, events.user_created(row, has_password=password is not None))
         return _user_view(s, row)
 
 
@@ -161,7 +157,7 @@ def set_password(db: Database, username: str, password: str, *, actor: str) -> N
     hashed = _HASHER.hash(password)
     with db.transaction() as s:
         _user_row(s, username).password_hash = hashed
-        _note(s, actor, "user.password_set", username)
+        record(s, actor, events.user_password_set(username))
 
 
 def set_active(db: Database, username: str, active: bool, *, actor: str) -> UserView:
@@ -170,7 +166,7 @@ def set_active(db: Database, username: str, active: bool, *, actor: str) -> User
         row = _user_row(s, username)
         if row.is_active != active:
             row.is_active = active
-            _note(s, actor, "user.enabled" if active else "user.disabled", username)
+            record(s, actor, events.user_active_set(username, active))
         return _user_view(s, row)
 
 
@@ -194,7 +190,7 @@ def grant_role(db: Database, username: str, project: str, role: Role, *, actor: 
         else:
             held.role = role.value
         s.flush()
-        _note(s, actor, "user.role_granted", username, project=project, role=role.value)
+        record(s, actor, events.role_granted(username, project=project, role=role.value))
         return _user_view(s, user)
 
 
@@ -207,7 +203,7 @@ def revoke_role(db: Database, username: str, project: str, *, actor: str) -> Use
         )
         if gone.rowcount == 0:  # type: ignore[attr-defined]
             raise NotFoundError(f"User {username!r} holds no role in project {project!r}.")
-        _note(s, actor, "user.role_revoked", username, project=project)
+        record(s, actor, events.role_revoked(username, project=project))
         return _user_view(s, user)
 
 
@@ -263,8 +259,7 @@ def _record_failure(
         if reason != "throttled":  # refusals while throttled do not extend the cooldown
             s.add(LoginAttempt(username=username, client=client, at=stamp))
             s.execute(delete(LoginAttempt).where(LoginAttempt.at <= stamp - throttle.window))
-        meta = {"username": username, "client": client, "reason": reason}
-        _note(s, "anonymous", "auth.login_failed", username, **meta)
+        record(s, "anonymous", events.login_failed(username, client=client, reason=reason))
 
 
 def authenticate(
@@ -333,7 +328,7 @@ def create_api_token(
         row.created_at, row.expires_at = now(), expires_at
         s.add(row)
         s.flush()
-        _note(s, actor, "token.created", username, tokenId=row.id, prefix=prefix, name=row.name)
+        record(s, actor, events.token_created(username, row))
         return NewToken(_token_view(row, username), f"{TOKEN_SCHEME}_{prefix}_{secret}")
 
 
@@ -353,7 +348,7 @@ def revoke_token(db: Database, username: str, token_id: int, *, actor: str) -> T
             raise NotFoundError(f"API token {token_id} of user {username!r} was not found.")
         if row.revoked_at is None:
             row.revoked_at = now()
-            _note(s, actor, "token.revoked", username, tokenId=row.id, prefix=row.prefix)
+            record(s, actor, events.token_revoked(username, row))
         return _token_view(row, username)
 
 

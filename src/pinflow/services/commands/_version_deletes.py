@@ -8,8 +8,10 @@ from sqlalchemy.orm import Session
 from pinflow.errors import ConflictError
 from pinflow.lifecycle import version_rules as rules
 from pinflow.lifecycle.states import VersionStatus
+from pinflow.services import audit_events as events
+from pinflow.services.audit_events import record
 from pinflow.services.commands._versions import facts, make_current, move_current_away, view
-from pinflow.services.common import audit, dag_id_of, enforce, lock_dag, lock_version, now
+from pinflow.services.common import dag_id_of, enforce, lock_dag, lock_version, now
 from pinflow.services.reads._views import VersionView
 from pinflow.store import repo
 from pinflow.store.db import Database
@@ -45,15 +47,7 @@ def soft_delete(db: Database, version_id: str, *, actor: str) -> VersionView:
         row = lock_version(s, version_id)
         _set_deleted(s, row, deleted=True, actor=actor)
         current = move_current_away(s, dag, row.id)
-        audit(
-            s,
-            actor=actor,
-            action="workflow.deleted",
-            target_type="workflow",
-            target_id=row.id,
-            dag_id=row.dag_id,
-            meta={"status": row.status, "version": row.version, "currentVersionId": current},
-        )
+        record(s, actor, events.version_deleted(row, current=current))
         return view(s, row)
 
 
@@ -66,15 +60,7 @@ def restore(db: Database, version_id: str, *, actor: str) -> VersionView:
         if dag.current_version_id is None and row.status == VersionStatus.ACTIVE:
             make_current(dag, row.id)
         s.flush()
-        audit(
-            s,
-            actor=actor,
-            action="workflow.restored",
-            target_type="workflow",
-            target_id=row.id,
-            dag_id=row.dag_id,
-            meta={"status": row.status, "version": row.version},
-        )
+        record(s, actor, events.version_restored(row))
         return view(s, row)
 
 
@@ -89,21 +75,7 @@ def purge(db: Database, version_id: str, *, actor: str) -> None:
         row = lock_version(s, version_id)
         enforce(rules.PURGE, facts(row, live_runs=repo.count_live_runs(s, version_id=row.id)))
         current = move_current_away(s, dag, row.id)
-        meta = {
-            "status": row.status,
-            "version": row.version,
-            "name": row.name,
-            "snapshot": row.snapshot_digest,
-            "currentVersionId": current,
-        }
+        purged = events.version_purged(row, current=current)  # while the row still exists
         s.flush()
         s.execute(delete(WorkflowDefinition).where(WorkflowDefinition.id == row.id))
-        audit(
-            s,
-            actor=actor,
-            action="workflow.purged",
-            target_type="workflow",
-            target_id=version_id,
-            dag_id=dag.dag_id,
-            meta=meta,
-        )
+        record(s, actor, purged)

@@ -17,7 +17,9 @@ from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, Prob
 from pinflow.lifecycle import version_rules as rules
 from pinflow.lifecycle.states import VersionStatus
 from pinflow.lifecycle.version_rules import VersionFacts, VersionRef
-from pinflow.services.common import audit, dag_id_of, enforce, lock_dag, lock_version, now
+from pinflow.services import audit_events as events
+from pinflow.services.audit_events import record
+from pinflow.services.common import dag_id_of, enforce, lock_dag, lock_version, now
 from pinflow.services.engine import _wakeups as wakeups
 from pinflow.services.reads._views import VersionView, version_view
 from pinflow.spec.canonical import snapshot_digest, spec_to_dict
@@ -152,20 +154,7 @@ def create_version(db: Database, source_id: str, *, actor: str) -> VersionView:
         )
         s.add(row)
         s.flush()
-        audit(
-            s,
-            actor=actor,
-            action="workflow.version_created",
-            target_type="workflow",
-            target_id=row.id,
-            dag_id=row.dag_id,
-            meta={
-                "sourceWorkflowId": source.id,
-                "targetWorkflowId": row.id,
-                "sourceVersion": source.version,
-                "sourceStatus": source.status,
-            },
-        )
+        record(s, actor, events.version_created(source, row))
         return view(s, row)
 
 
@@ -207,15 +196,7 @@ def edit_draft(
             workflow_set_id=repo.workflow_set_id(s, pid, spec.workflow_set),
         )
         if old != digest:
-            audit(
-                s,
-                actor=actor,
-                action="workflow.edited",
-                target_type="workflow",
-                target_id=row.id,
-                dag_id=row.dag_id,
-                meta={"fromSnapshot": old, "toSnapshot": digest},
-            )
+            record(s, actor, events.version_edited(row, from_snapshot=old))
         return EditResult(view(s, row), created, draft_warnings(spec))
 
 
@@ -249,19 +230,7 @@ def publish(
             is_dev=False,
         )
         make_current(dag, row.id)
-        audit(
-            s,
-            actor=actor,
-            action="workflow.published",
-            target_type="workflow",
-            target_id=row.id,
-            dag_id=row.dag_id,
-            meta={
-                "version": number,
-                "snapshot": row.snapshot_digest,
-                "sourceWorkflowId": row.source_workflow_id,
-            },
-        )
+        record(s, actor, events.version_published(row))
         deprecated_id = None
         if previous is not None and previous.status == VersionStatus.ACTIVE:
             deprecate_row(s, dag, previous, actor=actor, superseded_by=row.id)
@@ -323,20 +292,7 @@ def deprecate_row(
         deprecated_by=actor,
     )
     current = move_current_away(s, dag, row.id)
-    audit(
-        s,
-        actor=actor,
-        action="workflow.deprecated",
-        target_type="workflow",
-        target_id=row.id,
-        dag_id=row.dag_id,
-        meta={
-            "sourceWorkflowId": row.source_workflow_id,
-            "targetWorkflowId": superseded_by,
-            "version": row.version,
-            "currentVersionId": current,
-        },
-    )
+    record(s, actor, events.version_deprecated(row, superseded_by=superseded_by, current=current))
 
 
 def deprecate(db: Database, version_id: str, *, actor: str) -> VersionView:
@@ -360,20 +316,7 @@ def revert_to_draft(
         previous_status = row.status
         guarded_status(s, row, previous_status, status=VersionStatus.DRAFT)
         current = move_current_away(s, dag, row.id)
-        audit(
-            s,
-            actor=actor,
-            action="workflow.reverted_to_draft",
-            target_type="workflow",
-            target_id=row.id,
-            dag_id=row.dag_id,
-            meta={
-                "previousStatus": previous_status,
-                "version": row.version,
-                "sourceWorkflowId": row.source_workflow_id,
-                "currentVersionId": current,
-            },
-        )
+        record(s, actor, events.version_reverted_to_draft(row, previous_status, current=current))
         return view(s, row)
 
 
@@ -385,14 +328,6 @@ def set_current_version(db: Database, version_id: str, *, actor: str) -> Version
         enforce(rules.SET_CURRENT, facts(row))
         previous = dag.current_version_id
         make_current(dag, row.id)
-        audit(
-            s,
-            actor=actor,
-            action="dag.current_version_set",
-            target_type="dag",
-            target_id=dag.dag_id,
-            dag_id=dag.dag_id,
-            meta={"fromVersionId": previous, "toVersionId": row.id, "version": row.version},
-        )
+        record(s, actor, events.current_version_set(row, previous=previous))
         s.flush()
         return view(s, row)
