@@ -15,8 +15,9 @@ from pinflow.api.routes import v2_tasks
 from pinflow.lifecycle.version_rules import DEPRECATED_RUN_MESSAGE
 from pinflow.services.commands import _runs as runs
 from pinflow.services.commands._resources import Cipher, load_or_create_key
-from pinflow.services.engine._scheduling import schedule_pass
-from pinflow.services.engine._task_results import claim_scheduled, start_task
+from pinflow.services.engine._claims import claim_scheduled
+from pinflow.services.engine._starts import start_task
+from pinflow.services.engine._sweep import schedule_pass
 from pinflow.services.reads import _audit_log as audit_log
 from pinflow.spec.models import TaskSpec
 from pinflow.store.db import Database

@@ -8,9 +8,11 @@ from tests.scheduler.helpers import task_instances, tries_of
 
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.commands._runs import trigger_run
+from pinflow.services.engine._claims import claim_scheduled
+from pinflow.services.engine._heartbeats import heartbeat
 from pinflow.services.engine._recovery import find_lost_tries, pid_alive, recover_lost_tries
-from pinflow.services.engine._scheduling import schedule_pass
-from pinflow.services.engine._task_results import claim_scheduled, heartbeat, start_task
+from pinflow.services.engine._starts import start_task
+from pinflow.services.engine._sweep import schedule_pass
 from pinflow.store.db import Database
 from pinflow.testing import make_spec
 

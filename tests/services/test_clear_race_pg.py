@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from pinflow.errors import ConflictError
 from pinflow.lifecycle.states import TaskState
+from pinflow.services import engine as scheduling  # the face: schedule_pass
+from pinflow.services import engine as task_results  # the face: claim, start, finish
 from pinflow.services.commands import _clear as clear
 from pinflow.services.commands import _push as push
 from pinflow.services.commands import _runs as runs
-from pinflow.services.engine import _scheduling as scheduling
-from pinflow.services.engine import _task_results as task_results
 from pinflow.store.db import Database
 from pinflow.store.tables import TaskInstance, TaskInstanceTry
 from pinflow.testing import make_spec

@@ -17,9 +17,12 @@ from pinflow.lifecycle.states import RunState, TaskState
 from pinflow.services.commands._clear import clear_task_instances
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.commands._runs import get_run, trigger_run
+from pinflow.services.engine._claims import claim_scheduled
 from pinflow.services.engine._dispatch import resolve_arguments
-from pinflow.services.engine._scheduling import schedule_pass
-from pinflow.services.engine._task_results import claim_scheduled, finish_task, get_xcom, start_task
+from pinflow.services.engine._reports import finish_task
+from pinflow.services.engine._starts import start_task
+from pinflow.services.engine._sweep import schedule_pass
+from pinflow.services.engine._task_results import get_xcom
 from pinflow.services.reads._views import RunView
 from pinflow.spec.models import DagSpec
 from pinflow.store.db import Database

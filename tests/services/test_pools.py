@@ -15,14 +15,11 @@ from pinflow.lifecycle.states import RunState, TaskState
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.commands._runs import get_run, trigger_run
 from pinflow.services.engine import _pools as pools
+from pinflow.services.engine._claims import ClaimedTask, claim_scheduled
 from pinflow.services.engine._pools import DEFAULT_POOL, DEFAULT_POOL_SLOTS
-from pinflow.services.engine._scheduling import schedule_pass
-from pinflow.services.engine._task_results import (
-    ClaimedTask,
-    claim_scheduled,
-    finish_task,
-    start_task,
-)
+from pinflow.services.engine._reports import finish_task
+from pinflow.services.engine._starts import start_task
+from pinflow.services.engine._sweep import schedule_pass
 from pinflow.spec.models import DagSpec
 from pinflow.store.db import Database
 from pinflow.store.tables import Pool, TaskInstance

@@ -17,16 +17,13 @@ from pinflow.errors import ConflictError, InvalidInputError, NotFoundError
 from pinflow.lifecycle.states import RunState, TaskState
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.commands._runs import get_run, trigger_run
-from pinflow.services.engine._scheduling import schedule_pass, start_queued_runs
-from pinflow.services.engine._task_results import (
-    XCOM_DB_LIMIT_BYTES,
-    ClaimedTask,
-    claim_scheduled,
-    finish_task,
-    get_xcom,
-    heartbeat,
-    start_task,
-)
+from pinflow.services.engine._claims import ClaimedTask, claim_scheduled
+from pinflow.services.engine._heartbeats import heartbeat
+from pinflow.services.engine._new_runs import start_queued_runs
+from pinflow.services.engine._reports import XCOM_DB_LIMIT_BYTES, finish_task
+from pinflow.services.engine._starts import start_task
+from pinflow.services.engine._sweep import schedule_pass
+from pinflow.services.engine._task_results import get_xcom
 from pinflow.services.reads._views import RunView
 from pinflow.spec.models import DagSpec, ErrorStrategy
 from pinflow.store.db import Database

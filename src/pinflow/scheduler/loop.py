@@ -141,9 +141,9 @@ class Scheduler:
         # other processes too (``services.wakeups``).
         if self._unsubscribe is None:
             self._unsubscribe = wakeups.subscribe(self.wake)
-        if not self.db.is_sqlite and self._listener is None:
+        if self.db.dialect_ops.listens and self._listener is None:
             self._listener = listen(self.db.url)
-        if self.db.is_sqlite and self._keeper is None:
+        if self.db.dialect_ops.keeps_wal_connection and self._keeper is None:
             # With one connection per transaction (the store's SQLite pool), closing the last
             # connection checkpoints and deletes the WAL: milliseconds on every transaction. An
             # idle connection held open keeps the WAL, and SQLite checkpoints it by size.

@@ -4,6 +4,8 @@ Every state change runs in exactly one transaction opened by ``Database.transact
 On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` so that two writers queue on the
 database lock instead of failing half-way with "database is locked" on lock upgrade; WAL mode
 lets readers proceed meanwhile. On PostgreSQL rows are locked with ``SELECT … FOR UPDATE``.
+What else differs between the two is ``pinflow.store.dialect``'s, picked here once
+(``Database.dialect_ops``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from pinflow.extras import POSTGRES, require
+from pinflow.store.dialect import DialectOps, dialect_ops
 
 _READONLY = "pinflow_readonly"
 
@@ -67,6 +70,7 @@ class Database:
                 require(POSTGRES)  # one clear line, not SQLAlchemy's traceback from its dialect
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(self.url, **kwargs)
+        self.dialect_ops: DialectOps = dialect_ops(self.engine)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -6,12 +6,11 @@ from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from pinflow.spec.canonical import spec_from_dict
 from pinflow.spec.models import DagSpec
+from pinflow.store.dialect import dialect_ops
 from pinflow.store.tables import (
     DagRun,
     Project,
@@ -26,9 +25,7 @@ def insert_ignore(session: Session, table: Any, values: dict[str, Any], key: lis
 
     Returns True when this call inserted the row.
     """
-    dialect = session.get_bind().dialect.name
-    ins = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = ins(table).values(**values).on_conflict_do_nothing(index_elements=key)
+    stmt = dialect_ops(session).insert_or_ignore(table, values, key)
     # rowcount is unreliable here (psycopg reports -1); a returned key is not.
     returning = stmt.returning(*table.primary_key.columns)
     return session.execute(returning).first() is not None

@@ -1,20 +1,33 @@
-"""The engine: the scheduler's hot path and its safety net. Claims and starts tries, records
-their results and advances runs (scheduling, task results, pools, dispatch), stores XComs,
-recovers lost tries, creates scheduled runs, wakes schedulers. Called by the scheduler and the
+"""The engine: the scheduler's hot path and its safety net. Claims and starts tries
+(``claims``, ``pools``, ``starts``), records heartbeats and results (``heartbeats``,
+``reports``, ``steps``), advances runs (``scheduling``, ``new_runs``, ``sweep``), hands tries to
+executors (``dispatch``), stores and reads XComs (``xcom_store``, ``task_results``), recovers
+lost tries, creates scheduled runs, wakes schedulers. Called by the scheduler and the
 executors, never by a route: a route changes state through ``commands``.
+
+The decisions it applies are ``pinflow.lifecycle``'s (``run_planning``, ``try_rules``,
+``claim_rules``); what differs between SQLite and PostgreSQL is ``pinflow.store.dialect``'s.
 
 This face is the room's public API; the modules behind it are private."""
 
 from __future__ import annotations
 
+from pinflow.services.engine import _claims as claims
 from pinflow.services.engine import _dispatch as dispatch
+from pinflow.services.engine import _heartbeats as heartbeats
+from pinflow.services.engine import _new_runs as new_runs
 from pinflow.services.engine import _pools as pools
 from pinflow.services.engine import _recovery as recovery
+from pinflow.services.engine import _reports as reports
 from pinflow.services.engine import _schedules as schedules
 from pinflow.services.engine import _scheduling as scheduling
+from pinflow.services.engine import _starts as starts
+from pinflow.services.engine import _steps as steps
+from pinflow.services.engine import _sweep as sweep
 from pinflow.services.engine import _task_results as task_results
 from pinflow.services.engine import _wakeups as wakeups
 from pinflow.services.engine import _xcom_store as xcom_store
+from pinflow.services.engine._claims import ClaimedTask, claim_scheduled
 from pinflow.services.engine._dispatch import (
     DispatchRecord,
     RunContext,
@@ -28,26 +41,19 @@ from pinflow.services.engine._dispatch import (
     staging_path,
     task_definition,
 )
+from pinflow.services.engine._heartbeats import heartbeat
+from pinflow.services.engine._new_runs import start_new_runs
 from pinflow.services.engine._recovery import find_lost_tries, recover_lost_tries
+from pinflow.services.engine._reports import NO_XCOM, TaskReport, finish_task
 from pinflow.services.engine._schedules import (
     create_scheduled_runs,
     next_schedule_at,
     scheduled_dags,
 )
-from pinflow.services.engine._scheduling import release_due_retries, schedule_pass, start_new_runs
-from pinflow.services.engine._task_results import (
-    NO_XCOM,
-    ClaimedTask,
-    StartedTask,
-    TaskReport,
-    claim_and_start,
-    claim_scheduled,
-    finish_task,
-    get_inputs,
-    heartbeat,
-    report_and_claim,
-    start_task,
-)
+from pinflow.services.engine._starts import StartedTask, claim_and_start, start_task
+from pinflow.services.engine._steps import report_and_claim
+from pinflow.services.engine._sweep import release_due_retries, schedule_pass
+from pinflow.services.engine._task_results import get_inputs
 from pinflow.services.engine._wakeups import CHANNEL
 from pinflow.services.engine._xcom_store import has_xcom, reported_xcom, request_arguments
 
@@ -62,6 +68,7 @@ __all__ = [
     "bundle_bytes",
     "claim_and_start",
     "claim_scheduled",
+    "claims",
     "create_scheduled_runs",
     "dispatch",
     "find_lost_tries",
@@ -70,7 +77,9 @@ __all__ = [
     "has_unfinished_runs",
     "has_xcom",
     "heartbeat",
+    "heartbeats",
     "log_path",
+    "new_runs",
     "next_retry_at",
     "next_schedule_at",
     "pools",
@@ -80,6 +89,7 @@ __all__ = [
     "release_due_retries",
     "report_and_claim",
     "reported_xcom",
+    "reports",
     "request_arguments",
     "resolve_arguments",
     "run_context",
@@ -90,6 +100,9 @@ __all__ = [
     "staging_path",
     "start_new_runs",
     "start_task",
+    "starts",
+    "steps",
+    "sweep",
     "task_definition",
     "task_results",
     "wakeups",

@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, exists, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from pinflow.errors import NotFoundError
@@ -34,6 +32,7 @@ from pinflow.services.engine._xcom_store import mapped_list, outputs_by_index
 from pinflow.spec.models import ResolvedTask, TaskSpec, XComRef
 from pinflow.store import repo
 from pinflow.store.db import Database
+from pinflow.store.dialect import dialect_ops
 from pinflow.store.prepared import Prepared
 from pinflow.store.tables import (
     Dag,
@@ -132,6 +131,7 @@ class DispatchRecord:
 
 _TRY = cast(Table, TaskInstanceTry.__table__)
 _TI = cast(Table, TaskInstance.__table__)
+_STAGING = cast(Table, StagingDir.__table__)
 # Built once: these run for every try, where building a statement costs more than running it.
 _SET_LOG_PATH = (
     update(_TRY)
@@ -164,13 +164,9 @@ def record_dispatches(db: Database, records: Sequence[DispatchRecord]) -> None:
 
 def _attach_staging(s: Session, run_pk: int, path: Path) -> None:
     """One row per run, created on the first dispatch; a re-run re-attaches the same path."""
-    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
     stamp = now()
-    s.execute(
-        insert(StagingDir)
-        .values(run_pk=run_pk, path=str(path), created_at=stamp, attached_at=stamp)
-        .on_conflict_do_nothing(index_elements=["run_pk"])
-    )
+    values = {"run_pk": run_pk, "path": str(path), "created_at": stamp, "attached_at": stamp}
+    s.execute(dialect_ops(s).insert_or_ignore(_STAGING, values, ["run_pk"]))
 
 
 def _values_by_task(s: Session, run_pk: int, refs: Iterable[XComRef]) -> dict[tuple[str, str], Any]:

@@ -29,8 +29,8 @@ from sqlalchemy import select, update
 from pinflow.errors import ConflictError, NotFoundError
 from pinflow.lifecycle.states import TaskState
 from pinflow.services.common import now as utcnow
+from pinflow.services.engine._reports import finish_task
 from pinflow.services.engine._scheduling import execute_guarded
-from pinflow.services.engine._task_results import finish_task
 from pinflow.store.db import Database
 from pinflow.store.tables import TaskInstance
 

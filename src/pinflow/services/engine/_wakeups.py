@@ -19,11 +19,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from pinflow.store.dialect import dialect_ops
+
 CHANNEL = "pinflow_runs"
-_NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
 _listeners: list[Callable[[], None]] = []
 _lock = threading.Lock()
 _MARK = "pinflow_wakeup"
@@ -48,8 +49,7 @@ def run_queued(session: Session) -> None:
     if session.info.get(_MARK):
         return
     session.info[_MARK] = True
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_NOTIFY)
+    dialect_ops(session).notify(session, CHANNEL)
     event.listen(session, "after_commit", _after_commit, once=True)
     event.listen(session, "after_rollback", _forget, once=True)
 

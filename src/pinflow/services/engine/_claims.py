@@ -1,0 +1,279 @@
+"""Handing scheduled task instances to executors within their limits: pools and
+``max_active_tasks``.
+
+A claim moves ``scheduled`` task instances to ``queued`` in the order they were created:
+older runs first, a run's tasks in the spec's order, a mapped task's elements in
+``map_index`` order (elements are created when their task expands, so they follow what
+existed then). That order is the index's own, so a claim reads only the rows it takes, never
+sorts every scheduled row. A task instance is claimed only when both limits admit it
+(``pinflow.lifecycle.claim_rules``):
+
+- ``max_active_tasks``: per run, as in Airflow 3 (it was per DAG in Airflow 2), the limit of
+  the run's pinned spec, counted over the run's queued and running task instances;
+- pools (``_pools``): a task instance takes ``pool_slots`` slots of its ``pool`` while it is
+  queued or running. As in Airflow, a task instance that does not fit the open slots is
+  passed over, so a smaller one behind it may still run.
+
+Lock order: the DAG rows (``max_active_tasks`` is counted against them), then the pool rows,
+both in name order, then the task instances (``SKIP LOCKED``: rows another claimer holds are
+passed over, never waited for). Two claimers thus never fill the same last slot. On SQLite
+the writer holds the whole database instead: what waits and what is live are read at once
+(``pinflow.store.dialect``'s ``claim_view``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final, NamedTuple, cast
+
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.orm import Session
+
+from pinflow.lifecycle.claim_rules import run_has_room
+from pinflow.lifecycle.states import RunState, TaskState
+from pinflow.services import common
+from pinflow.services.engine._pools import PoolSlots, lock_pools
+from pinflow.store.db import Database
+from pinflow.store.dialect import dialect_ops
+from pinflow.store.prepared import Prepared
+from pinflow.store.repo import SpecCache
+from pinflow.store.tables import DagRun, TaskInstance
+
+# Scheduled rows read per query: the claim reads further only past rows its limits refuse.
+_MIN_PAGE: Final = 16
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    """A task instance moved to ``queued`` for an executor: everything needed to start it."""
+
+    ti_id: int
+    run_pk: int
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int  # the try about to start
+    snapshot_digest: str  # the run's pin when claimed; ``start_task`` says what the try runs on
+    version_id: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    conf: dict[str, Any] = field(default_factory=dict)
+
+
+# The claim runs after every report, so its statements are built once (building one costs
+# more than running it on SQLite) and read plain rows, not ORM objects.
+
+_TI = cast(Table, TaskInstance.__table__)
+_RUN = cast(Table, DagRun.__table__)
+_SCHEDULED = TaskState.SCHEDULED.value
+
+_PAGE = (
+    select(
+        _TI.c.id,
+        _TI.c.run_pk,
+        _TI.c.task_id,
+        _TI.c.map_index,
+        _TI.c.try_number,
+        _TI.c.pool,
+        _TI.c.pool_slots,
+        _RUN.c.dag_id,
+        _RUN.c.run_id,
+        _RUN.c.snapshot_digest,
+        _RUN.c.version_id,
+        _RUN.c.params,
+        _RUN.c.conf,
+    )
+    .join(_RUN, _RUN.c.id == _TI.c.run_pk)
+    .where(_TI.c.dag_id.in_(bindparam("dag_ids", expanding=True)))
+    .where(_TI.c.state == _SCHEDULED)
+    .where(_RUN.c.state == RunState.RUNNING.value)
+    .where(_TI.c.pool.in_(bindparam("pools", expanding=True)))
+    .order_by(_TI.c.id)
+    .limit(bindparam("size"))
+    .with_for_update(of=_TI, skip_locked=True)
+)
+_PAGE_PREPARED = Prepared(_PAGE)  # the usual case: no run at its limit, the first page
+_QUEUE = Prepared(
+    update(_TI)
+    .where(_TI.c.id.in_(bindparam("ids", expanding=True)), _TI.c.state == _SCHEDULED)
+    .values(
+        state=TaskState.QUEUED.value, queued_at=bindparam("stamp"), updated_at=bindparam("stamp")
+    )
+    .returning(_TI.c.id)
+)
+
+
+class _Candidate(NamedTuple):
+    """A scheduled task instance with its run, as ``_PAGE`` reads it."""
+
+    id: int
+    run_pk: int
+    task_id: str
+    map_index: int
+    try_number: int
+    pool: str
+    pool_slots: int
+    dag_id: str
+    run_id: str
+    snapshot_digest: str
+    version_id: str | None
+    params: dict[str, Any] | None
+    conf: dict[str, Any] | None
+
+
+@dataclass
+class _Budget:
+    """What the limits still admit during one claim."""
+
+    specs: SpecCache
+    live_per_run: dict[int, int]
+    pools: PoolSlots
+    run_limits: dict[int, int] = field(default_factory=dict)  # of the runs seen so far
+
+    def full_runs(self) -> list[int]:
+        live = self.live_per_run
+        full = [
+            r for r, limit in self.run_limits.items() if not run_has_room(live.get(r, 0), limit)
+        ]
+        return sorted(full)
+
+    def admits(self, row: _Candidate) -> bool:
+        limit = self.run_limits.get(row.run_pk)
+        if limit is None:
+            limit = self.specs.get(row.snapshot_digest).max_active_tasks
+            self.run_limits[row.run_pk] = limit
+        if not run_has_room(self.live_per_run.get(row.run_pk, 0), limit):
+            return False
+        return self.pools.admits(row.pool, row.pool_slots)
+
+    def take(self, row: _Candidate) -> None:
+        self.live_per_run[row.run_pk] = self.live_per_run.get(row.run_pk, 0) + 1
+        self.pools.take(row.pool, row.pool_slots)
+
+
+def claim_scheduled(
+    db: Database, *, limit: int, run_pk: int | None = None, now: datetime | None = None
+) -> list[ClaimedTask]:
+    """Move up to ``limit`` scheduled task instances of running runs to ``queued``.
+
+    Only those of ``run_pk`` when given. One transaction; see the module's docstring for the
+    order, the limits and the locks.
+    """
+    if limit <= 0:
+        return []
+    with db.transaction() as s:
+        return claim_in(s, limit=limit, run_pk=run_pk, now=now)
+
+
+def claim_in(
+    s: Session,
+    *,
+    limit: int,
+    run_pk: int | None = None,
+    now: datetime | None = None,
+    queue: bool = True,
+) -> list[ClaimedTask]:
+    """``claim_scheduled`` in the caller's transaction. With ``queue=False`` the claimed task
+    instances are left ``scheduled`` (still locked, still counted against the limits here): the
+    caller moves each of them on, in this transaction, with a write guarded on ``scheduled``
+    (``_starts.claim_and_start`` starts them at once)."""
+    if limit <= 0:
+        return []
+    stamp = (now or common.now()) if queue else None
+    conn = common.conn(s)
+    view = dialect_ops(conn).claim_view(conn, run_pk, lambda pools: lock_pools(s, pools))
+    if not view.dag_ids:
+        return []
+    pools = PoolSlots.of(view.pool_slots, view.used_slots)
+    budget = _Budget(SpecCache(s), view.live_per_run, pools)
+    return _claim(s, budget, view.dag_ids, limit=limit, run_pk=run_pk, stamp=stamp)
+
+
+def _claim(
+    s: Session,
+    budget: _Budget,
+    dag_ids: list[str],
+    *,
+    limit: int,
+    run_pk: int | None,
+    stamp: datetime | None,
+) -> list[ClaimedTask]:
+    """Admit scheduled task instances, page by page; queue them at ``stamp`` (or, ``None``,
+    leave that to the caller)."""
+    claimed: list[ClaimedTask] = []
+    after: int | None = None
+    size = limit  # usually enough: limits refuse a row rarely; then the pages grow
+
+    while len(claimed) < limit:
+        page = _page(s, budget, dag_ids, run_pk=run_pk, after=after, size=size)
+        admitted: list[_Candidate] = []
+        for row in page:
+            if len(claimed) + len(admitted) >= limit:
+                break
+            if budget.admits(row):
+                budget.take(row)
+                admitted.append(row)
+        if stamp is None:
+            claimed += [_claimed(row) for row in admitted]
+        else:
+            queued = queue_claimed(s, [row.id for row in admitted], stamp)
+            claimed += [_claimed(row) for row in admitted if row.id in queued]
+        if len(page) < size:
+            break
+        after, size = page[-1].id, max(size * 2, _MIN_PAGE)
+    return claimed
+
+
+def _page(
+    s: Session,
+    budget: _Budget,
+    dag_ids: list[str],
+    *,
+    run_pk: int | None,
+    after: int | None,
+    size: int,
+) -> list[_Candidate]:
+    """The next scheduled task instances in claim order, past task instance ``after``;
+    runs at their limit and pools without an open slot are left out by the query itself."""
+    usable = budget.pools.usable()
+    if not usable:
+        return []
+    stmt = _PAGE
+    full = budget.full_runs()
+    if full:
+        stmt = stmt.where(_TI.c.run_pk.not_in(full))
+    if run_pk is not None:
+        stmt = stmt.where(_TI.c.run_pk == run_pk)
+    if after is not None:
+        stmt = stmt.where(_TI.c.id > after)
+    params = {"dag_ids": dag_ids, "pools": usable, "size": size}
+    if stmt is _PAGE:
+        rows = _PAGE_PREPARED.execute(common.conn(s), params).fetchall()
+    else:
+        rows = list(common.conn(s).execute(stmt, params))
+    return [_Candidate(*row) for row in rows]
+
+
+def queue_claimed(s: Session, ti_ids: list[int], stamp: datetime) -> set[int]:
+    """``scheduled`` -> ``queued``, guarded; returns the ids that moved (one statement)."""
+    if not ti_ids:
+        return set()
+    rows = _QUEUE.execute(common.conn(s), {"ids": ti_ids, "stamp": stamp}).fetchall()
+    return {ti_id for (ti_id,) in rows}
+
+
+def _claimed(row: _Candidate) -> ClaimedTask:
+    return ClaimedTask(
+        ti_id=row.id,
+        run_pk=row.run_pk,
+        dag_id=row.dag_id,
+        run_id=row.run_id,
+        task_id=row.task_id,
+        map_index=row.map_index,
+        try_number=row.try_number + 1,
+        snapshot_digest=row.snapshot_digest,
+        version_id=row.version_id,
+        params=dict(row.params or {}),
+        conf=dict(row.conf or {}),
+    )

@@ -1,0 +1,191 @@
+"""Finishing tries: how a try ended (``finish_task``), its value stored, its run advanced.
+
+A report is for the try that runs now (``pinflow.lifecycle.try_rules``): one that does not
+match (a duplicate, or a stale result arriving after the task was cleared) raises
+``ConflictError`` and changes nothing, never a lost update. Every refusal is raised before
+anything is written. What the try becomes is ``try_rules``' decision too: ``skipped`` wins
+over ``success``, a failure is retried while tries remain, and only a successful try's value
+is stored. The run advances in the same transaction (``advance_run``), so downstream tasks
+are scheduled at once.
+
+Task results are not audit events: there are far too many, and the task instance and its try
+rows already record who ran what, when, on which snapshot.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any, Final, NamedTuple, cast
+
+from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy.orm import Session
+
+from pinflow.lifecycle.run_planning import RetryDecision
+from pinflow.lifecycle.states import TaskState, can_report
+from pinflow.lifecycle.try_rules import (
+    TryPosition,
+    after_failure,
+    keeps_return_value,
+    position_while_running,
+    report_outcome,
+)
+from pinflow.runtime.contract import XCOM_DB_LIMIT
+from pinflow.services import common
+from pinflow.services.engine import _xcom_store as xcom_store
+from pinflow.services.engine._scheduling import RunRow, advance_run
+from pinflow.services.engine._try_rows import TiRow, expect, guarded, guarded_stmt, lock
+from pinflow.services.engine._xcom_store import RETURN_VALUE, TryIdentity, XComColumns
+from pinflow.store.db import Database
+from pinflow.store.prepared import Prepared
+from pinflow.store.repo import cached_spec
+from pinflow.store.tables import TaskInstanceTry, XCom
+
+# The default of ``finish_task``'s ``xcom_db_limit``: larger values belong in the artifact store.
+XCOM_DB_LIMIT_BYTES: Final = XCOM_DB_LIMIT
+
+
+class _NoXCom(Enum):
+    NO_XCOM = "no_xcom"
+
+
+NO_XCOM: Final = _NoXCom.NO_XCOM
+"""``finish_task(xcom=NO_XCOM)``: the try returned nothing to store (``None`` is a value)."""
+
+
+_TRY = cast(Table, TaskInstanceTry.__table__)
+_END = guarded_stmt("state", "end_date", "updated_at", "next_try_at")
+_END_TRY = Prepared(
+    update(_TRY)
+    .where(_TRY.c.ti_id == bindparam("ti"), _TRY.c.try_number == bindparam("try"))
+    .values(state=bindparam("v_state"), end_date=bindparam("v_end"), error=bindparam("v_error"))
+)
+_XCOM_COLUMNS = (
+    "run_pk",
+    "task_id",
+    "map_index",
+    "key",
+    "value",
+    "size",
+    "artifact_uri",
+    "artifact_sha256",
+    "value_length",
+    "created_at",
+)
+_INSERT_XCOM = Prepared(
+    insert(cast(Table, XCom.__table__)).values({c: bindparam(c) for c in _XCOM_COLUMNS})
+)
+
+
+def finish_task(
+    db: Database,
+    ti_id: int,
+    *,
+    try_number: int,
+    success: bool,
+    error: str | None = None,
+    xcom: Any = NO_XCOM,
+    skipped: bool = False,
+    now: datetime | None = None,
+    xcom_db_limit: int = XCOM_DB_LIMIT_BYTES,
+) -> TaskState:
+    """Report how try ``try_number`` ended; returns the task instance's new state.
+
+    ``skipped`` wins over ``success`` (the task asked to be skipped). A failure becomes
+    ``up_for_retry`` while tries remain, else ``failed``. ``xcom`` is stored as the
+    ``return_value`` of a successful try (ignored otherwise): a JSON value of at most
+    ``xcom_db_limit`` bytes once encoded, or a ``xcom_store.StoredXCom`` (the reference to the
+    try's artifact, recorded without reading it); else ``InvalidInputError`` and nothing
+    changes. The run advances in the same transaction, so downstream tasks are scheduled at
+    once.
+    """
+    report = TaskReport(ti_id, try_number, success, error, xcom, skipped, xcom_db_limit)
+    with db.transaction() as s:
+        return finish_in(s, report, now or common.now())
+
+
+class TaskReport(NamedTuple):
+    """How one try ended, as ``finish_task`` takes it (``report_and_claim`` takes several)."""
+
+    ti_id: int
+    try_number: int
+    success: bool
+    error: str | None = None
+    xcom: Any = NO_XCOM
+    skipped: bool = False
+    xcom_db_limit: int = XCOM_DB_LIMIT_BYTES  # for an inline value (the settings' limit)
+
+
+def finish_in(s: Session, report: TaskReport, stamp: datetime) -> TaskState:
+    """``finish_task`` in the caller's transaction. Every refusal (``ConflictError``,
+    ``NotFoundError``, ``InvalidInputError``) is raised before anything is written."""
+    ti_id, try_number, success, error, xcom, skipped, xcom_db_limit = report
+    run, ti = lock(s, ti_id)
+    running = position_while_running(try_number)
+    expect(ti, running, f"report try {try_number} of")
+    stored = xcom is not NO_XCOM and keeps_return_value(success=success, skipped=skipped)
+    payload = _encode_xcom(run, ti, xcom, xcom_db_limit) if stored else None
+    ended = report_outcome(success=success, skipped=skipped)
+    if ended is not None:
+        decision = RetryDecision(ended, None)
+    else:
+        decision = _after_failure(s, run, ti, try_number, stamp)
+    assert can_report(TaskState.RUNNING, decision.state)
+    _end_try(s, ti, running, decision, error=error, stamp=stamp)  # the first write
+    if payload is not None:
+        _store_xcom(s, ti, payload, stamp)
+    advance_run(s, run, now=stamp, changed=[ti.task_id])
+    return decision.state
+
+
+def _end_try(
+    s: Session,
+    ti: TiRow,
+    running: TryPosition,
+    decision: RetryDecision,
+    *,
+    error: str | None,
+    stamp: datetime,
+) -> None:
+    values = {
+        "v_state": decision.state.value,
+        "v_end_date": stamp,
+        "v_updated_at": stamp,
+        "v_next_try_at": decision.next_try_at,
+    }
+    guarded(s, ti, running, stmt=_END, values=values)
+    params = {
+        "ti": ti.id,
+        "try": running.try_number,
+        "v_state": decision.state.value,
+        "v_end": stamp,
+        "v_error": error,
+    }
+    _END_TRY.execute(common.conn(s), params)
+
+
+def _after_failure(
+    s: Session, run: RunRow, ti: TiRow, try_number: int, now: datetime
+) -> RetryDecision:
+    spec = cached_spec(s, run.snapshot_digest)
+    task = spec.task(ti.task_id)  # None: the run was re-bound to a version without this task
+    resolved = spec.resolve(task) if task is not None else None
+    return after_failure(resolved, try_number, now, max_tries=ti.max_tries)
+
+
+def _encode_xcom(run: RunRow, ti: TiRow, value: Any, limit: int) -> XComColumns:
+    of = TryIdentity(run.dag_id, run.run_id, ti.task_id, ti.map_index, ti.try_number)
+    return xcom_store.encode_xcom(of, value, limit=limit)
+
+
+def _store_xcom(s: Session, ti: TiRow, payload: XComColumns, stamp: datetime) -> None:
+    # ``start_task`` dropped this task instance's earlier XComs: this is the only value.
+    row = {
+        "run_pk": ti.run_pk,
+        "task_id": ti.task_id,
+        "map_index": ti.map_index,
+        "key": RETURN_VALUE,
+        **payload.as_dict(),
+        "created_at": stamp,
+    }
+    _INSERT_XCOM.execute(common.conn(s), row)

@@ -1,0 +1,247 @@
+"""What differs between SQLite and PostgreSQL, in one place: one small class per database.
+
+Pinflow runs on SQLite (standalone: one file, one writer at a time) and PostgreSQL
+(production: many writers, row locks). Almost everything is the same SQL on both; the few
+operations that are not live here, side by side, behind one protocol (``DialectOps``), so that
+no service asks which database it runs on (ADR 0011):
+
+- reading the rows a change is about to write (``read_locked``): PostgreSQL locks them one
+  statement at a time in ADR 0002's lock order; SQLite, where the writer holds the whole
+  database (``BEGIN IMMEDIATE``), reads them in one statement;
+- what a claim may take (``claim_view``): PostgreSQL locks the DAG rows, then the pools, then
+  counts what is live; SQLite counts what waits and what is live in one query;
+- insert-or-ignore (``insert_or_ignore``) in each dialect's own ``ON CONFLICT DO NOTHING``;
+- waking schedulers in other processes (``notify``): ``pg_notify``; SQLite has no channel;
+- what the scheduler may rely on: one writer (``one_writer``), ``LISTEN`` (``listens``), a
+  connection held open to keep the WAL (``keeps_wal_connection``).
+
+``Database`` picks the object once (``db.dialect_ops``); code that has only a session or a
+connection asks ``dialect_ops(bind)``, a dictionary lookup by the dialect's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol, cast
+
+from sqlalchemy import Connection, Engine, Table, bindparam, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
+
+from pinflow.lifecycle.states import LIVE_TASK_STATES, TaskState
+from pinflow.store.prepared import Prepared
+from pinflow.store.tables import Dag, TaskInstance
+
+LockPools = Callable[[Collection[str]], dict[str, int]]
+
+
+@dataclass(frozen=True)
+class LockedRead:
+    """The rows one change is about to write, read for it: ``in_lock_order`` holds one
+    locking statement per row, in the lock order (a run before its task instances); ``at_once``
+    reads the same columns, in the same order, in one statement (no row locks needed)."""
+
+    in_lock_order: tuple[Prepared, ...]
+    at_once: Prepared
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    """What a claim may take, read under the locks that keep it true until it commits."""
+
+    dag_ids: list[str]  # the DAGs with scheduled task instances, in name order
+    pool_slots: dict[str, int]  # the pools those use: their slots (their rows locked)
+    live_per_run: dict[int, int]  # queued and running task instances, per run
+    used_slots: dict[str, int]  # the pool slots those hold, per pool
+
+
+class DialectOps(Protocol):
+    """The operations that differ between the databases Pinflow runs on."""
+
+    @property
+    def name(self) -> str:
+        """SQLAlchemy's name of the dialect (``sqlite``, ``postgresql``)."""
+
+    @property
+    def one_writer(self) -> bool:
+        """Writers queue for the whole database: no row locks, so no lock order to keep, and
+        one transaction may span what would otherwise take several (ADR 0009)."""
+
+    @property
+    def listens(self) -> bool:
+        """A ``NOTIFY`` reaches schedulers in other processes (they ``LISTEN``)."""
+
+    @property
+    def keeps_wal_connection(self) -> bool:
+        """An idle connection held open keeps the write-ahead log between transactions."""
+
+    def read_locked(
+        self, conn: Connection, read: LockedRead, params: Mapping[str, Any]
+    ) -> Sequence[Any] | None:
+        """The columns of ``read``'s rows, in order; ``None`` when one of them is missing."""
+
+    def claim_view(self, conn: Connection, run_pk: int | None, lock_pools: LockPools) -> ClaimView:
+        """What waits to be claimed (of ``run_pk`` only, when given), with the locks taken;
+        ``lock_pools`` locks the named pools and returns their slots."""
+
+    def insert_or_ignore(
+        self, table: Table, values: Mapping[str, Any], key: Sequence[str]
+    ) -> Insert:
+        """``INSERT … ON CONFLICT (key) DO NOTHING``: concurrent writers of one row both
+        succeed."""
+
+    def notify(self, session: Session, channel: str) -> None:
+        """Tell listeners of ``channel`` in other processes, once ``session`` commits."""
+
+
+# --- what a claim reads -------------------------------------------------------------------------
+
+_TI = cast(Table, TaskInstance.__table__)
+_SCHEDULED = TaskState.SCHEDULED.value
+_LIVE_STATES = sorted(state.value for state in LIVE_TASK_STATES)
+
+_WAITING = select(_TI.c.dag_id, _TI.c.pool).where(_TI.c.state == _SCHEDULED).distinct()
+_WAITING_IN_RUN = _WAITING.where(_TI.c.run_pk == bindparam("run_pk"))
+_LOCK_DAGS = (
+    select(Dag.dag_id)
+    .where(Dag.dag_id.in_(bindparam("dag_ids", expanding=True)))
+    .order_by(Dag.dag_id)
+    .with_for_update()
+)
+_LIVE = (
+    select(_TI.c.run_pk, _TI.c.pool, func.count(), func.sum(_TI.c.pool_slots))
+    .where(_TI.c.state.in_(_LIVE_STATES))
+    .group_by(_TI.c.run_pk, _TI.c.pool)
+)
+_WAITING_AND_LIVE = Prepared(  # built once: the claim runs after every report
+    select(
+        _TI.c.dag_id,
+        _TI.c.pool,
+        _TI.c.run_pk,
+        _TI.c.state,
+        func.count(),
+        func.sum(_TI.c.pool_slots),
+    )
+    .where(_TI.c.state.in_([_SCHEDULED, *_LIVE_STATES]))
+    .group_by(_TI.c.dag_id, _TI.c.pool, _TI.c.run_pk, _TI.c.state)
+)
+
+
+_NOTIFY = text("SELECT pg_notify(:channel, '')")
+
+
+def _add_live(per_run: dict[int, int], per_pool: dict[str, int], row: Sequence[Any]) -> None:
+    run_pk, pool, count, slots = row
+    per_run[run_pk] = per_run.get(run_pk, 0) + int(count)
+    per_pool[pool] = per_pool.get(pool, 0) + int(slots or 0)
+
+
+# --- the dialects -------------------------------------------------------------------------------
+
+
+class SQLiteOps:
+    """SQLite: one writer holds the whole database (``BEGIN IMMEDIATE``), so nothing is
+    locked row by row and what a change reads cannot move under it."""
+
+    name: Final = "sqlite"
+    one_writer: Final = True
+    listens: Final = False
+    # With one connection per transaction, closing the last one checkpoints and deletes the
+    # WAL: milliseconds on every transaction.
+    keeps_wal_connection: Final = True
+
+    def read_locked(
+        self, conn: Connection, read: LockedRead, params: Mapping[str, Any]
+    ) -> Sequence[Any] | None:
+        row: Sequence[Any] | None = read.at_once.execute(conn, params).fetchone()
+        return row
+
+    def claim_view(self, conn: Connection, run_pk: int | None, lock_pools: LockPools) -> ClaimView:
+        # What waits and what is live, at once: no claimer can change either meanwhile.
+        waiting: set[tuple[str, str]] = set()
+        per_run: dict[int, int] = {}
+        per_pool: dict[str, int] = {}
+        for dag_id, pool, run, state, count, slots in _WAITING_AND_LIVE.execute(conn).fetchall():
+            if state != _SCHEDULED:
+                _add_live(per_run, per_pool, (run, pool, count, slots))
+            elif run_pk is None or run == run_pk:
+                waiting.add((dag_id, pool))
+        dag_ids = sorted({dag_id for dag_id, _ in waiting})
+        pool_slots = lock_pools({pool for _, pool in waiting}) if waiting else {}
+        return ClaimView(dag_ids, pool_slots, per_run, per_pool)
+
+    def insert_or_ignore(
+        self, table: Table, values: Mapping[str, Any], key: Sequence[str]
+    ) -> Insert:
+        return sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
+
+    def notify(self, session: Session, channel: str) -> None:
+        """No channel to other processes: their next poll finds the run."""
+
+
+class PostgresOps:
+    """PostgreSQL: many writers; rows are locked (``SELECT … FOR UPDATE``) in ADR 0002's
+    order, so that two changes never wait for each other's locks."""
+
+    name: Final = "postgresql"
+    one_writer: Final = False
+    listens: Final = True
+    keeps_wal_connection: Final = False
+
+    def read_locked(
+        self, conn: Connection, read: LockedRead, params: Mapping[str, Any]
+    ) -> Sequence[Any] | None:
+        columns: tuple[Any, ...] = ()
+        for stmt in read.in_lock_order:
+            row = stmt.execute(conn, params).fetchone()
+            if row is None:
+                return None
+            columns += tuple(row)
+        return columns
+
+    def claim_view(self, conn: Connection, run_pk: int | None, lock_pools: LockPools) -> ClaimView:
+        # The DAG rows first (max_active_tasks is counted against them), then the pools; what
+        # is live is read under those locks, so no other claimer can add to it now.
+        if run_pk is None:
+            rows = conn.execute(_WAITING)
+        else:
+            rows = conn.execute(_WAITING_IN_RUN, {"run_pk": run_pk})
+        waiting: set[tuple[str, str]] = {(dag_id, pool) for dag_id, pool in rows}
+        wanted = sorted({dag_id for dag_id, _ in waiting})
+        dag_ids = list(conn.execute(_LOCK_DAGS, {"dag_ids": wanted}).scalars()) if wanted else []
+        pool_slots = lock_pools({pool for _, pool in waiting}) if dag_ids else {}
+        per_run: dict[int, int] = {}
+        per_pool: dict[str, int] = {}
+        for row in conn.execute(_LIVE):
+            _add_live(per_run, per_pool, row)
+        return ClaimView(dag_ids, pool_slots, per_run, per_pool)
+
+    def insert_or_ignore(
+        self, table: Table, values: Mapping[str, Any], key: Sequence[str]
+    ) -> Insert:
+        return postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
+
+    def notify(self, session: Session, channel: str) -> None:
+        # Delivered on commit only, never after a rollback.
+        session.execute(_NOTIFY, {"channel": channel})
+
+
+SQLITE: Final = SQLiteOps()
+POSTGRES: Final = PostgresOps()
+_BY_NAME: Final[dict[str, DialectOps]] = {SQLITE.name: SQLITE, POSTGRES.name: POSTGRES}
+
+
+def dialect_ops(bind: Session | Connection | Engine | str) -> DialectOps:
+    """The operations of the database behind ``bind`` (or of the dialect of that name)."""
+    if isinstance(bind, Connection | Engine):  # the hot path passes its connection
+        name = bind.dialect.name
+    elif isinstance(bind, Session):
+        name = bind.get_bind().dialect.name
+    else:
+        name = bind
+    ops = _BY_NAME.get(name)
+    if ops is None:
+        raise ValueError(f"Pinflow runs on SQLite and PostgreSQL, not on {name!r}.")
+    return ops
