@@ -434,14 +434,6 @@ def test_record_appends_in_the_callers_transaction(db: Database) -> None:
     ]
 
 
-def test_the_untyped_form_refuses_an_unknown_action(db: Database) -> None:
-    with (
-        db.transaction() as s,
-        pytest.raises(ValueError, match=r"'dag\.renamed' is not a valid AuditAction"),
-    ):
-        audit(s, actor="ada", action="dag.renamed", target_type="dag", target_id="etl")
-
-
 def test_the_kernel_imports_none_of_the_rooms() -> None:
     """Shared by the engine, the commands and the reads, it must not pull any of them in."""
     code = (

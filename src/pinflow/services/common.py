@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError
 from pinflow.lifecycle.decisions import Refusal, RefusalKind, Rule, first_refusal
-from pinflow.services.audit_events import AuditAction, AuditEntry, record
 from pinflow.store.tables import Dag, WorkflowDefinition
 
 S = TypeVar("S")
@@ -22,23 +21,6 @@ SYSTEM_ACTOR = "system"
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def audit(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    target_type: str,
-    target_id: str,
-    dag_id: str | None = None,
-    meta: dict[str, Any] | None = None,
-) -> None:
-    """The untyped form of ``audit_events.record``, kept only for the engine's three calls
-    (``run.triggered``, ``run.finished``, ``task.expand_failed``) until they move to their
-    constructors; new code records an ``audit_events`` constructor's entry instead."""
-    entry = AuditEntry(AuditAction(action), target_type, target_id, dag_id, meta or {})
-    record(session, actor, entry)
 
 
 def refusal_error(refusal: Refusal) -> PinflowError:

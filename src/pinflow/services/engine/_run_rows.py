@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 
 from pinflow.errors import ConflictError
 from pinflow.lifecycle.states import RunState, RunType, TaskState
-from pinflow.services.common import audit, now
+from pinflow.services import audit_events as events
+from pinflow.services.audit_events import record
+from pinflow.services.common import now
 from pinflow.services.engine import _wakeups as wakeups
 from pinflow.spec.models import DagSpec
 from pinflow.store.tables import DagRun, TaskInstance, WorkflowDefinition
@@ -73,21 +75,7 @@ def insert_run(
         raise ConflictError(f"A run with run_id {new.run_id!r} already exists.") from None
     create_task_instances(s, run, spec, spec.task_ids)
     wakeups.run_queued(s)
-    audit(
-        s,
-        actor=new.triggered_by,
-        action="run.triggered",
-        target_type="dag_run",
-        target_id=f"{run.dag_id}/{run.run_id}",
-        dag_id=run.dag_id,
-        meta={
-            "versionId": version.id,
-            "version": version.version,
-            "snapshot": version.snapshot_digest,
-            "runType": new.run_type.value,
-            **(meta or {}),
-        },
-    )
+    record(s, new.triggered_by, events.run_triggered(run, version, new.run_type, meta))
     return run
 
 

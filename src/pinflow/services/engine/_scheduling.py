@@ -41,8 +41,10 @@ from pinflow.lifecycle.run_planning import (
     wide_downstream,
 )
 from pinflow.lifecycle.states import FINISHED_TASK_STATES, RunState, TaskState
+from pinflow.services import audit_events as events
 from pinflow.services import common
-from pinflow.services.common import SYSTEM_ACTOR, audit, for_update
+from pinflow.services.audit_events import record
+from pinflow.services.common import SYSTEM_ACTOR, for_update
 from pinflow.services.engine import _wakeups as wakeups
 from pinflow.services.engine._run_instances import (
     any_unfinished_of,
@@ -280,20 +282,8 @@ class _RunStep:
             ]
             self.session.execute(insert(TaskInstance), rows)
         if expansion.error is not None:
-            self._audit_failed_expansion(expansion)
+            record(self.session, SYSTEM_ACTOR, events.task_expand_failed(self.run, expansion))
         return max(expansion.count, 1)
-
-    def _audit_failed_expansion(self, expansion: Expansion) -> None:
-        run = self.run
-        audit(
-            self.session,
-            actor=SYSTEM_ACTOR,
-            action="task.expand_failed",
-            target_type="task_instance",
-            target_id=f"{run.dag_id}/{run.run_id}/{expansion.task_id}",
-            dag_id=run.dag_id,
-            meta={"state": expansion.state.value, "error": expansion.error, "runPk": run.id},
-        )
 
     def _count(self, changed: int) -> None:
         self.changes += changed
@@ -317,20 +307,7 @@ def _finish_run(session: Session, run: RunRef, plan: RunPlan, stamp: datetime) -
             for task_id, states in plan.states.items()
             if TaskState.FAILED in states or TaskState.UPSTREAM_FAILED in states
         )
-        audit(
-            session,
-            actor=SYSTEM_ACTOR,
-            action="run.finished",
-            target_type="dag_run",
-            target_id=f"{run.dag_id}/{run.run_id}",
-            dag_id=run.dag_id,
-            meta={
-                "outcome": plan.outcome.value,
-                "versionId": run.version_id,
-                "snapshot": run.snapshot_digest,
-                "failedTasks": failed,
-            },
-        )
+        record(session, SYSTEM_ACTOR, events.run_finished(run, plan.outcome, failed))
     return changed
 
 

@@ -273,7 +273,6 @@ def _dag_counts(s: Session, ids: list[str]) -> dict[str, tuple[int, int, int]]:
     return {i: (versions.get(i, 0), *runs.get(i, (0, 0))) for i in ids}
 
 
-
 def _matches(info: DagInfo, f: DagFilter) -> bool:
     tags = set(info.spec.tags) if info.spec is not None else set()
     owner = info.spec.owner if info.spec is not None else None
