@@ -26,7 +26,7 @@ from pinflow.lifecycle.states import TaskState
 from pinflow.services import audit_events as events
 from pinflow.services.audit_events import record
 from pinflow.services.engine._pools import DEFAULT_POOL, DEFAULT_POOL_SLOTS
-from pinflow.services.reads._dag_queries import Page, order_clauses, paged, pattern
+from pinflow.services.reads._queries import Page, order_clauses, paged, pattern
 from pinflow.settings import home_secret
 from pinflow.store import repo
 from pinflow.store.db import Database

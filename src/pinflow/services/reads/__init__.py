@@ -15,9 +15,9 @@ from pinflow.services.reads import _run_queries as run_queries
 from pinflow.services.reads import _task_queries as task_queries
 from pinflow.services.reads import _views as views
 from pinflow.services.reads import _xcoms as xcoms
-from pinflow.services.reads._dag_queries import DagDetails, DagFilter, DagInfo, Page
+from pinflow.services.reads._dag_queries import DagDetails, DagFilter, DagInfo
 from pinflow.services.reads._event_log import EventFilter
-from pinflow.services.reads._queries import MAX_PAGE
+from pinflow.services.reads._queries import MAX_PAGE, Page
 from pinflow.services.reads._run_queries import RANGE_FIELDS, DateRange, RunFilter, RunInfo
 from pinflow.services.reads._task_queries import TaskFilter, TaskInstanceInfo, TaskRef, TryInfo
 from pinflow.services.reads._views import AuditEventView, RunView, VersionView

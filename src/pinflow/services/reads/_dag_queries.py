@@ -19,13 +19,13 @@ Choices:
 from __future__ import annotations
 
 import shutil
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from pinflow.errors import NotFoundError
@@ -33,10 +33,12 @@ from pinflow.lifecycle.states import VersionStatus
 from pinflow.services.reads._queries import (
     _LIVE_RUNS,
     AnySelect,
+    Page,
     check_paging,
-    invalid,
+    order_clauses,
+    paged,
+    pattern,
     search_term,
-    total_of,
 )
 from pinflow.services.reads._views import VersionView, version_view
 from pinflow.spec.canonical import spec_from_dict
@@ -51,51 +53,9 @@ from pinflow.store.tables import (
     WorkflowSet,
 )
 
-Page = tuple[int, int]  # limit, offset
 _CURRENT = aliased(WorkflowDefinition)
 _DISPLAY_NAME = func.coalesce(func.nullif(_CURRENT.name, ""), Dag.dag_id)
 _PUBLISHED = (VersionStatus.ACTIVE.value, VersionStatus.DEPRECATED.value)
-
-
-# --- shared: ordering, paging, project scope ---------------------------------------------------
-
-
-def order_clauses(
-    order_by: Sequence[str], columns: Mapping[str, Any], tiebreak: Any
-) -> list[ColumnElement[Any]]:
-    """Airflow's ``order_by``: names with an optional ``-`` for descending, several allowed."""
-    clauses: list[ColumnElement[Any]] = []
-    for name in order_by:
-        column = columns.get(name.removeprefix("-"))
-        if column is None:
-            allowed = ", ".join(sorted(columns))
-            raise invalid("order_by", f"cannot order by {name!r}; use one of {allowed}")
-        ordered = column.desc() if name.startswith("-") else column.asc()
-        clauses.append(ordered.nulls_last())
-    return [*clauses, tiebreak]
-
-
-def paged(s: Session, stmt: AnySelect, order: list[ColumnElement[Any]], page: Page) -> Any:
-    """The rows of one page and the total before paging (``limit`` 0: the total only)."""
-    limit, offset = page
-    total = total_of(s, stmt)
-    rows = s.execute(stmt.order_by(*order).limit(limit).offset(offset)).all() if limit else []
-    return rows, total
-
-
-def dag_ids_in(projects: Collection[str]) -> Any:
-    """The DAG ids of ``projects``, as a subquery."""
-    return (
-        select(Dag.dag_id)
-        .join(Project, Project.id == Dag.project_id)
-        .where(Project.name.in_(list(projects)))
-        .scalar_subquery()
-    )
-
-
-def pattern(value: str) -> str:
-    """Airflow's ``*_pattern`` filters: a case-insensitive substring, ``%`` and ``_`` allowed."""
-    return f"%{value}%"
 
 
 # --- DAGs --------------------------------------------------------------------------------------

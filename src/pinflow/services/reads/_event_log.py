@@ -12,8 +12,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from pinflow.errors import NotFoundError
-from pinflow.services.reads._dag_queries import Page, dag_ids_in, order_clauses, paged
-from pinflow.services.reads._queries import AnySelect
+from pinflow.services.reads._queries import AnySelect, Page, dag_ids_in, order_clauses, paged
 from pinflow.services.reads._views import AuditEventView, audit_view
 from pinflow.store.db import Database
 from pinflow.store.tables import AuditEvent

@@ -185,3 +185,47 @@ def get_version_spec(db: Database, version_id: str) -> DagSpec:
 
 
 # --- DAGs --------------------------------------------------------------------------------------
+
+
+# --- ordering, paging, project scope (Airflow's /api/v2 lists) ---------------------------------
+
+
+Page = tuple[int, int]  # limit, offset
+
+
+def order_clauses(
+    order_by: Sequence[str], columns: Mapping[str, Any], tiebreak: Any
+) -> list[ColumnElement[Any]]:
+    """Airflow's ``order_by``: names with an optional ``-`` for descending, several allowed."""
+    clauses: list[ColumnElement[Any]] = []
+    for name in order_by:
+        column = columns.get(name.removeprefix("-"))
+        if column is None:
+            allowed = ", ".join(sorted(columns))
+            raise invalid("order_by", f"cannot order by {name!r}; use one of {allowed}")
+        ordered = column.desc() if name.startswith("-") else column.asc()
+        clauses.append(ordered.nulls_last())
+    return [*clauses, tiebreak]
+
+
+def paged(s: Session, stmt: AnySelect, order: list[ColumnElement[Any]], page: Page) -> Any:
+    """The rows of one page and the total before paging (``limit`` 0: the total only)."""
+    limit, offset = page
+    total = total_of(s, stmt)
+    rows = s.execute(stmt.order_by(*order).limit(limit).offset(offset)).all() if limit else []
+    return rows, total
+
+
+def dag_ids_in(projects: Collection[str]) -> Any:
+    """The DAG ids of ``projects``, as a subquery."""
+    return (
+        select(Dag.dag_id)
+        .join(Project, Project.id == Dag.project_id)
+        .where(Project.name.in_(list(projects)))
+        .scalar_subquery()
+    )
+
+
+def pattern(value: str) -> str:
+    """Airflow's ``*_pattern`` filters: a case-insensitive substring, ``%`` and ``_`` allowed."""
+    return f"%{value}%"

@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session
 
 from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.states import UNFINISHED_RUN_STATES, TaskState
-from pinflow.services.reads._dag_queries import dag_ids_in
-from pinflow.services.reads._queries import total_of
+from pinflow.services.reads._queries import dag_ids_in, total_of
 from pinflow.services.reads._views import AuditEventView, RunView, audit_view, run_view
 from pinflow.spec.models import DagSpec
 from pinflow.spec.validation import topological_order

@@ -12,14 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pinflow.errors import NotFoundError
-from pinflow.services.reads._dag_queries import (
-    Page,
-    dag_ids_in,
-    order_clauses,
-    paged,
-    pattern,
-    versions_by_id,
-)
+from pinflow.services.reads._dag_queries import versions_by_id
+from pinflow.services.reads._queries import Page, dag_ids_in, order_clauses, paged, pattern
 from pinflow.services.reads._views import RunView, VersionView, run_view
 from pinflow.store.db import Database
 from pinflow.store.tables import Dag, DagRun, TaskInstance, TaskInstanceTry

@@ -13,13 +13,8 @@ from sqlalchemy.orm import Session
 
 from pinflow.errors import NotFoundError
 from pinflow.lifecycle.states import TaskState
-from pinflow.services.reads._dag_queries import (
-    Page,
-    dag_ids_in,
-    order_clauses,
-    paged,
-    versions_by_id,
-)
+from pinflow.services.reads._dag_queries import versions_by_id
+from pinflow.services.reads._queries import Page, dag_ids_in, order_clauses, paged
 from pinflow.services.reads._run_queries import (
     DateRange,
     in_range,

@@ -13,11 +13,7 @@ from sqlalchemy import select
 from pinflow.errors import NotFoundError
 from pinflow.runtime.artifacts import ArtifactRef, ArtifactStore
 from pinflow.services import xcom_values
-from pinflow.services.reads._dag_queries import (
-    Page,
-    dag_ids_in,
-    paged,
-)
+from pinflow.services.reads._queries import Page, dag_ids_in, paged
 from pinflow.services.reads._run_queries import run_row
 from pinflow.store.db import Database
 from pinflow.store.tables import DagRun, XCom
