@@ -46,8 +46,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError
+from pinflow.executors.base import Executor
 from pinflow.lifecycle.states import TaskState
-from pinflow.runtime.contract import Executor, TaskKey, TaskResult
+from pinflow.runtime.contract import TaskKey, TaskResult
 from pinflow.scheduler.cron import create_due_runs
 from pinflow.scheduler.listen import RunListener, listen
 from pinflow.scheduler.requests import RequestBuilder
