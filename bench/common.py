@@ -42,8 +42,8 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from pinflow.cli.standalone import ApiThread, bind
+from pinflow.executors.base import load_executor
 from pinflow.scheduler.loop import Scheduler
-from pinflow.scheduler.main import load_executor
 from pinflow.sdk.compiler import compile_path
 from pinflow.services.commands import _users as users
 from pinflow.services.commands._push import register_snapshot

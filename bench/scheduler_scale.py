@@ -81,8 +81,8 @@ def status_kb(field: str) -> int:
 
 def scheduler_child(args: argparse.Namespace) -> int:
     """What ``pinflow.scheduler.main`` runs, measured; the figures go to ``--report`` (JSON)."""
+    from pinflow.executors.base import load_executor
     from pinflow.scheduler.loop import Scheduler
-    from pinflow.scheduler.main import load_executor
     from pinflow.settings import Settings
     from pinflow.store.db import Database
 

@@ -176,8 +176,8 @@ def _prepare(settings: Settings, with_examples: bool) -> tuple[Database, list[st
 
 
 def _run_scheduler(db: Database, settings: Settings, stop: threading.Event) -> None:
+    from pinflow.executors.base import load_executor
     from pinflow.scheduler.loop import Scheduler
-    from pinflow.scheduler.main import load_executor
 
     # The API shares this process: a trigger wakes the scheduler at once (services.wakeups),
     # so the poll for new runs is only a safety net, as the sweep is, and at rest both slow down.

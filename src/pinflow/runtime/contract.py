@@ -3,7 +3,8 @@
 The scheduler builds a ``TaskRequest`` from the database; an executor carries it to a worker
 process (a pipe for the local executor, a broker message for Celery) and brings back exactly
 one ``TaskResult`` per request. Both are plain JSON so that any transport works, and nothing
-in them refers to the control plane: a worker never opens the metadata database.
+in them refers to the control plane: a worker never opens the metadata database. The
+``Executor`` protocol, the scheduler's side of the seam, is ``pinflow.executors.base``.
 
 ``docs/runtime-contract.md`` is the prose version of this module.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, NamedTuple, Protocol, Self, TypeVar
+from typing import Any, NamedTuple, Self, TypeVar
 
 CONTRACT_VERSION = 1
 # The defaults of the XCom limits (``Settings.xcom_db_limit``, ``Settings.xcom_max_size``).
@@ -195,36 +196,3 @@ class TaskResult:
     @classmethod
     def failure(cls, key: TaskKey, error: str, **extra: Any) -> Self:
         return cls(ti_id=key.ti_id, try_number=key.try_number, success=False, error=error, **extra)
-
-
-class Executor(Protocol):
-    """What the scheduler drives. One executor instance is used by one scheduler thread.
-
-    ``submit`` never blocks on the task; ``poll`` waits at most ``timeout`` seconds for results
-    (``0`` = only what is ready). Every submitted request yields exactly one result, including
-    when the task process is killed, times out, or the executor stops (then the result is a
-    failure saying so). ``fileno`` is readable when ``poll`` has something, so the scheduler
-    can wait on the executor and its own wake-ups together.
-    """
-
-    def start(self) -> None: ...
-
-    def free_slots(self) -> int: ...
-
-    def submit(self, request: TaskRequest) -> None: ...
-
-    def poll(self, timeout: float = 0.0) -> list[TaskResult]: ...
-
-    def fileno(self) -> int: ...
-
-    def live(self) -> list[TaskKey]:
-        """The tries whose process is alive (or about to start): what the scheduler heartbeats."""
-        ...
-
-    def kill(self, key: TaskKey, reason: str) -> None:
-        """End a try now; its result is a failure carrying ``reason``."""
-        ...
-
-    def stop(self, *, graceful: bool = True) -> list[TaskResult]:
-        """End every live try (SIGTERM then SIGKILL when graceful) and return their results."""
-        ...

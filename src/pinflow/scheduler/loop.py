@@ -3,7 +3,8 @@
 Hot path, with no poll interval on it: a try's result arrives on the executor's pipe, wakes
 the loop's ``select``, and is reported with ``finish_task`` (which schedules the downstream
 tasks in the same transaction); the loop then claims what became ready, starts it and submits
-it before it waits again. Timers only drive the safety net:
+it before it waits again. Timers (``pinflow.scheduler.timers``) only drive the safety net
+(``pinflow.scheduler.safety``):
 
 - every ``poll_interval``: start newly triggered runs (``wake()`` does it at once in-process);
 - every ``heartbeat_interval``: heartbeat the live tries (a conflict means the try was cleared
@@ -41,33 +42,27 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError
+from pinflow.errors import ConflictError, NotFoundError, PinflowError
+from pinflow.executors.base import Executor
 from pinflow.lifecycle.states import TaskState
-from pinflow.runtime.contract import Executor, TaskKey, TaskResult
-from pinflow.scheduler.cron import create_due_runs
+from pinflow.runtime.contract import TaskKey, TaskResult
 from pinflow.scheduler.listen import RunListener, listen
 from pinflow.scheduler.requests import RequestBuilder
+from pinflow.scheduler.results import record_result, report_of
+from pinflow.scheduler.safety import SafetyNet
+from pinflow.scheduler.timers import Timers
 from pinflow.services.engine import (
-    NO_XCOM,
     ClaimedTask,
     StartedTask,
-    TaskReport,
     claim_and_start,
-    find_lost_tries,
-    finish_task,
     has_unfinished_runs,
-    has_xcom,
-    heartbeat,
     next_retry_at,
     next_schedule_at,
-    recover_lost_tries,
     release_due_retries,
     report_and_claim,
-    reported_xcom,
     schedule_pass,
     start_new_runs,
     start_task,
@@ -77,22 +72,6 @@ from pinflow.settings import Settings
 from pinflow.store.db import Database
 
 log = logging.getLogger(__name__)
-
-# How long after its execution timeout a try is killed by the scheduler if its executor has
-# not ended it (the executor's own enforcement is the primary one).
-TIMEOUT_BACKSTOP_GRACE = 5.0
-# How long a new try waits for a superseded try of the same task instance to be killed.
-STALE_TRY_WAIT = 10.0
-# Every how many sweeps the safety net re-plans every running run, not only the quiet ones.
-FULL_PASS_EVERY = 30
-
-
-@dataclass
-class _Timers:
-    poll: float = 0.0
-    heartbeat: float = 0.0
-    sweep: float = 0.0
-    retry: float | None = None
 
 
 class Scheduler:
@@ -116,18 +95,23 @@ class Scheduler:
         self.hostname = hostname or socket.gethostname()
         self.pid = os.getpid()
         self.requests = RequestBuilder(db, settings)
-        self._timers = _Timers()
-        self._deadlines: dict[TaskKey, float] = {}
+        self._timers = Timers.of(settings)
+        self._safety = SafetyNet(
+            db,
+            executor,
+            settings,
+            hostname=self.hostname,
+            pid=self.pid,
+            note_retry=self._note_retry,
+        )
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._started = False
         self._keeper: Any = None
-        self._sweeps = 0
         self._listener: RunListener | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._in_process_api = in_process_api
-        self._rhythm = settings.sweep_interval  # the sweep's period: longer while idle
 
     # -- public --------------------------------------------------------------------------------
 
@@ -148,9 +132,9 @@ class Scheduler:
             # connection checkpoints and deletes the WAL: milliseconds on every transaction. An
             # idle connection held open keeps the WAL, and SQLite checkpoints it by size.
             self._keeper = self.db.engine.raw_connection()
-        self._recover()
+        self._safety.recover()
         schedule_pass(self.db)
-        self._timers = _Timers()
+        self._timers.reset()
         # What exists now (modules, the engine, caches) lives as long as the process: keep it
         # out of full collections, which otherwise pause the hot path for tens of ms.
         gc.collect()
@@ -163,7 +147,7 @@ class Scheduler:
 
     def next_sweep_in(self) -> float:
         """Seconds until the next safety sweep: the busy rhythm, or longer at rest."""
-        return max(0.0, self._timers.sweep - time.monotonic())
+        return self._timers.sweep_in(time.monotonic())
 
     def drain(self, timeout: float) -> bool:
         """Run until no run is queued (on an unpaused DAG) or running and no try is live.
@@ -233,54 +217,45 @@ class Scheduler:
     def _timers_due(self, woken: bool) -> bool:
         """Run the timers that are due; returns whether any ran."""
         now = time.monotonic()
-        ran = False
+        timers, ran = self._timers, False
         if woken:  # something happened elsewhere: back to the busy rhythm
-            self._rhythm = self.settings.sweep_interval
-            self._timers.sweep = min(self._timers.sweep, now + self._rhythm)
-        if woken or now >= self._timers.poll:
+            timers.woken(now)
+        if woken or timers.poll_due(now):
             ran = self._start_new_runs()
-            # When every queued run wakes the loop, the poll is only a safety net.
-            poll = self._rhythm if self._woken_by_events() else self.settings.poll_interval
-            self._timers.poll = now + poll
-        if self._timers.retry is not None and now >= self._timers.retry:
-            self._timers.retry = None
+            timers.polled(now, events=self._woken_by_events())
+        if timers.retry_due(now):
             release_due_retries(self.db)
             ran = True
-        if now >= self._timers.sweep:
+        if timers.sweep_due(now):
             self._sweep()
-            self._timers.sweep = self._next_sweep(now)
+            self._swept(now)
             ran = True
-        if now >= self._timers.heartbeat:
-            self._heartbeat()
-            self._timers.heartbeat = now + self.settings.heartbeat_interval
+        if timers.heartbeat_due(now):
+            self._safety.heartbeat()
+            timers.heartbeat_sent(now)
         return ran
 
     def _woken_by_events(self) -> bool:
         return self._in_process_api or self._listener is not None
 
-    def _next_sweep(self, now: float) -> float:
-        """The busy rhythm while anything runs or waits; at rest, ``idle_interval`` or the
-        next scheduled run, whichever comes first (see the module docs)."""
-        busy = now + self.settings.sweep_interval
-        if not self._woken_by_events() or self.executor.live() or has_unfinished_runs(self.db):
-            self._rhythm = self.settings.sweep_interval
-            return busy
-        self._rhythm = self.settings.idle_interval
-        at = now + self._rhythm
-        due = next_schedule_at(self.db)
-        if due is not None:
-            at = min(at, now + (due - datetime.now(UTC)).total_seconds())
-        self._timers.poll = max(self._timers.poll, at)
-        return max(at, busy)
+    def _sweep(self) -> None:
+        self.requests.flush()
+        self._safety.sweep()
+
+    def _swept(self, now: float) -> None:
+        """Set the next sweep: at rest only when events reach this scheduler and nothing runs
+        or waits to run (see the module docs)."""
+        resting = (
+            self._woken_by_events()
+            and not self.executor.live()
+            and not has_unfinished_runs(self.db)
+        )
+        due = next_schedule_at(self.db) if resting else None
+        schedule_in = None if due is None else (due - datetime.now(UTC)).total_seconds()
+        self._timers.swept(now, resting=resting, schedule_in=schedule_in)
 
     def _wait(self, max_wait: float) -> bool:
-        now = time.monotonic()
-        due = [self._timers.poll, self._timers.sweep]
-        if self.executor.live():
-            due.append(self._timers.heartbeat)
-        if self._timers.retry is not None:
-            due.append(self._timers.retry)
-        timeout = max(0.0, min(max_wait, min(due) - now))
+        timeout = self._timers.wait(time.monotonic(), max_wait, live=bool(self.executor.live()))
         fds = [self._wake_r, self.executor.fileno()]
         if self._listener is not None:
             fds.append(self._listener.fileno())
@@ -306,10 +281,10 @@ class Scheduler:
         """Record the results and fill the slots they freed: one call, one transaction on
         SQLite (``report_and_claim``); then submit what started."""
         for result in results:
-            self._deadlines.pop(result.key, None)
+            self._safety.forget(result.key)
         outcome = report_and_claim(
             self.db,
-            [_report(result, self.settings.xcom_db_limit) for result in results],
+            [report_of(result, self.settings.xcom_db_limit) for result in results],
             limit=self.executor.free_slots(),
             hostname=self.hostname,
             pid=self.pid,
@@ -327,44 +302,19 @@ class Scheduler:
         return submitted
 
     def _record(self, result: TaskResult) -> None:
-        self._deadlines.pop(result.key, None)
-        keep = result.success and not result.skipped and has_xcom(result)
+        self._safety.forget(result.key)
         try:
-            state = self._finish(result, xcom=reported_xcom(result) if keep else NO_XCOM)
+            state = record_result(self.db, result, xcom_db_limit=self.settings.xcom_db_limit)
         except (ConflictError, NotFoundError) as exc:
             log.info("result of try %s ignored: %s", result.key, exc)
             return
         if state == TaskState.UP_FOR_RETRY:
             self._note_retry()
 
-    def _finish(self, result: TaskResult, *, xcom: object) -> TaskState:
-        """One result on its own (the executor stopped, a request could not be built)."""
-        try:
-            return finish_task(
-                self.db,
-                result.ti_id,
-                try_number=result.try_number,
-                success=result.success,
-                error=result.error,
-                xcom=xcom,
-                skipped=result.skipped,
-                xcom_db_limit=self.settings.xcom_db_limit,
-            )
-        except InvalidInputError as exc:  # the value cannot be stored: the try fails
-            return finish_task(
-                self.db,
-                result.ti_id,
-                try_number=result.try_number,
-                success=False,
-                error=str(exc),
-            )
-
     def _note_retry(self) -> None:
         due = next_retry_at(self.db)
-        if due is None:
-            return
-        at = time.monotonic() + max(0.0, (due - datetime.now(UTC)).total_seconds())
-        self._timers.retry = at if self._timers.retry is None else min(self._timers.retry, at)
+        if due is not None:
+            self._timers.note_retry(time.monotonic(), (due - datetime.now(UTC)).total_seconds())
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -389,7 +339,7 @@ class Scheduler:
         return submitted
 
     def _launch(self, task: ClaimedTask) -> int:
-        if not self._retire_stale_tries(task.ti_id):
+        if not self._safety.retire_stale_tries(task.ti_id, self._record):
             return 0  # still queued: recovery hands it back to ``scheduled`` later
         try:
             started = start_task(
@@ -412,81 +362,6 @@ class Scheduler:
             self._record(TaskResult.failure(key, f"cannot dispatch the task: {exc}"))
             return 0
         self.executor.submit(request)
-        if request.execution_timeout is not None:
-            limit = request.execution_timeout + TIMEOUT_BACKSTOP_GRACE
-            self._deadlines[request.key] = time.monotonic() + limit
+        self._safety.watch(request)
         self.requests.record(task, request)
         return 1
-
-    def _retire_stale_tries(self, ti_id: int) -> bool:
-        """A task instance cleared while its try still runs here is about to start again: end
-        the old try first (and wait for it, bounded), so two never run at the same time."""
-        stale = [key for key in self.executor.live() if key.ti_id == ti_id]
-        if not stale:
-            return True
-        for key in stale:
-            self.executor.kill(key, "superseded by a new try of the task instance")
-        deadline = time.monotonic() + STALE_TRY_WAIT
-        while any(key in stale for key in self.executor.live()):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                log.error("tries %s did not end in time; the new try waits", stale)
-                return False
-            for result in self.executor.poll(remaining):
-                self._record(result)
-        return True
-
-    # -- safety net ----------------------------------------------------------------------------
-
-    def _heartbeat(self) -> None:
-        for key in self.executor.live():
-            try:
-                heartbeat(self.db, key.ti_id, try_number=key.try_number)
-            except (ConflictError, NotFoundError) as exc:
-                self.executor.kill(key, f"the task instance changed meanwhile: {exc}")
-
-    def _sweep(self) -> None:
-        self.requests.flush()
-        create_due_runs(self.db)
-        # Runs that no report will move on, every sweep; every run now and then (a full pass
-        # re-plans a run, which costs its size: not every second for a 10,000-task run).
-        self._sweeps += 1
-        schedule_pass(self.db, quiet_only=self._sweeps % FULL_PASS_EVERY != 0)
-        self._recover()
-        now = time.monotonic()
-        live = set(self.executor.live())
-        for key, deadline in list(self._deadlines.items()):
-            if key not in live:
-                del self._deadlines[key]
-            elif now >= deadline:
-                del self._deadlines[key]
-                self.executor.kill(key, "execution timeout (enforced by the scheduler)")
-        self._note_retry()
-
-    def _recover(self) -> None:
-        lost = find_lost_tries(
-            self.db,
-            hostname=self.hostname,
-            own_pid=self.pid,
-            owned=self.executor.live(),
-            zombie_threshold=self.settings.zombie_threshold,
-        )
-        for item in recover_lost_tries(self.db, lost):
-            log.warning(
-                "try %s of task instance %s lost: %s", item.try_number, item.ti_id, item.reason
-            )
-        if lost:
-            self._note_retry()
-
-
-def _report(result: TaskResult, xcom_db_limit: int) -> TaskReport:
-    keep = result.success and not result.skipped and has_xcom(result)
-    return TaskReport(
-        result.ti_id,
-        result.try_number,
-        result.success,
-        result.error,
-        reported_xcom(result) if keep else NO_XCOM,
-        result.skipped,
-        xcom_db_limit,
-    )

@@ -9,45 +9,16 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib
 import logging
 import signal
 import sys
 import threading
 
-from pinflow.errors import InvalidInputError, PinflowError
-from pinflow.extras import EXTRAS, require
-from pinflow.runtime.contract import Executor
+from pinflow.errors import PinflowError
+from pinflow.executors.base import load_executor
 from pinflow.scheduler.loop import Scheduler
 from pinflow.settings import Settings
 from pinflow.store.db import Database
-
-EXECUTORS = {
-    "local": "pinflow.executors.local:LocalExecutor",
-    "celery": "pinflow.executors.celery:CeleryExecutor",
-}
-
-
-def load_executor(settings: Settings) -> Executor:
-    """The executor the settings name, built with its ``from_settings`` factory.
-
-    Chosen by configuration, like Airflow's ``[core] executor``: the scheduler knows the
-    ``Executor`` protocol only, never an implementation (the layers forbid that import).
-    """
-    path = EXECUTORS.get(settings.executor, settings.executor)
-    module_name, _, attribute = path.partition(":")
-    if settings.executor in EXTRAS:  # an executor that comes with an extra: say which
-        require(EXTRAS[settings.executor])
-    try:
-        factory = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise InvalidInputError(
-            f"PINFLOW_EXECUTOR={settings.executor!r} names {path!r}, which cannot be loaded "
-            f"({exc}). Use one of {', '.join(sorted(EXECUTORS))}, or 'package.module:Class' "
-            "with a from_settings(settings) factory."
-        ) from None
-    executor: Executor = factory.from_settings(settings)
-    return executor
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,126 @@
+"""The scheduler's safety net: what keeps a try from being lost, run twice or run forever, and
+a run from waiting for a report that will not come (see ``pinflow.scheduler.loop``).
+
+- heartbeats of the live tries (a conflict means the try was cleared or recovered elsewhere:
+  the executor kills it);
+- the sweep: runs due by their schedule, a ``schedule_pass`` of the runs no report will move
+  on (every ``FULL_PASS_EVERY`` sweeps, of every running run), lost-try recovery (see
+  ``pinflow.services.engine``) and the execution-timeout backstop;
+- before a cleared task instance starts again, its old try still running here is ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from pinflow.errors import ConflictError, NotFoundError
+from pinflow.executors.base import Executor
+from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
+from pinflow.scheduler.cron import create_due_runs
+from pinflow.services.engine import find_lost_tries, heartbeat, recover_lost_tries, schedule_pass
+from pinflow.settings import Settings
+from pinflow.store.db import Database
+
+log = logging.getLogger(__name__)
+
+# How long after its execution timeout a try is killed by the scheduler if its executor has
+# not ended it (the executor's own enforcement is the primary one).
+TIMEOUT_BACKSTOP_GRACE = 5.0
+# How long a new try waits for a superseded try of the same task instance to be killed.
+STALE_TRY_WAIT = 10.0
+# Every how many sweeps the safety net re-plans every running run, not only the quiet ones.
+FULL_PASS_EVERY = 30
+
+
+class SafetyNet:
+    """The safety net of one scheduler: its executor, its host and process (see the module
+    docs). ``note_retry`` is called when what it did may have made a retry due."""
+
+    def __init__(
+        self,
+        db: Database,
+        executor: Executor,
+        settings: Settings,
+        *,
+        hostname: str,
+        pid: int,
+        note_retry: Callable[[], None],
+    ) -> None:
+        self.db = db
+        self.executor = executor
+        self.settings = settings
+        self.hostname = hostname
+        self.pid = pid
+        self._note_retry = note_retry
+        self._deadlines: dict[TaskKey, float] = {}
+        self._sweeps = 0
+
+    def watch(self, request: TaskRequest) -> None:
+        """Kill the try if it outlives its execution timeout and its executor did not end it."""
+        if request.execution_timeout is not None:
+            limit = request.execution_timeout + TIMEOUT_BACKSTOP_GRACE
+            self._deadlines[request.key] = time.monotonic() + limit
+
+    def forget(self, key: TaskKey) -> None:
+        """The try ended: nothing to enforce any more."""
+        self._deadlines.pop(key, None)
+
+    def heartbeat(self) -> None:
+        for key in self.executor.live():
+            try:
+                heartbeat(self.db, key.ti_id, try_number=key.try_number)
+            except (ConflictError, NotFoundError) as exc:
+                self.executor.kill(key, f"the task instance changed meanwhile: {exc}")
+
+    def sweep(self) -> None:
+        create_due_runs(self.db)
+        # Runs that no report will move on, every sweep; every run now and then (a full pass
+        # re-plans a run, which costs its size: not every second for a 10,000-task run).
+        self._sweeps += 1
+        schedule_pass(self.db, quiet_only=self._sweeps % FULL_PASS_EVERY != 0)
+        self.recover()
+        now = time.monotonic()
+        live = set(self.executor.live())
+        for key, deadline in list(self._deadlines.items()):
+            if key not in live:
+                del self._deadlines[key]
+            elif now >= deadline:
+                del self._deadlines[key]
+                self.executor.kill(key, "execution timeout (enforced by the scheduler)")
+        self._note_retry()
+
+    def recover(self) -> None:
+        """Fail (or retry, by their policy) the tries that no live process runs any more."""
+        lost = find_lost_tries(
+            self.db,
+            hostname=self.hostname,
+            own_pid=self.pid,
+            owned=self.executor.live(),
+            zombie_threshold=self.settings.zombie_threshold,
+        )
+        for item in recover_lost_tries(self.db, lost):
+            log.warning(
+                "try %s of task instance %s lost: %s", item.try_number, item.ti_id, item.reason
+            )
+        if lost:
+            self._note_retry()
+
+    def retire_stale_tries(self, ti_id: int, record: Callable[[TaskResult], None]) -> bool:
+        """A task instance cleared while its try still runs here is about to start again: end
+        the old try first (and wait for it, bounded), so two never run at the same time."""
+        stale = [key for key in self.executor.live() if key.ti_id == ti_id]
+        if not stale:
+            return True
+        for key in stale:
+            self.executor.kill(key, "superseded by a new try of the task instance")
+        deadline = time.monotonic() + STALE_TRY_WAIT
+        while any(key in stale for key in self.executor.live()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.error("tries %s did not end in time; the new try waits", stale)
+                return False
+            for result in self.executor.poll(remaining):
+                record(result)
+        return True

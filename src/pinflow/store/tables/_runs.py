@@ -1,0 +1,151 @@
+"""A run and its rows: task instances and their tries, XComs, the staging directory, notes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pinflow.store.tables.base import DIGEST_LEN, ID_LEN, UUID_LEN, Base, UTCDateTime, utcnow
+
+
+class DagRun(Base):
+    """A run, pinned to a version and to the exact snapshot it executes."""
+
+    __tablename__ = "dag_run"
+    __table_args__ = (
+        UniqueConstraint("dag_id", "run_id"),
+        Index("ix_dag_run_dag_state", "dag_id", "state"),
+        Index("ix_dag_run_state", "state"),
+        Index("ix_dag_run_version", "version_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dag_id: Mapped[str] = mapped_column(ForeignKey("dag.dag_id", ondelete="CASCADE"))
+    run_id: Mapped[str] = mapped_column(String(ID_LEN))
+    version_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workflow_definition.id", ondelete="SET NULL"), nullable=True
+    )
+    snapshot_digest: Mapped[str] = mapped_column(ForeignKey("snapshot.digest"))
+    run_type: Mapped[str] = mapped_column(String(20), default="manual")
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    logical_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    data_interval_start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    data_interval_end: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    run_after: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    conf: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    triggered_by: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+    clear_number: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    start_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    end_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class TaskInstance(Base):
+    """The current state of one task (or one mapped element) in one run."""
+
+    __tablename__ = "task_instance"
+    __table_args__ = (
+        UniqueConstraint("run_pk", "task_id", "map_index"),
+        Index("ix_task_instance_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("dag_run.id", ondelete="CASCADE"))
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN))
+    task_id: Mapped[str] = mapped_column(String(ID_LEN))
+    map_index: Mapped[int] = mapped_column(Integer, default=-1)
+    state: Mapped[str] = mapped_column(String(20), default="none")
+    try_number: Mapped[int] = mapped_column(Integer, default=0)
+    max_tries: Mapped[int] = mapped_column(Integer, default=0)
+    pool: Mapped[str] = mapped_column(String(ID_LEN), default="default_pool")
+    pool_slots: Mapped[int] = mapped_column(Integer, default=1)
+    next_try_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    start_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    end_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    hostname: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    snapshot_digest: Mapped[str | None] = mapped_column(String(DIGEST_LEN), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+# The run's rows. A task's rows are found by the unique (run_pk, task_id, map_index): with no
+# statistics, SQLite takes an index on (run_pk, state) for "this task in this state" and
+# scans the run's waiting rows instead (measured), so there is deliberately none.
+Index("ix_task_instance_run", TaskInstance.run_pk)
+Index("ix_task_instance_dag_state", TaskInstance.dag_id, TaskInstance.state)
+
+
+class TaskInstanceTry(Base):
+    """One row per try of a task instance: the history kept when a task is retried or cleared."""
+
+    __tablename__ = "task_instance_try"
+    __table_args__ = (UniqueConstraint("ti_id", "try_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ti_id: Mapped[int] = mapped_column(ForeignKey("task_instance.id", ondelete="CASCADE"))
+    try_number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20))
+    snapshot_digest: Mapped[str] = mapped_column(String(DIGEST_LEN))
+    version_id: Mapped[str | None] = mapped_column(String(UUID_LEN), nullable=True)
+    start_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    end_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    hostname: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    log_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class XCom(Base):
+    """A task's output. Small values live in ``value``; large ones in the artifact store:
+    ``value`` is NULL and ``artifact_uri``/``artifact_sha256`` say where and what it is.
+    ``size`` is bytes of JSON either way; ``value_length`` the length of a stored list (what
+    ``expand`` needs without reading the artifact)."""
+
+    __tablename__ = "xcom"
+    __table_args__ = (UniqueConstraint("run_pk", "task_id", "map_index", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("dag_run.id", ondelete="CASCADE"))
+    task_id: Mapped[str] = mapped_column(String(ID_LEN))
+    map_index: Mapped[int] = mapped_column(Integer, default=-1)
+    key: Mapped[str] = mapped_column(String(ID_LEN), default="return_value")
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    artifact_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    artifact_sha256: Mapped[str | None] = mapped_column(String(DIGEST_LEN), nullable=True)
+    value_length: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class StagingDir(Base):
+    """A run's scratch directory; its path is derived from the run, so a re-run re-attaches it."""
+
+    __tablename__ = "staging_dir"
+
+    run_pk: Mapped[int] = mapped_column(
+        ForeignKey("dag_run.id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    attached_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TaskInstanceNote(Base):
+    """A person's note on a task instance (Airflow's task instance note); gone with the TI."""
+
+    __tablename__ = "task_instance_note"
+
+    ti_id: Mapped[int] = mapped_column(
+        ForeignKey("task_instance.id", ondelete="CASCADE"), primary_key=True
+    )
+    note: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
