@@ -6,10 +6,10 @@ hidden by default: soft-deleted versions, deregistered DAGs and their versions.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from pinflow.errors import InvalidInputError, NotFoundError, Problem
