@@ -20,7 +20,6 @@ from pinflow.lifecycle.rebind import ClearPlan, PlanAction, PlanEntry
 from pinflow.lifecycle.states import RunState, RunType, TaskState
 from pinflow.services import audit_events as events
 from pinflow.services.audit_events import AuditAction, AuditEntry, record
-from pinflow.services.common import audit
 from pinflow.services.reads._audit_log import query_audit
 from pinflow.services.reads._task_queries import TaskRef
 from pinflow.store.db import Database
@@ -402,15 +401,8 @@ def test_an_entry_is_frozen() -> None:
 def test_record_appends_in_the_callers_transaction(db: Database) -> None:
     with db.transaction() as s:
         record(s, "ada", events.login_failed("ada", client="c", reason="bad_password"))
-        audit(  # the untyped form the engine still uses goes the same way
-            s,
-            actor="system",
-            action="task.expand_failed",
-            target_type="task_instance",
-            target_id="etl/r/fan",
-            dag_id="etl",
-            meta=None,
-        )
+        expand = AuditEntry(AuditAction.TASK_EXPAND_FAILED, "task_instance", "etl/r/fan", "etl", {})
+        record(s, "system", expand)
 
     def fail_after_recording() -> None:
         with db.transaction() as s:

@@ -1,4 +1,5 @@
-"""What every service shares: audit events, row locks, refusals turned into errors."""
+"""What every service shares: row locks, refusals turned into errors, the clock. (Audit events
+are ``pinflow.services.audit_events``.)"""
 
 from __future__ import annotations
 
