@@ -23,12 +23,13 @@ from pinflow.services.commands._push import register_snapshot
 from pinflow.services.commands._runs import get_run, trigger_run
 from pinflow.services.engine._claims import claim_scheduled
 from pinflow.services.engine._dispatch import resolve_arguments
+from pinflow.services.engine._inputs import get_inputs
 from pinflow.services.engine._reports import finish_task
 from pinflow.services.engine._starts import start_task
 from pinflow.services.engine._sweep import schedule_pass
-from pinflow.services.engine._task_results import get_inputs, get_xcom
 from pinflow.services.engine._xcom_store import StoredXCom, discard_artifacts, request_arguments
 from pinflow.services.reads._views import RunView
+from pinflow.services.reads._xcoms import value_of as get_xcom
 from pinflow.settings import Settings
 from pinflow.spec.models import DagSpec
 from pinflow.store.db import Database

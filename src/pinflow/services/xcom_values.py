@@ -14,6 +14,8 @@ from pinflow.runtime.artifacts import (
 )
 from pinflow.store.tables import XCom
 
+RETURN_VALUE = "return_value"  # the key of a try's own result
+
 
 def artifact_of(row: XCom) -> ArtifactRef | None:
     """Where a row's value is, when it is in the artifact store."""

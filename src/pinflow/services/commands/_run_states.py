@@ -8,7 +8,7 @@ Choices (Airflow's behaviour unless said otherwise):
   started ``skipped``. Mark queued: only the run changes; the scheduler starts it again and
   its outcome is re-computed from its tasks.
 - A live try that is overwritten is closed in its history row, and its late result is
-  refused as stale (``task_results``' guards), never written over the mark.
+  refused as stale (the engine's guards, ``lifecycle.try_rules``), never written over the mark.
 - Delete removes the run and everything under it (task instances, tries, XComs, the staging
   dir row), as Airflow does, except that live task instances make it a 409 unless forced
   (seed 000's rule for every destructive action). The files to remove are returned.

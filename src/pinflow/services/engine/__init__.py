@@ -1,9 +1,9 @@
 """The engine: the scheduler's hot path and its safety net. Claims and starts tries
 (``claims``, ``pools``, ``starts``), records heartbeats and results (``heartbeats``,
 ``reports``, ``steps``), advances runs (``scheduling``, ``new_runs``, ``sweep``), hands tries to
-executors (``dispatch``), stores and reads XComs (``xcom_store``, ``task_results``), recovers
-lost tries, creates scheduled runs, wakes schedulers. Called by the scheduler and the
-executors, never by a route: a route changes state through ``commands``.
+executors (``dispatch``), stores XComs and resolves a task's inputs (``xcom_store``,
+``inputs``), recovers lost tries, creates scheduled runs, wakes schedulers. Called by the
+scheduler and the executors, never by a route: a route changes state through ``commands``.
 
 The decisions it applies are ``pinflow.lifecycle``'s (``run_planning``, ``try_rules``,
 ``claim_rules``); what differs between SQLite and PostgreSQL is ``pinflow.store.dialect``'s.
@@ -15,6 +15,7 @@ from __future__ import annotations
 from pinflow.services.engine import _claims as claims
 from pinflow.services.engine import _dispatch as dispatch
 from pinflow.services.engine import _heartbeats as heartbeats
+from pinflow.services.engine import _inputs as inputs
 from pinflow.services.engine import _new_runs as new_runs
 from pinflow.services.engine import _pools as pools
 from pinflow.services.engine import _recovery as recovery
@@ -24,7 +25,6 @@ from pinflow.services.engine import _scheduling as scheduling
 from pinflow.services.engine import _starts as starts
 from pinflow.services.engine import _steps as steps
 from pinflow.services.engine import _sweep as sweep
-from pinflow.services.engine import _task_results as task_results
 from pinflow.services.engine import _wakeups as wakeups
 from pinflow.services.engine import _xcom_store as xcom_store
 from pinflow.services.engine._claims import ClaimedTask, claim_scheduled
@@ -42,6 +42,7 @@ from pinflow.services.engine._dispatch import (
     task_definition,
 )
 from pinflow.services.engine._heartbeats import heartbeat
+from pinflow.services.engine._inputs import get_inputs
 from pinflow.services.engine._new_runs import start_new_runs
 from pinflow.services.engine._recovery import find_lost_tries, recover_lost_tries
 from pinflow.services.engine._reports import NO_XCOM, TaskReport, finish_task
@@ -53,7 +54,6 @@ from pinflow.services.engine._schedules import (
 from pinflow.services.engine._starts import StartedTask, claim_and_start, start_task
 from pinflow.services.engine._steps import report_and_claim
 from pinflow.services.engine._sweep import release_due_retries, schedule_pass
-from pinflow.services.engine._task_results import get_inputs
 from pinflow.services.engine._wakeups import CHANNEL
 from pinflow.services.engine._xcom_store import has_xcom, reported_xcom, request_arguments
 
@@ -78,6 +78,7 @@ __all__ = [
     "has_xcom",
     "heartbeat",
     "heartbeats",
+    "inputs",
     "log_path",
     "new_runs",
     "next_retry_at",
@@ -104,7 +105,6 @@ __all__ = [
     "steps",
     "sweep",
     "task_definition",
-    "task_results",
     "wakeups",
     "xcom_store",
 ]

@@ -35,7 +35,8 @@ from pinflow.services import common
 from pinflow.services.engine import _xcom_store as xcom_store
 from pinflow.services.engine._scheduling import RunRow, advance_run
 from pinflow.services.engine._try_rows import TiRow, expect, guarded, guarded_stmt, lock
-from pinflow.services.engine._xcom_store import RETURN_VALUE, TryIdentity, XComColumns
+from pinflow.services.engine._xcom_store import TryIdentity, XComColumns
+from pinflow.services.xcom_values import RETURN_VALUE
 from pinflow.store.db import Database
 from pinflow.store.prepared import Prepared
 from pinflow.store.repo import cached_spec

@@ -39,7 +39,6 @@ from pinflow.services import common
 from pinflow.store.prepared import Prepared
 from pinflow.store.tables import XCom
 
-RETURN_VALUE = "return_value"  # the key of a try's own result
 OutputKey = tuple[str, str, int]
 """An XCom's place in a run: task id, key, map index."""
 

@@ -1,5 +1,5 @@
-"""Reading a run's XComs as a task sees them: one value (``get_xcom``), or the upstream
-values a task's ``inputs`` name (``get_inputs``).
+"""The upstream values a task's ``inputs`` name (``get_inputs``), as the task receives them.
+(One XCom's value by itself is ``reads.xcoms.value_of``.)
 
 What executors call to claim, start, heartbeat and finish tries is in ``_claims``,
 ``_starts``, ``_heartbeats``, ``_reports`` and ``_steps``.
@@ -18,37 +18,12 @@ from pinflow.lifecycle.mapping import MISSING, upstream_output
 from pinflow.runtime.artifacts import ArtifactStore
 from pinflow.services import xcom_values
 from pinflow.services.engine import _xcom_store as xcom_store
-from pinflow.services.engine._xcom_store import RETURN_VALUE
+from pinflow.services.xcom_values import RETURN_VALUE
 from pinflow.spec.models import TaskSpec, XComRef
 from pinflow.store.db import Database
-from pinflow.store.tables import TaskInstance, XCom
+from pinflow.store.tables import TaskInstance
 
-__all__ = ["RETURN_VALUE", "get_inputs", "get_xcom"]
-
-
-def get_xcom(
-    db: Database,
-    run_pk: int,
-    task_id: str,
-    key: str = RETURN_VALUE,
-    map_index: int = -1,
-    *,
-    artifacts: ArtifactStore | None = None,
-) -> Any:
-    """The stored value; ``NotFoundError`` when the task pushed nothing under ``key``.
-
-    A value in the artifact store is read from ``artifacts`` (``DataLostError`` when it is
-    missing or altered).
-    """
-    with db.read() as s:
-        row = _xcom_row(s, run_pk, task_id, key, map_index)
-        if row is None:
-            raise NotFoundError(f"No XCom {key!r} of task {task_id!r} in run {run_pk}.")
-        ref = xcom_values.artifact_of(row)
-        if ref is None:
-            return row.value
-    mapped = f"[{map_index}]" if map_index >= 0 else ""
-    return xcom_values.read_artifact(artifacts, ref, f"XCom {key!r} of task {task_id!r}{mapped}")
+__all__ = ["RETURN_VALUE", "get_inputs"]
 
 
 def get_inputs(
@@ -94,8 +69,3 @@ def _element_counts(s: Session, run_pk: int, task_ids: list[str]) -> dict[str, i
         .group_by(TaskInstance.task_id)
     )
     return {task_id: int(count) for task_id, count in rows}
-
-
-def _xcom_row(s: Session, run_pk: int, task_id: str, key: str, map_index: int) -> XCom | None:
-    where = {"run_pk": run_pk, "task_id": task_id, "key": key, "map_index": map_index}
-    return s.scalars(select(XCom).filter_by(**where)).one_or_none()
