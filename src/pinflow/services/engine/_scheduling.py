@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from sqlalchemy import CursorResult, Update, insert, select, update
 from sqlalchemy.orm import Session
@@ -43,7 +43,7 @@ from pinflow.lifecycle.run_planning import (
 from pinflow.lifecycle.states import FINISHED_TASK_STATES, RunState, TaskState
 from pinflow.services import audit_events as events
 from pinflow.services import common
-from pinflow.services.audit_events import record
+from pinflow.services.audit_events import StoredRun, record
 from pinflow.services.common import SYSTEM_ACTOR, for_update
 from pinflow.services.engine import _wakeups as wakeups
 from pinflow.services.engine._run_instances import (
@@ -77,21 +77,8 @@ def lock_run(session: Session, run_pk: int) -> DagRun | None:
 # --- one run ------------------------------------------------------------------------------------
 
 
-class RunRef(Protocol):
-    """What ``advance_run`` reads of a run: a ``DagRun`` row or a ``RunRow``."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def dag_id(self) -> str: ...
-    @property
-    def run_id(self) -> str: ...
-    @property
-    def state(self) -> str: ...
-    @property
-    def snapshot_digest(self) -> str: ...
-    @property
-    def version_id(self) -> str | None: ...
+# What ``advance_run`` reads of a run: a ``DagRun`` row or a ``RunRow``.
+RunRef = StoredRun
 
 
 @dataclass(frozen=True)

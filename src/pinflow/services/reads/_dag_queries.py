@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from pinflow.errors import NotFoundError
@@ -35,6 +35,7 @@ from pinflow.services.reads._queries import (
     AnySelect,
     Page,
     check_paging,
+    contains,
     order_clauses,
     paged,
     pattern,
@@ -143,12 +144,7 @@ def _dag_select(f: DagFilter) -> AnySelect:
         stmt = stmt.where(_DISPLAY_NAME.ilike(pattern(f.display_name_pattern)))
     term = search_term(f.search)
     if term is not None:
-        stmt = stmt.where(
-            or_(
-                Dag.dag_id.icontains(term, autoescape=True),
-                _CURRENT.name.icontains(term, autoescape=True),
-            )
-        )
+        stmt = stmt.where(contains(term, Dag.dag_id, _CURRENT.name))
     return stmt
 
 

@@ -60,6 +60,11 @@ def search_term(search: str | None) -> str | None:
     return term or None
 
 
+def contains(term: str, *columns: Any) -> ColumnElement[bool]:
+    """Any of ``columns`` contains ``term``, case-insensitively; ``%`` and ``_`` are literal."""
+    return or_(*(column.icontains(term, autoescape=True) for column in columns))
+
+
 def total_of(session: Session, stmt: AnySelect) -> int:
     """The row count of ``stmt`` without its paging and ordering."""
     inner = stmt.order_by(None).limit(None).offset(None).subquery()
@@ -118,12 +123,7 @@ def _version_filters(
     if not include_deleted:
         stmt = stmt.where(WorkflowDefinition.deleted_at.is_(None), Dag.deregistered_at.is_(None))
     if term is not None:
-        stmt = stmt.where(
-            or_(
-                WorkflowDefinition.name.icontains(term, autoescape=True),
-                WorkflowDefinition.dag_id.icontains(term, autoescape=True),
-            )
-        )
+        stmt = stmt.where(contains(term, WorkflowDefinition.name, WorkflowDefinition.dag_id))
     return stmt
 
 
