@@ -266,7 +266,10 @@ class Stack:
 
     def start_scheduler(self, profile: Path | None = None) -> SchedulerThread:
         gc.set_threshold(20_000, 20, 20)  # what the scheduler and standalone processes set
-        scheduler = Scheduler(self.db, load_executor(self.settings), self.settings)
+        # The API shares this process, as in standalone: its commits wake the scheduler.
+        scheduler = Scheduler(
+            self.db, load_executor(self.settings), self.settings, in_process_api=True
+        )
         thread = SchedulerThread(scheduler, profile)
         thread.start()
         thread.ready.wait(120)
