@@ -14,8 +14,7 @@ from fastapi.responses import Response
 
 from pinflow.api.auth import DbDep, authorize
 from pinflow.lifecycle.permissions import Permission, projects_with
-from pinflow.services.reads import AuditEventView
-from pinflow.services.reads import read_models as reads
+from pinflow.services.reads import AuditEventView, audit_log
 from pinflow.ui.session import PageUser
 from pinflow.ui.templating import render
 
@@ -34,9 +33,9 @@ def parse_moment(value: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _query(filters: dict[str, str]) -> reads.AuditQuery:
+def _query(filters: dict[str, str]) -> audit_log.AuditQuery:
     """The filters as a query; ``ValueError`` for a time that is not one."""
-    return reads.AuditQuery(
+    return audit_log.AuditQuery(
         action=filters["action"].strip() or None,
         actor=filters["actor"].strip() or None,
         target=filters["target"].strip() or None,
@@ -68,7 +67,7 @@ def audit(
         error = "Times must look like 2026-01-31T12:00 (UTC)."
     else:
         projects = projects_with(user, Permission.AUDIT_READ)
-        events, total = reads.audit_events(db, query, projects, limit=PAGE_SIZE, offset=offset)
+        events, total = audit_log.audit_events(db, query, projects, limit=PAGE_SIZE, offset=offset)
     return render(
         request,
         "audit.html",

@@ -1,29 +1,27 @@
 """Read models only the pages need, each one bounded (paged) so a page stays quick at scale.
 
 Everything else the pages show comes from the services' queries. These few are page-shaped
-(a grid of runs x tasks, the runs pinned to one version, the audit log filtered by a free
-"target"), read-only; they live here, not in the UI, so that pages never query the store.
+(a grid of runs x tasks, the runs pinned to one version), read-only; the audit page's query is
+``audit_log``'s. They live here, not in the UI, so that pages never query the store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.states import UNFINISHED_RUN_STATES, TaskState
-from pinflow.services.reads._queries import dag_ids_in, total_of
-from pinflow.services.reads._views import AuditEventView, RunView, audit_view, run_view
+from pinflow.services.reads._queries import total_of
+from pinflow.services.reads._views import RunView, run_view
 from pinflow.spec.models import DagSpec
 from pinflow.spec.validation import topological_order
 from pinflow.store.db import Database
 from pinflow.store.repo import cached_spec
-from pinflow.store.tables import AuditEvent, DagRun, TaskInstance
+from pinflow.store.tables import DagRun, TaskInstance
 
 _LIVE_RUNS = tuple(s.value for s in UNFINISHED_RUN_STATES)
 # Which state a cell shows when a mapped task's elements differ: the one to look at first.
@@ -39,17 +37,6 @@ _CELL_PRIORITY = [
     TaskState.REMOVED,
     TaskState.SUCCESS,
 ]
-# Every target_type the services record: naming them lets the (type, id) index serve a search.
-_TARGET_TYPES = (
-    "workflow",
-    "dag",
-    "dag_run",
-    "task_instance",
-    "user",
-    "pool",
-    "variable",
-    "connection",
-)
 _RANK = {state.value: rank for rank, state in enumerate(_CELL_PRIORITY)}
 
 
@@ -140,62 +127,3 @@ def grid(db: Database, dag_id: str, *, limit: int, offset: int = 0) -> Grid:
 
 
 # --- the audit log -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AuditQuery:
-    action: str | None = None  # exact, or a prefix when it ends with "." or "*"
-    actor: str | None = None
-    target: str | None = None  # a target id, a DAG id, or a "dag/run" prefix
-    since: datetime | None = None
-    until: datetime | None = None
-
-
-def _target_filter(target: str) -> ColumnElement[bool]:
-    """A run or task (``dag/run``: it and its tasks), else a DAG id or any target's id. Each
-    branch can use an index (``dag_id``; ``target_type, target_id``) at 100,000s of events."""
-    if "/" in target:
-        return and_(
-            AuditEvent.dag_id == target.split("/", 1)[0],
-            or_(
-                AuditEvent.target_id == target,
-                AuditEvent.target_id.startswith(target + "/", autoescape=True),
-            ),
-        )
-    return or_(
-        AuditEvent.dag_id == target,
-        and_(AuditEvent.target_type.in_(_TARGET_TYPES), AuditEvent.target_id == target),
-    )
-
-
-def _audit_select(q: AuditQuery, projects: Collection[str] | None) -> Select[Any]:
-    stmt = select(AuditEvent)
-    if projects is not None:  # events of the caller's projects' DAGs only (event_log's rule)
-        stmt = stmt.where(AuditEvent.dag_id.in_(dag_ids_in(projects)))
-    if q.action:
-        if q.action.endswith((".", "*")):
-            prefix = q.action.removesuffix("*")
-            stmt = stmt.where(AuditEvent.action.startswith(prefix, autoescape=True))
-        else:
-            stmt = stmt.where(AuditEvent.action == q.action)
-    if q.actor:
-        stmt = stmt.where(AuditEvent.actor == q.actor)
-    if q.target:
-        stmt = stmt.where(_target_filter(q.target))
-    if q.since is not None:
-        stmt = stmt.where(AuditEvent.at >= q.since)
-    if q.until is not None:
-        stmt = stmt.where(AuditEvent.at <= q.until)
-    return stmt
-
-
-def audit_events(
-    db: Database, q: AuditQuery, projects: Collection[str] | None, *, limit: int, offset: int
-) -> tuple[list[AuditEventView], int]:
-    """Newest first; ``projects`` ``None``: every event (superusers)."""
-    stmt = _audit_select(q, projects)
-    with db.read() as s:
-        total = total_of(s, stmt)
-        page = stmt.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
-        rows = s.scalars(page.offset(offset)).all()
-        return [audit_view(r) for r in rows], total
