@@ -2,8 +2,10 @@
 (``claims``, ``pools``, ``starts``), records heartbeats and results (``heartbeats``,
 ``reports``, ``steps``), advances runs (``scheduling``, ``new_runs``, ``sweep``), hands tries to
 executors (``dispatch``), stores and reads XComs (``xcom_store``, ``task_results``), recovers
-lost tries, creates scheduled runs, wakes schedulers. Called by the scheduler and the
-executors, never by a route: a route changes state through ``commands``.
+lost tries, creates scheduled runs, wakes schedulers; serves remote workers' tries
+(``remote_tries``, authenticated by ``try_tokens``). Called by the scheduler and the
+executors, and by the execution API (``/execution/v1``, ADR 0012) on behalf of a remote
+worker; never by a user's route: those change state through ``commands``.
 
 The decisions it applies are ``pinflow.lifecycle``'s (``run_planning``, ``try_rules``,
 ``claim_rules``); what differs between SQLite and PostgreSQL is ``pinflow.store.dialect``'s.
@@ -18,6 +20,7 @@ from pinflow.services.engine import _heartbeats as heartbeats
 from pinflow.services.engine import _new_runs as new_runs
 from pinflow.services.engine import _pools as pools
 from pinflow.services.engine import _recovery as recovery
+from pinflow.services.engine import _remote_tries as remote_tries
 from pinflow.services.engine import _reports as reports
 from pinflow.services.engine import _schedules as schedules
 from pinflow.services.engine import _scheduling as scheduling
@@ -25,6 +28,7 @@ from pinflow.services.engine import _starts as starts
 from pinflow.services.engine import _steps as steps
 from pinflow.services.engine import _sweep as sweep
 from pinflow.services.engine import _task_results as task_results
+from pinflow.services.engine import _try_tokens as try_tokens
 from pinflow.services.engine import _wakeups as wakeups
 from pinflow.services.engine import _xcom_store as xcom_store
 from pinflow.services.engine._claims import ClaimedTask, claim_scheduled
@@ -54,6 +58,7 @@ from pinflow.services.engine._starts import StartedTask, claim_and_start, start_
 from pinflow.services.engine._steps import report_and_claim
 from pinflow.services.engine._sweep import release_due_retries, schedule_pass
 from pinflow.services.engine._task_results import get_inputs
+from pinflow.services.engine._try_tokens import TryClaims, TryTokens, claims_of
 from pinflow.services.engine._wakeups import CHANNEL
 from pinflow.services.engine._xcom_store import has_xcom, reported_xcom, request_arguments
 
@@ -65,10 +70,13 @@ __all__ = [
     "RunContext",
     "StartedTask",
     "TaskReport",
+    "TryClaims",
+    "TryTokens",
     "bundle_bytes",
     "claim_and_start",
     "claim_scheduled",
     "claims",
+    "claims_of",
     "create_scheduled_runs",
     "dispatch",
     "find_lost_tries",
@@ -87,6 +95,7 @@ __all__ = [
     "recover_lost_tries",
     "recovery",
     "release_due_retries",
+    "remote_tries",
     "report_and_claim",
     "reported_xcom",
     "reports",
@@ -105,6 +114,7 @@ __all__ = [
     "sweep",
     "task_definition",
     "task_results",
+    "try_tokens",
     "wakeups",
     "xcom_store",
 ]
