@@ -15,18 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 from tests.api.helpers import bearer, client_for, make_app, make_user
 
 from pinflow.api.routes.execution import DIGEST_HEADER, REFRESHED_TOKEN
+from pinflow.errors import AuthenticationError
 from pinflow.lifecycle.states import TaskState
 from pinflow.runtime.contract import TaskRequest
 from pinflow.services.commands._clear import clear_task_instances
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.commands._runs import trigger_run
-from pinflow.services.engine import TryClaims, TryTokens, claims_of
+from pinflow.services.engine import TryClaims, TryTokens, claims_of, try_tokens
 from pinflow.services.engine._claims import ClaimedTask, claim_scheduled
 from pinflow.services.engine._sweep import schedule_pass
 from pinflow.services.reads._views import RunView
@@ -373,5 +375,38 @@ def test_tokens_carry_their_try_and_nothing_verifies_across_keys() -> None:
     tokens = TryTokens("s" * 64, timedelta(seconds=60))
     assert tokens.verify(tokens.issue(claims)) == claims
     assert "s" * 64 not in repr(tokens)
-    with pytest.raises(Exception, match="Invalid try token"):
+    with pytest.raises(AuthenticationError, match="Invalid try token"):
         TryTokens("t" * 64).verify(tokens.issue(claims))
+
+
+def test_a_token_of_the_right_key_but_another_audience_is_refused() -> None:
+    tokens = TryTokens("s" * 64)
+    claims = TryClaims(7, 2, "etl", "r1", "load", -1, "ab" * 32)
+    good = jwt.decode(tokens.issue(claims), options={"verify_signature": False})
+    assert good["aud"] == try_tokens.AUDIENCE
+    forged = jwt.encode({**good, "aud": "pinflow"}, try_tokens.derive_key("s" * 64), "HS256")
+    with pytest.raises(AuthenticationError):
+        tokens.verify(forged)
+    unsigned_claim = jwt.encode({**good, "ti_id": 8}, "s" * 64, "HS256")  # the user key
+    with pytest.raises(AuthenticationError):
+        tokens.verify(unsigned_claim)
+
+
+def test_a_try_whose_request_cannot_be_built_fails_instead_of_hanging(
+    worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pinflow.errors import NotFoundError
+    from pinflow.services.engine import _remote_tries
+
+    def missing(*_: Any) -> Any:
+        raise NotFoundError("Task 'extract' is not in snapshot x.")
+
+    monkeypatch.setattr(_remote_tries, "task_definition", missing)
+    run = publish_and_trigger(worker.db, make_spec("etl", ETL))
+    claimed = claim(worker.db, run)
+    assert worker.start(worker.token(claimed), claimed.ti_id).status_code == 404
+    row = ti_row(worker.db, claimed.ti_id)
+    assert row["state"] == "failed"
+    with worker.db.read() as s:
+        error = s.scalars(select(TaskInstanceTry.error)).one()
+    assert error == "the task request could not be built: Task 'extract' is not in snapshot x."

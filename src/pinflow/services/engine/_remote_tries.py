@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from pinflow.errors import ConflictError, InvalidInputError, NotFoundError
+from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError
 from pinflow.lifecycle.states import TaskState
 from pinflow.runtime.artifacts import ArtifactStore
 from pinflow.runtime.contract import TaskRequest, TaskResult
@@ -74,7 +74,12 @@ def start_remote_try(
         )
     except ConflictError as exc:
         raise ConflictError(f"{exc} {STOP_THE_TRY}") from None
-    request = _request(db, claims, started, settings, bundles_url)
+    try:
+        request = _request(db, claims, started, settings, bundles_url)
+    except PinflowError as exc:  # the try started but cannot run: it fails (its retries apply)
+        message = f"the task request could not be built: {exc}"
+        finish_task(db, claims.ti_id, try_number=started.try_number, success=False, error=message)
+        raise
     record = DispatchRecord(
         claims.ti_id,
         started.try_number,
