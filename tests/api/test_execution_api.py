@@ -410,3 +410,22 @@ def test_a_try_whose_request_cannot_be_built_fails_instead_of_hanging(
     with worker.db.read() as s:
         error = s.scalars(select(TaskInstanceTry.error)).one()
     assert error == "the task request could not be built: Task 'extract' is not in snapshot x."
+
+
+def test_the_request_is_the_one_the_local_executor_builds(worker: Worker) -> None:
+    """Both paths build a ``TaskRequest`` (``remote_tries`` and ``scheduler.requests``): a DAG
+    must behave the same on both, so they must agree on every field but ``bundle_uri``."""
+    from pinflow.scheduler.requests import RequestBuilder
+    from pinflow.services.engine import StartedTask
+
+    db = worker.db
+    spec = make_spec("etl", ETL, task_fields={"extract": {"execution_timeout": 30}})
+    run = publish_and_trigger(db, spec, bundle_zip())
+    claimed = claim(db, run)
+    remote = TaskRequest.from_dict(worker.start(worker.token(claimed), claimed.ti_id).json())
+    started = StartedTask(
+        claimed.ti_id, run.id, "extract", -1, 1, run.snapshot_digest, claimed.version_id
+    )
+    local = RequestBuilder(db, worker.app.state.settings).build(claimed, started)
+    assert remote.bundle_uri != local.bundle_uri
+    assert {**remote.to_dict(), "bundle_uri": None} == {**local.to_dict(), "bundle_uri": None}
