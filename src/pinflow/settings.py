@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         default=None, description="HS256 key for access tokens; generated under home if unset"
     )
     jwt_expiration_time: int = Field(default=86400, ge=60, description="access token seconds")
+    execution_token_ttl: int = Field(
+        default=600,
+        ge=30,
+        le=86400,
+        description="seconds a try token (the execution API's credential of one try) is valid; "
+        "each accepted heartbeat returns a fresh one",
+    )
     fernet_key: SecretStr | None = Field(
         default=None, description="key encrypting variables and connections at rest"
     )

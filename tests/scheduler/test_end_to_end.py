@@ -21,7 +21,7 @@ from pinflow.scheduler.loop import Scheduler
 from pinflow.services.commands._clear import clear_task_instances
 from pinflow.services.commands._runs import trigger_run
 from pinflow.services.engine._dispatch import staging_path
-from pinflow.services.reads._xcoms import value_of as get_xcom
+from pinflow.services.xcom_values import value_of as get_xcom
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 

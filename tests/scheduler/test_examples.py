@@ -11,7 +11,7 @@ from tests.scheduler.helpers import DRAIN_TIMEOUT, make_settings, running_schedu
 from pinflow.sdk.compiler import compile_path
 from pinflow.services.commands import _runs as runs
 from pinflow.services.commands._push import register_snapshot
-from pinflow.services.reads._xcoms import value_of as get_xcom
+from pinflow.services.xcom_values import value_of as get_xcom
 from pinflow.store.db import Database
 from pinflow.store.tables import DagRun, TaskInstance
 

@@ -27,7 +27,7 @@ from pinflow.runtime.artifacts import open_store, run_prefix, xcom_key
 from pinflow.scheduler.loop import Scheduler
 from pinflow.services.commands._clear import clear_task_instances
 from pinflow.services.commands._runs import trigger_run
-from pinflow.services.reads._xcoms import value_of as get_xcom
+from pinflow.services.xcom_values import value_of as get_xcom
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 from pinflow.store.tables import XCom

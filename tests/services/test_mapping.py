@@ -23,7 +23,7 @@ from pinflow.services.engine._reports import finish_task
 from pinflow.services.engine._starts import start_task
 from pinflow.services.engine._sweep import schedule_pass
 from pinflow.services.reads._views import RunView
-from pinflow.services.reads._xcoms import value_of as get_xcom
+from pinflow.services.xcom_values import value_of as get_xcom
 from pinflow.spec.models import DagSpec
 from pinflow.store.db import Database
 from pinflow.store.tables import AuditEvent, TaskInstance

@@ -24,7 +24,7 @@ from pinflow.services.engine._reports import XCOM_DB_LIMIT_BYTES, finish_task
 from pinflow.services.engine._starts import start_task
 from pinflow.services.engine._sweep import schedule_pass
 from pinflow.services.reads._views import RunView
-from pinflow.services.reads._xcoms import value_of as get_xcom
+from pinflow.services.xcom_values import value_of as get_xcom
 from pinflow.spec.models import DagSpec, ErrorStrategy
 from pinflow.store.db import Database
 from pinflow.store.tables import AuditEvent, Dag, DagRun, TaskInstance, TaskInstanceTry, XCom

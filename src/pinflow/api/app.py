@@ -3,11 +3,14 @@ live on ``app.state``, so tests and servers can build as many apps as they need.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from pinflow import __version__
 from pinflow.api import auth, errors
 from pinflow.api.routes import (
+    execution,
     health,
     push,
     users,
@@ -18,6 +21,7 @@ from pinflow.api.routes import (
     v2_tasks,
     workflows,
 )
+from pinflow.services.engine import TryTokens
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 from pinflow.ui.routes import mount_ui
@@ -39,11 +43,15 @@ def create_app(
     app.state.db = db
     app.state.settings = settings
     app.state.auth = auth_config or auth.auth_config(settings)
+    # Try tokens (the execution API's) are signed with a key derived from the same secret.
+    ttl = timedelta(seconds=settings.execution_token_ttl)
+    app.state.try_tokens = TryTokens(app.state.auth.jwt_secret, ttl)
     errors.install_error_handlers(app)
     for router in (auth.router, health.router, workflows.router, push.router, users.router):
         app.include_router(router)
     for v2 in (v2_dags, v2_runs, v2_tasks, v2_misc, v2_resources):
         app.include_router(v2.router)
+    app.include_router(execution.router)  # remote workers, authenticated by try tokens
     mount_ui(app)  # the web UI at /ui (pages, static files); after the error handlers
     return app
 

@@ -2,8 +2,10 @@
 
 ``POST /auth/token`` is Airflow 3's: a username and password (JSON or form) for a short-lived
 HS256 JWT. Every other route, except health and version, needs ``Authorization: Bearer`` with
-either that JWT or a long-lived API token (``pf_…``). The JWT names the user only: roles are
-re-read on each request, so revoking a role or disabling a user applies at once.
+either that JWT or a long-lived API token (``pf_…``); the execution API (``/execution/v1``,
+``routes/execution.py``) takes a try token instead, and neither kind is accepted by the other.
+The JWT names the user only: roles are re-read on each request, so revoking a role or
+disabling a user applies at once.
 
 The JWT secret comes from the settings (``PINFLOW_JWT_SECRET``); when unset, one is generated
 on first start and kept in ``$PINFLOW_HOME/jwt_secret`` (mode 0600), so every API server that

@@ -27,11 +27,9 @@ from pinflow.services.engine import (
     bundle_bytes,
     log_path,
     record_dispatches,
-    request_arguments,
-    resolve_arguments,
     run_context,
     staging_path,
-    task_definition,
+    task_request,
 )
 from pinflow.settings import Settings
 from pinflow.store.db import Database
@@ -93,40 +91,29 @@ class RequestBuilder:
         self._pending_since = 0.0
 
     def build(self, claimed: ClaimedTask, started: StartedTask) -> TaskRequest:
-        definition = task_definition(self.db, started.snapshot_digest, claimed.task_id)
-        task = definition.task
-        resolved = resolve_arguments(self.db, claimed.run_pk, task, claimed.map_index)
-        arguments = request_arguments(*resolved)
         run = self._run(claimed.run_pk)
-        return TaskRequest(
+        return task_request(
+            self.db,
+            self.settings,
             ti_id=claimed.ti_id,
             dag_id=claimed.dag_id,
             run_id=claimed.run_id,
+            run_pk=claimed.run_pk,
             task_id=claimed.task_id,
+            map_index=claimed.map_index,
             try_number=started.try_number,
             snapshot_digest=started.snapshot_digest,
             staging_dir=self._staging_dir(claimed.run_pk, run),
             log_path=str(self.log_file(claimed, started.try_number)),
-            kind=task.kind,
-            map_index=claimed.map_index,
-            callable=task.callable,
-            bash_command=task.bash_command,
-            http=task.http.model_dump(mode="json") if task.http is not None else None,
-            args=dict(task.args),
-            inputs=arguments.inputs,
-            mapped=arguments.mapped,
-            params=claimed.params,
-            conf=claimed.conf,
-            logical_date=_iso(run.logical_date),
-            data_interval_start=_iso(run.data_interval_start),
-            data_interval_end=_iso(run.data_interval_end),
-            run_type=run.run_type,
-            bundle_uri=self.bundles.uri(started.snapshot_digest),
-            execution_timeout=definition.resolved.execution_timeout,
-            stored_inputs=arguments.stored,
-            artifacts_uri=self.settings.artifacts_uri,
-            xcom_db_limit=self.settings.xcom_db_limit,
-            xcom_max_size=self.settings.xcom_max_size,
+            run_fields={
+                "params": claimed.params,
+                "conf": claimed.conf,
+                "logical_date": _iso(run.logical_date),
+                "data_interval_start": _iso(run.data_interval_start),
+                "data_interval_end": _iso(run.data_interval_end),
+                "run_type": run.run_type,
+                "bundle_uri": self.bundles.uri(started.snapshot_digest),
+            },
         )
 
     def log_file(self, claimed: ClaimedTask, try_number: int) -> Path:

@@ -1,17 +1,22 @@
-"""Reading stored XCom values: where a row's value is, and the value read back from the
-artifact store, checked. Shared by the engine (task inputs) and the reads (the API's XComs)."""
+"""Reading stored XCom values: where a row's value is, the value read back from the artifact
+store, checked, and one XCom's value (``value_of``). Shared by the engine (task inputs, remote
+workers) and the reads (the API's XComs)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pinflow.errors import DataLostError, InvalidInputError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pinflow.errors import DataLostError, InvalidInputError, NotFoundError
 from pinflow.lifecycle.mapping import StoredValue
 from pinflow.runtime.artifacts import (
     ArtifactRef,
     ArtifactStore,
     get_json,
 )
+from pinflow.store.db import Database
 from pinflow.store.tables import XCom
 
 RETURN_VALUE = "return_value"  # the key of a try's own result
@@ -48,3 +53,35 @@ def read_artifact(artifacts: ArtifactStore | None, ref: ArtifactRef, what: str) 
             f"The value of {what} cannot be read: {exc}. Clear the task to compute it again.",
             exc.details,
         ) from None
+
+
+def value_of(
+    db: Database,
+    run_pk: int,
+    task_id: str,
+    key: str = RETURN_VALUE,
+    map_index: int = -1,
+    *,
+    artifacts: ArtifactStore | None = None,
+) -> Any:
+    """The value of one XCom of the run ``run_pk`` (what a task or a test sees, not the API's
+    ``XComInfo``); ``NotFoundError`` when the task pushed nothing under ``key``.
+
+    A value in the artifact store is read from ``artifacts`` (``DataLostError`` when it is
+    missing or altered).
+    """
+    with db.read() as s:
+        row = _xcom_row(s, run_pk, task_id, key, map_index)
+        if row is None:
+            raise NotFoundError(f"No XCom {key!r} of task {task_id!r} in run {run_pk}.")
+        ref = artifact_of(row)
+        if ref is None:
+            return row.value
+    mapped = f"[{map_index}]" if map_index >= 0 else ""
+    return read_artifact(artifacts, ref, f"XCom {key!r} of task {task_id!r}{mapped}")
+
+
+def _xcom_row(s: Session, run_pk: int, task_id: str, key: str, map_index: int) -> XCom | None:
+    where = {"run_pk": run_pk, "task_id": task_id, "key": key, "map_index": map_index}
+    row: XCom | None = s.scalars(select(XCom).filter_by(**where)).one_or_none()
+    return row

@@ -2,8 +2,10 @@
 (``claims``, ``pools``, ``starts``), records heartbeats and results (``heartbeats``,
 ``reports``, ``steps``), advances runs (``scheduling``, ``new_runs``, ``sweep``), hands tries to
 executors (``dispatch``), stores XComs and resolves a task's inputs (``xcom_store``,
-``inputs``), recovers lost tries, creates scheduled runs, wakes schedulers. Called by the
-scheduler and the executors, never by a route: a route changes state through ``commands``.
+``inputs``), recovers lost tries, creates scheduled runs, wakes schedulers; serves remote
+workers' tries (``remote_tries``, authenticated by ``try_tokens``). Called by the scheduler and
+the executors, and by the execution API (``/execution/v1``, ADR 0012) on behalf of a remote
+worker; never by a user's route: those change state through ``commands``.
 
 The decisions it applies are ``pinflow.lifecycle``'s (``run_planning``, ``try_rules``,
 ``claim_rules``); what differs between SQLite and PostgreSQL is ``pinflow.store.dialect``'s.
@@ -19,12 +21,14 @@ from pinflow.services.engine import _inputs as inputs
 from pinflow.services.engine import _new_runs as new_runs
 from pinflow.services.engine import _pools as pools
 from pinflow.services.engine import _recovery as recovery
+from pinflow.services.engine import _remote_tries as remote_tries
 from pinflow.services.engine import _reports as reports
 from pinflow.services.engine import _schedules as schedules
 from pinflow.services.engine import _scheduling as scheduling
 from pinflow.services.engine import _starts as starts
 from pinflow.services.engine import _steps as steps
 from pinflow.services.engine import _sweep as sweep
+from pinflow.services.engine import _try_tokens as try_tokens
 from pinflow.services.engine import _wakeups as wakeups
 from pinflow.services.engine import _xcom_store as xcom_store
 from pinflow.services.engine._claims import ClaimedTask, claim_scheduled
@@ -46,6 +50,7 @@ from pinflow.services.engine._inputs import get_inputs
 from pinflow.services.engine._new_runs import start_new_runs
 from pinflow.services.engine._recovery import find_lost_tries, recover_lost_tries
 from pinflow.services.engine._reports import NO_XCOM, TaskReport, finish_task
+from pinflow.services.engine._requests import task_request
 from pinflow.services.engine._schedules import (
     create_scheduled_runs,
     next_schedule_at,
@@ -54,6 +59,7 @@ from pinflow.services.engine._schedules import (
 from pinflow.services.engine._starts import StartedTask, claim_and_start, start_task
 from pinflow.services.engine._steps import report_and_claim
 from pinflow.services.engine._sweep import release_due_retries, schedule_pass
+from pinflow.services.engine._try_tokens import TryClaims, TryTokens, claims_of
 from pinflow.services.engine._wakeups import CHANNEL
 from pinflow.services.engine._xcom_store import has_xcom, reported_xcom, request_arguments
 
@@ -65,10 +71,13 @@ __all__ = [
     "RunContext",
     "StartedTask",
     "TaskReport",
+    "TryClaims",
+    "TryTokens",
     "bundle_bytes",
     "claim_and_start",
     "claim_scheduled",
     "claims",
+    "claims_of",
     "create_scheduled_runs",
     "dispatch",
     "find_lost_tries",
@@ -88,6 +97,7 @@ __all__ = [
     "recover_lost_tries",
     "recovery",
     "release_due_retries",
+    "remote_tries",
     "report_and_claim",
     "reported_xcom",
     "reports",
@@ -105,6 +115,8 @@ __all__ = [
     "steps",
     "sweep",
     "task_definition",
+    "task_request",
+    "try_tokens",
     "wakeups",
     "xcom_store",
 ]

@@ -9,14 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from pinflow.errors import NotFoundError
 from pinflow.runtime.artifacts import ArtifactRef, ArtifactStore
 from pinflow.services import xcom_values
 from pinflow.services.reads._queries import Page, dag_ids_in, paged
 from pinflow.services.reads._run_queries import run_row
-from pinflow.services.xcom_values import RETURN_VALUE
 from pinflow.store.db import Database
 from pinflow.store.tables import DagRun, XCom
 
@@ -115,35 +113,3 @@ def get_xcom(
     mapped = f"[{map_index}]" if map_index >= 0 else ""
     what = f"XCom {key!r} of task {task_id!r}{mapped} in run {run_id!r}"
     return replace(x, value=xcom_values.read_artifact(artifacts, x.stored, what))
-
-
-def value_of(
-    db: Database,
-    run_pk: int,
-    task_id: str,
-    key: str = RETURN_VALUE,
-    map_index: int = -1,
-    *,
-    artifacts: ArtifactStore | None = None,
-) -> Any:
-    """The value of one XCom of the run ``run_pk`` (what a task or a test sees, not the API's
-    ``XComInfo``); ``NotFoundError`` when the task pushed nothing under ``key``.
-
-    A value in the artifact store is read from ``artifacts`` (``DataLostError`` when it is
-    missing or altered).
-    """
-    with db.read() as s:
-        row = _xcom_row(s, run_pk, task_id, key, map_index)
-        if row is None:
-            raise NotFoundError(f"No XCom {key!r} of task {task_id!r} in run {run_pk}.")
-        ref = xcom_values.artifact_of(row)
-        if ref is None:
-            return row.value
-    mapped = f"[{map_index}]" if map_index >= 0 else ""
-    return xcom_values.read_artifact(artifacts, ref, f"XCom {key!r} of task {task_id!r}{mapped}")
-
-
-def _xcom_row(s: Session, run_pk: int, task_id: str, key: str, map_index: int) -> XCom | None:
-    where = {"run_pk": run_pk, "task_id": task_id, "key": key, "map_index": map_index}
-    row: XCom | None = s.scalars(select(XCom).filter_by(**where)).one_or_none()
-    return row

@@ -1,0 +1,229 @@
+"""The execution API (``/execution/v1``): what a remote worker calls for the one try it runs.
+
+Like Airflow 3's Task Execution API, and ADR 0012. Every route is authenticated by the try's
+token only (``Authorization: Bearer``, ``engine.TryTokens``): a user's access token or API
+token is refused with 401, as is a missing, invalid or expired try token. A path naming
+another task instance, another run or another snapshot than the token's is refused with 403
+before anything is read or written. Stale tries are fenced by the engine's try rules: a
+start, heartbeat or result of a try that is no longer the live one is a 409, and writes
+nothing.
+
+``PATCH …/run`` and ``PUT …/heartbeat`` answer a fresh token in ``Refreshed-API-Token``
+(the try may run longer than one token's life); the worker uses the latest it was given.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from pinflow.api.auth import ArtifactsDep, DbDep
+from pinflow.api.schemas import MAX_INT
+from pinflow.errors import AuthenticationError, PermissionDeniedError
+from pinflow.runtime.contract import TaskResult
+from pinflow.services.engine import TryClaims, TryTokens, remote_tries
+from pinflow.settings import Settings
+
+PREFIX = "/execution/v1"
+REFRESHED_TOKEN = "Refreshed-API-Token"  # noqa: S105 - a header name
+DIGEST_HEADER = "X-Pinflow-Snapshot-Digest"
+MAX_LOG_CHUNK = 1024 * 1024  # characters of one log upload
+_INT32 = 2**31 - 1
+
+router = APIRouter(prefix=PREFIX, tags=["execution"])
+_try_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="TryToken",
+    description="The try token the executor gave the worker (never a user's token).",
+)
+TiId = Annotated[int, Path(ge=1, le=MAX_INT)]
+
+
+def get_try_tokens(request: Request) -> TryTokens:
+    tokens: TryTokens = request.app.state.try_tokens
+    return tokens
+
+
+def try_claims(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_try_bearer)],
+) -> TryClaims:
+    """The try the caller's token is for; 401 for anything but a valid try token."""
+    if credentials is None or not credentials.credentials:
+        raise AuthenticationError("Not authenticated: send 'Authorization: Bearer <try token>'.")
+    return get_try_tokens(request).verify(credentials.credentials)
+
+
+ClaimsDep = Annotated[TryClaims, Depends(try_claims)]
+
+
+def _own_try(claims: TryClaims, ti_id: int) -> None:
+    if ti_id != claims.ti_id:
+        raise PermissionDeniedError("The try token is for another task instance.")
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _refreshed(request: Request, response: Response, claims: TryClaims) -> None:
+    response.headers[REFRESHED_TOKEN] = get_try_tokens(request).issue(claims)
+
+
+# --- schemas ------------------------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StartBody(_Body):
+    hostname: str = Field(min_length=1, max_length=255)
+    pid: int = Field(ge=0, le=_INT32)
+
+
+class StateBody(_Body):
+    """How the try ended: the runtime contract's ``TaskResult`` without its key (the token's)."""
+
+    state: Literal["success", "failed", "skipped"]
+    error: str | None = Field(default=None, max_length=4000)
+    value: JsonValue = None
+    value_uri: str | None = Field(default=None, max_length=2000)
+    value_size: int | None = Field(default=None, ge=0, le=MAX_INT)
+    value_sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
+    value_length: int | None = Field(default=None, ge=0, le=MAX_INT)
+    exit_code: int | None = Field(default=None, ge=-_INT32, le=_INT32)
+    duration: float = Field(default=0.0, ge=0, le=1e9)
+    pid: int | None = Field(default=None, ge=0, le=_INT32)
+
+    def result(self, claims: TryClaims) -> TaskResult:
+        return TaskResult(
+            ti_id=claims.ti_id,
+            try_number=claims.try_number,
+            success=self.state != "failed",
+            skipped=self.state == "skipped",
+            value=self.value,
+            error=self.error,
+            exit_code=self.exit_code,
+            duration=self.duration,
+            pid=self.pid,
+            value_uri=self.value_uri,
+            value_size=self.value_size,
+            value_sha256=self.value_sha256,
+            value_length=self.value_length,
+        )
+
+
+class StateResponse(BaseModel):
+    state: str
+
+
+class LogChunk(_Body):
+    content: str = Field(max_length=MAX_LOG_CHUNK)
+
+
+class SnapshotResponse(BaseModel):
+    digest: str
+    spec: dict[str, Any]
+    bundle: str | None = Field(description="the code bundle (a zip), base64; null: no code")
+
+
+class XComResponse(BaseModel):
+    key: str
+    value: Any
+
+
+# --- routes -------------------------------------------------------------------------------------
+
+_FENCED: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The try is no longer the live one: stop it"}
+}
+
+
+@router.patch(
+    "/task-instances/{ti_id}/run",
+    responses={200: {"description": "The try's TaskRequest (docs/runtime-contract.md)"}, **_FENCED},
+)
+def start_try(
+    request: Request, db: DbDep, claims: ClaimsDep, ti_id: TiId, body: StartBody
+) -> JSONResponse:
+    """The worker starts its try (``queued`` -> ``running``) and gets what it needs to run it."""
+    _own_try(claims, ti_id)
+    task_request, started = remote_tries.start_remote_try(
+        db,
+        claims,
+        _settings(request),
+        bundles_url=f"{str(request.base_url).rstrip('/')}{PREFIX}/snapshots",
+        hostname=body.hostname,
+        pid=body.pid,
+    )
+    response = JSONResponse(task_request.to_dict())
+    _refreshed(request, response, claims.started_on(started.snapshot_digest))
+    return response
+
+
+@router.put("/task-instances/{ti_id}/heartbeat", status_code=204, responses=_FENCED)
+def heartbeat(request: Request, db: DbDep, claims: ClaimsDep, ti_id: TiId) -> Response:
+    """The try is alive; a 409 tells the worker to stop it (cleared or superseded)."""
+    _own_try(claims, ti_id)
+    remote_tries.heartbeat_remote_try(db, claims)
+    response = Response(status_code=204)
+    _refreshed(request, response, claims)
+    return response
+
+
+@router.patch("/task-instances/{ti_id}/state", response_model=StateResponse, responses=_FENCED)
+def finish_try(
+    request: Request, db: DbDep, claims: ClaimsDep, ti_id: TiId, body: StateBody
+) -> StateResponse:
+    """How the try ended; its run advances at once. A stale try's result writes nothing."""
+    _own_try(claims, ti_id)
+    state = remote_tries.finish_remote_try(db, claims, body.result(claims), _settings(request))
+    return StateResponse(state=state.value)
+
+
+@router.post("/task-instances/{ti_id}/logs", status_code=204)
+def upload_log(request: Request, claims: ClaimsDep, ti_id: TiId, body: LogChunk) -> Response:
+    """Append a chunk to the try's log, where ``/api/v2/…/logs/{try_number}`` reads it."""
+    _own_try(claims, ti_id)
+    remote_tries.append_log(_settings(request).logs_dir, claims, body.content)
+    return Response(status_code=204)
+
+
+@router.get("/snapshots/{digest}", response_model=SnapshotResponse)
+def get_snapshot(
+    db: DbDep, claims: ClaimsDep, digest: Annotated[str, Path(max_length=100)], response: Response
+) -> SnapshotResponse:
+    """The spec and code bundle of the try's own snapshot; the worker checks the digest."""
+    if digest != claims.snapshot_digest:
+        raise PermissionDeniedError("The try token is for another snapshot.")
+    document = remote_tries.snapshot_document(db, digest)
+    response.headers[DIGEST_HEADER] = document.digest
+    bundle = remote_tries.encode_bundle(document.bundle)
+    return SnapshotResponse(digest=document.digest, spec=document.spec, bundle=bundle)
+
+
+@router.get("/xcoms/{dag_id}/{run_id}/{task_id}", response_model=XComResponse)
+def get_xcom(
+    *,
+    db: DbDep,
+    artifacts: ArtifactsDep,
+    claims: ClaimsDep,
+    dag_id: Annotated[str, Path(max_length=250)],
+    run_id: Annotated[str, Path(max_length=250)],
+    task_id: Annotated[str, Path(max_length=250)],
+    map_index: Annotated[int, Query(ge=-1, le=_INT32)] = -1,
+    key: Annotated[str, Query(min_length=1, max_length=512)] = "return_value",
+) -> XComResponse:
+    """An XCom of the try's own run (404 when there is none)."""
+    if (dag_id, run_id) != (claims.dag_id, claims.run_id):
+        raise PermissionDeniedError("The try token is for another run.")
+    value = remote_tries.run_xcom(
+        db, claims, task_id, map_index=map_index, key=key, artifacts=artifacts
+    )
+    return XComResponse(key=key, value=value)

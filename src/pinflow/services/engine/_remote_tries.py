@@ -1,0 +1,236 @@
+"""Tries run by remote workers, through the execution API (``/execution/v1``, ADR 0012).
+
+The same engine calls as the local executor's, keyed by the try a token names
+(``_try_tokens.TryClaims``): ``start_task`` (``queued`` -> ``running``), ``heartbeat``,
+``finish_task``; so the try rules fence a remote try exactly as a local one. A worker gets
+the same ``TaskRequest`` the local executor builds, except that ``bundle_uri`` is the
+execution API's snapshot resource, and reports the same ``TaskResult``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError
+from pinflow.lifecycle.states import TaskState
+from pinflow.runtime.artifacts import ArtifactStore
+from pinflow.runtime.contract import TaskRequest, TaskResult
+from pinflow.services.engine._dispatch import (
+    DispatchRecord,
+    log_path,
+    record_dispatches,
+    staging_path,
+)
+from pinflow.services.engine._heartbeats import heartbeat
+from pinflow.services.engine._reports import NO_XCOM, finish_task
+from pinflow.services.engine._requests import task_request
+from pinflow.services.engine._starts import StartedTask, start_task
+from pinflow.services.engine._try_tokens import TryClaims
+from pinflow.services.engine._xcom_store import (
+    has_xcom,
+    reported_xcom,
+)
+from pinflow.services.xcom_values import RETURN_VALUE, value_of
+from pinflow.settings import Settings
+from pinflow.store.db import Database
+from pinflow.store.tables import DagRun, Snapshot, TaskInstance
+
+STOP_THE_TRY = "Stop this try: it is no longer the live try of its task instance."
+
+
+@dataclass(frozen=True)
+class SnapshotDocument:
+    """A snapshot as a worker fetches it: it recomputes ``digest`` from the other two."""
+
+    digest: str
+    spec: dict[str, Any]
+    bundle: bytes
+
+
+def start_remote_try(
+    db: Database,
+    claims: TryClaims,
+    settings: Settings,
+    *,
+    bundles_url: str,
+    hostname: str | None,
+    pid: int | None,
+) -> tuple[TaskRequest, StartedTask]:
+    """Start the try a token names and build its request; ``ConflictError`` when the task
+    instance is no longer where that try can start (cleared, started already, superseded)."""
+    try:
+        started = start_task(
+            db, claims.ti_id, try_number=claims.try_number, hostname=hostname, pid=pid
+        )
+    except ConflictError as exc:
+        raise ConflictError(f"{exc} {STOP_THE_TRY}") from None
+    try:
+        request = _request(db, claims, started, settings, bundles_url)
+    except PinflowError as exc:  # the try started but cannot run: it fails (its retries apply)
+        message = f"the task request could not be built: {exc}"
+        finish_task(db, claims.ti_id, try_number=started.try_number, success=False, error=message)
+        raise
+    record = DispatchRecord(
+        claims.ti_id,
+        started.try_number,
+        Path(request.log_path),
+        run_pk=started.run_pk,
+        staging_dir=Path(request.staging_dir),
+    )
+    record_dispatches(db, [record])  # so that the log endpoints and clears find the log
+    return request, started
+
+
+def heartbeat_remote_try(db: Database, claims: TryClaims, *, now: datetime | None = None) -> None:
+    try:
+        heartbeat(db, claims.ti_id, try_number=claims.try_number, now=now)
+    except ConflictError as exc:
+        raise ConflictError(f"{exc} {STOP_THE_TRY}") from None
+
+
+def finish_remote_try(
+    db: Database, claims: TryClaims, result: TaskResult, settings: Settings
+) -> TaskState:
+    """Record the try's result as the scheduler records a local one: a value that cannot be
+    stored (above ``xcom_db_limit`` inline, a reference to another key) fails the try. A stale
+    try's result raises ``ConflictError`` and writes nothing."""
+    keep = result.success and not result.skipped and has_xcom(result)
+    xcom = reported_xcom(result) if keep else NO_XCOM
+    try:
+        return finish_task(
+            db,
+            claims.ti_id,
+            try_number=claims.try_number,
+            success=result.success,
+            error=result.error,
+            xcom=xcom,
+            skipped=result.skipped,
+            xcom_db_limit=settings.xcom_db_limit,
+        )
+    except InvalidInputError as exc:  # the value cannot be stored: the try fails
+        return finish_task(
+            db, claims.ti_id, try_number=claims.try_number, success=False, error=str(exc)
+        )
+
+
+def append_log(logs_dir: Path, claims: TryClaims, chunk: str) -> int:
+    """Append ``chunk`` to the try's own log file (where the local executor writes it)."""
+    path = try_log_path(logs_dir, claims)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = chunk.encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    return len(data)
+
+
+def try_log_path(logs_dir: Path, claims: TryClaims) -> Path:
+    return log_path(
+        logs_dir,
+        claims.dag_id,
+        claims.run_id,
+        claims.task_id,
+        map_index=claims.map_index,
+        try_number=claims.try_number,
+    )
+
+
+def snapshot_document(db: Database, digest: str) -> SnapshotDocument:
+    with db.read() as s:
+        row = s.get(Snapshot, digest)
+        if row is None:
+            raise NotFoundError(f"Snapshot {digest} was not found.")
+        return SnapshotDocument(row.digest, dict(row.spec), bytes(row.bundle or b""))
+
+
+def encode_bundle(bundle: bytes) -> str | None:
+    return base64.b64encode(bundle).decode() if bundle else None
+
+
+def run_xcom(
+    db: Database,
+    claims: TryClaims,
+    task_id: str,
+    *,
+    map_index: int = -1,
+    key: str = RETURN_VALUE,
+    artifacts: ArtifactStore | None = None,
+) -> Any:
+    """An XCom of the token's own run; ``NotFoundError`` when there is none."""
+    return value_of(db, _run_pk(db, claims), task_id, key, map_index, artifacts=artifacts)
+
+
+def _run_pk(db: Database, claims: TryClaims) -> int:
+    with db.read() as s:
+        run_pk = s.scalars(select(TaskInstance.run_pk).where(TaskInstance.id == claims.ti_id))
+        found = run_pk.one_or_none()
+    if found is None:
+        raise NotFoundError(f"Task instance {claims.ti_id} was not found.")
+    return int(found)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _run_fields(db: Database, started: StartedTask, bundles_url: str) -> dict[str, Any]:
+    """What a request takes from the run, and where the worker fetches the code."""
+    digest = started.snapshot_digest
+    with db.read() as s:
+        run = s.get(DagRun, started.run_pk)
+        if run is None:
+            raise NotFoundError(f"DAG run {started.run_pk} was not found.")
+        has_code = bool(s.scalar(select(func.length(Snapshot.bundle)).filter_by(digest=digest)))
+        return {
+            "params": dict(run.params or {}),
+            "conf": dict(run.conf or {}),
+            "logical_date": _iso(run.logical_date),
+            "data_interval_start": _iso(run.data_interval_start),
+            "data_interval_end": _iso(run.data_interval_end),
+            "run_type": run.run_type,
+            "bundle_uri": f"{bundles_url}/{digest}" if has_code else None,
+        }
+
+
+def _request(
+    db: Database, claims: TryClaims, started: StartedTask, settings: Settings, bundles_url: str
+) -> TaskRequest:
+    """The ``TaskRequest`` the local executor's ``RequestBuilder`` builds for this try."""
+    return task_request(
+        db,
+        settings,
+        ti_id=claims.ti_id,
+        dag_id=claims.dag_id,
+        run_id=claims.run_id,
+        run_pk=started.run_pk,
+        task_id=started.task_id,
+        map_index=started.map_index,
+        try_number=started.try_number,
+        snapshot_digest=started.snapshot_digest,
+        staging_dir=str(staging_path(settings.staging_dir, claims.dag_id, claims.run_id)),
+        log_path=str(try_log_path(settings.logs_dir, claims)),
+        run_fields=_run_fields(db, started, bundles_url),
+    )
+
+
+__all__ = [
+    "STOP_THE_TRY",
+    "SnapshotDocument",
+    "append_log",
+    "encode_bundle",
+    "finish_remote_try",
+    "heartbeat_remote_try",
+    "run_xcom",
+    "snapshot_document",
+    "start_remote_try",
+    "try_log_path",
+]

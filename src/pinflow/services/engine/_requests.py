@@ -1,0 +1,67 @@
+"""A try's ``TaskRequest``: what a task process needs to run it (``docs/runtime-contract.md``).
+
+One builder for both ways a try runs: the local executor's (``scheduler.requests``) and a
+remote worker's (``_remote_tries``, through the execution API). They differ only in what
+they read of the run and where the code bundle is fetched from, which the caller passes as
+``run_fields``; everything the task itself decides (its kind, arguments, inputs, limits) is
+built here, so a DAG behaves the same on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pinflow.runtime.contract import TaskRequest
+from pinflow.services.engine._dispatch import resolve_arguments, task_definition
+from pinflow.services.engine._xcom_store import request_arguments
+from pinflow.settings import Settings
+from pinflow.store.db import Database
+
+
+def task_request(
+    db: Database,
+    settings: Settings,
+    *,
+    ti_id: int,
+    dag_id: str,
+    run_id: str,
+    run_pk: int,
+    task_id: str,
+    map_index: int,
+    try_number: int,
+    snapshot_digest: str,
+    staging_dir: str,
+    log_path: str,
+    run_fields: Mapping[str, Any],
+) -> TaskRequest:
+    """The request of try ``try_number`` of a task instance; ``run_fields``: ``params``,
+    ``conf``, ``logical_date``, ``data_interval_start``/``_end``, ``run_type``,
+    ``bundle_uri``."""
+    definition = task_definition(db, snapshot_digest, task_id)
+    task = definition.task
+    arguments = request_arguments(*resolve_arguments(db, run_pk, task, map_index))
+    return TaskRequest(
+        ti_id=ti_id,
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+        try_number=try_number,
+        snapshot_digest=snapshot_digest,
+        staging_dir=staging_dir,
+        log_path=log_path,
+        kind=task.kind,
+        map_index=map_index,
+        callable=task.callable,
+        bash_command=task.bash_command,
+        http=task.http.model_dump(mode="json") if task.http is not None else None,
+        args=dict(task.args),
+        inputs=arguments.inputs,
+        mapped=arguments.mapped,
+        execution_timeout=definition.resolved.execution_timeout,
+        stored_inputs=arguments.stored,
+        artifacts_uri=settings.artifacts_uri,
+        xcom_db_limit=settings.xcom_db_limit,
+        xcom_max_size=settings.xcom_max_size,
+        **run_fields,
+    )
