@@ -51,7 +51,6 @@ from pinflow.lifecycle.states import TaskState
 from pinflow.runtime.contract import TaskKey, TaskResult
 from pinflow.scheduler.listen import RunListener, listen
 from pinflow.scheduler.requests import RequestBuilder
-from pinflow.scheduler.results import record_result, report_of
 from pinflow.scheduler.safety import SafetyNet
 from pinflow.scheduler.timers import Timers
 from pinflow.services.engine import (
@@ -61,8 +60,10 @@ from pinflow.services.engine import (
     has_unfinished_runs,
     next_retry_at,
     next_schedule_at,
+    record_result,
     release_due_retries,
     report_and_claim,
+    report_of,
     schedule_pass,
     start_new_runs,
     start_task,

@@ -51,6 +51,7 @@ from pinflow.services.engine._new_runs import start_new_runs
 from pinflow.services.engine._recovery import find_lost_tries, recover_lost_tries
 from pinflow.services.engine._reports import NO_XCOM, TaskReport, finish_task
 from pinflow.services.engine._requests import task_request
+from pinflow.services.engine._results import record_result, report_of
 from pinflow.services.engine._schedules import (
     create_scheduled_runs,
     next_schedule_at,
@@ -94,11 +95,13 @@ __all__ = [
     "next_schedule_at",
     "pools",
     "record_dispatches",
+    "record_result",
     "recover_lost_tries",
     "recovery",
     "release_due_retries",
     "remote_tries",
     "report_and_claim",
+    "report_of",
     "reported_xcom",
     "reports",
     "request_arguments",

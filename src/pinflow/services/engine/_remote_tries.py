@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import base64
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
-from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError
+from pinflow.errors import ConflictError, NotFoundError, PinflowError
 from pinflow.lifecycle.states import TaskState
 from pinflow.runtime.artifacts import ArtifactStore
 from pinflow.runtime.contract import TaskRequest, TaskResult
@@ -29,14 +29,11 @@ from pinflow.services.engine._dispatch import (
     staging_path,
 )
 from pinflow.services.engine._heartbeats import heartbeat
-from pinflow.services.engine._reports import NO_XCOM, finish_task
+from pinflow.services.engine._reports import finish_task
 from pinflow.services.engine._requests import task_request
+from pinflow.services.engine._results import record_result
 from pinflow.services.engine._starts import StartedTask, start_task
 from pinflow.services.engine._try_tokens import TryClaims
-from pinflow.services.engine._xcom_store import (
-    has_xcom,
-    reported_xcom,
-)
 from pinflow.services.xcom_values import RETURN_VALUE, value_of
 from pinflow.settings import Settings
 from pinflow.store.db import Database
@@ -101,23 +98,9 @@ def finish_remote_try(
     """Record the try's result as the scheduler records a local one: a value that cannot be
     stored (above ``xcom_db_limit`` inline, a reference to another key) fails the try. A stale
     try's result raises ``ConflictError`` and writes nothing."""
-    keep = result.success and not result.skipped and has_xcom(result)
-    xcom = reported_xcom(result) if keep else NO_XCOM
-    try:
-        return finish_task(
-            db,
-            claims.ti_id,
-            try_number=claims.try_number,
-            success=result.success,
-            error=result.error,
-            xcom=xcom,
-            skipped=result.skipped,
-            xcom_db_limit=settings.xcom_db_limit,
-        )
-    except InvalidInputError as exc:  # the value cannot be stored: the try fails
-        return finish_task(
-            db, claims.ti_id, try_number=claims.try_number, success=False, error=str(exc)
-        )
+    # The try is the token's, whatever the body says.
+    mine = replace(result, ti_id=claims.ti_id, try_number=claims.try_number)
+    return record_result(db, mine, xcom_db_limit=settings.xcom_db_limit)
 
 
 def append_log(logs_dir: Path, claims: TryClaims, chunk: str) -> int:

@@ -1,8 +1,10 @@
-"""A try's ``TaskResult`` as the services record it (the way back of ``scheduler.requests``).
+"""A try's ``TaskResult`` as the engine records it: the way back of a ``TaskRequest``, from a
+local executor or a remote worker alike.
 
-A step's results are reported together (``report_and_claim`` takes their :func:`report_of`); a
-result that comes on its own (the executor stopped, a request could not be built, a
-superseded try ended) is recorded with :func:`record_result`.
+A scheduler step's results are reported together (``report_and_claim`` takes their
+:func:`report_of`); a result that comes on its own (the executor stopped, a request could not
+be built, a superseded try ended, a remote worker's report) is recorded with
+:func:`record_result`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from typing import Any
 from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.states import TaskState
 from pinflow.runtime.contract import TaskResult
-from pinflow.services.engine import NO_XCOM, TaskReport, finish_task, has_xcom, reported_xcom
+from pinflow.services.engine._reports import NO_XCOM, TaskReport, finish_task
+from pinflow.services.engine._xcom_store import has_xcom, reported_xcom
 from pinflow.store.db import Database
 
 
