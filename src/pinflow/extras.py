@@ -51,9 +51,3 @@ def require(extra: Extra) -> ModuleType:
         ) from None
 
 
-def installed(extra: Extra) -> bool:
-    try:
-        require(extra)
-    except MissingExtraError:
-        return False
-    return True

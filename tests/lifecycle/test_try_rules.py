@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from tests.lifecycle.test_run_planning import NOW
+from tests.lifecycle.test_run_planning import task as planning_task
 
 from pinflow.lifecycle.states import TaskState
 from pinflow.lifecycle.try_rules import (
@@ -17,24 +19,12 @@ from pinflow.lifecycle.try_rules import (
     position_while_running,
     report_outcome,
 )
-from pinflow.spec.models import ResolvedTask, TriggerRule
-
-NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+from pinflow.spec.models import ResolvedTask
 
 
 def task(**fields: Any) -> ResolvedTask:
-    base: dict[str, Any] = {
-        "task_id": "t",
-        "trigger_rule": TriggerRule.ALL_SUCCESS,
-        "retries": 2,
-        "retry_delay": 10.0,
-        "retry_exponential_backoff": False,
-        "max_retry_delay": None,
-        "execution_timeout": None,
-        "pool": "default_pool",
-        "pool_slots": 1,
-    }
-    return ResolvedTask(**{**base, **fields})
+    """The run-planning tests' task, with two retries."""
+    return planning_task(**{"retries": 2, **fields})
 
 
 def test_a_try_starts_from_queued_at_the_previous_number() -> None:
