@@ -49,5 +49,3 @@ def require(extra: Extra) -> ModuleType:
             f"pip install 'pinflow[{extra.name}]'",
             extra=extra.name,
         ) from None
-
-
