@@ -104,6 +104,44 @@ class Settings(BaseSettings):
     fernet_key: SecretStr | None = Field(
         default=None, description="key encrypting variables and connections at rest"
     )
+    # -- scale-out: Celery workers on other hosts (docs/deploy.md) --------------------------
+    hostname: str | None = Field(
+        default=None,
+        description="the name this process reports as its host (default: the machine's name)",
+    )
+    broker_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="the Celery broker (amqp://… or redis://…) with PINFLOW_EXECUTOR=celery",
+    )
+    execution_api_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="where Celery workers reach the execution API (an api-server's base URL)",
+    )
+    default_queue: str = Field(
+        default="default", description="the queue of a task that names none (``queue=``)"
+    )
+    queued_timeout: float = Field(
+        default=600.0,
+        gt=0,
+        description="seconds a try may wait in the broker for a worker before it is sent again "
+        "(Airflow's task_queued_timeout); a try whose claiming scheduler died is sent again "
+        "after zombie_threshold",
+    )
+    scheduler_health_threshold: float = Field(
+        default=30.0,
+        gt=0,
+        description="seconds without a heartbeat after which a scheduler or worker is unhealthy",
+    )
+    worker_concurrency: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="tries a Celery worker runs at once (pinflow celery worker --concurrency)",
+    )
+    shared_store_url: str | None = Field(
+        default=None,
+        description="fsspec URL of the store for XCom artifacts and run staging shared by "
+        "every host (s3://bucket/prefix); default: file:// under artifacts_dir",
+    )
     logs_dir: Path = _under_home("logs")
     staging_dir: Path = _under_home("staging")
     snapshot_cache_dir: Path = _under_home("snapshots")

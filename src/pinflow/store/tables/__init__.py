@@ -6,7 +6,7 @@ Timestamps are timezone-aware UTC. Ids of versions are UUID strings (portable ac
 databases and readable in URLs).
 
 Import every table from here (``from pinflow.store.tables import DagRun``): the modules behind
-this face group them by aggregate (``_dags``, ``_runs``, ``_access``, ``_resources``) on the
+this face group them by aggregate (``_dags``, ``_runs``, ``_access``, ``_resources``, ``_fleet``) on the
 base and column types of ``base``. ``Base.metadata`` holds every table once this package is
 imported, which is what Alembic compares the migrations with.
 """
@@ -20,6 +20,7 @@ from pinflow.store.tables._dags import (
     WorkflowDefinition,
     WorkflowSet,
 )
+from pinflow.store.tables._fleet import Component
 from pinflow.store.tables._resources import POOL_NAME_LEN, Connection, Pool, Variable
 from pinflow.store.tables._runs import (
     DagRun,
@@ -48,6 +49,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "Component",
     "Connection",
     "Dag",
     "DagImportError",

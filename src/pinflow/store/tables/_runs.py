@@ -65,6 +65,10 @@ class TaskInstance(Base):
     max_tries: Mapped[int] = mapped_column(Integer, default=0)
     pool: Mapped[str] = mapped_column(String(ID_LEN), default="default_pool")
     pool_slots: Mapped[int] = mapped_column(Integer, default=1)
+    # The Celery queue its tries go to (Airflow's operator ``queue=``), and the scheduler that
+    # claimed the queued try (a ``component`` id), so a dead claimer's tries are requeued soon.
+    queue: Mapped[str] = mapped_column(String(ID_LEN), default="default")
+    queued_by: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
     next_try_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     start_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
