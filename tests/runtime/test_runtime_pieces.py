@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from pinflow.runtime.paths import log_path, path_component, staging_path
 from pinflow.runtime.process import FrameReader, encode_frame
 from pinflow.runtime.task_process import ensure_bundle
 from pinflow.sdk.bundle import make_bundle
-from pinflow.services.engine._dispatch import log_path, path_component, staging_path
 from pinflow.settings import Settings
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from tests.scheduler.helpers import make_settings, push_dag, run_state, task_instances, tries_of
 
+from pinflow.runtime.paths import staging_path
 from pinflow.services.commands._runs import trigger_run
-from pinflow.services.engine._dispatch import staging_path
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 

@@ -15,10 +15,10 @@ from tests.scheduler.helpers import (
     tries_of,
 )
 
+from pinflow.runtime.paths import staging_path
 from pinflow.scheduler.loop import Scheduler
 from pinflow.services.commands._clear import clear_task_instances
 from pinflow.services.commands._runs import trigger_run
-from pinflow.services.engine._dispatch import staging_path
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 
@@ -20,3 +21,16 @@ def path_component(name: str) -> str:
         return name
     suffix = hashlib.sha256(name.encode()).hexdigest()[:8]
     return f"{safe.lstrip('.') or '_'}-{suffix}"
+
+
+def staging_path(base: Path, dag_id: str, run_id: str) -> Path:
+    """The run's staging dir: the same path for every try and after every clear of the run."""
+    return Path(base) / path_component(dag_id) / path_component(run_id)
+
+
+def log_path(
+    base: Path, dag_id: str, run_id: str, task_id: str, *, map_index: int, try_number: int
+) -> Path:
+    """``<logs>/<dag_id>/<run_id>/<task_id>/<map_index>/attempt=<n>.log``."""
+    parts = (dag_id, run_id, task_id, str(map_index))
+    return Path(base).joinpath(*map(path_component, parts)) / f"attempt={try_number}.log"

@@ -7,6 +7,7 @@ partial frame it has until the rest arrives.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import json
@@ -107,3 +108,19 @@ def read_frame(fd: int) -> dict[str, Any] | None:
         messages = reader.feed(data)
         if messages:
             return messages[0]
+
+
+def describe_status(status: int) -> tuple[str, int]:
+    """How a child ended (``os.waitpid``'s status): words for a message, and an exit code
+    (``-signal`` when a signal killed it)."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return f"killed by signal {signal.Signals(sig).name}", -sig
+    code = os.waitstatus_to_exitcode(status)
+    return f"exited with code {code}", code
+
+
+def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
+    """Signal the process group ``pid`` leads (a task and everything it started)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)

@@ -70,8 +70,13 @@ def fetch_bundle(uri: str) -> bytes:
     raise ValueError(f"unsupported bundle URI {uri!r} (expected file:// or http(s)://)")
 
 
-def ensure_bundle(cache_dir: Path, digest: str, uri: str | None) -> Path:
+def ensure_bundle(
+    cache_dir: Path, digest: str, uri: str | None, *, fetch: Callable[[], bytes] | None = None
+) -> Path:
     """The extracted bundle for ``digest``, extracting it into the cache on first use.
+
+    The bytes come from ``fetch()`` when given (a remote worker fetches them over the
+    execution API and checks the digest first), else from ``uri`` (``None``: no code).
 
     Safe for many task processes at once: one extracts under a file lock into a temporary
     folder and renames it into place atomically; the others wait for the lock and find it.
@@ -85,7 +90,7 @@ def ensure_bundle(cache_dir: Path, digest: str, uri: str | None) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if target.is_dir():
             return target
-        data = fetch_bundle(uri) if uri else b""
+        data = fetch() if fetch is not None else fetch_bundle(uri) if uri else b""
         tmp = Path(tempfile.mkdtemp(prefix=f".{digest}.", dir=cache_dir))
         try:
             if data:

@@ -38,7 +38,9 @@ from typing import Any, NamedTuple
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
 from pinflow.runtime.process import (
     FrameReader,
+    describe_status,
     encode_frame,
+    kill_group,
     read_available,
     set_parent_death_signal,
     write_all,
@@ -65,19 +67,6 @@ class _Child:
     result: TaskResult | None = None
     reported: bool = False
     kill_reason: str | None = None
-
-
-def _describe_status(status: int) -> tuple[str, int]:
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        return f"killed by signal {signal.Signals(sig).name}", -sig
-    code = os.waitstatus_to_exitcode(status)
-    return f"exited with code {code}", code
-
-
-def _kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
 
 
 class Zygote:
@@ -198,7 +187,7 @@ class Zygote:
 
     def _drop_spare(self, spare: _Spare) -> None:
         self.spares.remove(spare)
-        _kill_group(spare.pid)
+        kill_group(spare.pid)
         os.close(spare.request_fd)
         os.close(spare.result_fd)
 
@@ -220,7 +209,7 @@ class Zygote:
         for child in self.children.values():
             if child.request.key == key:
                 child.kill_reason = child.kill_reason or reason
-                _kill_group(child.pid)
+                kill_group(child.pid)
 
     def _stop(self, grace: float) -> None:
         self.stopping = True
@@ -228,7 +217,7 @@ class Zygote:
         sig = signal.SIGTERM if grace > 0 else signal.SIGKILL
         for child in self.children.values():
             child.kill_reason = child.kill_reason or STOPPED
-            _kill_group(child.pid, sig)
+            kill_group(child.pid, sig)
         self.stop_deadline = time.monotonic() + grace if grace > 0 else None
 
     # -- children --------------------------------------------------------------------------
@@ -266,7 +255,7 @@ class Zygote:
     def _finish(self, child: _Child, status: int) -> None:
         # The child is a zombie until reaped, so its process group id cannot have been reused:
         # this reaches any process the task left behind (``cmd &``), and only those.
-        _kill_group(child.pid)
+        kill_group(child.pid)
         self._absorb_output(child, read_available(child.fd)[0])
         if child.fd in self.selector.get_map():
             self.selector.unregister(child.fd)
@@ -282,7 +271,7 @@ class Zygote:
             if child.kill_reason and not result.success:
                 return replace(result, error=child.kill_reason)
             return result
-        how, code = _describe_status(status)
+        how, code = describe_status(status)
         reason = child.kill_reason or f"the task process {how}"
         duration = time.monotonic() - child.started
         key = child.request.key
@@ -295,11 +284,11 @@ class Zygote:
                 timeout = child.request.execution_timeout
                 child.kill_reason = child.kill_reason or f"execution timeout after {timeout:g}s"
                 child.deadline = None
-                _kill_group(child.pid)
+                kill_group(child.pid)
         if self.stop_deadline is not None and now >= self.stop_deadline:
             self.stop_deadline = None
             for child in self.children.values():
-                _kill_group(child.pid)
+                kill_group(child.pid)
 
     # -- events out ------------------------------------------------------------------------
 

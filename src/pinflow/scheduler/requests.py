@@ -19,16 +19,15 @@ from datetime import datetime
 from pathlib import Path
 
 from pinflow.runtime.contract import TaskRequest
+from pinflow.runtime.paths import log_path, staging_path
 from pinflow.services.engine import (
     ClaimedTask,
     DispatchRecord,
     RunContext,
     StartedTask,
     bundle_bytes,
-    log_path,
     record_dispatches,
     run_context,
-    staging_path,
     task_request,
 )
 from pinflow.settings import Settings

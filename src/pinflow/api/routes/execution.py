@@ -25,7 +25,13 @@ from pinflow.api.auth import ArtifactsDep, DbDep
 from pinflow.api.schemas import MAX_INT
 from pinflow.errors import AuthenticationError, PermissionDeniedError
 from pinflow.runtime.contract import TaskResult
-from pinflow.services.engine import TryClaims, TryTokens, remote_tries
+from pinflow.services.engine import (
+    EXECUTION_SCOPE,
+    QUEUE_SCOPE,
+    TryClaims,
+    TryTokens,
+    remote_tries,
+)
 from pinflow.settings import Settings
 
 PREFIX = "/execution/v1"
@@ -48,17 +54,32 @@ def get_try_tokens(request: Request) -> TryTokens:
     return tokens
 
 
+def _claims(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, scopes: tuple[str, ...]
+) -> TryClaims:
+    if credentials is None or not credentials.credentials:
+        raise AuthenticationError("Not authenticated: send 'Authorization: Bearer <try token>'.")
+    return get_try_tokens(request).verify(credentials.credentials, scopes=scopes)
+
+
 def try_claims(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_try_bearer)],
 ) -> TryClaims:
     """The try the caller's token is for; 401 for anything but a valid try token."""
-    if credentials is None or not credentials.credentials:
-        raise AuthenticationError("Not authenticated: send 'Authorization: Bearer <try token>'.")
-    return get_try_tokens(request).verify(credentials.credentials)
+    return _claims(request, credentials, (EXECUTION_SCOPE,))
+
+
+def start_claims(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_try_bearer)],
+) -> TryClaims:
+    """As ``try_claims``, also taking the queue token a broker message carries."""
+    return _claims(request, credentials, (EXECUTION_SCOPE, QUEUE_SCOPE))
 
 
 ClaimsDep = Annotated[TryClaims, Depends(try_claims)]
+StartClaimsDep = Annotated[TryClaims, Depends(start_claims)]
 
 
 def _own_try(claims: TryClaims, ti_id: int) -> None:
@@ -150,7 +171,7 @@ _FENCED: dict[int | str, dict[str, Any]] = {
     responses={200: {"description": "The try's TaskRequest (docs/runtime-contract.md)"}, **_FENCED},
 )
 def start_try(
-    request: Request, db: DbDep, claims: ClaimsDep, ti_id: TiId, body: StartBody
+    request: Request, db: DbDep, claims: StartClaimsDep, ti_id: TiId, body: StartBody
 ) -> JSONResponse:
     """The worker starts its try (``queued`` -> ``running``) and gets what it needs to run it."""
     _own_try(claims, ti_id)

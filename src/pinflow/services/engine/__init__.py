@@ -14,6 +14,7 @@ This face is the room's public API; the modules behind it are private."""
 
 from __future__ import annotations
 
+from pinflow.runtime.paths import log_path, staging_path
 from pinflow.services.engine import _claims as claims
 from pinflow.services.engine import _dispatch as dispatch
 from pinflow.services.engine import _heartbeats as heartbeats
@@ -37,12 +38,10 @@ from pinflow.services.engine._dispatch import (
     RunContext,
     bundle_bytes,
     has_unfinished_runs,
-    log_path,
     next_retry_at,
     record_dispatches,
     resolve_arguments,
     run_context,
-    staging_path,
     task_definition,
 )
 from pinflow.services.engine._heartbeats import heartbeat
@@ -60,13 +59,21 @@ from pinflow.services.engine._schedules import (
 from pinflow.services.engine._starts import StartedTask, claim_and_start, start_task
 from pinflow.services.engine._steps import report_and_claim
 from pinflow.services.engine._sweep import release_due_retries, schedule_pass
-from pinflow.services.engine._try_tokens import TryClaims, TryTokens, claims_of
+from pinflow.services.engine._try_tokens import (
+    EXECUTION_SCOPE,
+    QUEUE_SCOPE,
+    TryClaims,
+    TryTokens,
+    claims_of,
+)
 from pinflow.services.engine._wakeups import CHANNEL
 from pinflow.services.engine._xcom_store import has_xcom, reported_xcom, request_arguments
 
 __all__ = [
     "CHANNEL",
+    "EXECUTION_SCOPE",
     "NO_XCOM",
+    "QUEUE_SCOPE",
     "ClaimedTask",
     "DispatchRecord",
     "RunContext",

@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 from pinflow.errors import NotFoundError
 from pinflow.lifecycle.mapping import element
 from pinflow.lifecycle.states import RunState, TaskState
-from pinflow.runtime.paths import path_component
 from pinflow.services import common
 from pinflow.services.common import now
 from pinflow.services.engine._xcom_store import mapped_list, outputs_by_index
@@ -41,19 +40,6 @@ from pinflow.store.tables import (
     TaskInstance,
     TaskInstanceTry,
 )
-
-
-def staging_path(base: Path, dag_id: str, run_id: str) -> Path:
-    """The run's staging dir: the same path for every try and after every clear of the run."""
-    return Path(base) / path_component(dag_id) / path_component(run_id)
-
-
-def log_path(
-    base: Path, dag_id: str, run_id: str, task_id: str, *, map_index: int, try_number: int
-) -> Path:
-    """``<logs>/<dag_id>/<run_id>/<task_id>/<map_index>/attempt=<n>.log``."""
-    parts = (dag_id, run_id, task_id, str(map_index))
-    return Path(base).joinpath(*map(path_component, parts)) / f"attempt={try_number}.log"
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,10 @@ from pinflow.errors import ConflictError, NotFoundError, PinflowError
 from pinflow.lifecycle.states import TaskState
 from pinflow.runtime.artifacts import ArtifactStore
 from pinflow.runtime.contract import TaskRequest, TaskResult
+from pinflow.runtime.paths import log_path, staging_path
 from pinflow.services.engine._dispatch import (
     DispatchRecord,
-    log_path,
     record_dispatches,
-    staging_path,
 )
 from pinflow.services.engine._heartbeats import heartbeat
 from pinflow.services.engine._reports import finish_task

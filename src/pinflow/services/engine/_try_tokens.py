@@ -9,6 +9,12 @@ by the execution API, nor a try token by the user API. The key is an HMAC of the
 JWT secret (``PINFLOW_JWT_SECRET`` or ``$PINFLOW_HOME/jwt_secret``) under a fixed label, so
 the signature of one kind of token never verifies as the other, and the audience says it
 again. A token is never logged nor returned by any endpoint but the try's own.
+
+Two scopes. The token an executor puts in a broker message (``QUEUE_SCOPE``) may wait there
+for a free worker far longer than a try token lives, so it lives ``queued_timeout`` and is
+good for one call only: starting its try (``PATCH …/run``), which answers an ``EXECUTION_SCOPE``
+token of the short life; every other call wants that one. A queue token read off the broker
+can thus start the try once (a second start is a conflict), never read or write anything.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ _ALGORITHM = "HS256"
 _KEY_LABEL = b"pinflow execution api: try tokens v1"
 _CLOCK_SKEW = timedelta(seconds=30)
 _REQUIRED = ["exp", "iat", "aud", "sub", "ti_id", "try_number", "dag_id", "run_id", "digest"]
+EXECUTION_SCOPE = "execution"
+QUEUE_SCOPE = "queue"
+_SCOPES = (EXECUTION_SCOPE, QUEUE_SCOPE)
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,18 @@ class TryTokens:
     def __repr__(self) -> str:  # never the key
         return f"TryTokens(ttl={self.ttl})"
 
-    def issue(self, claims: TryClaims, *, now: datetime | None = None) -> str:
+    def issue(
+        self,
+        claims: TryClaims,
+        *,
+        now: datetime | None = None,
+        scope: str = EXECUTION_SCOPE,
+        ttl: timedelta | None = None,
+    ) -> str:
+        """A token for ``claims``' try; ``scope`` ``QUEUE_SCOPE`` only starts it (see the module
+        docs), and lives ``ttl`` (default: the tokens' ``ttl``)."""
+        if scope not in _SCOPES:
+            raise ValueError(f"unknown try token scope {scope!r}")
         stamp = now or datetime.now(UTC)
         body = asdict(claims)
         payload = {
@@ -87,15 +107,17 @@ class TryTokens:
             "iss": ISSUER,
             "iat": stamp,
             "nbf": stamp,
-            "exp": stamp + self.ttl,
+            "exp": stamp + (ttl or self.ttl),
+            "scope": scope,
             "jti": secrets.token_hex(8),
             **{k: v for k, v in body.items() if k != "snapshot_digest"},
             "digest": claims.snapshot_digest,
         }
         return jwt.encode(payload, self._key, algorithm=_ALGORITHM)
 
-    def verify(self, token: str) -> TryClaims:
-        """The token's claims; ``AuthenticationError`` when it is invalid or expired."""
+    def verify(self, token: str, *, scopes: tuple[str, ...] = (EXECUTION_SCOPE,)) -> TryClaims:
+        """The token's claims; ``AuthenticationError`` when it is invalid, expired, or of a
+        scope not in ``scopes``."""
         try:
             claims = jwt.decode(
                 token,
@@ -106,6 +128,11 @@ class TryTokens:
                 leeway=_CLOCK_SKEW,
                 options={"require": _REQUIRED},
             )
+            if claims.get("scope", EXECUTION_SCOPE) not in scopes:
+                raise AuthenticationError(
+                    "This try token only starts its try (PATCH …/run); use the token that "
+                    "call returned in Refreshed-API-Token."
+                )
             return TryClaims(
                 ti_id=int(claims["ti_id"]),
                 try_number=int(claims["try_number"]),

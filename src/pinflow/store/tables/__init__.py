@@ -6,9 +6,9 @@ Timestamps are timezone-aware UTC. Ids of versions are UUID strings (portable ac
 databases and readable in URLs).
 
 Import every table from here (``from pinflow.store.tables import DagRun``): the modules behind
-this face group them by aggregate (``_dags``, ``_runs``, ``_access``, ``_resources``, ``_fleet``) on the
-base and column types of ``base``. ``Base.metadata`` holds every table once this package is
-imported, which is what Alembic compares the migrations with.
+this face group them by aggregate (``_dags``, ``_runs``, ``_access``, ``_resources``,
+``_fleet``) on the base and column types of ``base``. ``Base.metadata`` holds every table
+once this package is imported, which is what Alembic compares the migrations with.
 """
 
 from pinflow.store.tables._access import ApiToken, AuditEvent, LoginAttempt, ProjectRole, User

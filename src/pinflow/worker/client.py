@@ -1,0 +1,140 @@
+"""The execution API as a worker calls it: one client per try, holding that try's token.
+
+Every call sends the latest token the API gave (``Refreshed-API-Token``). Transient failures
+(the API restarting, a network blip, a 5xx) are retried with backoff for ``patience``
+seconds; answers that will not change are raised at once as ``TryFenced`` (409: the try is
+no longer the live one, stop it) or ``TokenRefused`` (401/403).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+import httpx
+
+from pinflow.errors import PinflowError
+from pinflow.runtime.contract import TaskRequest, TaskResult
+
+PREFIX = "/execution/v1"
+REFRESHED_TOKEN = "Refreshed-API-Token"  # noqa: S105 - a header name
+_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0)
+
+
+class ExecutionApiError(PinflowError):
+    """The execution API did not answer as expected."""
+
+
+class TryFenced(ExecutionApiError):  # noqa: N818 - a condition, not a failure
+    """409: the try was cleared, recovered or started elsewhere; it must stop."""
+
+
+class TokenRefused(ExecutionApiError):  # noqa: N818
+    """401/403: the token is invalid, expired, or not for this try."""
+
+
+class ApiUnavailable(ExecutionApiError):  # noqa: N818
+    """No usable answer within the client's patience."""
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return str(detail if detail is not None else body)[:500]
+
+
+class ExecutionClient:
+    """Calls for the try of ``ti_id``; ``token`` is the queue token until ``start``."""
+
+    def __init__(
+        self,
+        api_url: str,
+        ti_id: int,
+        token: str,
+        *,
+        timeout: float = 30.0,
+        patience: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.ti_id = ti_id
+        self._token = token
+        self.patience = patience
+        self._http = httpx.Client(
+            base_url=api_url.rstrip("/") + PREFIX, timeout=timeout, transport=transport
+        )
+
+    def __repr__(self) -> str:  # never the token
+        return f"ExecutionClient(ti_id={self.ti_id}, base_url={str(self._http.base_url)!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- the calls ---------------------------------------------------------------------------
+
+    def start(self, hostname: str, pid: int) -> TaskRequest:
+        """``queued`` -> ``running``: the try's ``TaskRequest``."""
+        body = {"hostname": hostname, "pid": pid}
+        data = self._call("PATCH", f"/task-instances/{self.ti_id}/run", json=body).json()
+        return TaskRequest.from_dict(data)
+
+    def heartbeat(self) -> None:
+        self._call("PUT", f"/task-instances/{self.ti_id}/heartbeat")
+
+    def finish(self, result: TaskResult) -> str:
+        """Report how the try ended; the state the API recorded."""
+        state = "skipped" if result.skipped else "success" if result.success else "failed"
+        body: dict[str, Any] = {"state": state}
+        for name in ("value", "error", "exit_code", "duration", "pid"):
+            body[name] = getattr(result, name)
+        for name in ("value_uri", "value_size", "value_sha256", "value_length"):
+            if getattr(result, name) is not None:
+                body[name] = getattr(result, name)
+        if body["error"] is not None:
+            body["error"] = str(body["error"])[:4000]
+        answer = self._call("PATCH", f"/task-instances/{self.ti_id}/state", json=body).json()
+        return str(answer["state"])
+
+    def upload_log(self, content: str) -> None:
+        self._call("POST", f"/task-instances/{self.ti_id}/logs", json={"content": content})
+
+    def snapshot(self, digest: str) -> tuple[dict[str, Any], bytes]:
+        """The snapshot's spec and code bundle (unchecked: see ``runner.fetch_snapshot``)."""
+        data = self._call("GET", f"/snapshots/{digest}").json()
+        bundle = base64.b64decode(data["bundle"]) if data.get("bundle") else b""
+        return dict(data["spec"]), bundle
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        deadline = time.monotonic() + self.patience
+        attempt = 0
+        while True:
+            problem: str
+            try:
+                response = self._http.request(
+                    method, path, headers={"Authorization": f"Bearer {self._token}"}, **kwargs
+                )
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                refreshed = response.headers.get(REFRESHED_TOKEN)
+                if refreshed:
+                    self._token = refreshed
+                if response.status_code < 400:
+                    return response
+                if response.status_code == 409:
+                    raise TryFenced(_detail(response))
+                if response.status_code in (401, 403):
+                    raise TokenRefused(f"{response.status_code}: {_detail(response)}")
+                if response.status_code < 500 and response.status_code != 429:
+                    raise ExecutionApiError(f"{response.status_code}: {_detail(response)}")
+                problem = f"{response.status_code}: {_detail(response)}"
+            pause = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
+            if time.monotonic() + pause > deadline:
+                raise ApiUnavailable(f"{method} {path}: {problem}")
+            time.sleep(pause)
+            attempt += 1
