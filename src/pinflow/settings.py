@@ -15,6 +15,7 @@ installation (the tests give each test its own).
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +32,8 @@ from pydantic_settings import (
 from pinflow.runtime.contract import XCOM_DB_LIMIT, XCOM_MAX_SIZE
 
 CONFIG_FILE_NAME = "pinflow.toml"
+SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name
+_MIN_SECRET = 32
 
 
 def default_home() -> Path:
@@ -152,6 +155,14 @@ class Settings(BaseSettings):
         """The artifact store's root, as task requests carry it (``file:///…``)."""
         return self.artifacts_dir.absolute().as_uri()
 
+    def instance_secret(self) -> str:
+        """The instance's JWT secret: ``jwt_secret`` when set, else the one persisted under
+        ``home`` (created on first use). Signs access tokens; try tokens use a key derived
+        from it (``services.engine.TryTokens``)."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        return load_or_create_secret(self.home)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -191,3 +202,12 @@ def home_secret(home: Path, name: str, generate: Callable[[], str]) -> str:
             with os.fdopen(fd, "w") as handle:
                 handle.write(generate())
     return path.read_text().strip()
+
+
+def load_or_create_secret(home: Path) -> str:
+    """The persisted secret; created atomically (two servers starting at once agree)."""
+    secret = home_secret(home, SECRET_FILE, lambda: secrets.token_hex(32))
+    if len(secret) < _MIN_SECRET:
+        path = home / SECRET_FILE
+        raise RuntimeError(f"{path} holds no usable JWT secret; delete it to generate a new one.")
+    return secret

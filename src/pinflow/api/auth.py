@@ -18,7 +18,6 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
 import jwt
@@ -37,13 +36,11 @@ from pinflow.lifecycle.permissions import (
 )
 from pinflow.runtime.artifacts import ArtifactStore, open_store
 from pinflow.services.commands import DEFAULT_THROTTLE, LoginThrottle, users
-from pinflow.settings import Settings, home_secret
+from pinflow.settings import Settings
 from pinflow.store.db import Database
 
-SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name
 DEFAULT_EXPIRATION = timedelta(hours=24)  # Airflow's jwt_expiration_time default
 _ALGORITHM = "HS256"
-_MIN_SECRET = 32
 _CLOCK_SKEW = timedelta(seconds=30)  # API servers' clocks may differ a little
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -56,19 +53,9 @@ class AuthConfig:
     throttle: LoginThrottle = DEFAULT_THROTTLE
 
 
-def load_or_create_secret(home: Path) -> str:
-    """The persisted secret; created atomically (two servers starting at once agree)."""
-    secret = home_secret(home, SECRET_FILE, lambda: secrets.token_hex(32))
-    if len(secret) < _MIN_SECRET:
-        path = home / SECRET_FILE
-        raise RuntimeError(f"{path} holds no usable JWT secret; delete it to generate a new one.")
-    return secret
-
-
 def auth_config(settings: Settings) -> AuthConfig:
-    configured = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
     return AuthConfig(
-        jwt_secret=configured or load_or_create_secret(settings.home),
+        jwt_secret=settings.instance_secret(),
         expiration=timedelta(seconds=settings.jwt_expiration_time),
     )
 

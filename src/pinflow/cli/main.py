@@ -6,6 +6,7 @@ import click
 
 from pinflow import __version__
 from pinflow.cli.admin import audit, login, logout, tokens, users
+from pinflow.cli.celery import celery
 from pinflow.cli.common import EXIT_CODES_HELP, PinflowGroup, client_options
 from pinflow.cli.dags import dags
 from pinflow.cli.dev import dev
@@ -47,6 +48,7 @@ for command in (
     db,
     api_server,
     scheduler,
+    celery,
     dags,
     dev,
     versions,

@@ -25,6 +25,10 @@ reaches (its own process on SQLite) keeps polling.
 On SQLite a step's results and the claim of the slots they freed are one transaction
 (``report_and_claim``): a commit is the largest cost of a step there.
 
+With a remote executor (Celery, ``executor.remote``) the loop only claims: each claimed try
+(``queued``) is handed to ``executor.enqueue``, and its worker starts it and reports it over
+the execution API, whose commit wakes this loop (``LISTEN``) to claim what became ready.
+
 On start, tries left behind by a previous crash are recovered. ``stop()`` ends the live tries
 and records each as failed with "scheduler stopped": the retry policy applies to them as to
 any failure (Airflow does the same when its scheduler shuts down), so a task with retries left
@@ -57,6 +61,7 @@ from pinflow.services.engine import (
     ClaimedTask,
     StartedTask,
     claim_and_start,
+    claim_scheduled,
     has_unfinished_runs,
     next_retry_at,
     next_schedule_at,
@@ -113,6 +118,8 @@ class Scheduler:
         self._listener: RunListener | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._in_process_api = in_process_api
+        self._remote = bool(getattr(executor, "remote", False))
+        self.component_id = f"scheduler:{self.hostname}:{self.pid}"
 
     # -- public --------------------------------------------------------------------------------
 
@@ -206,6 +213,9 @@ class Scheduler:
         Returns whether anything happened (a result recorded or a try submitted).
         """
         woken = self._wait(max_wait)
+        if self._remote:  # no results come back here: claim and send
+            self._timers_due(woken)
+            return self._dispatch_remote() > 0
         results = self.executor.poll(0)
         # First the results (recovery must never see a try that ended here but is not
         # recorded yet), with the slots they freed filled in the same transaction.
@@ -336,6 +346,19 @@ class Scheduler:
             for task in held:
                 submitted += self._launch(task)
             if len(started) + len(held) < free:
+                break
+        return submitted
+
+    def _dispatch_remote(self) -> int:
+        """Claim what the free slots take and hand each claim to the remote executor."""
+        enqueue = getattr(self.executor, "enqueue")  # noqa: B009 - remote executors only
+        submitted = 0
+        while (free := self.executor.free_slots()) > 0:
+            claimed = claim_scheduled(self.db, limit=free, claimer=self.component_id)
+            for task in claimed:
+                enqueue(task)
+            submitted += len(claimed)
+            if len(claimed) < free:
                 break
         return submitted
 

@@ -29,6 +29,7 @@ import jwt
 
 from pinflow.errors import AuthenticationError
 from pinflow.services.engine._claims import ClaimedTask
+from pinflow.settings import Settings
 
 AUDIENCE = "pinflow:execution"
 ISSUER = "pinflow"
@@ -86,6 +87,11 @@ class TryTokens:
 
     def __repr__(self) -> str:  # never the key
         return f"TryTokens(ttl={self.ttl})"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TryTokens:
+        """The tokens of this installation (every API server and scheduler agree)."""
+        return cls(settings.instance_secret(), timedelta(seconds=settings.execution_token_ttl))
 
     def issue(
         self,

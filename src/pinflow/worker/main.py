@@ -1,0 +1,43 @@
+"""Running a worker process: Celery's own worker, with Pinflow's one task registered."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import TYPE_CHECKING
+
+from pinflow.worker.app import worker_app
+
+if TYPE_CHECKING:
+    from pinflow.settings import Settings
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    queues: list[str],
+    concurrency: int,
+    hostname: str | None = None,
+    loglevel: str = "INFO",
+) -> int:
+    """Consume ``queues`` with ``concurrency`` pool processes until stopped (SIGTERM: warm
+    shutdown, the running tries finish; a second SIGTERM or SIGQUIT: at once)."""
+    name = hostname or socket.gethostname()
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    settings.home.mkdir(parents=True, exist_ok=True)
+    app = worker_app(settings, name)
+    argv = [
+        "worker",
+        f"--queues={','.join(queues)}",
+        f"--concurrency={concurrency}",
+        f"--hostname=pinflow@{name}",
+        "--pool=prefork",
+        f"--loglevel={loglevel}",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    try:
+        app.worker_main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

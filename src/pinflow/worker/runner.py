@@ -1,0 +1,323 @@
+"""One try on a worker: start it, fetch its snapshot, run it, stream its log, report it.
+
+``run_message`` is what a broker message becomes (the Celery task calls it). The try runs in
+a process of its own, forked from the worker process and detached exactly as a local task
+process is (``runtime.task_process.child_main``: own process group, killed if its parent
+dies, output to the try's log file), so a DAG behaves the same on both executors
+(``docs/runtime-contract.md``). Meanwhile the worker process:
+
+- uploads what the log file grew by, every ``log_interval`` (the UI shows it live, and it
+  stays readable on the API's side after this host is gone);
+- heartbeats every ``heartbeat_interval``; a 409 means the try was cleared, recovered or
+  superseded: the task is stopped (SIGTERM, then SIGKILL) and nothing is reported;
+- enforces the task's ``execution_timeout`` (SIGTERM, then SIGKILL after ``kill_grace``).
+
+The snapshot is fetched by digest over the execution API, its digest recomputed from the
+spec and bundle before anything is extracted (a wrong one is refused, never run), and cached
+by digest (``task_process.ensure_bundle``: safe for many processes at once).
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import logging
+import os
+import select
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pinflow.runtime import staging
+from pinflow.runtime.contract import TaskRequest, TaskResult
+from pinflow.runtime.paths import log_path, staging_path
+from pinflow.runtime.process import (
+    FrameReader,
+    describe_status,
+    kill_group,
+    read_available,
+)
+from pinflow.runtime.task_process import child_main, detach, ensure_bundle
+from pinflow.spec.canonical import snapshot_digest, spec_from_dict
+from pinflow.worker.client import (
+    ApiUnavailable,
+    ExecutionApiError,
+    ExecutionClient,
+    TokenRefused,
+    TryFenced,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_LOG_CHUNK = 512 * 1024  # bytes per upload (the API takes up to 1 MiB of characters)
+
+
+class SnapshotMismatchError(ExecutionApiError):
+    """The snapshot served does not hash to the digest the try is pinned to."""
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What every try on this worker shares: its name and its own local folders."""
+
+    hostname: str
+    home: Path
+    heartbeat_interval: float = 5.0
+    log_interval: float = 0.5
+    kill_grace: float = 5.0
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "snapshots"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.home / "staging"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A broker message: one try, where to reach the execution API, the queue token."""
+
+    api_url: str
+    ti_id: int
+    try_number: int
+    token: str
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Message:
+        return cls(str(data["api_url"]), int(data["ti_id"]), int(data["try_number"]), data["token"])
+
+    def __repr__(self) -> str:  # never the token
+        return f"Message(ti_id={self.ti_id}, try_number={self.try_number}, api={self.api_url!r})"
+
+
+def run_message(data: dict[str, Any], context: WorkerContext) -> str:
+    """Run the try a broker message names; returns what happened, in words (for the log).
+
+    Never raises for the try's own failures: those are reported. A message whose try cannot
+    start (started already by a duplicate delivery, cleared, or its token refused) is
+    dropped, which is how duplicates in the broker are harmless.
+    """
+    message = Message.of(data)
+    client = ExecutionClient(message.api_url, message.ti_id, message.token)
+    try:
+        try:
+            request = client.start(context.hostname, os.getpid())
+        except (TryFenced, TokenRefused) as exc:
+            return f"try {message.try_number} of task instance {message.ti_id} not started: {exc}"
+        request = localize(request, context)
+        try:
+            fetch_snapshot(client, context.cache_dir, request.snapshot_digest)
+        except ExecutionApiError as exc:
+            result = TaskResult.failure(request.key, f"cannot fetch the snapshot: {exc}")
+        else:
+            result = supervise(request, client, context)
+        if result is None:
+            return f"{request.label} stopped: no longer the live try"
+        try:
+            state = client.finish(result)
+        except TryFenced as exc:
+            return f"{request.label}: result refused ({exc})"
+        return f"{request.label}: {state}"
+    finally:
+        client.close()
+
+
+def localize(request: TaskRequest, context: WorkerContext) -> TaskRequest:
+    """The request with this worker's own folders for the log and the run's staging dir (the
+    API's paths are the API host's)."""
+    key = (request.dag_id, request.run_id)
+    return replace(
+        request,
+        staging_dir=str(staging_path(context.staging_dir, *key)),
+        log_path=str(
+            log_path(
+                context.logs_dir,
+                *key,
+                request.task_id,
+                map_index=request.map_index,
+                try_number=request.try_number,
+            )
+        ),
+    )
+
+
+def fetch_snapshot(client: ExecutionClient, cache_dir: Path, digest: str) -> Path:
+    """The snapshot's code in the cache, fetched and checked against ``digest`` when absent."""
+
+    def fetch() -> bytes:
+        spec, bundle = client.snapshot(digest)
+        actual = snapshot_digest(spec_from_dict(spec), bundle)
+        if actual != digest:
+            raise SnapshotMismatchError(f"snapshot {digest} was served with digest {actual}")
+        return bundle
+
+    return ensure_bundle(cache_dir, digest, None, fetch=fetch)
+
+
+@dataclass
+class _Supervised:
+    pid: int
+    started: float
+    deadline: float | None
+    kill_at: float | None = None
+    kill_reason: str | None = None
+    fenced: bool = False
+
+    def stop(self, reason: str, now: float, grace: float) -> None:
+        if self.kill_reason is None:
+            self.kill_reason = reason
+            kill_group(self.pid, signal.SIGTERM)
+            self.kill_at = now + grace
+
+    def wait(self, next_beat: float, shipper: LogShipper) -> float:
+        """Seconds until something is due: a heartbeat, a log upload, a deadline."""
+        due = [next_beat, shipper.next_at]
+        due += [t for t in (self.deadline, self.kill_at) if t is not None]
+        return max(0.0, min(due) - time.monotonic())
+
+    def enforce(self, now: float, timeout: float | None, grace: float) -> None:
+        """The execution timeout (SIGTERM), then SIGKILL once the grace is over."""
+        if self.deadline is not None and now >= self.deadline:
+            self.deadline = None
+            self.stop(f"execution timeout after {timeout:g}s", now, grace)
+        if self.kill_at is not None and now >= self.kill_at:
+            self.kill_at = None
+            kill_group(self.pid)
+
+
+def supervise(
+    request: TaskRequest, client: ExecutionClient, context: WorkerContext
+) -> TaskResult | None:
+    """Run the try in a detached child and watch it; its result, or ``None`` when it was
+    stopped because it is no longer the live try (then nothing may be reported)."""
+    with staging.attached(request):
+        return _supervise(request, client, context)
+
+
+def _fork_task(request: TaskRequest, cache_dir: Path) -> tuple[int, int]:
+    """Fork the detached task process; its pid and the read end of its result pipe."""
+    Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
+    result_r, result_w = os.pipe()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # the task process: never returns
+        try:
+            os.close(result_r)
+            detach(parent)
+            child_main(request, cache_dir, result_w)
+        finally:
+            os._exit(70)
+    os.close(result_w)
+    os.set_blocking(result_r, False)
+    return pid, result_r
+
+
+def _supervise(
+    request: TaskRequest, client: ExecutionClient, context: WorkerContext
+) -> TaskResult | None:
+    pid, result_r = _fork_task(request, context.cache_dir)
+    now = time.monotonic()
+    timeout = request.execution_timeout
+    child = _Supervised(pid, now, now + timeout if timeout else None)
+    shipper = LogShipper(Path(request.log_path), client)
+    result: TaskResult | None = None
+    reader = FrameReader()
+    next_beat = now + context.heartbeat_interval
+    try:
+        while True:
+            readable, _, _ = select.select([result_r], [], [], child.wait(next_beat, shipper))
+            if readable:
+                data, closed = read_available(result_r)
+                frames = reader.feed(data)
+                if frames and result is None:
+                    result = TaskResult.from_dict(frames[0])
+                if closed:
+                    break
+            now = time.monotonic()
+            shipper.maybe_ship(now, context.log_interval)
+            if now >= next_beat:
+                next_beat = now + context.heartbeat_interval
+                _heartbeat(client, child, now, context.kill_grace)
+            child.enforce(now, timeout, context.kill_grace)
+    finally:
+        os.close(result_r)
+        _, status = os.waitpid(pid, 0)
+        kill_group(pid)  # whatever the task left running in its group
+        shipper.ship(final=True)
+    if child.fenced:
+        return None
+    return _outcome(request, child, result, status)
+
+
+def _heartbeat(client: ExecutionClient, child: _Supervised, now: float, grace: float) -> None:
+    try:
+        client.heartbeat()
+    except TryFenced as exc:
+        child.fenced = True
+        child.stop(f"no longer the live try: {exc}", now, grace)
+    except (ApiUnavailable, TokenRefused) as exc:  # the API decides by the heartbeat's age
+        log.warning("heartbeat of task instance %s failed: %s", client.ti_id, exc)
+
+
+def _outcome(
+    request: TaskRequest, child: _Supervised, result: TaskResult | None, status: int
+) -> TaskResult:
+    if result is not None:
+        if child.kill_reason and not result.success:
+            return replace(result, error=child.kill_reason)
+        return result
+    how, code = describe_status(status)
+    reason = child.kill_reason or f"the task process {how}"
+    duration = time.monotonic() - child.started
+    return TaskResult.failure(request.key, reason, exit_code=code, duration=duration, pid=child.pid)
+
+
+class LogShipper:
+    """Uploads what a log file grew by since the last upload (whole UTF-8 characters)."""
+
+    def __init__(self, path: Path, client: ExecutionClient) -> None:
+        self.path = path
+        self.client = client
+        self.offset = 0
+        self.next_at = time.monotonic()
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def maybe_ship(self, now: float, interval: float) -> None:
+        if now >= self.next_at:
+            self.next_at = now + interval
+            self.ship()
+
+    def ship(self, *, final: bool = False) -> None:
+        for chunk in self._chunks(final):
+            try:
+                self.client.upload_log(chunk)
+            except ExecutionApiError as exc:  # the log is a convenience; the try goes on
+                log.warning("log upload of task instance %s failed: %s", self.client.ti_id, exc)
+                return
+
+    def _chunks(self, final: bool) -> Iterator[str]:
+        with contextlib.suppress(FileNotFoundError), open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            while data := handle.read(MAX_LOG_CHUNK):
+                self.offset += len(data)
+                text = self._decoder.decode(data, final=False)
+                if text:
+                    yield text
+        if final:
+            rest = self._decoder.decode(b"", final=True)
+            if rest:
+                yield rest
+
+
+def default_hostname() -> str:
+    return socket.gethostname()
