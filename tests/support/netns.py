@@ -279,7 +279,6 @@ class Host:
                 os.killpg(process.pid, signal.SIGTERM)
         for process in running:
             _stop_group(process, grace=max(0.0, deadline - time.monotonic()))
-        _kill_namespace_pids(self.namespace)
 
 
 def _stop_group(process: subprocess.Popen[bytes], grace: float) -> None:
