@@ -19,7 +19,9 @@ Leftovers of a crashed run (a name whose pid is dead, or ours reused) are remove
 The machine's services listen on 127.0.0.1 of the root namespace, which a host cannot reach (its
 ``127.0.0.1`` is its own loopback). ``Network.forward`` relays a port of the gateway address to
 them: an asyncio relay on a thread of the test process, closed with the network. It relays only
-to loopback and to the hosts' own addresses.
+to loopback and to the hosts' own addresses. It accepts first and then connects, so a connect
+that succeeds proves nothing about the target: a down target closes the connection at once.
+(A root-namespace service that listens on 0.0.0.0 is reachable at the gateway without a relay.)
 
 ``Host.spawn`` runs a command as ``ip netns exec NS unshare --mount --uts --propagation private
 sh -c SCRIPT``: SCRIPT sets the hostname (through ``/proc/sys/kernel/hostname``, so no
@@ -28,7 +30,9 @@ and a resolver file that fails at once (no DNS server is reachable from a namesp
 unknown names would otherwise wait for timeouts), covers each private dir with an empty tmpfs,
 changes to the working directory (after the mounts, so a cwd under a private dir is the tmpfs)
 and execs the command. Everything else of the filesystem (the code, the venv) stays visible, as
-in a container image. No fork is involved (``ip netns exec`` and ``unshare`` exec; sh execs),
+in a container image; a private dir must not hold the interpreter (on this machine the venv's
+``python`` links into ``/root/.pyenv``, so give a worker a fresh ``HOME`` instead of hiding
+``/root``). Nested private dirs are made inside the outer tmpfs. No fork is involved (``ip netns exec`` and ``unshare`` exec; sh execs),
 so ``Popen.pid`` is the command's pid; it leads its own process group, which teardown kills,
 then any process left in the namespace (a daemon that left the group).
 
@@ -215,8 +219,10 @@ class Host:
         """Start ``argv`` on this host; teardown kills it (its process group) if still running.
 
         ``private_dirs`` are covered by empty tmpfs mounts only this process (and its children)
-        sees, created if missing. ``hostname`` defaults to the host's. ``cwd`` defaults to the
-        test process's. Pipes the caller asks for are the caller's to read and close."""
+        sees, created if missing (not the interpreter's directories: see the module's notes).
+        ``hostname`` defaults to the host's. ``cwd`` defaults to the test process's. ``env``
+        None inherits the test process's. Pipes the caller asks for are the caller's to read
+        and close."""
         name = hostname or self.hostname
         if not _HOSTNAME.fullmatch(name):
             raise ValueError(f"not a hostname: {name!r}")
@@ -395,7 +401,7 @@ class Network:
         self.hosts: list[Host] = []
         self._relay: _Relay | None = None
         self._forwards: dict[int, tuple[str, int]] = {}
-        self._files = Path()  # set by start(): the hosts and resolver files the hosts mount
+        self._files: Path | None = None  # by start(): the hosts and resolver files hosts mount
         self._started = False
 
     def __enter__(self) -> Network:
@@ -419,7 +425,7 @@ class Network:
                 _ip("link", "add", self.bridge, "type", "bridge")
                 _ip("addr", "add", f"{self.gateway}/24", "dev", self.bridge)
                 _ip("link", "set", self.bridge, "up")
-            (self._files / "resolv.conf").write_text(
+            self._file("resolv.conf").write_text(
                 "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
             )
             self._write_hosts_file()
@@ -438,18 +444,8 @@ class Network:
             raise ValueError(f"not a hostname: {host.hostname!r} (give hostname=)")
         self.hosts.append(host)  # before creating anything, so that close() removes it
         _ip("netns", "add", host.namespace)
-        _ip(
-            "link",
-            "add",
-            host.veth,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            host.namespace,
-        )
+        peer = ("peer", "name", "eth0", "netns", host.namespace)  # made in the namespace
+        _ip("link", "add", host.veth, "type", "veth", *peer)
         _ip("link", "set", host.veth, "master", self.bridge, "up")
         inside = ("-n", host.namespace)
         _ip(*inside, "addr", "add", f"{host.address}/24", "dev", "eth0")
@@ -492,7 +488,8 @@ class Network:
             steps.append(functools.partial(_ip, "link", "delete", host.veth, check=False))
             steps.append(functools.partial(_remove_namespace, host.namespace))
         steps.append(functools.partial(_ip, "link", "delete", self.bridge, check=False))
-        steps.append(functools.partial(shutil.rmtree, self._files, ignore_errors=True))
+        if self._files is not None:
+            steps.append(functools.partial(shutil.rmtree, self._files, ignore_errors=True))
         errors: list[BaseException] = []
         for step in steps:
             try:
@@ -510,11 +507,16 @@ class Network:
         """Namespaces and interfaces of this network that exist (none after ``close``)."""
         return [name for name in machine_names() if name.startswith(self.prefix)]
 
+    def _file(self, name: str) -> Path:
+        if self._files is None:
+            raise NetnsError("the Network is not started (use `with Network() as net`)")
+        return self._files / name
+
     def _write_hosts_file(self) -> None:
         # Rewritten in place: processes already running see it through their bind mount.
         lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost"]
         lines += [f"{host.address} {host.hostname}" for host in self.hosts]
-        with open(self._files / "hosts", "w") as handle:
+        with open(self._file("hosts"), "w") as handle:
             handle.write("\n".join(lines) + "\n")
 
     def _setup_script(
@@ -526,7 +528,7 @@ class Network:
         quote, mount = shlex.quote, _tool("mount")
         lines = ["set -e", f"echo {hostname} > /proc/sys/kernel/hostname"]
         for name in ("hosts", "resolv.conf"):
-            source = quote(str(self._files / name))
+            source = quote(str(self._file(name)))
             lines.append(f"if [ -e /etc/{name} ]; then {mount} --bind {source} /etc/{name}; fi")
         for path in sorted({os.path.abspath(p) for p in private_dirs}, key=len):
             lines.append(f"{_tool('mkdir')} -p {quote(path)}")
@@ -569,7 +571,8 @@ def require_netns() -> None:
 
 
 def network_fixture() -> Iterator[Network]:
-    """The body of a ``network`` fixture: ``network = pytest.fixture(network_fixture)``."""
+    """The body of a fixture: ``def network() -> Iterator[Network]: yield from network_fixture()``
+    (with ``@pytest.fixture``): requires namespaces, then a Network torn down after the test."""
     require_netns()
     with Network() as network:
         yield network
