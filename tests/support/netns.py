@@ -32,9 +32,10 @@ changes to the working directory (after the mounts, so a cwd under a private dir
 and execs the command. Everything else of the filesystem (the code, the venv) stays visible, as
 in a container image; a private dir must not hold the interpreter (on this machine the venv's
 ``python`` links into ``/root/.pyenv``, so give a worker a fresh ``HOME`` instead of hiding
-``/root``). Nested private dirs are made inside the outer tmpfs. No fork is involved (``ip netns exec`` and ``unshare`` exec; sh execs),
-so ``Popen.pid`` is the command's pid; it leads its own process group, which teardown kills,
-then any process left in the namespace (a daemon that left the group).
+``/root``). Nested private dirs are made inside the outer tmpfs. No fork is involved (``ip
+netns exec`` and ``unshare`` exec; sh execs), so ``Popen.pid`` is the command's pid; it leads
+its own process group, which teardown kills, then any process left in the namespace (a daemon
+that left the group).
 
 Found on this kernel: a namespace's veth outlives ``ip netns del`` for a while (the kernel
 destroys the namespace asynchronously), so teardown deletes each veth explicitly first.
