@@ -26,6 +26,8 @@ class Extra:
 
 POSTGRES = Extra("postgres", "PostgreSQL", "psycopg")
 CELERY = Extra("celery", "The Celery executor", "celery")
+# fsspec with s3fs: the shared store on S3 (``shared_store_url = "s3://…"``).
+S3 = Extra("s3", "A store on S3 (s3://…)", "s3fs")
 
 EXTRAS = {extra.name: extra for extra in (POSTGRES, CELERY)}
 

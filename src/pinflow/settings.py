@@ -152,7 +152,10 @@ class Settings(BaseSettings):
 
     @cached_property  # every task request carries it
     def artifacts_uri(self) -> str:
-        """The artifact store's root, as task requests carry it (``file:///…``)."""
+        """The artifact store's root, as task requests carry it: ``<shared_store_url>/artifacts``
+        with a shared store, else ``artifacts_dir`` as a ``file:///…`` URI."""
+        if self.shared_store_url:
+            return f"{self.shared_store_url.rstrip('/')}/artifacts"
         return self.artifacts_dir.absolute().as_uri()
 
     def instance_secret(self) -> str:

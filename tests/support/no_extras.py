@@ -19,7 +19,9 @@ from importlib.machinery import ModuleSpec
 from types import ModuleType
 
 # The top-level packages that only the extras in pyproject.toml install.
-EXTRA_PACKAGES = frozenset({"psycopg", "psycopg_binary", "psycopg2", "celery", "kombu", "s3fs"})
+EXTRA_PACKAGES = frozenset(
+    {"psycopg", "psycopg_binary", "psycopg2", "celery", "kombu", "fsspec", "s3fs"}
+)
 
 
 class HideExtras(importlib.abc.MetaPathFinder):

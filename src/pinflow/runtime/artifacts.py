@@ -10,12 +10,15 @@ Keys are deterministic per try (``xcom_key``): a new try never overwrites an ear
 artifact, the scheduler can check that a reported reference is the one the try was due to
 write, and a run's artifacts share a prefix (``run_prefix``) that is removed with the run.
 
-A store is opened from its root URI (``open_store``): ``file:///…`` is built in; another
-scheme (an object store, ``s3://bucket/prefix``, for workers on other machines) plugs in with
+A store is opened from its root URI (``open_store``): ``file:///…`` is built in; any other
+scheme (an object store, ``s3://bucket/prefix``, for workers on other machines) opens through
+fsspec (``FsspecArtifactStore``), unless a backend was plugged in for it with
 ``register_scheme`` by implementing ``ArtifactStore``'s four primitives. Checking sizes and
-digests stays here (``put``, ``get``), so no backend can forget it. ADR 0008 has the why.
+digests stays here (``put``, ``get``), so no backend can forget it. ADRs 0008 and 0013 have
+the why.
 
-Standard library only (and ``pinflow.errors``): this module runs in task processes.
+Standard library only (and ``pinflow.errors``): this module runs in task processes. fsspec is
+imported only when a store at another URL is opened (``runtime.remote_fs``).
 """
 
 from __future__ import annotations
@@ -192,6 +195,76 @@ class FileArtifactStore:
         return path
 
 
+# --- any other URL, through fsspec ---------------------------------------------------------------
+
+
+class FsspecArtifactStore:
+    """Artifacts as objects under a URL that fsspec opens (``s3://bucket/prefix``).
+
+    ``write`` is one whole-object write (``pipe_file``: one PUT on an object store, where an
+    object appears whole or not at all), ``read`` one GET, ``delete_prefix`` a recursive
+    remove. References are ``<root>/<key>``: keys are made of ``path_component`` parts, which
+    need no escaping in a URL.
+    """
+
+    def __init__(self, root: str) -> None:
+        from pinflow.runtime.remote_fs import filesystem
+
+        self._root = root.rstrip("/")
+        self.fs, self._path = filesystem(self._root)
+
+    @classmethod
+    def from_uri(cls, uri: str) -> FsspecArtifactStore:
+        return cls(uri)
+
+    @property
+    def root(self) -> str:
+        return self._root
+
+    def uri_of(self, key: str) -> str:
+        return f"{self._root}/{_checked_key(key, self._root)}"
+
+    def write(self, key: str, data: bytes) -> None:
+        self.fs.pipe_file(f"{self._path}/{_checked_key(key, self._root)}", data)
+
+    def read(self, uri: str) -> bytes:
+        key = self._key_of_uri(uri)
+        try:
+            data: bytes = self.fs.cat_file(f"{self._path}/{key}")
+        except FileNotFoundError:
+            raise DataLostError(
+                f"the artifact {uri} is missing: it was deleted outside Pinflow",
+                {"uri": uri},
+            ) from None
+        return data
+
+    def delete_prefix(self, prefix: str) -> None:
+        path = f"{self._path}/{_checked_key(prefix, self._root)}"
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(path, recursive=True)
+
+    def _key_of_uri(self, uri: str) -> str:
+        """The key a reference names, trusted only inside the root (a reference is data)."""
+        inside = uri.startswith(self._root + "/")
+        key = uri[len(self._root) + 1 :] if inside else ""
+        if not inside or not _is_key(key):
+            raise DataLostError(
+                f"the artifact {uri} is not in the artifact store {self._root}",
+                {"uri": uri, "store": self._root},
+            )
+        return key
+
+
+def _is_key(key: str) -> bool:
+    return all(part not in ("", ".", "..") for part in key.split("/"))
+
+
+def _checked_key(key: str, root: str) -> str:
+    if not _is_key(key):
+        raise ValueError(f"artifact key {key!r} is not inside the store {root}")
+    return key
+
+
 # --- opening a store by its URI -----------------------------------------------------------------
 
 StoreFactory = Callable[[str], ArtifactStore]
@@ -199,15 +272,19 @@ _FACTORIES: dict[str, StoreFactory] = {"file": FileArtifactStore.from_uri}
 
 
 def register_scheme(scheme: str, factory: StoreFactory) -> None:
-    """Make ``open_store`` open ``<scheme>://…`` roots with ``factory`` (an object store)."""
+    """Make ``open_store`` open ``<scheme>://…`` roots with ``factory`` instead of fsspec."""
     _FACTORIES[scheme] = factory
 
 
 def open_store(root: str) -> ArtifactStore:
-    """The store whose root is the URI ``root`` (``file:///var/lib/pinflow/artifacts``)."""
+    """The store whose root is the URI ``root``: ``file:///var/lib/pinflow/artifacts``, or any
+    URL fsspec opens (``s3://bucket/prefix/artifacts``, with the ``s3`` extra)."""
     scheme = urllib.parse.urlparse(root).scheme
     factory = _FACTORIES.get(scheme)
-    if factory is None:
-        known = ", ".join(f"{name}://" for name in sorted(_FACTORIES))
-        raise ValueError(f"unsupported artifact store {root!r}: expected one of {known}")
-    return factory(root)
+    if factory is not None:
+        return factory(root)
+    if len(scheme) < 2:  # no scheme, or a Windows drive letter: a path, not a URL
+        raise ValueError(
+            f"unsupported artifact store {root!r}: expected a URL (file:///…, s3://bucket/…)"
+        )
+    return FsspecArtifactStore(root)

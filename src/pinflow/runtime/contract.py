@@ -79,6 +79,12 @@ class TaskRequest:
     The task's return value travels back in ``TaskResult.value`` when its JSON is at most
     ``xcom_db_limit`` bytes; a larger one (up to ``xcom_max_size``) is written to the artifact
     store and only its reference travels. Without ``artifacts_uri`` every value travels inline.
+
+    ``staging_dir`` is the run's staging dir on the worker's machine (the task's working
+    directory). ``staging_uri``, set when the installation has a shared store
+    (``shared_store_url``), is where that directory lives between tries, for workers that share
+    no disk: the worker pulls it into ``staging_dir`` before the try and pushes it back after
+    (``pinflow.runtime.staging.attached``). ``None``: ``staging_dir`` is all there is.
     """
 
     ti_id: int
@@ -107,6 +113,7 @@ class TaskRequest:
     execution_timeout: float | None = None
     stored_inputs: dict[str, list[StoredInput]] = field(default_factory=dict)
     artifacts_uri: str | None = None
+    staging_uri: str | None = None
     xcom_db_limit: int = XCOM_DB_LIMIT
     xcom_max_size: int = XCOM_MAX_SIZE
     contract_version: int = CONTRACT_VERSION

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pinflow.runtime.contract import TaskRequest
+from pinflow.runtime.staging import run_staging_uri
 from pinflow.services.engine._dispatch import resolve_arguments, task_definition
 from pinflow.services.engine._xcom_store import request_arguments
 from pinflow.settings import Settings
@@ -61,7 +62,16 @@ def task_request(
         execution_timeout=definition.resolved.execution_timeout,
         stored_inputs=arguments.stored,
         artifacts_uri=settings.artifacts_uri,
+        staging_uri=_staging_uri(settings, dag_id, run_id),
         xcom_db_limit=settings.xcom_db_limit,
         xcom_max_size=settings.xcom_max_size,
         **run_fields,
     )
+
+
+def _staging_uri(settings: Settings, dag_id: str, run_id: str) -> str | None:
+    """Where the run's staging dir lives between tries: on the shared store when there is one
+    (``<shared_store_url>/staging/<dag_id>/<run_id>``); ``None`` when it is only local."""
+    if not settings.shared_store_url:
+        return None
+    return run_staging_uri(settings.shared_store_url, dag_id, run_id)
