@@ -196,8 +196,8 @@ class ResolvedTask(_Frozen):
     execution_timeout: float | None
     pool: str
     pool_slots: int
-    queue: str
-    max_active_tis_per_dag: int | None
+    queue: str = DEFAULT_QUEUE  # defaults only so that code building one by hand keeps working
+    max_active_tis_per_dag: int | None = None
 
 
 class _TaskIndex(NamedTuple):
