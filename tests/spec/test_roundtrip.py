@@ -80,6 +80,7 @@ def full_spec() -> DagSpec:
             max_retry_delay=900.0,
             execution_timeout=3600.0,
             pool="reporting",
+            queue="reports",
             trigger_rule=TriggerRule.NONE_FAILED,
         ),
         max_active_runs=1,
@@ -102,6 +103,8 @@ def full_tasks() -> list[TaskSpec]:
         execution_timeout=600.0,
         pool="warehouse",
         pool_slots=2,
+        queue="warehouse-hosts",
+        max_active_tis_per_dag=1,
         doc="Pull yesterday's orders from the warehouse.",
     )
     summarise = TaskSpec(
@@ -234,7 +237,7 @@ def test_digest_is_pinned_for_a_known_spec() -> None:
     assert snapshot_digest(spec, b"code") == PINNED_DIGEST
 
 
-PINNED_DIGEST = "b0d27123391dbf2fe31fe04004be32d641921ed835d87b89ddc37c2229e33f09"
+PINNED_DIGEST = "6d0b2e9ecd4e312603b364e95349706cf29d4513449569efb9ddd82d81ad5b2d"
 
 
 def test_digest_changes_with_the_spec() -> None:
@@ -282,6 +285,7 @@ earliest, latest = datetime(1970, 1, 1), datetime(2200, 1, 1)
 moments = st.datetimes(earliest, latest) | st.datetimes(
     earliest, latest, timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5))])
 )
+queues = st.text(min_size=1, max_size=8).filter(str.strip)
 xcom_refs = st.builds(XComRef, task_id=identifiers, key=st.text(max_size=8))
 http_requests = st.builds(
     HttpRequestSpec,
@@ -308,6 +312,8 @@ tasks = st.builds(
     execution_timeout=st.none() | positive,
     pool=st.none() | st.text(max_size=8),
     pool_slots=st.integers(1, 8),
+    queue=st.none() | queues,
+    max_active_tis_per_dag=st.none() | st.integers(1, 8),
     args=st.dictionaries(st.text(max_size=5), json_values, max_size=3),
     inputs=st.dictionaries(st.text(max_size=5), xcom_refs, max_size=2),
     expand=st.dictionaries(st.text(max_size=5), xcom_refs, max_size=2),
@@ -351,6 +357,7 @@ specs = st.builds(
         max_retry_delay=st.none() | finite,
         execution_timeout=st.none() | positive,
         pool=st.text(max_size=8),
+        queue=queues,
         trigger_rule=st.sampled_from(TriggerRule),
     ),
     max_active_runs=st.integers(1, 64),

@@ -220,6 +220,7 @@ def _ti_fields(ti: TaskInstanceInfo) -> dict[str, Any]:
         "max_tries": ti.max_tries,
         "pool": ti.pool,
         "pool_slots": ti.pool_slots,
+        "queue": ti.queue,
         "operator": ti.operator,
         "operator_name": ti.operator,
         "queued_when": ti.queued_at,

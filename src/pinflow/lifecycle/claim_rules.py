@@ -1,5 +1,5 @@
-"""Whether a scheduled task instance may be claimed: its run's ``max_active_tasks`` and its
-pool's slots (Airflow's pools).
+"""Whether a scheduled task instance may be claimed: its run's ``max_active_tasks``, its
+task's ``max_active_tis_per_dag`` and its pool's slots (Airflow's pools).
 
 The decisions behind ``services.engine``'s claim, as pure functions of counts the claim read
 under its locks: the claim asks them for each candidate, in claim order, and counts what it
@@ -21,6 +21,19 @@ def run_has_room(live: int, max_active_tasks: int) -> bool:
     per run (it was per DAG in Airflow 2), the limit of the run's pinned spec.
     """
     return live < max_active_tasks
+
+
+def task_has_room(live: int, max_active_tis_per_dag: int | None) -> bool:
+    """Whether a task with ``live`` instances queued or running, over all runs of its DAG, may
+    have one more; ``None``: no limit.
+
+    Why: Airflow's ``max_active_tis_per_dag`` keeps one task from running in many runs at once
+    (a task that writes one table, or calls an API with a rate limit) while the rest of each
+    run goes on. The limit is the one in the candidate's run's pinned spec; the count is over
+    every run of the DAG, whatever version it is pinned to, because the shared thing the limit
+    protects does not change with the version.
+    """
+    return max_active_tis_per_dag is None or live < max_active_tis_per_dag
 
 
 def open_slots(slots: int, used: int) -> int | None:

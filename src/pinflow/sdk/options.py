@@ -21,7 +21,8 @@ Checker = Callable[[str, str, object], Any]
 
 
 class ExecutionOptions(TypedDict, total=False):
-    """How a task is run: retries, timeouts, pool. Unset ones fall back to ``default_args``."""
+    """How a task is run: retries, timeouts, pool, queue. Unset ones fall back to
+    ``default_args``; ``pool_slots`` and ``max_active_tis_per_dag`` are the task's own."""
 
     retries: int
     retry_delay: timedelta | float
@@ -31,6 +32,8 @@ class ExecutionOptions(TypedDict, total=False):
     trigger_rule: TriggerRule | str
     pool: str
     pool_slots: int
+    queue: str
+    max_active_tis_per_dag: int
 
 
 class OperatorOptions(ExecutionOptions, total=False):
@@ -56,6 +59,7 @@ class DefaultArgs(TypedDict, total=False):
     execution_timeout: timedelta | float
     trigger_rule: TriggerRule | str
     pool: str
+    queue: str
 
 
 def type_name(value: object) -> str:
@@ -147,12 +151,14 @@ _DEFAULTABLE: dict[str, Checker] = {
     "execution_timeout": check_seconds(positive=True),
     "trigger_rule": check_trigger_rule,
     "pool": check_text,
+    "queue": check_text,
 }
 
 TASK_CHECKERS: dict[str, Checker] = {
     "task_id": check_identifier,
     **_DEFAULTABLE,
     "pool_slots": check_int(1),
+    "max_active_tis_per_dag": check_int(1),
     "doc": check_optional_text,
 }
 

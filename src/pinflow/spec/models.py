@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION: Final = 1
 
@@ -30,6 +30,19 @@ KNOWN_TASK_KINDS = ("python", "bash", "http")
 MAX_RETRIES = 1000
 MAX_SECONDS = 366 * 24 * 3600.0
 MAX_COUNT = 100_000
+
+DEFAULT_QUEUE: Final = "default"  # Airflow's ``[operators] default_queue``
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+# A queue is a broker's name (a Celery queue), not one of Pinflow's ids: any text but blank,
+# no longer than the column that stores it.
+QueueName = Annotated[str, Field(min_length=1, max_length=250), AfterValidator(_not_blank)]
 
 
 class _Frozen(BaseModel):
@@ -107,6 +120,7 @@ class TaskDefaults(_Frozen):
         default=None, gt=0, le=MAX_SECONDS, description="seconds"
     )
     pool: str = "default_pool"
+    queue: QueueName = DEFAULT_QUEUE
     trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
 
 
@@ -147,6 +161,15 @@ class TaskSpec(_Frozen):
     execution_timeout: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
     pool: str | None = None
     pool_slots: int = Field(default=1, ge=1, le=MAX_COUNT)
+    queue: QueueName | None = Field(
+        default=None, description="the workers' queue its tries go to (Celery)"
+    )
+    max_active_tis_per_dag: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_COUNT,
+        description="at most this many of its instances queued or running, over all runs",
+    )
     args: dict[str, Any] = Field(default_factory=dict)
     inputs: dict[str, XComRef] = Field(default_factory=dict)
     expand: dict[str, XComRef] = Field(default_factory=dict)
@@ -173,6 +196,8 @@ class ResolvedTask(_Frozen):
     execution_timeout: float | None
     pool: str
     pool_slots: int
+    queue: str = DEFAULT_QUEUE  # defaults only so that code building one by hand keeps working
+    max_active_tis_per_dag: int | None = None
 
 
 class _TaskIndex(NamedTuple):
@@ -253,4 +278,6 @@ class DagSpec(_Frozen):
             ),
             pool=task.pool or d.pool,
             pool_slots=task.pool_slots,
+            queue=task.queue or d.queue,
+            max_active_tis_per_dag=task.max_active_tis_per_dag,
         )

@@ -202,8 +202,10 @@ class PostgresOps:
         return columns
 
     def claim_view(self, conn: Connection, run_pk: int | None, lock_pools: LockPools) -> ClaimView:
-        # The DAG rows first (max_active_tasks is counted against them), then the pools; what
-        # is live is read under those locks, so no other claimer can add to it now.
+        # The DAG rows first (max_active_tasks and max_active_tis_per_dag are counted against
+        # them), then the pools; what is live is read under those locks, so no other claimer
+        # can add to it now (the claim counts a limited task's instances later, still under
+        # them).
         if run_pk is None:
             rows = conn.execute(_WAITING)
         else:

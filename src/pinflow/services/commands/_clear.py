@@ -203,6 +203,6 @@ def _reset_task(s: Session, run: DagRun, spec: DagSpec, task_id: str) -> None:
         )
     ti.state = TaskState.NONE.value
     ti.max_tries = ti.try_number + resolved.retries
-    ti.pool, ti.pool_slots = resolved.pool, resolved.pool_slots
+    ti.pool, ti.pool_slots, ti.queue = resolved.pool, resolved.pool_slots, resolved.queue
     ti.next_try_at = ti.start_date = ti.end_date = ti.queued_at = None
     ti.hostname, ti.pid, ti.updated_at = None, None, now()

@@ -1,24 +1,35 @@
-"""Handing scheduled task instances to executors within their limits: pools and
-``max_active_tasks``.
+"""Handing scheduled task instances to executors within their limits: pools,
+``max_active_tasks`` and ``max_active_tis_per_dag``.
 
 A claim moves ``scheduled`` task instances to ``queued`` in the order they were created:
 older runs first, a run's tasks in the spec's order, a mapped task's elements in
 ``map_index`` order (elements are created when their task expands, so they follow what
 existed then). That order is the index's own, so a claim reads only the rows it takes, never
-sorts every scheduled row. A task instance is claimed only when both limits admit it
+sorts every scheduled row. A task instance is claimed only when every limit admits it
 (``pinflow.lifecycle.claim_rules``):
 
 - ``max_active_tasks``: per run, as in Airflow 3 (it was per DAG in Airflow 2), the limit of
   the run's pinned spec, counted over the run's queued and running task instances;
+- ``max_active_tis_per_dag``: per task, as in Airflow, the limit of the run's pinned spec,
+  counted over the queued and running instances of that task in every run of the DAG. Only a
+  task that has the limit is counted, once per claim, when the first of its instances is a
+  candidate (``_TaskCounts``): a claim of tasks without it costs nothing more;
 - pools (``_pools``): a task instance takes ``pool_slots`` slots of its ``pool`` while it is
   queued or running. As in Airflow, a task instance that does not fit the open slots is
   passed over, so a smaller one behind it may still run.
 
-Lock order: the DAG rows (``max_active_tasks`` is counted against them), then the pool rows,
-both in name order, then the task instances (``SKIP LOCKED``: rows another claimer holds are
-passed over, never waited for). Two claimers thus never fill the same last slot. On SQLite
-the writer holds the whole database instead: what waits and what is live are read at once
-(``pinflow.store.dialect``'s ``claim_view``).
+Lock order: the DAG rows (``max_active_tasks`` and ``max_active_tis_per_dag`` are counted
+against them: only a claim, holding its DAG's row, makes a task instance live), then the pool
+rows, both in name order, then the task instances (``SKIP LOCKED``: rows another claimer holds
+are passed over, never waited for). Two claimers thus never fill the same last slot, nor start
+a task past its limit. On SQLite the writer holds the whole database instead: what waits and
+what is live are read at once (``pinflow.store.dialect``'s ``claim_view``).
+
+The claim writes who claimed (``claimer``, a scheduler's component id) to ``queued_by`` with
+the move to ``queued`` (or, in ``claim_and_start``, straight to ``running``). Nothing clears
+it: a try that starts keeps it (who dispatched it, as Airflow's ``queued_by_job_id``), one sent
+back to ``scheduled`` keeps it until its next claim overwrites it (with ``None`` when that
+claimer gives none). So only a *queued* task instance's ``queued_by`` says who holds it now.
 """
 
 from __future__ import annotations
@@ -27,17 +38,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from pinflow.lifecycle.claim_rules import run_has_room
-from pinflow.lifecycle.states import RunState, TaskState
+from pinflow.lifecycle.claim_rules import run_has_room, task_has_room
+from pinflow.lifecycle.states import LIVE_TASK_STATES, RunState, TaskState
 from pinflow.services import common
 from pinflow.services.engine._pools import PoolSlots, lock_pools
 from pinflow.store.db import Database
 from pinflow.store.dialect import dialect_ops
 from pinflow.store.prepared import Prepared
 from pinflow.store.repo import SpecCache
+from pinflow.spec.models import DEFAULT_QUEUE
 from pinflow.store.tables import DagRun, TaskInstance
 
 # Scheduled rows read per query: the claim reads further only past rows its limits refuse.
@@ -59,6 +71,7 @@ class ClaimedTask:
     version_id: str | None
     params: dict[str, Any] = field(default_factory=dict)
     conf: dict[str, Any] = field(default_factory=dict)
+    queue: str = DEFAULT_QUEUE  # the workers' queue its try goes to (``TaskSpec.queue``)
 
 
 # The claim runs after every report, so its statements are built once (building one costs
@@ -77,6 +90,7 @@ _PAGE = (
         _TI.c.try_number,
         _TI.c.pool,
         _TI.c.pool_slots,
+        _TI.c.queue,
         _RUN.c.dag_id,
         _RUN.c.run_id,
         _RUN.c.snapshot_digest,
@@ -98,9 +112,18 @@ _QUEUE = Prepared(
     update(_TI)
     .where(_TI.c.id.in_(bindparam("ids", expanding=True)), _TI.c.state == _SCHEDULED)
     .values(
-        state=TaskState.QUEUED.value, queued_at=bindparam("stamp"), updated_at=bindparam("stamp")
+        state=TaskState.QUEUED.value,
+        queued_at=bindparam("stamp"),
+        queued_by=bindparam("claimer"),
+        updated_at=bindparam("stamp"),
     )
     .returning(_TI.c.id)
+)
+_LIVE_OF_TASK = Prepared(
+    select(func.count())
+    .select_from(_TI)
+    .where(_TI.c.dag_id == bindparam("dag_id"), _TI.c.task_id == bindparam("task_id"))
+    .where(_TI.c.state.in_(sorted(state.value for state in LIVE_TASK_STATES)))
 )
 
 
@@ -114,12 +137,53 @@ class _Candidate(NamedTuple):
     try_number: int
     pool: str
     pool_slots: int
+    queue: str
     dag_id: str
     run_id: str
     snapshot_digest: str
     version_id: str | None
     params: dict[str, Any] | None
     conf: dict[str, Any] | None
+
+
+TaskKey = tuple[str, str]  # (dag_id, task_id): what ``max_active_tis_per_dag`` counts
+# (dag_id, task_id, snapshot digest): the limit is the pinned spec's, so runs pinned to other
+# versions of the DAG may have another one (or none).
+PinnedTask = tuple[str, str, str]
+
+
+@dataclass
+class _TaskCounts:
+    """Live instances of the tasks that have ``max_active_tis_per_dag``, during one claim.
+
+    A task's count is read from the database the first time one of its instances is a
+    candidate, under the DAG row's lock (see the module docstring). What this claim took of it
+    before then and has not yet written (``pending``) is added, so the count is exact whether
+    the claim queues page by page or leaves its rows ``scheduled`` for the caller.
+    """
+
+    session: Session
+    live: dict[TaskKey, int] = field(default_factory=dict)
+    pending: dict[TaskKey, int] = field(default_factory=dict)
+
+    def of(self, key: TaskKey) -> int:
+        live = self.live.get(key)
+        if live is None:
+            params = {"dag_id": key[0], "task_id": key[1]}
+            (stored,) = _LIVE_OF_TASK.execute(common.conn(self.session), params).fetchone()
+            live = self.live[key] = int(stored) + self.pending.get(key, 0)
+        return live
+
+    def take(self, key: TaskKey) -> None:
+        if key in self.live:
+            self.live[key] += 1
+        self.pending[key] = self.pending.get(key, 0) + 1
+
+    def written(self, keys: list[TaskKey]) -> None:
+        """The rows of ``keys`` taken by this claim are now written (``queued``, counted by a
+        later read)."""
+        for key in keys:
+            self.pending[key] -= 1
 
 
 @dataclass
@@ -129,7 +193,9 @@ class _Budget:
     specs: SpecCache
     live_per_run: dict[int, int]
     pools: PoolSlots
+    tasks: _TaskCounts
     run_limits: dict[int, int] = field(default_factory=dict)  # of the runs seen so far
+    task_limits: dict[PinnedTask, int] = field(default_factory=dict)  # the limited ones seen
 
     def full_runs(self) -> list[int]:
         live = self.live_per_run
@@ -138,6 +204,11 @@ class _Budget:
         ]
         return sorted(full)
 
+    def full_tasks(self) -> list[PinnedTask]:
+        of = self.tasks.of
+        limits = self.task_limits.items()
+        return sorted(k for k, limit in limits if not task_has_room(of(k[:2]), limit))
+
     def admits(self, row: _Candidate) -> bool:
         limit = self.run_limits.get(row.run_pk)
         if limit is None:
@@ -145,25 +216,42 @@ class _Budget:
             self.run_limits[row.run_pk] = limit
         if not run_has_room(self.live_per_run.get(row.run_pk, 0), limit):
             return False
-        return self.pools.admits(row.pool, row.pool_slots)
+        if not self.pools.admits(row.pool, row.pool_slots):
+            return False
+        return self._task_admits(row)
+
+    def _task_admits(self, row: _Candidate) -> bool:
+        task = self.specs.get(row.snapshot_digest).task(row.task_id)
+        task_limit = None if task is None else task.max_active_tis_per_dag
+        if task_limit is None:
+            return True
+        self.task_limits[(row.dag_id, row.task_id, row.snapshot_digest)] = task_limit
+        return task_has_room(self.tasks.of((row.dag_id, row.task_id)), task_limit)
 
     def take(self, row: _Candidate) -> None:
         self.live_per_run[row.run_pk] = self.live_per_run.get(row.run_pk, 0) + 1
         self.pools.take(row.pool, row.pool_slots)
+        self.tasks.take((row.dag_id, row.task_id))
 
 
 def claim_scheduled(
-    db: Database, *, limit: int, run_pk: int | None = None, now: datetime | None = None
+    db: Database,
+    *,
+    limit: int,
+    run_pk: int | None = None,
+    now: datetime | None = None,
+    claimer: str | None = None,
 ) -> list[ClaimedTask]:
     """Move up to ``limit`` scheduled task instances of running runs to ``queued``.
 
-    Only those of ``run_pk`` when given. One transaction; see the module's docstring for the
-    order, the limits and the locks.
+    Only those of ``run_pk`` when given. ``claimer`` (the claiming scheduler's component id)
+    is written to ``queued_by``. One transaction; see the module's docstring for the order,
+    the limits and the locks.
     """
     if limit <= 0:
         return []
     with db.transaction() as s:
-        return claim_in(s, limit=limit, run_pk=run_pk, now=now)
+        return claim_in(s, limit=limit, run_pk=run_pk, now=now, claimer=claimer)
 
 
 def claim_in(
@@ -173,11 +261,12 @@ def claim_in(
     run_pk: int | None = None,
     now: datetime | None = None,
     queue: bool = True,
+    claimer: str | None = None,
 ) -> list[ClaimedTask]:
     """``claim_scheduled`` in the caller's transaction. With ``queue=False`` the claimed task
     instances are left ``scheduled`` (still locked, still counted against the limits here): the
     caller moves each of them on, in this transaction, with a write guarded on ``scheduled``
-    (``_starts.claim_and_start`` starts them at once)."""
+    and writes ``queued_by`` itself (``_starts.claim_and_start`` starts them at once)."""
     if limit <= 0:
         return []
     stamp = (now or common.now()) if queue else None
@@ -186,8 +275,16 @@ def claim_in(
     if not view.dag_ids:
         return []
     pools = PoolSlots.of(view.pool_slots, view.used_slots)
-    budget = _Budget(SpecCache(s), view.live_per_run, pools)
-    return _claim(s, budget, view.dag_ids, limit=limit, run_pk=run_pk, stamp=stamp)
+    budget = _Budget(SpecCache(s), view.live_per_run, pools, _TaskCounts(s))
+    queuing = None if stamp is None else _Queuing(stamp, claimer)
+    return _claim(s, budget, view.dag_ids, limit=limit, run_pk=run_pk, queuing=queuing)
+
+
+class _Queuing(NamedTuple):
+    """How a claim that queues what it takes writes it."""
+
+    stamp: datetime
+    claimer: str | None
 
 
 def _claim(
@@ -197,10 +294,10 @@ def _claim(
     *,
     limit: int,
     run_pk: int | None,
-    stamp: datetime | None,
+    queuing: _Queuing | None,
 ) -> list[ClaimedTask]:
-    """Admit scheduled task instances, page by page; queue them at ``stamp`` (or, ``None``,
-    leave that to the caller)."""
+    """Admit scheduled task instances, page by page; queue them (or, ``queuing=None``, leave
+    that to the caller)."""
     claimed: list[ClaimedTask] = []
     after: int | None = None
     size = limit  # usually enough: limits refuse a row rarely; then the pages grow
@@ -214,10 +311,11 @@ def _claim(
             if budget.admits(row):
                 budget.take(row)
                 admitted.append(row)
-        if stamp is None:
+        if queuing is None:
             claimed += [_claimed(row) for row in admitted]
         else:
-            queued = queue_claimed(s, [row.id for row in admitted], stamp)
+            queued = queue_claimed(s, [row.id for row in admitted], *queuing)
+            budget.tasks.written([(row.dag_id, row.task_id) for row in admitted])
             claimed += [_claimed(row) for row in admitted if row.id in queued]
         if len(page) < size:
             break
@@ -235,7 +333,8 @@ def _page(
     size: int,
 ) -> list[_Candidate]:
     """The next scheduled task instances in claim order, past task instance ``after``;
-    runs at their limit and pools without an open slot are left out by the query itself."""
+    runs and tasks at their limit and pools without an open slot are left out by the query
+    itself."""
     usable = budget.pools.usable()
     if not usable:
         return []
@@ -243,6 +342,10 @@ def _page(
     full = budget.full_runs()
     if full:
         stmt = stmt.where(_TI.c.run_pk.not_in(full))
+    full_tasks = budget.full_tasks()
+    if full_tasks:
+        pinned = tuple_(_TI.c.dag_id, _TI.c.task_id, _RUN.c.snapshot_digest)
+        stmt = stmt.where(pinned.not_in(full_tasks))
     if run_pk is not None:
         stmt = stmt.where(_TI.c.run_pk == run_pk)
     if after is not None:
@@ -255,11 +358,15 @@ def _page(
     return [_Candidate(*row) for row in rows]
 
 
-def queue_claimed(s: Session, ti_ids: list[int], stamp: datetime) -> set[int]:
-    """``scheduled`` -> ``queued``, guarded; returns the ids that moved (one statement)."""
+def queue_claimed(
+    s: Session, ti_ids: list[int], stamp: datetime, claimer: str | None = None
+) -> set[int]:
+    """``scheduled`` -> ``queued`` by ``claimer``, guarded; returns the ids that moved (one
+    statement)."""
     if not ti_ids:
         return set()
-    rows = _QUEUE.execute(common.conn(s), {"ids": ti_ids, "stamp": stamp}).fetchall()
+    params = {"ids": ti_ids, "stamp": stamp, "claimer": claimer}
+    rows = _QUEUE.execute(common.conn(s), params).fetchall()
     return {ti_id for (ti_id,) in rows}
 
 
@@ -276,4 +383,5 @@ def _claimed(row: _Candidate) -> ClaimedTask:
         version_id=row.version_id,
         params=dict(row.params or {}),
         conf=dict(row.conf or {}),
+        queue=row.queue,
     )

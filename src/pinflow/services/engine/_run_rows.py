@@ -104,6 +104,7 @@ def create_task_instances(s: Session, run: DagRun, spec: DagSpec, task_ids: list
                 "max_tries": resolved.retries,
                 "pool": resolved.pool,
                 "pool_slots": resolved.pool_slots,
+                "queue": resolved.queue,
                 "updated_at": stamp,
             }
         )

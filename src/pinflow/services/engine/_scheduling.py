@@ -253,7 +253,7 @@ class _RunStep:
         values: dict[str, Any] = {"state": expansion.state.value, "updated_at": self.stamp}
         if expansion.state == TaskState.SCHEDULED:
             values.update(max_tries=resolved.retries, pool=resolved.pool)
-            values.update(pool_slots=resolved.pool_slots)
+            values.update(pool_slots=resolved.pool_slots, queue=resolved.queue)
         else:
             values.update(end_date=self.stamp, next_try_at=None)
         guard = (TaskInstance.state == TaskState.NONE.value, TaskInstance.map_index == -1)

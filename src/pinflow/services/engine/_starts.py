@@ -58,7 +58,7 @@ _BEGIN_COLUMNS = (
     "pid",
 )
 _BEGIN = guarded_stmt(*_BEGIN_COLUMNS)
-_CLAIM_AND_BEGIN = guarded_stmt(*_BEGIN_COLUMNS, "queued_at")
+_CLAIM_AND_BEGIN = guarded_stmt(*_BEGIN_COLUMNS, "queued_at", "queued_by")
 _TRY_COLUMNS = (
     "ti_id",
     "try_number",
@@ -111,6 +111,7 @@ def claim_and_start(
     pid: int | None = None,
     hold: Collection[int] = (),
     now: datetime | None = None,
+    claimer: str | None = None,
 ) -> tuple[list[tuple[ClaimedTask, StartedTask]], list[ClaimedTask]]:
     """``claim_scheduled`` and ``start_task`` of every claimed try, in one transaction.
 
@@ -118,11 +119,18 @@ def claim_and_start(
     tries are ``running`` once this returns, with the same rows ``start_task`` writes, and
     the transaction per try between the claim and the start is saved. Claimed task instances
     whose id is in ``hold`` (a try of theirs still runs in this executor) are left ``queued``,
-    returned second, for ``start_task`` once that try has ended.
+    returned second, for ``start_task`` once that try has ended. ``claimer`` is written to
+    ``queued_by`` of both, as ``claim_scheduled`` writes it.
     """
     with db.transaction() as s:
         return claim_and_start_in(
-            s, limit=limit, hostname=hostname, pid=pid, hold=hold, stamp=now or common.now()
+            s,
+            limit=limit,
+            hostname=hostname,
+            pid=pid,
+            hold=hold,
+            stamp=now or common.now(),
+            claimer=claimer,
         )
 
 
@@ -134,12 +142,13 @@ def claim_and_start_in(
     pid: int | None,
     hold: Collection[int],
     stamp: datetime,
+    claimer: str | None = None,
 ) -> tuple[list[tuple[ClaimedTask, StartedTask]], list[ClaimedTask]]:
     """``claim_and_start`` in the caller's transaction."""
     claimed = claim_in(s, limit=limit, now=stamp, queue=False)
     held = [task for task in claimed if task.ti_id in hold]
     if held:
-        queue_claimed(s, [task.ti_id for task in held], stamp)
+        queue_claimed(s, [task.ti_id for task in held], stamp, claimer)
     starting = [task for task in claimed if task.ti_id not in hold]
     if not starting:
         return [], held
@@ -151,6 +160,7 @@ def claim_and_start_in(
         hostname=hostname,
         pid=pid,
         stamp=stamp,
+        claimer=claimer,
         claimed=True,
     )
     _drop_xcoms(s, starting)
@@ -195,10 +205,12 @@ def _begin_tries(
     hostname: str | None,
     pid: int | None,
     stamp: datetime,
+    claimer: str | None = None,
     claimed: bool = False,
 ) -> None:
     """``queued`` -> ``running`` for each try, and its try row (two statements, however many
-    tries). ``claimed``: straight from ``scheduled``, claimed in this transaction."""
+    tries). ``claimed``: straight from ``scheduled``, claimed in this transaction (by
+    ``claimer``, written to ``queued_by``)."""
     begins = []
     for t in tries:
         expected = position_to_start(t.number, claimed=claimed)
@@ -208,6 +220,7 @@ def _begin_tries(
                 "expected_state": expected.state.value,
                 "expected_try": expected.try_number,
                 "v_queued_at": stamp,
+                "v_queued_by": claimer,
                 "v_state": TaskState.RUNNING.value,
                 "v_try_number": t.number,
                 "v_start_date": stamp,

@@ -62,6 +62,7 @@ class TaskInstanceInfo:
     max_tries: int
     pool: str
     pool_slots: int
+    queue: str
     hostname: str | None
     pid: int | None
     queued_at: datetime | None
