@@ -32,7 +32,7 @@ from pinflow.store.tables import DagRun, TaskInstance, TaskInstanceTry
 
 IN_CI = os.environ.get("CI") == "true"
 SECRET = "scale-out-tests-instance-secret-0123456789abcdef"
-PINFLOW = [sys.executable, "-m", "pinflow.cli.main"]
+PINFLOW = [sys.executable, "-m", "pinflow.cli"]
 FINISHED = {"success", "failed"}
 
 
@@ -88,8 +88,8 @@ class RedisBroker:
         self.root.mkdir(parents=True, exist_ok=True)
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
         argv += ["--dir", str(self.root), "--appendonly", "yes", "--save", ""]
-        log = (self.root / "redis.log").open("ab")
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        with (self.root / "redis.log").open("ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         until("redis to answer", self.answers, timeout=10)
 
     def answers(self) -> bool:
@@ -202,15 +202,15 @@ class Cluster:
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Proc:
         log = self.root / f"{name}.log"
-        handle = log.open("ab")
-        proc = subprocess.Popen(
-            [*PINFLOW, *argv],
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with log.open("ab") as handle:
+            proc = subprocess.Popen(
+                [*PINFLOW, *argv],
+                env=env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         started = Proc(name, proc, log)
         self.procs.append(started)
         return started
@@ -228,6 +228,8 @@ class Cluster:
             PINFLOW_ZOMBIE_THRESHOLD="4",
             PINFLOW_SCHEDULER_HEALTH_THRESHOLD="4",
             PINFLOW_SWEEP_INTERVAL="0.5",
+            # Artifacts and run staging shared by every host (the netns test uses s3://).
+            PINFLOW_SHARED_STORE_URL=(self.root / "shared").as_uri(),
             **{**self.settings, **extra},
         )
 

@@ -33,23 +33,22 @@ from pinflow.store.tables import DagRun, TaskInstance
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "pinflow" / "example_dags"
 
 ROUTED = """
-    import os, socket
     from pinflow.sdk import dag, task
+
+    @task
+    def numbers():
+        return list(range(6))
+
+    @task
+    def double(n):
+        return n * 2
+
+    @task(queue="special")
+    def special(values):
+        return sum(values)
 
     @dag(dag_id="routed")
     def routed():
-        @task
-        def numbers():
-            return list(range(6))
-
-        @task
-        def double(n):
-            return n * 2
-
-        @task(queue="special")
-        def special(values):
-            return sum(values)
-
         special(double.expand(n=numbers()))
 
     routed()
