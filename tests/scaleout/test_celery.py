@@ -185,7 +185,7 @@ def test_a_worker_killed_mid_task_is_retried_on_another_within_the_heartbeat_tim
         tries = sorted(made.tries("killable"), key=lambda t: t.try_number)
     print(f"worker kill -9 -> run success in {recovered_in:.1f}s (zombie threshold 4s)")
     assert [(t.try_number, t.state, t.hostname) for t in tries] == [
-        (1, "failed", "w1"),
+        (1, "up_for_retry", "w1"),
         (2, "success", "w2"),
     ]
     assert "no heartbeat" in (tries[0].error or "")

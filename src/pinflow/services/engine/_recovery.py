@@ -8,7 +8,12 @@ A try is *lost* when nothing will ever report it:
   killed with ``kill -9``: its task processes died with it, see the local executor), or under
   this very process while its executor does not run it (a restart that reused the pid);
 - ``queued`` for ``zombie_threshold`` seconds: claimed by a scheduler that died before it
-  could start the try.
+  could start the try. With a remote executor (Celery) a queued try waits in the broker for
+  a free worker, which is no loss: it counts as lost only when the scheduler that claimed it
+  (``queued_by``) is dead — its ``component`` heartbeat older than ``claimer_threshold``, or
+  never seen — and ``zombie_threshold`` passed, or after ``queued_timeout`` whoever claimed
+  it (Airflow's ``task_queued_timeout``: the message may be lost). Sent again, it may reach a
+  worker twice; its start is fenced, so it runs once.
 
 A lost running try is reported failed (through ``finish_task``, so retries apply as for any
 failure); a lost queued try never started, so it goes back to ``scheduled`` without using up a
@@ -32,7 +37,7 @@ from pinflow.services.common import now as utcnow
 from pinflow.services.engine._reports import finish_task
 from pinflow.services.engine._scheduling import execute_guarded
 from pinflow.store.db import Database
-from pinflow.store.tables import TaskInstance
+from pinflow.store.tables import Component, TaskInstance
 
 TaskKeyLike = tuple[int, int]  # (ti_id, try_number)
 
@@ -68,11 +73,19 @@ def find_lost_tries(
     zombie_threshold: float,
     now: datetime | None = None,
     alive: Callable[[int], bool] = pid_alive,
+    queued_timeout: float | None = None,
+    claimer_threshold: float | None = None,
 ) -> list[LostTry]:
-    """Lost tries (see the module docs); ``owned`` are the tries this process's executor runs."""
+    """Lost tries (see the module docs); ``owned`` are the tries this process's executor runs.
+
+    ``queued_timeout`` (with ``claimer_threshold``): the remote executor's rule for queued
+    tries; without it a queued try is lost after ``zombie_threshold``."""
     stamp = now or utcnow()
     cutoff = stamp - timedelta(seconds=zombie_threshold)
     owned_keys = set(owned)
+    queued_lost = _queued_rule(
+        db, stamp, cutoff, zombie_threshold, queued_timeout, claimer_threshold
+    )
     with db.read() as s:
         rows = s.execute(
             select(
@@ -83,13 +96,14 @@ def find_lost_tries(
                 TaskInstance.pid,
                 TaskInstance.heartbeat_at,
                 TaskInstance.queued_at,
+                TaskInstance.queued_by,
             ).where(TaskInstance.state.in_((TaskState.RUNNING.value, TaskState.QUEUED.value)))
         ).all()
     lost: list[LostTry] = []
-    for ti_id, try_number, state, host, pid, beat, queued_at in rows:
+    for ti_id, try_number, state, host, pid, beat, queued_at, queued_by in rows:
         if state == TaskState.QUEUED.value:
-            if queued_at is None or queued_at < cutoff:
-                reason = f"claimed but not started within {zombie_threshold:g}s"
+            reason = queued_lost(queued_at, queued_by)
+            if reason is not None:
                 lost.append(LostTry(ti_id, try_number + 1, TaskState.QUEUED, reason))
             continue
         why = _why_running_is_lost(
@@ -98,6 +112,43 @@ def find_lost_tries(
         if why is not None:
             lost.append(LostTry(ti_id, try_number, TaskState.RUNNING, why))
     return lost
+
+
+def _queued_rule(  # noqa: PLR0917 - the rule's inputs, resolved once per sweep
+    db: Database,
+    stamp: datetime,
+    cutoff: datetime,
+    zombie_threshold: float,
+    queued_timeout: float | None,
+    claimer_threshold: float | None,
+) -> Callable[[datetime | None, str | None], str | None]:
+    """Why a queued try (``queued_at``, ``queued_by``) is lost, or ``None`` (module docs)."""
+    not_started = f"claimed but not started within {zombie_threshold:g}s"
+    if queued_timeout is None:
+        return lambda queued_at, _by: (
+            not_started if queued_at is None or queued_at < cutoff else None
+        )
+    timeout_cutoff = stamp - timedelta(seconds=queued_timeout)
+    seen_since = stamp - timedelta(seconds=claimer_threshold or zombie_threshold)
+    with db.read() as s:
+        alive = set(
+            s.scalars(
+                select(Component.id).where(
+                    Component.kind == "scheduler",
+                    Component.heartbeat_at >= seen_since,
+                    Component.stopped_at.is_(None),
+                )
+            )
+        )
+
+    def why(queued_at: datetime | None, queued_by: str | None) -> str | None:
+        if queued_at is None or queued_at < timeout_cutoff:
+            return f"not started by a worker within {queued_timeout:g}s (queued_timeout)"
+        if queued_by not in alive and queued_at < cutoff:
+            return f"its claiming scheduler ({queued_by or 'unknown'}) is gone"
+        return None
+
+    return why
 
 
 def _why_running_is_lost(  # noqa: PLR0917 - one row's facts, unpacked
