@@ -33,7 +33,7 @@ from common import (
     print_machine,
 )
 
-from pinflow.services.engine._dispatch import staging_path
+from pinflow.runtime.paths import staging_path
 
 Marks = dict[tuple[str, str, int], float]  # (start|end, task_id, map_index) -> epoch seconds
 DB = "DB stamps"  # the next task's start_date - its upstream's end_date
