@@ -1,4 +1,5 @@
-"""Whether a scheduled task instance may be claimed: max_active_tasks and pool slots."""
+"""Whether a scheduled task instance may be claimed: max_active_tasks, max_active_tis_per_dag
+and pool slots."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pinflow.lifecycle.claim_rules import (
     open_slots,
     pool_verdict,
     run_has_room,
+    task_has_room,
 )
 
 
@@ -19,6 +21,14 @@ def test_a_run_has_room_below_its_max_active_tasks() -> None:
     assert not run_has_room(16, 16)
     assert not run_has_room(17, 16)  # the limit was lowered by a new version: still full
     assert not run_has_room(0, 0)
+
+
+def test_a_task_has_room_below_its_max_active_tis_per_dag() -> None:
+    assert task_has_room(0, 1)
+    assert not task_has_room(1, 1)
+    assert task_has_room(2, 3)
+    assert not task_has_room(4, 3)  # a newer version lowered it: still full
+    assert task_has_room(10_000, None)  # no limit
 
 
 @pytest.mark.parametrize(

@@ -119,13 +119,13 @@ def test_override_and_operators_check_them_too() -> None:
     with pytest.raises(ValueError, match="@task 'report': max_active_tis_per_dag must be >= 1"):
         report.override(max_active_tis_per_dag=0)
     with pytest.raises(TypeError, match=r"task\.bash 'x': queue must be a str"):
-        task.bash(task_id="x", bash_command="true", queue=None)  # type: ignore[arg-type]
+        task.bash(task_id="x", bash_command="true", queue=None)  # type: ignore[call-overload]
 
 
 def test_queue_is_a_default_arg_but_max_active_tis_per_dag_is_not() -> None:
     with pytest.raises(ValueError, match="default_args: unknown option 'max_active_tis_per_dag'"):
 
-        @dag(default_args={"max_active_tis_per_dag": 1})  # type: ignore[typeddict-unknown-key]
+        @dag(default_args={"max_active_tis_per_dag": 1})  # type: ignore[call-overload,untyped-decorator]
         def per_task_only() -> None:
             pass
 

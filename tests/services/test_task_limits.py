@@ -7,24 +7,27 @@ the end needs PostgreSQL's row locks (``pg_db``).
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from pinflow.lifecycle.states import RunState, TaskState
 from pinflow.services.commands._clear import clear_task_instances
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.commands._runs import get_run, trigger_run
-from pinflow.services.engine._claims import ClaimedTask, claim_scheduled
+from pinflow.services.engine._claims import ClaimedTask, claim_in, claim_scheduled
 from pinflow.services.engine._reports import finish_task
-from pinflow.services.engine._starts import claim_and_start, start_task
+from pinflow.services.engine._starts import claim_and_start, claim_and_start_in, start_task
 from pinflow.services.engine._sweep import schedule_pass
 from pinflow.spec.models import DagSpec
 from pinflow.store.db import Database
-from pinflow.store.tables import DagRun, TaskInstance, TaskInstanceTry
+from pinflow.store.tables import DagRun, Pool, TaskInstance, TaskInstanceTry
+from pinflow.store.tables.base import utcnow
 from pinflow.testing import ExecutionContext, TaskOutcome, make_spec, run_until_idle, scripted
 
 LIVE = (TaskState.QUEUED.value, TaskState.RUNNING.value)
@@ -64,6 +67,11 @@ def rows(db: Database, dag_id: str, task_id: str) -> list[TaskInstance]:
 def run_of(db: Database, run_pk: int) -> str:
     with db.read() as s:
         return s.scalars(select(DagRun.run_id).where(DagRun.id == run_pk)).one()
+
+
+def add_pool(db: Database, name: str, slots: int) -> None:
+    with db.transaction() as s:
+        s.add(Pool(name=name, slots=slots))
 
 
 def finish(db: Database, claimed: list[ClaimedTask]) -> None:
@@ -210,10 +218,11 @@ def test_three_runs_never_have_two_of_a_limited_task_live_at_once(db: Database) 
     for ti in rows(db, "serial_a", "a"):
         with db.read() as s:
             (one,) = s.scalars(select(TaskInstanceTry).where(TaskInstanceTry.ti_id == ti.id))
-            intervals.append((one.start_date, one.end_date))
+        assert one.start_date is not None
+        assert one.end_date is not None
+        intervals.append((one.start_date, one.end_date))
     intervals.sort()
-    assert all(end is not None for _, end in intervals)
-    assert all(prev[1] <= nxt[0] for prev, nxt in zip(intervals, intervals[1:], strict=False))
+    assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(intervals))
 
 
 def test_the_rest_of_each_run_goes_on_while_the_limited_task_waits(db: Database) -> None:
@@ -258,9 +267,7 @@ def test_mapped_elements_count_against_their_task_limit(db: Database) -> None:
     spec = make_spec(
         "fan",
         {"list": [], "square": []},
-        task_fields={
-            "square": {"expand": {"x": {"task_id": "list"}}, "max_active_tis_per_dag": 2}
-        },
+        task_fields={"square": {"expand": {"x": {"task_id": "list"}}, "max_active_tis_per_dag": 2}},
     )
     publish(db, spec)
     trigger(db, "fan", 1)
@@ -349,34 +356,38 @@ def test_the_limit_is_per_dag(db: Database) -> None:
 @pytest.mark.postgres_only
 @pytest.mark.parametrize("round_", range(5))
 def test_two_claimers_never_start_a_limited_task_twice(pg_db: Database, round_: int) -> None:
-    limit_one = {"a": {"max_active_tis_per_dag": 1}}
-    publish(pg_db, make_spec("race", {"a": []}, task_fields=limit_one))
-    trigger(pg_db, "race", 4)
+    # Two versions put ``a`` in two pools, so that only the DAG row's lock stands between the
+    # claimers: no pool row is shared.
+    versions = []
+    for pool in ("left", "right"):
+        add_pool(pg_db, pool, 10)
+        fields = {"a": {"max_active_tis_per_dag": 1, "pool": pool}}
+        versions.append(publish(pg_db, make_spec("race", {"a": []}, task_fields=fields)))
+    run_pks = []
+    for version_id in versions:
+        run_pks.append(trigger_run(pg_db, version_id=version_id, actor="alice").id)
     schedule_pass(pg_db)
-    with pg_db.read() as s:
-        run_pks = list(s.scalars(select(DagRun.id).where(DagRun.dag_id == "race")))
     barrier = threading.Barrier(2)
     claimed: list[tuple[str, ClaimedTask]] = []
     errors: list[BaseException] = []
 
-    def claim(name: str, run_pk: int | None) -> None:
-        db = Database(pg_db.url)  # a connection of its own; the DAG row is the same
+    def claim(name: str, run_pk: int) -> None:
+        db = Database(pg_db.url)  # a connection of its own
         try:
             barrier.wait(timeout=10)
-            if name == "starter":
-                started, _ = claim_and_start(db, limit=5, claimer=name)
-                claimed.extend((name, task) for task, _ in started)
-            else:
-                claimed.extend((name, t) for t in claim_scheduled(db, limit=5, claimer=name))
+            claimed.extend(
+                (name, t) for t in claim_scheduled(db, limit=5, run_pk=run_pk, claimer=name)
+            )
         except BaseException as exc:  # reported by the test thread below
             errors.append(exc)
         finally:
             db.dispose()
 
-    # One claims any run, the other one run only: either may win, never both.
+    if round_ % 2:
+        run_pks.reverse()
     threads = [
-        threading.Thread(target=claim, args=("starter", None)),
-        threading.Thread(target=claim, args=("queuer", run_pks[round_ % len(run_pks)])),
+        threading.Thread(target=claim, args=(f"scheduler-{i}", run_pk))
+        for i, run_pk in enumerate(run_pks)
     ]
     for thread in threads:
         thread.start()
@@ -388,3 +399,65 @@ def test_two_claimers_never_start_a_limited_task_twice(pg_db: Database, round_: 
     (winner, task) = claimed[0]
     live = [ti for ti in rows(pg_db, "race", "a") if ti.state in LIVE]
     assert [(ti.id, ti.queued_by) for ti in live] == [(task.ti_id, winner)]
+
+
+def waiting_on_a_lock(db: Database) -> bool:
+    """Whether another connection to this database waits for a lock (``pg_stat_activity``)."""
+    with db.read() as s:
+        waiting = s.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+            )
+        )
+    return bool(waiting)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("first_starts", [False, True], ids=["claim", "claim_and_start"])
+def test_a_second_claimer_waits_for_the_first_to_commit(
+    pg_db: Database, first_starts: bool
+) -> None:
+    # The interleaving a race needs, made to happen: the first claimer has taken ``a`` and not
+    # committed when the second one claims. Only the DAG row's lock is shared (the two runs
+    # put ``a`` in two pools): the second must wait for it, then find ``a`` live.
+    run_pks = []
+    for pool in ("left", "right"):
+        add_pool(pg_db, pool, 10)
+        fields = {"a": {"max_active_tis_per_dag": 1, "pool": pool}}
+        version_id = publish(pg_db, make_spec("held", {"a": []}, task_fields=fields))
+        run_pks.append(trigger_run(pg_db, version_id=version_id, actor="alice").id)
+    schedule_pass(pg_db)
+    first_db, second_db = Database(pg_db.url), Database(pg_db.url)
+    second: list[ClaimedTask] = []
+    errors: list[BaseException] = []
+
+    def claim_second() -> None:
+        try:
+            second.extend(claim_scheduled(second_db, limit=5, run_pk=run_pks[1], claimer="s2"))
+        except BaseException as exc:  # reported by the test thread below
+            errors.append(exc)
+
+    thread = threading.Thread(target=claim_second)
+    try:
+        with first_db.transaction() as s:
+            if first_starts:
+                started, _ = claim_and_start_in(
+                    s, limit=5, hostname=None, pid=None, hold=(), stamp=utcnow(), claimer="s1"
+                )
+                first = [task for task, _ in started]
+            else:
+                first = claim_in(s, limit=5, run_pk=run_pks[0], claimer="s1")
+            thread.start()
+            deadline = time.monotonic() + 20
+            while thread.is_alive() and not waiting_on_a_lock(pg_db):
+                assert time.monotonic() < deadline, "the second claimer neither waited nor ended"
+                time.sleep(0.01)
+        thread.join(timeout=30)
+    finally:
+        first_db.dispose()
+        second_db.dispose()
+    assert errors == []
+    assert [t.run_pk for t in first] == [run_pks[0]]
+    assert second == []
+    assert live_of(pg_db, "held", "a") == 1

@@ -13,7 +13,7 @@ sorts every scheduled row. A task instance is claimed only when every limit admi
 - ``max_active_tis_per_dag``: per task, as in Airflow, the limit of the run's pinned spec,
   counted over the queued and running instances of that task in every run of the DAG. Only a
   task that has the limit is counted, once per claim, when the first of its instances is a
-  candidate (``_TaskCounts``): a claim of tasks without it costs nothing more;
+  candidate (``_task_limits``): a claim of tasks without it costs nothing more;
 - pools (``_pools``): a task instance takes ``pool_slots`` slots of its ``pool`` while it is
   queued or running. As in Airflow, a task instance that does not fit the open slots is
   passed over, so a smaller one behind it may still run.
@@ -38,18 +38,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, func, select, tuple_, update
+from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pinflow.lifecycle.claim_rules import run_has_room, task_has_room
-from pinflow.lifecycle.states import LIVE_TASK_STATES, RunState, TaskState
+from pinflow.lifecycle.states import RunState, TaskState
 from pinflow.services import common
 from pinflow.services.engine._pools import PoolSlots, lock_pools
+from pinflow.services.engine._task_limits import PinnedTask, TaskCounts
+from pinflow.spec.models import DEFAULT_QUEUE
 from pinflow.store.db import Database
 from pinflow.store.dialect import dialect_ops
 from pinflow.store.prepared import Prepared
 from pinflow.store.repo import SpecCache
-from pinflow.spec.models import DEFAULT_QUEUE
 from pinflow.store.tables import DagRun, TaskInstance
 
 # Scheduled rows read per query: the claim reads further only past rows its limits refuse.
@@ -119,12 +120,6 @@ _QUEUE = Prepared(
     )
     .returning(_TI.c.id)
 )
-_LIVE_OF_TASK = Prepared(
-    select(func.count())
-    .select_from(_TI)
-    .where(_TI.c.dag_id == bindparam("dag_id"), _TI.c.task_id == bindparam("task_id"))
-    .where(_TI.c.state.in_(sorted(state.value for state in LIVE_TASK_STATES)))
-)
 
 
 class _Candidate(NamedTuple):
@@ -146,46 +141,6 @@ class _Candidate(NamedTuple):
     conf: dict[str, Any] | None
 
 
-TaskKey = tuple[str, str]  # (dag_id, task_id): what ``max_active_tis_per_dag`` counts
-# (dag_id, task_id, snapshot digest): the limit is the pinned spec's, so runs pinned to other
-# versions of the DAG may have another one (or none).
-PinnedTask = tuple[str, str, str]
-
-
-@dataclass
-class _TaskCounts:
-    """Live instances of the tasks that have ``max_active_tis_per_dag``, during one claim.
-
-    A task's count is read from the database the first time one of its instances is a
-    candidate, under the DAG row's lock (see the module docstring). What this claim took of it
-    before then and has not yet written (``pending``) is added, so the count is exact whether
-    the claim queues page by page or leaves its rows ``scheduled`` for the caller.
-    """
-
-    session: Session
-    live: dict[TaskKey, int] = field(default_factory=dict)
-    pending: dict[TaskKey, int] = field(default_factory=dict)
-
-    def of(self, key: TaskKey) -> int:
-        live = self.live.get(key)
-        if live is None:
-            params = {"dag_id": key[0], "task_id": key[1]}
-            (stored,) = _LIVE_OF_TASK.execute(common.conn(self.session), params).fetchone()
-            live = self.live[key] = int(stored) + self.pending.get(key, 0)
-        return live
-
-    def take(self, key: TaskKey) -> None:
-        if key in self.live:
-            self.live[key] += 1
-        self.pending[key] = self.pending.get(key, 0) + 1
-
-    def written(self, keys: list[TaskKey]) -> None:
-        """The rows of ``keys`` taken by this claim are now written (``queued``, counted by a
-        later read)."""
-        for key in keys:
-            self.pending[key] -= 1
-
-
 @dataclass
 class _Budget:
     """What the limits still admit during one claim."""
@@ -193,7 +148,7 @@ class _Budget:
     specs: SpecCache
     live_per_run: dict[int, int]
     pools: PoolSlots
-    tasks: _TaskCounts
+    tasks: TaskCounts
     run_limits: dict[int, int] = field(default_factory=dict)  # of the runs seen so far
     task_limits: dict[PinnedTask, int] = field(default_factory=dict)  # the limited ones seen
 
@@ -232,6 +187,13 @@ class _Budget:
         self.live_per_run[row.run_pk] = self.live_per_run.get(row.run_pk, 0) + 1
         self.pools.take(row.pool, row.pool_slots)
         self.tasks.take((row.dag_id, row.task_id))
+
+
+class _Queuing(NamedTuple):
+    """How a claim that queues what it takes writes it."""
+
+    stamp: datetime
+    claimer: str | None
 
 
 def claim_scheduled(
@@ -275,16 +237,9 @@ def claim_in(
     if not view.dag_ids:
         return []
     pools = PoolSlots.of(view.pool_slots, view.used_slots)
-    budget = _Budget(SpecCache(s), view.live_per_run, pools, _TaskCounts(s))
+    budget = _Budget(SpecCache(s), view.live_per_run, pools, TaskCounts(s))
     queuing = None if stamp is None else _Queuing(stamp, claimer)
     return _claim(s, budget, view.dag_ids, limit=limit, run_pk=run_pk, queuing=queuing)
-
-
-class _Queuing(NamedTuple):
-    """How a claim that queues what it takes writes it."""
-
-    stamp: datetime
-    claimer: str | None
 
 
 def _claim(
