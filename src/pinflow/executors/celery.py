@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from pinflow.errors import PinflowError
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
 from pinflow.services.engine import QUEUE_SCOPE, ClaimedTask, TryTokens, claims_of
+from pinflow.spec.models import DEFAULT_QUEUE
 from pinflow.worker.app import TASK_NAME, make_app
 
 if TYPE_CHECKING:
@@ -128,7 +129,9 @@ class CeleryExecutor:
             "try_number": task.try_number,
             "token": token,
         }
-        outgoing = Outgoing(task.queue, message, TaskKey(task.ti_id, task.try_number))
+        # The spec's "default" is whatever this installation calls its default queue.
+        queue = self.settings.default_queue if task.queue == DEFAULT_QUEUE else task.queue
+        outgoing = Outgoing(queue, message, TaskKey(task.ti_id, task.try_number))
         with self._cond:
             self._outbox.append(outgoing)
             self._cond.notify()

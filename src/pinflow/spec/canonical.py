@@ -39,7 +39,14 @@ def spec_from_json(text: str) -> DagSpec:
 
 def snapshot_digest(spec: DagSpec, bundle: bytes = b"") -> str:
     """sha256 over the canonical spec and the code bundle, hex-encoded (64 characters)."""
+    return document_digest(spec_to_dict(spec), bundle)
+
+
+def document_digest(spec: dict[str, Any], bundle: bytes = b"") -> str:
+    """``snapshot_digest`` of a stored spec document, hashed as it is: what a worker checks a
+    fetched snapshot with. (Parsing it first would fill in fields added to the spec since it
+    was pushed, and the digest would no longer match.)"""
     h = hashlib.sha256(_DIGEST_DOMAIN)
-    h.update(hashlib.sha256(spec_to_json(spec).encode()).digest())
+    h.update(hashlib.sha256(canonical_json(spec).encode()).digest())
     h.update(hashlib.sha256(bundle).digest())
     return h.hexdigest()

@@ -32,6 +32,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from pinflow.runtime import staging
 from pinflow.runtime.contract import TaskRequest, TaskResult
 from pinflow.runtime.paths import log_path, staging_path
@@ -42,7 +44,7 @@ from pinflow.runtime.process import (
     read_available,
 )
 from pinflow.runtime.task_process import child_main, detach, ensure_bundle
-from pinflow.spec.canonical import snapshot_digest, spec_from_dict
+from pinflow.spec.canonical import document_digest
 from pinflow.worker.client import (
     ApiUnavailable,
     ExecutionApiError,
@@ -100,15 +102,18 @@ class Message:
         return f"Message(ti_id={self.ti_id}, try_number={self.try_number}, api={self.api_url!r})"
 
 
-def run_message(data: dict[str, Any], context: WorkerContext) -> str:
+def run_message(
+    data: dict[str, Any], context: WorkerContext, *, transport: httpx.BaseTransport | None = None
+) -> str:
     """Run the try a broker message names; returns what happened, in words (for the log).
 
-    Never raises for the try's own failures: those are reported. A message whose try cannot
+    Never raises for the try's own failures: those are reported. ``transport``: how to reach
+    the API (tests pass the app's own). A message whose try cannot
     start (started already by a duplicate delivery, cleared, or its token refused) is
     dropped, which is how duplicates in the broker are harmless.
     """
     message = Message.of(data)
-    client = ExecutionClient(message.api_url, message.ti_id, message.token)
+    client = ExecutionClient(message.api_url, message.ti_id, message.token, transport=transport)
     try:
         try:
             request = client.start(context.hostname, os.getpid())
@@ -156,7 +161,7 @@ def fetch_snapshot(client: ExecutionClient, cache_dir: Path, digest: str) -> Pat
 
     def fetch() -> bytes:
         spec, bundle = client.snapshot(digest)
-        actual = snapshot_digest(spec_from_dict(spec), bundle)
+        actual = document_digest(spec, bundle)
         if actual != digest:
             raise SnapshotMismatchError(f"snapshot {digest} was served with digest {actual}")
         return bundle

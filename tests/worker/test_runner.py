@@ -1,0 +1,180 @@
+"""The worker's side of a try (``pinflow.worker.runner``), against the real execution API
+app on the test database: a broker message becomes a started try, a task process, log
+uploads, heartbeats and one result. No broker here (tests/scaleout has the real ones).
+"""
+
+from __future__ import annotations
+
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+from tests.api.helpers import SyncASGITransport, make_app
+
+from pinflow.sdk.compiler import compile_path
+from pinflow.services.commands._clear import clear_task_instances
+from pinflow.services.commands._push import register_snapshot
+from pinflow.services.commands._runs import trigger_run
+from pinflow.services.engine import QUEUE_SCOPE, TryTokens, claims_of
+from pinflow.services.engine._claims import ClaimedTask, claim_scheduled
+from pinflow.services.engine._sweep import schedule_pass
+from pinflow.services.xcom_values import value_of
+from pinflow.store.db import Database
+from pinflow.store.tables import Snapshot, TaskInstance, TaskInstanceTry
+from pinflow.worker.runner import WorkerContext, run_message
+
+SOURCE = """
+    import time
+    from pinflow.sdk import dag, task
+
+    @task
+    def hello(name="worker"):
+        print(f"hello from the {name}", flush=True)
+        return {"greeting": f"hello {name}"}
+
+    @task(execution_timeout=1)
+    def sleepy():
+        print("going to sleep", flush=True)
+        time.sleep(30)
+
+    @dag(dag_id="remote")
+    def remote():
+        hello()
+
+    @dag(dag_id="remote_slow")
+    def remote_slow():
+        sleepy()
+
+    remote()
+    remote_slow()
+"""
+
+
+class Api:
+    def __init__(self, db: Database, home: Path) -> None:
+        self.db = db
+        self.app = make_app(db, home / "api")
+        self.home = home
+
+    def transport(self) -> httpx.BaseTransport:
+        return SyncASGITransport(self.app)
+
+    @property
+    def tokens(self) -> TryTokens:
+        tokens: TryTokens = self.app.state.try_tokens
+        return tokens
+
+    def message(self, claimed: ClaimedTask) -> dict[str, Any]:
+        token = self.tokens.issue(claims_of(claimed), scope=QUEUE_SCOPE)
+        return {
+            "api_url": "http://testserver",
+            "ti_id": claimed.ti_id,
+            "try_number": claimed.try_number,
+            "token": token,
+        }
+
+    def run(self, message: dict[str, Any], **context: Any) -> str:
+        worker = WorkerContext(hostname="worker-7", home=self.home / "worker", **context)
+        return run_message(message, worker, transport=self.transport())
+
+
+@pytest.fixture
+def api(db: Database, tmp_path: Path) -> Api:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "remote.py").write_text(textwrap.dedent(SOURCE))
+    for compiled in compile_path(folder):
+        register_snapshot(db, compiled.spec, compiled.bundle, actor="tester")
+    return Api(db, tmp_path)
+
+
+def queue_try(db: Database, dag_id: str) -> ClaimedTask:
+    run = trigger_run(db, dag_id=dag_id, actor="tester")
+    schedule_pass(db)
+    (claimed,) = claim_scheduled(db, limit=1, run_pk=run.id, claimer="scheduler:test:1")
+    return claimed
+
+
+def tries(db: Database, ti_id: int) -> list[tuple[int, str, str | None, str | None]]:
+    with db.read() as s:
+        rows = s.scalars(select(TaskInstanceTry).where(TaskInstanceTry.ti_id == ti_id))
+        return sorted((t.try_number, t.state, t.hostname, t.error) for t in rows)
+
+
+def test_a_message_becomes_one_try_with_its_xcom_and_its_log(api: Api, db: Database) -> None:
+    claimed = queue_try(db, "remote")
+    outcome = api.run(api.message(claimed))
+    assert outcome.endswith(": success"), outcome
+    assert tries(db, claimed.ti_id) == [(1, "success", "worker-7", None)]
+    assert value_of(db, claimed.run_pk, "hello", "return_value", -1) == {"greeting": "hello worker"}
+    # The log went up to the API's side (where /api/v2 serves it), not only the worker's disk.
+    (log,) = (api.home / "api" / "logs").rglob("attempt=1.log")
+    text = log.read_text()
+    assert "hello from the worker" in text
+    assert "running remote/" in text
+
+
+def test_a_second_delivery_of_the_message_runs_nothing(api: Api, db: Database) -> None:
+    claimed = queue_try(db, "remote")
+    message = api.message(claimed)
+    assert api.run(message).endswith(": success")
+    again = api.run(message)
+    assert "not started" in again
+    assert len(tries(db, claimed.ti_id)) == 1
+
+
+def test_a_snapshot_that_does_not_match_its_digest_is_never_run(api: Api, db: Database) -> None:
+    claimed = queue_try(db, "remote")
+    with db.transaction() as s:
+        s.execute(
+            update(Snapshot)
+            .where(Snapshot.digest == claimed.snapshot_digest)
+            .values(bundle=b"PK\x05\x06" + b"\0" * 18)  # another (empty) zip
+        )
+    outcome = api.run(api.message(claimed))
+    assert outcome.endswith(": failed"), outcome
+    ((_, state, _, error),) = tries(db, claimed.ti_id)
+    assert state == "failed"
+    assert "cannot fetch the snapshot" in (error or "")
+    assert "served with digest" in (error or "")
+    assert not (api.home / "worker" / "snapshots" / claimed.snapshot_digest).exists()
+
+
+def test_the_worker_enforces_the_execution_timeout(api: Api, db: Database) -> None:
+    claimed = queue_try(db, "remote_slow")
+    started = time.monotonic()
+    outcome = api.run(api.message(claimed), kill_grace=1.0)
+    assert time.monotonic() - started < 15
+    assert outcome.endswith(": failed"), outcome
+    ((_, state, _, error),) = tries(db, claimed.ti_id)
+    assert state == "failed"
+    assert "execution timeout after 1s" in (error or "")
+
+
+def test_a_try_cleared_while_it_runs_is_stopped_and_reports_nothing(api: Api, db: Database) -> None:
+    claimed = queue_try(db, "remote_slow")
+    outcomes: list[str] = []
+    thread = threading.Thread(
+        target=lambda: outcomes.append(api.run(api.message(claimed), heartbeat_interval=0.2))
+    )
+    thread.start()
+    deadline = time.monotonic() + 20
+    while True:
+        with db.read() as s:
+            state = s.scalars(select(TaskInstance.state).filter_by(id=claimed.ti_id)).one()
+        if state == "running" or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert state == "running"
+    clear_task_instances(db, "remote_slow", actor="tester", only_failed=False)
+    thread.join(30)
+    assert not thread.is_alive()
+    assert "no longer the live try" in outcomes[0]
+    with db.read() as s:
+        ti = s.scalars(select(TaskInstance).filter_by(id=claimed.ti_id)).one()
+    assert ti.state == "none"  # the clear's doing, not overwritten by the stopped try
