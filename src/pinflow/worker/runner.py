@@ -120,6 +120,7 @@ def run_message(
         except (TryFenced, TokenRefused) as exc:
             return f"try {message.try_number} of task instance {message.ti_id} not started: {exc}"
         request = localize(request, context)
+        result: TaskResult | None
         try:
             fetch_snapshot(client, context.cache_dir, request.snapshot_digest)
         except ExecutionApiError as exc:
