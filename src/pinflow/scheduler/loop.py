@@ -140,6 +140,7 @@ class Scheduler:
             # connection checkpoints and deletes the WAL: milliseconds on every transaction. An
             # idle connection held open keeps the WAL, and SQLite checkpoints it by size.
             self._keeper = self.db.engine.raw_connection()
+        self._safety.beat_scheduler()
         self._safety.recover()
         schedule_pass(self.db)
         self._timers.reset()
@@ -189,6 +190,7 @@ class Scheduler:
         for result in self.executor.stop(graceful=graceful):
             self._record(result)
         self.requests.flush()
+        self._safety.scheduler_stopped()
 
     def close(self) -> None:
         if self._unsubscribe is not None:
@@ -243,6 +245,7 @@ class Scheduler:
             ran = True
         if timers.heartbeat_due(now):
             self._safety.heartbeat()
+            self._safety.beat_scheduler()
             timers.heartbeat_sent(now)
         return ran
 

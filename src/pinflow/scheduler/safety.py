@@ -6,7 +6,10 @@ a run from waiting for a report that will not come (see ``pinflow.scheduler.loop
 - the sweep: runs due by their schedule, a ``schedule_pass`` of the runs no report will move
   on (every ``FULL_PASS_EVERY`` sweeps, of every running run), lost-try recovery (see
   ``pinflow.services.engine``) and the execution-timeout backstop;
-- before a cleared task instance starts again, its old try still running here is ended.
+- before a cleared task instance starts again, its old try still running here is ended;
+- the scheduler's own row in the fleet (``beat_scheduler`` on the heartbeat timer,
+  ``scheduler_stopped`` on stop): what health and the UI show, and, later, how recovery will
+  tell a scheduler on another host that is gone.
 """
 
 from __future__ import annotations
@@ -15,11 +18,21 @@ import logging
 import time
 from collections.abc import Callable
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from pinflow import __version__
 from pinflow.errors import ConflictError, NotFoundError
 from pinflow.executors.base import Executor
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
 from pinflow.scheduler.cron import create_due_runs
-from pinflow.services.engine import find_lost_tries, heartbeat, recover_lost_tries, schedule_pass
+from pinflow.services.engine import (
+    find_lost_tries,
+    fleet,
+    heartbeat,
+    recover_lost_tries,
+    schedule_pass,
+    scheduler_id,
+)
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 
@@ -32,6 +45,8 @@ TIMEOUT_BACKSTOP_GRACE = 5.0
 STALE_TRY_WAIT = 10.0
 # Every how many sweeps the safety net re-plans every running run, not only the quiet ones.
 FULL_PASS_EVERY = 30
+# Every how many of its own beats a scheduler forgets the fleet's rows not seen for a day.
+PRUNE_EVERY = 100
 
 
 class SafetyNet:
@@ -56,6 +71,8 @@ class SafetyNet:
         self._note_retry = note_retry
         self._deadlines: dict[TaskKey, float] = {}
         self._sweeps = 0
+        self._beats = 0
+        self.component_id = scheduler_id(hostname, pid)
 
     def watch(self, request: TaskRequest) -> None:
         """Kill the try if it outlives its execution timeout and its executor did not end it."""
@@ -73,6 +90,38 @@ class SafetyNet:
                 heartbeat(self.db, key.ti_id, try_number=key.try_number)
             except (ConflictError, NotFoundError) as exc:
                 self.executor.kill(key, f"the task instance changed meanwhile: {exc}")
+
+    def beat_scheduler(self) -> None:
+        """This scheduler's row in the fleet: alive now, with its executor and live tries.
+
+        What it records is for people (health, the UI): a failure to record it is logged and
+        never stops the scheduler."""
+        info = {
+            "executor": type(self.executor).__name__,
+            "live_tries": len(self.executor.live()),
+            "version": __version__,
+        }
+        try:
+            fleet.beat(
+                self.db,
+                self.component_id,
+                kind=fleet.SCHEDULER,
+                hostname=self.hostname,
+                pid=self.pid,
+                info=info,
+            )
+            if self._beats % PRUNE_EVERY == 0:
+                fleet.prune(self.db)
+        except SQLAlchemyError:
+            log.warning("cannot record this scheduler's heartbeat", exc_info=True)
+        self._beats += 1
+
+    def scheduler_stopped(self) -> None:
+        """This scheduler stopped on purpose (a kill -9 leaves its row to age instead)."""
+        try:
+            fleet.stopped(self.db, self.component_id)
+        except SQLAlchemyError:
+            log.warning("cannot record that this scheduler stopped", exc_info=True)
 
     def sweep(self) -> None:
         create_due_runs(self.db)

@@ -10,7 +10,8 @@ no service asks which database it runs on (ADR 0011):
   database (``BEGIN IMMEDIATE``), reads them in one statement;
 - what a claim may take (``claim_view``): PostgreSQL locks the DAG rows, then the pools, then
   counts what is live; SQLite counts what waits and what is live in one query;
-- insert-or-ignore (``insert_or_ignore``) in each dialect's own ``ON CONFLICT DO NOTHING``;
+- insert-or-ignore (``insert_or_ignore``) and upsert (``upsert``) in each dialect's own
+  ``ON CONFLICT``;
 - waking schedulers in other processes (``notify``): ``pg_notify``; SQLite has no channel;
 - what the scheduler may rely on: one writer (``one_writer``), ``LISTEN`` (``listens``), a
   connection held open to keep the WAL (``keeps_wal_connection``).
@@ -35,6 +36,8 @@ from pinflow.store.prepared import Prepared
 from pinflow.store.tables import Dag, TaskInstance
 
 LockPools = Callable[[Collection[str]], dict[str, int]]
+# An upsert's updates: from the proposed row (``excluded``) to the columns' new values.
+Updates = Callable[[Any], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,12 @@ class DialectOps(Protocol):
     ) -> Insert:
         """``INSERT … ON CONFLICT (key) DO NOTHING``: concurrent writers of one row both
         succeed."""
+
+    def upsert(
+        self, table: Table, values: Mapping[str, Any], key: Sequence[str], update: Updates
+    ) -> Insert:
+        """``INSERT … ON CONFLICT (key) DO UPDATE``: ``update`` maps the columns to set on an
+        existing row to their new values, built from the row proposed (``excluded``)."""
 
     def notify(self, session: Session, channel: str) -> None:
         """Tell listeners of ``channel`` in other processes, once ``session`` commits."""
@@ -177,6 +186,12 @@ class SQLiteOps:
     ) -> Insert:
         return sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
 
+    def upsert(
+        self, table: Table, values: Mapping[str, Any], key: Sequence[str], update: Updates
+    ) -> Insert:
+        stmt = sqlite.insert(table).values(**values)
+        return stmt.on_conflict_do_update(index_elements=key, set_=update(stmt.excluded))
+
     def notify(self, session: Session, channel: str) -> None:
         """No channel to other processes: their next poll finds the run."""
 
@@ -224,6 +239,12 @@ class PostgresOps:
         self, table: Table, values: Mapping[str, Any], key: Sequence[str]
     ) -> Insert:
         return postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
+
+    def upsert(
+        self, table: Table, values: Mapping[str, Any], key: Sequence[str], update: Updates
+    ) -> Insert:
+        stmt = postgresql.insert(table).values(**values)
+        return stmt.on_conflict_do_update(index_elements=key, set_=update(stmt.excluded))
 
     def notify(self, session: Session, channel: str) -> None:
         # Delivered on commit only, never after a rollback.

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from pinflow.errors import PinflowError
-from pinflow.ui import designer, pages_audit, pages_runs, pages_workflows, session
+from pinflow.ui import designer, pages_audit, pages_cluster, pages_runs, pages_workflows, session
 from pinflow.ui.session import LoginRequired, login_redirect
 from pinflow.ui.templating import render
 
@@ -69,6 +69,7 @@ def mount_ui(app: FastAPI) -> None:
         pages_workflows.router,
         pages_runs.router,
         pages_audit.router,
+        pages_cluster.router,
         designer.router,
     ):
         app.include_router(router)

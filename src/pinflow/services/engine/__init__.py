@@ -2,7 +2,8 @@
 (``claims``, ``pools``, ``starts``), records heartbeats and results (``heartbeats``,
 ``reports``, ``steps``), advances runs (``scheduling``, ``new_runs``, ``sweep``), hands tries to
 executors (``dispatch``), stores XComs and resolves a task's inputs (``xcom_store``,
-``inputs``), recovers lost tries, creates scheduled runs, wakes schedulers; serves remote
+``inputs``), recovers lost tries, creates scheduled runs, wakes schedulers, records the
+fleet's heartbeats (``fleet``: schedulers, workers, the broker); serves remote
 workers' tries (``remote_tries``, authenticated by ``try_tokens``). Called by the scheduler and
 the executors, and by the execution API (``/execution/v1``, ADR 0012) on behalf of a remote
 worker; never by a user's route: those change state through ``commands``.
@@ -17,6 +18,7 @@ from __future__ import annotations
 from pinflow.runtime.paths import log_path, staging_path
 from pinflow.services.engine import _claims as claims
 from pinflow.services.engine import _dispatch as dispatch
+from pinflow.services.engine import _fleet as fleet
 from pinflow.services.engine import _heartbeats as heartbeats
 from pinflow.services.engine import _inputs as inputs
 from pinflow.services.engine import _new_runs as new_runs
@@ -44,6 +46,7 @@ from pinflow.services.engine._dispatch import (
     run_context,
     task_definition,
 )
+from pinflow.services.engine._fleet import scheduler_id, worker_id
 from pinflow.services.engine._heartbeats import heartbeat
 from pinflow.services.engine._inputs import get_inputs
 from pinflow.services.engine._new_runs import start_new_runs
@@ -90,6 +93,7 @@ __all__ = [
     "dispatch",
     "find_lost_tries",
     "finish_task",
+    "fleet",
     "get_inputs",
     "has_unfinished_runs",
     "has_xcom",
@@ -116,6 +120,7 @@ __all__ = [
     "run_context",
     "schedule_pass",
     "scheduled_dags",
+    "scheduler_id",
     "schedules",
     "scheduling",
     "staging_path",
@@ -128,5 +133,6 @@ __all__ = [
     "task_request",
     "try_tokens",
     "wakeups",
+    "worker_id",
     "xcom_store",
 ]

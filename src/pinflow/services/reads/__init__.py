@@ -1,6 +1,6 @@
 """Reads: the read models the API, the UI and the CLI show (DAGs, versions, runs, task
-instances, XComs, the audit log, the grid). They never write, and import neither ``commands``
-nor ``engine``.
+instances, XComs, the audit log, the grid, the fleet of schedulers and workers). They never
+write, and import neither ``commands`` nor ``engine``.
 
 This face is the room's public API; the modules behind it are private."""
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 from pinflow.services.reads import _audit_log as audit_log
 from pinflow.services.reads import _dag_queries as dag_queries
 from pinflow.services.reads import _event_log as event_log
+from pinflow.services.reads import _fleet as fleet
 from pinflow.services.reads import _queries as queries
 from pinflow.services.reads import _read_models as read_models
 from pinflow.services.reads import _run_queries as run_queries
@@ -17,6 +18,7 @@ from pinflow.services.reads import _views as views
 from pinflow.services.reads import _xcoms as xcoms
 from pinflow.services.reads._dag_queries import DagDetails, DagFilter, DagInfo
 from pinflow.services.reads._event_log import EventFilter
+from pinflow.services.reads._fleet import ComponentView, FleetView
 from pinflow.services.reads._queries import MAX_PAGE, Page
 from pinflow.services.reads._run_queries import RANGE_FIELDS, DateRange, RunFilter, RunInfo
 from pinflow.services.reads._task_queries import TaskFilter, TaskInstanceInfo, TaskRef, TryInfo
@@ -27,11 +29,13 @@ __all__ = [
     "MAX_PAGE",
     "RANGE_FIELDS",
     "AuditEventView",
+    "ComponentView",
     "DagDetails",
     "DagFilter",
     "DagInfo",
     "DateRange",
     "EventFilter",
+    "FleetView",
     "Page",
     "RunFilter",
     "RunInfo",
@@ -46,6 +50,7 @@ __all__ = [
     "audit_log",
     "dag_queries",
     "event_log",
+    "fleet",
     "queries",
     "read_models",
     "run_queries",
