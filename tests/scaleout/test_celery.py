@@ -5,8 +5,6 @@ and workers as processes, on PostgreSQL. Workers get no database URL and no secr
 from __future__ import annotations
 
 import itertools
-import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 from tests.scaleout.cluster import (
+    SECRET,
     Cluster,
     amqp_broker,
     cluster,
@@ -98,6 +97,32 @@ def test_example_dags_and_a_routed_fan_out_run_on_two_workers(
     assert [t.hostname for t in special] == ["w2"], "queue='special' routes to w2 only"
     every = {t.hostname for dag in runs for t in two_workers.tries(dag)}
     assert every == {"w1", "w2"}, "both workers did work"
+    _health_lists_the_workers(two_workers)
+    _workers_hold_no_database_credentials(two_workers)
+
+
+def _health_lists_the_workers(made: Cluster) -> None:
+    """/api/v2/monitor/health: the workers seen, with their queues; no credential in it."""
+
+    def workers() -> dict[str, list[str]] | None:
+        body = httpx.get(f"{made.api_url}/api/v2/monitor/health", timeout=5).json()
+        seen = {w["hostname"]: w["queues"] for w in body.get("workers") or []}
+        return seen if {"w1", "w2"} <= set(seen) else None
+
+    seen = until("health to list both workers", workers, timeout=30)
+    assert seen["w1"] == ["default"]
+    assert seen["w2"] == ["default", "special"]
+    text = httpx.get(f"{made.api_url}/api/v2/monitor/health").text
+    assert "guest:guest" not in text
+    assert SECRET not in text
+
+
+def _workers_hold_no_database_credentials(made: Cluster) -> None:
+    for proc in made.procs:
+        if proc.name.startswith("w"):
+            environ = Path(f"/proc/{proc.proc.pid}/environ").read_bytes().split(b"\0")
+            names = {item.partition(b"=")[0].decode() for item in environ if item}
+            assert not {"PINFLOW_DATABASE_URL", "PINFLOW_JWT_SECRET"} & names
 
 
 def _task_of(db: Database, ti_id: int) -> str:
@@ -225,26 +250,3 @@ def test_a_broker_restart_keeps_queued_tries_and_health_reports_the_outage(
         tries = made.tries("routed")
     assert all(t.state == "success" for t in tries)
     assert len(tries) == 8
-
-
-def test_health_lists_the_workers_with_their_queues(two_workers: Cluster) -> None:
-    def workers() -> dict[str, list[str]] | None:
-        body = httpx.get(f"{two_workers.api_url}/api/v2/monitor/health", timeout=5).json()
-        seen = {w["hostname"]: w["queues"] for w in body.get("workers") or []}
-        return seen if {"w1", "w2"} <= set(seen) else None
-
-    seen = until("health to list both workers", workers, timeout=30)
-    assert seen["w1"] == ["default"]
-    assert seen["w2"] == ["default", "special"]
-    text = json.dumps(httpx.get(f"{two_workers.api_url}/api/v2/monitor/health").json())
-    assert "guest:guest" not in text
-    assert "SECRET" not in text
-
-
-def test_workers_hold_no_database_credentials(two_workers: Cluster) -> None:
-    for proc in two_workers.procs:
-        if proc.name.startswith("w"):
-            environ = Path(f"/proc/{proc.proc.pid}/environ").read_bytes().split(b"\0")
-            names = {item.partition(b"=")[0].decode() for item in environ if item}
-            assert not {"PINFLOW_DATABASE_URL", "PINFLOW_JWT_SECRET"} & names
-            assert os.path.isdir(two_workers.root / proc.name)

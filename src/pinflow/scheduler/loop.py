@@ -119,7 +119,6 @@ class Scheduler:
         self._unsubscribe: Callable[[], None] | None = None
         self._in_process_api = in_process_api
         self._remote = bool(getattr(executor, "remote", False))
-        self.component_id = f"scheduler:{self.hostname}:{self.pid}"
 
     # -- public --------------------------------------------------------------------------------
 
@@ -357,7 +356,7 @@ class Scheduler:
         enqueue = getattr(self.executor, "enqueue")  # noqa: B009 - remote executors only
         submitted = 0
         while (free := self.executor.free_slots()) > 0:
-            claimed = claim_scheduled(self.db, limit=free, claimer=self.component_id)
+            claimed = claim_scheduled(self.db, limit=free, claimer=self._safety.component_id)
             for task in claimed:
                 enqueue(task)
             submitted += len(claimed)

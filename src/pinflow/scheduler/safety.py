@@ -115,6 +115,7 @@ class SafetyNet:
         except SQLAlchemyError:
             log.warning("cannot record this scheduler's heartbeat", exc_info=True)
         self._beats += 1
+        self.beat_fleet()
 
     def scheduler_stopped(self) -> None:
         """This scheduler stopped on purpose (a kill -9 leaves its row to age instead)."""
@@ -148,6 +149,8 @@ class SafetyNet:
             own_pid=self.pid,
             owned=self.executor.live(),
             zombie_threshold=self.settings.zombie_threshold,
+            queued_timeout=self._queued_timeout(),
+            claimer_threshold=self.settings.scheduler_health_threshold,
         )
         for item in recover_lost_tries(self.db, lost):
             log.warning(
@@ -155,6 +158,36 @@ class SafetyNet:
             )
         if lost:
             self._note_retry()
+
+    def _queued_timeout(self) -> float | None:
+        """A remote executor's queued tries wait in its broker: see ``find_lost_tries``."""
+        return self.settings.queued_timeout if getattr(self.executor, "remote", False) else None
+
+    def beat_fleet(self) -> None:
+        """What a remote executor saw of its broker and workers, recorded for health and the
+        UI (like ``beat_scheduler``, a failure to record is logged, never raised)."""
+        observe = getattr(self.executor, "fleet", None)
+        if observe is None:
+            return
+        broker, workers = observe()
+        try:
+            if broker.checked_at is not None:
+                fleet.broker_checked(
+                    self.db, error=broker.error, hostname=self.hostname, now=broker.checked_at
+                )
+            for seen in workers:
+                fleet.beat(
+                    self.db,
+                    fleet.worker_id(seen["name"]),
+                    kind=fleet.WORKER,
+                    hostname=seen["hostname"],
+                    pid=seen["pid"],
+                    queues=seen["queues"],
+                    info={"concurrency": seen["concurrency"], "celery_name": seen["name"]},
+                    now=seen["seen_at"],
+                )
+        except SQLAlchemyError:
+            log.warning("cannot record the broker's and the workers' state", exc_info=True)
 
     def retire_stale_tries(self, ti_id: int, record: Callable[[TaskResult], None]) -> bool:
         """A task instance cleared while its try still runs here is about to start again: end
