@@ -106,7 +106,7 @@ def _health_lists_the_workers(made: Cluster) -> None:
 
     def workers() -> dict[str, list[str]] | None:
         body = httpx.get(f"{made.api_url}/api/v2/monitor/health", timeout=5).json()
-        seen = {w["hostname"]: w["queues"] for w in body.get("workers") or []}
+        seen = {w["hostname"]: w["queues"] for w in body.get("workers") or [] if w["queues"]}
         return seen if {"w1", "w2"} <= set(seen) else None
 
     seen = until("health to list both workers", workers, timeout=30)

@@ -242,19 +242,24 @@ class CeleryExecutor:
             self._stopping.wait(max(0.1, pause))
 
     def _inspect(self) -> dict[str, dict[str, Any]]:
+        """The workers that answered, as last seen. A worker that answered one question but
+        not the other (replies arrive within ``INSPECT_TIMEOUT``, or are missed under load)
+        keeps what it said before."""
         inspect = self.app.control.inspect(timeout=INSPECT_TIMEOUT)
         queues = inspect.active_queues() or {}
         stats = inspect.stats() or {}
         now = datetime.now(UTC)
         seen: dict[str, dict[str, Any]] = {}
         for name in set(queues) | set(stats):
+            known = self._workers.get(name, {})
             pool = (stats.get(name) or {}).get("pool") or {}
+            names = sorted(q["name"] for q in queues.get(name) or [] if "name" in q)
             seen[name] = {
                 "name": name,
                 "hostname": name.partition("@")[2] or name,
-                "queues": sorted(q["name"] for q in queues.get(name) or [] if "name" in q),
-                "concurrency": pool.get("max-concurrency"),
-                "pid": (stats.get(name) or {}).get("pid"),
+                "queues": names if name in queues else known.get("queues", []),
+                "concurrency": pool.get("max-concurrency", known.get("concurrency")),
+                "pid": (stats.get(name) or {}).get("pid", known.get("pid")),
                 "seen_at": now,
             }
         return seen
