@@ -3,16 +3,19 @@ record with their status, the broker's last check, and no secret in a public ans
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 from sqlalchemy import update
 from tests.api.helpers import client_for, make_app
 
+from pinflow.executors.base import Executor
 from pinflow.executors.local import LocalExecutor
+from pinflow.runtime.contract import TaskKey
 from pinflow.scheduler.safety import SafetyNet
 from pinflow.services.engine import fleet, scheduler_id, worker_id
 from pinflow.settings import Settings
@@ -95,6 +98,74 @@ def test_one_healthy_scheduler_of_two_is_enough(db: Database, client: httpx.Clie
     body = health(client)
     assert body["scheduler"]["status"] == "healthy"
     assert [s["status"] for s in body["schedulers"]] == ["healthy", "unhealthy"]
+
+
+@dataclass(frozen=True)
+class BrokerSeen:
+    status: str
+    error: str | None
+    checked_at: datetime | None
+
+
+@dataclass
+class RemoteExecutor:
+    """What the safety net asks of a remote executor (Celery's): its live tries (none: the
+    workers run them) and ``fleet()``, the broker's state and the workers it last saw."""
+
+    broker: BrokerSeen
+    workers: list[dict[str, Any]] = field(default_factory=list)
+
+    def live(self) -> list[TaskKey]:
+        return []
+
+    def fleet(self) -> tuple[BrokerSeen, list[dict[str, Any]]]:
+        return self.broker, self.workers
+
+
+def test_the_scheduler_records_what_its_remote_executor_sees(
+    db: Database, client: httpx.Client, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    remote = RemoteExecutor(
+        BrokerSeen("unreachable", "OperationalError: redis://:***@r:6379/0 refused", now),
+        [
+            {
+                "name": "celery@w1",
+                "hostname": "w1",
+                "queues": ["default"],
+                "concurrency": 2,
+                "pid": 11,
+                "seen_at": now,
+            },
+            {
+                "name": "celery@w2",
+                "hostname": "w2",
+                "queues": ["special", "default"],
+                "concurrency": 4,
+                "pid": 12,
+                "seen_at": now,
+            },
+        ],
+    )
+    settings = Settings(home=tmp_path / "home", database_url=db.url)
+    executor = cast(Executor, remote)
+    safety = SafetyNet(db, executor, settings, hostname="s", pid=1, note_retry=lambda: None)
+    safety.beat_scheduler()
+
+    body = health(client)
+    seen = {w["hostname"]: (w["queues"], w["info"], w["status"]) for w in body["workers"]}
+    assert seen == {
+        "w1": (["default"], {"concurrency": 2, "celery_name": "celery@w1"}, "healthy"),
+        "w2": (["default", "special"], {"concurrency": 4, "celery_name": "celery@w2"}, "healthy"),
+    }
+    assert body["broker"]["status"] == "unreachable"
+    assert body["broker"]["error"] == "OperationalError: redis://***@r:6379/0 refused"
+    assert body["schedulers"][0]["info"]["executor"] == "RemoteExecutor"
+
+    remote.broker = BrokerSeen("healthy", None, datetime.now(UTC))
+    safety.beat_scheduler()
+    broker = health(client)["broker"]
+    assert (broker["status"], broker["error"]) == ("healthy", None)
 
 
 def test_workers_and_the_broker_are_shown_without_their_secrets(

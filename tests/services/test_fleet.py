@@ -43,6 +43,15 @@ def test_a_beat_inserts_then_updates_one_row(db: Database) -> None:
     assert row.stopped_at is None
 
 
+def test_a_beat_never_moves_the_last_heartbeat_back(db: Database) -> None:
+    """Two schedulers report one worker, each as it last saw it: the latest sighting wins."""
+    wid = worker_id("celery@h1")
+    later = T0 + timedelta(seconds=10)
+    fleet.beat(db, wid, kind="worker", hostname="h1", pid=7, now=later)
+    fleet.beat(db, wid, kind="worker", hostname="h1", pid=7, now=T0)
+    assert rows(db)[wid].heartbeat_at == later
+
+
 def test_worker_queues_are_kept_sorted_and_replaced_by_the_next_beat(db: Database) -> None:
     wid = worker_id("celery@h1")
     fleet.beat(db, wid, kind="worker", hostname="h1", pid=7, queues=["b", "a"], now=T0)

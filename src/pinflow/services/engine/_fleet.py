@@ -45,7 +45,8 @@ def worker_id(name: str) -> str:
 
 
 def _refresh(excluded: Any) -> Mapping[str, Any]:
-    """What a beat changes on an existing row; a row that had stopped starts again."""
+    """What a beat changes on an existing row; a row that had stopped starts again. The last
+    heartbeat never moves back: two schedulers report the same worker, each as last seen."""
     c = _COMPONENT.c
     return {
         "kind": excluded.kind,
@@ -53,7 +54,10 @@ def _refresh(excluded: Any) -> Mapping[str, Any]:
         "pid": excluded.pid,
         "queues": excluded.queues,
         "info": excluded.info,
-        "heartbeat_at": excluded.heartbeat_at,
+        "heartbeat_at": case(
+            (excluded.heartbeat_at > c.heartbeat_at, excluded.heartbeat_at),
+            else_=c.heartbeat_at,
+        ),
         "started_at": case((c.stopped_at.is_(None), c.started_at), else_=excluded.started_at),
         "stopped_at": None,
     }
