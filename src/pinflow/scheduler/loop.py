@@ -268,7 +268,7 @@ class Scheduler:
         self._timers.swept(now, resting=resting, schedule_in=schedule_in)
 
     def _wait(self, max_wait: float) -> bool:
-        timeout = self._timers.wait(time.monotonic(), max_wait, live=bool(self.executor.live()))
+        timeout = self._timers.wait(time.monotonic(), max_wait)
         fds = [self._wake_r, self.executor.fileno()]
         if self._listener is not None:
             fds.append(self._listener.fileno())

@@ -49,12 +49,12 @@ class Timers:
     def sweep_in(self, now: float) -> float:
         return max(0.0, self.sweep - now)
 
-    def wait(self, now: float, max_wait: float, *, live: bool) -> float:
+    def wait(self, now: float, max_wait: float) -> float:
         """How long the loop may wait: until the first timer due, at most ``max_wait``. The
-        heartbeat counts only while tries are ``live`` (at rest it has nothing to do)."""
-        due = [self.poll, self.sweep]
-        if live:
-            due.append(self.heartbeat)
+        heartbeat counts at rest too: it is also this scheduler's own, which says it is alive
+        (health, and the recovery of what it claimed), so it must not age past
+        ``scheduler_health_threshold`` while the loop sleeps ``idle_interval``."""
+        due = [self.poll, self.sweep, self.heartbeat]
         if self.retry is not None:
             due.append(self.retry)
         return max(0.0, min(max_wait, min(due) - now))
