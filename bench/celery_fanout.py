@@ -38,12 +38,13 @@ from pinflow.services.commands import _runs as runs
 from pinflow.services.commands._push import register_snapshot
 from pinflow.store import migrate
 from pinflow.store.db import Database
-from pinflow.store.tables import DagRun, TaskInstance
+from pinflow.store.tables import DagRun, TaskInstance, TaskInstanceTry
 
 PINFLOW = [sys.executable, "-m", "pinflow.cli"]
 SECRET = "bench-instance-secret-0123456789abcdef0123456789"  # noqa: S105 - the bench's own
 TARGET_FAN = 1.5  # seconds, issue #13
 TARGET_GAP = 0.030  # seconds, issue #13 (task-to-task p50 over Celery)
+SPLIT = "--split" in sys.argv
 
 
 def free_port() -> int:
@@ -106,6 +107,11 @@ def redis_server(root: Path) -> Iterator[str]:
         proc.wait(10)
 
 
+def shared_store(root: Path, off: bool) -> dict[str, str]:
+    """A file:// shared store (run staging synced around every try), unless ``off``."""
+    return {} if off else {"PINFLOW_SHARED_STORE_URL": (root / "shared").as_uri()}
+
+
 def env_of(home: Path, **values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINFLOW_")}
     return {**env, "PYTHONUNBUFFERED": "1", "PINFLOW_HOME": str(home), **values}
@@ -126,13 +132,28 @@ def run_once(db: Database, dag_id: str, timeout: float = 120) -> tuple[float, li
             raise SystemExit(f"{dag_id} {run_id} did not finish in {timeout}s")
         time.sleep(0.005)
     if run.state != "success":
-        raise SystemExit(f"{dag_id} {run_id} ended {run.state}")
+        with db.read() as s:
+            errors = s.execute(
+                select(TaskInstanceTry.error, TaskInstanceTry.hostname)
+                .join(TaskInstance, TaskInstance.id == TaskInstanceTry.ti_id)
+                .where(TaskInstance.run_pk == run.id, TaskInstanceTry.error.is_not(None))
+            ).all()
+        raise SystemExit(f"{dag_id} {run_id} ended {run.state}: {errors[:3]}")
     assert run.end_date is not None
     ordered = sorted((t for t in tis if t.start_date and t.end_date), key=lambda t: t.start_date)
     gaps = [
         (b.start_date - a.end_date).total_seconds()  # type: ignore[operator]
         for a, b in itertools.pairwise(ordered)
     ]
+    if dag_id == "bench_chain20" and SPLIT:
+        pairs = list(itertools.pairwise(ordered))
+        react = [(b.queued_at - a.end_date).total_seconds() for a, b in pairs]  # type: ignore[operator]
+        start = [(b.start_date - b.queued_at).total_seconds() for _, b in pairs]  # type: ignore[operator]
+        spent = [(b.end_date - b.start_date).total_seconds() for b in ordered]  # type: ignore[operator]
+        print(
+            f"    upstream end -> claimed p50 {ms(percentile(react, 50))}, claimed -> started "
+            f"{ms(percentile(start, 50))}, started -> ended {ms(percentile(spent, 50))}"
+        )
     return run.end_date.timestamp() - started, gaps
 
 
@@ -165,6 +186,10 @@ def main() -> int:
     parser.add_argument("--broker", help="a broker URL (default: a Redis server of our own)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=4, help="per worker")
+    parser.add_argument(
+        "--no-shared-store", action="store_true", help="no staging sync around each try"
+    )
+    parser.add_argument("--split", action="store_true", help="the chain's gaps, phase by phase")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="pinflow-celery-bench-"))
     procs = Processes(root)
@@ -184,7 +209,7 @@ def main() -> int:
                 "PINFLOW_JWT_SECRET": SECRET,
                 "PINFLOW_BROKER_URL": broker,
                 "PINFLOW_EXECUTION_API_URL": f"http://127.0.0.1:{port}",
-                "PINFLOW_SHARED_STORE_URL": (root / "shared").as_uri(),
+                **shared_store(root, args.no_shared_store),
             }
             procs.spawn(
                 "api",
@@ -222,7 +247,10 @@ def main() -> int:
             db.dispose()
     finally:
         procs.stop_all()
-        shutil.rmtree(root, ignore_errors=True)
+        if not os.environ.get("PINFLOW_BENCH_KEEP"):
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            print(f"kept {root}")
     return 0
 
 

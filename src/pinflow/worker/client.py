@@ -9,6 +9,7 @@ no longer the live one, stop it) or ``TokenRefused`` (401/403).
 from __future__ import annotations
 
 import base64
+import os
 import time
 from typing import Any
 
@@ -47,8 +48,23 @@ def _detail(response: httpx.Response) -> str:
     return str(detail if detail is not None else body)[:500]
 
 
+_SHARED: dict[tuple[int, str], httpx.Client] = {}
+
+
+def shared_http(api_url: str, *, timeout: float = 30.0) -> httpx.Client:
+    """This process's HTTP client for ``api_url``, made once and kept: building one costs
+    30-60 ms (its TLS context), more than the rest of a try's calls, and a kept one reuses
+    its connections. Keyed by pid too: a client never crosses a fork."""
+    key = (os.getpid(), api_url)
+    client = _SHARED.get(key)
+    if client is None:
+        client = _SHARED[key] = httpx.Client(base_url=api_url.rstrip("/") + PREFIX, timeout=timeout)
+    return client
+
+
 class ExecutionClient:
-    """Calls for the try of ``ti_id``; ``token`` is the queue token until ``start``."""
+    """Calls for the try of ``ti_id``; ``token`` is the queue token until ``start``. The HTTP
+    client is the process's shared one (``shared_http``) unless a ``transport`` is given."""
 
     def __init__(
         self,
@@ -63,15 +79,20 @@ class ExecutionClient:
         self.ti_id = ti_id
         self._token = token
         self.patience = patience
-        self._http = httpx.Client(
-            base_url=api_url.rstrip("/") + PREFIX, timeout=timeout, transport=transport
-        )
+        self._own = transport is not None
+        if transport is not None:
+            self._http = httpx.Client(
+                base_url=api_url.rstrip("/") + PREFIX, timeout=timeout, transport=transport
+            )
+        else:
+            self._http = shared_http(api_url, timeout=timeout)
 
     def __repr__(self) -> str:  # never the token
         return f"ExecutionClient(ti_id={self.ti_id}, base_url={str(self._http.base_url)!r})"
 
     def close(self) -> None:
-        self._http.close()
+        if self._own:
+            self._http.close()
 
     # -- the calls ---------------------------------------------------------------------------
 
@@ -84,8 +105,8 @@ class ExecutionClient:
     def heartbeat(self) -> None:
         self._call("PUT", f"/task-instances/{self.ti_id}/heartbeat")
 
-    def finish(self, result: TaskResult) -> str:
-        """Report how the try ended; the state the API recorded."""
+    def finish(self, result: TaskResult, *, log: str | None = None) -> str:
+        """Report how the try ended (with the end of its log); the state the API recorded."""
         state = "skipped" if result.skipped else "success" if result.success else "failed"
         body: dict[str, Any] = {"state": state}
         for name in ("value", "error", "exit_code", "duration", "pid"):
@@ -95,6 +116,8 @@ class ExecutionClient:
                 body[name] = getattr(result, name)
         if body["error"] is not None:
             body["error"] = str(body["error"])[:4000]
+        if log:
+            body["log"] = log
         answer = self._call("PATCH", f"/task-instances/{self.ti_id}/state", json=body).json()
         return str(answer["state"])
 

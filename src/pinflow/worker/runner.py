@@ -125,12 +125,13 @@ def run_message(
             fetch_snapshot(client, context.cache_dir, request.snapshot_digest)
         except ExecutionApiError as exc:
             result = TaskResult.failure(request.key, f"cannot fetch the snapshot: {exc}")
+            log_tail = None
         else:
-            result = supervise(request, client, context)
+            result, log_tail = supervise(request, client, context)
         if result is None:
             return f"{request.label} stopped: no longer the live try"
         try:
-            state = client.finish(result)
+            state = client.finish(result, log=log_tail)
         except TryFenced as exc:
             return f"{request.label}: result refused ({exc})"
         return f"{request.label}: {state}"
@@ -203,9 +204,10 @@ class _Supervised:
 
 def supervise(
     request: TaskRequest, client: ExecutionClient, context: WorkerContext
-) -> TaskResult | None:
+) -> tuple[TaskResult | None, str | None]:
     """Run the try in a detached child and watch it; its result, or ``None`` when it was
-    stopped because it is no longer the live try (then nothing may be reported)."""
+    stopped because it is no longer the live try (then nothing may be reported), and the end
+    of its log not uploaded yet (it goes with the result: one call less per try)."""
     with staging.attached(request):
         return _supervise(request, client, context)
 
@@ -230,7 +232,7 @@ def _fork_task(request: TaskRequest, cache_dir: Path) -> tuple[int, int]:
 
 def _supervise(
     request: TaskRequest, client: ExecutionClient, context: WorkerContext
-) -> TaskResult | None:
+) -> tuple[TaskResult | None, str | None]:
     pid, result_r = _fork_task(request, context.cache_dir)
     now = time.monotonic()
     timeout = request.execution_timeout
@@ -259,10 +261,10 @@ def _supervise(
         os.close(result_r)
         _, status = os.waitpid(pid, 0)
         kill_group(pid)  # whatever the task left running in its group
-        shipper.ship(final=True)
     if child.fenced:
-        return None
-    return _outcome(request, child, result, status)
+        shipper.ship(final=True)
+        return None, None
+    return _outcome(request, child, result, status), shipper.tail()
 
 
 def _heartbeat(client: ExecutionClient, child: _Supervised, now: float, grace: float) -> None:
@@ -295,7 +297,7 @@ class LogShipper:
         self.path = path
         self.client = client
         self.offset = 0
-        self.next_at = time.monotonic()
+        self.next_at = time.monotonic() + 0.5  # a short try's log goes with its result
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def maybe_ship(self, now: float, interval: float) -> None:
@@ -310,6 +312,18 @@ class LogShipper:
             except ExecutionApiError as exc:  # the log is a convenience; the try goes on
                 log.warning("log upload of task instance %s failed: %s", self.client.ti_id, exc)
                 return
+
+    def tail(self) -> str | None:
+        """Upload all but the last of what is left; that last chunk, to send with the result."""
+        chunks = list(self._chunks(final=True))
+        if not chunks:
+            return None
+        for chunk in chunks[:-1]:
+            try:
+                self.client.upload_log(chunk)
+            except ExecutionApiError as exc:
+                log.warning("log upload of task instance %s failed: %s", self.client.ti_id, exc)
+        return chunks[-1]
 
     def _chunks(self, final: bool) -> Iterator[str]:
         with contextlib.suppress(FileNotFoundError), open(self.path, "rb") as handle:

@@ -121,6 +121,11 @@ class StateBody(_Body):
     exit_code: int | None = Field(default=None, ge=-_INT32, le=_INT32)
     duration: float = Field(default=0.0, ge=0, le=1e9)
     pid: int | None = Field(default=None, ge=0, le=_INT32)
+    log: str | None = Field(
+        default=None,
+        max_length=MAX_LOG_CHUNK,
+        description="the end of the try's log, appended before the result is recorded",
+    )
 
     def result(self, claims: TryClaims) -> TaskResult:
         return TaskResult(
@@ -204,6 +209,8 @@ def finish_try(
 ) -> StateResponse:
     """How the try ended; its run advances at once. A stale try's result writes nothing."""
     _own_try(claims, ti_id)
+    if body.log:
+        remote_tries.append_log(_settings(request).logs_dir, claims, body.log)
     state = remote_tries.finish_remote_try(db, claims, body.result(claims), _settings(request))
     return StateResponse(state=state.value)
 

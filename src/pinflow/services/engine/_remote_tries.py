@@ -33,7 +33,6 @@ from pinflow.services.engine._requests import task_request
 from pinflow.services.engine._results import record_result
 from pinflow.services.engine._starts import StartedTask, start_task
 from pinflow.services.engine._try_tokens import TryClaims
-from pinflow.services.engine._wakeups import run_queued
 from pinflow.services.xcom_values import RETURN_VALUE, value_of
 from pinflow.settings import Settings
 from pinflow.store.db import Database
@@ -100,12 +99,9 @@ def finish_remote_try(
     try's result raises ``ConflictError`` and writes nothing."""
     # The try is the token's, whatever the body says.
     mine = replace(result, ti_id=claims.ti_id, try_number=claims.try_number)
-    state = record_result(db, mine, xcom_db_limit=settings.xcom_db_limit)
     # What the result made ready is claimed by a scheduler in another process (or this
-    # one): wake them now rather than at their next poll.
-    with db.transaction() as s:
-        run_queued(s)
-    return state
+    # one): its commit wakes them, rather than their next poll.
+    return record_result(db, mine, xcom_db_limit=settings.xcom_db_limit, wake=True)
 
 
 def append_log(logs_dir: Path, claims: TryClaims, chunk: str) -> int:

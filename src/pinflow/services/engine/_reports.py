@@ -35,6 +35,7 @@ from pinflow.services import common
 from pinflow.services.engine import _xcom_store as xcom_store
 from pinflow.services.engine._scheduling import RunRow, advance_run
 from pinflow.services.engine._try_rows import TiRow, expect, guarded, guarded_stmt, lock
+from pinflow.services.engine._wakeups import run_queued
 from pinflow.services.engine._xcom_store import TryIdentity, XComColumns
 from pinflow.services.xcom_values import RETURN_VALUE
 from pinflow.store.db import Database
@@ -89,8 +90,13 @@ def finish_task(
     skipped: bool = False,
     now: datetime | None = None,
     xcom_db_limit: int = XCOM_DB_LIMIT_BYTES,
+    wake: bool = False,
 ) -> TaskState:
     """Report how try ``try_number`` ended; returns the task instance's new state.
+
+    ``wake``: the report comes from another process than the schedulers' (a remote worker's,
+    through the execution API), so its commit wakes them (``wakeups``) to claim what became
+    ready.
 
     ``skipped`` wins over ``success`` (the task asked to be skipped). A failure becomes
     ``up_for_retry`` while tries remain, else ``failed``. ``xcom`` is stored as the
@@ -102,7 +108,10 @@ def finish_task(
     """
     report = TaskReport(ti_id, try_number, success, error, xcom, skipped, xcom_db_limit)
     with db.transaction() as s:
-        return finish_in(s, report, now or common.now())
+        state = finish_in(s, report, now or common.now())
+        if wake:
+            run_queued(s)
+        return state
 
 
 class TaskReport(NamedTuple):

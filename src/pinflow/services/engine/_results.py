@@ -38,9 +38,12 @@ def report_of(result: TaskResult, xcom_db_limit: int) -> TaskReport:
     )
 
 
-def record_result(db: Database, result: TaskResult, *, xcom_db_limit: int) -> TaskState:
+def record_result(
+    db: Database, result: TaskResult, *, xcom_db_limit: int, wake: bool = False
+) -> TaskState:
     """Record one result on its own: the try's new state. A value that cannot be stored fails
-    the try instead; a stale result raises ``ConflictError`` or ``NotFoundError``."""
+    the try instead; a stale result raises ``ConflictError`` or ``NotFoundError``. ``wake``:
+    as ``finish_task``'s."""
     xcom = xcom_of(result)
     try:
         return finish_task(
@@ -52,6 +55,7 @@ def record_result(db: Database, result: TaskResult, *, xcom_db_limit: int) -> Ta
             xcom=xcom,
             skipped=result.skipped,
             xcom_db_limit=xcom_db_limit,
+            wake=wake,
         )
     except InvalidInputError as exc:  # the value cannot be stored: the try fails
         return finish_task(
@@ -60,4 +64,5 @@ def record_result(db: Database, result: TaskResult, *, xcom_db_limit: int) -> Ta
             try_number=result.try_number,
             success=False,
             error=str(exc),
+            wake=wake,
         )
