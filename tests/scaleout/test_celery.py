@@ -4,6 +4,7 @@ and workers as processes, on PostgreSQL. Workers get no database URL and no secr
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from tests.scaleout.cluster import (
     SECRET,
     Cluster,
+    RedisBroker,
     amqp_broker,
     cluster,
     redis_broker,
@@ -52,6 +54,15 @@ ROUTED = """
 
     routed()
 """
+
+
+@contextlib.contextmanager
+def on_redis(db: Database, root: Path) -> Iterator[tuple[RedisBroker, Cluster]]:
+    """A Redis of the test's own, an API server and a scheduler (workers: the test's)."""
+    with redis_broker(root / "redis") as broker, cluster(db, broker.url, root / "cluster") as made:
+        made.start_api()
+        made.start_scheduler()
+        yield broker, made
 
 
 @pytest.fixture(params=["redis", "amqp"])
@@ -149,12 +160,7 @@ def test_a_pool_holds_across_workers(pg_db: Database, tmp_path: Path) -> None:
         pooled()
     """
     push_dag(pg_db, tmp_path / "dags", "pooled", source)
-    with (
-        redis_broker(tmp_path / "redis") as broker,
-        cluster(pg_db, broker.url, tmp_path / "cluster") as made,
-    ):
-        made.start_api()
-        made.start_scheduler()
+    with on_redis(pg_db, tmp_path) as (_broker, made):
         made.start_worker("w1")
         made.start_worker("w2")
         run_id = made.trigger("pooled")
@@ -187,12 +193,7 @@ def test_a_worker_killed_mid_task_is_retried_on_another_within_the_heartbeat_tim
     pg_db: Database, tmp_path: Path
 ) -> None:
     push_dag(pg_db, tmp_path / "dags", "killable", KILLABLE)
-    with (
-        redis_broker(tmp_path / "redis") as broker,
-        cluster(pg_db, broker.url, tmp_path / "cluster") as made,
-    ):
-        made.start_api()
-        made.start_scheduler()
+    with on_redis(pg_db, tmp_path) as (_broker, made):
         w1 = made.start_worker("w1", concurrency=1)
         run_id = made.trigger("killable")
 
@@ -220,12 +221,7 @@ def test_a_broker_restart_keeps_queued_tries_and_health_reports_the_outage(
     pg_db: Database, tmp_path: Path
 ) -> None:
     push_dag(pg_db, tmp_path / "dags", "routed", ROUTED)
-    with (
-        redis_broker(tmp_path / "redis") as broker,
-        cluster(pg_db, broker.url, tmp_path / "cluster") as made,
-    ):
-        made.start_api()
-        made.start_scheduler()
+    with on_redis(pg_db, tmp_path) as (broker, made):
         made.start_worker("w1", queues="default,special")
         broker.stop()
         run_id = made.trigger("routed")

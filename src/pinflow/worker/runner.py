@@ -39,11 +39,10 @@ from pinflow.runtime.contract import TaskRequest, TaskResult
 from pinflow.runtime.paths import log_path, staging_path
 from pinflow.runtime.process import (
     FrameReader,
-    describe_status,
     kill_group,
     read_available,
 )
-from pinflow.runtime.task_process import child_main, detach, ensure_bundle
+from pinflow.runtime.task_process import child_main, detach, ended, ensure_bundle
 from pinflow.spec.canonical import document_digest
 from pinflow.worker.client import (
     ApiUnavailable,
@@ -264,7 +263,10 @@ def _supervise(
     if child.fenced:
         shipper.ship(final=True)
         return None, None
-    return _outcome(request, child, result, status), shipper.tail()
+    outcome = ended(
+        request, result, status, kill_reason=child.kill_reason, started=child.started, pid=pid
+    )
+    return outcome, shipper.tail()
 
 
 def _heartbeat(client: ExecutionClient, child: _Supervised, now: float, grace: float) -> None:
@@ -275,19 +277,6 @@ def _heartbeat(client: ExecutionClient, child: _Supervised, now: float, grace: f
         child.stop(f"no longer the live try: {exc}", now, grace)
     except (ApiUnavailable, TokenRefused) as exc:  # the API decides by the heartbeat's age
         log.warning("heartbeat of task instance %s failed: %s", client.ti_id, exc)
-
-
-def _outcome(
-    request: TaskRequest, child: _Supervised, result: TaskResult | None, status: int
-) -> TaskResult:
-    if result is not None:
-        if child.kill_reason and not result.success:
-            return replace(result, error=child.kill_reason)
-        return result
-    how, code = describe_status(status)
-    reason = child.kill_reason or f"the task process {how}"
-    duration = time.monotonic() - child.started
-    return TaskResult.failure(request.key, reason, exit_code=code, duration=duration, pid=child.pid)
 
 
 class LogShipper:
