@@ -157,9 +157,46 @@ def run_once(db: Database, dag_id: str, timeout: float = 120) -> tuple[float, li
     return run.end_date.timestamp() - started, gaps
 
 
-def measure(db: Database, label: str, repeat: int) -> dict[str, float]:
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU of a process and its reaped children (utime, stime, cutime, cstime)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / TICK
+
+
+def tree(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def cpu_by_role(roles: dict[str, int]) -> dict[str, float]:
+    """CPU so far of each role's process tree, and of every PostgreSQL backend."""
+    spent = {name: sum(cpu_seconds(p) for p in tree(pid)) for name, pid in roles.items()}
+    postgres = 0.0
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):
+            if stat.read_text().strip() == "postgres":
+                postgres += cpu_seconds(int(stat.parent.name))
+    return {**spent, "postgres": postgres}
+
+
+def measure(
+    db: Database, label: str, repeat: int, roles: dict[str, int] | None = None
+) -> dict[str, float]:
     run_once(db, "bench_chain20")  # warm: snapshot caches, imports
     run_once(db, "bench_fan100")
+    before = cpu_by_role(roles or {})
     fans, chains, gaps = [], [], []
     for _ in range(repeat):
         wall, _unused = run_once(db, "bench_fan100")
@@ -177,6 +214,11 @@ def measure(db: Database, label: str, repeat: int) -> dict[str, float]:
         f"  {label:<28} fan-out 1->100->1 {figures['fan']:.3f} s   chain20 {figures['chain']:.3f} s"
         f"   task-to-task p50 {ms(figures['gap50'])} p95 {ms(figures['gap95'])}"
     )
+    if roles:
+        after = cpu_by_role(roles)
+        tasks = repeat * (102 + 20)
+        parts = ", ".join(f"{k} {ms((after[k] - before[k]) / tasks)}" for k in after)
+        print(f"    CPU per task: {parts}")
     return figures
 
 
@@ -227,7 +269,9 @@ def main() -> int:
                 procs.spawn(name, argv, env_of(root / name, PINFLOW_BROKER_URL=broker))
                 procs.wait_for_line(name, "ready.")
             print("\nPostgreSQL, trigger -> final state, median of", args.runs)
-            over = measure(db, "Celery, 2 workers", args.runs)
+            names = ("api", "scheduler", "w1", "w2")  # in the order they were spawned
+            roles = {name: proc.pid for name, proc in zip(names, procs.procs, strict=True)}
+            over = measure(db, "Celery, 2 workers", args.runs, roles)
             procs.stop(celery)
             procs.spawn(
                 "local", ["scheduler"], env_of(root / "local", PINFLOW_EXECUTOR="local", **control)
