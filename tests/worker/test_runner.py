@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 from tests.api.helpers import SyncASGITransport, make_app
+from tests.scaleout.cluster import until
 
 from pinflow.sdk.compiler import compile_path
 from pinflow.services.commands._clear import clear_task_instances
@@ -163,14 +164,13 @@ def test_a_try_cleared_while_it_runs_is_stopped_and_reports_nothing(api: Api, db
         target=lambda: outcomes.append(api.run(api.message(claimed), heartbeat_interval=0.2))
     )
     thread.start()
-    deadline = time.monotonic() + 20
-    while True:
+
+    def running() -> bool:
         with db.read() as s:
             state = s.scalars(select(TaskInstance.state).filter_by(id=claimed.ti_id)).one()
-        if state == "running" or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
-    assert state == "running"
+        return state == "running"
+
+    until("the try to start on the worker", running, timeout=20)
     clear_task_instances(db, "remote_slow", actor="tester", only_failed=False)
     thread.join(30)
     assert not thread.is_alive()

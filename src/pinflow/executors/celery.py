@@ -99,7 +99,6 @@ class CeleryExecutor:
         self._wake_r, self._wake_w = os.pipe()
         self.broker = BrokerState()
         self._workers: dict[str, dict[str, Any]] = {}
-        self.sent = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CeleryExecutor:
@@ -212,7 +211,6 @@ class CeleryExecutor:
             with self._cond:
                 if self._outbox and self._outbox[0] is outgoing:
                     self._outbox.popleft()
-                self.sent += 1
                 if self.broker.status != "healthy":
                     self._broker_up()
 
