@@ -27,8 +27,10 @@ JWT_SECRET = "0123456789abcdef" * 4
 PASSWORD = "correct horse battery staple"
 
 
-def make_app(db: Database, home: Path) -> FastAPI:
-    return create_app(db, Settings(home=home), auth_config=AuthConfig(jwt_secret=JWT_SECRET))
+def make_app(db: Database, home: Path, **settings: Any) -> FastAPI:
+    return create_app(
+        db, Settings(home=home, **settings), auth_config=AuthConfig(jwt_secret=JWT_SECRET)
+    )
 
 
 class SyncASGITransport(httpx.BaseTransport):

@@ -301,6 +301,31 @@ def test_staging_on_a_shared_file_system_needs_no_fsspec(tmp_path: Path) -> None
     assert _tree(a) == {"z.txt": b"2"}
 
 
+def test_a_file_half_written_or_deleted_meanwhile_on_the_store_is_not_pulled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another host's push in progress (its partial copy, not yet renamed into place) is never
+    listed, and a file deleted between the listing and its download is as if never listed:
+    the pull goes on with the rest instead of failing the try (a race seen with 100 tries of
+    one run on two workers)."""
+    uri = staging.run_staging_uri((tmp_path / "nfs").as_uri(), "etl", "r1")
+    store = _seed(tmp_path / "nfs" / "staging" / "etl" / "r1", {"kept.txt": b"1", "gone.txt": b"2"})
+    (store / f"{staging.PARTIAL_PREFIX}abc.push").write_bytes(b"half")
+    real_download = staging._download
+
+    def download(remote: Any, rel: str, target: Path) -> str:
+        if rel == "gone.txt":  # deleted by another host's push just after the listing
+            (store / "gone.txt").unlink()
+        return real_download(remote, rel, target)
+
+    monkeypatch.setattr(staging, "_download", download)
+    local = tmp_path / "host" / "r1"
+    staging.pull(uri, local)
+    assert _tree(local) == {"kept.txt": b"1"}
+    staging.push(local, uri)  # nothing changed here: nothing sent, the partial copy untouched
+    assert _tree(store) == {"kept.txt": b"1", f"{staging.PARTIAL_PREFIX}abc.push": b"half"}
+
+
 def test_without_a_staging_uri_the_directory_is_left_alone(tmp_path: Path) -> None:
     local = _seed(tmp_path / "staging" / "r1", {"kept.txt": b"1"})
     with staging.attached(_request(tmp_path, local, None)) as here:

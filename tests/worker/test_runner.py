@@ -47,19 +47,30 @@ SOURCE = """
     def remote():
         hello()
 
+    @task
+    def keep():
+        import os
+        with open(os.path.join(os.environ["PINFLOW_STAGING_DIR"], "out.txt"), "w") as out:
+            out.write("kept")
+
     @dag(dag_id="remote_slow")
     def remote_slow():
         sleepy()
 
+    @dag(dag_id="remote_keeps", default_args={"retries": 0})
+    def remote_keeps():
+        keep()
+
     remote()
     remote_slow()
+    remote_keeps()
 """
 
 
 class Api:
-    def __init__(self, db: Database, home: Path) -> None:
+    def __init__(self, db: Database, home: Path, shared_store_url: str | None = None) -> None:
         self.db = db
-        self.app = make_app(db, home / "api")
+        self.app = make_app(db, home / "api", shared_store_url=shared_store_url)
         self.home = home
 
     def transport(self) -> httpx.BaseTransport:
@@ -178,3 +189,20 @@ def test_a_try_cleared_while_it_runs_is_stopped_and_reports_nothing(api: Api, db
     with db.read() as s:
         ti = s.scalars(select(TaskInstance).filter_by(id=claimed.ti_id)).one()
     assert ti.state == "none"  # the clear's doing, not overwritten by the stopped try
+
+
+def test_a_staging_dir_the_store_will_not_take_fails_the_try_and_says_why(
+    api: Api, db: Database
+) -> None:
+    """A try whose files cannot reach the shared store is reported failed with the store's
+    message (its retries apply) — never left started and unreported until its heartbeat's
+    age gives it up."""
+    blocked = api.home / "not-a-folder"
+    blocked.write_text("a file where the store's root should be")
+    remote = Api(db, api.home, shared_store_url=blocked.as_uri())
+    claimed = queue_try(db, "remote_keeps")
+    outcome = remote.run(remote.message(claimed))
+    assert outcome.endswith(": failed"), outcome
+    ((_, state, _, error),) = tries(db, claimed.ti_id)
+    assert state == "failed"
+    assert "could not be saved to" in (error or ""), error

@@ -47,6 +47,9 @@ from pinflow.runtime.paths import path_component
 
 STAGING_PREFIX = "staging"
 RECORD_SUFFIX = ".pinflow-sync.json"
+# A file on its way in (a pull's or a push's temporary copy, renamed into place when whole):
+# never listed, so that another host never downloads, nor this one uploads, a half-written one.
+PARTIAL_PREFIX = ".pinflow-partial."
 _CHUNK = 1024 * 1024
 
 
@@ -136,7 +139,10 @@ def _pull(remote: _Remote, local: Path, record: dict[str, _Synced]) -> None:
             continue  # changed here since the last sync, by a try that has still to push it
         if here is not None and synced is not None and tag is not None and tag == synced.tag:
             continue  # the same on both sides
-        record[rel] = _Synced(_download(remote, rel, target), tag)
+        try:
+            record[rel] = _Synced(_download(remote, rel, target), tag)
+        except FileNotFoundError:
+            continue  # deleted on the store since it was listed: as if never listed
     for rel in [rel for rel in record if rel not in found]:
         synced = record.pop(rel)
         target = _inside(local, rel)
@@ -161,7 +167,7 @@ def _push(remote: _Remote, local: Path, record: dict[str, _Synced]) -> None:
 def _download(remote: _Remote, rel: str, target: Path) -> str:
     """Write the store's ``rel`` to ``target`` atomically; its sha256."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".pull", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=".pull", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as out:
             digest = remote.download(rel, _Hashing(out))
@@ -197,10 +203,13 @@ def _digest(path: Path) -> str | None:
 
 
 def _local_files(local: Path) -> dict[str, Path]:
-    """The regular files under ``local`` by ``/``-separated relative path (links skipped)."""
+    """The regular files under ``local`` by ``/``-separated relative path (links and partial
+    copies skipped)."""
     files: dict[str, Path] = {}
     for folder, _dirs, names in os.walk(local):
         for name in names:
+            if name.startswith(PARTIAL_PREFIX):
+                continue
             path = Path(folder, name)
             if path.is_file() and not path.is_symlink():
                 files[path.relative_to(local).as_posix()] = path
@@ -299,7 +308,7 @@ class _FileRemote:
     def upload(self, source: Path, rel: str) -> str | None:
         target = _inside(self.root, rel)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".push", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=".push", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as out, source.open("rb") as data:
                 shutil.copyfileobj(data, out, _CHUNK)

@@ -206,9 +206,21 @@ def supervise(
 ) -> tuple[TaskResult | None, str | None]:
     """Run the try in a detached child and watch it; its result, or ``None`` when it was
     stopped because it is no longer the live try (then nothing may be reported), and the end
-    of its log not uploaded yet (it goes with the result: one call less per try)."""
-    with staging.attached(request):
-        return _supervise(request, client, context)
+    of its log not uploaded yet (it goes with the result: one call less per try).
+
+    A run staging dir that cannot be brought from the shared store (the task does not run) or
+    saved back to it (whatever the task did) fails the try, with the store's own message:
+    reported like any failure, so its retries apply; never an exception that would leave a
+    started try unreported until its heartbeat's age gives it up."""
+    outcome: tuple[TaskResult | None, str | None] | None = None
+    try:
+        with staging.attached(request):
+            outcome = _supervise(request, client, context)
+    except staging.StagingError as exc:
+        if outcome is not None and outcome[0] is None:
+            return outcome  # stopped as no longer the live try: nothing to report
+        return TaskResult.failure(request.key, exc.message), outcome[1] if outcome else None
+    return outcome
 
 
 def _fork_task(request: TaskRequest, cache_dir: Path) -> tuple[int, int]:
