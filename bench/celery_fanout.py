@@ -130,7 +130,7 @@ def run_once(db: Database, dag_id: str, timeout: float = 120) -> tuple[float, li
                 break
         if time.monotonic() > deadline:
             raise SystemExit(f"{dag_id} {run_id} did not finish in {timeout}s")
-        time.sleep(0.005)
+        time.sleep(0.05)  # the figure is the run's end_date: polling faster only steals CPU
     if run.state != "success":
         with db.read() as s:
             errors = s.execute(

@@ -156,6 +156,26 @@ def test_a_try_runs_end_to_end_and_its_run_advances(worker: Worker) -> None:
     assert "extracting\ndone" in log.text
 
 
+def test_a_start_whose_request_cannot_be_built_fails_the_try_and_says_why(
+    worker: Worker,
+) -> None:
+    """The start and the request's reads are one transaction; when the request cannot be
+    built, the try still starts and fails (its retries apply), with the reason on the try."""
+    db = worker.db
+    run = publish_and_trigger(db, make_spec("etl", ETL), bundle_zip())
+    extract = claim(db, run)
+    with db.transaction() as s:  # a task the snapshot does not have
+        s.get(TaskInstance, extract.ti_id).task_id = "ghost"  # type: ignore[union-attr]
+    started = worker.start(worker.token(extract), extract.ti_id)
+    assert started.status_code == 404, started.text
+    assert "'ghost' is not in snapshot" in started.json()["detail"]
+    row = ti_row(db, extract.ti_id)
+    assert (row["state"], row["tries"]) == ("failed", [(1, "failed", "worker-1", 4242)])
+    with db.read() as s:
+        error = s.scalars(select(TaskInstanceTry.error).filter_by(ti_id=extract.ti_id)).one()
+    assert "the task request could not be built" in (error or "")
+
+
 def test_the_snapshot_is_served_with_a_digest_the_worker_can_verify(worker: Worker) -> None:
     bundle = bundle_zip()
     run = publish_and_trigger(worker.db, make_spec("etl", ETL), bundle)

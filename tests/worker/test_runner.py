@@ -8,6 +8,7 @@ from __future__ import annotations
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from pinflow.services.engine._sweep import schedule_pass
 from pinflow.services.xcom_values import value_of
 from pinflow.store.db import Database
 from pinflow.store.tables import Snapshot, TaskInstance, TaskInstanceTry
-from pinflow.worker.runner import WorkerContext, run_message
+from pinflow.worker.runner import WorkerContext, run_message, stop_task_runners
 
 SOURCE = """
     import time
@@ -96,13 +97,14 @@ class Api:
 
 
 @pytest.fixture
-def api(db: Database, tmp_path: Path) -> Api:
+def api(db: Database, tmp_path: Path) -> Iterator[Api]:
     folder = tmp_path / "dags"
     folder.mkdir()
     (folder / "remote.py").write_text(textwrap.dedent(SOURCE))
     for compiled in compile_path(folder):
         register_snapshot(db, compiled.spec, compiled.bundle, actor="tester")
-    return Api(db, tmp_path)
+    yield Api(db, tmp_path)
+    stop_task_runners()
 
 
 def queue_try(db: Database, dag_id: str) -> ClaimedTask:
@@ -160,7 +162,7 @@ def test_a_snapshot_that_does_not_match_its_digest_is_never_run(api: Api, db: Da
 def test_the_worker_enforces_the_execution_timeout(api: Api, db: Database) -> None:
     claimed = queue_try(db, "remote_slow")
     started = time.monotonic()
-    outcome = api.run(api.message(claimed), kill_grace=1.0)
+    outcome = api.run(api.message(claimed))
     assert time.monotonic() - started < 15
     assert outcome.endswith(": failed"), outcome
     ((_, state, _, error),) = tries(db, claimed.ti_id)

@@ -3,6 +3,7 @@ live on ``app.state``, so tests and servers can build as many apps as they need.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -21,6 +22,7 @@ from pinflow.api.routes import (
     v2_tasks,
     workflows,
 )
+from pinflow.api.routes.execution import PREFIX as EXECUTION_PREFIX
 from pinflow.services.engine import TryTokens
 from pinflow.settings import Settings
 from pinflow.store.db import Database
@@ -63,4 +65,26 @@ def build_app() -> FastAPI:
     own, so that several servers starting at once do not race on it.
     """
     settings = Settings()
+    quiet_execution_access_log()
     return create_app(Database(settings.database_url), settings)
+
+
+class _ExecutionCallsAnswered(logging.Filter):
+    """Drops the access log line of an execution API call that succeeded: workers make
+    several per try (start, heartbeats, logs, result), and the try's own record says more.
+    Failed calls (4xx, 5xx) and every other route are logged as before."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5:
+            path, status = args[2], args[4]
+            if isinstance(path, str) and path.startswith(EXECUTION_PREFIX):
+                return not (isinstance(status, int) and status < 400)
+        return True
+
+
+def quiet_execution_access_log() -> None:
+    """Install ``_ExecutionCallsAnswered`` on uvicorn's access log (once per process)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _ExecutionCallsAnswered) for f in access.filters):
+        access.addFilter(_ExecutionCallsAnswered())

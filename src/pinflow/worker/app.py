@@ -56,10 +56,10 @@ def make_app(settings: Settings) -> Celery:
 
 def worker_app(settings: Settings, hostname: str) -> Celery:
     """The app with ``pinflow.run_try`` registered, as a worker runs it."""
-    from celery.signals import worker_process_init
+    from celery.signals import worker_process_init, worker_process_shutdown
 
     from pinflow.runtime.process import set_parent_death_signal
-    from pinflow.worker.runner import WorkerContext, run_message
+    from pinflow.worker.runner import WorkerContext, run_message, stop_task_runners, task_runner
 
     app = make_app(settings)
     context = WorkerContext(
@@ -77,5 +77,10 @@ def worker_app(settings: Settings, hostname: str) -> Celery:
         # A pool process (and so its task process) must not outlive a worker killed -9: its
         # try is then recovered by its heartbeat's age, never run on by an orphan.
         set_parent_death_signal()
+        task_runner(context)  # warm before the first message (its zygote dies with us)
+
+    @worker_process_shutdown.connect(weak=False)
+    def _stop_the_task_runner(**_: Any) -> None:
+        stop_task_runners()
 
     return app

@@ -9,6 +9,7 @@ no longer the live one, stop it) or ``TokenRefused`` (401/403).
 from __future__ import annotations
 
 import base64
+import json
 import os
 import time
 from typing import Any
@@ -48,23 +49,26 @@ def _detail(response: httpx.Response) -> str:
     return str(detail if detail is not None else body)[:500]
 
 
-_SHARED: dict[tuple[int, str], httpx.Client] = {}
+_SHARED: dict[tuple[int, str], httpx.HTTPTransport] = {}
 
 
-def shared_http(api_url: str, *, timeout: float = 30.0) -> httpx.Client:
-    """This process's HTTP client for ``api_url``, made once and kept: building one costs
-    30-60 ms (its TLS context), more than the rest of a try's calls, and a kept one reuses
-    its connections. Keyed by pid too: a client never crosses a fork."""
+def shared_transport(api_url: str) -> httpx.HTTPTransport:
+    """This process's HTTP connection pool for ``api_url``, made once and kept: building one
+    costs 30-60 ms (its TLS context), more than the rest of a try's calls, and a kept one
+    reuses its connections. Keyed by pid too: a pool never crosses a fork."""
     key = (os.getpid(), api_url)
-    client = _SHARED.get(key)
-    if client is None:
-        client = _SHARED[key] = httpx.Client(base_url=api_url.rstrip("/") + PREFIX, timeout=timeout)
-    return client
+    transport = _SHARED.get(key)
+    if transport is None:
+        transport = _SHARED[key] = httpx.HTTPTransport()
+    return transport
 
 
 class ExecutionClient:
-    """Calls for the try of ``ti_id``; ``token`` is the queue token until ``start``. The HTTP
-    client is the process's shared one (``shared_http``) unless a ``transport`` is given."""
+    """Calls for the try of ``ti_id``; ``token`` is the queue token until ``start``.
+
+    Requests go straight to an httpx transport (the process's ``shared_transport``, or the
+    ``transport`` given): none of ``httpx.Client``'s cookie jar, redirects or URL merging,
+    which cost more CPU than the request itself, and which these calls never need."""
 
     def __init__(
         self,
@@ -79,20 +83,15 @@ class ExecutionClient:
         self.ti_id = ti_id
         self._token = token
         self.patience = patience
-        self._own = transport is not None
-        if transport is not None:
-            self._http = httpx.Client(
-                base_url=api_url.rstrip("/") + PREFIX, timeout=timeout, transport=transport
-            )
-        else:
-            self._http = shared_http(api_url, timeout=timeout)
+        self.base_url = api_url.rstrip("/") + PREFIX
+        self._timeout = {"timeout": httpx.Timeout(timeout).as_dict()}
+        self._transport = transport if transport is not None else shared_transport(api_url)
 
     def __repr__(self) -> str:  # never the token
-        return f"ExecutionClient(ti_id={self.ti_id}, base_url={str(self._http.base_url)!r})"
+        return f"ExecutionClient(ti_id={self.ti_id}, base_url={self.base_url!r})"
 
     def close(self) -> None:
-        if self._own:
-            self._http.close()
+        """Nothing to release: the connections belong to the process's transport."""
 
     # -- the calls ---------------------------------------------------------------------------
 
@@ -132,15 +131,29 @@ class ExecutionClient:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, path: str, body: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self._token}"}
+        content = None
+        if body is not None:
+            content = json.dumps(body, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        request = httpx.Request(
+            method, self.base_url + path, headers=headers, content=content, extensions=self._timeout
+        )
+        response = self._transport.handle_request(request)
+        try:
+            response.read()
+        finally:
+            response.close()
+        return response
+
+    def _call(self, method: str, path: str, json: Any = None) -> httpx.Response:
         deadline = time.monotonic() + self.patience
         attempt = 0
         while True:
             problem: str
             try:
-                response = self._http.request(
-                    method, path, headers={"Authorization": f"Bearer {self._token}"}, **kwargs
-                )
+                response = self._send(method, path, json)
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             else:

@@ -24,6 +24,9 @@ def run_worker(
     shutdown, the running tries finish; a second SIGTERM or SIGQUIT: at once)."""
     name = hostname or socket.gethostname()
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    # One line per execution API call says nothing the try's own line does not; failures are
+    # logged by the client, with the try they belong to.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings.home.mkdir(parents=True, exist_ok=True)
     app = worker_app(settings, name)
     argv = [

@@ -1,16 +1,16 @@
 """One try on a worker: start it, fetch its snapshot, run it, stream its log, report it.
 
 ``run_message`` is what a broker message becomes (the Celery task calls it). The try runs in
-a process of its own, forked from the worker process and detached exactly as a local task
-process is (``runtime.task_process.child_main``: own process group, killed if its parent
-dies, output to the try's log file), so a DAG behaves the same on both executors
-(``docs/runtime-contract.md``). Meanwhile the worker process:
+a task process of the local executor's own making (``task_runner``: each worker process has
+its zygote, which keeps a task process forked and warmed ahead of the try; the zygote
+enforces the ``execution_timeout`` and reports how the process ended), so a DAG behaves the
+same on both executors, down to the process (``docs/runtime-contract.md``). Meanwhile the
+worker process:
 
 - uploads what the log file grew by, every ``log_interval`` (the UI shows it live, and it
   stays readable on the API's side after this host is gone);
 - heartbeats every ``heartbeat_interval``; a 409 means the try was cleared, recovered or
-  superseded: the task is stopped (SIGTERM, then SIGKILL) and nothing is reported;
-- enforces the task's ``execution_timeout`` (SIGTERM, then SIGKILL after ``kill_grace``).
+  superseded: the task is killed and nothing is reported.
 
 The snapshot is fetched by digest over the execution API, its digest recomputed from the
 spec and bundle before anything is extracted (a wrong one is refused, never run), and cached
@@ -23,8 +23,6 @@ import codecs
 import contextlib
 import logging
 import os
-import select
-import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -34,15 +32,11 @@ from typing import Any
 
 import httpx
 
+from pinflow.executors.local import LocalExecutor
 from pinflow.runtime import staging
 from pinflow.runtime.contract import TaskRequest, TaskResult
 from pinflow.runtime.paths import log_path, staging_path
-from pinflow.runtime.process import (
-    FrameReader,
-    kill_group,
-    read_available,
-)
-from pinflow.runtime.task_process import child_main, detach, ended, ensure_bundle
+from pinflow.runtime.task_process import ensure_bundle
 from pinflow.spec.canonical import document_digest
 from pinflow.worker.client import (
     ApiUnavailable,
@@ -69,7 +63,6 @@ class WorkerContext:
     home: Path
     heartbeat_interval: float = 5.0
     log_interval: float = 0.5
-    kill_grace: float = 5.0
 
     @property
     def cache_dir(self) -> Path:
@@ -170,37 +163,6 @@ def fetch_snapshot(client: ExecutionClient, cache_dir: Path, digest: str) -> Pat
     return ensure_bundle(cache_dir, digest, None, fetch=fetch)
 
 
-@dataclass
-class _Supervised:
-    pid: int
-    started: float
-    deadline: float | None
-    kill_at: float | None = None
-    kill_reason: str | None = None
-    fenced: bool = False
-
-    def stop(self, reason: str, now: float, grace: float) -> None:
-        if self.kill_reason is None:
-            self.kill_reason = reason
-            kill_group(self.pid, signal.SIGTERM)
-            self.kill_at = now + grace
-
-    def wait(self, next_beat: float, shipper: LogShipper) -> float:
-        """Seconds until something is due: a heartbeat, a log upload, a deadline."""
-        due = [next_beat, shipper.next_at]
-        due += [t for t in (self.deadline, self.kill_at) if t is not None]
-        return max(0.0, min(due) - time.monotonic())
-
-    def enforce(self, now: float, timeout: float | None, grace: float) -> None:
-        """The execution timeout (SIGTERM), then SIGKILL once the grace is over."""
-        if self.deadline is not None and now >= self.deadline:
-            self.deadline = None
-            self.stop(f"execution timeout after {timeout:g}s", now, grace)
-        if self.kill_at is not None and now >= self.kill_at:
-            self.kill_at = None
-            kill_group(self.pid)
-
-
 def supervise(
     request: TaskRequest, client: ExecutionClient, context: WorkerContext
 ) -> tuple[TaskResult | None, str | None]:
@@ -223,72 +185,64 @@ def supervise(
     return outcome
 
 
-def _fork_task(request: TaskRequest, cache_dir: Path) -> tuple[int, int]:
-    """Fork the detached task process; its pid and the read end of its result pipe."""
-    Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
-    result_r, result_w = os.pipe()
-    parent = os.getpid()
-    pid = os.fork()
-    if pid == 0:  # the task process: never returns
-        try:
-            os.close(result_r)
-            detach(parent)
-            child_main(request, cache_dir, result_w)
-        finally:
-            os._exit(70)
-    os.close(result_w)
-    os.set_blocking(result_r, False)
-    return pid, result_r
+_RUNNERS: dict[tuple[int, Path], LocalExecutor] = {}
+
+
+def task_runner(context: WorkerContext) -> LocalExecutor:
+    """This process's warm task runner: the local executor's own (a zygote with a spare task
+    process forked ahead), started on first use (a pool process starts it as it starts).
+    One per process, one try at a time: a Celery pool process runs one message at once."""
+    key = (os.getpid(), context.cache_dir)
+    runner = _RUNNERS.get(key)
+    if runner is None:
+        runner = LocalExecutor(snapshot_cache_dir=context.cache_dir, parallelism=1)
+        runner.start()
+        _RUNNERS[key] = runner
+    return runner
+
+
+def stop_task_runners() -> None:
+    """Stop this process's task runners (a pool process that shuts down; tests)."""
+    for key in [key for key in _RUNNERS if key[0] == os.getpid()]:
+        _RUNNERS.pop(key).stop(graceful=False)
 
 
 def _supervise(
     request: TaskRequest, client: ExecutionClient, context: WorkerContext
 ) -> tuple[TaskResult | None, str | None]:
-    pid, result_r = _fork_task(request, context.cache_dir)
-    now = time.monotonic()
-    timeout = request.execution_timeout
-    child = _Supervised(pid, now, now + timeout if timeout else None)
+    Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
+    runner = task_runner(context)
+    runner.submit(request)
     shipper = LogShipper(Path(request.log_path), client)
-    result: TaskResult | None = None
-    reader = FrameReader()
-    next_beat = now + context.heartbeat_interval
-    try:
-        while True:
-            readable, _, _ = select.select([result_r], [], [], child.wait(next_beat, shipper))
-            if readable:
-                data, closed = read_available(result_r)
-                frames = reader.feed(data)
-                if frames and result is None:
-                    result = TaskResult.from_dict(frames[0])
-                if closed:
-                    break
-            now = time.monotonic()
-            shipper.maybe_ship(now, context.log_interval)
-            if now >= next_beat:
-                next_beat = now + context.heartbeat_interval
-                _heartbeat(client, child, now, context.kill_grace)
-            child.enforce(now, timeout, context.kill_grace)
-    finally:
-        os.close(result_r)
-        _, status = os.waitpid(pid, 0)
-        kill_group(pid)  # whatever the task left running in its group
-    if child.fenced:
+    next_beat = time.monotonic() + context.heartbeat_interval
+    fenced = False
+    while True:
+        wait = max(0.0, min(next_beat, shipper.next_at) - time.monotonic())
+        results = runner.poll(wait)
+        if results:
+            result = results[0]
+            break
+        now = time.monotonic()
+        shipper.maybe_ship(now, context.log_interval)
+        if now >= next_beat:
+            next_beat = now + context.heartbeat_interval
+            fenced = _heartbeat(client, runner, request) or fenced
+    if fenced:
         shipper.ship(final=True)
         return None, None
-    outcome = ended(
-        request, result, status, kill_reason=child.kill_reason, started=child.started, pid=pid
-    )
-    return outcome, shipper.tail()
+    return result, shipper.tail()
 
 
-def _heartbeat(client: ExecutionClient, child: _Supervised, now: float, grace: float) -> None:
+def _heartbeat(client: ExecutionClient, runner: LocalExecutor, request: TaskRequest) -> bool:
+    """Whether the try was fenced: then it is killed (its result, when it comes, is dropped)."""
     try:
         client.heartbeat()
     except TryFenced as exc:
-        child.fenced = True
-        child.stop(f"no longer the live try: {exc}", now, grace)
+        runner.kill(request.key, f"no longer the live try: {exc}")
+        return True
     except (ApiUnavailable, TokenRefused) as exc:  # the API decides by the heartbeat's age
         log.warning("heartbeat of task instance %s failed: %s", client.ti_id, exc)
+    return False
 
 
 class LogShipper:

@@ -13,7 +13,8 @@ on the try, so a re-run never overwrites an earlier try's log.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -77,11 +78,12 @@ def run_context(db: Database, run_pk: int) -> RunContext:
         )
 
 
-def task_definition(db: Database, digest: str, task_id: str) -> TaskDefinition:
-    """A task of a snapshot, with the DAG's defaults applied (cached: snapshots never change)."""
+def task_definition(source: Database | Session, digest: str, task_id: str) -> TaskDefinition:
+    """A task of a snapshot, with the DAG's defaults applied (cached: snapshots never change).
+    ``source``: where to read it the first time (the caller's session, or a read of its own)."""
     spec = repo.known_spec(digest)
     if spec is None:
-        with db.read() as s:
+        with reading(source) as s:
             spec = repo.cached_spec(s, digest)
     task = spec.task(task_id)
     if task is None:
@@ -90,7 +92,7 @@ def task_definition(db: Database, digest: str, task_id: str) -> TaskDefinition:
 
 
 def resolve_arguments(
-    db: Database, run_pk: int, task: TaskSpec, map_index: int
+    source: Database | Session, run_pk: int, task: TaskSpec, map_index: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The upstream values bound to ``task``'s arguments, and its mapped elements.
 
@@ -100,8 +102,20 @@ def resolve_arguments(
     """
     if not task.inputs and not task.expand:
         return {}, {}
-    with db.read() as s:
+    with reading(source) as s:
         return _resolve(s, run_pk, task.inputs), _mapped(s, run_pk, task.expand, map_index)
+
+
+@contextmanager
+def reading(source: Database | Session) -> Iterator[Session]:
+    """``source`` itself when it is a session (the caller's transaction), else a read of its
+    own: so that a path that already holds a transaction reads in it, and others only when
+    they must."""
+    if isinstance(source, Session):
+        yield source
+        return
+    with source.read() as s:
+        yield s
 
 
 @dataclass(frozen=True)
@@ -141,11 +155,16 @@ def record_dispatches(db: Database, records: Sequence[DispatchRecord]) -> None:
     if not records:
         return
     with db.transaction() as s:
-        paths = [{"ti": r.ti_id, "try": r.try_number, "path": str(r.log_file)} for r in records]
-        common.conn(s).execute(_SET_LOG_PATH, paths)
-        for record in records:
-            if record.run_pk is not None and record.staging_dir is not None:
-                _attach_staging(s, record.run_pk, record.staging_dir)
+        record_dispatches_in(s, records)
+
+
+def record_dispatches_in(s: Session, records: Sequence[DispatchRecord]) -> None:
+    """``record_dispatches`` in the caller's transaction."""
+    paths = [{"ti": r.ti_id, "try": r.try_number, "path": str(r.log_file)} for r in records]
+    common.conn(s).execute(_SET_LOG_PATH, paths)
+    for record in records:
+        if record.run_pk is not None and record.staging_dir is not None:
+            _attach_staging(s, record.run_pk, record.staging_dir)
 
 
 def _attach_staging(s: Session, run_pk: int, path: Path) -> None:

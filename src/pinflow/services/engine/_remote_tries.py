@@ -17,21 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from pinflow.errors import ConflictError, NotFoundError, PinflowError
 from pinflow.lifecycle.states import TaskState
 from pinflow.runtime.artifacts import ArtifactStore
 from pinflow.runtime.contract import TaskRequest, TaskResult
 from pinflow.runtime.paths import log_path, staging_path
-from pinflow.services.engine._dispatch import (
-    DispatchRecord,
-    record_dispatches,
-)
+from pinflow.services.engine._dispatch import DispatchRecord, record_dispatches_in
 from pinflow.services.engine._heartbeats import heartbeat
 from pinflow.services.engine._reports import finish_task
 from pinflow.services.engine._requests import task_request
 from pinflow.services.engine._results import record_result
-from pinflow.services.engine._starts import StartedTask, start_task
+from pinflow.services.engine._starts import StartedTask, start_task, start_task_in
 from pinflow.services.engine._try_tokens import TryClaims
 from pinflow.services.xcom_values import RETURN_VALUE, value_of
 from pinflow.settings import Settings
@@ -59,29 +57,42 @@ def start_remote_try(
     hostname: str | None,
     pid: int | None,
 ) -> tuple[TaskRequest, StartedTask]:
-    """Start the try a token names and build its request; ``ConflictError`` when the task
-    instance is no longer where that try can start (cleared, started already, superseded)."""
+    """Start the try a token names and build its request, in one transaction (the start, the
+    reads the request needs, where the try logs); ``ConflictError`` when the task instance is
+    no longer where that try can start (cleared, started already, superseded)."""
     try:
-        started = start_task(
-            db, claims.ti_id, try_number=claims.try_number, hostname=hostname, pid=pid
-        )
+        with db.transaction() as s:
+            started = start_task_in(
+                s, claims.ti_id, try_number=claims.try_number, hostname=hostname, pid=pid
+            )
+            request = _request(s, claims, started, settings, bundles_url)
+            record_dispatches_in(s, [_dispatch_record(started, request)])
+            return request, started
     except ConflictError as exc:
         raise ConflictError(f"{exc} {STOP_THE_TRY}") from None
-    try:
-        request = _request(db, claims, started, settings, bundles_url)
-    except PinflowError as exc:  # the try started but cannot run: it fails (its retries apply)
+    except PinflowError as exc:
+        # The request cannot be built (the start above was rolled back with it): the try
+        # starts and fails, so that its retries apply and the reason is on the try.
         message = f"the task request could not be built: {exc}"
+        try:
+            started = start_task(
+                db, claims.ti_id, try_number=claims.try_number, hostname=hostname, pid=pid
+            )
+        except ConflictError as conflict:
+            raise ConflictError(f"{conflict} {STOP_THE_TRY}") from None
         finish_task(db, claims.ti_id, try_number=started.try_number, success=False, error=message)
         raise
-    record = DispatchRecord(
-        claims.ti_id,
+
+
+def _dispatch_record(started: StartedTask, request: TaskRequest) -> DispatchRecord:
+    """Where the try logs and the run stages, so that the log endpoints and clears find both."""
+    return DispatchRecord(
+        started.ti_id,
         started.try_number,
         Path(request.log_path),
         run_pk=started.run_pk,
         staging_dir=Path(request.staging_dir),
     )
-    record_dispatches(db, [record])  # so that the log endpoints and clears find the log
-    return request, started
 
 
 def heartbeat_remote_try(db: Database, claims: TryClaims, *, now: datetime | None = None) -> None:
@@ -166,31 +177,40 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _run_fields(db: Database, started: StartedTask, bundles_url: str) -> dict[str, Any]:
+# Whether a snapshot has code, by digest: a snapshot never changes.
+_HAS_CODE: dict[str, bool] = {}
+
+
+def _has_code(s: Session, digest: str) -> bool:
+    if digest not in _HAS_CODE:
+        length = s.scalar(select(func.length(Snapshot.bundle)).filter_by(digest=digest))
+        _HAS_CODE[digest] = bool(length)
+    return _HAS_CODE[digest]
+
+
+def _run_fields(s: Session, started: StartedTask, bundles_url: str) -> dict[str, Any]:
     """What a request takes from the run, and where the worker fetches the code."""
     digest = started.snapshot_digest
-    with db.read() as s:
-        run = s.get(DagRun, started.run_pk)
-        if run is None:
-            raise NotFoundError(f"DAG run {started.run_pk} was not found.")
-        has_code = bool(s.scalar(select(func.length(Snapshot.bundle)).filter_by(digest=digest)))
-        return {
-            "params": dict(run.params or {}),
-            "conf": dict(run.conf or {}),
-            "logical_date": _iso(run.logical_date),
-            "data_interval_start": _iso(run.data_interval_start),
-            "data_interval_end": _iso(run.data_interval_end),
-            "run_type": run.run_type,
-            "bundle_uri": f"{bundles_url}/{digest}" if has_code else None,
-        }
+    run = s.get(DagRun, started.run_pk)
+    if run is None:
+        raise NotFoundError(f"DAG run {started.run_pk} was not found.")
+    return {
+        "params": dict(run.params or {}),
+        "conf": dict(run.conf or {}),
+        "logical_date": _iso(run.logical_date),
+        "data_interval_start": _iso(run.data_interval_start),
+        "data_interval_end": _iso(run.data_interval_end),
+        "run_type": run.run_type,
+        "bundle_uri": f"{bundles_url}/{digest}" if _has_code(s, digest) else None,
+    }
 
 
 def _request(
-    db: Database, claims: TryClaims, started: StartedTask, settings: Settings, bundles_url: str
+    s: Session, claims: TryClaims, started: StartedTask, settings: Settings, bundles_url: str
 ) -> TaskRequest:
     """The ``TaskRequest`` the local executor's ``RequestBuilder`` builds for this try."""
     return task_request(
-        db,
+        s,
         settings,
         ti_id=claims.ti_id,
         dag_id=claims.dag_id,
@@ -202,7 +222,7 @@ def _request(
         snapshot_digest=started.snapshot_digest,
         staging_dir=str(staging_path(settings.staging_dir, claims.dag_id, claims.run_id)),
         log_path=str(try_log_path(settings.logs_dir, claims)),
-        run_fields=_run_fields(db, started, bundles_url),
+        run_fields=_run_fields(s, started, bundles_url),
     )
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from pinflow.runtime.contract import TaskRequest
 from pinflow.runtime.staging import run_staging_uri
 from pinflow.services.engine._dispatch import resolve_arguments, task_definition
@@ -21,7 +23,7 @@ from pinflow.store.db import Database
 
 
 def task_request(
-    db: Database,
+    source: Database | Session,
     settings: Settings,
     *,
     ti_id: int,
@@ -38,10 +40,11 @@ def task_request(
 ) -> TaskRequest:
     """The request of try ``try_number`` of a task instance; ``run_fields``: ``params``,
     ``conf``, ``logical_date``, ``data_interval_start``/``_end``, ``run_type``,
-    ``bundle_uri``."""
-    definition = task_definition(db, snapshot_digest, task_id)
+    ``bundle_uri``. ``source``: where to read what is not known yet (the snapshot's spec, the
+    upstream values): the caller's session, or a read of its own when it must."""
+    definition = task_definition(source, snapshot_digest, task_id)
     task = definition.task
-    arguments = request_arguments(*resolve_arguments(db, run_pk, task, map_index))
+    arguments = request_arguments(*resolve_arguments(source, run_pk, task, map_index))
     return TaskRequest(
         ti_id=ti_id,
         dag_id=dag_id,

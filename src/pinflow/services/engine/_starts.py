@@ -94,13 +94,27 @@ def start_task(
     proof of which definition a try ran on, even if the run is re-bound later. XComs left by
     an earlier try are dropped, so a downstream task never reads a stale result.
     """
-    stamp = now or common.now()
     with db.transaction() as s:
-        run, ti = lock(s, ti_id)
-        expect(ti, position_to_start(try_number), f"start try {try_number} of")
-        _begin_tries(s, [_Try(run, ti, try_number)], hostname=hostname, pid=pid, stamp=stamp)
-        _drop_xcoms(s, [ti])
-        return _started(run, ti.id, ti.task_id, ti.map_index, try_number)
+        return start_task_in(s, ti_id, try_number=try_number, hostname=hostname, pid=pid, now=now)
+
+
+def start_task_in(
+    s: Session,
+    ti_id: int,
+    *,
+    try_number: int,
+    hostname: str | None = None,
+    pid: int | None = None,
+    now: datetime | None = None,
+) -> StartedTask:
+    """``start_task`` in the caller's transaction (which then also builds what the try needs,
+    so that a start is one transaction)."""
+    stamp = now or common.now()
+    run, ti = lock(s, ti_id)
+    expect(ti, position_to_start(try_number), f"start try {try_number} of")
+    _begin_tries(s, [_Try(run, ti, try_number)], hostname=hostname, pid=pid, stamp=stamp)
+    _drop_xcoms(s, [ti])
+    return _started(run, ti.id, ti.task_id, ti.map_index, try_number)
 
 
 def claim_and_start(
