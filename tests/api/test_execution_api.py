@@ -156,26 +156,6 @@ def test_a_try_runs_end_to_end_and_its_run_advances(worker: Worker) -> None:
     assert "extracting\ndone" in log.text
 
 
-def test_a_start_whose_request_cannot_be_built_fails_the_try_and_says_why(
-    worker: Worker,
-) -> None:
-    """The start and the request's reads are one transaction; when the request cannot be
-    built, the try still starts and fails (its retries apply), with the reason on the try."""
-    db = worker.db
-    run = publish_and_trigger(db, make_spec("etl", ETL), bundle_zip())
-    extract = claim(db, run)
-    with db.transaction() as s:  # a task the snapshot does not have
-        s.get(TaskInstance, extract.ti_id).task_id = "ghost"  # type: ignore[union-attr]
-    started = worker.start(worker.token(extract), extract.ti_id)
-    assert started.status_code == 404, started.text
-    assert "'ghost' is not in snapshot" in started.json()["detail"]
-    row = ti_row(db, extract.ti_id)
-    assert (row["state"], row["tries"]) == ("failed", [(1, "failed", "worker-1", 4242)])
-    with db.read() as s:
-        error = s.scalars(select(TaskInstanceTry.error).filter_by(ti_id=extract.ti_id)).one()
-    assert "the task request could not be built" in (error or "")
-
-
 def test_the_snapshot_is_served_with_a_digest_the_worker_can_verify(worker: Worker) -> None:
     bundle = bundle_zip()
     run = publish_and_trigger(worker.db, make_spec("etl", ETL), bundle)
@@ -238,8 +218,11 @@ CALLS: list[tuple[str, str, Any]] = [
     ("POST", f"{V1}/task-instances/{{ti_id}}/logs", {"content": "x"}),
     ("GET", f"{V1}/snapshots/{{digest}}", None),
     ("GET", f"{V1}/xcoms/{{dag_id}}/{{run_id}}/{{task_id}}", None),
+    ("POST", f"{V1}/xcoms/{{dag_id}}/{{run_id}}/{{task_id}}?key=rows", {"value": 1}),
+    ("GET", f"{V1}/variables/{{key}}", None),
+    ("GET", f"{V1}/connections/{{conn_id}}", None),
 ]
-ROUTES = {(method, route) for method, route, _ in CALLS}
+ROUTES = {(method, route.split("?")[0]) for method, route, _ in CALLS}
 
 
 def _expired(worker: Worker, claimed: ClaimedTask) -> str:
@@ -268,6 +251,8 @@ def test_anything_but_a_valid_try_token_is_401_and_writes_nothing(
         "dag_id": "etl",
         "run_id": run.run_id,
         "task_id": "extract",
+        "key": "bucket",
+        "conn_id": "warehouse",
     }
     calls = [(m, route.removeprefix(V1).format(**names), body) for m, route, body in CALLS]
     for method, path, body in calls:
@@ -450,3 +435,73 @@ def test_the_request_is_the_one_the_local_executor_builds(worker: Worker) -> Non
     local = RequestBuilder(db, worker.app.state.settings).build(claimed, started)
     assert remote.bundle_uri != local.bundle_uri
     assert {**remote.to_dict(), "bundle_uri": None} == {**local.to_dict(), "bundle_uri": None}
+
+
+def _admin_sets(worker: Worker, path: str, body: dict[str, Any]) -> None:
+    response = worker.client.post(path, json=body, headers=bearer(worker.app, ADMIN))
+    assert response.status_code == 201, response.text
+
+
+def test_a_try_reads_variables_and_connections_whole_with_its_token_only(worker: Worker) -> None:
+    """What ``Variable.get`` and ``Connection.get`` in a task return: the stored values,
+    decrypted and unmasked (the user-facing API masks them), to a try's token and nothing else."""
+    _admin_sets(worker, "/api/v2/variables", {"key": "api_secret", "value": "s3cr3t"})
+    connection = {
+        "connection_id": "warehouse",
+        "conn_type": "postgres",
+        "host": "db.internal",
+        "login": "etl",
+        "password": "pw",
+        "port": 5432,
+        "extra": '{"sslmode": "require", "password": "x"}',
+    }
+    _admin_sets(worker, "/api/v2/connections", connection)
+    run = publish_and_trigger(worker.db, make_spec("etl", ETL))
+    token = worker.token(claim(worker.db, run))
+
+    variable = worker.call(token, "GET", "/variables/api_secret")
+    assert variable.status_code == 200, variable.text
+    assert variable.json() == {"key": "api_secret", "value": "s3cr3t"}
+    got = worker.call(token, "GET", "/connections/warehouse")
+    assert got.status_code == 200, got.text
+    assert got.json() == {
+        "conn_id": "warehouse",
+        "conn_type": "postgres",
+        "description": None,
+        "host": "db.internal",
+        "schema": None,
+        "login": "etl",
+        "password": "pw",
+        "port": 5432,
+        "extra": '{"sslmode": "require", "password": "x"}',
+    }
+    for path in ("/variables/nope", "/connections/nope"):
+        assert worker.call(token, "GET", path).status_code == 404
+    user = bearer(worker.app, ADMIN)["Authorization"].removeprefix("Bearer ")
+    assert worker.call(user, "GET", "/variables/api_secret").status_code == 401
+
+
+def test_a_running_try_pushes_xcoms_of_its_own_task_only(worker: Worker) -> None:
+    db = worker.db
+    run = publish_and_trigger(db, make_spec("etl", ETL))
+    extract = claim(db, run)
+    token = worker.start(worker.token(extract), extract.ti_id).headers[REFRESHED_TOKEN]
+    own = f"/xcoms/etl/{run.run_id}/extract"
+
+    for value in ({"rows": 3}, {"rows": 4}):  # a second push under a key replaces the first
+        pushed = worker.call(token, "POST", f"{own}?key=stats", {"value": value})
+        assert pushed.status_code == 201, pushed.text
+    assert worker.call(token, "GET", f"{own}?key=stats").json()["value"] == {"rows": 4}
+
+    for path in (f"/xcoms/etl/{run.run_id}/load?key=stats", f"{own}?key=stats&map_index=0"):
+        assert worker.call(token, "POST", path, {"value": 1}).status_code == 403
+    refused = worker.call(token, "POST", f"{own}?key=return_value", {"value": 1})
+    assert refused.status_code == 400, refused.text
+    assert "return the value from the task" in refused.json()["detail"]
+
+    clear_task_instances(db, "etl", actor="tester", only_failed=False)
+    late = worker.call(token, "POST", f"{own}?key=late", {"value": 1})
+    assert late.status_code == 409, late.text
+    with db.read() as s:
+        keys = s.scalars(select(XCom.key).where(XCom.run_pk == run.id)).all()
+    assert "late" not in keys

@@ -19,6 +19,7 @@ from tests.api.helpers import SyncASGITransport, make_app
 from tests.scaleout.cluster import until
 
 from pinflow.sdk.compiler import compile_path
+from pinflow.services.commands import resources
 from pinflow.services.commands._clear import clear_task_instances
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.commands._runs import trigger_run
@@ -54,9 +55,28 @@ SOURCE = """
         with open(os.path.join(os.environ["PINFLOW_STAGING_DIR"], "out.txt"), "w") as out:
             out.write("kept")
 
+    @task
+    def uses_secrets():
+        from pinflow.sdk import Connection, Variable, xcom_pull, xcom_push
+
+        xcom_push("seen", {"bucket": Variable.get("bucket")})
+        warehouse = Connection.get("warehouse")
+        return {
+            "login": warehouse.login,
+            "password": warehouse.password,
+            "extra": warehouse.extra_dejson,
+            "missing": Variable.get("nope", default="fallback"),
+            "pulled": xcom_pull("uses_secrets", key="seen"),
+            "env": sorted(k for k in __import__("os").environ if "TOKEN" in k),
+        }
+
     @dag(dag_id="remote_slow")
     def remote_slow():
         sleepy()
+
+    @dag(dag_id="remote_secrets")
+    def remote_secrets():
+        uses_secrets()
 
     @dag(dag_id="remote_keeps", default_args={"retries": 0})
     def remote_keeps():
@@ -65,6 +85,7 @@ SOURCE = """
     remote()
     remote_slow()
     remote_keeps()
+    remote_secrets()
 """
 
 
@@ -208,3 +229,27 @@ def test_a_staging_dir_the_store_will_not_take_fails_the_try_and_says_why(
     ((_, state, _, error),) = tries(db, claimed.ti_id)
     assert state == "failed"
     assert "could not be saved to" in (error or ""), error
+
+
+def test_a_task_reads_variables_and_connections_over_its_own_channel(
+    api: Api, db: Database
+) -> None:
+    """``Variable.get`` / ``Connection.get`` / ``xcom_push`` / ``xcom_pull`` in task code, on
+    a worker: answered through the try's channel by the execution API, with a token the task
+    never sees (no token in its environment)."""
+    cipher = resources.Cipher(resources.load_or_create_key(api.home / "api"))
+    resources.set_variable(db, cipher, "bucket", {"value": "s3://b"}, actor="t", create=True)
+    fields = {"conn_type": "postgres", "login": "etl", "password": "pw", "extra": '{"a": 1}'}
+    resources.set_connection(db, cipher, "warehouse", fields, actor="t", create=True)
+    claimed = queue_try(db, "remote_secrets")
+    outcome = api.run(api.message(claimed))
+    assert outcome.endswith(": success"), (outcome, tries(db, claimed.ti_id))
+    assert value_of(db, claimed.run_pk, "uses_secrets", "return_value", -1) == {
+        "login": "etl",
+        "password": "pw",
+        "extra": {"a": 1},
+        "missing": "fallback",
+        "pulled": {"bucket": "s3://b"},
+        "env": [],
+    }
+    assert value_of(db, claimed.run_pk, "uses_secrets", "seen", -1) == {"bucket": "s3://b"}

@@ -85,6 +85,11 @@ class TaskRequest:
     (``shared_store_url``), is where that directory lives between tries, for workers that share
     no disk: the worker pulls it into ``staging_dir`` before the try and pushes it back after
     (``pinflow.runtime.staging.attached``). ``None``: ``staging_dir`` is all there is.
+
+    ``task_api`` is the path of the try's own channel (a Unix socket its supervisor serves
+    while the try runs): how the task reads variables and connections and pushes XComs
+    (``pinflow.sdk.Variable``, ``Connection``, ``xcom_push``), with the supervisor's token,
+    which the task never sees. ``None``: this executor offers no channel.
     """
 
     ti_id: int
@@ -114,6 +119,7 @@ class TaskRequest:
     stored_inputs: dict[str, list[StoredInput]] = field(default_factory=dict)
     artifacts_uri: str | None = None
     staging_uri: str | None = None
+    task_api: str | None = None
     xcom_db_limit: int = XCOM_DB_LIMIT
     xcom_max_size: int = XCOM_MAX_SIZE
     contract_version: int = CONTRACT_VERSION

@@ -139,6 +139,7 @@ def _environment(req: TaskRequest, bundle: Path) -> dict[str, str]:
         "PINFLOW_PARAMS": json.dumps(req.params),
         "PINFLOW_CONF": json.dumps(req.conf),
         "PYTHONPATH": python_path,
+        **({"PINFLOW_TASK_API": req.task_api} if req.task_api else {}),
     }
 
 

@@ -9,17 +9,22 @@ from pinflow.sdk.decorators import TaskDecorator, task
 from pinflow.sdk.graph import XComArg, chain
 from pinflow.sdk.params import Param
 from pinflow.sdk.task import BashTask, PartialTask, Task
+from pinflow.sdk.task_api import Connection, Variable, xcom_pull, xcom_push
 
 __all__ = [
     "BashTask",
+    "Connection",
     "Dag",
     "DagFunction",
     "Param",
     "PartialTask",
     "Task",
     "TaskDecorator",
+    "Variable",
     "XComArg",
     "chain",
     "dag",
     "task",
+    "xcom_pull",
+    "xcom_push",
 ]

@@ -12,7 +12,9 @@ import base64
 import json
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -61,6 +63,20 @@ def shared_transport(api_url: str) -> httpx.HTTPTransport:
     if transport is None:
         transport = _SHARED[key] = httpx.HTTPTransport()
     return transport
+
+
+@dataclass(frozen=True)
+class XComTarget:
+    """A task instance's XComs, by name (the execution API's XCom paths)."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int = -1
+
+    @property
+    def path(self) -> str:
+        return "/".join(quote(part, safe="") for part in (self.dag_id, self.run_id, self.task_id))
 
 
 class ExecutionClient:
@@ -123,6 +139,25 @@ class ExecutionClient:
     def upload_log(self, content: str) -> None:
         self._call("POST", f"/task-instances/{self.ti_id}/logs", json={"content": content})
 
+    def variable(self, key: str) -> str:
+        """A variable's value (``ExecutionApiError`` 404 when there is none)."""
+        return str(self._call("GET", f"/variables/{quote(key, safe='')}").json()["value"])
+
+    def connection(self, conn_id: str) -> dict[str, Any]:
+        """A connection's fields, password and extra included."""
+        return dict(self._call("GET", f"/connections/{quote(conn_id, safe='')}").json())
+
+    def push_xcom(self, own: XComTarget, key: str, value: Any) -> None:
+        """An XCom of the try's own task instance, under ``key``."""
+        path = f"/xcoms/{own.path}?{urlencode({'map_index': own.map_index, 'key': key})}"
+        self._call("POST", path, json={"value": value})
+
+    def pull_xcom(self, own: XComTarget, task_id: str, map_index: int, key: str) -> Any:
+        """An XCom of ``task_id`` in the try's own run."""
+        target = XComTarget(own.dag_id, own.run_id, task_id, map_index)
+        path = f"/xcoms/{target.path}?{urlencode({'map_index': map_index, 'key': key})}"
+        return self._call("GET", path).json()["value"]
+
     def snapshot(self, digest: str) -> tuple[dict[str, Any], bytes]:
         """The snapshot's spec and code bundle (unchecked: see ``runner.fetch_snapshot``)."""
         data = self._call("GET", f"/snapshots/{digest}").json()
@@ -162,12 +197,13 @@ class ExecutionClient:
                     self._token = refreshed
                 if response.status_code < 400:
                     return response
+                status = {"status": response.status_code}
                 if response.status_code == 409:
-                    raise TryFenced(_detail(response))
+                    raise TryFenced(_detail(response), status)
                 if response.status_code in (401, 403):
-                    raise TokenRefused(f"{response.status_code}: {_detail(response)}")
+                    raise TokenRefused(f"{response.status_code}: {_detail(response)}", status)
                 if response.status_code < 500 and response.status_code != 429:
-                    raise ExecutionApiError(f"{response.status_code}: {_detail(response)}")
+                    raise ExecutionApiError(_detail(response), status)
                 problem = f"{response.status_code}: {_detail(response)}"
             pause = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
             if time.monotonic() + pause > deadline:

@@ -23,6 +23,7 @@ import codecs
 import contextlib
 import logging
 import os
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -38,12 +39,14 @@ from pinflow.runtime.contract import TaskRequest, TaskResult
 from pinflow.runtime.paths import log_path, staging_path
 from pinflow.runtime.task_process import ensure_bundle
 from pinflow.spec.canonical import document_digest
+from pinflow.worker.channel import TaskChannel
 from pinflow.worker.client import (
     ApiUnavailable,
     ExecutionApiError,
     ExecutionClient,
     TokenRefused,
     TryFenced,
+    XComTarget,
 )
 
 log = logging.getLogger(__name__)
@@ -212,16 +215,34 @@ def _supervise(
 ) -> tuple[TaskResult | None, str | None]:
     Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
     runner = task_runner(context)
-    runner.submit(request)
+    own = XComTarget(request.dag_id, request.run_id, request.task_id, request.map_index)
+    channel = TaskChannel(client, own)
+    try:
+        runner.submit(replace(request, task_api=str(channel.path)))
+        return _watch(request, client, context, runner, channel)
+    finally:
+        channel.close()
+
+
+def _watch(
+    request: TaskRequest,
+    client: ExecutionClient,
+    context: WorkerContext,
+    runner: LocalExecutor,
+    channel: TaskChannel,
+) -> tuple[TaskResult | None, str | None]:
+    """Until the task process has ended: its channel answered, its log shipped, heartbeats."""
     shipper = LogShipper(Path(request.log_path), client)
     next_beat = time.monotonic() + context.heartbeat_interval
     fenced = False
     while True:
         wait = max(0.0, min(next_beat, shipper.next_at) - time.monotonic())
-        results = runner.poll(wait)
+        readable, _, _ = select.select([runner.fileno(), *channel.fds()], [], [], wait)
+        results = runner.poll(0) if runner.fileno() in readable else []
         if results:
             result = results[0]
             break
+        channel.serve(readable)
         now = time.monotonic()
         shipper.maybe_ship(now, context.log_interval)
         if now >= next_beat:

@@ -22,9 +22,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from pinflow.api.auth import ArtifactsDep, DbDep
+from pinflow.api.routes.v2_resources import CipherDep
 from pinflow.api.schemas import MAX_INT
 from pinflow.errors import AuthenticationError, PermissionDeniedError
 from pinflow.runtime.contract import TaskResult
+from pinflow.services.commands import resources
 from pinflow.services.engine import (
     EXECUTION_SCOPE,
     QUEUE_SCOPE,
@@ -255,3 +257,80 @@ def get_xcom(
         db, claims, task_id, map_index=map_index, key=key, artifacts=artifacts
     )
     return XComResponse(key=key, value=value)
+
+
+class XComBody(_Body):
+    value: JsonValue
+
+
+@router.post("/xcoms/{dag_id}/{run_id}/{task_id}", status_code=201, responses=_FENCED)
+def push_xcom(
+    *,
+    request: Request,
+    db: DbDep,
+    claims: ClaimsDep,
+    dag_id: Annotated[str, Path(max_length=250)],
+    run_id: Annotated[str, Path(max_length=250)],
+    task_id: Annotated[str, Path(max_length=250)],
+    body: XComBody,
+    map_index: Annotated[int, Query(ge=-1, le=_INT32)] = -1,
+    key: Annotated[str, Query(min_length=1, max_length=250)],
+) -> Response:
+    """The running try pushes an XCom of its own task instance (``ti.xcom_push``); another
+    task's, or a try that is no longer the live one, writes nothing."""
+    if (dag_id, run_id, task_id, map_index) != (
+        claims.dag_id,
+        claims.run_id,
+        claims.task_id,
+        claims.map_index,
+    ):
+        raise PermissionDeniedError("The try token is for another task instance.")
+    limit = _settings(request).xcom_db_limit
+    remote_tries.push_xcom(db, claims, key, body.value, limit=limit)
+    return Response(status_code=201)
+
+
+class VariableResponse(BaseModel):
+    key: str
+    value: str
+
+
+class ConnectionResponse(BaseModel):
+    conn_id: str
+    conn_type: str
+    description: str | None
+    host: str | None
+    schema_: str | None = Field(alias="schema")
+    login: str | None
+    password: str | None
+    port: int | None
+    extra: str | None = Field(description="a JSON object, as text")
+
+
+# Which variables and connections a try may read: every one, as in Airflow 3 (its execution
+# API serves any of them to any task token). The check is the token's: a try's, valid, not
+# expired. Narrowing it (per project, per DAG) is the trust work's (issue #14).
+
+
+@router.get("/variables/{key}", response_model=VariableResponse)
+def get_variable(
+    db: DbDep,
+    claims: ClaimsDep,
+    cipher: CipherDep,
+    key: Annotated[str, Path(min_length=1, max_length=250)],
+) -> VariableResponse:
+    """A variable's value, whole (``Variable.get`` in a task); 404 when there is none."""
+    return VariableResponse(key=key, value=resources.variable_for_task(db, cipher, key))
+
+
+@router.get(
+    "/connections/{conn_id}", response_model=ConnectionResponse, response_model_by_alias=True
+)
+def get_connection(
+    db: DbDep,
+    claims: ClaimsDep,
+    cipher: CipherDep,
+    conn_id: Annotated[str, Path(min_length=1, max_length=250)],
+) -> ConnectionResponse:
+    """A connection with its password and extra (``BaseHook.get_connection`` in a task)."""
+    return ConnectionResponse.model_validate(resources.connection_for_task(db, cipher, conn_id))

@@ -375,3 +375,30 @@ def delete_connection(db: Database, conn_id: str, *, actor: str) -> None:
     with db.transaction() as s:
         s.delete(_one(s, Connection, Connection.conn_id, conn_id, "connection"))
         record(s, actor, events.connection_deleted(conn_id))
+
+
+# --- what a task reads over its own channel (the execution API) -----------------------------------
+
+
+def variable_for_task(db: Database, cipher: Cipher, key: str) -> str:
+    """A variable's value as a task reads it: whole, never masked (the task needs it; the
+    execution API gives it only to a try's token, and nothing logs it)."""
+    with db.read() as s:
+        return cipher.decrypt(_one(s, Variable, Variable.key, key, "variable").val)
+
+
+def connection_for_task(db: Database, cipher: Cipher, conn_id: str) -> dict[str, Any]:
+    """A connection as a task uses it, password and extra included (see ``variable_for_task``)."""
+    with db.read() as s:
+        row = _one(s, Connection, Connection.conn_id, conn_id, "connection")
+        return {
+            "conn_id": row.conn_id,
+            "conn_type": row.conn_type,
+            "description": row.description,
+            "host": row.host,
+            "schema": row.conn_schema,
+            "login": row.login,
+            "password": cipher.decrypt(row.password) if row.password else None,
+            "port": row.port,
+            "extra": cipher.decrypt(row.extra) if row.extra else None,
+        }

@@ -16,25 +16,29 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from pinflow.errors import ConflictError, NotFoundError, PinflowError
+from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError
 from pinflow.lifecycle.states import TaskState
+from pinflow.lifecycle.try_rules import position_while_running
 from pinflow.runtime.artifacts import ArtifactStore
 from pinflow.runtime.contract import TaskRequest, TaskResult
 from pinflow.runtime.paths import log_path, staging_path
+from pinflow.services.common import now
 from pinflow.services.engine._dispatch import DispatchRecord, record_dispatches_in
 from pinflow.services.engine._heartbeats import heartbeat
 from pinflow.services.engine._reports import finish_task
 from pinflow.services.engine._requests import task_request
 from pinflow.services.engine._results import record_result
 from pinflow.services.engine._starts import StartedTask, start_task, start_task_in
+from pinflow.services.engine._try_rows import expect, lock_ti
 from pinflow.services.engine._try_tokens import TryClaims
+from pinflow.services.engine._xcom_store import TryIdentity, encode_xcom
 from pinflow.services.xcom_values import RETURN_VALUE, value_of
 from pinflow.settings import Settings
 from pinflow.store.db import Database
-from pinflow.store.tables import DagRun, Snapshot, TaskInstance
+from pinflow.store.tables import DagRun, Snapshot, TaskInstance, XCom
 
 STOP_THE_TRY = "Stop this try: it is no longer the live try of its task instance."
 
@@ -113,6 +117,32 @@ def finish_remote_try(
     # What the result made ready is claimed by a scheduler in another process (or this
     # one): its commit wakes them, rather than their next poll.
     return record_result(db, mine, xcom_db_limit=settings.xcom_db_limit, wake=True)
+
+
+def push_xcom(db: Database, claims: TryClaims, key: str, value: Any, *, limit: int) -> None:
+    """Store an XCom the running try pushes under ``key`` (its own task instance only: the
+    token's), replacing what it pushed before under that key. Fenced as a heartbeat is: a try
+    that is no longer the live one writes nothing (``ConflictError``). ``return_value`` is the
+    try's result, recorded with it, never pushed."""
+    if key == RETURN_VALUE:
+        raise InvalidInputError(
+            f"The XCom key {RETURN_VALUE!r} is the task's result: return the value from the "
+            "task instead of pushing it."
+        )
+    with db.transaction() as s:
+        ti = lock_ti(s, claims.ti_id)
+        expect(
+            ti,
+            position_while_running(claims.try_number),
+            f"push an XCom from try {claims.try_number} of",
+        )
+        of = TryIdentity(
+            claims.dag_id, claims.run_id, claims.task_id, claims.map_index, claims.try_number
+        )
+        payload = encode_xcom(of, value, limit=limit)
+        where = {"run_pk": ti.run_pk, "task_id": ti.task_id, "map_index": ti.map_index}
+        s.execute(delete(XCom).filter_by(**where, key=key))
+        s.execute(insert(XCom).values(**where, key=key, **payload.as_dict(), created_at=now()))
 
 
 def append_log(logs_dir: Path, claims: TryClaims, chunk: str) -> int:
@@ -233,6 +263,7 @@ __all__ = [
     "encode_bundle",
     "finish_remote_try",
     "heartbeat_remote_try",
+    "push_xcom",
     "run_xcom",
     "snapshot_document",
     "start_remote_try",

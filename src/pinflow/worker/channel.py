@@ -1,0 +1,128 @@
+"""A try's own channel: the Unix socket its task reads variables and connections through.
+
+The worker serves it while the try runs (``runner._supervise`` waits on it with the task
+process's events); the task calls it with ``pinflow.sdk.Variable`` / ``Connection`` /
+``xcom_push`` / ``xcom_pull`` (``pinflow.sdk.task_api``: one JSON line each way). Every call
+becomes an execution API call with the try's token, which stays in the worker: task code never
+holds a credential, and may read exactly what that token may. As in Airflow 3, where the task
+runner asks its supervisor and the supervisor asks the API.
+
+The socket lives in a folder of its own (``mkdtemp``: 0700, a short path whatever the worker's
+home) and is removed with it when the try ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pinflow.worker.client import ExecutionApiError, ExecutionClient, XComTarget
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST = 4 * 1024 * 1024  # bytes of one request line (an XCom push's JSON)
+_SEND_TIMEOUT = 10.0
+
+
+class TaskChannel:
+    """The channel of one try, for the task instance ``own``."""
+
+    def __init__(self, client: ExecutionClient, own: XComTarget) -> None:
+        self.client = client
+        self.own = own
+        self.folder = Path(tempfile.mkdtemp(prefix="pinflow-try-"))
+        self.path = self.folder / "task.sock"
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(self.path))
+        os.chmod(self.path, 0o600)
+        self._listener.listen(16)
+        self._listener.setblocking(False)
+        self._pending: dict[int, tuple[socket.socket, bytearray]] = {}
+
+    def fds(self) -> list[int]:
+        return [self._listener.fileno(), *self._pending]
+
+    def serve(self, readable: list[int]) -> None:
+        """Accept, read and answer whatever of the channel is in ``readable``."""
+        for fd in readable:
+            if fd == self._listener.fileno():
+                self._accept()
+            elif fd in self._pending:
+                self._read(fd)
+
+    def close(self) -> None:
+        for conn, _ in self._pending.values():
+            conn.close()
+        self._pending.clear()
+        self._listener.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            while True:
+                conn, _ = self._listener.accept()
+                conn.setblocking(False)
+                self._pending[conn.fileno()] = (conn, bytearray())
+
+    def _read(self, fd: int) -> None:
+        conn, buffer = self._pending[fd]
+        try:
+            data = conn.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        buffer += data
+        if b"\n" not in buffer and data and len(buffer) <= MAX_REQUEST:
+            return  # more to come
+        del self._pending[fd]
+        with conn:
+            if b"\n" not in buffer:
+                if data:  # too long: answer; a caller that hung up gets nothing
+                    self._send(conn, _error(413, f"a request is at most {MAX_REQUEST} bytes"))
+                return
+            self._send(conn, self._answer(bytes(buffer).split(b"\n", 1)[0]))
+
+    def _send(self, conn: socket.socket, reply: dict[str, Any]) -> None:
+        conn.setblocking(True)
+        conn.settimeout(_SEND_TIMEOUT)
+        with contextlib.suppress(OSError):  # the task went away: nothing to tell it
+            conn.sendall(json.dumps(reply, separators=(",", ":")).encode() + b"\n")
+
+    def _answer(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise TypeError("a request is a JSON object")
+            return {"ok": True, "value": self._value(request)}
+        except ExecutionApiError as exc:
+            return _error(exc.details.get("status"), exc.message)
+        except (ValueError, KeyError, TypeError) as exc:
+            return _error(400, f"a malformed request: {exc}")
+
+    def _value(self, request: dict[str, Any]) -> Any:
+        op = request.get("op")
+        if op == "variable":
+            return self.client.variable(str(request["key"]))
+        if op == "connection":
+            return self.client.connection(str(request["conn_id"]))
+        if op == "xcom_push":
+            self.client.push_xcom(self.own, str(request["key"]), request.get("value"))
+            return None
+        if op == "xcom_pull":
+            task_id, key = str(request["task_id"]), str(request.get("key", "return_value"))
+            return self.client.pull_xcom(self.own, task_id, int(request.get("map_index", -1)), key)
+        raise ValueError(f"unknown request {op!r}")
+
+
+def _error(status: int | None, message: str) -> dict[str, Any]:
+    return {"ok": False, "status": status, "error": message}
