@@ -135,12 +135,13 @@ def test_a_try_runs_end_to_end_and_its_run_advances(worker: Worker) -> None:
     beat = worker.call(token, "PUT", f"/task-instances/{extract.ti_id}/heartbeat")
     assert beat.status_code == 204, beat.text
     assert worker.tokens.verify(beat.headers[REFRESHED_TOKEN]).ti_id == extract.ti_id
-    chunk = {"content": "extracting\ndone\n"}
-    logged = worker.call(token, "POST", f"/task-instances/{extract.ti_id}/logs", chunk)
-    assert logged.status_code == 204, logged.text
-    assert Path(request.log_path).read_text() == "extracting\ndone\n"
+    for seq, chunk in ((0, "extracting\n"), (1, "done\n"), (0, "extracting\n")):  # one again
+        body = {"content": chunk, "seq": seq}
+        logged = worker.call(token, "POST", f"/task-instances/{extract.ti_id}/logs", body)
+        assert logged.status_code == 204, logged.text
+    assert not Path(request.log_path).exists()  # kept in the database: every API server has it
 
-    body = {"state": "success", "value": {"rows": 3}}
+    body = {"state": "success", "value": {"rows": 3}, "log": "bye\n", "log_seq": 2}
     done = worker.call(token, "PATCH", f"/task-instances/{extract.ti_id}/state", body)
     assert done.status_code == 200, done.text
     assert done.json() == {"state": "success"}
@@ -153,7 +154,7 @@ def test_a_try_runs_end_to_end_and_its_run_advances(worker: Worker) -> None:
         headers={**bearer(worker.app, ADMIN), "Accept": "text/plain"},
     )
     assert log.status_code == 200, log.text
-    assert "extracting\ndone" in log.text
+    assert log.text == "extracting\ndone\nbye\n"
 
 
 def test_the_snapshot_is_served_with_a_digest_the_worker_can_verify(worker: Worker) -> None:
@@ -505,3 +506,30 @@ def test_a_running_try_pushes_xcoms_of_its_own_task_only(worker: Worker) -> None
     with db.read() as s:
         keys = s.scalars(select(XCom.key).where(XCom.run_pk == run.id)).all()
     assert "late" not in keys
+
+
+def test_a_remote_tries_log_is_the_same_on_every_api_server(worker: Worker, tmp_path: Path) -> None:
+    """Pieces of one try's log sent through one API server are served whole by another (its
+    own home, no disk shared): the log outlives the worker host and any one API server."""
+    db = worker.db
+    other = make_app(db, tmp_path / "second-api-server")
+    run = publish_and_trigger(db, make_spec("etl", ETL))
+    extract = claim(db, run)
+    token = worker.start(worker.token(extract), extract.ti_id).headers[REFRESHED_TOKEN]
+    pieces = ["é" * 600_000, "x" * 600_000 + "\n", "line two\n", "the end\n"]  # over the tail
+    for seq, piece in enumerate(pieces):
+        body = {"content": piece, "seq": seq}
+        assert worker.call(token, "POST", f"/task-instances/{extract.ti_id}/logs", body).is_success
+    url = f"/api/v2/dags/etl/dagRuns/{run.run_id}/taskInstances/extract/logs/1"
+    headers = {**bearer(other, ADMIN), "Accept": "text/plain"}
+    with client_for(other) as client:
+        whole = client.get(url, params={"full_content": "true"}, headers=headers)
+        tail = client.get(url, headers=headers)
+    assert whole.status_code == 200, whole.text
+    assert whole.text == "".join(pieces)
+    assert tail.status_code == 200, tail.text
+    size = sum(len(p) for p in pieces)
+    assert tail.text.splitlines()[0] == (
+        f"*** Showing the last {1024 * 1024} of {size} characters; full_content=true for more."
+    )
+    assert tail.text.endswith("line two\nthe end\n")

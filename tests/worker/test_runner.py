@@ -26,6 +26,7 @@ from pinflow.services.commands._runs import trigger_run
 from pinflow.services.engine import QUEUE_SCOPE, TryTokens, claims_of
 from pinflow.services.engine._claims import ClaimedTask, claim_scheduled
 from pinflow.services.engine._sweep import schedule_pass
+from pinflow.services.reads import task_queries
 from pinflow.services.xcom_values import value_of
 from pinflow.store.db import Database
 from pinflow.store.tables import Snapshot, TaskInstance, TaskInstanceTry
@@ -148,8 +149,9 @@ def test_a_message_becomes_one_try_with_its_xcom_and_its_log(api: Api, db: Datab
     assert tries(db, claimed.ti_id) == [(1, "success", "worker-7", None)]
     assert value_of(db, claimed.run_pk, "hello", "return_value", -1) == {"greeting": "hello worker"}
     # The log went up to the API's side (where /api/v2 serves it), not only the worker's disk.
-    (log,) = (api.home / "api" / "logs").rglob("attempt=1.log")
-    text = log.read_text()
+    sent = task_queries.sent_log(db, claimed.ti_id, 1, limit=1 << 20)
+    assert sent is not None
+    text = sent.text
     assert "hello from the worker" in text
     assert "running remote/" in text
 

@@ -120,8 +120,11 @@ class ExecutionClient:
     def heartbeat(self) -> None:
         self._call("PUT", f"/task-instances/{self.ti_id}/heartbeat")
 
-    def finish(self, result: TaskResult, *, log: str | None = None) -> str:
-        """Report how the try ended (with the end of its log); the state the API recorded."""
+    def finish(
+        self, result: TaskResult, *, log: str | None = None, log_seq: int | None = None
+    ) -> str:
+        """Report how the try ended (with the end of its log, piece ``log_seq``); the state
+        the API recorded."""
         state = "skipped" if result.skipped else "success" if result.success else "failed"
         body: dict[str, Any] = {"state": state}
         for name in ("value", "error", "exit_code", "duration", "pid"):
@@ -133,11 +136,14 @@ class ExecutionClient:
             body["error"] = str(body["error"])[:4000]
         if log:
             body["log"] = log
+            body["log_seq"] = log_seq
         answer = self._call("PATCH", f"/task-instances/{self.ti_id}/state", json=body).json()
         return str(answer["state"])
 
-    def upload_log(self, content: str) -> None:
-        self._call("POST", f"/task-instances/{self.ti_id}/logs", json={"content": content})
+    def upload_log(self, content: str, seq: int | None = None) -> None:
+        """Piece ``seq`` of the try's log (numbered from 0: a retried upload is kept once)."""
+        body = {"content": content, "seq": seq}
+        self._call("POST", f"/task-instances/{self.ti_id}/logs", json=body)
 
     def variable(self, key: str) -> str:
         """A variable's value (``ExecutionApiError`` 404 when there is none)."""

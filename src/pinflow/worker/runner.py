@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 MAX_LOG_CHUNK = 512 * 1024  # bytes per upload (the API takes up to 1 MiB of characters)
 
 
+LogTail = tuple[str, int]  # the end of a try's log, and its piece number
+
+
 class SnapshotMismatchError(ExecutionApiError):
     """The snapshot served does not hash to the digest the try is pinned to."""
 
@@ -126,7 +129,8 @@ def run_message(
         if result is None:
             return f"{request.label} stopped: no longer the live try"
         try:
-            state = client.finish(result, log=log_tail)
+            text, seq = log_tail if log_tail else (None, None)
+            state = client.finish(result, log=text, log_seq=seq)
         except TryFenced as exc:
             return f"{request.label}: result refused ({exc})"
         return f"{request.label}: {state}"
@@ -168,7 +172,7 @@ def fetch_snapshot(client: ExecutionClient, cache_dir: Path, digest: str) -> Pat
 
 def supervise(
     request: TaskRequest, client: ExecutionClient, context: WorkerContext
-) -> tuple[TaskResult | None, str | None]:
+) -> tuple[TaskResult | None, LogTail | None]:
     """Run the try in a detached child and watch it; its result, or ``None`` when it was
     stopped because it is no longer the live try (then nothing may be reported), and the end
     of its log not uploaded yet (it goes with the result: one call less per try).
@@ -177,7 +181,7 @@ def supervise(
     saved back to it (whatever the task did) fails the try, with the store's own message:
     reported like any failure, so its retries apply; never an exception that would leave a
     started try unreported until its heartbeat's age gives it up."""
-    outcome: tuple[TaskResult | None, str | None] | None = None
+    outcome: tuple[TaskResult | None, LogTail | None] | None = None
     try:
         with staging.attached(request):
             outcome = _supervise(request, client, context)
@@ -212,7 +216,7 @@ def stop_task_runners() -> None:
 
 def _supervise(
     request: TaskRequest, client: ExecutionClient, context: WorkerContext
-) -> tuple[TaskResult | None, str | None]:
+) -> tuple[TaskResult | None, LogTail | None]:
     Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
     runner = task_runner(context)
     own = XComTarget(request.dag_id, request.run_id, request.task_id, request.map_index)
@@ -230,7 +234,7 @@ def _watch(
     context: WorkerContext,
     runner: LocalExecutor,
     channel: TaskChannel,
-) -> tuple[TaskResult | None, str | None]:
+) -> tuple[TaskResult | None, LogTail | None]:
     """Until the task process has ended: its channel answered, its log shipped, heartbeats."""
     shipper = LogShipper(Path(request.log_path), client)
     next_beat = time.monotonic() + context.heartbeat_interval
@@ -267,12 +271,14 @@ def _heartbeat(client: ExecutionClient, runner: LocalExecutor, request: TaskRequ
 
 
 class LogShipper:
-    """Uploads what a log file grew by since the last upload (whole UTF-8 characters)."""
+    """Uploads what a log file grew by since the last upload (whole UTF-8 characters), each
+    piece numbered (``seq``) so that the API keeps a piece sent twice only once."""
 
     def __init__(self, path: Path, client: ExecutionClient) -> None:
         self.path = path
         self.client = client
         self.offset = 0
+        self.seq = 0
         self.next_at = time.monotonic() + 0.5  # a short try's log goes with its result
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
@@ -283,23 +289,31 @@ class LogShipper:
 
     def ship(self, *, final: bool = False) -> None:
         for chunk in self._chunks(final):
-            try:
-                self.client.upload_log(chunk)
-            except ExecutionApiError as exc:  # the log is a convenience; the try goes on
-                log.warning("log upload of task instance %s failed: %s", self.client.ti_id, exc)
+            if not self._upload(chunk):
                 return
 
-    def tail(self) -> str | None:
-        """Upload all but the last of what is left; that last chunk, to send with the result."""
+    def tail(self) -> LogTail | None:
+        """Upload all but the last of what is left; that last piece and its number, to send
+        with the result."""
         chunks = list(self._chunks(final=True))
         if not chunks:
             return None
         for chunk in chunks[:-1]:
-            try:
-                self.client.upload_log(chunk)
-            except ExecutionApiError as exc:
-                log.warning("log upload of task instance %s failed: %s", self.client.ti_id, exc)
-        return chunks[-1]
+            self._upload(chunk)
+        return chunks[-1], self._take_seq()
+
+    def _upload(self, chunk: str) -> bool:
+        seq = self._take_seq()
+        try:
+            self.client.upload_log(chunk, seq)
+        except ExecutionApiError as exc:  # the log is a convenience; the try goes on
+            log.warning("log upload of task instance %s failed: %s", self.client.ti_id, exc)
+            return False
+        return True
+
+    def _take_seq(self) -> int:
+        self.seq += 1
+        return self.seq - 1
 
     def _chunks(self, final: bool) -> Iterator[str]:
         with contextlib.suppress(FileNotFoundError), open(self.path, "rb") as handle:

@@ -110,6 +110,15 @@ class StartBody(_Body):
     pid: int = Field(ge=0, le=_INT32)
 
 
+_SEQ: Any = Field(
+    default=None,
+    ge=0,
+    le=_INT32,
+    description="the piece's place in the try's log, from 0 (a piece sent twice is kept once); "
+    "absent: after the last one",
+)
+
+
 class StateBody(_Body):
     """How the try ended: the runtime contract's ``TaskResult`` without its key (the token's)."""
 
@@ -126,8 +135,9 @@ class StateBody(_Body):
     log: str | None = Field(
         default=None,
         max_length=MAX_LOG_CHUNK,
-        description="the end of the try's log, appended before the result is recorded",
+        description="the end of the try's log, kept with the result",
     )
+    log_seq: int | None = _SEQ
 
     def result(self, claims: TryClaims) -> TaskResult:
         return TaskResult(
@@ -153,6 +163,7 @@ class StateResponse(BaseModel):
 
 class LogChunk(_Body):
     content: str = Field(max_length=MAX_LOG_CHUNK)
+    seq: int | None = _SEQ
 
 
 class SnapshotResponse(BaseModel):
@@ -209,19 +220,26 @@ def heartbeat(request: Request, db: DbDep, claims: ClaimsDep, ti_id: TiId) -> Re
 def finish_try(
     request: Request, db: DbDep, claims: ClaimsDep, ti_id: TiId, body: StateBody
 ) -> StateResponse:
-    """How the try ended; its run advances at once. A stale try's result writes nothing."""
+    """How the try ended; its run advances at once. A stale try's result writes nothing (nor
+    the end of its log that came with it)."""
     _own_try(claims, ti_id)
-    if body.log:
-        remote_tries.append_log(_settings(request).logs_dir, claims, body.log)
-    state = remote_tries.finish_remote_try(db, claims, body.result(claims), _settings(request))
+    state = remote_tries.finish_remote_try(
+        db,
+        claims,
+        body.result(claims),
+        _settings(request),
+        log=body.log,
+        log_seq=body.log_seq,
+    )
     return StateResponse(state=state.value)
 
 
 @router.post("/task-instances/{ti_id}/logs", status_code=204)
-def upload_log(request: Request, claims: ClaimsDep, ti_id: TiId, body: LogChunk) -> Response:
-    """Append a chunk to the try's log, where ``/api/v2/…/logs/{try_number}`` reads it."""
+def upload_log(db: DbDep, claims: ClaimsDep, ti_id: TiId, body: LogChunk) -> Response:
+    """A piece of the try's log, kept where ``/api/v2/…/logs/{try_number}`` reads it on every
+    API server; a piece sent again under the same ``seq`` is kept once."""
     _own_try(claims, ti_id)
-    remote_tries.append_log(_settings(request).logs_dir, claims, body.content)
+    remote_tries.append_log(db, claims, body.content, seq=body.seq)
     return Response(status_code=204)
 
 

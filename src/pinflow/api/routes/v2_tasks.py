@@ -46,7 +46,8 @@ from pinflow.lifecycle.permissions import Permission, Principal, projects_with
 from pinflow.lifecycle.rebind import PlanAction
 from pinflow.lifecycle.states import TaskState
 from pinflow.services.commands import ClearResult, clear, task_states
-from pinflow.services.reads import TaskFilter, TaskRef, task_queries
+from pinflow.services.reads import TaskFilter, TaskRef, TryInfo, task_queries
+from pinflow.store.db import Database
 
 router = APIRouter(prefix="/api/v2/dags/{dag_id}", tags=["TaskInstance"])
 TI = "/dagRuns/{dag_run_id}/taskInstances/{task_id}"
@@ -270,19 +271,29 @@ def get_task_instance_try_details(
     return TaskInstanceHistoryResponse.of(task_queries.get_try(db, ref, task_try_number))
 
 
-def _read_log(path: str | None, full: bool) -> list[str]:
+def _read_log(db: Database, found: TryInfo, full: bool) -> list[str]:
+    """The try's log: what its remote worker sent (kept in the database, the same on every API
+    server), else its file (a local try's)."""
+    limit = LOG_MAX_BYTES if full else LOG_TAIL_BYTES
+    sent = task_queries.sent_log(db, found.ti.id, found.try_number, limit=limit)
+    if sent is not None:
+        return _lines(sent.text, sent.size, limit, "characters")
+    path = found.log_path
     if path is None or not FilePath(path).is_file():
         return ["*** No log file for this try (it never reached a worker, or it was removed)."]
     file = FilePath(path)
     size = file.stat().st_size
-    limit = LOG_MAX_BYTES if full else LOG_TAIL_BYTES
     with file.open("rb") as handle:
         if size > limit:
             handle.seek(size - limit)
         data = handle.read(limit)
-    lines = data.decode("utf-8", errors="replace").splitlines()
-    if size > limit:
-        lines[0] = f"*** Showing the last {limit} of {size} bytes; full_content=true for more."
+    return _lines(data.decode("utf-8", errors="replace"), size, limit, "bytes")
+
+
+def _lines(text: str, size: int, limit: int, unit: str) -> list[str]:
+    lines = text.splitlines()
+    if size > limit and lines:
+        lines[0] = f"*** Showing the last {limit} of {size} {unit}; full_content=true for more."
     return lines
 
 
@@ -306,7 +317,7 @@ def get_log(
 ) -> TaskInstancesLogResponse | PlainTextResponse:
     """The log of one try: JSON lines as Airflow 3 sends them, or text (``Accept``)."""
     ref = TaskRef(dag_id, dag_run_id, task_id, map_index)
-    lines = _read_log(task_queries.get_try(db, ref, try_number).log_path, full_content)
+    lines = _read_log(db, task_queries.get_try(db, ref, try_number), full_content)
     if "text/plain" in request.headers.get("accept", ""):
         return PlainTextResponse("\n".join(lines) + "\n")
     return TaskInstancesLogResponse(content=[StructuredLogMessage(event=line) for line in lines])

@@ -10,13 +10,12 @@ execution API's snapshot resource, and reports the same ``TaskResult``.
 from __future__ import annotations
 
 import base64
-import os
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError
@@ -38,7 +37,8 @@ from pinflow.services.engine._xcom_store import TryIdentity, encode_xcom
 from pinflow.services.xcom_values import RETURN_VALUE, value_of
 from pinflow.settings import Settings
 from pinflow.store.db import Database
-from pinflow.store.tables import DagRun, Snapshot, TaskInstance, XCom
+from pinflow.store.dialect import dialect_ops
+from pinflow.store.tables import DagRun, Snapshot, TaskInstance, TaskLogChunk, XCom
 
 STOP_THE_TRY = "Stop this try: it is no longer the live try of its task instance."
 
@@ -107,16 +107,28 @@ def heartbeat_remote_try(db: Database, claims: TryClaims, *, now: datetime | Non
 
 
 def finish_remote_try(
-    db: Database, claims: TryClaims, result: TaskResult, settings: Settings
+    db: Database,
+    claims: TryClaims,
+    result: TaskResult,
+    settings: Settings,
+    *,
+    log: str | None = None,
+    log_seq: int | None = None,
 ) -> TaskState:
     """Record the try's result as the scheduler records a local one: a value that cannot be
     stored (above ``xcom_db_limit`` inline, a reference to another key) fails the try. A stale
-    try's result raises ``ConflictError`` and writes nothing."""
+    try's result raises ``ConflictError`` and writes nothing. ``log``: the end of the try's
+    log, kept in the same transaction (``append_log``)."""
     # The try is the token's, whatever the body says.
     mine = replace(result, ti_id=claims.ti_id, try_number=claims.try_number)
+
+    def keep_log(s: Session) -> None:
+        if log:
+            append_log_in(s, claims, log, seq=log_seq)
+
     # What the result made ready is claimed by a scheduler in another process (or this
     # one): its commit wakes them, rather than their next poll.
-    return record_result(db, mine, xcom_db_limit=settings.xcom_db_limit, wake=True)
+    return record_result(db, mine, xcom_db_limit=settings.xcom_db_limit, wake=True, also=keep_log)
 
 
 def push_xcom(db: Database, claims: TryClaims, key: str, value: Any, *, limit: int) -> None:
@@ -145,17 +157,25 @@ def push_xcom(db: Database, claims: TryClaims, key: str, value: Any, *, limit: i
         s.execute(insert(XCom).values(**where, key=key, **payload.as_dict(), created_at=now()))
 
 
-def append_log(logs_dir: Path, claims: TryClaims, chunk: str) -> int:
-    """Append ``chunk`` to the try's own log file (where the local executor writes it)."""
-    path = try_log_path(logs_dir, claims)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = chunk.encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    return len(data)
+def append_log(db: Database, claims: TryClaims, chunk: str, *, seq: int | None = None) -> None:
+    """Keep a piece of the try's log (``TaskLogChunk``), where every API server reads it."""
+    with db.transaction() as s:
+        append_log_in(s, claims, chunk, seq=seq)
+
+
+def append_log_in(s: Session, claims: TryClaims, chunk: str, *, seq: int | None = None) -> None:
+    """``append_log`` in the caller's transaction. ``seq``: the piece's place in the log (the
+    worker numbers them, so that a retried upload is kept once); ``None``: after the last."""
+    key = {"ti_id": claims.ti_id, "try_number": claims.try_number}
+    if seq is None:
+        last = s.scalar(select(func.max(TaskLogChunk.seq)).filter_by(**key))
+        seq = 0 if last is None else last + 1
+    values = {**key, "seq": seq, "content": chunk, "created_at": now()}
+    s.execute(dialect_ops(s).insert_or_ignore(_LOG_CHUNK, values, list(_LOG_CHUNK_KEY)))
+
+
+_LOG_CHUNK = cast(Table, TaskLogChunk.__table__)
+_LOG_CHUNK_KEY = ("ti_id", "try_number", "seq")
 
 
 def try_log_path(logs_dir: Path, claims: TryClaims) -> Path:
@@ -260,6 +280,7 @@ __all__ = [
     "STOP_THE_TRY",
     "SnapshotDocument",
     "append_log",
+    "append_log_in",
     "encode_bundle",
     "finish_remote_try",
     "heartbeat_remote_try",

@@ -14,6 +14,7 @@ rows already record who ran what, when, on which snapshot.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
 from typing import Any, Final, NamedTuple, cast
@@ -91,12 +92,14 @@ def finish_task(
     now: datetime | None = None,
     xcom_db_limit: int = XCOM_DB_LIMIT_BYTES,
     wake: bool = False,
+    also: Callable[[Session], None] | None = None,
 ) -> TaskState:
     """Report how try ``try_number`` ended; returns the task instance's new state.
 
     ``wake``: the report comes from another process than the schedulers' (a remote worker's,
     through the execution API), so its commit wakes them (``wakeups``) to claim what became
-    ready.
+    ready. ``also``: more to write in the same transaction once the report is accepted (the
+    end of the try's log), so that it is written with the result or not at all.
 
     ``skipped`` wins over ``success`` (the task asked to be skipped). A failure becomes
     ``up_for_retry`` while tries remain, else ``failed``. ``xcom`` is stored as the
@@ -109,6 +112,8 @@ def finish_task(
     report = TaskReport(ti_id, try_number, success, error, xcom, skipped, xcom_db_limit)
     with db.transaction() as s:
         state = finish_in(s, report, now or common.now())
+        if also is not None:
+            also(s)
         if wake:
             run_queued(s)
         return state

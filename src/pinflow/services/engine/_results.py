@@ -9,7 +9,10 @@ be built, a superseded try ended, a remote worker's report) is recorded with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.states import TaskState
@@ -39,11 +42,16 @@ def report_of(result: TaskResult, xcom_db_limit: int) -> TaskReport:
 
 
 def record_result(
-    db: Database, result: TaskResult, *, xcom_db_limit: int, wake: bool = False
+    db: Database,
+    result: TaskResult,
+    *,
+    xcom_db_limit: int,
+    wake: bool = False,
+    also: Callable[[Session], None] | None = None,
 ) -> TaskState:
     """Record one result on its own: the try's new state. A value that cannot be stored fails
-    the try instead; a stale result raises ``ConflictError`` or ``NotFoundError``. ``wake``:
-    as ``finish_task``'s."""
+    the try instead; a stale result raises ``ConflictError`` or ``NotFoundError``. ``wake``,
+    ``also``: as ``finish_task``'s."""
     xcom = xcom_of(result)
     try:
         return finish_task(
@@ -56,6 +64,7 @@ def record_result(
             skipped=result.skipped,
             xcom_db_limit=xcom_db_limit,
             wake=wake,
+            also=also,
         )
     except InvalidInputError as exc:  # the value cannot be stored: the try fails
         return finish_task(
@@ -65,4 +74,5 @@ def record_result(
             success=False,
             error=str(exc),
             wake=wake,
+            also=also,
         )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pinflow.errors import NotFoundError
@@ -23,7 +23,13 @@ from pinflow.services.reads._run_queries import (
 from pinflow.services.reads._views import VersionView
 from pinflow.store.db import Database
 from pinflow.store.repo import SpecCache
-from pinflow.store.tables import DagRun, TaskInstance, TaskInstanceNote, TaskInstanceTry
+from pinflow.store.tables import (
+    DagRun,
+    TaskInstance,
+    TaskInstanceNote,
+    TaskInstanceTry,
+    TaskLogChunk,
+)
 
 _OPERATORS = {"python": "PythonOperator", "bash": "BashOperator", "http": "HttpOperator"}
 _SAME_NAME = ("id", "task_id", "state", "map_index", "try_number", "pool", "start_date", "end_date")
@@ -228,6 +234,44 @@ def list_tries(db: Database, ref: TaskRef) -> list[TryInfo]:
             )
             for r in rows
         ]
+
+
+@dataclass(frozen=True)
+class SentLog:
+    """The log a remote worker sent for a try: its last ``limit`` characters, and how many
+    there are in all."""
+
+    text: str
+    size: int
+
+
+def sent_log(db: Database, ti_id: int, try_number: int, *, limit: int) -> SentLog | None:
+    """The log a remote worker sent for try ``try_number`` (``TaskLogChunk``), or ``None``
+    when it sent none (a local try's log is its file). Reads only the pieces that hold the
+    last ``limit`` characters."""
+    key = (TaskLogChunk.ti_id == ti_id, TaskLogChunk.try_number == try_number)
+    with db.read() as s:
+        sizes = s.execute(
+            select(TaskLogChunk.seq, func.length(TaskLogChunk.content))
+            .where(*key)
+            .order_by(TaskLogChunk.seq.desc())
+        ).all()
+        if not sizes:
+            return None
+        total, first = 0, sizes[-1][0]
+        for seq, length in sizes:
+            total += length
+            first = seq
+            if total >= limit:
+                break
+        pieces = s.scalars(
+            select(TaskLogChunk.content)
+            .where(*key, TaskLogChunk.seq >= first)
+            .order_by(TaskLogChunk.seq)
+        ).all()
+        size = sum(length for _, length in sizes)
+    text = "".join(pieces)
+    return SentLog(text[-limit:] if len(text) > limit else text, size)
 
 
 def get_try(db: Database, ref: TaskRef, try_number: int) -> TryInfo:

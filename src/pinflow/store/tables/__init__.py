@@ -28,6 +28,7 @@ from pinflow.store.tables._runs import (
     TaskInstance,
     TaskInstanceNote,
     TaskInstanceTry,
+    TaskLogChunk,
     XCom,
 )
 from pinflow.store.tables.base import (
@@ -63,6 +64,7 @@ __all__ = [
     "TaskInstance",
     "TaskInstanceNote",
     "TaskInstanceTry",
+    "TaskLogChunk",
     "UTCDateTime",
     "User",
     "Variable",

@@ -107,6 +107,23 @@ class TaskInstanceTry(Base):
     log_path: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class TaskLogChunk(Base):
+    """A piece of a try's log, as a remote worker sent it to the execution API: kept in the
+    database, so that every API server serves the whole log, while the try runs and after its
+    worker is gone. ``seq`` orders a try's pieces; a piece sent twice (a retried upload) is
+    kept once. Removed with the task instance."""
+
+    __tablename__ = "task_log_chunk"
+    __table_args__ = (UniqueConstraint("ti_id", "try_number", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ti_id: Mapped[int] = mapped_column(ForeignKey("task_instance.id", ondelete="CASCADE"))
+    try_number: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class XCom(Base):
     """A task's output. Small values live in ``value``; large ones in the artifact store:
     ``value`` is NULL and ``artifact_uri``/``artifact_sha256`` say where and what it is.
