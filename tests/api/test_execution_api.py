@@ -533,3 +533,35 @@ def test_a_remote_tries_log_is_the_same_on_every_api_server(worker: Worker, tmp_
         f"*** Showing the last {1024 * 1024} of {size} characters; full_content=true for more."
     )
     assert tail.text.endswith("line two\nthe end\n")
+
+
+def test_deleting_a_run_removes_its_staging_dir_on_the_shared_store(
+    db: Database, tmp_path: Path
+) -> None:
+    """A remote try records where its run stages on the shared store; deleting the run removes
+    that folder there, and nothing outside the store's staging root."""
+    shared = tmp_path / "shared"
+    app = make_app(db, tmp_path / "api", shared_store_url=shared.as_uri())
+    make_user(db, ADMIN, superuser=True)
+    run = publish_and_trigger(db, make_spec("etl", ETL))
+    extract = claim(db, run)
+    with client_for(app) as client:
+        token = app.state.try_tokens.issue(claims_of(extract))
+        started = client.patch(
+            f"{V1}/task-instances/{extract.ti_id}/run",
+            json=START,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert started.status_code == 200, started.text
+        uri = TaskRequest.from_dict(started.json()).staging_uri
+        assert uri is not None
+        folder = Path(uri.removeprefix("file://"))
+        folder.mkdir(parents=True)
+        (folder / "rows.csv").write_text("a,b\n")  # what a worker pushed
+        kept = shared / "elsewhere"
+        kept.mkdir()
+        url = f"/api/v2/dags/etl/dagRuns/{run.run_id}"
+        deleted = client.delete(url, params={"force": "true"}, headers=bearer(app, ADMIN))
+        assert deleted.status_code == 204, deleted.text
+    assert not folder.exists()
+    assert kept.exists()

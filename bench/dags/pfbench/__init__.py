@@ -62,3 +62,19 @@ def join(values: list[int]) -> int:
     _mark("start")
     _mark("end")
     return len(values)
+
+
+@task
+def numbers(count: int = 100) -> list[int]:
+    """As ``items``, without the marks: a fan-out that is orchestration only."""
+    return list(range(count))
+
+
+@task
+def echo(item: int) -> int:
+    return item
+
+
+@task
+def count_of(values: list[int]) -> int:
+    return len(values)

@@ -98,12 +98,18 @@ def get_db(request: Request) -> Database:
     return db
 
 
+async def _db_dependency(request: Request) -> Database:
+    """``get_db`` as a dependency: a coroutine, because FastAPI runs a plain function
+    dependency in its thread pool (one hop, and a GIL hand-off, per dependency per request)."""
+    return get_db(request)
+
+
 def get_auth(request: Request) -> AuthConfig:
     config: AuthConfig = request.app.state.auth
     return config
 
 
-DbDep = Annotated[Database, Depends(get_db)]
+DbDep = Annotated[Database, Depends(_db_dependency)]
 
 
 def get_artifacts(request: Request) -> ArtifactStore:

@@ -65,6 +65,11 @@ def run_staging_uri(root: str, dag_id: str, run_id: str) -> str:
     return "/".join((root.rstrip("/"), *parts))
 
 
+def staging_root_uri(root: str) -> str:
+    """``<root>/staging/``: every run's staging dir on the shared store at ``root`` is under it."""
+    return f"{root.rstrip('/')}/{STAGING_PREFIX}/"
+
+
 @contextlib.contextmanager
 def attached(req: TaskRequest) -> Iterator[Path]:
     """Around one try: the run's staging dir as a local directory (``req.staging_dir``).

@@ -134,7 +134,7 @@ class RequestBuilder:
                 request.try_number,
                 Path(request.log_path),
                 run_pk=claimed.run_pk if first else None,
-                staging_dir=Path(request.staging_dir) if first else None,
+                staging_dir=request.staging_dir if first else None,
             )
         )
         self._pending_since = self._pending_since or time.monotonic()

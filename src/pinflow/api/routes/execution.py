@@ -64,15 +64,16 @@ def _claims(
     return get_try_tokens(request).verify(credentials.credentials, scopes=scopes)
 
 
-def try_claims(
+async def try_claims(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_try_bearer)],
 ) -> TryClaims:
-    """The try the caller's token is for; 401 for anything but a valid try token."""
+    """The try the caller's token is for; 401 for anything but a valid try token. A
+    coroutine (a token check is CPU only): no thread-pool hop per call."""
     return _claims(request, credentials, (EXECUTION_SCOPE,))
 
 
-def start_claims(
+async def start_claims(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_try_bearer)],
 ) -> TryClaims:

@@ -330,6 +330,7 @@ def delete_dag(
             impact.staging_dirs,
             logs_root=settings.logs_dir,
             staging_root=settings.staging_dir,
+            shared_store_url=settings.shared_store_url,
         )
         xcom_store.discard_artifacts(artifacts, dag_id, impact.run_ids)
     return Response(status_code=204)

@@ -89,13 +89,15 @@ def start_remote_try(
 
 
 def _dispatch_record(started: StartedTask, request: TaskRequest) -> DispatchRecord:
-    """Where the try logs and the run stages, so that the log endpoints and clears find both."""
+    """Where the run stages (its URI on the shared store when there is one, else this host's
+    path), so that deleting the run removes it. No log file: a remote try's log is kept in the
+    database (``append_log``)."""
     return DispatchRecord(
         started.ti_id,
         started.try_number,
-        Path(request.log_path),
+        None,
         run_pk=started.run_pk,
-        staging_dir=Path(request.staging_dir),
+        staging_dir=request.staging_uri or request.staging_dir,
     )
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, aliased
 
 from pinflow.errors import NotFoundError
 from pinflow.lifecycle.states import VersionStatus
+from pinflow.runtime import staging
 from pinflow.services.reads._queries import (
     _LIVE_RUNS,
     AnySelect,
@@ -369,14 +370,21 @@ def discard_files(
     *,
     logs_root: Path,
     staging_root: Path,
+    shared_store_url: str | None = None,
 ) -> int:
     """Remove the log files and staging dirs of deleted runs, after the commit; only paths
-    under the configured roots (a path from the database is never trusted blindly). Returns
-    how many were removed; what is already gone is fine."""
+    under the configured roots, and staging dirs on the shared store under its own staging
+    root (a path from the database is never trusted blindly). Returns how many were removed;
+    what is already gone is fine."""
     removed = 0
-    for raw, root in [(p, logs_root) for p in log_paths] + [
-        (p, staging_root) for p in staging_dirs
-    ]:
+    local = []
+    for raw in staging_dirs:
+        if "://" not in raw:
+            local.append(raw)
+        elif shared_store_url and raw.startswith(staging.staging_root_uri(shared_store_url)):
+            staging.discard(raw)
+            removed += 1
+    for raw, root in [(p, logs_root) for p in log_paths] + [(p, staging_root) for p in local]:
         path = Path(raw)
         if not path.resolve().is_relative_to(root.resolve()) or not path.exists():
             continue
