@@ -252,14 +252,18 @@ def _record(local: Path) -> Iterator[dict[str, _Synced]]:
             record = {rel: _Synced(e["sha256"], e.get("tag")) for rel, e in saved.items()}
         except (ValueError, KeyError, TypeError, AttributeError):
             record = {}  # unreadable: every local file counts as changed here, none is lost
+        before = dict(record)
         try:
             yield record
         finally:
-            files = {rel: {"sha256": s.sha256, "tag": s.tag} for rel, s in sorted(record.items())}
-            handle.seek(0)
-            handle.truncate()
-            json.dump({"version": 1, "files": files}, handle)
-            handle.flush()
+            if record != before:  # most syncs change nothing: no rewrite then
+                files = {
+                    rel: {"sha256": s.sha256, "tag": s.tag} for rel, s in sorted(record.items())
+                }
+                handle.seek(0)
+                handle.truncate()
+                json.dump({"version": 1, "files": files}, handle)
+                handle.flush()
 
 
 # --- where the store is ---------------------------------------------------------------------------

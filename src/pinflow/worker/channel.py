@@ -7,16 +7,18 @@ becomes an execution API call with the try's token, which stays in the worker: t
 holds a credential, and may read exactly what that token may. As in Airflow 3, where the task
 runner asks its supervisor and the supervisor asks the API.
 
-The socket lives in a folder of its own (``mkdtemp``: 0700, a short path whatever the worker's
-home) and is removed with it when the try ends.
+The sockets live in a folder of the worker process's own (``mkdtemp``: 0700, a short path
+whatever the worker's home), one per try, removed when the try ends.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import socket
 import tempfile
@@ -37,8 +39,7 @@ class TaskChannel:
     def __init__(self, client: ExecutionClient, own: XComTarget) -> None:
         self.client = client
         self.own = own
-        self.folder = Path(tempfile.mkdtemp(prefix="pinflow-try-"))
-        self.path = self.folder / "task.sock"
+        self.path = _folder() / f"{client.ti_id}-{secrets.token_hex(4)}.sock"
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(self.path))
         os.chmod(self.path, 0o600)
@@ -62,7 +63,8 @@ class TaskChannel:
             conn.close()
         self._pending.clear()
         self._listener.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -122,6 +124,25 @@ class TaskChannel:
             task_id, key = str(request["task_id"]), str(request.get("key", "return_value"))
             return self.client.pull_xcom(self.own, task_id, int(request.get("map_index", -1)), key)
         raise ValueError(f"unknown request {op!r}")
+
+
+_FOLDERS: dict[int, Path] = {}
+
+
+def discard_folder() -> None:
+    """Remove this process's socket folder (a worker process that stops)."""
+    folder = _FOLDERS.pop(os.getpid(), None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _folder() -> Path:
+    """This process's folder for its tries' sockets (made once per process, 0700)."""
+    folder = _FOLDERS.get(os.getpid())
+    if folder is None or not folder.is_dir():
+        folder = _FOLDERS[os.getpid()] = Path(tempfile.mkdtemp(prefix="pinflow-tries-"))
+        atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def _error(status: int | None, message: str) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from pinflow.runtime.contract import TaskRequest, TaskResult
 from pinflow.runtime.paths import log_path, staging_path
 from pinflow.runtime.task_process import ensure_bundle
 from pinflow.spec.canonical import document_digest
-from pinflow.worker.channel import TaskChannel
+from pinflow.worker.channel import TaskChannel, discard_folder
 from pinflow.worker.client import (
     ApiUnavailable,
     ExecutionApiError,
@@ -209,9 +209,11 @@ def task_runner(context: WorkerContext) -> LocalExecutor:
 
 
 def stop_task_runners() -> None:
-    """Stop this process's task runners (a pool process that shuts down; tests)."""
+    """Stop this process's task runners and remove its tries' socket folder (a pool process
+    that shuts down; tests)."""
     for key in [key for key in _RUNNERS if key[0] == os.getpid()]:
         _RUNNERS.pop(key).stop(graceful=False)
+    discard_folder()
 
 
 def _supervise(
