@@ -10,13 +10,14 @@ Celery's client are loaded only where they are used. What travels through an exe
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, TypeGuard
 
 from pinflow.errors import InvalidInputError
 from pinflow.extras import EXTRAS, require
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
 
 if TYPE_CHECKING:
+    from pinflow.services.engine import ClaimedTask
     from pinflow.settings import Settings
 
 EXECUTORS = {
@@ -56,6 +57,23 @@ class Executor(Protocol):
     def stop(self, *, graceful: bool = True) -> list[TaskResult]:
         """End every live try (SIGTERM then SIGKILL when graceful) and return their results."""
         ...
+
+
+class RemoteExecutor(Executor, Protocol):
+    """An executor whose tries run elsewhere (Celery): the scheduler only claims them
+    (``scheduled`` -> ``queued``) and hands each claim to ``enqueue``; the worker starts the try
+    and reports it through the execution API, so nothing comes back through ``poll``, and
+    ``live`` is empty (the workers heartbeat their own tries)."""
+
+    remote: Literal[True]
+
+    def enqueue(self, task: ClaimedTask) -> None:
+        """Send the claimed try on its way; never blocks on the broker."""
+        ...
+
+
+def is_remote(executor: Executor) -> TypeGuard[RemoteExecutor]:
+    return getattr(executor, "remote", False) is True
 
 
 def load_executor(settings: Settings) -> Executor:

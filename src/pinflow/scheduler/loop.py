@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pinflow.errors import ConflictError, NotFoundError, PinflowError
-from pinflow.executors.base import Executor
+from pinflow.executors.base import Executor, RemoteExecutor, is_remote
 from pinflow.lifecycle.states import TaskState
 from pinflow.runtime.contract import TaskKey, TaskResult
 from pinflow.scheduler.listen import RunListener, listen
@@ -118,7 +118,7 @@ class Scheduler:
         self._listener: RunListener | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._in_process_api = in_process_api
-        self._remote = bool(getattr(executor, "remote", False))
+        self._remote = executor if is_remote(executor) else None
 
     # -- public --------------------------------------------------------------------------------
 
@@ -214,9 +214,9 @@ class Scheduler:
         Returns whether anything happened (a result recorded or a try submitted).
         """
         woken = self._wait(max_wait)
-        if self._remote:  # no results come back here: claim and send
+        if self._remote is not None:  # no results come back here: claim and send
             self._timers_due(woken)
-            return self._dispatch_remote() > 0
+            return self._dispatch_remote(self._remote) > 0
         results = self.executor.poll(0)
         # First the results (recovery must never see a try that ended here but is not
         # recorded yet), with the slots they freed filled in the same transaction.
@@ -351,11 +351,11 @@ class Scheduler:
                 break
         return submitted
 
-    def _dispatch_remote(self) -> int:
+    def _dispatch_remote(self, remote: RemoteExecutor) -> int:
         """Claim what the free slots take and hand each claim to the remote executor."""
-        enqueue = getattr(self.executor, "enqueue")  # noqa: B009 - remote executors only
+        enqueue = remote.enqueue
         submitted = 0
-        while (free := self.executor.free_slots()) > 0:
+        while (free := remote.free_slots()) > 0:
             claimed = claim_scheduled(self.db, limit=free, claimer=self._safety.component_id)
             for task in claimed:
                 enqueue(task)
