@@ -14,6 +14,7 @@ nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -257,23 +258,56 @@ def get_snapshot(
     return SnapshotResponse(digest=document.digest, spec=document.spec, bundle=bundle)
 
 
+@dataclass(frozen=True)
+class XComAddress:
+    """The task instance an XCom path names."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+
+    def of_run(self, claims: TryClaims) -> bool:
+        return (self.dag_id, self.run_id) == (claims.dag_id, claims.run_id)
+
+    def of_task_instance(self, claims: TryClaims) -> bool:
+        return self.of_run(claims) and (self.task_id, self.map_index) == (
+            claims.task_id,
+            claims.map_index,
+        )
+
+
+async def xcom_address(
+    dag_id: Annotated[str, Path(max_length=250)],
+    run_id: Annotated[str, Path(max_length=250)],
+    task_id: Annotated[str, Path(max_length=250)],
+    map_index: Annotated[int, Query(ge=-1, le=_INT32)] = -1,
+) -> XComAddress:
+    return XComAddress(dag_id, run_id, task_id, map_index)
+
+
+XComAddressDep = Annotated[XComAddress, Depends(xcom_address)]
+
+
 @router.get("/xcoms/{dag_id}/{run_id}/{task_id}", response_model=XComResponse)
 def get_xcom(
     *,
     db: DbDep,
     artifacts: ArtifactsDep,
     claims: ClaimsDep,
-    dag_id: Annotated[str, Path(max_length=250)],
-    run_id: Annotated[str, Path(max_length=250)],
-    task_id: Annotated[str, Path(max_length=250)],
-    map_index: Annotated[int, Query(ge=-1, le=_INT32)] = -1,
+    address: XComAddressDep,
     key: Annotated[str, Query(min_length=1, max_length=512)] = "return_value",
 ) -> XComResponse:
     """An XCom of the try's own run (404 when there is none)."""
-    if (dag_id, run_id) != (claims.dag_id, claims.run_id):
+    if not address.of_run(claims):
         raise PermissionDeniedError("The try token is for another run.")
     value = remote_tries.run_xcom(
-        db, claims, task_id, map_index=map_index, key=key, artifacts=artifacts
+        db,
+        claims,
+        address.task_id,
+        map_index=address.map_index,
+        key=key,
+        artifacts=artifacts,
     )
     return XComResponse(key=key, value=value)
 
@@ -288,21 +322,13 @@ def push_xcom(
     request: Request,
     db: DbDep,
     claims: ClaimsDep,
-    dag_id: Annotated[str, Path(max_length=250)],
-    run_id: Annotated[str, Path(max_length=250)],
-    task_id: Annotated[str, Path(max_length=250)],
+    address: XComAddressDep,
     body: XComBody,
-    map_index: Annotated[int, Query(ge=-1, le=_INT32)] = -1,
     key: Annotated[str, Query(min_length=1, max_length=250)],
 ) -> Response:
     """The running try pushes an XCom of its own task instance (``ti.xcom_push``); another
     task's, or a try that is no longer the live one, writes nothing."""
-    if (dag_id, run_id, task_id, map_index) != (
-        claims.dag_id,
-        claims.run_id,
-        claims.task_id,
-        claims.map_index,
-    ):
+    if not address.of_task_instance(claims):
         raise PermissionDeniedError("The try token is for another task instance.")
     limit = _settings(request).xcom_db_limit
     remote_tries.push_xcom(db, claims, key, body.value, limit=limit)
