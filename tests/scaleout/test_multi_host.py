@@ -19,10 +19,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
+from tests.api.helpers import make_user
 from tests.scaleout.cluster import SECRET, RedisBroker, base_env, free_port, need, until
 from tests.scheduler.helpers import push_dag
 from tests.support.netns import Host, Network, require_netns
 
+from pinflow.api.auth import AuthConfig, issue_access_token
 from pinflow.sdk.compiler import compile_path
 from pinflow.services.commands import _runs as runs
 from pinflow.services.commands._push import register_snapshot
@@ -142,6 +144,7 @@ def _run_cluster(  # noqa: PLR0917 - the test's parts, handed down once
     _spawn(control, "api", argv, control_env, logs)
     until("the API server", lambda: _answers(f"{api_url}/api/v2/monitor/health"), timeout=60)
     _spawn(control, "scheduler", ["scheduler"], control_env, logs)
+    worker_procs: list[Any] = []
     for host in workers:
         # Each worker's home is under tmp_path, which its private tmpfs hides from the others
         # and from the control host: it starts empty and nothing it writes is seen elsewhere.
@@ -153,7 +156,8 @@ def _run_cluster(  # noqa: PLR0917 - the test's parts, handed down once
             **aws,
         )
         argv = ["celery", "worker", "--concurrency", "2", "--hostname", host.hostname]
-        _, log = _spawn(host, host.name, argv, env, logs, private_dirs=[tmp_path])
+        proc, log = _spawn(host, host.name, argv, env, logs, private_dirs=[tmp_path])
+        worker_procs.append(proc)
         until(f"{host.name} ready", lambda log=log: "ready." in log.read_text(), timeout=60)
 
     for compiled in compile_path(EXAMPLES):
@@ -182,6 +186,25 @@ def _run_cluster(  # noqa: PLR0917 - the test's parts, handed down once
     assert hosts == {"worker-1", "worker-2"}, "every try ran on a worker host"
     # The workers' files stayed on the workers: nothing of theirs under the test's directory.
     assert not (tmp_path / "home").exists()
+    # The worker hosts go away; the tries' logs are still served, whole, by the API.
+    for proc in worker_procs:
+        proc.kill()
+        proc.wait(timeout=30)
+    _logs_outlive_the_workers(pg_db, api_url, run_ids["fan_hosts"])
+
+
+def _logs_outlive_the_workers(db: Database, api_url: str, run_id: str) -> None:
+    make_user(db, "reader", superuser=True)
+    token = issue_access_token(AuthConfig(jwt_secret=SECRET), "reader")
+    headers = {"Authorization": f"Bearer {token}", "Accept": "text/plain"}
+    base = f"{api_url}/api/v2/dags/fan_hosts/dagRuns/{run_id}/taskInstances"
+    for task_id, map_index in (("total", -1), ("square", 7)):
+        url = f"{base}/{task_id}/logs/1"
+        got = httpx.get(url, params={"map_index": map_index}, headers=headers, timeout=10)
+        assert got.status_code == 200, got.text
+        assert f"running fan_hosts/{run_id}/{task_id}" in got.text, got.text
+        assert "on worker-" in got.text, got.text
+        assert "succeeded" in got.text, got.text
 
 
 def _answers(url: str) -> bool:

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from tests.api.helpers import SyncASGITransport, make_app
 from tests.scaleout.cluster import until
 
+from pinflow.runtime.paths import staging_path
 from pinflow.sdk.compiler import compile_path
 from pinflow.services.commands import resources
 from pinflow.services.commands._clear import clear_task_instances
@@ -71,9 +72,23 @@ SOURCE = """
             "env": sorted(k for k in __import__("os").environ if "TOKEN" in k),
         }
 
+    @task
+    def chatty():
+        import os
+        print("first line", flush=True)
+        go = os.path.join(os.environ["PINFLOW_STAGING_DIR"], "go")  # the test says when
+        deadline = time.monotonic() + 20
+        while not os.path.exists(go) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        print("second line", flush=True)
+
     @dag(dag_id="remote_slow")
     def remote_slow():
         sleepy()
+
+    @dag(dag_id="remote_chatty")
+    def remote_chatty():
+        chatty()
 
     @dag(dag_id="remote_secrets")
     def remote_secrets():
@@ -87,6 +102,7 @@ SOURCE = """
     remote_slow()
     remote_keeps()
     remote_secrets()
+    remote_chatty()
 """
 
 
@@ -255,3 +271,30 @@ def test_a_task_reads_variables_and_connections_over_its_own_channel(
         "env": [],
     }
     assert value_of(db, claimed.run_pk, "uses_secrets", "seen", -1) == {"bucket": "s3://b"}
+
+
+def test_a_running_tries_log_reaches_the_api_while_it_runs(api: Api, db: Database) -> None:
+    """The log streams: its first line is served (from the database, on any API server) while
+    the task still runs, and the rest follows with the result."""
+    claimed = queue_try(db, "remote_chatty")
+    outcomes: list[str] = []
+    thread = threading.Thread(
+        target=lambda: outcomes.append(api.run(api.message(claimed), log_interval=0.05))
+    )
+    thread.start()
+
+    def sent() -> str:
+        found = task_queries.sent_log(db, claimed.ti_id, 1, limit=1 << 20)
+        return found.text if found is not None else ""
+
+    until("the first line to reach the API", lambda: "first line" in sent(), timeout=20)
+    with db.read() as s:
+        assert s.scalars(select(TaskInstance.state).filter_by(id=claimed.ti_id)).one() == "running"
+    assert "second line" not in sent()
+    staging = staging_path(api.home / "worker" / "staging", "remote_chatty", claimed.run_id)
+    (staging / "go").touch()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert outcomes[0].endswith(": success"), outcomes
+    text = sent()
+    assert text.index("first line") < text.index("second line")
