@@ -189,6 +189,71 @@ def test_a_disabled_users_jwt_stops_working(app: FastAPI, db: Database) -> None:
     assert response.status_code == 401
 
 
+def _session(app: FastAPI, username: str = "alice") -> dict[str, str]:
+    """A real login's access token (it carries the user's token generation)."""
+    login = _login(app, username, PASSWORD)
+    assert login.status_code == 201, login.text
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
+def _status(app: FastAPI, headers: dict[str, str]) -> int:
+    return client_for(app).get("/api/tokens", headers=headers).status_code
+
+
+def test_a_new_password_ends_the_sessions_the_old_one_opened(app: FastAPI, db: Database) -> None:
+    before = _session(app)
+    assert _status(app, before) == 200
+    users.set_password(db, "alice", "a brand new long password", actor="root")
+    refused = client_for(app).get("/api/tokens", headers=before)
+    assert refused.status_code == 401
+    assert refused.json() == {"message": users.ENDED}
+    login = _login(app, "alice", "a brand new long password")
+    assert login.status_code == 201, login.text
+    assert _status(app, {"Authorization": f"Bearer {login.json()['access_token']}"}) == 200
+
+
+def test_re_enabling_a_user_does_not_bring_back_old_sessions(app: FastAPI, db: Database) -> None:
+    before = _session(app)
+    users.set_active(db, "alice", False, actor="root")
+    users.set_active(db, "alice", True, actor="root")
+    assert _status(app, before) == 401
+    assert _status(app, _session(app)) == 200
+
+
+def test_logout_with_an_access_token_ends_every_session_of_the_user(
+    app: FastAPI, db: Database
+) -> None:
+    laptop, phone, other = _session(app), _session(app), _session(app, "root")
+    client = client_for(app)
+    created = client.post("/api/tokens", json={"name": "ci"}, headers=laptop)
+    api_token = {"Authorization": f"Bearer {created.json()['token']}"}
+    assert client.post("/auth/logout", headers=laptop).status_code == 204
+    assert (_status(app, laptop), _status(app, phone)) == (401, 401)
+    assert _status(app, other) == 200  # another user's session is untouched
+    assert _status(app, api_token) == 200  # API tokens are revoked one by one
+    events, _ = audit_log.query_audit(db, action="user.sessions_ended")
+    assert [(e.actor, e.target_id) for e in events] == [("alice", "alice")]
+
+
+def test_logout_with_an_api_token_revokes_that_token_only(app: FastAPI) -> None:
+    session = _session(app)
+    client = client_for(app)
+    created = client.post("/api/tokens", json={"name": "ci"}, headers=session)
+    api_token = {"Authorization": f"Bearer {created.json()['token']}"}
+    assert client.post("/auth/logout", headers=api_token).status_code == 204
+    assert _status(app, api_token) == 401
+    assert _status(app, session) == 200
+
+
+def test_a_token_with_a_forged_generation_is_refused(app: FastAPI) -> None:
+    claims = jwt.decode(
+        _session(app)["Authorization"].removeprefix("Bearer "), options={"verify_signature": False}
+    )
+    assert claims["gen"] == 0
+    forged = jwt.encode({**claims, "gen": "0"}, JWT_SECRET, algorithm="HS256")
+    assert _status(app, {"Authorization": f"Bearer {forged}"}) == 401
+
+
 # --- API tokens --------------------------------------------------------------------------------
 
 

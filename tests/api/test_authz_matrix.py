@@ -111,6 +111,7 @@ CASES = [
     Case("GET", "/api/v2/monitor/health", "/api/v2/monitor/health", everyone()),
     Case("GET", "/api/v2/version", "/api/v2/version", everyone()),
     Case("POST", "/auth/token", "/auth/token", everyone(401), {"username": "x", "password": "y"}),
+    Case("POST", "/auth/logout", "/auth/logout", anyone_signed_in(204)),
 ]
 
 

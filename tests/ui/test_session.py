@@ -146,3 +146,19 @@ def test_the_designers_check_takes_a_bearer_token_not_the_cookie(
     answer = client.post("/ui/api/designer/validate", json=body, headers=bearer)
     assert answer.status_code == 200
     assert answer.json()["warnings"] == [{"location": "tasks", "message": "the DAG has no tasks"}]
+
+
+def test_a_cookie_session_ends_when_the_users_sessions_end(
+    server: Server, client: httpx.Client
+) -> None:
+    """A "log out everywhere" (``POST /auth/logout``, a new password) reaches the browser:
+    the cookie's token is of the old generation, so pages ask for a login again."""
+    from pinflow.services.commands import _users as users
+
+    make_user(server.db, "carol", {"alpha": Role.VIEWER}, password=PASSWORD)
+    assert login(client, "carol").status_code == 303
+    assert client.get("/ui/audit").status_code == 200
+    users.end_sessions(server.db, "carol", actor="carol")
+    again = client.get("/ui/audit")
+    assert again.status_code == 303
+    assert again.headers["location"].startswith("/ui/login")

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import jwt
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
@@ -60,7 +60,9 @@ def auth_config(settings: Settings) -> AuthConfig:
     )
 
 
-def issue_access_token(config: AuthConfig, username: str) -> str:
+def issue_access_token(config: AuthConfig, username: str, generation: int = 0) -> str:
+    """An access token for ``username``, of the user's current token ``generation`` (a token
+    of an earlier one is refused: ``users.end_sessions``)."""
     stamp = datetime.now(UTC)
     claims = {
         "sub": username,
@@ -69,11 +71,30 @@ def issue_access_token(config: AuthConfig, username: str) -> str:
         "nbf": stamp,
         "exp": stamp + config.expiration,
         "jti": secrets.token_hex(8),
+        "gen": generation,
     }
     return jwt.encode(claims, config.jwt_secret, algorithm=_ALGORITHM)
 
 
+@dataclass(frozen=True)
+class TokenSubject:
+    """Who a verified access token is for, and the token generation it was issued in."""
+
+    username: str
+    generation: int
+
+
+def principal_of_token(db: Database, config: AuthConfig, token: str) -> Principal:
+    """The caller an access token names, refused once the user's sessions were ended."""
+    subject = subject_of(config, token)
+    return users.principal_for(db, subject.username, subject.generation)
+
+
 def username_of(config: AuthConfig, token: str) -> str:
+    return subject_of(config, token).username
+
+
+def subject_of(config: AuthConfig, token: str) -> TokenSubject:
     try:
         claims = jwt.decode(
             token,
@@ -87,7 +108,10 @@ def username_of(config: AuthConfig, token: str) -> str:
         raise AuthenticationError("The access token has expired; request a new one.") from None
     except jwt.InvalidTokenError:
         raise AuthenticationError("Invalid access token.") from None
-    return str(claims["sub"])
+    generation = claims.get("gen", 0)
+    if not isinstance(generation, int):
+        raise AuthenticationError("Invalid access token.")
+    return TokenSubject(str(claims["sub"]), generation)
 
 
 # --- dependencies ------------------------------------------------------------------------------
@@ -133,7 +157,7 @@ def current_principal(
     db, raw = get_db(request), credentials.credentials
     if users.is_api_token(raw):
         return users.resolve_token(db, raw)
-    return users.principal_for(db, username_of(get_auth(request), raw))
+    return principal_of_token(db, get_auth(request), raw)
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
@@ -228,4 +252,22 @@ def create_access_token(
     principal = users.authenticate(
         get_db(request), body.username, body.password, client=client, throttle=config.throttle
     )
-    return LoginResponse(access_token=issue_access_token(config, principal.username))
+    token = issue_access_token(config, principal.username, principal.token_generation)
+    return LoginResponse(access_token=token)
+
+
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    responses={401: {"description": "Not authenticated"}},
+)
+def logout(db: DbDep, principal: PrincipalDep) -> Response:
+    """End the caller's credentials: with an access token, every session of the user (each
+    access token issued until now is refused at once: "log out everywhere"); with an API
+    token, that token (revoked, as ``DELETE /api/tokens/{id}`` does)."""
+    name = principal.username
+    if principal.api_token_id is not None:
+        users.revoke_token(db, name, principal.api_token_id, actor=name)
+    else:
+        users.end_sessions(db, name, actor=name)
+    return Response(status_code=204)

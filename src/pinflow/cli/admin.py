@@ -78,14 +78,25 @@ def _now() -> str:
 
 
 @click.command("logout")
-def logout() -> None:
-    """Forget the stored credentials (the API token stays valid: revoke it with `pinflow
-    tokens revoke`).
+@click.option(
+    "--revoke",
+    is_flag=True,
+    help="Also revoke the stored API token on the server, so that no copy of it works.",
+)
+def logout(revoke: bool) -> None:
+    """Forget the stored credentials; with --revoke, first revoke the stored API token on the
+    server (without it, the token stays valid: `pinflow tokens revoke` can end it later).
 
     \b
-    Example:
+    Examples:
       pinflow logout
+      pinflow logout --revoke
     """
+    saved = credentials.load_saved()
+    if revoke and saved.get("url") and saved.get("token"):
+        with common.make_client(str(saved["url"]), str(saved["token"])) as api:
+            api.logout()
+        err.print("The stored API token was revoked on the server.")
     if credentials.forget():
         err.print("Stored credentials removed.")
     else:

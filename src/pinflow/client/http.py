@@ -161,6 +161,11 @@ class PinflowClient:
     def list_tokens(self) -> list[JSON]:
         return list(self.get("/api/tokens"))
 
+    def logout(self) -> None:
+        """End this client's credentials on the server (``POST /auth/logout``): an API token
+        is revoked; an access token ends every session of its user."""
+        self.post("/auth/logout")
+
     def create_token(self, name: str, expires_at: str | None = None) -> JSON:
         result: JSON = self.post("/api/tokens", {"name": name, "expiresAt": expires_at})
         return result

@@ -56,6 +56,7 @@ class Principal:
     is_superuser: bool = False
     roles: Mapping[str, Role] = field(default_factory=dict)
     api_token_id: int | None = None  # set when the caller came in with an API token
+    token_generation: int = 0  # the user's, which a new access token carries
 
 
 def permissions_of(role: Role) -> frozenset[Permission]:

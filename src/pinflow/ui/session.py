@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from pinflow.api.auth import get_auth, get_db, issue_access_token, username_of
+from pinflow.api.auth import get_auth, get_db, issue_access_token, principal_of_token
 from pinflow.errors import AuthenticationError, LoginThrottledError, PermissionDeniedError
 from pinflow.lifecycle.permissions import Principal
 from pinflow.services.commands import users
@@ -47,8 +47,7 @@ def _principal_from_cookie(request: Request) -> Principal | None:
     if not token:
         return None
     try:
-        username = username_of(get_auth(request), token)
-        return users.principal_for(get_db(request), username)
+        return principal_of_token(get_db(request), get_auth(request), token)
     except AuthenticationError:
         return None
 
@@ -127,7 +126,7 @@ def login(
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE,
-        issue_access_token(config, principal.username),
+        issue_access_token(config, principal.username, principal.token_generation),
         max_age=int(config.expiration.total_seconds()),
         path="/",
         secure=request.url.scheme == "https",
@@ -153,7 +152,7 @@ def script_token(request: Request, user: PageUser) -> Response:
         raise PermissionDeniedError(f"The {SCRIPT_HEADER} header is required.")
     config = replace(get_auth(request), expiration=SCRIPT_TOKEN_LIFETIME)
     body = {
-        "access_token": issue_access_token(config, user.username),
+        "access_token": issue_access_token(config, user.username, user.token_generation),
         "token_type": "bearer",
         "expires_in": int(SCRIPT_TOKEN_LIFETIME.total_seconds()),
     }

@@ -23,6 +23,7 @@ from pinflow.services.audit_events._admin import (
     user_active_set,
     user_created,
     user_password_set,
+    user_sessions_ended,
     variable_deleted,
     variable_set,
 )
@@ -105,6 +106,7 @@ __all__ = [
     "user_active_set",
     "user_created",
     "user_password_set",
+    "user_sessions_ended",
     "variable_deleted",
     "variable_set",
     "version_created",

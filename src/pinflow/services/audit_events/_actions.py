@@ -63,6 +63,7 @@ class AuditAction(StrEnum):
     # Users, their roles and API tokens: target ``user``, the username.
     USER_CREATED = "user.created"
     USER_PASSWORD_SET = "user.password_set"  # noqa: S105 (an action name, not a secret)
+    USER_SESSIONS_ENDED = "user.sessions_ended"
     USER_ENABLED = "user.enabled"
     USER_DISABLED = "user.disabled"
     USER_ROLE_GRANTED = "user.role_granted"

@@ -64,6 +64,11 @@ def user_password_set(username: str) -> AuditEntry:
     return on_user(A.USER_PASSWORD_SET, username, {})
 
 
+def user_sessions_ended(username: str) -> AuditEntry:
+    """Every access token of ``username`` issued until now is refused ("log out everywhere")."""
+    return on_user(A.USER_SESSIONS_ENDED, username, {})
+
+
 def user_active_set(username: str, active: bool) -> AuditEntry:
     """``user.enabled`` or ``user.disabled`` (only on a change)."""
     return on_user(A.USER_ENABLED if active else A.USER_DISABLED, username, {})

@@ -156,7 +156,9 @@ def set_password(db: Database, username: str, password: str, *, actor: str) -> N
     _check_password(password)
     hashed = _HASHER.hash(password)
     with db.transaction() as s:
-        _user_row(s, username).password_hash = hashed
+        row = _user_row(s, username)
+        row.password_hash = hashed
+        _end_sessions(row)  # a new password ends the sessions the old one opened
         record(s, actor, events.user_password_set(username))
 
 
@@ -166,6 +168,8 @@ def set_active(db: Database, username: str, active: bool, *, actor: str) -> User
         row = _user_row(s, username)
         if row.is_active != active:
             row.is_active = active
+            if not active:  # re-enabling must not bring back the sessions it ended
+                _end_sessions(row)
             record(s, actor, events.user_active_set(username, active))
         return _user_view(s, row)
 
@@ -208,16 +212,38 @@ def revoke_role(db: Database, username: str, project: str, *, actor: str) -> Use
 
 
 def _principal(s: Session, row: User, token_id: int | None = None) -> Principal:
-    return Principal(row.username, row.is_superuser, _roles(s, row.id), token_id)
+    roles = _roles(s, row.id)
+    return Principal(row.username, row.is_superuser, roles, token_id, row.token_generation)
 
 
-def principal_for(db: Database, username: str) -> Principal:
-    """The caller named by a verified JWT, re-read so that role changes apply at once."""
+ENDED = (
+    "This session has ended: the password was changed, the account disabled, or every session "
+    "logged out. Log in again."
+)
+
+
+def principal_for(db: Database, username: str, generation: int = 0) -> Principal:
+    """The caller named by a verified JWT, re-read so that role changes apply at once; a token
+    of an earlier ``generation`` than the user's is refused (``end_sessions``)."""
     with db.read() as s:
         row = s.scalars(select(User).where(User.username == username)).one_or_none()
         if row is None or not row.is_active:
             raise AuthenticationError("The user of this token no longer exists or is disabled.")
+        if generation != row.token_generation:
+            raise AuthenticationError(ENDED)
         return _principal(s, row)
+
+
+def end_sessions(db: Database, username: str, *, actor: str) -> None:
+    """End every session of ``username``: access tokens issued until now are refused (API
+    tokens are revoked one by one, ``revoke_token``)."""
+    with db.transaction() as s:
+        _end_sessions(_user_row(s, username))
+        record(s, actor, events.user_sessions_ended(username))
+
+
+def _end_sessions(row: User) -> None:
+    row.token_generation = (row.token_generation or 0) + 1
 
 
 # --- password login ----------------------------------------------------------------------------

@@ -25,6 +25,9 @@ class User(Base):
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Every access token carries the generation it was issued in; raising it (a new password,
+    # a disabled account, "log out everywhere") ends every session issued before, at once.
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ProjectRole(Base):
