@@ -49,11 +49,13 @@ def create_app(
     ttl = timedelta(seconds=settings.execution_token_ttl)
     app.state.try_tokens = TryTokens(app.state.auth.jwt_secret, ttl)
     errors.install_error_handlers(app)
+    # Remote workers, authenticated by try tokens. First: routes are matched in order, and
+    # these take several calls per try (their prefix is their own, so nothing else moves).
+    app.include_router(execution.router)
     for router in (auth.router, health.router, workflows.router, push.router, users.router):
         app.include_router(router)
     for v2 in (v2_dags, v2_runs, v2_tasks, v2_misc, v2_resources):
         app.include_router(v2.router)
-    app.include_router(execution.router)  # remote workers, authenticated by try tokens
     mount_ui(app)  # the web UI at /ui (pages, static files); after the error handlers
     return app
 

@@ -268,3 +268,22 @@ def dialect_ops(bind: Session | Connection | Engine | str) -> DialectOps:
     if ops is None:
         raise ValueError(f"Pinflow runs on SQLite and PostgreSQL, not on {name!r}.")
     return ops
+
+
+class PreparedInsertOrIgnore:
+    """``DialectOps.insert_or_ignore`` of ``columns`` (all bound by name), built and compiled
+    once per dialect: for the paths that run it per try, where compiling the statement costs
+    more than running it."""
+
+    def __init__(self, table: Table, columns: Sequence[str], key: Sequence[str]) -> None:
+        self.table, self.columns, self.key = table, tuple(columns), list(key)
+        self._by_dialect: dict[str, Prepared] = {}
+
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> None:
+        ops = dialect_ops(conn)
+        prepared = self._by_dialect.get(ops.name)
+        if prepared is None:
+            values: dict[str, Any] = {c: bindparam(c) for c in self.columns}
+            prepared = Prepared(ops.insert_or_ignore(self.table, values, self.key))
+            self._by_dialect[ops.name] = prepared
+        prepared.execute(conn, params)

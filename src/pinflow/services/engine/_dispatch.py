@@ -32,7 +32,7 @@ from pinflow.services.engine._xcom_store import mapped_list, outputs_by_index
 from pinflow.spec.models import ResolvedTask, TaskSpec, XComRef
 from pinflow.store import repo
 from pinflow.store.db import Database
-from pinflow.store.dialect import dialect_ops
+from pinflow.store.dialect import PreparedInsertOrIgnore
 from pinflow.store.prepared import Prepared
 from pinflow.store.tables import (
     Dag,
@@ -133,7 +133,11 @@ class DispatchRecord:
 
 _TRY = cast(Table, TaskInstanceTry.__table__)
 _TI = cast(Table, TaskInstance.__table__)
-_STAGING = cast(Table, StagingDir.__table__)
+_ATTACH_STAGING = PreparedInsertOrIgnore(
+    cast(Table, StagingDir.__table__),
+    ("run_pk", "path", "created_at", "attached_at"),
+    key=("run_pk",),
+)
 # Built once: these run for every try, where building a statement costs more than running it.
 _SET_LOG_PATH = (
     update(_TRY)
@@ -178,7 +182,7 @@ def _attach_staging(s: Session, run_pk: int, path: str) -> None:
     """One row per run, created on the first dispatch; a re-run re-attaches the same path."""
     stamp = now()
     values = {"run_pk": run_pk, "path": path, "created_at": stamp, "attached_at": stamp}
-    s.execute(dialect_ops(s).insert_or_ignore(_STAGING, values, ["run_pk"]))
+    _ATTACH_STAGING.execute(common.conn(s), values)
 
 
 def _values_by_task(s: Session, run_pk: int, refs: Iterable[XComRef]) -> dict[tuple[str, str], Any]:

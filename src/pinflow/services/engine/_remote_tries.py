@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError
@@ -24,6 +24,7 @@ from pinflow.lifecycle.try_rules import position_while_running
 from pinflow.runtime.artifacts import ArtifactStore
 from pinflow.runtime.contract import TaskRequest, TaskResult
 from pinflow.runtime.paths import log_path, staging_path
+from pinflow.services import common
 from pinflow.services.common import now
 from pinflow.services.engine._dispatch import DispatchRecord, record_dispatches_in
 from pinflow.services.engine._heartbeats import heartbeat
@@ -37,7 +38,8 @@ from pinflow.services.engine._xcom_store import TryIdentity, encode_xcom
 from pinflow.services.xcom_values import RETURN_VALUE, value_of
 from pinflow.settings import Settings
 from pinflow.store.db import Database
-from pinflow.store.dialect import dialect_ops
+from pinflow.store.dialect import PreparedInsertOrIgnore
+from pinflow.store.prepared import Prepared
 from pinflow.store.tables import DagRun, Snapshot, TaskInstance, TaskLogChunk, XCom
 
 STOP_THE_TRY = "Stop this try: it is no longer the live try of its task instance."
@@ -70,8 +72,11 @@ def start_remote_try(
                 s, claims.ti_id, try_number=claims.try_number, hostname=hostname, pid=pid
             )
             request = _request(s, claims, started, settings, bundles_url)
-            record_dispatches_in(s, [_dispatch_record(started, request)])
-            return request, started
+            record = _dispatch_record(started, request)
+            if (record.run_pk, record.staging_dir) not in _STAGED:
+                record_dispatches_in(s, [record])
+        _remember_staged(record)
+        return request, started
     except ConflictError as exc:
         raise ConflictError(f"{exc} {STOP_THE_TRY}") from None
     except PinflowError as exc:
@@ -86,6 +91,18 @@ def start_remote_try(
             raise ConflictError(f"{conflict} {STOP_THE_TRY}") from None
         finish_task(db, claims.ti_id, try_number=started.try_number, success=False, error=message)
         raise
+
+
+# The runs whose staging dir this process recorded (the row is made once per run: a start of
+# another try of the run need not write it again). Bounded: forgetting only costs a write.
+_STAGED: set[tuple[int | None, str | None]] = set()
+_STAGED_MAX = 100_000
+
+
+def _remember_staged(record: DispatchRecord) -> None:
+    if len(_STAGED) >= _STAGED_MAX:
+        _STAGED.clear()
+    _STAGED.add((record.run_pk, record.staging_dir))
 
 
 def _dispatch_record(started: StartedTask, request: TaskRequest) -> DispatchRecord:
@@ -173,11 +190,14 @@ def append_log_in(s: Session, claims: TryClaims, chunk: str, *, seq: int | None 
         last = s.scalar(select(func.max(TaskLogChunk.seq)).filter_by(**key))
         seq = 0 if last is None else last + 1
     values = {**key, "seq": seq, "content": chunk, "created_at": now()}
-    s.execute(dialect_ops(s).insert_or_ignore(_LOG_CHUNK, values, list(_LOG_CHUNK_KEY)))
+    _INSERT_LOG_CHUNK.execute(common.conn(s), values)
 
 
-_LOG_CHUNK = cast(Table, TaskLogChunk.__table__)
-_LOG_CHUNK_KEY = ("ti_id", "try_number", "seq")
+_INSERT_LOG_CHUNK = PreparedInsertOrIgnore(
+    cast(Table, TaskLogChunk.__table__),
+    ("ti_id", "try_number", "seq", "content", "created_at"),
+    key=("ti_id", "try_number", "seq"),
+)
 
 
 def try_log_path(logs_dir: Path, claims: TryClaims) -> Path:
@@ -240,19 +260,34 @@ def _has_code(s: Session, digest: str) -> bool:
     return _HAS_CODE[digest]
 
 
+_RUN = cast(Table, DagRun.__table__)
+# Built once: it runs for every remote start (a Core row, not an ORM object: cheaper).
+_RUN_FIELDS = Prepared(
+    select(
+        _RUN.c.params,
+        _RUN.c.conf,
+        _RUN.c.logical_date,
+        _RUN.c.data_interval_start,
+        _RUN.c.data_interval_end,
+        _RUN.c.run_type,
+    ).where(_RUN.c.id == bindparam("run_pk"))
+)
+
+
 def _run_fields(s: Session, started: StartedTask, bundles_url: str) -> dict[str, Any]:
     """What a request takes from the run, and where the worker fetches the code."""
     digest = started.snapshot_digest
-    run = s.get(DagRun, started.run_pk)
-    if run is None:
+    row = _RUN_FIELDS.execute(common.conn(s), {"run_pk": started.run_pk}).fetchone()
+    if row is None:
         raise NotFoundError(f"DAG run {started.run_pk} was not found.")
+    params, conf, logical_date, start, end, run_type = row
     return {
-        "params": dict(run.params or {}),
-        "conf": dict(run.conf or {}),
-        "logical_date": _iso(run.logical_date),
-        "data_interval_start": _iso(run.data_interval_start),
-        "data_interval_end": _iso(run.data_interval_end),
-        "run_type": run.run_type,
+        "params": dict(params or {}),
+        "conf": dict(conf or {}),
+        "logical_date": _iso(logical_date),
+        "data_interval_start": _iso(start),
+        "data_interval_end": _iso(end),
+        "run_type": run_type,
         "bundle_uri": f"{bundles_url}/{digest}" if _has_code(s, digest) else None,
     }
 
