@@ -53,6 +53,10 @@ _BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 INSPECT_TIMEOUT = 1.0
 
 
+def _shown(message: dict[str, Any]) -> str:
+    return f"{{'ti_id': {message['ti_id']}, 'try_number': {message['try_number']}}}"
+
+
 class CeleryExecutorError(PinflowError):
     """The Celery executor cannot do what was asked."""
 
@@ -200,7 +204,15 @@ class CeleryExecutor:
                 outgoing = self._outbox[0]
             try:
                 self.app.send_task(
-                    TASK_NAME, kwargs=outgoing.message, queue=outgoing.queue, retry=False
+                    TASK_NAME,
+                    kwargs=outgoing.message,
+                    queue=outgoing.queue,
+                    retry=False,
+                    # The message's readable copy of its arguments (which Celery puts in a
+                    # header, and its tools show): the try, never the token. Also spares
+                    # Celery's repr of every message.
+                    argsrepr="()",
+                    kwargsrepr=_shown(outgoing.message),
                 )
             except Exception as exc:
                 failures += 1
