@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ import httpx
 
 from pinflow.errors import PinflowError
 from pinflow.runtime.contract import TaskRequest, TaskResult
+from pinflow.worker.wire import Answer, HttpxWire, Wire, WireError, shared_wire
 
 PREFIX = "/execution/v1"
 REFRESHED_TOKEN = "Refreshed-API-Token"  # noqa: S105 - a header name
@@ -42,27 +42,13 @@ class ApiUnavailable(ExecutionApiError):  # noqa: N818
     """No usable answer within the client's patience."""
 
 
-def _detail(response: httpx.Response) -> str:
+def _detail(response: Answer) -> str:
     try:
         body = response.json()
     except ValueError:
         return response.text[:200]
     detail = body.get("detail") if isinstance(body, dict) else None
     return str(detail if detail is not None else body)[:500]
-
-
-_SHARED: dict[tuple[int, str], httpx.HTTPTransport] = {}
-
-
-def shared_transport(api_url: str) -> httpx.HTTPTransport:
-    """This process's HTTP connection pool for ``api_url``, made once and kept: building one
-    costs 30-60 ms (its TLS context), more than the rest of a try's calls, and a kept one
-    reuses its connections. Keyed by pid too: a pool never crosses a fork."""
-    key = (os.getpid(), api_url)
-    transport = _SHARED.get(key)
-    if transport is None:
-        transport = _SHARED[key] = httpx.HTTPTransport()
-    return transport
 
 
 @dataclass(frozen=True)
@@ -80,11 +66,9 @@ class XComTarget:
 
 
 class ExecutionClient:
-    """Calls for the try of ``ti_id``; ``token`` is the queue token until ``start``.
-
-    Requests go straight to an httpx transport (the process's ``shared_transport``, or the
-    ``transport`` given): none of ``httpx.Client``'s cookie jar, redirects or URL merging,
-    which cost more CPU than the request itself, and which these calls never need."""
+    """Calls for the try of ``ti_id``; ``token`` is the queue token until ``start``. They go
+    over the process's keep-alive connection to the API (``wire.shared_wire``), or over the
+    httpx ``transport`` given (tests)."""
 
     def __init__(
         self,
@@ -100,14 +84,17 @@ class ExecutionClient:
         self._token = token
         self.patience = patience
         self.base_url = api_url.rstrip("/") + PREFIX
-        self._timeout = {"timeout": httpx.Timeout(timeout).as_dict()}
-        self._transport = transport if transport is not None else shared_transport(api_url)
+        self._wire: Wire = (
+            shared_wire(self.base_url, timeout=timeout)
+            if transport is None
+            else HttpxWire(self.base_url, transport, timeout=timeout)
+        )
 
     def __repr__(self) -> str:  # never the token
         return f"ExecutionClient(ti_id={self.ti_id}, base_url={self.base_url!r})"
 
     def close(self) -> None:
-        """Nothing to release: the connections belong to the process's transport."""
+        """Nothing to release: the connection belongs to the process's wire."""
 
     # -- the calls ---------------------------------------------------------------------------
 
@@ -172,45 +159,37 @@ class ExecutionClient:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, body: Any) -> httpx.Response:
+    def _send(self, method: str, path: str, body: Any) -> Answer:
         headers = {"Authorization": f"Bearer {self._token}"}
         content = None
         if body is not None:
             content = json.dumps(body, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
-        request = httpx.Request(
-            method, self.base_url + path, headers=headers, content=content, extensions=self._timeout
-        )
-        response = self._transport.handle_request(request)
-        try:
-            response.read()
-        finally:
-            response.close()
-        return response
+        return self._wire.send(method, path, headers, content)
 
-    def _call(self, method: str, path: str, json: Any = None) -> httpx.Response:
+    def _call(self, method: str, path: str, json: Any = None) -> Answer:
         deadline = time.monotonic() + self.patience
         attempt = 0
         while True:
             problem: str
             try:
                 response = self._send(method, path, json)
-            except httpx.TransportError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
+            except WireError as exc:
+                problem = str(exc)
             else:
-                refreshed = response.headers.get(REFRESHED_TOKEN)
+                refreshed = response.headers.get(REFRESHED_TOKEN.lower())
                 if refreshed:
                     self._token = refreshed
-                if response.status_code < 400:
+                if response.status < 400:
                     return response
-                status = {"status": response.status_code}
-                if response.status_code == 409:
+                status = {"status": response.status}
+                if response.status == 409:
                     raise TryFenced(_detail(response), status)
-                if response.status_code in (401, 403):
-                    raise TokenRefused(f"{response.status_code}: {_detail(response)}", status)
-                if response.status_code < 500 and response.status_code != 429:
+                if response.status in (401, 403):
+                    raise TokenRefused(f"{response.status}: {_detail(response)}", status)
+                if response.status < 500 and response.status != 429:
                     raise ExecutionApiError(_detail(response), status)
-                problem = f"{response.status_code}: {_detail(response)}"
+                problem = f"{response.status}: {_detail(response)}"
             pause = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
             if time.monotonic() + pause > deadline:
                 raise ApiUnavailable(f"{method} {path}: {problem}")
