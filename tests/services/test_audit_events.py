@@ -312,6 +312,7 @@ CASES: list[tuple[AuditEntry, str, str, str, str | None, dict[str, Any]]] = [
         "user.created", "user", "ada", None, {"isSuperuser": True, "hasPassword": False},
     ),
     (events.user_password_set("ada"), "user.password_set", "user", "ada", None, {}),
+    (events.user_sessions_ended("ada"), "user.sessions_ended", "user", "ada", None, {}),
     (events.user_active_set("ada", True), "user.enabled", "user", "ada", None, {}),
     (events.user_active_set("ada", False), "user.disabled", "user", "ada", None, {}),
     (
