@@ -233,16 +233,19 @@ class Cluster:
             **{**self.settings, **extra},
         )
 
-    def start_api(self) -> Proc:
-        argv = ["api-server", "--port", str(self.api_port)]
-        proc = self._spawn("api", argv, self.control_env("api"))
-        until("the API server", lambda: self._healthy(proc), timeout=30)
+    def start_api(self, name: str = "api", port: int | None = None) -> Proc:
+        """An API server on ``port`` (default: the one the schedulers name to workers)."""
+        port = port or self.api_port
+        argv = ["api-server", "--port", str(port)]
+        proc = self._spawn(name, argv, self.control_env(name))
+        url = f"http://127.0.0.1:{port}"
+        until(f"the API server {name}", lambda: self._healthy(proc, url), timeout=30)
         return proc
 
-    def _healthy(self, proc: Proc) -> bool:
+    def _healthy(self, proc: Proc, url: str) -> bool:
         assert proc.alive(), f"the API server exited:\n{proc.text()}"
         try:
-            return httpx.get(f"{self.api_url}/api/v2/monitor/health", timeout=2).status_code == 200
+            return httpx.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -13,17 +13,20 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select
+from tests.api.helpers import make_user
 from tests.scaleout.cluster import (
     SECRET,
     Cluster,
     RedisBroker,
     amqp_broker,
     cluster,
+    free_port,
     redis_broker,
     until,
 )
 from tests.scheduler.helpers import push_dag
 
+from pinflow.api.auth import AuthConfig, issue_access_token
 from pinflow.sdk.compiler import compile_path
 from pinflow.services.commands import _resources as resources
 from pinflow.services.commands._push import register_snapshot
@@ -246,3 +249,37 @@ def test_a_broker_restart_keeps_queued_tries_and_health_reports_the_outage(
         tries = made.tries("routed")
     assert all(t.state == "success" for t in tries)
     assert len(tries) == 8
+
+
+def test_api_servers_are_interchangeable_and_a_log_outlives_the_one_that_took_it(
+    pg_db: Database, tmp_path: Path
+) -> None:
+    """Two API servers (their own homes, no shared disk; in production a load balancer is in
+    front of them): the workers report to the first; once it is gone, the second serves the
+    run's task logs whole, from the database."""
+    with (
+        redis_broker(tmp_path / "redis") as broker,
+        cluster(pg_db, broker.url, tmp_path / "cluster") as made,
+    ):
+        first = made.start_api("api-1")
+        second_port = free_port()
+        made.start_api("api-2", port=second_port)
+        made.start_scheduler()
+        made.start_worker("w1")
+        for compiled in compile_path(EXAMPLES):
+            if compiled.spec.dag_id == "example_etl":
+                register_snapshot(pg_db, compiled.spec, compiled.bundle, actor="tester")
+        run_id = made.trigger("example_etl")
+        assert made.wait_finished("example_etl", [run_id]) == {run_id: "success"}
+        first.stop()
+
+        make_user(pg_db, "reader", superuser=True)
+        token = issue_access_token(AuthConfig(jwt_secret=SECRET), "reader")
+        second = f"http://127.0.0.1:{second_port}"
+        url = f"{second}/api/v2/dags/example_etl/dagRuns/{run_id}/taskInstances/extract/logs/1"
+        headers = {"Authorization": f"Bearer {token}", "Accept": "text/plain"}
+        log = httpx.get(url, headers=headers, timeout=10)
+        assert log.status_code == 200, log.text
+        assert f"running example_etl/{run_id}/extract" in log.text
+        assert "succeeded" in log.text
+        assert {t.hostname for t in made.tries("example_etl")} == {"w1"}
