@@ -403,3 +403,37 @@ def test_http_tasks(executor: LocalExecutor, requests: Requests) -> None:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def test_a_task_sees_none_of_the_control_planes_settings(
+    tmp_path: Path, requests: Requests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler's (and so the zygote's) PINFLOW_* settings stay with it: a task and the
+    commands it starts get only their own PINFLOW_* variables."""
+    monkeypatch.setenv("PINFLOW_DATABASE_URL", "postgresql://pinflow:hunter2@db/pinflow")
+    monkeypatch.setenv("PINFLOW_JWT_SECRET", "the-instance-secret")
+    monkeypatch.setenv("PINFLOW_KEEP_ME_NOT", "x")
+    monkeypatch.setenv("UNRELATED_SETTING", "kept")
+    ex = LocalExecutor(snapshot_cache_dir=tmp_path / "cache", parallelism=1, stop_grace=2.0)
+    ex.start()
+    try:
+        script = "env | cut -d= -f1 | sort | tr '\\n' ' '"
+        request = requests.make("env", kind="bash", callable=None, bash_command=script)
+        result = run_one(ex, request)
+    finally:
+        ex.stop(graceful=False)
+    assert result.success, result.error
+    names = set(str(result.value).split())
+    assert {n for n in names if n.startswith("PINFLOW_")} == {
+        "PINFLOW_STAGING_DIR",
+        "PINFLOW_BUNDLE_DIR",
+        "PINFLOW_DAG_ID",
+        "PINFLOW_RUN_ID",
+        "PINFLOW_TASK_ID",
+        "PINFLOW_MAP_INDEX",
+        "PINFLOW_TRY_NUMBER",
+        "PINFLOW_LOGICAL_DATE",
+        "PINFLOW_PARAMS",
+        "PINFLOW_CONF",
+    }
+    assert "UNRELATED_SETTING" in names

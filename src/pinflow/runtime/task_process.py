@@ -143,6 +143,16 @@ def _environment(req: TaskRequest, bundle: Path) -> dict[str, str]:
     }
 
 
+def _set_environment(own: dict[str, str]) -> None:
+    """The task's environment: its supervisor's, without the control plane's settings (every
+    ``PINFLOW_*`` variable: the database URL, the instance secret, the broker's URL with its
+    password...), plus the task's own ``PINFLOW_*`` variables. What a task needs of the
+    control plane it asks over its own channel (``PINFLOW_TASK_API``)."""
+    for name in [name for name in os.environ if name.startswith("PINFLOW_")]:
+        del os.environ[name]
+    os.environ.update(own)
+
+
 def _context(req: TaskRequest) -> dict[str, Any]:
     return {
         "params": req.params,
@@ -219,7 +229,7 @@ def run_task(req: TaskRequest, cache_dir: Path) -> TaskResult:
     try:
         Path(req.staging_dir).mkdir(parents=True, exist_ok=True)
         bundle = ensure_bundle(cache_dir, req.snapshot_digest, req.bundle_uri)
-        os.environ.update(_environment(req, bundle))
+        _set_environment(_environment(req, bundle))
         os.chdir(req.staging_dir)
         output = output_fields(req, _execute(req, bundle))
     except SkipTask as exc:
