@@ -10,8 +10,11 @@ What else differs between the two is ``pinflow.store.dialect``'s, picked here on
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -30,6 +33,14 @@ def normalize_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+def _private_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600) before SQLite does (with the
+    umask's 0644): it holds every secret the database does. SQLite gives its WAL and shared
+    memory files the same mode. An existing file is left as it is."""
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -65,6 +76,8 @@ class Database:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
             if parsed.database in (None, "", ":memory:"):
                 kwargs["poolclass"] = NullPool
+            elif not parsed.database.startswith("file:"):
+                _private_file(Path(parsed.database))
         else:
             if parsed.get_driver_name() == "psycopg":
                 require(POSTGRES)  # one clear line, not SQLAlchemy's traceback from its dialect
