@@ -75,11 +75,11 @@ SOURCE = """
     @task
     def chatty():
         import os
+        go = os.path.join(os.environ["PINFLOW_STAGING_DIR"], "go")
+        os.mkfifo(go)
         print("first line", flush=True)
-        go = os.path.join(os.environ["PINFLOW_STAGING_DIR"], "go")  # the test says when
-        deadline = time.monotonic() + 20
-        while not os.path.exists(go) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        with open(go) as signal:  # blocks until the test opens it for writing
+            signal.read()
         print("second line", flush=True)
 
     @dag(dag_id="remote_slow")
@@ -292,7 +292,8 @@ def test_a_running_tries_log_reaches_the_api_while_it_runs(api: Api, db: Databas
         assert s.scalars(select(TaskInstance.state).filter_by(id=claimed.ti_id)).one() == "running"
     assert "second line" not in sent()
     staging = staging_path(api.home / "worker" / "staging", "remote_chatty", claimed.run_id)
-    (staging / "go").touch()
+    with (staging / "go").open("w") as go:  # the task waits on this pipe: let it go on
+        go.write("go")
     thread.join(30)
     assert not thread.is_alive()
     assert outcomes[0].endswith(": success"), outcomes

@@ -90,10 +90,6 @@ def principal_of_token(db: Database, config: AuthConfig, token: str) -> Principa
     return users.principal_for(db, subject.username, subject.generation)
 
 
-def username_of(config: AuthConfig, token: str) -> str:
-    return subject_of(config, token).username
-
-
 def subject_of(config: AuthConfig, token: str) -> TokenSubject:
     try:
         claims = jwt.decode(

@@ -30,7 +30,6 @@ import traceback
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -38,13 +37,7 @@ from typing import Any, NoReturn
 
 from pinflow.runtime.contract import SkipTask, TaskRequest, TaskResult
 from pinflow.runtime.operators import CommandFailed, run_bash, run_http
-from pinflow.runtime.process import (
-    describe_status,
-    encode_frame,
-    read_frame,
-    set_parent_death_signal,
-    write_all,
-)
+from pinflow.runtime.process import encode_frame, read_frame, set_parent_death_signal, write_all
 from pinflow.runtime.xcoms import encode_json, load_stored_inputs, output_fields
 from pinflow.sdk.arguments import CONTEXT_PARAMETERS
 from pinflow.sdk.bundle import extract_bundle
@@ -333,25 +326,3 @@ def spare_main(request_fd: int, result_fd: int, cache_dir: Path, parent_pid: int
     except BaseException:  # nothing may escape a forked child
         code = 70
     os._exit(code)
-
-
-def ended(
-    request: TaskRequest,
-    result: TaskResult | None,
-    status: int,
-    *,
-    kill_reason: str | None,
-    started: float,
-    pid: int,
-) -> TaskResult:
-    """How a supervised task process's try ended: the result it wrote, or a failure saying how
-    the process ended (``status`` from ``waitpid``). A try that failed because its supervisor
-    ended it (timeout, a kill) failed for that reason, not the signal's."""
-    if result is not None:
-        if kill_reason and not result.success:
-            return replace(result, error=kill_reason)
-        return result
-    how, code = describe_status(status)
-    reason = kill_reason or f"the task process {how}"
-    duration = time.monotonic() - started
-    return TaskResult.failure(request.key, reason, exit_code=code, duration=duration, pid=pid)

@@ -31,20 +31,21 @@ import os
 import selectors
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
 from pinflow.runtime.process import (
     FrameReader,
+    describe_status,
     encode_frame,
     kill_group,
     read_available,
     set_parent_death_signal,
     write_all,
 )
-from pinflow.runtime.task_process import ended, prefault, spare_main
+from pinflow.runtime.task_process import prefault, spare_main
 
 STOPPED = "scheduler stopped"
 
@@ -264,14 +265,17 @@ class Zygote:
             self._emit_result(self._result_of(child, status))
 
     def _result_of(self, child: _Child, status: int) -> TaskResult:
-        return ended(
-            child.request,
-            child.result,
-            status,
-            kill_reason=child.kill_reason,
-            started=child.started,
-            pid=child.pid,
-        )
+        result = child.result
+        if result is not None:
+            # A try that failed because we ended it failed for our reason, not the signal's.
+            if child.kill_reason and not result.success:
+                return replace(result, error=child.kill_reason)
+            return result
+        how, code = describe_status(status)
+        reason = child.kill_reason or f"the task process {how}"
+        duration = time.monotonic() - child.started
+        key = child.request.key
+        return TaskResult.failure(key, reason, exit_code=code, duration=duration, pid=child.pid)
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()

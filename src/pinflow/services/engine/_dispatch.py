@@ -120,13 +120,11 @@ def reading(source: Database | Session) -> Iterator[Session]:
 
 @dataclass(frozen=True)
 class DispatchRecord:
-    """Where one try logs (``None``: not in a file, a remote try's log is in the database);
-    and, for the first try of a run seen, where the run's staging dir is (a local path, or
-    its URI on the shared store)."""
+    """Where one try logs; and, for the first try of a run seen, the run's staging dir."""
 
     ti_id: int
     try_number: int
-    log_file: Path | None
+    log_file: Path
     run_pk: int | None = None
     staging_dir: str | None = None
 
@@ -161,25 +159,17 @@ def record_dispatches(db: Database, records: Sequence[DispatchRecord]) -> None:
     if not records:
         return
     with db.transaction() as s:
-        record_dispatches_in(s, records)
-
-
-def record_dispatches_in(s: Session, records: Sequence[DispatchRecord]) -> None:
-    """``record_dispatches`` in the caller's transaction."""
-    paths = [
-        {"ti": r.ti_id, "try": r.try_number, "path": str(r.log_file)}
-        for r in records
-        if r.log_file is not None
-    ]
-    if paths:
+        paths = [{"ti": r.ti_id, "try": r.try_number, "path": str(r.log_file)} for r in records]
         common.conn(s).execute(_SET_LOG_PATH, paths)
-    for record in records:
-        if record.run_pk is not None and record.staging_dir is not None:
-            _attach_staging(s, record.run_pk, record.staging_dir)
+        for record in records:
+            if record.run_pk is not None and record.staging_dir is not None:
+                attach_staging(s, record.run_pk, record.staging_dir)
 
 
-def _attach_staging(s: Session, run_pk: int, path: str) -> None:
-    """One row per run, created on the first dispatch; a re-run re-attaches the same path."""
+def attach_staging(s: Session, run_pk: int, path: str) -> None:
+    """Record where run ``run_pk`` stages (a local path, or its URI on the shared store), so
+    that deleting the run removes it: one row per run, made on the first dispatch; a re-run
+    re-attaches the same path."""
     stamp = now()
     values = {"run_pk": run_pk, "path": path, "created_at": stamp, "attached_at": stamp}
     _ATTACH_STAGING.execute(common.conn(s), values)

@@ -26,7 +26,7 @@ from pinflow.runtime.contract import TaskRequest, TaskResult
 from pinflow.runtime.paths import log_path, staging_path
 from pinflow.services import common
 from pinflow.services.common import now
-from pinflow.services.engine._dispatch import DispatchRecord, record_dispatches_in
+from pinflow.services.engine._dispatch import attach_staging
 from pinflow.services.engine._heartbeats import heartbeat
 from pinflow.services.engine._reports import finish_task
 from pinflow.services.engine._requests import task_request
@@ -72,10 +72,12 @@ def start_remote_try(
                 s, claims.ti_id, try_number=claims.try_number, hostname=hostname, pid=pid
             )
             request = _request(s, claims, started, settings, bundles_url)
-            record = _dispatch_record(started, request)
-            if (record.run_pk, record.staging_dir) not in _STAGED:
-                record_dispatches_in(s, [record])
-        _remember_staged(record)
+            # Where the run stages (on the shared store when there is one), so that deleting
+            # the run removes it. No log path: a remote try's log is kept in the database.
+            staged = (started.run_pk, request.staging_uri or request.staging_dir)
+            if staged not in _STAGED:
+                attach_staging(s, *staged)
+        _remember_staged(staged)
         return request, started
     except ConflictError as exc:
         raise ConflictError(f"{exc} {STOP_THE_TRY}") from None
@@ -95,27 +97,14 @@ def start_remote_try(
 
 # The runs whose staging dir this process recorded (the row is made once per run: a start of
 # another try of the run need not write it again). Bounded: forgetting only costs a write.
-_STAGED: set[tuple[int | None, str | None]] = set()
+_STAGED: set[tuple[int, str]] = set()
 _STAGED_MAX = 100_000
 
 
-def _remember_staged(record: DispatchRecord) -> None:
+def _remember_staged(staged: tuple[int, str]) -> None:
     if len(_STAGED) >= _STAGED_MAX:
         _STAGED.clear()
-    _STAGED.add((record.run_pk, record.staging_dir))
-
-
-def _dispatch_record(started: StartedTask, request: TaskRequest) -> DispatchRecord:
-    """Where the run stages (its URI on the shared store when there is one, else this host's
-    path), so that deleting the run removes it. No log file: a remote try's log is kept in the
-    database (``append_log``)."""
-    return DispatchRecord(
-        started.ti_id,
-        started.try_number,
-        None,
-        run_pk=started.run_pk,
-        staging_dir=request.staging_uri or request.staging_dir,
-    )
+    _STAGED.add(staged)
 
 
 def heartbeat_remote_try(db: Database, claims: TryClaims, *, now: datetime | None = None) -> None:
