@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     poll_interval: float = Field(
         default=0.05, gt=0, description="seconds between looks for newly triggered runs"
     )
+    max_interruptions: int = Field(
+        default=3,
+        ge=0,
+        description="interruptions in a row (executor stopped, supervisor died, process killed "
+        "from outside) retried at once without spending one of the task's retries; past it an "
+        "interruption counts as a failure (0: every interruption does)",
+    )
     stop_grace: float = Field(
         default=10.0, ge=0, description="seconds a stopping executor gives tasks after SIGTERM"
     )

@@ -171,6 +171,11 @@ class TaskResult:
     ``value`` is ``None`` and ``value_uri``, ``value_size`` (bytes of JSON) and
     ``value_sha256`` say where and what it is; ``value_length`` is its length when it is a
     list (what ``expand`` needs, so that the scheduler never reads the artifact).
+
+    ``interrupted``: the try did not fail on its own; the infrastructure ended it (its executor
+    or worker stopped, its supervisor died, its process was killed by a signal nobody in Pinflow
+    sent). Such a try is retried at once without spending one of the task's retries
+    (``docs/adr/0022-interrupted-tries.md``).
     """
 
     ti_id: int
@@ -186,6 +191,7 @@ class TaskResult:
     value_size: int | None = None
     value_sha256: str | None = None
     value_length: int | None = None
+    interrupted: bool = False
 
     @property
     def key(self) -> TaskKey:

@@ -295,9 +295,10 @@ class Scheduler:
         SQLite (``report_and_claim``); then submit what started."""
         for result in results:
             self._safety.forget(result.key)
+        limit, interruptions = self.settings.xcom_db_limit, self.settings.max_interruptions
         outcome = report_and_claim(
             self.db,
-            [report_of(result, self.settings.xcom_db_limit) for result in results],
+            [report_of(result, limit, interruptions) for result in results],
             limit=self.executor.free_slots(),
             hostname=self.hostname,
             pid=self.pid,
@@ -317,7 +318,12 @@ class Scheduler:
     def _record(self, result: TaskResult) -> None:
         self._safety.forget(result.key)
         try:
-            state = record_result(self.db, result, xcom_db_limit=self.settings.xcom_db_limit)
+            state = record_result(
+                self.db,
+                result,
+                xcom_db_limit=self.settings.xcom_db_limit,
+                max_interruptions=self.settings.max_interruptions,
+            )
         except (ConflictError, NotFoundError) as exc:
             log.info("result of try %s ignored: %s", result.key, exc)
             return

@@ -152,7 +152,8 @@ class SafetyNet:
             queued_timeout=self._queued_timeout(),
             claimer_threshold=self.settings.scheduler_health_threshold,
         )
-        for item in recover_lost_tries(self.db, lost):
+        bound = self.settings.max_interruptions
+        for item in recover_lost_tries(self.db, lost, max_interruptions=bound):
             log.warning(
                 "try %s of task instance %s lost: %s", item.try_number, item.ti_id, item.reason
             )

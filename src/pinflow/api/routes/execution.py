@@ -134,6 +134,11 @@ class StateBody(_Body):
     exit_code: int | None = Field(default=None, ge=-_INT32, le=_INT32)
     duration: float = Field(default=0.0, ge=0, le=1e9)
     pid: int | None = Field(default=None, ge=0, le=_INT32)
+    interrupted: bool = Field(
+        default=False,
+        description="the infrastructure ended the failed try (the worker stopped, its process "
+        "was killed from outside): retried at once without spending one of the task's retries",
+    )
     log: str | None = Field(
         default=None,
         max_length=MAX_LOG_CHUNK,
@@ -156,6 +161,7 @@ class StateBody(_Body):
             value_size=self.value_size,
             value_sha256=self.value_sha256,
             value_length=self.value_length,
+            interrupted=self.interrupted and self.state == "failed",
         )
 
 
