@@ -13,6 +13,7 @@ from pinflow.services.engine._heartbeats import heartbeat
 from pinflow.services.engine._recovery import find_lost_tries, pid_alive, recover_lost_tries
 from pinflow.services.engine._starts import start_task
 from pinflow.services.engine._sweep import schedule_pass
+from pinflow.services.reads import TaskRef, task_queries
 from pinflow.store.db import Database
 from pinflow.testing import make_spec
 
@@ -58,6 +59,9 @@ def test_a_try_without_heartbeat_is_interrupted_and_retried_at_once_for_free(
     assert (first.state, first.interrupted) == ("up_for_retry", True)
     assert first.error is not None
     assert first.error.startswith("interrupted: task lost: no heartbeat since")
+    # What the API and the UI read of the try (``interrupted`` on task instance tries).
+    (read,) = task_queries.list_tries(db, TaskRef("lost", "r1", "a"))
+    assert (read.state.value, read.interrupted) == ("up_for_retry", True)
 
 
 def _lose(db: Database, ti_id: int, try_number: int, at: datetime, bound: int) -> None:

@@ -133,6 +133,13 @@ class TaskRequest:
         suffix = f"[{self.map_index}]" if self.map_index >= 0 else ""
         return f"{self.dag_id}/{self.run_id}/{self.task_id}{suffix} try {self.try_number}"
 
+    @property
+    def idempotency_key(self) -> str:
+        """The same for every try of this task instance (retries, interruptions, clears) and
+        different for every other: what a task's side effects are keyed by so that running
+        it again does not repeat them (a try runs at least once; see ADR 0022)."""
+        return f"{self.dag_id}/{self.run_id}/{self.task_id}/{self.map_index}"
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data. Shallow (the field values are JSON data already; ``asdict``'s deep
         copy cost more than the rest of a dispatch): don't mutate what it shares."""
