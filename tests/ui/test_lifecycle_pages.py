@@ -152,6 +152,8 @@ def test_new_version_designer_edit_and_publish_deprecating_the_previous(
     edit_in_designer(page)
     page.click("#designer-back")
     assert actions_of(page, DETAIL) == DRAFT_ACTIONS
+    # The draft keeps v1's number until it is published: labelled so, not a second "v1".
+    expect(page.locator("#workflow-version")).to_have_text("draft from v1")
     expect(page.locator("#previous-version")).to_have_attribute("href", f"/ui/workflows/{v1}")
     publish_accepting_the_deprecate_prompt(page)
     badge = page.locator("[data-testid=status-badge]").first
