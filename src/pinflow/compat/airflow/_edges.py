@@ -1,0 +1,69 @@
+"""``Label``, ``chain`` and ``cross_downstream`` (Airflow's graph helpers).
+
+Pinflow's specs have no edge labels: a ``Label`` sets the dependency it stands on and its
+text is dropped (the migration guide says so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pinflow.sdk.graph import XComArg
+from pinflow.sdk.graph import chain as sdk_chain
+
+
+class _Edge:
+    """``a >> Label("x")``: waits for the other end of the edge."""
+
+    def __init__(self, ends: Any, *, upstream: bool) -> None:
+        self._ends = ends
+        self._upstream = upstream
+
+    def __rshift__(self, other: Any) -> Any:
+        if not self._upstream:
+            raise TypeError("an edge label sits between two tasks: a >> Label('x') >> b")
+        self._ends >> other
+        return other
+
+    def __lshift__(self, other: Any) -> Any:
+        if self._upstream:
+            raise TypeError("an edge label sits between two tasks: b << Label('x') << a")
+        self._ends << other
+        return other
+
+
+class Label(XComArg):
+    """An edge label; a subclass of ``XComArg`` so that ``task_output >> Label(...)`` asks
+    the label first (Python tries a right operand's reflected method first when its type is
+    a subclass of the left operand's)."""
+
+    def __init__(self, label: str) -> None:  # no task behind it: XComArg's fields stay unset
+        self.label = label
+
+    def __rrshift__(self, other: Any) -> Any:
+        return _Edge(other, upstream=True)
+
+    def __rlshift__(self, other: Any) -> Any:
+        return _Edge(other, upstream=False)
+
+    def __rshift__(self, other: Any) -> Any:
+        raise TypeError("an edge label sits between two tasks: a >> Label('x') >> b")
+
+    def __lshift__(self, other: Any) -> Any:
+        raise TypeError("an edge label sits between two tasks: b << Label('x') << a")
+
+    def __repr__(self) -> str:
+        return f"Label({self.label!r})"
+
+
+def chain(*tasks: object) -> None:
+    """Airflow's ``chain``: labels between items are dropped, the rest is Pinflow's chain."""
+    sdk_chain(*[t for t in tasks if not isinstance(t, Label)])
+
+
+def cross_downstream(from_tasks: Sequence[object], to_tasks: Sequence[object]) -> None:
+    """Every task of ``from_tasks`` upstream of every task of ``to_tasks``."""
+    for upstream in from_tasks:
+        for downstream in to_tasks:
+            sdk_chain(upstream, downstream)

@@ -1,0 +1,96 @@
+"""Airflow's ``task`` decorator object, on Pinflow's ``Task``.
+
+``@task`` and ``@task(...)`` take Airflow's argument names (translated in ``_options``);
+``@task.python`` is the same; ``@task.bash`` is Pinflow's. Other ``@task.<kind>`` forms are
+a compile problem naming the nearest supported construct.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn
+
+from pinflow.compat.airflow._local import local_reference
+from pinflow.compat.airflow._options import UnsupportedArgument, task_options
+from pinflow.sdk.arguments import BoundCall
+from pinflow.sdk.graph import DagBuilder, XComArg
+from pinflow.sdk.task import BashTask, Task, make_task
+
+
+class AirflowTask(Task[Any, Any]):
+    """A Pinflow ``Task`` that may be defined inside a ``@dag`` function (see ``_local``)."""
+
+    label = "@task"
+
+    def __init__(self, function: Callable[..., Any], options: Mapping[str, Any]) -> None:
+        super().__init__(function, options)
+        self._local_ref = local_reference(function)
+
+    @property
+    def callable_ref(self) -> str:
+        return self._local_ref or super().callable_ref
+
+    def _add(self, builder: DagBuilder, call: BoundCall) -> XComArg:
+        if self._local_ref is None:
+            return super()._add(builder, call)
+        fields = {
+            **self._node_options(),
+            "kind": "python",
+            "callable": self._local_ref,
+            "args": call.args,
+            "inputs": call.inputs,
+            "expand": call.expand,
+        }
+        return builder.add_task(builder.unique_task_id(self.task_id), fields)
+
+
+_UNSUPPORTED_KINDS = {
+    "branch": "not supported yet; return a value and give downstream tasks trigger rules",
+    "short_circuit": "not supported yet; raise AirflowSkipException in the task instead",
+    "sensor": "not supported yet; use a @task with retries that raises until the condition holds",
+    "virtualenv": "not supported; install the packages on the workers and use @task",
+    "external_python": "not supported; use @task",
+    "docker": "not supported; use @task.bash with `docker run ...`",
+    "kubernetes": "not supported; use @task",
+    "run_if": "not supported yet; raise AirflowSkipException in the task instead",
+    "skip_if": "not supported yet; raise AirflowSkipException in the task instead",
+}
+
+
+class AirflowTaskDecorator:
+    """``@task``, ``@task(...)``, ``@task.python``, ``@task.bash`` with Airflow's arguments."""
+
+    def __call__(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self._decorate(AirflowTask, python_callable, kwargs)
+
+    def python(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self._decorate(AirflowTask, python_callable, kwargs)
+
+    def bash(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self._decorate(BashTask, python_callable, kwargs)
+
+    def __getattr__(self, name: str) -> NoReturn:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        why = _UNSUPPORTED_KINDS.get(name, "not supported by Pinflow")
+        raise UnsupportedArgument(f"@task.{name} is {why} (see docs/migrating-from-airflow.md)")
+
+    @staticmethod
+    def _decorate(
+        kind: type[Task[Any, Any]], function: Callable[..., Any] | None, kwargs: Mapping[str, Any]
+    ) -> Any:
+        label = kind.label
+        if function is None:
+            return lambda decorated: _make(kind, decorated, kwargs, label)
+        return _make(kind, function, kwargs, label)
+
+
+def _make(
+    cls: type[Task[Any, Any]], function: object, kwargs: Mapping[str, Any], label: str
+) -> Task[Any, Any]:
+    name = getattr(function, "__qualname__", repr(function))
+    options = task_options(f"{label} {name!r}", kwargs)
+    return make_task(cls, function, options)
+
+
+task = AirflowTaskDecorator()
