@@ -21,10 +21,28 @@ LOCALS = ".<locals>."
 
 @dataclass
 class Capture:
-    """The functions a DAG body defines, by their qualname below the DAG function's."""
+    """The functions a DAG body defines, by their qualname below the DAG function's.
+
+    A qualname seen again with another function object (a helper that defines a task, called
+    twice; a ``@task`` in a loop) gets ``__1``, ``__2``... in definition order, which is the
+    same when the body runs again on the worker.
+    """
 
     dag_qualname: str
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    keys: dict[int, str] = field(default_factory=dict)
+
+    def key_of(self, name: str, function: Callable[..., Any]) -> str:
+        known = self.keys.get(id(function))
+        if known is not None:
+            return known
+        key, n = name, 0
+        while key in self.functions:
+            n += 1
+            key = f"{name}__{n}"
+        self.functions[key] = function  # kept alive, so its id() is not reused
+        self.keys[id(function)] = key
+        return key
 
 
 _capture: ContextVar[Capture | None] = ContextVar("pinflow_airflow_capture", default=None)
@@ -54,14 +72,8 @@ def local_reference(function: Callable[..., Any]) -> str | None:
     name = qualname.removeprefix(prefix).replace(LOCALS, ".")
     if "<" in name:  # a lambda or a comprehension's function: no stable name
         return None
-    known = capture.functions.setdefault(name, function)
-    if known is not function and known.__code__ is not function.__code__:
-        raise ValueError(
-            f"task function {name!r} is defined twice in the body of "
-            f"{capture.dag_qualname!r}; define it once and call it with other arguments "
-            "(or .override(task_id=...))"
-        )
-    return f"{function.__module__}:{capture.dag_qualname}.local_tasks.{name}"
+    key = capture.key_of(name, function)
+    return f"{function.__module__}:{capture.dag_qualname}.local_tasks.{key}"
 
 
 class LocalTasks:
