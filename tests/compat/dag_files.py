@@ -216,3 +216,89 @@ with DAG(
     skipped >> Label("skipped upstream") >> after_skip
     chain(reported, [skipped, failed], cleanup)
 """
+
+EXAMPLE_TASK_GROUP = """
+import pendulum
+
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, TaskGroup
+
+with DAG(
+    dag_id="example_task_group",
+    start_date=pendulum.datetime(2021, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["example"],
+) as dag:
+    start = EmptyOperator(task_id="start")
+
+    with TaskGroup("section_1", tooltip="Tasks for section_1") as section_1:
+        task_1 = EmptyOperator(task_id="task_1")
+        task_2 = BashOperator(task_id="task_2", bash_command="echo 1")
+        task_3 = EmptyOperator(task_id="task_3")
+
+        task_1 >> [task_2, task_3]
+
+    with TaskGroup("section_2", tooltip="Tasks for section_2") as section_2:
+        task_1 = EmptyOperator(task_id="task_1")
+
+        with TaskGroup("inner_section_2", tooltip="Tasks for inner_section2") as inner_section_2:
+            task_2 = BashOperator(task_id="task_2", bash_command="echo 1")
+            task_3 = EmptyOperator(task_id="task_3")
+            task_4 = EmptyOperator(task_id="task_4")
+
+            [task_2, task_3] >> task_4
+
+    end = EmptyOperator(task_id="end")
+
+    start >> section_1 >> section_2 >> end
+"""
+
+EXAMPLE_TASK_GROUP_DECORATOR = """
+import pendulum
+
+from airflow.sdk import dag, task, task_group
+
+
+@task
+def task_start():
+    return "[Task_start]"
+
+
+@task
+def task_1(value: int) -> str:
+    return f"[ Task1 {value} ]"
+
+
+@task
+def task_2(value: str) -> str:
+    return f"[ Task2 {value} ]"
+
+
+@task
+def task_3(value: str) -> str:
+    print(f"[ Task3 {value} ]")
+    return value
+
+
+@task
+def task_end() -> None:
+    print("[ Task_End  ]")
+
+
+@task_group
+def task_group_function(value: int) -> None:
+    task_3(task_2(task_1(value)))
+
+
+@dag(start_date=pendulum.datetime(2021, 1, 1, tz="UTC"), catchup=False, schedule=None)
+def example_task_group_decorator():
+    start_task = task_start()
+    end_task = task_end()
+    for i in range(3):
+        current_task_group = task_group_function(i)
+        start_task >> current_task_group >> end_task
+
+
+example_task_group_decorator()
+"""

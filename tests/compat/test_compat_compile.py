@@ -13,6 +13,8 @@ import pytest
 from tests.compat.dag_files import (
     EXAMPLE_BASH_OPERATOR,
     EXAMPLE_BASH_OPERATOR_UNMODIFIED,
+    EXAMPLE_TASK_GROUP,
+    EXAMPLE_TASK_GROUP_DECORATOR,
     PYTHON_OPERATOR,
     TASKFLOW,
     TUTORIAL,
@@ -102,6 +104,87 @@ def test_example_bash_operator_loop_edges_and_empty_operator(tmp_path: Path) -> 
         ("this_will_skip", "run_this_last"),
     }
     assert tasks_of(spec)["run_this_last"].kind == "bash"
+
+
+def test_task_groups_prefix_ids_and_edges_to_a_group_reach_its_roots_and_leaves(
+    tmp_path: Path,
+) -> None:
+    spec = compile_one(tmp_path, EXAMPLE_TASK_GROUP)
+    assert [t.task_id for t in spec.tasks] == [
+        "start",
+        "section_1.task_1",
+        "section_1.task_2",
+        "section_1.task_3",
+        "section_2.task_1",
+        "section_2.inner_section_2.task_2",
+        "section_2.inner_section_2.task_3",
+        "section_2.inner_section_2.task_4",
+        "end",
+    ]
+    inner = "section_2.inner_section_2"
+    assert edges(spec) == {
+        ("start", "section_1.task_1"),
+        ("section_1.task_1", "section_1.task_2"),
+        ("section_1.task_1", "section_1.task_3"),
+        *{
+            (leaf, root)
+            for leaf in ("section_1.task_2", "section_1.task_3")
+            for root in ("section_2.task_1", f"{inner}.task_2", f"{inner}.task_3")
+        },
+        (f"{inner}.task_2", f"{inner}.task_4"),
+        (f"{inner}.task_3", f"{inner}.task_4"),
+        ("section_2.task_1", "end"),
+        (f"{inner}.task_4", "end"),
+    }
+
+
+def test_a_task_group_function_called_again_gets_a_suffixed_group_id(tmp_path: Path) -> None:
+    spec = compile_one(tmp_path, EXAMPLE_TASK_GROUP_DECORATOR)
+    groups = ["task_group_function", "task_group_function__1", "task_group_function__2"]
+    assert [t.task_id for t in spec.tasks][:5] == [
+        "task_start",
+        "task_end",
+        "task_group_function.task_1",
+        "task_group_function.task_2",
+        "task_group_function.task_3",
+    ]
+    assert tasks_of(spec)["task_group_function__2.task_1"].args == {"value": 2}
+    assert {(up, down) for up, down in edges(spec) if up == "task_start"} == {
+        ("task_start", f"{g}.task_1") for g in groups
+    }
+    assert {(up, down) for up, down in edges(spec) if down == "task_end"} == {
+        (f"{g}.task_3", "task_end") for g in groups
+    }
+
+
+def test_group_default_args_apply_to_its_tasks_unless_they_set_their_own(
+    tmp_path: Path,
+) -> None:
+    spec = compile_one(
+        tmp_path,
+        """
+        from airflow.sdk import DAG, TaskGroup, task
+        from airflow.providers.standard.operators.empty import EmptyOperator
+
+        with DAG("grouped", schedule=None):
+            with TaskGroup("g", default_args={"retries": 4, "pool": "slow"}):
+                EmptyOperator(task_id="a")
+                EmptyOperator(task_id="b", retries=1)
+
+                @task
+                def c():
+                    return 1
+
+                c()
+            with TaskGroup("flat", prefix_group_id=False):
+                EmptyOperator(task_id="d")
+        """,
+    )
+    tasks = tasks_of(spec)
+    assert (tasks["g.a"].retries, tasks["g.a"].pool) == (4, "slow")
+    assert (tasks["g.b"].retries, tasks["g.b"].pool) == (1, "slow")
+    assert tasks["g.c"].retries == 4
+    assert "d" in tasks
 
 
 def test_python_operator_binds_op_args_and_op_kwargs_to_the_callable(tmp_path: Path) -> None:

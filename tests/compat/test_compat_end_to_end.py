@@ -6,7 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.compat.dag_files import EXAMPLE_BASH_OPERATOR, PYTHON_OPERATOR, TASKFLOW, TUTORIAL
+from tests.compat.dag_files import (
+    EXAMPLE_BASH_OPERATOR,
+    EXAMPLE_TASK_GROUP_DECORATOR,
+    PYTHON_OPERATOR,
+    TASKFLOW,
+    TUTORIAL,
+)
 from tests.scheduler.helpers import (
     DRAIN_TIMEOUT,
     make_settings,
@@ -87,6 +93,18 @@ def test_example_bash_operator_skips_on_exit_99_and_runs_the_rest(
     }
     run_pk = task_instances(db, "example_bash_operator", "r1")["also_run_this"].run_pk
     assert get_xcom(db, run_pk, "also_run_this") == "ti_key=also_run_this"
+
+
+def test_task_groups_run_with_prefixed_ids_passing_outputs_inside_each_group(
+    db: Database, scheduler: Scheduler, tmp_path: Path
+) -> None:
+    push_dag(db, tmp_path / "dags", "groups", EXAMPLE_TASK_GROUP_DECORATOR)
+    assert run(db, scheduler, "example_task_group_decorator") == "success"
+    found = states(db, "example_task_group_decorator")
+    assert len(found) == 11
+    assert set(found.values()) == {"success"}
+    run_pk = task_instances(db, "example_task_group_decorator", "r1")["task_end"].run_pk
+    assert get_xcom(db, run_pk, "task_group_function__1.task_3") == "[ Task2 [ Task1 1 ] ]"
 
 
 def test_python_operators_skip_and_fail_through_airflow_exceptions(

@@ -37,6 +37,7 @@ SUPPORTED_MODULES = (
     "airflow.providers.standard.operators.empty",
     "airflow.providers.standard.operators.python",
     "airflow.utils.edgemodifier",
+    "airflow.utils.task_group",
     "airflow.utils.trigger_rule",
     "pendulum",
 )

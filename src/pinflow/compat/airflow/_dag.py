@@ -13,6 +13,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+from pinflow.compat.airflow._groups import resolve_group_edges
 from pinflow.compat.airflow._local import LocalTasks, capturing
 from pinflow.compat.airflow._options import UnsupportedArgument, default_args, refuse, schedule
 from pinflow.sdk.dag import Dag, DagFunction
@@ -153,10 +154,10 @@ class DAG:
         self._building.__exit__(exc_type, exc, tb)
         if exc is not None:
             return
-        update: dict[str, Any] = {"tasks": self._builder.finish()}
-        if self.doc_md and not self._template.description:
-            update["description"] = self.doc_md
-        spec = self._template.model_copy(update=update)
+        template = self._template
+        if self.doc_md and not template.description:
+            template = template.model_copy(update={"description": self.doc_md})
+        spec = finished_spec(template, self._builder)
         self.built = Dag(spec=spec, filename=self._where[0], line=self._where[1])
         collector = compiler_collector.get()
         if collector is not None:
@@ -164,6 +165,12 @@ class DAG:
 
     def __repr__(self) -> str:
         return f"<DAG {self.dag_id!r}>"
+
+
+def finished_spec(template: DagSpec, builder: DagBuilder) -> DagSpec:
+    """The template with the builder's tasks, edges to and from task groups resolved."""
+    spec = template.model_copy(update={"tasks": builder.finish()})
+    return resolve_group_edges(builder, spec)
 
 
 class AirflowDagFunction(DagFunction[Any]):
@@ -179,8 +186,18 @@ class AirflowDagFunction(DagFunction[Any]):
         return super().__call__(*args, **kwargs)
 
     def build(self, *args: Any, **kwargs: Any) -> Dag:
-        with capturing(self.function.__qualname__):
-            return super().build(*args, **kwargs)
+        """``DagFunction.build``, plus the task functions captured and group edges resolved."""
+        collector = compiler_collector.get()
+        builder = DagBuilder(self.dag_id, strict=collector is not None and collector.strict)
+        with capturing(self.function.__qualname__), building(builder):
+            self.function(*args, **kwargs)
+        code = self.function.__code__
+        spec = finished_spec(self.template, builder)
+        built = Dag(spec=spec, filename=code.co_filename, line=code.co_firstlineno)
+        if collector is not None:
+            collector.dags.append(built)
+            collector.called.add(id(self))
+        return built
 
     @property
     def local_tasks(self) -> LocalTasks:

@@ -7,10 +7,11 @@ text is dropped (the migration guide says so).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
+from pinflow.compat.airflow._groups import connect
 from pinflow.sdk.graph import XComArg
-from pinflow.sdk.graph import chain as sdk_chain
 
 
 class _Edge:
@@ -58,12 +59,32 @@ class Label(XComArg):
 
 
 def chain(*tasks: object) -> None:
-    """Airflow's ``chain``: labels between items are dropped, the rest is Pinflow's chain."""
-    sdk_chain(*[t for t in tasks if not isinstance(t, Label)])
+    """Airflow's ``chain``: each item after the one before; a list next to a single item fans
+    out or in, two adjacent lists of the same length pair up. Labels between items are
+    dropped; items may be task groups."""
+    items = [t for t in tasks if not isinstance(t, Label)]
+    for left, right in pairwise(items):
+        lefts, rights = _as_list(left), _as_list(right)
+        if isinstance(left, list | tuple) and isinstance(right, list | tuple):
+            if len(lefts) != len(rights):
+                raise ValueError(
+                    "chain: adjacent lists must have the same length, "
+                    f"got {len(lefts)} and {len(rights)}"
+                )
+            for up, down in zip(lefts, rights, strict=True):
+                connect(up, down)
+            continue
+        for up in lefts:
+            for down in rights:
+                connect(up, down)
+
+
+def _as_list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def cross_downstream(from_tasks: Sequence[object], to_tasks: Sequence[object]) -> None:
     """Every task of ``from_tasks`` upstream of every task of ``to_tasks``."""
     for upstream in from_tasks:
         for downstream in to_tasks:
-            sdk_chain(upstream, downstream)
+            connect(upstream, downstream)

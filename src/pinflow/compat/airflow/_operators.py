@@ -13,6 +13,12 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pinflow.compat.airflow._groups import (
+    connect,
+    group_defaults,
+    joined,
+    task_id_in_group,
+)
 from pinflow.compat.airflow._options import UnsupportedArgument, task_options
 from pinflow.compat.airflow._task import AirflowTask
 from pinflow.sdk.arguments import bind_call
@@ -40,10 +46,12 @@ class BaseOperator(XComArg):
             raise RuntimeError(f"{owner}: create operators inside `with DAG(...)` or a @dag body")
         if dag is not None and getattr(dag, "dag_id", builder.dag_id) != builder.dag_id:
             raise ValueError(f"{owner}: dag= names another DAG than the one being built")
-        checked_id = check_identifier(owner, "task_id", task_id)
-        options = check_options(owner, task_options(owner, kwargs), EXECUTION_CHECKERS)
-        handle = builder.add_task(checked_id, {**options, **self.fields(owner, builder)})
+        checked_id = check_identifier(owner, "task_id", task_id_in_group(task_id))
+        options = {**group_defaults(), **task_options(owner, kwargs)}
+        checked = check_options(owner, options, EXECUTION_CHECKERS)
+        handle = builder.add_task(checked_id, {**checked, **self.fields(owner, builder)})
         super().__init__(builder, handle.task_id)
+        joined(self)
 
     def fields(self, owner: str, builder: DagBuilder) -> dict[str, Any]:
         """The task's kind-specific spec fields."""
@@ -59,14 +67,18 @@ class BaseOperator(XComArg):
 
         if isinstance(other, Label):
             return other.__rrshift__(self)
-        return super().__rshift__(other)
+        for downstream in other if isinstance(other, list | tuple) else [other]:
+            connect(self, downstream)
+        return other
 
     def __lshift__(self, other: Any) -> Any:
         from pinflow.compat.airflow._edges import Label
 
         if isinstance(other, Label):
             return other.__rlshift__(self)
-        return super().__lshift__(other)
+        for upstream in other if isinstance(other, list | tuple) else [other]:
+            connect(upstream, self)
+        return other
 
     def __repr__(self) -> str:
         return f"<Task({type(self).__name__}): {self.task_id}>"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
+from pinflow.compat.airflow._groups import group_defaults, joined, task_id_in_group
 from pinflow.compat.airflow._local import local_reference
 from pinflow.compat.airflow._options import UnsupportedArgument, task_options
 from pinflow.sdk.arguments import BoundCall
@@ -27,12 +28,19 @@ class AirflowTask(Task[Any, Any]):
         self._local_ref = local_reference(function)
 
     @property
+    def task_id(self) -> str:
+        return task_id_in_group(super().task_id)
+
+    @property
     def callable_ref(self) -> str:
         return self._local_ref or super().callable_ref
 
+    def _node_options(self) -> dict[str, Any]:
+        return {**group_defaults(), **super()._node_options()}
+
     def _add(self, builder: DagBuilder, call: BoundCall) -> XComArg:
         if self._local_ref is None:
-            return super()._add(builder, call)
+            return joined(super()._add(builder, call))
         fields = {
             **self._node_options(),
             "kind": "python",
@@ -41,7 +49,23 @@ class AirflowTask(Task[Any, Any]):
             "inputs": call.inputs,
             "expand": call.expand,
         }
-        return builder.add_task(builder.unique_task_id(self.task_id), fields)
+        return joined(builder.add_task(builder.unique_task_id(self.task_id), fields))
+
+
+class AirflowBashTask(BashTask[Any]):
+    """``@task.bash``: Pinflow's, with ids and defaults from the enclosing task groups."""
+
+    @property
+    def task_id(self) -> str:
+        return task_id_in_group(super().task_id)
+
+    def _node_options(self) -> dict[str, Any]:
+        return {**group_defaults(), **super()._node_options()}
+
+    def _build(
+        self, builder: DagBuilder, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> XComArg:
+        return joined(super()._build(builder, args, kwargs))
 
 
 _UNSUPPORTED_KINDS = {
@@ -67,7 +91,7 @@ class AirflowTaskDecorator:
         return self._decorate(AirflowTask, python_callable, kwargs)
 
     def bash(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
-        return self._decorate(BashTask, python_callable, kwargs)
+        return self._decorate(AirflowBashTask, python_callable, kwargs)
 
     def __getattr__(self, name: str) -> NoReturn:
         if name.startswith("_"):

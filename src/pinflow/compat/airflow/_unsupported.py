@@ -19,8 +19,6 @@ COMMON: dict[str, str] = {
     "Dataset": "a cron `schedule`, or schedule=None and triggering the DAG through the API",
     "AssetAlias": "a cron `schedule`",
     "Metadata": "returning the value from the task",
-    "TaskGroup": "plain tasks whose task_id carries the group as a prefix ('group.task')",
-    "task_group": "plain tasks whose task_id carries the group as a prefix ('group.task')",
     "setup": "a first task, and a last one with trigger_rule='all_done'",
     "teardown": "a last task with trigger_rule='all_done'",
     "Variable": "pinflow.sdk.Variable (inside task functions)",

@@ -2,6 +2,7 @@
 
 from pinflow.compat.airflow._dag import DAG, dag
 from pinflow.compat.airflow._edges import Label, chain, cross_downstream
+from pinflow.compat.airflow._groups import TaskGroup, task_group
 from pinflow.compat.airflow._operators import BaseOperator
 from pinflow.compat.airflow._task import task
 from pinflow.compat.airflow._unsupported import unsupported
@@ -14,12 +15,14 @@ __all__ = [
     "BaseOperator",
     "Label",
     "Param",
+    "TaskGroup",
     "TriggerRule",
     "XComArg",
     "chain",
     "cross_downstream",
     "dag",
     "task",
+    "task_group",
 ]
 
 __getattr__ = unsupported(__name__, {})
