@@ -333,8 +333,24 @@ with DAG("d", schedule=None):
             "    @task(multiple_outputs=True)\n    def t():\n        return {}\n    t()",
             "multiple_outputs=True cannot be honoured: not supported yet",
         ),
+        (
+            "    BashOperator.partial(task_id='t').expand(bash_command=['a', 'b'])",
+            "UnsupportedArgument: BashOperator.partial().expand() is not supported yet",
+        ),
+        (
+            "    @task\n    def t():\n        return 1\n    t.override(task_id='u', sla=5)()",
+            "sla=5 cannot be honoured: SLAs are not supported; use execution_timeout",
+        ),
     ],
-    ids=["jinja", "priority-weight", "email", "custom-operator", "multiple-outputs"],
+    ids=[
+        "jinja",
+        "priority-weight",
+        "email",
+        "custom-operator",
+        "multiple-outputs",
+        "operator-expand",
+        "override",
+    ],
 )
 def test_unsupported_arguments_are_problems_naming_them(
     tmp_path: Path, body: str, expected: str
@@ -406,9 +422,10 @@ def run_python(code: str, path: Path) -> str:
 
 
 def test_a_real_airflow_and_a_real_pendulum_win_over_the_aliases(tmp_path: Path) -> None:
-    (tmp_path / "airflow").mkdir()
-    (tmp_path / "airflow" / "__init__.py").write_text("REAL = 'airflow'\n")
-    (tmp_path / "pendulum.py").write_text("REAL = 'pendulum'\n")
+    real = tmp_path / "real"
+    (real / "airflow").mkdir(parents=True)
+    (real / "airflow" / "__init__.py").write_text("REAL = 'airflow'\n")
+    (real / "pendulum.py").write_text("REAL = 'pendulum'\n")
     out = run_python(
         """
         from pinflow.compat.importer import install_airflow_imports
@@ -416,9 +433,22 @@ def test_a_real_airflow_and_a_real_pendulum_win_over_the_aliases(tmp_path: Path)
         import airflow, pendulum
         print(airflow.REAL, pendulum.REAL)
         """,
-        tmp_path,
+        real,
     )
     assert out.splitlines() == ["False", "airflow pendulum"]
+    # Installed first, then a real one comes on the path (a bundle's own package): it wins.
+    out = run_python(
+        f"""
+        import sys
+        from pinflow.compat.importer import install_airflow_imports
+        print(install_airflow_imports())
+        sys.path.insert(0, {str(real)!r})
+        import airflow, pendulum
+        print(airflow.REAL, pendulum.REAL)
+        """,
+        tmp_path,
+    )
+    assert out.splitlines() == ["True", "airflow pendulum"]
 
 
 def test_without_airflow_the_alias_is_one_module_with_the_compat_one(tmp_path: Path) -> None:

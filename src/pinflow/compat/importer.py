@@ -3,12 +3,12 @@
 
 Installed by the compiler before it imports DAG files and by ``resolve_callable`` before a
 task process imports its DAG file, so an Airflow DAG file runs unmodified in both. It is
-installed only when no real ``airflow`` is importable, and it answers ``pendulum`` only when
-no other finder does: a real Airflow or pendulum always wins. It goes *first* on
-``sys.meta_path`` because an aliased package's ``__path__`` is the compat package's folder,
-where the path finder would otherwise load ``airflow.sdk`` a second time, as a copy (see
-docs/adr/0023-airflow-compatibility-layer.md). This module imports nothing of Pinflow, so the
-SDK's loader can import it without pulling in the compatibility package.
+installed only when no real ``airflow`` is importable, and it answers ``airflow`` and
+``pendulum`` only when no other finder does: a real Airflow or pendulum always wins. It goes
+*first* on ``sys.meta_path`` because an aliased package's ``__path__`` is the compat
+package's folder, where the path finder would otherwise load ``airflow.sdk`` a second time,
+as a copy (see docs/adr/0023-airflow-compatibility-layer.md). This module imports nothing of
+Pinflow, so the SDK's loader can import it without pulling in the compatibility package.
 """
 
 from __future__ import annotations
@@ -94,8 +94,10 @@ class AirflowAliasFinder(importlib.abc.MetaPathFinder):
         target: ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
         compat_name = _target(fullname)
-        if compat_name is None or (fullname == "pendulum" and self._found_elsewhere(fullname)):
+        if compat_name is None:
             return None
+        if fullname in _ALIASES and self._found_elsewhere(fullname):
+            return None  # a real one appeared on the path since (a bundle's own ``airflow``)
         try:
             found = importlib.util.find_spec(compat_name)
         except ImportError:

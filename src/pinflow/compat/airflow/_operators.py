@@ -57,6 +57,14 @@ class BaseOperator(XComArg):
         """The task's kind-specific spec fields."""
         raise NotImplementedError
 
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        raise UnsupportedArgument(
+            f"{cls.__name__}.partial().expand() is not supported yet; map a @task function "
+            "with .partial().expand() over an upstream task's output instead "
+            "(see docs/migrating-from-airflow.md)"
+        )
+
     @property
     def output(self) -> XComArg:
         """The task's return value (Airflow's ``operator.output``)."""

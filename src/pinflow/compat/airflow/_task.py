@@ -8,7 +8,7 @@ a compile problem naming the nearest supported construct.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Self
 
 from pinflow.compat.airflow._groups import group_defaults, joined, task_id_in_group
 from pinflow.compat.airflow._local import local_reference
@@ -37,6 +37,10 @@ class AirflowTask(Task[Any, Any]):
 
     def _node_options(self) -> dict[str, Any]:
         return {**group_defaults(), **super()._node_options()}
+
+    def override(self, **options: Any) -> Self:
+        """``.override(task_id=..., retries=...)`` with Airflow's argument names."""
+        return super().override(**task_options(self.owner, options))
 
     def _add(self, builder: DagBuilder, call: BoundCall) -> XComArg:
         if self._local_ref is None:
