@@ -176,11 +176,28 @@ def test_group_default_args_apply_to_its_tasks_unless_they_set_their_own(
                     return 1
 
                 c()
+
+                @task.bash
+                def say():
+                    return "echo hi"
+
+                @task
+                def numbers():
+                    return [1, 2]
+
+                @task
+                def double(x):
+                    return 2 * x
+
+                say()
+                double.expand(x=numbers())
             with TaskGroup("flat", prefix_group_id=False):
                 EmptyOperator(task_id="d")
         """,
     )
     tasks = tasks_of(spec)
+    assert (tasks["g.say"].kind, tasks["g.say"].bash_command) == ("bash", "echo hi")
+    assert tasks["g.double"].expand == {"x": XComRef(task_id="g.numbers")}
     assert (tasks["g.a"].retries, tasks["g.a"].pool) == (4, "slow")
     assert (tasks["g.b"].retries, tasks["g.b"].pool) == (1, "slow")
     assert tasks["g.c"].retries == 4
@@ -463,3 +480,96 @@ def test_without_airflow_the_alias_is_one_module_with_the_compat_one(tmp_path: P
         tmp_path,
     )
     assert out.splitlines() == ["True True", "True True pinflow.compat.pendulum"]
+
+
+def test_labels_sit_on_edges_in_either_direction_and_in_chain(tmp_path: Path) -> None:
+    spec = compile_one(
+        tmp_path,
+        """
+        from airflow.sdk import DAG, Label, chain, task
+        from airflow.providers.standard.operators.empty import EmptyOperator
+
+        @task
+        def check():
+            return True
+
+        with DAG("labels", schedule=None):
+            checked = check()
+            ok = EmptyOperator(task_id="ok")
+            report = EmptyOperator(task_id="report")
+            done = EmptyOperator(task_id="done")
+            checked >> Label("data is valid") >> ok
+            report << Label("always") << ok
+            chain(report, Label("then"), done)
+            [ok, report] >> Label("fan in") >> done
+        """,
+    )
+    assert edges(spec) == {("check", "ok"), ("ok", "report"), ("report", "done"), ("ok", "done")}
+
+
+def test_a_python_operator_callable_defined_in_the_dag_function_is_importable(
+    tmp_path: Path,
+) -> None:
+    spec = compile_one(
+        tmp_path,
+        """
+        from airflow.sdk import dag
+        from airflow.providers.standard.operators.python import PythonOperator
+
+        @dag(schedule=None)
+        def inner_callables():
+            def add_one(x):
+                return x + 1
+
+            PythonOperator(task_id="add", python_callable=add_one, op_args=[41])
+
+        inner_callables()
+        """,
+        name="inner_mod",
+    )
+    (add,) = spec.tasks
+    assert (add.callable, add.args) == ("inner_mod:inner_callables.local_tasks.add_one", {"x": 41})
+    sys.path.insert(0, str(tmp_path / "dags"))
+    try:
+        assert resolve_callable(add.callable or "")(**add.args) == 42
+    finally:
+        sys.path.remove(str(tmp_path / "dags"))
+        sys.modules.pop("inner_mod", None)
+
+
+def test_the_pendulum_subset_returns_standard_library_values() -> None:
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from pinflow.compat import pendulum
+
+    assert pendulum.datetime(2024, 5, 6, 7, tz="Europe/Paris") == datetime(
+        2024, 5, 6, 7, tzinfo=ZoneInfo("Europe/Paris")
+    )
+    assert pendulum.datetime(2024, 1, 1).tzinfo == ZoneInfo("UTC")
+    assert pendulum.duration(days=1, hours=2) == timedelta(days=1, hours=2)
+    assert pendulum.now().tzinfo == ZoneInfo("UTC")
+    assert abs(pendulum.now() - datetime.now(UTC)) < timedelta(minutes=1)
+    assert pendulum.today().hour == 0
+    with pytest.raises(ImportError, match=r"pendulum\.parse is not supported .*fromisoformat"):
+        pendulum.parse  # noqa: B018 - the attribute access is what is tested
+
+
+def test_a_group_in_a_list_after_a_task_output_says_how_to_write_it(tmp_path: Path) -> None:
+    [problem] = problems_of(
+        tmp_path,
+        """
+        from airflow.sdk import DAG, TaskGroup, task
+        from airflow.providers.standard.operators.empty import EmptyOperator
+
+        @task
+        def first():
+            return 1
+
+        with DAG("d", schedule=None):
+            with TaskGroup("g") as g:
+                EmptyOperator(task_id="a")
+            first() >> [g, EmptyOperator(task_id="b")]
+        """,
+    )
+    assert problem.startswith("dags/airflow_dag.py:12: TypeError: <TaskGroup 'g'> is a task group")

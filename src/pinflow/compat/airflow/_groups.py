@@ -104,6 +104,15 @@ class TaskGroup(XComArg):
     def builder(self) -> DagBuilder:
         return self._builder
 
+    @property
+    def task_id(self) -> str:  # type: ignore[override]
+        # Reached when a group sits in a list on the right of a task output's ``>>``, which
+        # Pinflow's XComArg handles itself, without asking the group.
+        raise TypeError(
+            f"{self!r} is a task group, not a task: write `upstream >> group` on its own "
+            "instead of putting the group in a list"
+        )
+
     def __enter__(self) -> TaskGroup:
         self._token = _current.set(self)
         return self

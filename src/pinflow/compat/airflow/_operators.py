@@ -43,7 +43,10 @@ class BaseOperator(XComArg):
             )
         builder = current_builder()
         if builder is None:
-            raise RuntimeError(f"{owner}: create operators inside `with DAG(...)` or a @dag body")
+            raise RuntimeError(
+                f"{owner}: create operators inside `with DAG(...)` or a @dag body "
+                "(passing dag= to an operator outside a `with DAG(...)` block is not supported)"
+            )
         if dag is not None and getattr(dag, "dag_id", builder.dag_id) != builder.dag_id:
             raise ValueError(f"{owner}: dag= names another DAG than the one being built")
         checked_id = check_identifier(owner, "task_id", task_id_in_group(task_id))
