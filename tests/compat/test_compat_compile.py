@@ -351,6 +351,15 @@ with DAG("d", schedule=None):
             "multiple_outputs=True cannot be honoured: not supported yet",
         ),
         (
+            "    @task\n    def t(x, ti=None):\n        return x\n    t(1)",
+            "UnsupportedArgument: @task 't': the context value(s) 'ti' that Airflow passes",
+        ),
+        (
+            "    pass\n@dag(schedule=None)\ndef with_params(value: int = 1):\n    pass",
+            "UnsupportedArgument: @dag 'with_params': parameters of a @dag function are DAG "
+            "params in Airflow, which is not supported yet",
+        ),
+        (
             "    BashOperator.partial(task_id='t').expand(bash_command=['a', 'b'])",
             "UnsupportedArgument: BashOperator.partial().expand() is not supported yet",
         ),
@@ -365,6 +374,8 @@ with DAG("d", schedule=None):
         "email",
         "custom-operator",
         "multiple-outputs",
+        "context-ti",
+        "dag-params",
         "operator-expand",
         "override",
     ],

@@ -7,6 +7,7 @@ DAG(...)`` has no function to call, so it drives the SDK's builder and collector
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -224,5 +225,13 @@ def dag(dag_id: object = None, /, **kwargs: Any) -> Any:
 
 def _make_dag(function: Callable[..., object], kwargs: Mapping[str, Any]) -> AirflowDagFunction:
     owner = f"@dag {getattr(function, '__qualname__', function)!r}"
+    if callable(function) and inspect.signature(function).parameters:
+        # Airflow makes them DAG params that a trigger can override; as plain arguments they
+        # would silently keep their defaults.
+        raise UnsupportedArgument(
+            f"{owner}: parameters of a @dag function are DAG params in Airflow, which is not "
+            "supported yet; use @dag(params={...}) and declare `params` on the tasks "
+            "(see docs/migrating-from-airflow.md)"
+        )
     options = translate_dag_options(owner, kwargs)
     return AirflowDagFunction(function, dag_template(function, options))

@@ -17,6 +17,35 @@ from pinflow.sdk.arguments import BoundCall
 from pinflow.sdk.graph import DagBuilder, XComArg
 from pinflow.sdk.task import BashTask, Task, make_task
 
+# Context values Airflow passes to a task function that declares them, and Pinflow does not
+# have yet; Pinflow's own (ds, params, run_id, logical_date, ...) are passed the same way.
+_MISSING_CONTEXT = frozenset(
+    {
+        "ti",
+        "task_instance",
+        "dag_run",
+        "dag",
+        "task",
+        "ts",
+        "ts_nodash",
+        "ds_nodash",
+        "macros",
+        "var",
+        "conn",
+        "task_instance_key_str",
+        "inlets",
+        "outlets",
+        "inlet_events",
+        "outlet_events",
+        "triggering_asset_events",
+        "templates_dict",
+        "prev_start_date_success",
+        "prev_end_date_success",
+        "prev_data_interval_start_success",
+        "prev_data_interval_end_success",
+    }
+)
+
 
 class AirflowTask(Task[Any, Any]):
     """A Pinflow ``Task`` that may be defined inside a ``@dag`` function (see ``_local``)."""
@@ -25,6 +54,15 @@ class AirflowTask(Task[Any, Any]):
 
     def __init__(self, function: Callable[..., Any], options: Mapping[str, Any]) -> None:
         super().__init__(function, options)
+        missing = sorted(_MISSING_CONTEXT.intersection(self._signature.parameters))
+        if missing:
+            raise UnsupportedArgument(
+                f"{self.owner}: the context value(s) {', '.join(map(repr, missing))} that "
+                "Airflow passes to a parameter of that name are not available in Pinflow yet; "
+                "declare ds, params, run_id, logical_date, data_interval_start, "
+                "data_interval_end, try_number or map_index instead "
+                "(see docs/migrating-from-airflow.md)"
+            )
         self._local_ref = local_reference(function)
 
     @property
