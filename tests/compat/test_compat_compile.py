@@ -584,3 +584,23 @@ def test_a_group_in_a_list_after_a_task_output_says_how_to_write_it(tmp_path: Pa
         """,
     )
     assert problem.startswith("dags/airflow_dag.py:12: TypeError: <TaskGroup 'g'> is a task group")
+
+
+def test_airflow_params_compile_to_dag_params(tmp_path: Path) -> None:
+    spec = compile_one(
+        tmp_path,
+        """
+        from airflow.models.param import Param
+        from airflow.sdk import DAG
+        from airflow.providers.standard.operators.empty import EmptyOperator
+
+        with DAG(
+            "with_params",
+            schedule=None,
+            params={"n": Param(3, type="integer", minimum=1), "name": "world"},
+        ):
+            EmptyOperator(task_id="noop")
+        """,
+    )
+    assert (spec.params["n"].default, spec.params["n"].minimum) == (3, 1)
+    assert spec.params["name"].default == "world"

@@ -30,6 +30,7 @@ SUPPORTED_MODULES = (
     "airflow.models",
     "airflow.models.baseoperator",
     "airflow.models.dag",
+    "airflow.models.param",
     "airflow.operators.bash",
     "airflow.operators.empty",
     "airflow.operators.python",
