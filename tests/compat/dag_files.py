@@ -2,8 +2,9 @@
 
 They follow the shapes of Airflow's own tutorials and examples (``tutorial``,
 ``tutorial_taskflow_api``, ``example_bash_operator``, ``example_python_operator``), minus
-what the compatibility layer does not support yet (Jinja templates, ``dagrun_timeout``,
-``multiple_outputs``); ``EXAMPLE_BASH_OPERATOR_UNMODIFIED`` keeps one to check the problem.
+what the compatibility layer does not support yet (Jinja templates, ``dagrun_timeout``);
+``TASKFLOW`` is Airflow's tutorial unmodified, and ``EXAMPLE_BASH_OPERATOR_UNMODIFIED``
+keeps the parts of an example that are refused, to check the problem.
 """
 
 TUTORIAL = '''
@@ -72,29 +73,50 @@ from airflow.sdk import dag, task
 def tutorial_taskflow_api():
     """
     ### TaskFlow API Tutorial Documentation
+    This is a simple data pipeline example which demonstrates the use of
+    the TaskFlow API using three simple tasks for Extract, Transform, and Load.
     """
 
     @task()
     def extract():
+        """
+        #### Extract task
+        A simple Extract task to get data ready for the rest of the data
+        pipeline. In this case, getting data is simulated by reading from a
+        hardcoded JSON string.
+        """
         data_string = '{"1001": 301.27, "1002": 433.21, "1003": 502.22}'
+
         order_data_dict = json.loads(data_string)
         return order_data_dict
 
-    @task()
+    @task(multiple_outputs=True)
     def transform(order_data_dict: dict):
+        """
+        #### Transform task
+        A simple Transform task which takes in the collection of order data and
+        computes the total order value.
+        """
         total_order_value = 0
+
         for value in order_data_dict.values():
             total_order_value += value
-        return {"total_order_value": round(total_order_value, 2)}
+
+        return {"total_order_value": total_order_value}
 
     @task()
-    def load(order_summary: dict):
-        print(f"Total order value is: {order_summary['total_order_value']:.2f}")
-        return order_summary["total_order_value"]
+    def load(total_order_value: float):
+        """
+        #### Load task
+        A simple Load task which takes in the result of the Transform task and
+        instead of saving it to end user review, just prints it out.
+        """
+
+        print(f"Total order value is: {total_order_value:.2f}")
 
     order_data = extract()
     order_summary = transform(order_data)
-    load(order_summary)
+    load(order_summary["total_order_value"])
 
 
 tutorial_taskflow_api()

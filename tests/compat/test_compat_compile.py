@@ -77,7 +77,10 @@ def test_taskflow_tasks_defined_inside_the_dag_function_resolve_for_workers(
     tasks = tasks_of(spec)
     assert list(tasks) == ["extract", "transform", "load"]
     assert tasks["transform"].inputs == {"order_data_dict": XComRef(task_id="extract")}
-    assert tasks["load"].inputs == {"order_summary": XComRef(task_id="transform")}
+    # order_summary["total_order_value"]: bound to the dict, the key read by the wrapper.
+    assert tasks["load"].inputs == {"total_order_value": XComRef(task_id="transform")}
+    selected = {"__airflow_output_keys__": {"total_order_value": "total_order_value"}}
+    assert tasks["load"].args == selected
     assert tasks["extract"].callable == "taskflow:tutorial_taskflow_api.local_tasks.extract"
     assert spec.trigger.start_date is not None
     assert spec.trigger.timezone == "UTC"
@@ -88,7 +91,7 @@ def test_taskflow_tasks_defined_inside_the_dag_function_resolve_for_workers(
     finally:
         sys.path.remove(str(tmp_path / "dags"))
         sys.modules.pop("taskflow", None)
-    assert transform(extract()) == {"total_order_value": 1236.7}
+    assert transform(extract()) == {"total_order_value": pytest.approx(1236.7)}
 
 
 def test_example_bash_operator_loop_edges_and_empty_operator(tmp_path: Path) -> None:
@@ -347,8 +350,10 @@ with DAG("d", schedule=None):
             "execute()) are not supported yet; write the task as a @task function",
         ),
         (
-            "    @task(multiple_outputs=True)\n    def t():\n        return {}\n    t()",
-            "multiple_outputs=True cannot be honoured: not supported yet",
+            "    @task\n    def t():\n        return {}\n    @task\n    def u(x):\n"
+            "        return x\n    u(t()['k'])",
+            "UnsupportedArgument: output of task 't'['k']: indexing an output reads one key of "
+            "a task with multiple_outputs=True",
         ),
         (
             "    @task\n    def t(x, ti=None):\n        return x\n    t(1)",
@@ -373,7 +378,7 @@ with DAG("d", schedule=None):
         "priority-weight",
         "email",
         "custom-operator",
-        "multiple-outputs",
+        "index-without-multiple-outputs",
         "context-ti",
         "dag-params",
         "operator-expand",
@@ -566,24 +571,43 @@ def test_the_pendulum_subset_returns_standard_library_values() -> None:
         pendulum.parse  # noqa: B018 - the attribute access is what is tested
 
 
-def test_a_group_in_a_list_after_a_task_output_says_how_to_write_it(tmp_path: Path) -> None:
-    [problem] = problems_of(
+def test_module_level_multiple_outputs_tasks_and_dict_annotations(tmp_path: Path) -> None:
+    spec = compile_one(
         tmp_path,
         """
         from airflow.sdk import DAG, TaskGroup, task
         from airflow.providers.standard.operators.empty import EmptyOperator
 
         @task
-        def first():
-            return 1
+        def split(text: str) -> dict[str, str]:
+            first, _, rest = text.partition(" ")
+            return {"first": first, "rest": rest}
 
-        with DAG("d", schedule=None):
+        @task
+        def shout(word: str, suffix: str = "!"):
+            return word.upper() + suffix
+
+        with DAG("outputs", schedule=None):
+            parts = split("hello big world")
             with TaskGroup("g") as g:
                 EmptyOperator(task_id="a")
-            first() >> [g, EmptyOperator(task_id="b")]
+            shout(parts["first"]) >> [g, EmptyOperator(task_id="b")]
         """,
+        name="outputs_mod",
     )
-    assert problem.startswith("dags/airflow_dag.py:12: TypeError: <TaskGroup 'g'> is a task group")
+    tasks = tasks_of(spec)
+    assert tasks["shout"].callable == "outputs_mod:shout.selecting"
+    assert edges(spec) == {("split", "shout"), ("shout", "g.a"), ("shout", "b")}
+    sys.path.insert(0, str(tmp_path / "dags"))
+    try:
+        shout = resolve_callable(tasks["shout"].callable or "")
+        split = resolve_callable(tasks["split"].callable or "")
+    finally:
+        sys.path.remove(str(tmp_path / "dags"))
+        sys.modules.pop("outputs_mod", None)
+    assert shout(word=split("hello big world"), **tasks["shout"].args) == "HELLO!"
+    with pytest.raises(KeyError, match="reads key 'first' of an upstream output"):
+        shout(word={"other": 1}, **tasks["shout"].args)
 
 
 def test_airflow_params_compile_to_dag_params(tmp_path: Path) -> None:

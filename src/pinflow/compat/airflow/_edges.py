@@ -14,6 +14,25 @@ from pinflow.compat.airflow._groups import connect
 from pinflow.sdk.graph import XComArg
 
 
+class AirflowHandle(XComArg):
+    """A task's handle in an Airflow DAG file: ``>>`` and ``<<`` also take labels and task
+    groups (which Pinflow's ``XComArg`` does not know) on their right."""
+
+    def __rshift__(self, other: Any) -> Any:
+        if isinstance(other, Label):
+            return other.__rrshift__(self)
+        for downstream in _as_list(other):
+            connect(self, downstream)
+        return other
+
+    def __lshift__(self, other: Any) -> Any:
+        if isinstance(other, Label):
+            return other.__rlshift__(self)
+        for upstream in _as_list(other):
+            connect(upstream, self)
+        return other
+
+
 class _Edge:
     """``a >> Label("x")``: waits for the other end of the edge."""
 

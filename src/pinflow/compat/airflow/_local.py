@@ -16,6 +16,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from pinflow.compat.airflow._outputs import selecting
+
 LOCALS = ".<locals>."
 
 
@@ -86,7 +88,7 @@ class LocalTasks:
     def __getattr__(self, name: str) -> Any:
         key = self._prefix + name
         if key in self._functions:
-            return self._functions[key]
+            return selecting(self._functions[key])
         if any(k.startswith(key + ".") for k in self._functions):
             return LocalTasks(self._functions, key + ".")
         raise AttributeError(f"no task function {key!r} in the DAG function's body")

@@ -13,13 +13,10 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pinflow.compat.airflow._groups import (
-    connect,
-    group_defaults,
-    joined,
-    task_id_in_group,
-)
+from pinflow.compat.airflow._edges import AirflowHandle
+from pinflow.compat.airflow._groups import group_defaults, joined, task_id_in_group
 from pinflow.compat.airflow._options import UnsupportedArgument, task_options
+from pinflow.compat.airflow._outputs import selected_keys
 from pinflow.compat.airflow._task import AirflowTask
 from pinflow.sdk.arguments import bind_call
 from pinflow.sdk.graph import DagBuilder, XComArg, current_builder
@@ -29,7 +26,7 @@ from pinflow.sdk.options import EXECUTION_CHECKERS, check_identifier, check_opti
 _SKIP_EXIT_CODE = 99
 
 
-class BaseOperator(XComArg):
+class BaseOperator(AirflowHandle):
     """The handle of a task added by an operator; subclasses say what the task runs."""
 
     def __init__(self, *, task_id: str, dag: object = None, **kwargs: Any) -> None:
@@ -71,25 +68,7 @@ class BaseOperator(XComArg):
     @property
     def output(self) -> XComArg:
         """The task's return value (Airflow's ``operator.output``)."""
-        return XComArg(self.builder, self.task_id)
-
-    def __rshift__(self, other: Any) -> Any:
-        from pinflow.compat.airflow._edges import Label
-
-        if isinstance(other, Label):
-            return other.__rrshift__(self)
-        for downstream in other if isinstance(other, list | tuple) else [other]:
-            connect(self, downstream)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        from pinflow.compat.airflow._edges import Label
-
-        if isinstance(other, Label):
-            return other.__rlshift__(self)
-        for upstream in other if isinstance(other, list | tuple) else [other]:
-            connect(upstream, self)
-        return other
+        return AirflowHandle(self.builder, self.task_id)
 
     def __repr__(self) -> str:
         return f"<Task({type(self).__name__}): {self.task_id}>"
@@ -184,6 +163,11 @@ class PythonOperator(BaseOperator):
         if not callable(function):
             raise TypeError(f"{owner}: python_callable must be a function")
         wrapper = AirflowTask(function, {})
+        if selected_keys(owner, wrapper._signature, tuple(args), kwargs):
+            raise UnsupportedArgument(
+                f"{owner}: op_args/op_kwargs cannot take output['key'] yet; pass the whole "
+                "output, or make the task a @task function"
+            )
         call = bind_call(owner, wrapper._signature, builder, tuple(args), kwargs)
         return {
             "kind": "python",

@@ -13,7 +13,14 @@ from typing import Any, NoReturn, Self
 from pinflow.compat.airflow._groups import group_defaults, joined, task_id_in_group
 from pinflow.compat.airflow._local import local_reference
 from pinflow.compat.airflow._options import UnsupportedArgument, task_options
-from pinflow.sdk.arguments import BoundCall
+from pinflow.compat.airflow._outputs import (
+    SELECT,
+    TaskOutput,
+    returns_dict,
+    selected_keys,
+    selecting,
+)
+from pinflow.sdk.arguments import BoundCall, bind_call
 from pinflow.sdk.graph import DagBuilder, XComArg
 from pinflow.sdk.task import BashTask, Task, make_task
 
@@ -64,6 +71,7 @@ class AirflowTask(Task[Any, Any]):
                 "(see docs/migrating-from-airflow.md)"
             )
         self._local_ref = local_reference(function)
+        self.multiple_outputs = returns_dict(function)
 
     @property
     def task_id(self) -> str:
@@ -76,22 +84,44 @@ class AirflowTask(Task[Any, Any]):
     def _node_options(self) -> dict[str, Any]:
         return {**group_defaults(), **super()._node_options()}
 
+    @property
+    def selecting(self) -> Callable[..., Any]:
+        """The function, reading ``output["key"]`` arguments (see ``_outputs``)."""
+        return selecting(self.function)
+
     def override(self, **options: Any) -> Self:
         """``.override(task_id=..., retries=...)`` with Airflow's argument names."""
-        return super().override(**task_options(self.owner, options))
+        multiple = options.pop("multiple_outputs", self.multiple_outputs)
+        overridden = super().override(**task_options(self.owner, options))
+        overridden.multiple_outputs = bool(multiple)
+        return overridden
+
+    def _build(
+        self, builder: DagBuilder, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> XComArg:
+        keys = selected_keys(self.owner, self._signature, args, kwargs)
+        call = bind_call(self.owner, self._signature, builder, args, kwargs)
+        if keys:
+            call = BoundCall(args={**call.args, SELECT: keys}, inputs=call.inputs)
+        return self._add(builder, call)
 
     def _add(self, builder: DagBuilder, call: BoundCall) -> XComArg:
-        if self._local_ref is None:
-            return joined(super()._add(builder, call))
+        ref = self.callable_ref
+        if SELECT in call.args and self._local_ref is None:
+            ref += ".selecting"  # a module-level task: resolve to the wrapper, not the function
         fields = {
             **self._node_options(),
             "kind": "python",
-            "callable": self._local_ref,
+            "callable": ref,
             "args": call.args,
             "inputs": call.inputs,
             "expand": call.expand,
         }
-        return joined(builder.add_task(builder.unique_task_id(self.task_id), fields))
+        if self._local_ref is None and builder.strict and "<locals>" in ref:
+            return super()._add(builder, call)  # the SDK's "define it at module level"
+        handle = builder.add_task(builder.unique_task_id(self.task_id), fields)
+        joined(handle)
+        return TaskOutput(builder, handle.task_id, multiple_outputs=self.multiple_outputs)
 
 
 class AirflowBashTask(BashTask[Any]):
@@ -155,8 +185,12 @@ def _make(
     cls: type[Task[Any, Any]], function: object, kwargs: Mapping[str, Any], label: str
 ) -> Task[Any, Any]:
     name = getattr(function, "__qualname__", repr(function))
-    options = task_options(f"{label} {name!r}", kwargs)
-    return make_task(cls, function, options)
+    rest = dict(kwargs)
+    multiple = rest.pop("multiple_outputs", None) if cls is AirflowTask else None
+    made: Task[Any, Any] = make_task(cls, function, task_options(f"{label} {name!r}", rest))
+    if isinstance(made, AirflowTask) and multiple is not None:
+        made.multiple_outputs = bool(multiple)
+    return made
 
 
 task = AirflowTaskDecorator()
