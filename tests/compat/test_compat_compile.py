@@ -356,6 +356,12 @@ with DAG("d", schedule=None):
             "a task with multiple_outputs=True",
         ),
         (
+            "    @task(multiple_outputs=True)\n    def t():\n        return {'k': [1]}\n"
+            "    @task\n    def u(x):\n        return x\n    u.expand(x=t()['k'])",
+            "UnsupportedArgument: output of task 't'['k'] can be a task argument, not a "
+            "partial()/expand() argument, yet",
+        ),
+        (
             "    @task\n    def t(x, ti=None):\n        return x\n    t(1)",
             "UnsupportedArgument: @task 't': the context value(s) 'ti' that Airflow passes",
         ),
@@ -379,6 +385,7 @@ with DAG("d", schedule=None):
         "email",
         "custom-operator",
         "index-without-multiple-outputs",
+        "index-in-expand",
         "context-ti",
         "dag-params",
         "operator-expand",

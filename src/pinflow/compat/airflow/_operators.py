@@ -163,7 +163,7 @@ class PythonOperator(BaseOperator):
         if not callable(function):
             raise TypeError(f"{owner}: python_callable must be a function")
         wrapper = AirflowTask(function, {})
-        if selected_keys(owner, wrapper._signature, tuple(args), kwargs):
+        if selected_keys(owner, wrapper._signature, tuple(args), kwargs)[0]:
             raise UnsupportedArgument(
                 f"{owner}: op_args/op_kwargs cannot take output['key'] yet; pass the whole "
                 "output, or make the task a @task function"

@@ -48,6 +48,24 @@ class KeyedOutput(AirflowHandle):
         super().__init__(builder, task_id)
         self.output_key = output_key
 
+    @property
+    def key(self) -> str:
+        # Read when the SDK binds this handle itself (partial(), expand()), which would bind
+        # the whole dict: only a plain task argument passes one key on.
+        raise UnsupportedArgument(
+            f"output of task {self.task_id!r}[{self.output_key!r}] can be a task argument, "
+            "not a partial()/expand() argument, yet; pass the whole output"
+        )
+
+    @key.setter
+    def key(self, value: str) -> None:
+        """XComArg's ``__init__`` sets the XCom key; this handle's is always the output's."""
+
+    @property
+    def whole(self) -> AirflowHandle:
+        """The output this key is read from."""
+        return AirflowHandle(self.builder, self.task_id)
+
     def __repr__(self) -> str:
         return f"{super().__repr__()}[{self.output_key!r}]"
 
@@ -62,19 +80,32 @@ def returns_dict(function: Callable[..., Any]) -> bool:
 
 def selected_keys(
     owner: str, signature: inspect.Signature, args: tuple[Any, ...], kwargs: Mapping[str, Any]
-) -> dict[str, str]:
-    """The parameters bound to ``output["key"]``, and their keys."""
+) -> tuple[dict[str, str], tuple[Any, ...], dict[str, Any]]:
+    """The parameters bound to ``output["key"]`` with their keys, and the arguments with
+    each such handle replaced by the whole output (what the SDK binds)."""
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError:
-        return {}  # bind_call reports the mistake with its own message
+        return {}, args, dict(kwargs)  # bind_call reports the mistake with its own message
     keys = {}
     for name, value in bound.arguments.items():
         if isinstance(value, KeyedOutput):
             keys[name] = value.output_key
-        elif isinstance(value, Mapping) and any(isinstance(v, KeyedOutput) for v in value.values()):
+            bound.arguments[name] = value.whole
+        elif _holds_keyed(value):
             raise TypeError(f"{owner}: pass output['key'] as an argument of its own")
-    return keys
+    return keys, bound.args, bound.kwargs
+
+
+def _holds_keyed(value: object) -> bool:
+    items: list[object]
+    if isinstance(value, Mapping):
+        items = list(value.values())
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        return False
+    return any(isinstance(item, KeyedOutput) for item in items)
 
 
 def selecting(function: Callable[..., Any]) -> Callable[..., Any]:

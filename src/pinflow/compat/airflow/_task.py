@@ -99,8 +99,8 @@ class AirflowTask(Task[Any, Any]):
     def _build(
         self, builder: DagBuilder, args: tuple[Any, ...], kwargs: Mapping[str, Any]
     ) -> XComArg:
-        keys = selected_keys(self.owner, self._signature, args, kwargs)
-        call = bind_call(self.owner, self._signature, builder, args, kwargs)
+        keys, args, bound_kwargs = selected_keys(self.owner, self._signature, args, kwargs)
+        call = bind_call(self.owner, self._signature, builder, args, bound_kwargs)
         if keys:
             call = BoundCall(args={**call.args, SELECT: keys}, inputs=call.inputs)
         return self._add(builder, call)
