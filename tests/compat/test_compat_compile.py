@@ -333,6 +333,10 @@ with DAG("d", schedule=None):
             "UnsupportedArgument: BashOperator 't': bash_command uses Jinja templating",
         ),
         (
+            "    BashOperator(task_id='t', bash_command='scripts/run.sh')",
+            "a bash_command ending in .sh/.bash names a template file in Airflow",
+        ),
+        (
             "    BashOperator(task_id='t', bash_command='true', priority_weight=5)",
             "UnsupportedArgument: BashOperator 't': priority_weight=5 cannot be honoured: "
             "Pinflow does not order ready tasks by priority",
@@ -381,6 +385,7 @@ with DAG("d", schedule=None):
     ],
     ids=[
         "jinja",
+        "script-file",
         "priority-weight",
         "email",
         "custom-operator",

@@ -100,6 +100,13 @@ class BashOperator(BaseOperator):
                 "not supported yet; read values from the environment instead (e.g. "
                 "$PINFLOW_RUN_ID) (see docs/migrating-from-airflow.md)"
             )
+        if command.rstrip().endswith((".sh", ".bash")):
+            raise UnsupportedArgument(
+                f"{owner}: a bash_command ending in .sh/.bash names a template file in Airflow, "
+                "which is not supported yet; run it from the bundle instead: "
+                "bash_command='bash \"$PINFLOW_BUNDLE_DIR/<path>.sh\" ' (see "
+                "docs/migrating-from-airflow.md)"
+            )
         if skip_codes not in (_SKIP_EXIT_CODE, [_SKIP_EXIT_CODE], (_SKIP_EXIT_CODE,)):
             raise UnsupportedArgument(
                 f"{owner}: skip_on_exit_code={skip_codes!r} cannot be honoured: Pinflow skips "
