@@ -10,6 +10,7 @@ from pinflow.cli.celery import celery
 from pinflow.cli.common import EXIT_CODES_HELP, PinflowGroup, client_options
 from pinflow.cli.dags import dags
 from pinflow.cli.dev import dev
+from pinflow.cli.maintenance import backup_cmd, restore_cmd
 from pinflow.cli.runs import runs, tasks
 from pinflow.cli.server import api_server, db, scheduler
 from pinflow.cli.standalone import standalone
@@ -61,3 +62,6 @@ for command in (
     logout,
 ):
     app.add_command(command)
+
+for maintenance in (backup_cmd, restore_cmd):
+    db.add_command(maintenance)
