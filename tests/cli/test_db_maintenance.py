@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import select
 
 from pinflow.cli.common import ExitCode
 from pinflow.cli.main import app as pinflow
@@ -17,6 +19,7 @@ from pinflow.lifecycle.states import RunState
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.commands._runs import get_run, trigger_run
 from pinflow.store.db import Database
+from pinflow.store.tables import AuditEvent
 from pinflow.testing import make_spec, run_until_idle, scripted
 
 
@@ -98,3 +101,39 @@ def test_without_pg_dump_the_error_says_what_to_install(
     assert "pg_dump is not on PATH" in result.stderr
     assert "postgresql-client" in result.stderr
     assert not (tmp_path / "x.dump").exists()
+
+
+# --- db clean --------------------------------------------------------------------------------
+
+
+def test_clean_dry_run_counts_then_clean_deletes_with_an_audit_entry(
+    etl: Database, tmp_path: Path
+) -> None:
+    assert run_once(etl, "today") == RunState.SUCCESS
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    dry = invoke(etl, "db", "clean", "--before", tomorrow, "--dry-run", "--home", str(tmp_path))
+    assert "dag_run                       2" in dry.stdout
+    assert "task_instance                 4" in dry.stdout
+    assert get_run(etl, "etl", "today").state == RunState.SUCCESS
+
+    refused = invoke(etl, "db", "clean", "--before", tomorrow, code=ExitCode.USAGE)
+    assert "--yes" in refused.stderr
+    assert get_run(etl, "etl", "today").state == RunState.SUCCESS
+
+    done = invoke(
+        etl, "db", "clean", "--before", tomorrow, "--dag", "etl", "--batch-size", "1", "--yes",
+        "--home", str(tmp_path),
+    )  # fmt: skip
+    assert "Deleted in 2 batch(es)" in done.stdout
+    for run_id in ("before", "today"):
+        with pytest.raises(NotFoundError):
+            get_run(etl, "etl", run_id)
+    with etl.read() as s:
+        entries = s.scalars(select(AuditEvent).where(AuditEvent.action == "db.cleaned")).all()
+    assert len(entries) == 2
+    assert all(e.actor.startswith("cli:") and e.meta["counts"]["dag_run"] == 1 for e in entries)
+
+
+def test_clean_refuses_a_date_it_cannot_read(etl: Database) -> None:
+    result = invoke(etl, "db", "clean", "--before", "last tuesday", "--dry-run", code=2)
+    assert "ISO 8601" in result.stderr

@@ -10,7 +10,7 @@ from pinflow.cli.celery import celery
 from pinflow.cli.common import EXIT_CODES_HELP, PinflowGroup, client_options
 from pinflow.cli.dags import dags
 from pinflow.cli.dev import dev
-from pinflow.cli.maintenance import backup_cmd, restore_cmd
+from pinflow.cli.maintenance import backup_cmd, clean_cmd, restore_cmd
 from pinflow.cli.runs import runs, tasks
 from pinflow.cli.server import api_server, db, scheduler
 from pinflow.cli.standalone import standalone
@@ -63,5 +63,5 @@ for command in (
 ):
     app.add_command(command)
 
-for maintenance in (backup_cmd, restore_cmd):
+for maintenance in (backup_cmd, restore_cmd, clean_cmd):
     db.add_command(maintenance)
