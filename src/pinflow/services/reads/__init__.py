@@ -15,6 +15,7 @@ from pinflow.services.reads import _queries as queries
 from pinflow.services.reads import _read_models as read_models
 from pinflow.services.reads import _run_queries as run_queries
 from pinflow.services.reads import _task_queries as task_queries
+from pinflow.services.reads import _traces as traces
 from pinflow.services.reads import _views as views
 from pinflow.services.reads import _xcoms as xcoms
 from pinflow.services.reads._dag_queries import DagDetails, DagFilter, DagInfo
@@ -57,6 +58,7 @@ __all__ = [
     "read_models",
     "run_queries",
     "task_queries",
+    "traces",
     "views",
     "xcoms",
 ]
