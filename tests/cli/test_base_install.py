@@ -117,3 +117,9 @@ def test_metrics_without_the_extra_say_what_to_install(tmp_path: Path) -> None:
         "501 Prometheus metrics (/metrics) needs the 'metrics' extra, which is not installed: "
         "pip install 'pinflow[metrics]'"
     )
+
+
+def test_traces_without_the_extra_are_one_clear_line(tmp_path: Path) -> None:
+    result = _run(["-m", "pinflow.cli", "traces", "export", "--dag", "d", "--run", "r"], tmp_path)
+    assert result.returncode == 1
+    assert "pip install 'pinflow[otel]'" in _one_clear_line(result)

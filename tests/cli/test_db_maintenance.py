@@ -137,3 +137,30 @@ def test_clean_dry_run_counts_then_clean_deletes_with_an_audit_entry(
 def test_clean_refuses_a_date_it_cannot_read(etl: Database) -> None:
     result = invoke(etl, "db", "clean", "--before", "last tuesday", "--dry-run", code=2)
     assert "ISO 8601" in result.stderr
+
+
+# --- traces export ---------------------------------------------------------------------------
+
+
+def test_traces_export_prints_a_run_and_its_tries(etl: Database, tmp_path: Path) -> None:
+    from pinflow.services.tracing import trace_id_of
+
+    result = invoke(
+        etl, "traces", "export", "--dag", "etl", "--run", "before", "--console",
+        "--home", str(tmp_path),
+    )  # fmt: skip
+    assert "Exported 1 run(s), 3 span(s)." in result.stderr
+    assert result.stdout.count('"name": "try ') == 2
+    assert f'"trace_id": "0x{trace_id_of("etl", "before"):032x}"' in result.stdout
+
+    since = invoke(etl, "traces", "export", "--since", "2000-01-01", "--console")
+    assert "Exported 1 run(s), 3 span(s)." in since.stderr
+
+
+def test_traces_export_says_what_it_needs(etl: Database) -> None:
+    neither = invoke(etl, "traces", "export", "--console", code=ExitCode.USAGE)
+    assert "--run (with --dag) or --since" in neither.stderr
+    lone = invoke(etl, "traces", "export", "--run", "before", code=ExitCode.USAGE)
+    assert "--run needs --dag" in lone.stderr
+    missing = invoke(etl, "traces", "export", "--dag", "etl", "--run", "nope", code=1)
+    assert "was not found" in missing.stderr

@@ -14,6 +14,7 @@ from pinflow.cli.maintenance import backup_cmd, clean_cmd, restore_cmd
 from pinflow.cli.runs import runs, tasks
 from pinflow.cli.server import api_server, db, scheduler
 from pinflow.cli.standalone import standalone
+from pinflow.cli.traces import traces
 from pinflow.cli.versions import versions
 
 HELP = f"""Pinflow: workflows as immutable, versioned artifacts; every run pinned to its snapshot.
@@ -56,6 +57,7 @@ for command in (
     runs,
     tasks,
     audit,
+    traces,
     users,
     tokens,
     login,

@@ -89,8 +89,10 @@ def restore_cmd(path: Path, yes: bool, home: Path | None) -> None:
         )
 
 
-def _cut_off(_ctx: click.Context, _param: click.Parameter, value: str) -> datetime:
+def cut_off(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
     """ISO 8601 (``2026-01-01``, ``2026-01-01T06:00+02:00``); without a zone it is UTC."""
+    if value is None:
+        return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -108,7 +110,7 @@ def _print_counts(title: str, counts: dict[str, int]) -> None:
 
 
 @click.command("clean")
-@click.option("--before", required=True, callback=_cut_off, help="Delete runs that ended before.")
+@click.option("--before", required=True, callback=cut_off, help="Delete runs that ended before.")
 @click.option("--dag", "dag_id", default=None, help="Only the runs of this DAG.")
 @click.option(
     "--dry-run", is_flag=True, help="Print what would be deleted, per table; delete nothing."
