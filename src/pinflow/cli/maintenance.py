@@ -120,7 +120,7 @@ def _print_counts(title: str, counts: dict[str, int]) -> None:
     "--batch-size",
     default=1000,
     show_default=True,
-    type=click.IntRange(1, 100_000),
+    type=click.IntRange(1, 10_000),
     help="Runs deleted per transaction.",
 )
 @HOME_OPTION

@@ -56,7 +56,7 @@ TABLES = (
     "xcom",
     "staging_dir",
 )
-MAX_BATCH = 100_000
+MAX_BATCH = 10_000  # ids are bound parameters: well under SQLite's 32,766 and psycopg's 65,535
 
 
 @dataclass(frozen=True)
