@@ -62,12 +62,13 @@ def backup(db: Database, target: Path) -> BackupInfo:
         raise ConflictError(f"{target} exists; give a new file name (a backup never overwrites).")
     if not target.parent.is_dir():
         raise NotFoundError(f"The directory {target.parent} does not exist; create it first.")
-    revision = migrate.current_revision(db)
     os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
-        if db.is_sqlite:
+        if db.is_sqlite:  # read from the copy: no write lock is ever asked of a live server
             _sqlite_copy(_sqlite_path(db), target)
+            revision = _sqlite_revision(target)
         else:
+            revision = migrate.current_revision(db)
             _run(["pg_dump", "--format=custom", "--no-owner", f"--file={target}"], db)
     except BaseException:
         target.unlink(missing_ok=True)
