@@ -152,6 +152,12 @@ class Settings(BaseSettings):
         description="fsspec URL of the store for XCom artifacts and run staging shared by "
         "every host (s3://bucket/prefix); default: file:// under artifacts_dir",
     )
+    # -- operability (docs/operations.md) ---------------------------------------------------
+    metrics_allow_from: str = Field(
+        default="",
+        description="comma-separated addresses or networks (10.0.0.0/8, ::1) whose scrapes of "
+        "/metrics need no token; everyone else sends one (Authorization: Bearer)",
+    )
     logs_dir: Path = _under_home("logs")
     staging_dir: Path = _under_home("staging")
     snapshot_cache_dir: Path = _under_home("snapshots")

@@ -9,7 +9,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from pinflow import __version__
-from pinflow.api import auth, errors
+from pinflow.api import auth, errors, metrics
 from pinflow.api.routes import (
     execution,
     health,
@@ -56,6 +56,7 @@ def create_app(
         app.include_router(router)
     for v2 in (v2_dags, v2_runs, v2_tasks, v2_misc, v2_resources):
         app.include_router(v2.router)
+    metrics.install(app, db, settings)  # /metrics (Prometheus), with the 'metrics' extra
     mount_ui(app)  # the web UI at /ui (pages, static files); after the error handlers
     return app
 

@@ -157,6 +157,8 @@ def current_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+# The bearer credentials as sent (None without any), for a route that checks them itself.
+CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ProjectOf = Callable[[Database, Request], str]
 
 

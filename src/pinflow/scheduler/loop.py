@@ -214,6 +214,14 @@ class Scheduler:
         Returns whether anything happened (a result recorded or a try submitted).
         """
         woken = self._wait(max_wait)
+        started = time.perf_counter()
+        try:
+            return self._act(woken)
+        finally:
+            self._safety.loop.observe(time.perf_counter() - started)
+
+    def _act(self, woken: bool) -> bool:
+        """One turn of the loop after its wait: what ``step`` times."""
         if self._remote is not None:  # no results come back here: claim and send
             self._timers_due(woken)
             return self._dispatch_remote(self._remote) > 0

@@ -10,6 +10,7 @@ from pinflow.services.commands import _dags as dags
 from pinflow.services.commands import _import_errors as import_errors
 from pinflow.services.commands import _push as push
 from pinflow.services.commands import _resources as resources
+from pinflow.services.commands import _retention as retention
 from pinflow.services.commands import _run_states as run_states
 from pinflow.services.commands import _runs as runs
 from pinflow.services.commands import _task_states as task_states
@@ -37,6 +38,7 @@ __all__ = [
     "import_errors",
     "push",
     "resources",
+    "retention",
     "run_states",
     "runs",
     "task_states",
