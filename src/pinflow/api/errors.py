@@ -154,6 +154,17 @@ def _refused_value(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body(request, message), status_code=400)
 
 
+def _unencodable(request: Request, exc: Exception) -> JSONResponse:
+    """Text that cannot be stored or hashed: JSON's ``"\\ud800"`` escape parses to an unpaired
+    surrogate, which no UTF-8 column (nor the digest) accepts."""
+    log.info("unencodable text on %s %s: %s", request.method, request.url.path, exc)
+    message = (
+        "Invalid input: a string holds an unpaired UTF-16 surrogate (a lone \\ud800-\\udfff "
+        "escape), which is not valid Unicode. Send valid UTF-8 text."
+    )
+    return JSONResponse(_body(request, message), status_code=400)
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(_body(request, "Internal server error"), status_code=500)
@@ -165,4 +176,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DataError, _refused_value)
     app.add_exception_handler(OverflowError, _refused_value)
+    app.add_exception_handler(UnicodeEncodeError, _unencodable)
     app.add_exception_handler(Exception, _unexpected)

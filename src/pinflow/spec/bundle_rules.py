@@ -70,7 +70,8 @@ def check_bundle(bundle: bytes, limits: BundleLimits = DEFAULT_LIMITS) -> None:
         if problems:
             raise _refused(
                 f"The code bundle has {len(problems)} unsafe or invalid entr"
-                f"{'y' if len(problems) == 1 else 'ies'}: {problems[0]}. {_FIX}",
+                f"{'y' if len(problems) == 1 else 'ies'}, first {problems[0].location!r}: "
+                f"{problems[0].message}. {_FIX}",
                 problems,
             )
         _check_sizes(archive, infos, limits)
@@ -171,7 +172,14 @@ def _inflated_size(archive: zipfile.ZipFile, info: zipfile.ZipInfo, lim: BundleL
                 size += len(chunk)
                 if size > lim.max_file_bytes:
                     raise _file_too_large(info, size, lim)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        NotImplementedError,
+        ValueError,
+        OSError,
+    ) as exc:
         raise _refused(
             f"The code bundle's entry {_shown(info.filename)!r} cannot be read ({exc}). "
             "The archive is damaged or truncated: build it again (pinflow dags push does).",
@@ -240,7 +248,15 @@ def check_spec_limits(spec: DagSpec, limits: BundleLimits = DEFAULT_LIMITS) -> N
             "several DAGs (or map one task over its inputs with expand), or raise the limit.",
             [Problem("tasks", f"more than {limits.max_tasks_per_dag} tasks")],
         )
-    size = len(spec_to_json(spec).encode("utf-8", "surrogatepass"))
+    text = spec_to_json(spec)
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:  # JSON's "\ud800" escape parses to an unpaired surrogate
+        raise _refused(
+            f"The DAG spec of {spec.dag_id!r} holds text that is not valid Unicode (an unpaired "
+            f"surrogate, \\u{ord(text[exc.start]):04x}): send UTF-8 text.",
+            [Problem("", "an unpaired surrogate in a string")],
+        ) from None
     if size > limits.max_spec_bytes:
         raise _refused(
             f"The DAG spec of {spec.dag_id!r} is {size} bytes of JSON, over the limit of "
