@@ -95,8 +95,11 @@ def check_limits(compiled: list[CompiledDag]) -> None:
 
     limits = Settings().bundle_limits
     for item in compiled:
-        check_spec_limits(item.spec, limits)
-        check_bundle(item.bundle, limits)
+        try:
+            check_spec_limits(item.spec, limits)
+            check_bundle(item.bundle, limits)
+        except InvalidInputError as exc:  # the message names the entry; shown whole
+            raise InvalidInputError(f"{item.spec.dag_id}: {exc.message}") from None
 
 
 def push_compiled(
