@@ -185,6 +185,13 @@ SPEC_CASES: list[tuple[str, dict[str, Any], int, str]] = [
     ("task id traversal", spec(tasks=_with_task_id("../../t")), 422, "task_id"),
     ("task id control char", spec(tasks=_with_task_id("t\x00")), 422, "task_id"),
     ("project traversal", spec(project="../beta"), 422, "body.spec.project"),
+    ("NUL in a name", spec(name="Nightly\x00"), 400, "NUL character (\\u0000) at name"),
+    (
+        "NUL in an argument",
+        spec(tasks=[{**_tasks(1)[0], "args": {"x": ["ok", "a\x00"]}}]),
+        400,
+        "at tasks[0].args.x[1]",
+    ),
 ]
 
 

@@ -190,3 +190,13 @@ def test_spec_limits() -> None:
         check_spec_limits(_spec(4), limits)
     with pytest.raises(InvalidInputError, match=r"over the limit of 2000 bytes \(PINFLOW_MAX_SPEC"):
         check_spec_limits(_spec(1, "x" * 2000), limits)
+
+
+def test_a_spec_with_text_no_database_stores_is_refused() -> None:
+    nul = DagSpec(dag_id="d", tasks=[TaskSpec(task_id="t", kind="bash", args={"k\x00": 1})])
+    lone = DagSpec(dag_id="d", description="\udc00")
+
+    with pytest.raises(InvalidInputError, match=r"NUL character \(\\u0000\) at tasks\[0\]\.args"):
+        check_spec_limits(nul)
+    with pytest.raises(InvalidInputError, match=r"not valid Unicode \(an unpaired surrogate"):
+        check_spec_limits(lone)

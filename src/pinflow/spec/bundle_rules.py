@@ -20,9 +20,11 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 from pinflow.errors import InvalidInputError, Problem
-from pinflow.spec.canonical import spec_to_json
+from pinflow.spec.canonical import spec_to_dict, spec_to_json
+from pinflow.spec.locations import format_location
 from pinflow.spec.models import DagSpec
 
 MIB = 1024 * 1024
@@ -229,6 +231,24 @@ def _refused(message: str, problems: list[Problem]) -> InvalidInputError:
     return InvalidInputError(message, problems=problems)
 
 
+def _nul_location(document: Any) -> str | None:
+    """Where the first string (or key) holding a NUL is, as ``tasks[0].args.x``; iterative, as
+    a spec may nest as deep as its JSON parser allowed."""
+    todo: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
+    while todo:
+        path, value = todo.pop()
+        if isinstance(value, str) and "\x00" in value:
+            return format_location(*path)
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in str(key):
+                    return format_location(*path, str(key))
+                todo.append(((*path, str(key)), item))
+        elif isinstance(value, list):
+            todo.extend(((*path, i), item) for i, item in enumerate(value))
+    return None
+
+
 def _shown(name: str) -> str:
     """The name as it can be shown safely (control characters and surrogates escaped)."""
     return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in name)
@@ -257,6 +277,13 @@ def check_spec_limits(spec: DagSpec, limits: BundleLimits = DEFAULT_LIMITS) -> N
             f"surrogate, \\u{ord(text[exc.start]):04x}): send UTF-8 text.",
             [Problem("", "an unpaired surrogate in a string")],
         ) from None
+    where = _nul_location(spec_to_dict(spec))
+    if where is not None:
+        raise _refused(
+            f"The DAG spec of {spec.dag_id!r} holds a NUL character (\\u0000) at "
+            f"{where or 'its top level'}, which PostgreSQL cannot store: remove it.",
+            [Problem(where, "a NUL character")],
+        )
     if size > limits.max_spec_bytes:
         raise _refused(
             f"The DAG spec of {spec.dag_id!r} is {size} bytes of JSON, over the limit of "
