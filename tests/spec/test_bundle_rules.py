@@ -85,11 +85,12 @@ def test_a_device_or_pipe_is_refused() -> None:
     assert "not a regular file" in refusal(zipped((fifo, b""))).message
 
 
-def test_a_duplicate_name_is_refused() -> None:
-    error = refusal(zipped(("etl.py", b"x = 1"), ("etl.py", b"x = 2")))
+@pytest.mark.parametrize("again", ["etl.py", "./etl.py", ".//etl.py", "etl.py/"])
+def test_a_duplicate_name_is_refused(again: str) -> None:
+    error = refusal(zipped(("etl.py", b"x = 1"), (zipfile.ZipInfo(again), b"x = 2")))
 
     assert [(p.location, p.message) for p in error.problems] == [
-        ("etl.py", "duplicate entry: the archive holds this name twice")
+        (again, "duplicate entry: the archive holds this name twice")
     ]
 
 

@@ -8,6 +8,9 @@ runtime checks again before unpacking (defence in depth: a bundle stored before 
 Pure: no I/O beyond the zip object in memory. Sizes are checked twice: the sizes the zip
 *declares*, then the bytes each entry really inflates to, read with a cap, because a crafted
 archive can declare 1 KiB and inflate to gigabytes.
+
+The spec's own limits (tasks per DAG, JSON size, text no database can store) are here too:
+one module holds everything a push is measured against, for the server and the CLI alike.
 """
 
 from __future__ import annotations
@@ -85,7 +88,9 @@ def entry_problems(infos: list[zipfile.ZipInfo]) -> Iterator[Problem]:
     for info in infos:
         problem = name_problem(info) or kind_problem(info)
         if problem is None:
-            key = unicodedata.normalize("NFC", info.filename.rstrip("/"))
+            # ``a/./b`` and ``a//b`` land where ``a/b`` does
+            parts = [p for p in info.filename.split("/") if p not in ("", ".")]
+            key = unicodedata.normalize("NFC", "/".join(parts))
             if key in seen:
                 problem = "duplicate entry: the archive holds this name twice"
             seen.add(key)
