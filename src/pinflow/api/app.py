@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from pinflow import __version__
 from pinflow.api import auth, errors, metrics
+from pinflow.api.body_limit import BodyLimit
 from pinflow.api.routes import (
     execution,
     health,
@@ -49,6 +50,9 @@ def create_app(
     ttl = timedelta(seconds=settings.execution_token_ttl)
     app.state.try_tokens = TryTokens(app.state.auth.jwt_secret, ttl)
     errors.install_error_handlers(app)
+    app.add_middleware(
+        BodyLimit, paths=push.BODY_LIMITED_PATHS, max_bytes=settings.max_push_body_bytes
+    )
     # Remote workers, authenticated by try tokens. First: routes are matched in order, and
     # these take several calls per try (their prefix is their own, so nothing else moves).
     app.include_router(execution.router)

@@ -17,7 +17,7 @@ import io
 import zipfile
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from pinflow.api.auth import DbDep, PrincipalDep, authorize, require
@@ -31,6 +31,8 @@ from pinflow.spec.models import DagSpec
 from pinflow.store.db import Database
 
 router = APIRouter(prefix="/api", tags=["push"])
+# The routes whose body the app caps at ``Settings.max_push_body_bytes`` (api/body_limit.py).
+BODY_LIMITED_PATHS = ("/api/snapshots",)
 
 
 def _zip_bundle(value: object) -> bytes:
@@ -41,7 +43,10 @@ def _zip_bundle(value: object) -> bytes:
     except (binascii.Error, ValueError):
         raise ValueError("is not valid base64") from None
     if data and not zipfile.is_zipfile(io.BytesIO(data)):
-        raise ValueError("is not a zip archive")
+        raise ValueError(
+            "is not a zip archive (no end-of-archive record: truncated?); send the whole "
+            "archive, base64-encoded"
+        )
     return data
 
 
@@ -88,8 +93,13 @@ def _authorize_push(db: Database, principal: Principal, body: PushBody) -> None:
     response_model=Pushed,
     responses={200: {"model": Pushed, "description": "Already registered (idempotent)"}},
 )
-def push_snapshot(db: DbDep, principal: PrincipalDep, body: PushBody, response: Response) -> Pushed:
-    """Register a snapshot; ``mode`` publish (default), draft, or dev (hot reload)."""
+def push_snapshot(
+    db: DbDep, principal: PrincipalDep, body: PushBody, request: Request, response: Response
+) -> Pushed:
+    """Register a snapshot; ``mode`` publish (default), draft, or dev (hot reload).
+
+    The bundle's entries and the size limits are checked before anything is written
+    (``pinflow.spec.bundle_rules``); a body over the limit is refused with 413 unread."""
     _authorize_push(db, principal, body)
     result = push.register_snapshot(
         db,
@@ -98,6 +108,7 @@ def push_snapshot(db: DbDep, principal: PrincipalDep, body: PushBody, response: 
         actor=principal.username,
         mode=body.mode,
         deprecate_previous=body.deprecate_previous,
+        limits=request.app.state.settings.bundle_limits,
     )
     if not (result.snapshot_created or result.version_created):
         response.status_code = 200

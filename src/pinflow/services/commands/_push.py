@@ -18,6 +18,7 @@ from pinflow.services.audit_events import record
 from pinflow.services.commands._versions import deprecate_row, make_current, new_version_row, view
 from pinflow.services.common import for_update, now
 from pinflow.services.reads._views import VersionView
+from pinflow.spec.bundle_rules import DEFAULT_LIMITS, BundleLimits, check_bundle, check_spec_limits
 from pinflow.spec.canonical import snapshot_digest, spec_to_dict
 from pinflow.spec.models import DagSpec
 from pinflow.spec.validation import validate_for_publish
@@ -55,7 +56,11 @@ def register_snapshot(
     actor: str,
     mode: PushMode = PushMode.PUBLISH,
     deprecate_previous: bool = False,
+    limits: BundleLimits = DEFAULT_LIMITS,
 ) -> PushResult:
+    """Checked before the transaction opens, so a refused push writes nothing."""
+    check_spec_limits(spec, limits)
+    check_bundle(bundle, limits)
     digest = snapshot_digest(spec, bundle)
     if mode == PushMode.PUBLISH:
         validate_for_publish(spec)
