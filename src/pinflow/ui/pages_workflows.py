@@ -81,7 +81,9 @@ def workflows(
         page_size=PAGE_SIZE,
         filters={"status": wanted or "", "deleted": deleted, "search": search},
         statuses=[s.value for s in VersionStatus],
-        import_errors=import_errors.list_errors(db, IMPORT_ERRORS_SHOWN)[0],
+        import_errors=import_errors.list_errors(
+            db, projects_with(user, Permission.WORKFLOW_READ), IMPORT_ERRORS_SHOWN
+        )[0],
     )
 
 
