@@ -52,7 +52,8 @@ def refusal(principal: Principal, kind: ResourceKind, project: str | None) -> st
     )
 
 
-def usable_by(pool_project: str | None, dag_project: str) -> bool:
+def usable_by(pool_project: str | int | None, dag_project: str | int) -> bool:
     """A DAG's tasks may use instance-wide pools and their own project's only: another
-    project's pool is that project's to size, and a DAG in it would spend its slots."""
+    project's pool is that project's to size, and a DAG in it would spend its slots. (By
+    name at push, by id at claim.)"""
     return pool_project is None or pool_project == dag_project
