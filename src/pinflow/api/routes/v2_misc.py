@@ -28,7 +28,7 @@ from pinflow.api.routes.v2_resources import PROJECT_FIELD, no_move
 from pinflow.api.schemas import MAX_INT
 from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.permissions import Permission, Principal, projects_with
-from pinflow.services.commands import ImportErrorView, PoolView, import_errors, resources
+from pinflow.services.commands import ImportErrorView, PoolView, import_errors, pools
 from pinflow.services.reads import AuditEventView, EventFilter, event_log
 
 router = APIRouter(prefix="/api/v2")
@@ -244,7 +244,7 @@ def get_pools(
     order_by: OrderBy = None,
     pool_name_pattern: Annotated[str | None, Query(max_length=256)] = None,
 ) -> PoolCollectionResponse:
-    found, total = resources.list_pools(
+    found, total = pools.list_pools(
         db, principal, name_pattern=pool_name_pattern, order_by=order_by or ["id"], page=paging
     )
     return PoolCollectionResponse(pools=[PoolResponse.of(p) for p in found], total_entries=total)
@@ -252,14 +252,14 @@ def get_pools(
 
 @router.get("/pools/{pool_name}", response_model=PoolResponse, tags=["Pool"])
 def get_pool(db: DbDep, pool_name: str, principal: PrincipalDep) -> PoolResponse:
-    return PoolResponse.of(resources.get_pool(db, principal, pool_name))
+    return PoolResponse.of(pools.get_pool(db, principal, pool_name))
 
 
 @router.post("/pools", status_code=201, response_model=PoolResponse, tags=["Pool"])
 def post_pool(db: DbDep, body: PoolBody, principal: PrincipalDep) -> PoolResponse:
     _no_team(body.team_name)
     values = body.model_dump(exclude={"team_name", "project"})
-    return PoolResponse.of(resources.create_pool(db, principal, values, body.project))
+    return PoolResponse.of(pools.create_pool(db, principal, values, body.project))
 
 
 @router.patch("/pools/{pool_name}", response_model=PoolResponse, tags=["Pool"])
@@ -279,11 +279,11 @@ def patch_pool(
         changes["name"] = body.pool  # Airflow's body calls the new name ``pool``
     if any(changes.get(f, 0) is None for f in ("name", "slots", "include_deferred")):
         raise InvalidInputError("name, slots and include_deferred cannot be null.")
-    view = resources.update_pool(db, principal, pool_name, changes)
+    view = pools.update_pool(db, principal, pool_name, changes)
     return PoolResponse.of(view)
 
 
 @router.delete("/pools/{pool_name}", status_code=204, response_class=Response, tags=["Pool"])
 def delete_pool(db: DbDep, pool_name: str, principal: PrincipalDep) -> Response:
-    resources.delete_pool(db, principal, pool_name)
+    pools.delete_pool(db, principal, pool_name)
     return Response(status_code=204)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pinflow.errors import NotFoundError, PermissionDeniedError
+from pinflow.errors import ConflictError, NotFoundError, PermissionDeniedError
 from pinflow.lifecycle.permissions import Permission, Principal, projects_with
 from pinflow.lifecycle.resource_access import ResourceKind, can_manage, can_see, refusal
 from pinflow.store import repo
@@ -91,3 +92,11 @@ def for_task(s: Session, model: type[T], name: str, dag_id: str) -> T:
     if row is None:
         raise not_found(model.__tablename__, name)
     return row
+
+
+def insert(s: Session, row: Any, label: str, name: str) -> None:
+    s.add(row)
+    try:
+        s.flush()
+    except IntegrityError:
+        raise ConflictError(f"The {label} with the name {name!r} already exists.") from None

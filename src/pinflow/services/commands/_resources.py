@@ -1,4 +1,5 @@
-"""Airflow's resources: pools, variables and connections, each a project's or instance-wide.
+"""Airflow's resources: variables and connections (pools: ``_resource_pools``), each a
+project's or instance-wide.
 
 Who sees and manages which is ``lifecycle.resource_access``'s (ADR 0017): a resource the
 caller may not see is "not found", exactly as one that does not exist (no existence leak);
@@ -22,30 +23,25 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from pinflow.errors import ConflictError, InvalidInputError
+from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.permissions import Principal
 from pinflow.lifecycle.resource_access import ResourceKind
-from pinflow.lifecycle.states import TaskState
 from pinflow.services import audit_events as events
 from pinflow.services.audit_events import record
 from pinflow.services.commands._resource_scope import (
     for_task,
+    insert,
     listed,
     managed,
     owner_id,
     seen,
     with_project,
 )
-from pinflow.services.engine._pools import DEFAULT_POOL, DEFAULT_POOL_SLOTS
 from pinflow.services.reads._queries import Page, order_clauses, paged, pattern
 from pinflow.settings import home_secret
-from pinflow.store import repo
 from pinflow.store.db import Database
-from pinflow.store.tables import Connection, Pool, TaskInstance, Variable
+from pinflow.store.tables import Connection, Variable
 
 KEY_FILE = "fernet_key"
 MASK = "***"
@@ -53,8 +49,6 @@ MASK = "***"
 SENSITIVE = frozenset({"access_token", "api_key", "apikey", "authorization", "passphrase"})
 SENSITIVE |= {"passwd", "password", "private_key", "secret", "token", "keyfile_dict"}
 SENSITIVE |= {"service_account"}
-# The states that hold a pool's slots, in ``PoolView``'s field order:
-_POOL_STATES = (TaskState.RUNNING.value, TaskState.QUEUED.value, TaskState.SCHEDULED.value)
 
 
 class Cipher:
@@ -92,146 +86,6 @@ def _masked(value: Any) -> Any:
     if isinstance(value, list):
         return [_masked(v) for v in value]
     return value
-
-
-def _insert(s: Session, row: Any, label: str, name: str) -> None:
-    s.add(row)
-    try:
-        s.flush()
-    except IntegrityError:
-        raise ConflictError(f"The {label} with the name {name!r} already exists.") from None
-
-
-# --- pools -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PoolView:
-    name: str
-    project: str | None  # None: instance-wide
-    slots: int  # -1: unlimited
-    description: str | None
-    include_deferred: bool
-    running_slots: int = 0
-    queued_slots: int = 0
-    scheduled_slots: int = 0
-
-    @property
-    def occupied_slots(self) -> int:
-        return self.running_slots + self.queued_slots
-
-    @property
-    def open_slots(self) -> int:
-        return -1 if self.slots < 0 else max(self.slots - self.occupied_slots, 0)
-
-
-POOL_ORDER: dict[str, Any] = {"id": Pool.id, "name": Pool.name, "slots": Pool.slots}
-
-
-def _ensure_default_pool(db: Database) -> None:
-    with db.read() as s:
-        if s.scalars(select(Pool.id).where(Pool.name == DEFAULT_POOL)).first() is not None:
-            return
-    with db.transaction() as s:
-        values = {"name": DEFAULT_POOL, "slots": DEFAULT_POOL_SLOTS, "description": "Default pool"}
-        repo.insert_ignore(s, Pool.__table__, values, ["name"])
-
-
-def _pool_views(s: Session, rows: Sequence[tuple[Pool, str | None]]) -> list[PoolView]:
-    used: dict[tuple[str, str], int] = {
-        (pool, state): int(slots)
-        for pool, state, slots in s.execute(
-            select(TaskInstance.pool, TaskInstance.state, func.sum(TaskInstance.pool_slots))
-            .where(TaskInstance.pool.in_([p.name for p, _ in rows]))
-            .where(TaskInstance.state.in_(list(_POOL_STATES)))
-            .group_by(TaskInstance.pool, TaskInstance.state)
-        )
-    }
-    return [
-        PoolView(
-            p.name,
-            project,
-            p.slots,
-            p.description,
-            p.include_deferred,
-            *(used.get((p.name, state), 0) for state in _POOL_STATES),
-        )
-        for p, project in rows
-    ]
-
-
-def list_pools(
-    db: Database,
-    principal: Principal,
-    *,
-    name_pattern: str | None = None,
-    order_by: Sequence[str] = ("id",),
-    page: Page = (50, 0),
-) -> tuple[list[PoolView], int]:
-    _ensure_default_pool(db)
-    stmt = listed(with_project(Pool), Pool, principal, ResourceKind.POOL)
-    if name_pattern:
-        stmt = stmt.where(Pool.name.ilike(pattern(name_pattern)))
-    with db.read() as s:
-        rows, total = paged(s, stmt, order_clauses(order_by, POOL_ORDER, Pool.id.asc()), page)
-        return _pool_views(s, [(row, project) for row, project in rows]), total
-
-
-def get_pool(db: Database, principal: Principal, name: str) -> PoolView:
-    _ensure_default_pool(db)
-    with db.read() as s:
-        return _pool_views(s, [seen(s, Pool, name, principal, ResourceKind.POOL)])[0]
-
-
-def create_pool(
-    db: Database, principal: Principal, values: Mapping[str, Any], project: str | None = None
-) -> PoolView:
-    """``values``: ``name``, ``slots``, ``description``, ``include_deferred``; in ``project``
-    (None: instance-wide)."""
-    _ensure_default_pool(db)
-    with db.transaction() as s:
-        owner = owner_id(s, principal, ResourceKind.POOL, project)
-        _insert(s, Pool(**values, project_id=owner), "pool", values["name"])
-        record(s, principal.username, events.pool_created(values["name"], values))
-    return get_pool(db, principal, values["name"])
-
-
-def update_pool(
-    db: Database, principal: Principal, name: str, changes: Mapping[str, Any]
-) -> PoolView:
-    """Change the given fields (``name`` renames); ``default_pool`` keeps its name."""
-    _ensure_default_pool(db)
-    if name == DEFAULT_POOL and set(changes) - {"slots", "include_deferred"}:
-        raise InvalidInputError("Only slots and include_deferred can be modified on Default Pool")
-    actor = principal.username
-    with db.transaction() as s:
-        row, _ = managed(s, Pool, name, principal, ResourceKind.POOL)
-        for field, value in changes.items():
-            setattr(row, field, value)
-        try:
-            s.flush()
-        except IntegrityError:
-            raise ConflictError(f"The pool with the name {row.name!r} already exists.") from None
-        record(s, actor, events.pool_updated(name, changes))
-        new_name = row.name
-    return get_pool(db, principal, new_name)
-
-
-def delete_pool(db: Database, principal: Principal, name: str) -> None:
-    if name == DEFAULT_POOL:
-        raise InvalidInputError("Default Pool can't be deleted")
-    with db.transaction() as s:
-        s.delete(managed(s, Pool, name, principal, ResourceKind.POOL)[0])
-        record(s, principal.username, events.pool_deleted(name))
-
-
-def pool_projects(db: Database, names: Sequence[str]) -> dict[str, str | None]:
-    """The project of each existing pool of ``names`` (None: instance-wide)."""
-    if not names:
-        return {}
-    with db.read() as s:
-        rows = s.execute(with_project(Pool).where(Pool.name.in_(sorted(set(names)))))
-        return {pool.name: project for pool, project in rows}
 
 
 # --- variables ---------------------------------------------------------------------------------
@@ -296,7 +150,7 @@ def set_variable(
             owner = owner_id(s, principal, _VARIABLE, project)
             row = Variable(key=key, val=cipher.encrypt(changes.get("value") or ""))
             row.project_id = owner
-            _insert(s, row, "variable", key)
+            insert(s, row, "variable", key)
         else:
             row, project = managed(s, Variable, key, principal, _VARIABLE)
         if "value" in changes:
@@ -404,7 +258,7 @@ def set_connection(
         if create:
             owner = owner_id(s, principal, _CONNECTION, project)
             row = Connection(conn_id=conn_id, conn_type=changes["conn_type"], project_id=owner)
-            _insert(s, row, "connection", conn_id)
+            insert(s, row, "connection", conn_id)
         else:
             row, project = managed(s, Connection, conn_id, principal, _CONNECTION)
         for field in PLAIN_FIELDS:
