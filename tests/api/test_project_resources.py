@@ -201,3 +201,14 @@ def test_a_try_reads_instance_wide_and_its_own_projects_resources_only(worker: W
     assert theirs[0] == missing[0] == 404
     assert str(theirs[1]).replace("theirs", "nope") == str(missing[1])
     assert got("/connections/their_db")[0] == 404
+
+
+@pytest.mark.parametrize("project", ["", "a b", "../x", "x" * 251])
+def test_a_bad_project_name_is_a_422_and_creates_nothing(world: World, project: str) -> None:
+    body = {"key": "k", "value": "v", "project": project}
+    response = world.call(ADMIN, "POST", VARIABLES, body)
+    assert response.status_code == 422, response.text
+    assert "project" in str(response.json()["detail"])
+    with world.db.read() as s:
+        assert s.query(Variable).count() == 0
+        assert s.query(Project).filter(Project.name == project).count() == 0

@@ -39,7 +39,7 @@ _INT32 = 2**31 - 1
 
 def _no_team(team_name: str | None) -> None:
     if team_name is not None:
-        raise InvalidInputError("team_name: Pinflow has no teams (resources are instance-wide).")
+        raise InvalidInputError("team_name: Pinflow has no teams (use `project`).")
 
 
 # --- import errors -----------------------------------------------------------------------------

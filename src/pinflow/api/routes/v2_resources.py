@@ -47,6 +47,7 @@ CipherDep = Annotated[Cipher, Depends(cipher)]
 PROJECT_FIELD = Field(
     None,
     max_length=250,
+    pattern=r"^[\w.-]+$",
     description="Pinflow: the project it belongs to (its admins manage it); none: instance-wide",
 )
 
