@@ -228,7 +228,7 @@ def test_revert_to_draft_needs_the_exact_name(page: Page, server: Server, watch:
 
 def test_the_list_shows_import_errors_until_they_are_cleared(page: Page, server: Server) -> None:
     import_errors.report(
-        server.db, "dags/broken.py", "dags/broken.py:3: invalid syntax", actor="cli"
+        server.db, "alpha", "dags/broken.py", "dags/broken.py:3: invalid syntax", actor="cli"
     )
     try:
         page.goto(f"{server.url}/ui/workflows")
@@ -237,6 +237,6 @@ def test_the_list_shows_import_errors_until_they_are_cleared(page: Page, server:
         error = panel.locator("[data-testid=import-error][data-filename='dags/broken.py']")
         expect(error).to_contain_text("dags/broken.py:3: invalid syntax")
     finally:
-        import_errors.clear(server.db, "dags/broken.py", actor="cli")
+        import_errors.clear(server.db, "alpha", "dags/broken.py", actor="cli")
     page.goto(f"{server.url}/ui/workflows")
     expect(page.locator("[data-testid=import-errors]")).to_have_count(0)

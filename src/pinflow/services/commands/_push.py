@@ -11,7 +11,9 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pinflow.errors import InvalidInputError
 from pinflow.lifecycle import version_rules as rules
+from pinflow.lifecycle.resource_access import usable_by
 from pinflow.lifecycle.states import VersionStatus
 from pinflow.services import audit_events as events
 from pinflow.services.audit_events import record
@@ -24,7 +26,7 @@ from pinflow.spec.models import DagSpec
 from pinflow.spec.validation import validate_for_publish
 from pinflow.store import repo
 from pinflow.store.db import Database
-from pinflow.store.tables import Dag, WorkflowDefinition
+from pinflow.store.tables import Dag, Pool, Project, WorkflowDefinition
 
 
 class PushMode(StrEnum):
@@ -65,6 +67,7 @@ def register_snapshot(
     if mode == PushMode.PUBLISH:
         validate_for_publish(spec)
     with db.transaction() as s:
+        _check_pools(s, spec)
         dag, dag_created, restored = _lock_or_create_dag(s, spec, actor)
         created = repo.save_snapshot(
             s, digest=digest, spec=spec_to_dict(spec), bundle=bundle, actor=actor
@@ -78,6 +81,23 @@ def register_snapshot(
         return PushResult(
             view(s, row), digest, created, version_created, dag_created, restored, deprecated
         )
+
+
+def _check_pools(s: Session, spec: DagSpec) -> None:
+    """``usable_by``: a task may not name another project's pool. (A pool that does not exist
+    yet is accepted, as before: its task waits until it is created.)"""
+    names = sorted({task.pool or spec.default_args.pool for task in spec.tasks})
+    rows = s.execute(
+        select(Pool.name, Project.name)
+        .outerjoin(Project, Project.id == Pool.project_id)
+        .where(Pool.name.in_(names))
+    )
+    for pool, project in rows:
+        if not usable_by(project, spec.project):
+            raise InvalidInputError(
+                f"Pool {pool!r} belongs to another project: a DAG of project {spec.project!r}"
+                " may use instance-wide pools and its own project's only."
+            )
 
 
 def _lock_or_create_dag(s: Session, spec: DagSpec, actor: str) -> tuple[Dag, bool, bool]:
