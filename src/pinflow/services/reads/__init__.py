@@ -7,6 +7,7 @@ This face is the room's public API; the modules behind it are private."""
 from __future__ import annotations
 
 from pinflow.services.reads import _audit_log as audit_log
+from pinflow.services.reads import _dag_overview as dag_overview
 from pinflow.services.reads import _dag_queries as dag_queries
 from pinflow.services.reads import _event_log as event_log
 from pinflow.services.reads import _fleet as fleet
@@ -50,6 +51,7 @@ __all__ = [
     "XComFilter",
     "XComInfo",
     "audit_log",
+    "dag_overview",
     "dag_queries",
     "event_log",
     "fleet",
