@@ -30,6 +30,7 @@ from pydantic_settings import (
 )
 
 from pinflow.runtime.contract import XCOM_DB_LIMIT, XCOM_MAX_SIZE
+from pinflow.runtime.private import private_dirs
 
 CONFIG_FILE_NAME = "pinflow.toml"
 SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name
@@ -196,7 +197,7 @@ def home_secret(home: Path, name: str, generate: Callable[[], str]) -> str:
     """
     path = home / name
     if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
+        private_dirs(home)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ from pinflow.sdk.compiler import CompiledDag, compile_path
 
 DAG_FILE = """
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -437,3 +439,52 @@ def test_a_task_sees_none_of_the_control_planes_settings(
         "PINFLOW_CONF",
     }
     assert "UNRELATED_SETTING" in names
+
+
+def test_each_try_runs_in_a_private_folder_of_its_own_removed_after_it(
+    executor: LocalExecutor, requests: Requests, tmp_path: Path
+) -> None:
+    """cwd and TMPDIR: a fresh 0700 ``pinflow-try-*`` folder, neither the staging dir nor
+    anywhere under the home; gone once the try has ended (issue #14, point 2)."""
+    script = 'touch left-behind; echo "$(pwd) $TMPDIR $(stat -c %a .)"'
+    first = run_one(executor, requests.make("b1", kind="bash", callable=None, bash_command=script))
+    second = run_one(executor, requests.make("b2", kind="bash", callable=None, bash_command=script))
+    assert first.success, first.error
+    seen = []
+    for result in (first, second):
+        cwd, tmpdir, cwd_mode = str(result.value).split()
+        assert Path(cwd).name.startswith("pinflow-try-")
+        assert tmpdir == cwd
+        assert cwd_mode == "700"
+        assert not Path(cwd).is_relative_to(tmp_path)  # not under the home, not staging
+        assert not Path(cwd).exists()  # removed with what the task left in it
+        seen.append(cwd)
+    assert seen[0] != seen[1]
+
+
+def test_a_python_task_gets_the_private_folder_and_still_imports_its_bundle(
+    executor: LocalExecutor, requests: Requests
+) -> None:
+    request = requests.make("context")
+    result = run_one(executor, request)
+    assert result.success, result.error  # its DAG file was imported from the bundle
+    # The task's own files: log 0600 in a 0700 folder, staging dir 0700.
+    log = Path(request.log_path)
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(Path(request.staging_dir).stat().st_mode) == 0o700
+
+
+def test_the_zygote_is_started_without_the_control_planes_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PINFLOW_JWT_SECRET", "the-instance-secret")
+    ex = LocalExecutor(snapshot_cache_dir=tmp_path / "cache", parallelism=1, stop_grace=2.0)
+    ex.start()
+    try:
+        assert ex.zygote_pid is not None
+        environ = Path(f"/proc/{ex.zygote_pid}/environ").read_bytes().split(b"\0")
+    finally:
+        ex.stop(graceful=False)
+    assert not [entry for entry in environ if entry.startswith(b"PINFLOW_")]
+    assert any(entry.startswith(b"PATH=") for entry in environ)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pinflow.errors import PinflowError
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
+from pinflow.runtime.private import private_dirs
 from pinflow.runtime.process import FrameReader, encode_frame, read_available, write_all
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class LocalExecutor:
         if self._process is not None:
             return
         self._stopping = False
-        self.snapshot_cache_dir.mkdir(parents=True, exist_ok=True)
+        private_dirs(self.snapshot_cache_dir)
         req_r, req_w = os.pipe()
         ev_r, ev_w = os.pipe()
         command = [
@@ -89,7 +90,7 @@ class LocalExecutor:
             f"--spares={self.parallelism}",  # a step that fills every slot forks nothing
         ]
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command, pass_fds=(req_r, ev_w), stdin=subprocess.DEVNULL
+            command, pass_fds=(req_r, ev_w), stdin=subprocess.DEVNULL, env=_zygote_environment()
         )
         os.close(req_r)
         os.close(ev_w)
@@ -225,3 +226,10 @@ class LocalExecutor:
             if process.poll() is None:
                 process.kill()
             process.wait(timeout=10)
+
+
+def _zygote_environment() -> dict[str, str]:
+    """The supervisor's environment without its ``PINFLOW_*`` settings (the database URL, the
+    instance secret, the broker URL): the warm interpreter every task process is forked from
+    never holds them, so no task can find them in its parent's memory or ``/proc``."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("PINFLOW_")}

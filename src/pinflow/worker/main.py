@@ -6,6 +6,7 @@ import logging
 import socket
 from typing import TYPE_CHECKING
 
+from pinflow.runtime.private import private_dirs
 from pinflow.worker.app import worker_app
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ def run_worker(
     # One line per execution API call says nothing the try's own line does not; failures are
     # logged by the client, with the try they belong to.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    private_dirs(settings.home)
     app = worker_app(settings, name)
     argv = [
         "worker",

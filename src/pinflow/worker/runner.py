@@ -37,6 +37,7 @@ from pinflow.executors.local import LocalExecutor
 from pinflow.runtime import staging
 from pinflow.runtime.contract import TaskRequest, TaskResult
 from pinflow.runtime.paths import log_path, staging_path
+from pinflow.runtime.private import private_dirs
 from pinflow.runtime.task_process import ensure_bundle
 from pinflow.spec.canonical import document_digest
 from pinflow.worker.channel import TaskChannel, discard_folder
@@ -219,7 +220,7 @@ def stop_task_runners() -> None:
 def _supervise(
     request: TaskRequest, client: ExecutionClient, context: WorkerContext
 ) -> tuple[TaskResult | None, LogTail | None]:
-    Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
+    private_dirs(Path(request.log_path).parent)
     runner = task_runner(context)
     own = XComTarget(request.dag_id, request.run_id, request.task_id, request.map_index)
     channel = TaskChannel(client, own)
