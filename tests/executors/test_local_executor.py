@@ -19,6 +19,7 @@ import pytest
 
 from pinflow.executors.local import ExecutorError, LocalExecutor
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
+from pinflow.runtime.private import open_private, private_dirs
 from pinflow.sdk.compiler import CompiledDag, compile_path
 
 DAG_FILE = """
@@ -488,3 +489,41 @@ def test_the_zygote_is_started_without_the_control_planes_settings(
         ex.stop(graceful=False)
     assert not [entry for entry in environ if entry.startswith(b"PINFLOW_")]
     assert any(entry.startswith(b"PATH=") for entry in environ)
+
+
+def test_a_key_hunting_task_finds_no_path_to_the_home(
+    tmp_path: Path, requests: Requests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a separate task user the task runs as the server's user, so the guarantee is
+    that nothing leads it to the home: no PINFLOW_HOME (or any setting) in its environment,
+    and its cwd is not the home, the staging dir, or anywhere near the secrets (relative
+    paths from the old cwd, the staging dir, reached them)."""
+    home = private_dirs(tmp_path / "home")
+    for name in ("jwt_secret", "fernet_key", "standalone_admin_password.txt", "pinflow.db"):
+        fd = open_private(home / name, os.O_WRONLY)
+        os.write(fd, b"secret")
+        os.close(fd)
+    monkeypatch.setenv("PINFLOW_HOME", str(home))
+    monkeypatch.chdir(home)  # the supervisor's own cwd is the home
+    ex = LocalExecutor(snapshot_cache_dir=tmp_path / "cache", parallelism=1, stop_grace=2.0)
+    ex.start()
+    script = (
+        "found=0; for f in jwt_secret fernet_key standalone_admin_password.txt pinflow.db "
+        "../../../jwt_secret ../../../pinflow.db; do "
+        '[ -r "$f" ] && found=$((found+1)); done; '
+        'ls "${PINFLOW_HOME:-/nonexistent}" >/dev/null 2>&1 && found=$((found+1)); '
+        "python3 -c \"import sqlite3; sqlite3.connect('file:pinflow.db?mode=ro', uri=True)"
+        ".execute('select 1 from sqlite_master')\" 2>/dev/null && found=$((found+1)); "
+        'echo "found=$found"'
+    )
+    try:
+        # The real layout: the staging dir is under the home (it was the task's cwd).
+        staging = str(home / "staging" / "unit" / "manual__1")
+        request = requests.make(
+            "hunt", kind="bash", callable=None, bash_command=script, staging_dir=staging
+        )
+        result = run_one(ex, request)
+    finally:
+        ex.stop(graceful=False)
+    assert result.success, result.error
+    assert result.value == "found=0"
