@@ -146,6 +146,11 @@ class Settings(BaseSettings):
         description="fsspec URL of the store for XCom artifacts and run staging shared by "
         "every host (s3://bucket/prefix); default: file:// under artifacts_dir",
     )
+    run_tasks_as_user: str | None = Field(
+        default=None,
+        description="run every task process as this unprivileged user (Airflow's "
+        "run_as_user); the server must run as root; ADR 0021",
+    )
     logs_dir: Path = _under_home("logs")
     staging_dir: Path = _under_home("staging")
     snapshot_cache_dir: Path = _under_home("snapshots")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -527,3 +529,71 @@ def test_a_key_hunting_task_finds_no_path_to_the_home(
         ex.stop(graceful=False)
     assert result.success, result.error
     assert result.value == "found=0"
+
+
+TASK_USER = "pinflow-task"
+
+
+@pytest.fixture(scope="module")
+def task_user() -> str:
+    """An unprivileged user to run tasks as, created if absent (root only)."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("run_as_user is tested as root; CI runs as root")
+        pytest.skip("switching a task to another user needs root")
+    try:
+        pwd.getpwnam(TASK_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", TASK_USER],
+            check=True,
+        )
+    return TASK_USER
+
+
+def test_with_run_as_user_a_task_can_reach_none_of_the_servers_secrets(
+    tmp_path: Path, requests: Requests, task_user: str
+) -> None:
+    home = private_dirs(tmp_path / "home")
+    secrets = [home / n for n in ("jwt_secret", "fernet_key", "standalone_admin_password.txt")]
+    for path in secrets:
+        fd = open_private(path, os.O_WRONLY)
+        os.write(fd, b"secret")
+        os.close(fd)
+    db = home / "pinflow.db"
+    sqlite3.connect(db).execute("create table t (x)").connection.close()
+    ex = LocalExecutor(
+        snapshot_cache_dir=tmp_path / "cache",
+        parallelism=1,
+        stop_grace=2.0,
+        run_as_user=task_user,
+    )
+    ex.start()
+    attempts = [f'cat "{p}"' for p in secrets] + [
+        f'ls "{home}"',
+        f"python3 -c \"import sqlite3; sqlite3.connect('{db}').execute('select 1 from t')\"",
+    ]
+    script = (
+        'echo "user=$(id -un) cwd_owner=$(stat -c %U .)"; '
+        + " ".join(f"{a} >/dev/null 2>&1 && echo LEAK;" for a in attempts)
+        + " echo done"
+    )
+    try:
+        hunt = run_one(ex, requests.make("hunt", kind="bash", callable=None, bash_command=script))
+        python = run_one(ex, requests.make("extract"))  # imports its DAG file as that user
+    finally:
+        ex.stop(graceful=False)
+    assert hunt.success, hunt.error
+    log = Path(requests.home / "logs").glob("hunt-*.log")
+    text = "".join(p.read_text() for p in log)
+    assert f"user={task_user} cwd_owner={task_user}" in text
+    assert "LEAK" not in text
+    assert hunt.value == "done"
+    assert python.success, python.error
+    assert python.value == {"rows": [1, 2, 3]}
+
+
+def test_run_as_user_refuses_an_unknown_user_at_start(tmp_path: Path) -> None:
+    ex = LocalExecutor(snapshot_cache_dir=tmp_path / "cache", run_as_user="no-such-user-pf")
+    with pytest.raises(ExecutorError, match="no such user on this host"):
+        ex.start()

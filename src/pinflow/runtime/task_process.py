@@ -20,6 +20,7 @@ import inspect
 import io
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -224,6 +225,8 @@ def run_task(req: TaskRequest, cache_dir: Path) -> TaskResult:
         bundle = ensure_bundle(cache_dir, req.snapshot_digest, req.bundle_uri)
         _set_environment(_environment(req, bundle))
         workdir = _enter_private_workdir()
+        if _TASK_USER is not None:
+            bundle = _become_task_user(_TASK_USER, workdir, bundle)
         output = output_fields(req, _execute(req, bundle))
     except SkipTask as exc:
         _log(f"skipped: {exc}" if str(exc) else "skipped")
@@ -244,6 +247,34 @@ def run_task(req: TaskRequest, cache_dir: Path) -> TaskResult:
 
 
 WORKDIR_PREFIX = "pinflow-try-"
+_TASK_USER: pwd.struct_passwd | None = None
+
+
+def run_tasks_as(name: str) -> None:
+    """Every task process forked from here from now on runs its task as ``name`` (the zygote,
+    started as root, with ``PINFLOW_RUN_TASKS_AS_USER``)."""
+    global _TASK_USER  # noqa: PLW0603 - set once in the zygote, inherited by each fork
+    _TASK_USER = pwd.getpwnam(name)
+
+
+def _become_task_user(user: pwd.struct_passwd, workdir: Path, bundle: Path) -> Path:
+    """Drop this process to ``user`` for good (groups, then gid, then uid), after its log is
+    open (the fd stays writable; the file stays the server's, 0600). The try's folder becomes
+    the user's, with a copy of the bundle in it: the snapshot cache and the rest of the home
+    stay out of its reach (0700, the server's). Returns where the bundle now is."""
+    own = workdir / "bundle"
+    shutil.copytree(bundle, own, symlinks=True)
+    for root, dirs, files in os.walk(workdir):
+        for name in (root, *(os.path.join(root, n) for n in dirs + files)):
+            os.lchown(name, user.pw_uid, user.pw_gid)
+    os.initgroups(user.pw_name, user.pw_gid)
+    os.setgid(user.pw_gid)
+    os.setuid(user.pw_uid)
+    os.environ.update(HOME=user.pw_dir, USER=user.pw_name, LOGNAME=user.pw_name)
+    os.environ["PINFLOW_BUNDLE_DIR"] = str(own)
+    python_path = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(own), *python_path[1:]])
+    return own
 
 
 def _enter_private_workdir() -> Path:
