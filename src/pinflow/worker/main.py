@@ -6,6 +6,7 @@ import logging
 import socket
 from typing import TYPE_CHECKING
 
+from pinflow.executors.local import check_task_user
 from pinflow.runtime.private import private_dirs
 from pinflow.worker.app import worker_app
 
@@ -29,6 +30,8 @@ def run_worker(
     # logged by the client, with the try they belong to.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     private_dirs(settings.home)
+    if settings.run_tasks_as_user is not None:  # refused here, not in each pool process
+        check_task_user(settings.run_tasks_as_user)
     app = worker_app(settings, name)
     argv = [
         "worker",

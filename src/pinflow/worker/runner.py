@@ -70,6 +70,7 @@ class WorkerContext:
     home: Path
     heartbeat_interval: float = 5.0
     log_interval: float = 0.5
+    run_as_user: str | None = None  # PINFLOW_RUN_TASKS_AS_USER
 
     @property
     def cache_dir(self) -> Path:
@@ -203,7 +204,9 @@ def task_runner(context: WorkerContext) -> LocalExecutor:
     key = (os.getpid(), context.cache_dir)
     runner = _RUNNERS.get(key)
     if runner is None:
-        runner = LocalExecutor(snapshot_cache_dir=context.cache_dir, parallelism=1)
+        runner = LocalExecutor(
+            snapshot_cache_dir=context.cache_dir, parallelism=1, run_as_user=context.run_as_user
+        )
         runner.start()
         _RUNNERS[key] = runner
     return runner
