@@ -597,3 +597,9 @@ def test_run_as_user_refuses_an_unknown_user_at_start(tmp_path: Path) -> None:
     ex = LocalExecutor(snapshot_cache_dir=tmp_path / "cache", run_as_user="no-such-user-pf")
     with pytest.raises(ExecutorError, match="no such user on this host"):
         ex.start()
+
+
+def test_run_as_user_refuses_root_as_the_task_user(tmp_path: Path) -> None:
+    ex = LocalExecutor(snapshot_cache_dir=tmp_path / "cache", run_as_user="root")
+    with pytest.raises(ExecutorError, match="is root; name an unprivileged user"):
+        ex.start()
