@@ -48,12 +48,23 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "sqlite_enough: the database plays no part in the test; it runs on SQLite only",
     )
+    config.addinivalue_line(
+        "markers",
+        "postgresql_only: the test is about PostgreSQL itself (its tools); it runs on PostgreSQL "
+        "only, and without one it is skipped, saying so (a failure in CI)",
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "db_url" in metafunc.fixturenames:
-        one = metafunc.definition.get_closest_marker("sqlite_enough") is not None
-        metafunc.parametrize("db_url", ["sqlite"] if one else BACKENDS, indirect=True)
+        marker = metafunc.definition.get_closest_marker
+        if marker("postgresql_only") is not None:
+            backends = ["postgresql"]
+        elif marker("sqlite_enough") is not None:
+            backends = ["sqlite"]
+        else:
+            backends = BACKENDS
+        metafunc.parametrize("db_url", backends, indirect=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

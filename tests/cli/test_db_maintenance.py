@@ -76,9 +76,8 @@ def test_a_missing_backup_file_is_named(etl: Database, tmp_path: Path) -> None:
     assert "No backup file" in result.stderr
 
 
+@pytest.mark.sqlite_enough  # the revision is edited in the SQLite file; the check is shared
 def test_a_backup_from_a_newer_pinflow_is_refused(etl: Database, tmp_path: Path) -> None:
-    if not etl.is_sqlite:
-        pytest.skip("the revision is edited in the SQLite file; the check is the same code")
     path = tmp_path / "newer.db"
     invoke(etl, "db", "backup", str(path))
     with sqlite3.connect(path) as conn:
@@ -91,11 +90,10 @@ def test_a_backup_from_a_newer_pinflow_is_refused(etl: Database, tmp_path: Path)
     assert get_run(etl, "etl", "kept").state == RunState.SUCCESS
 
 
+@pytest.mark.postgresql_only  # SQLite needs no tool
 def test_without_pg_dump_the_error_says_what_to_install(
     etl: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if etl.is_sqlite:
-        pytest.skip("SQLite needs no tool")
     monkeypatch.setenv("PATH", str(tmp_path))
     result = invoke(etl, "db", "backup", str(tmp_path / "x.dump"), code=ExitCode.FAILURE)
     assert "pg_dump is not on PATH" in result.stderr
@@ -166,11 +164,10 @@ def test_traces_export_says_what_it_needs(etl: Database) -> None:
     assert "was not found" in missing.stderr
 
 
+@pytest.mark.sqlite_enough  # pg_dump's snapshot is PostgreSQL's own business
 def test_a_sqlite_backup_runs_while_a_writer_holds_the_lock(etl: Database, tmp_path: Path) -> None:
     """Online: a write transaction in progress (the server at work) neither blocks the backup
     nor leaks into it; the copy holds what was committed."""
-    if not etl.is_sqlite:
-        pytest.skip("pg_dump's snapshot is PostgreSQL's own business")
     from pinflow.store.backup import backup
 
     path = tmp_path / "online.db"
