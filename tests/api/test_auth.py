@@ -78,7 +78,8 @@ def test_token_from_a_form(app: FastAPI) -> None:
     response = client_for(app).post("/auth/token", data={"username": "alice", "password": PASSWORD})
     assert response.status_code == 201
     claims = jwt.decode(response.json()["access_token"], JWT_SECRET, algorithms=["HS256"])
-    assert claims["sub"] == "alice"
+    assert claims["sub"] == users.get_user(app.state.db, "alice").uid
+    assert claims["name"] == "alice"
 
 
 def test_bad_password_is_401_and_audited_without_the_password(app: FastAPI, db: Database) -> None:
@@ -175,7 +176,7 @@ def test_expired_and_foreign_jwts_are_401(app: FastAPI) -> None:
         (expired, "The access token has expired; request a new one."),
         (foreign, "Invalid access token."),
     ):
-        token = issue_access_token(config, "alice")
+        token = issue_access_token(config, users.principal_of_user(app.state.db, "alice"))
         response = client.get("/api/tokens", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401
         assert response.json() == {"message": message}

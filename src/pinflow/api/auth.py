@@ -43,6 +43,10 @@ DEFAULT_EXPIRATION = timedelta(hours=24)  # Airflow's jwt_expiration_time defaul
 _ALGORITHM = "HS256"
 _CLOCK_SKEW = timedelta(seconds=30)  # API servers' clocks may differ a little
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+OUTDATED_SESSION = (
+    "This access token was issued by an earlier version of Pinflow and is no longer "
+    "accepted; log in again."
+)
 
 
 @dataclass(frozen=True)
@@ -60,34 +64,39 @@ def auth_config(settings: Settings) -> AuthConfig:
     )
 
 
-def issue_access_token(config: AuthConfig, username: str, generation: int = 0) -> str:
-    """An access token for ``username``, of the user's current token ``generation`` (a token
-    of an earlier one is refused: ``users.end_sessions``)."""
+def issue_access_token(
+    config: AuthConfig, principal: Principal, *, expiration: timedelta | None = None
+) -> str:
+    """An access token for ``principal``: ``sub`` is the user's immutable ``uid`` (ADR 0018),
+    ``name`` the username (for display only), ``gen`` the user's current token generation (a
+    token of an earlier one is refused: ``users.end_sessions``)."""
     stamp = datetime.now(UTC)
     claims = {
-        "sub": username,
+        "sub": principal.uid,
+        "name": principal.username,
         "iss": config.issuer,
         "iat": stamp,
         "nbf": stamp,
-        "exp": stamp + config.expiration,
+        "exp": stamp + (config.expiration if expiration is None else expiration),
         "jti": secrets.token_hex(8),
-        "gen": generation,
+        "gen": principal.token_generation,
     }
     return jwt.encode(claims, config.jwt_secret, algorithm=_ALGORITHM)
 
 
 @dataclass(frozen=True)
 class TokenSubject:
-    """Who a verified access token is for, and the token generation it was issued in."""
+    """Who a verified access token is for (the user's ``uid``), and the token generation it
+    was issued in."""
 
-    username: str
+    uid: str
     generation: int
 
 
 def principal_of_token(db: Database, config: AuthConfig, token: str) -> Principal:
     """The caller an access token names, refused once the user's sessions were ended."""
     subject = subject_of(config, token)
-    return users.principal_for(db, subject.username, subject.generation)
+    return users.principal_for(db, subject.uid, subject.generation)
 
 
 def subject_of(config: AuthConfig, token: str) -> TokenSubject:
@@ -104,6 +113,8 @@ def subject_of(config: AuthConfig, token: str) -> TokenSubject:
         raise AuthenticationError("The access token has expired; request a new one.") from None
     except jwt.InvalidTokenError:
         raise AuthenticationError("Invalid access token.") from None
+    if "name" not in claims:  # issued before tokens named the user's uid (ADR 0018)
+        raise AuthenticationError(OUTDATED_SESSION)
     generation = claims.get("gen", 0)
     if not isinstance(generation, int):
         raise AuthenticationError("Invalid access token.")
@@ -248,8 +259,7 @@ def create_access_token(
     principal = users.authenticate(
         get_db(request), body.username, body.password, client=client, throttle=config.throttle
     )
-    token = issue_access_token(config, principal.username, principal.token_generation)
-    return LoginResponse(access_token=token)
+    return LoginResponse(access_token=issue_access_token(config, principal))
 
 
 @router.post(

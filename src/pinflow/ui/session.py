@@ -10,7 +10,6 @@ answer, nor set the header without a CORS preflight that fails) can change nothi
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlencode, urlsplit
@@ -126,7 +125,7 @@ def login(
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE,
-        issue_access_token(config, principal.username, principal.token_generation),
+        issue_access_token(config, principal),
         max_age=int(config.expiration.total_seconds()),
         path="/",
         secure=request.url.scheme == "https",
@@ -150,9 +149,9 @@ def script_token(request: Request, user: PageUser) -> Response:
     """A short-lived JWT for the page's script (kept in memory, sent as a Bearer header)."""
     if request.headers.get(SCRIPT_HEADER) != "1":
         raise PermissionDeniedError(f"The {SCRIPT_HEADER} header is required.")
-    config = replace(get_auth(request), expiration=SCRIPT_TOKEN_LIFETIME)
+    config = get_auth(request)
     body = {
-        "access_token": issue_access_token(config, user.username, user.token_generation),
+        "access_token": issue_access_token(config, user, expiration=SCRIPT_TOKEN_LIFETIME),
         "token_type": "bearer",
         "expires_in": int(SCRIPT_TOKEN_LIFETIME.total_seconds()),
     }

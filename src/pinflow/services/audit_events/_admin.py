@@ -74,6 +74,11 @@ def user_active_set(username: str, active: bool) -> AuditEntry:
     return on_user(A.USER_ENABLED if active else A.USER_DISABLED, username, {})
 
 
+def user_deleted(username: str, uid: str) -> AuditEntry:
+    """``uid``: which of the users ever named ``username`` it was."""
+    return on_user(A.USER_DELETED, username, {"uid": uid})
+
+
 def role_granted(username: str, *, project: str, role: str) -> AuditEntry:
     return on_user(A.USER_ROLE_GRANTED, username, {"project": project, "role": role})
 

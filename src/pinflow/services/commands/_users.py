@@ -40,7 +40,15 @@ from pinflow.services.common import now
 from pinflow.spec.models import ID_PATTERN
 from pinflow.store import repo
 from pinflow.store.db import Database
-from pinflow.store.tables import ID_LEN, ApiToken, LoginAttempt, Project, ProjectRole, User
+from pinflow.store.tables import (
+    ID_LEN,
+    ApiToken,
+    LoginAttempt,
+    Project,
+    ProjectRole,
+    User,
+    new_uid,
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ BAD_TOKEN = "Invalid API token."  # noqa: S105
 @dataclass(frozen=True)
 class UserView:
     id: int
+    uid: str
     username: str
     is_superuser: bool
     is_active: bool
@@ -122,7 +131,13 @@ def _roles(s: Session, user_id: int) -> dict[str, Role]:
 
 def _user_view(s: Session, row: User) -> UserView:
     return UserView(
-        row.id, row.username, row.is_superuser, row.is_active, row.created_at, _roles(s, row.id)
+        row.id,
+        row.uid,
+        row.username,
+        row.is_superuser,
+        row.is_active,
+        row.created_at,
+        _roles(s, row.id),
     )
 
 
@@ -141,7 +156,9 @@ def create_user(
         _check_password(password)
     hashed = NO_PASSWORD if password is None else _HASHER.hash(password)
     with db.transaction() as s:
-        row = User(username=username, password_hash=hashed, is_superuser=is_superuser)
+        row = User(
+            uid=new_uid(), username=username, password_hash=hashed, is_superuser=is_superuser
+        )
         row.is_active, row.created_at = True, now()
         s.add(row)
         try:
@@ -172,6 +189,32 @@ def set_active(db: Database, username: str, active: bool, *, actor: str) -> User
                 _end_sessions(row)
             record(s, actor, events.user_active_set(username, active))
         return _user_view(s, row)
+
+
+def get_user(db: Database, username: str) -> UserView:
+    with db.read() as s:
+        return _user_view(s, _user_row(s, username))
+
+
+def delete_user(db: Database, username: str, *, actor: str) -> None:
+    """Remove a user, their roles and API tokens. Their access tokens die with them and stay
+    dead: they name the user's ``uid``, which no later user gets (even of the same name).
+    The last active superuser cannot be removed: nobody could then administer the instance."""
+    with db.transaction() as s:
+        row = _user_row(s, username)
+        if row.is_superuser and row.is_active:
+            others = select(User.id).where(
+                User.is_superuser.is_(True), User.is_active.is_(True), User.id != row.id
+            )
+            if s.scalars(others.limit(1).with_for_update()).first() is None:
+                raise ConflictError(
+                    f"User {username!r} is the last active superuser and cannot be removed; "
+                    "make another user a superuser first."
+                )
+        s.execute(delete(ApiToken).where(ApiToken.user_id == row.id))
+        s.execute(delete(ProjectRole).where(ProjectRole.user_id == row.id))
+        s.delete(row)
+        record(s, actor, events.user_deleted(username, row.uid))
 
 
 def list_users(db: Database) -> list[UserView]:
@@ -213,7 +256,7 @@ def revoke_role(db: Database, username: str, project: str, *, actor: str) -> Use
 
 def _principal(s: Session, row: User, token_id: int | None = None) -> Principal:
     roles = _roles(s, row.id)
-    return Principal(row.username, row.is_superuser, roles, token_id, row.token_generation)
+    return Principal(row.username, row.is_superuser, roles, token_id, row.token_generation, row.uid)
 
 
 ENDED = (
@@ -222,16 +265,23 @@ ENDED = (
 )
 
 
-def principal_for(db: Database, username: str, generation: int = 0) -> Principal:
-    """The caller named by a verified JWT, re-read so that role changes apply at once; a token
-    of an earlier ``generation`` than the user's is refused (``end_sessions``)."""
+def principal_for(db: Database, uid: str, generation: int = 0) -> Principal:
+    """The caller whose immutable ``uid`` a verified JWT names, re-read so that role changes
+    apply at once; a token of an earlier ``generation`` than the user's is refused
+    (``end_sessions``)."""
     with db.read() as s:
-        row = s.scalars(select(User).where(User.username == username)).one_or_none()
+        row = s.scalars(select(User).where(User.uid == uid)).one_or_none()
         if row is None or not row.is_active:
             raise AuthenticationError("The user of this token no longer exists or is disabled.")
         if generation != row.token_generation:
             raise AuthenticationError(ENDED)
         return _principal(s, row)
+
+
+def principal_of_user(db: Database, username: str) -> Principal:
+    """``username`` as a caller, as a login would find them (to issue a token on their behalf)."""
+    with db.read() as s:
+        return _principal(s, _user_row(s, username))
 
 
 def end_sessions(db: Database, username: str, *, actor: str) -> None:
