@@ -27,6 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
 
 from pinflow.errors import AuthenticationError, PermissionDeniedError
+from pinflow.lifecycle.login_throttle import DEFAULT_THROTTLE, LoginThrottle
 from pinflow.lifecycle.permissions import (
     Permission,
     Principal,
@@ -35,7 +36,7 @@ from pinflow.lifecycle.permissions import (
     denial_message,
 )
 from pinflow.runtime.artifacts import ArtifactStore, open_store
-from pinflow.services.commands import DEFAULT_THROTTLE, LoginThrottle, users
+from pinflow.services.commands import logins, users
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 
@@ -133,6 +134,12 @@ async def _db_dependency(request: Request) -> Database:
     """``get_db`` as a dependency: a coroutine, because FastAPI runs a plain function
     dependency in its thread pool (one hop, and a GIL hand-off, per dependency per request)."""
     return get_db(request)
+
+
+def client_address(request: Request) -> str:
+    """The caller's address: the socket's, or, behind a proxy listed in
+    ``PINFLOW_TRUSTED_PROXIES``, the one it forwarded (``trusted_proxies``)."""
+    return request.client.host if request.client else "unknown"
 
 
 def get_auth(request: Request) -> AuthConfig:
@@ -254,10 +261,13 @@ def create_access_token(
     request: Request, body: Annotated[LoginBody, Depends(_login_body)]
 ) -> LoginResponse:
     """Exchange a username and password for a JWT access token (Airflow 3's ``/auth/token``)."""
-    client = request.client.host if request.client else "unknown"
     config = get_auth(request)
-    principal = users.authenticate(
-        get_db(request), body.username, body.password, client=client, throttle=config.throttle
+    principal = logins.authenticate(
+        get_db(request),
+        body.username,
+        body.password,
+        client=client_address(request),
+        throttle=config.throttle,
     )
     return LoginResponse(access_token=issue_access_token(config, principal))
 

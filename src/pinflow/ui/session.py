@@ -17,10 +17,16 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from pinflow.api.auth import get_auth, get_db, issue_access_token, principal_of_token
+from pinflow.api.auth import (
+    client_address,
+    get_auth,
+    get_db,
+    issue_access_token,
+    principal_of_token,
+)
 from pinflow.errors import AuthenticationError, LoginThrottledError, PermissionDeniedError
 from pinflow.lifecycle.permissions import Principal
-from pinflow.services.commands import users
+from pinflow.services.commands import logins, users
 from pinflow.ui.templating import render, secure
 
 COOKIE = "pinflow_token"
@@ -106,22 +112,27 @@ def login(
     if not same_origin(request):
         raise PermissionDeniedError("Cross-site login refused.")
     config = get_auth(request)
-    client = request.client.host if request.client else "unknown"
     try:
-        principal = users.authenticate(
-            get_db(request), username, password, client=client, throttle=config.throttle
+        principal = logins.authenticate(
+            get_db(request),
+            username,
+            password,
+            client=client_address(request),
+            throttle=config.throttle,
         )
     except (AuthenticationError, LoginThrottledError) as exc:
-        status = 429 if isinstance(exc, LoginThrottledError) else 401
-        return render(
+        page = render(
             request,
             "login.html",
             user=None,
             next=target,
             error=exc.message,
             username=username,
-            status_code=status,
+            status_code=429 if isinstance(exc, LoginThrottledError) else 401,
         )
+        if isinstance(exc, LoginThrottledError):
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE,

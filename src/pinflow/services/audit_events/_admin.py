@@ -9,6 +9,7 @@ public prefix; a refused login names the user tried and the client, never the pa
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from pinflow.services.audit_events._actions import AuditAction as A
 from pinflow.services.audit_events._entry import AuditEntry, on_user
@@ -96,7 +97,14 @@ def token_revoked(username: str, token: ApiToken) -> AuditEntry:
     return on_user(A.TOKEN_REVOKED, username, {"tokenId": token.id, "prefix": token.prefix})
 
 
-def login_failed(username: str, *, client: str, reason: str) -> AuditEntry:
-    """``reason``: ``unknown_user``, ``bad_password``, ``disabled`` or ``throttled``."""
-    meta = {"username": username, "client": client, "reason": reason}
+def login_failed(username: str, *, client: str, reason: str, last_at: datetime) -> AuditEntry:
+    """``reason``: ``unknown_user``, ``bad_password``, ``disabled`` or ``throttled``. The
+    first failure of a window: repeats raise its ``count`` and move ``lastAt`` (``_logins``)."""
+    meta = {
+        "username": username,
+        "client": client,
+        "reason": reason,
+        "count": 1,
+        "lastAt": last_at.isoformat(),
+    }
     return on_user(A.LOGIN_FAILED, username, meta)

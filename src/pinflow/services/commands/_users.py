@@ -3,10 +3,7 @@
 Secrets never leave this module in clear except once: the API token returned by
 ``create_api_token``. Passwords are hashed with argon2id; API tokens (``pf_<prefix>_<secret>``)
 are random, so a sha256 of the secret is enough to store them, and the prefix finds the row.
-Failed logins are audited as ``auth.login_failed`` with the username and the client, never the
-password, and throttled per username and client in the database (so the limit holds across
-API servers): after ``max_failures`` failures within ``window``, logins are refused until the
-oldest of them leaves the window.
+Password logins and their throttle are in ``_logins``.
 """
 
 from __future__ import annotations
@@ -17,11 +14,9 @@ import re
 import secrets
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from functools import cache
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,7 +24,6 @@ from pinflow.errors import (
     AuthenticationError,
     ConflictError,
     InvalidInputError,
-    LoginThrottledError,
     NotFoundError,
     Problem,
 )
@@ -43,21 +37,12 @@ from pinflow.store.db import Database
 from pinflow.store.tables import (
     ID_LEN,
     ApiToken,
-    LoginAttempt,
     Project,
     ProjectRole,
     User,
     new_uid,
 )
 
-
-@dataclass(frozen=True)
-class LoginThrottle:
-    max_failures: int = 5
-    window: timedelta = timedelta(minutes=5)
-
-
-DEFAULT_THROTTLE = LoginThrottle()
 # Not an argon2 hash, so no password verifies against it: the mark of a token-only account.
 NO_PASSWORD = "!"  # noqa: S105
 MIN_PASSWORD = 8
@@ -294,85 +279,6 @@ def end_sessions(db: Database, username: str, *, actor: str) -> None:
 
 def _end_sessions(row: User) -> None:
     row.token_generation = (row.token_generation or 0) + 1
-
-
-# --- password login ----------------------------------------------------------------------------
-
-
-@cache
-def _dummy_hash() -> str:
-    return _HASHER.hash("pinflow: equalise the time of unknown-user logins")
-
-
-def _verify(stored: str | None, password: str) -> bool:
-    """argon2 check; unknown users cost the same time, so timing does not reveal them."""
-    try:
-        return _HASHER.verify(stored or _dummy_hash(), password) and stored is not None
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-def _attempts_of(username: str, client: str) -> ColumnElement[bool]:
-    return (LoginAttempt.username == username) & (LoginAttempt.client == client)
-
-
-def _retry_after(s: Session, username: str, client: str, throttle: LoginThrottle) -> int:
-    """Seconds until the next login may be tried; 0 when not throttled."""
-    since = now() - throttle.window
-    recent = _attempts_of(username, client) & (LoginAttempt.at > since)
-    newest_first = select(LoginAttempt.at).where(recent).order_by(LoginAttempt.at.desc())
-    times = s.scalars(newest_first.limit(throttle.max_failures)).all()
-    if len(times) < throttle.max_failures:
-        return 0
-    return max(1, int((times[-1] - since).total_seconds()) + 1)
-
-
-def _record_failure(
-    db: Database, username: str, client: str, reason: str, throttle: LoginThrottle
-) -> None:
-    with db.transaction() as s:
-        stamp = now()
-        if reason != "throttled":  # refusals while throttled do not extend the cooldown
-            s.add(LoginAttempt(username=username, client=client, at=stamp))
-            s.execute(delete(LoginAttempt).where(LoginAttempt.at <= stamp - throttle.window))
-        record(s, "anonymous", events.login_failed(username, client=client, reason=reason))
-
-
-def authenticate(
-    db: Database,
-    username: str,
-    password: str,
-    *,
-    client: str,
-    throttle: LoginThrottle = DEFAULT_THROTTLE,
-) -> Principal:
-    """Check a username and password; raises ``AuthenticationError`` or ``LoginThrottledError``."""
-    username, client = username[:ID_LEN], (client or "unknown")[:ID_LEN]
-    with db.read() as s:
-        wait = _retry_after(s, username, client, throttle)
-        row = s.scalars(select(User).where(User.username == username)).one_or_none()
-    if wait:
-        _record_failure(db, username, client, "throttled", throttle)
-        raise LoginThrottledError(
-            f"Too many failed login attempts; try again in {wait} seconds.", retry_after=wait
-        )
-    usable = row is not None and row.is_active and row.password_hash != NO_PASSWORD
-    stored = row.password_hash if row is not None and usable else None
-    if not _verify(stored, password[:MAX_PASSWORD]):
-        reason = "unknown_user" if row is None else ("bad_password" if usable else "disabled")
-        _record_failure(db, username, client, reason, throttle)
-        raise AuthenticationError(BAD_LOGIN)
-    return _logged_in(db, username, client, password)
-
-
-def _logged_in(db: Database, username: str, client: str, password: str) -> Principal:
-    """A success forgives earlier failures and upgrades an outdated hash."""
-    with db.transaction() as s:
-        s.execute(delete(LoginAttempt).where(_attempts_of(username, client)))
-        row = _user_row(s, username)
-        if _HASHER.check_needs_rehash(row.password_hash):
-            row.password_hash = _HASHER.hash(password)
-        return _principal(s, row)
 
 
 # --- API tokens --------------------------------------------------------------------------------
