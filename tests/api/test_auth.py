@@ -252,6 +252,22 @@ def test_logout_with_an_api_token_revokes_that_token_only(app: FastAPI) -> None:
     assert _status(app, session) == 200
 
 
+def test_a_role_taken_away_or_changed_ends_the_users_sessions(app: FastAPI, db: Database) -> None:
+    before = _session(app)
+    users.grant_role(db, "alice", "beta", Role.VIEWER, actor="root")  # a new role: adds only
+    assert _status(app, before) == 200
+    users.grant_role(db, "alice", "beta", Role.VIEWER, actor="root")  # no change
+    assert _status(app, before) == 200
+    users.grant_role(db, "alice", "beta", Role.OPERATOR, actor="root")
+    assert _status(app, before) == 401
+    after_change = _session(app)
+    users.revoke_role(db, "alice", "alpha", actor="root")
+    refused = client_for(app).get("/api/tokens", headers=after_change)
+    assert refused.status_code == 401
+    assert refused.json() == {"message": users.ENDED}
+    assert _status(app, _session(app)) == 200
+
+
 def test_a_token_with_a_forged_generation_is_refused(app: FastAPI) -> None:
     claims = jwt.decode(
         _session(app)["Authorization"].removeprefix("Bearer "), options={"verify_signature": False}

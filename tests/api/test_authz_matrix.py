@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import tests.api.test_execution_api
 import tests.api.test_v2_routes
-from tests.api.helpers import ACTORS, World, build_world, make_app, make_spec
+from tests.api.helpers import ACTORS, World, build_world, make_app, make_spec, make_user
 
 from pinflow.services.commands import _version_deletes as version_deletes
 from pinflow.store.db import Database
@@ -104,6 +104,14 @@ CASES = [
         "/api/users/{username}/roles/{project}",
         "/api/users/viewer/roles/alpha",
         superuser_only(),
+    ),
+    Case(
+        "DELETE",
+        "/api/users/{username}",
+        "/api/users/doomed",
+        superuser_only(204),
+        None,
+        lambda world: make_user(world.db, "doomed"),
     ),
     Case("GET", "/api/tokens", "/api/tokens", anyone_signed_in()),
     Case("POST", "/api/tokens", "/api/tokens", anyone_signed_in(201), {"name": "ci"}),

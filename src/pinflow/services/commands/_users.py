@@ -208,7 +208,9 @@ def list_users(db: Database) -> list[UserView]:
 
 
 def grant_role(db: Database, username: str, project: str, role: Role, *, actor: str) -> UserView:
-    """Give ``username`` exactly ``role`` in ``project`` (replacing any role held there)."""
+    """Give ``username`` exactly ``role`` in ``project`` (replacing any role held there).
+    Replacing a role ends the user's sessions (ADR 0018); a first role in a project does not,
+    since it takes nothing away."""
     if not re.fullmatch(ID_PATTERN, project) or len(project) > ID_LEN:
         raise _invalid("project", "must be a project identifier (letters, digits, _ . -)")
     with db.transaction() as s:
@@ -219,8 +221,9 @@ def grant_role(db: Database, username: str, project: str, role: Role, *, actor: 
         ).one_or_none()
         if held is None:
             s.add(ProjectRole(user_id=user.id, project_id=pid, role=role.value, created_at=now()))
-        else:
+        elif held.role != role.value:
             held.role = role.value
+            _end_sessions(user)  # a changed role: sessions opened under the old one end
         s.flush()
         record(s, actor, events.role_granted(username, project=project, role=role.value))
         return _user_view(s, user)
@@ -235,6 +238,7 @@ def revoke_role(db: Database, username: str, project: str, *, actor: str) -> Use
         )
         if gone.rowcount == 0:  # type: ignore[attr-defined]
             raise NotFoundError(f"User {username!r} holds no role in project {project!r}.")
+        _end_sessions(user)  # authority taken away: every session opened with it ends
         record(s, actor, events.role_revoked(username, project=project))
         return _user_view(s, user)
 
@@ -245,8 +249,8 @@ def _principal(s: Session, row: User, token_id: int | None = None) -> Principal:
 
 
 ENDED = (
-    "This session has ended: the password was changed, the account disabled, or every session "
-    "logged out. Log in again."
+    "This session has ended: the password or a role was changed, the account disabled, or "
+    "every session logged out. Log in again."
 )
 
 
