@@ -105,6 +105,17 @@ class Settings(BaseSettings):
         description="seconds a try token (the execution API's credential of one try) is valid; "
         "each accepted heartbeat returns a fresh one",
     )
+    ui_session_idle_timeout: int = Field(
+        default=8 * 3600,
+        ge=60,
+        description="seconds without activity after which a web UI session ends (each page "
+        "or API call from the UI renews it)",
+    )
+    ui_session_max_age: int = Field(
+        default=7 * 86400,
+        ge=60,
+        description="seconds after login after which a web UI session ends, active or not",
+    )
     trusted_proxies: str = Field(
         default="",
         description="comma-separated addresses or CIDRs of reverse proxies whose "

@@ -56,23 +56,32 @@ class AuthConfig:
     expiration: timedelta = DEFAULT_EXPIRATION
     issuer: str = "pinflow"
     throttle: LoginThrottle = DEFAULT_THROTTLE
+    ui_idle_timeout: timedelta = timedelta(hours=8)  # a UI session's cookie, renewed on use
+    ui_max_age: timedelta = timedelta(days=7)  # … up to this long after its login
 
 
 def auth_config(settings: Settings) -> AuthConfig:
     return AuthConfig(
         jwt_secret=settings.instance_secret(),
         expiration=timedelta(seconds=settings.jwt_expiration_time),
+        ui_idle_timeout=timedelta(seconds=settings.ui_session_idle_timeout),
+        ui_max_age=timedelta(seconds=settings.ui_session_max_age),
     )
 
 
 def issue_access_token(
-    config: AuthConfig, principal: Principal, *, expiration: timedelta | None = None
+    config: AuthConfig,
+    principal: Principal,
+    *,
+    expiration: timedelta | None = None,
+    session_start: datetime | None = None,
 ) -> str:
     """An access token for ``principal``: ``sub`` is the user's immutable ``uid`` (ADR 0018),
     ``name`` the username (for display only), ``gen`` the user's current token generation (a
-    token of an earlier one is refused: ``users.end_sessions``)."""
+    token of an earlier one is refused: ``users.end_sessions``). ``session_start``: the login
+    a renewed UI session comes from (``auth_time``, which bounds its renewals)."""
     stamp = datetime.now(UTC)
-    claims = {
+    claims: dict[str, Any] = {
         "sub": principal.uid,
         "name": principal.username,
         "iss": config.issuer,
@@ -82,6 +91,8 @@ def issue_access_token(
         "jti": secrets.token_hex(8),
         "gen": principal.token_generation,
     }
+    if session_start is not None:
+        claims["auth_time"] = int(session_start.timestamp())
     return jwt.encode(claims, config.jwt_secret, algorithm=_ALGORITHM)
 
 
@@ -92,12 +103,21 @@ class TokenSubject:
 
     uid: str
     generation: int
+    issued_at: datetime
+    session_start: datetime  # the login it comes from (``auth_time``), else ``issued_at``
 
 
 def principal_of_token(db: Database, config: AuthConfig, token: str) -> Principal:
     """The caller an access token names, refused once the user's sessions were ended."""
+    return session_of_token(db, config, token)[0]
+
+
+def session_of_token(
+    db: Database, config: AuthConfig, token: str
+) -> tuple[Principal, TokenSubject]:
+    """The caller an access token names, and the token's own facts (for renewing it)."""
     subject = subject_of(config, token)
-    return users.principal_for(db, subject.uid, subject.generation)
+    return users.principal_for(db, subject.uid, subject.generation), subject
 
 
 def subject_of(config: AuthConfig, token: str) -> TokenSubject:
@@ -116,10 +136,17 @@ def subject_of(config: AuthConfig, token: str) -> TokenSubject:
         raise AuthenticationError("Invalid access token.") from None
     if "name" not in claims:  # issued before tokens named the user's uid (ADR 0018)
         raise AuthenticationError(OUTDATED_SESSION)
-    generation = claims.get("gen", 0)
-    if not isinstance(generation, int):
+    generation, issued, start = claims.get("gen", 0), claims["iat"], claims.get("auth_time")
+    if not isinstance(generation, int) or not isinstance(issued, int):
         raise AuthenticationError("Invalid access token.")
-    return TokenSubject(str(claims["sub"]), generation)
+    if not isinstance(start, int):
+        start = issued
+    return TokenSubject(
+        str(claims["sub"]),
+        generation,
+        datetime.fromtimestamp(issued, UTC),
+        datetime.fromtimestamp(start, UTC),
+    )
 
 
 # --- dependencies ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from pinflow.errors import PinflowError
 from pinflow.ui import designer, pages_audit, pages_cluster, pages_runs, pages_workflows, session
 from pinflow.ui.session import LoginRequired, login_redirect
+from pinflow.ui.session_cookie import RenewSessionCookie
 from pinflow.ui.templating import render
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -74,6 +75,7 @@ def mount_ui(app: FastAPI) -> None:
     ):
         app.include_router(router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="ui-static")
+    app.add_middleware(RenewSessionCookie)
     json_handler = cast(Handler | None, app.exception_handlers.get(PinflowError))
     if json_handler is None:
         raise RuntimeError("mount_ui() needs the API's error handlers installed first.")
