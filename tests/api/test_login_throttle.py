@@ -159,3 +159,13 @@ def test_a_trusted_proxy_names_the_client(db: Database, tmp_path: Path) -> None:
 def test_trusted_proxies_must_be_addresses(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match=r"'proxy\.example' is not an IP address or CIDR"):
         Settings(home=tmp_path, trusted_proxies="10.0.0.1,proxy.example")
+
+
+def test_the_ui_login_form_is_throttled_alike(app: FastAPI) -> None:
+    for _ in range(LIMITS.max_failures):
+        assert _login(app, "alice", "guess-password").status_code == 401
+    form = {"username": "alice", "password": PASSWORD, "next": "/ui/workflows"}
+    page = client_for(app).post("/ui/login", data=form, headers={"Origin": "http://testserver"})
+    assert page.status_code == 429
+    assert int(page.headers["Retry-After"]) >= 1
+    assert "Too many failed login attempts" in page.text
