@@ -42,6 +42,12 @@ class InvalidInputError(PinflowError):
 
 
 @dataclass
+class PayloadTooLargeError(InvalidInputError):
+    """The request body is larger than a configured limit; refused before it is read in full.
+    HTTP 413."""
+
+
+@dataclass
 class NotFoundError(PinflowError):
     """The thing asked for does not exist (or is hidden from the caller). HTTP 404."""
 

@@ -28,6 +28,8 @@ POSTGRES = Extra("postgres", "PostgreSQL", "psycopg")
 CELERY = Extra("celery", "The Celery executor", "celery")
 # fsspec with s3fs: the shared store on S3 (``shared_store_url = "s3://…"``).
 S3 = Extra("s3", "A store on S3 (s3://…)", "s3fs")
+METRICS = Extra("metrics", "Prometheus metrics (/metrics)", "prometheus_client")
+OTEL = Extra("otel", "OpenTelemetry traces", "opentelemetry.sdk")
 
 EXTRAS = {extra.name: extra for extra in (POSTGRES, CELERY)}
 

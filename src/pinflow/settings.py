@@ -31,6 +31,7 @@ from pydantic_settings import (
 )
 
 from pinflow.runtime.contract import XCOM_DB_LIMIT, XCOM_MAX_SIZE
+from pinflow.spec import bundle_rules
 
 CONFIG_FILE_NAME = "pinflow.toml"
 SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name
@@ -79,6 +80,13 @@ class Settings(BaseSettings):
     )
     poll_interval: float = Field(
         default=0.05, gt=0, description="seconds between looks for newly triggered runs"
+    )
+    max_interruptions: int = Field(
+        default=3,
+        ge=0,
+        description="interruptions in a row (executor stopped, supervisor died, process killed "
+        "from outside) retried at once without spending one of the task's retries; past it an "
+        "interruption counts as a failure (0: every interruption does)",
     )
     stop_grace: float = Field(
         default=10.0, ge=0, description="seconds a stopping executor gives tasks after SIGTERM"
@@ -162,6 +170,33 @@ class Settings(BaseSettings):
         description="fsspec URL of the store for XCom artifacts and run staging shared by "
         "every host (s3://bucket/prefix); default: file:// under artifacts_dir",
     )
+    # -- operability (docs/operations.md) ---------------------------------------------------
+    metrics_allow_from: str = Field(
+        default="",
+        description="comma-separated addresses or networks (10.0.0.0/8, ::1) whose scrapes of "
+        "/metrics need no token; everyone else sends one (Authorization: Bearer)",
+    )
+    # -- what one push may hold (docs/adr/0019-bundle-limits.md) ---------------------------
+    max_bundle_bytes: int = Field(
+        default=bundle_rules.DEFAULT_MAX_BUNDLE_BYTES,
+        ge=1,
+        description="bytes a pushed code bundle may unpack to; a push request larger than a "
+        "bundle this size (base64) plus a spec of max_spec_bytes is refused with 413",
+    )
+    max_file_bytes: int = Field(
+        default=bundle_rules.DEFAULT_MAX_FILE_BYTES, ge=1, description="bytes per bundle file"
+    )
+    max_bundle_files: int = Field(
+        default=bundle_rules.DEFAULT_MAX_BUNDLE_FILES, ge=1, description="entries per bundle"
+    )
+    max_spec_bytes: int = Field(
+        default=bundle_rules.DEFAULT_MAX_SPEC_BYTES,
+        ge=1,
+        description="bytes of a DAG spec's canonical JSON",
+    )
+    max_tasks_per_dag: int = Field(
+        default=bundle_rules.DEFAULT_MAX_TASKS_PER_DAG, ge=1, description="tasks per DAG spec"
+    )
     logs_dir: Path = _under_home("logs")
     staging_dir: Path = _under_home("staging")
     snapshot_cache_dir: Path = _under_home("snapshots")
@@ -188,6 +223,22 @@ class Settings(BaseSettings):
         if self.shared_store_url:
             return f"{self.shared_store_url.rstrip('/')}/artifacts"
         return self.artifacts_dir.absolute().as_uri()
+
+    @property
+    def bundle_limits(self) -> bundle_rules.BundleLimits:
+        return bundle_rules.BundleLimits(
+            max_bundle_bytes=self.max_bundle_bytes,
+            max_file_bytes=self.max_file_bytes,
+            max_bundle_files=self.max_bundle_files,
+            max_spec_bytes=self.max_spec_bytes,
+            max_tasks_per_dag=self.max_tasks_per_dag,
+        )
+
+    @property
+    def max_push_body_bytes(self) -> int:
+        """The largest push request read: a bundle at its limit in base64, a spec at its
+        limit, and room for the JSON around them."""
+        return -(-self.max_bundle_bytes // 3) * 4 + self.max_spec_bytes + 64 * 1024
 
     def instance_secret(self) -> str:
         """The instance's JWT secret: ``jwt_secret`` when set, else the one persisted under

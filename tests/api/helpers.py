@@ -130,16 +130,26 @@ class World:
         return self.client.request(method, path, **kwargs)
 
 
-ACTORS = ("anonymous", "viewer", "outsider", "editor", "admin")
+# The authorization matrix's seven kinds of caller: no one; each role of project alpha; an
+# admin of project beta only ("outsider": other project's user); an instance superuser.
+ANON, VIEWER, OPERATOR, EDITOR = "anonymous", "viewer", "operator", "editor"
+PROJECT_ADMIN, OUTSIDER, ADMIN = "padmin", "outsider", "admin"
+ACTORS = (ANON, VIEWER, OPERATOR, EDITOR, PROJECT_ADMIN, OUTSIDER, ADMIN)
+ALPHA_ROLES = {
+    VIEWER: Role.VIEWER,
+    OPERATOR: Role.OPERATOR,
+    EDITOR: Role.EDITOR,
+    PROJECT_ADMIN: Role.ADMIN,
+}
 
 
 def build_world(db: Database, home: Path) -> World:
     from pinflow.services.commands import _versions as versions
 
-    make_user(db, "viewer", {"alpha": Role.VIEWER})
-    make_user(db, "outsider", {"beta": Role.EDITOR})
-    make_user(db, "editor", {"alpha": Role.EDITOR})
-    make_user(db, "admin", superuser=True)
+    for name, role in ALPHA_ROLES.items():
+        make_user(db, name, {"alpha": role})
+    make_user(db, OUTSIDER, {"beta": Role.ADMIN})
+    make_user(db, ADMIN, superuser=True)
     active = publish(db, make_spec())
     publish(db, make_spec("other", project="beta", name="Other"))
     new_draft = versions.create_version(db, active, actor="editor").id

@@ -188,6 +188,32 @@ def test_a_failure_retries_while_tries_remain_then_fails(worker: Worker) -> None
         assert list(errors) == ["ValueError: bad row 3"] * 2
 
 
+def test_a_worker_reports_an_interrupted_try_and_it_is_retried_without_spending_a_retry(
+    worker: Worker,
+) -> None:
+    db = worker.db
+    spec = make_spec("stopped", {"a": []}, default_args={"retries": 0, "retry_delay": 300})
+    run = publish_and_trigger(db, spec)
+    for try_number, interrupted, expected in ((1, True, "scheduled"), (2, False, "failed")):
+        schedule_pass(db)
+        claimed = claim(db, run)
+        assert claimed.try_number == try_number
+        token = worker.token(claimed)
+        assert worker.start(token, claimed.ti_id).status_code == 200
+        body = {"state": "failed", "error": "worker stopped", "interrupted": interrupted}
+        done = worker.call(token, "PATCH", f"/task-instances/{claimed.ti_id}/state", body)
+        assert done.status_code == 200, done.text
+        # Interrupted: due at once (not after 300 s) with a try granted; then a real failure.
+        assert done.json()["state"] in (expected, "up_for_retry" if interrupted else "failed")
+    with db.read() as s:
+        tries = s.execute(
+            select(TaskInstanceTry.state, TaskInstanceTry.interrupted).order_by(
+                TaskInstanceTry.try_number
+            )
+        ).all()
+    assert [tuple(t) for t in tries] == [("up_for_retry", True), ("failed", False)]
+
+
 def test_an_inline_value_above_the_limit_fails_the_try_and_stores_nothing(
     db: Database, tmp_path: Path
 ) -> None:

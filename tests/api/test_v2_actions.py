@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 from tests.api.helpers import World, make_spec, publish
-from tests.api.test_v2_routes import RUN, TI, v2_world
+from tests.api.test_v2_routes import RUN_URL as RUN
+from tests.api.test_v2_routes import TI, v2_world
 
 from pinflow.api.routes import v2_tasks
 from pinflow.lifecycle.version_rules import DEPRECATED_RUN_MESSAGE

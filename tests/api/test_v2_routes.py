@@ -17,7 +17,8 @@ import pytest
 from airflow_client.client import models
 from fastapi.routing import APIRoute
 from sqlalchemy import text
-from tests.api.helpers import ACTORS, World, build_world
+from tests.api.helpers import ACTORS, ADMIN, ANON, EDITOR, OUTSIDER, VIEWER, World, build_world
+from tests.api.matrix import MANAGE, READ, RUN, WRITE, on_alpha, signed_in, superuser
 
 from pinflow.api.routes import v2_dags, v2_misc, v2_resources, v2_runs, v2_tasks
 from pinflow.services.commands import _dags as dags
@@ -27,34 +28,20 @@ from pinflow.store.db import Database
 from pinflow.store.tables import Base
 from pinflow.testing import TaskOutcome, run_until_idle, scripted
 
-ANON, VIEWER, OUTSIDER, EDITOR, ADMIN = ACTORS
 V2_ROUTERS = (v2_dags, v2_runs, v2_tasks, v2_misc, v2_resources)
-RUN = "/api/v2/dags/etl/dagRuns/r1"
-TI = f"{RUN}/taskInstances"
+RUN_URL = "/api/v2/dags/etl/dagRuns/r1"
+TI = f"{RUN_URL}/taskInstances"
+BROKEN_FILE = {
+    "project": "alpha",
+    "filename": "dags/x.py",
+    "message": "dags/x.py:3: invalid syntax",
+}
+CLEAR_BROKEN = "/api/import-errors?project=alpha&filename=dags/x.py"
 
 
-def reads(ok: int = 200, outsider: int = 403) -> dict[str, int]:
-    return {ANON: 401, VIEWER: ok, OUTSIDER: outsider, EDITOR: ok, ADMIN: ok}
-
-
-def writes(ok: int) -> dict[str, int]:
-    return {ANON: 401, VIEWER: 403, OUTSIDER: 403, EDITOR: ok, ADMIN: ok}
-
-
-def signed_in(ok: int = 200) -> dict[str, int]:
-    return {ANON: 401, VIEWER: ok, OUTSIDER: ok, EDITOR: ok, ADMIN: ok}
-
-
-def pushers(ok: int = 200) -> dict[str, int]:
-    """``workflow:create`` anywhere (an import error has no project yet)."""
-    return {ANON: 401, VIEWER: 403, OUTSIDER: ok, EDITOR: ok, ADMIN: ok}
-
-
-BROKEN_FILE = {"filename": "dags/x.py", "message": "dags/x.py:3: invalid syntax"}
-
-
-def superuser(ok: int = 200) -> dict[str, int]:
-    return {ANON: 401, VIEWER: 403, OUTSIDER: 403, EDITOR: 403, ADMIN: ok}
+def hidden_from_members(ok: int = 200) -> dict[str, int]:
+    """An instance-wide secret: superusers only, a 404 to everyone else (no existence leak)."""
+    return {who: {ANON: 401, ADMIN: ok}.get(who, 404) for who in ACTORS}
 
 
 def v2_world(db: Database, home: Path) -> World:
@@ -70,12 +57,21 @@ def _deregister(world: World) -> None:
 
 
 def _resources(world: World) -> None:
+    """Alpha's pool p1, variable v1 and connection c1; an instance-wide variable iv."""
     for path, body in (
-        ("/api/v2/pools", {"name": "p1", "slots": 2}),
-        ("/api/v2/variables", {"key": "v1", "value": "x"}),
-        ("/api/v2/connections", {"connection_id": "c1", "conn_type": "http", "password": "pw"}),
+        ("/api/v2/pools", {"name": "p1", "slots": 2, "project": "alpha"}),
+        ("/api/v2/variables", {"key": "v1", "value": "x", "project": "alpha"}),
+        ("/api/v2/variables", {"key": "iv", "value": "x"}),
+        (
+            "/api/v2/connections",
+            {"connection_id": "c1", "conn_type": "http", "password": "pw", "project": "alpha"},
+        ),
     ):
         assert world.call(ADMIN, "POST", path, body).status_code == 201
+
+
+def _import_error(world: World) -> None:
+    assert world.call(ADMIN, "PUT", "/api/import-errors", BROKEN_FILE).status_code == 200
 
 
 _r = _resources
@@ -98,75 +94,88 @@ class Case:
 D, R, T = "/api/v2/dags/{dag_id}", "/api/v2/dags/{dag_id}/dagRuns", "/api/v2/dags/{dag_id}"
 TR = f"{T}/dagRuns/{{dag_run_id}}/taskInstances"
 XR = f"{R}/{{dag_run_id}}/taskInstances/{{task_id}}/xcomEntries"
+IE = "/api/v2/importErrors/{import_error_id}"
+P, V, C = (
+    "/api/v2/pools/{pool_name}",
+    "/api/v2/variables/{variable_key}",
+    "/api/v2/connections/{connection_id}",
+)
+ALPHA_POOL = {"name": "p2", "slots": 1, "project": "alpha"}
+ALPHA_CONN = {"connection_id": "c2", "conn_type": "http", "project": "alpha"}
 CASES = [
     Case("GET", "/api/v2/dags", "/api/v2/dags", signed_in()),
-    Case("GET", D, "/api/v2/dags/etl", reads()),
-    Case("GET", f"{D}/details", "/api/v2/dags/etl/details", reads()),
-    Case("PATCH", D, "/api/v2/dags/etl", writes(200), {"is_paused": True}),
-    Case("DELETE", D, "/api/v2/dags/etl", writes(204)),
-    Case("DELETE", D, "/api/v2/dags/etl?deregister=true", writes(204)),
-    Case("GET", f"{D}/impact", "/api/v2/dags/etl/impact", reads()),
-    Case("POST", f"{D}/restore", "/api/v2/dags/etl/restore", writes(200), None, _deregister),
-    Case("GET", f"{D}/dagVersions", "/api/v2/dags/etl/dagVersions", reads()),
-    Case("GET", f"{D}/dagVersions/{{version_number}}", "/api/v2/dags/etl/dagVersions/1", reads()),
-    Case("GET", R, "/api/v2/dags/etl/dagRuns", reads()),
+    Case("GET", D, "/api/v2/dags/etl", on_alpha(READ)),
+    Case("GET", f"{D}/details", "/api/v2/dags/etl/details", on_alpha(READ)),
+    Case("PATCH", D, "/api/v2/dags/etl", on_alpha(RUN), {"is_paused": True}),
+    Case("DELETE", D, "/api/v2/dags/etl", on_alpha(WRITE, 204)),
+    Case("DELETE", D, "/api/v2/dags/etl?deregister=true", on_alpha(WRITE, 204)),
+    Case("GET", f"{D}/impact", "/api/v2/dags/etl/impact", on_alpha(READ)),
+    Case("POST", f"{D}/restore", "/api/v2/dags/etl/restore", on_alpha(WRITE), None, _deregister),
+    Case("GET", f"{D}/dagVersions", "/api/v2/dags/etl/dagVersions", on_alpha(READ)),
+    Case(
+        "GET",
+        f"{D}/dagVersions/{{version_number}}",
+        "/api/v2/dags/etl/dagVersions/1",
+        on_alpha(READ),
+    ),
+    Case("GET", R, "/api/v2/dags/etl/dagRuns", on_alpha(READ)),
     Case("GET", R, "/api/v2/dags/~/dagRuns", signed_in()),
-    Case("POST", R, "/api/v2/dags/etl/dagRuns", writes(200), {"conf": {}}),
-    Case("GET", f"{R}/{{dag_run_id}}", RUN, reads()),
-    Case("PATCH", f"{R}/{{dag_run_id}}", RUN, writes(200), {"note": "checked"}),
-    Case("DELETE", f"{R}/{{dag_run_id}}", RUN, writes(204)),
-    Case("POST", f"{R}/{{dag_run_id}}/clear", f"{RUN}/clear", writes(200), {}),
-    Case("GET", XR, f"{TI}/extract/xcomEntries", reads()),
-    Case("GET", f"{XR}/{{xcom_key}}", f"{TI}/extract/xcomEntries/return_value", reads()),
-    Case("POST", f"{T}/clearTaskInstances", "/api/v2/dags/etl/clearTaskInstances", writes(200), {}),
-    Case("GET", TR, TI, reads()),
+    Case("POST", R, "/api/v2/dags/etl/dagRuns", on_alpha(RUN), {"conf": {}}),
+    Case("GET", f"{R}/{{dag_run_id}}", RUN_URL, on_alpha(READ)),
+    Case("PATCH", f"{R}/{{dag_run_id}}", RUN_URL, on_alpha(RUN), {"note": "checked"}),
+    Case("DELETE", f"{R}/{{dag_run_id}}", RUN_URL, on_alpha(WRITE, 204)),
+    Case("POST", f"{R}/{{dag_run_id}}/clear", f"{RUN_URL}/clear", on_alpha(RUN), {}),
+    Case("GET", XR, f"{TI}/extract/xcomEntries", on_alpha(READ)),
+    Case("GET", f"{XR}/{{xcom_key}}", f"{TI}/extract/xcomEntries/return_value", on_alpha(READ)),
+    Case(
+        "POST", f"{T}/clearTaskInstances", "/api/v2/dags/etl/clearTaskInstances", on_alpha(RUN), {}
+    ),
+    Case("GET", TR, TI, on_alpha(READ)),
     Case("GET", TR, "/api/v2/dags/~/dagRuns/~/taskInstances", signed_in()),
-    Case("GET", f"{TR}/{{task_id}}", f"{TI}/load", reads()),
-    Case("PATCH", f"{TR}/{{task_id}}", f"{TI}/load", writes(200), {"note": "flaky"}),
-    Case("GET", f"{TR}/{{task_id}}/tries", f"{TI}/load/tries", reads()),
-    Case("GET", f"{TR}/{{task_id}}/tries/{{task_try_number}}", f"{TI}/load/tries/1", reads()),
-    Case("GET", f"{TR}/{{task_id}}/logs/{{try_number}}", f"{TI}/load/logs/1", reads()),
+    Case("GET", f"{TR}/{{task_id}}", f"{TI}/load", on_alpha(READ)),
+    Case("PATCH", f"{TR}/{{task_id}}", f"{TI}/load", on_alpha(RUN), {"note": "flaky"}),
+    Case("GET", f"{TR}/{{task_id}}/tries", f"{TI}/load/tries", on_alpha(READ)),
+    Case(
+        "GET", f"{TR}/{{task_id}}/tries/{{task_try_number}}", f"{TI}/load/tries/1", on_alpha(READ)
+    ),
+    Case("GET", f"{TR}/{{task_id}}/logs/{{try_number}}", f"{TI}/load/logs/1", on_alpha(READ)),
     Case("GET", "/api/v2/importErrors", "/api/v2/importErrors", signed_in()),
-    Case("GET", "/api/v2/importErrors/{import_error_id}", "/api/v2/importErrors/1", signed_in(404)),
-    Case("PUT", "/api/import-errors", "/api/import-errors", pushers(), BROKEN_FILE),
-    Case("DELETE", "/api/import-errors", "/api/import-errors?filename=dags/x.py", pushers(204)),
+    Case("GET", IE, "/api/v2/importErrors/1", on_alpha(READ), None, _import_error),
+    # Reporting is pushing: the outsider may push to beta only.
+    Case(
+        "PUT",
+        "/api/import-errors",
+        "/api/import-errors",
+        on_alpha(WRITE, outsider=403),
+        BROKEN_FILE,
+    ),
+    Case("DELETE", "/api/import-errors", CLEAR_BROKEN, on_alpha(WRITE, 204, outsider=403)),
     Case("GET", "/api/v2/eventLogs", "/api/v2/eventLogs", signed_in()),
-    Case("GET", "/api/v2/eventLogs/{event_log_id}", "/api/v2/eventLogs/{event}", reads(200, 404)),
+    Case("GET", "/api/v2/eventLogs/{event_log_id}", "/api/v2/eventLogs/{event}", on_alpha(READ)),
     Case("GET", "/api/v2/pools", "/api/v2/pools", signed_in()),
-    Case("GET", "/api/v2/pools/{pool_name}", "/api/v2/pools/default_pool", signed_in()),
+    Case("GET", P, "/api/v2/pools/default_pool", signed_in()),
+    Case("GET", P, "/api/v2/pools/p1", on_alpha(READ), None, _r),
     Case("POST", "/api/v2/pools", "/api/v2/pools", superuser(201), {"name": "p2", "slots": 1}),
-    Case("PATCH", "/api/v2/pools/{pool_name}", "/api/v2/pools/p1", superuser(), {"slots": 3}, _r),
-    Case("DELETE", "/api/v2/pools/{pool_name}", "/api/v2/pools/p1", superuser(204), None, _r),
-    Case("GET", "/api/v2/variables", "/api/v2/variables", superuser()),
-    Case("GET", "/api/v2/variables/{variable_key}", "/api/v2/variables/v1", superuser(), None, _r),
+    Case("POST", "/api/v2/pools", "/api/v2/pools", on_alpha(MANAGE, 201, outsider=403), ALPHA_POOL),
+    Case("PATCH", P, "/api/v2/pools/p1", on_alpha(MANAGE), {"slots": 3}, _r),
+    Case("DELETE", P, "/api/v2/pools/p1", on_alpha(MANAGE, 204), None, _r),
+    Case("GET", "/api/v2/variables", "/api/v2/variables", signed_in()),
+    Case("GET", V, "/api/v2/variables/v1", on_alpha(READ), None, _r),
+    Case("GET", V, "/api/v2/variables/iv", hidden_from_members(), None, _r),
     Case(
         "POST", "/api/v2/variables", "/api/v2/variables", superuser(201), {"key": "v", "value": 1}
     ),
     Case(
-        "PATCH",
-        "/api/v2/variables/{variable_key}",
-        "/api/v2/variables/v1",
-        superuser(),
-        {"key": "v1", "value": "y"},
-        _r,
+        "POST",
+        "/api/v2/variables",
+        "/api/v2/variables",
+        on_alpha(MANAGE, 201, outsider=403),
+        {"key": "v", "value": 1, "project": "alpha"},
     ),
-    Case(
-        "DELETE",
-        "/api/v2/variables/{variable_key}",
-        "/api/v2/variables/v1",
-        superuser(204),
-        None,
-        _r,
-    ),
-    Case("GET", "/api/v2/connections", "/api/v2/connections", superuser()),
-    Case(
-        "GET",
-        "/api/v2/connections/{connection_id}",
-        "/api/v2/connections/c1",
-        superuser(),
-        None,
-        _r,
-    ),
+    Case("PATCH", V, "/api/v2/variables/v1", on_alpha(MANAGE), {"key": "v1", "value": "y"}, _r),
+    Case("DELETE", V, "/api/v2/variables/v1", on_alpha(MANAGE, 204), None, _r),
+    Case("GET", "/api/v2/connections", "/api/v2/connections", signed_in()),
+    Case("GET", C, "/api/v2/connections/c1", on_alpha(READ), None, _r),
     Case(
         "POST",
         "/api/v2/connections",
@@ -175,21 +184,21 @@ CASES = [
         {"connection_id": "c2", "conn_type": "http"},
     ),
     Case(
+        "POST",
+        "/api/v2/connections",
+        "/api/v2/connections",
+        on_alpha(MANAGE, 201, outsider=403),
+        ALPHA_CONN,
+    ),
+    Case(
         "PATCH",
-        "/api/v2/connections/{connection_id}",
+        C,
         "/api/v2/connections/c1",
-        superuser(),
+        on_alpha(MANAGE),
         {"connection_id": "c1", "conn_type": "postgres"},
         _r,
     ),
-    Case(
-        "DELETE",
-        "/api/v2/connections/{connection_id}",
-        "/api/v2/connections/c1",
-        superuser(204),
-        None,
-        _r,
-    ),
+    Case("DELETE", C, "/api/v2/connections/c1", on_alpha(MANAGE, 204), None, _r),
 ]
 
 
@@ -267,7 +276,7 @@ SHAPES = [
     ("/api/v2/dags/etl/dagVersions?include_drafts=true", models.DAGVersionCollectionResponse),
     ("/api/v2/dags/etl/dagVersions/1", models.DagVersionResponse),
     ("/api/v2/dags/~/dagRuns", models.DAGRunCollectionResponse),
-    (RUN, models.DAGRunResponse),
+    (RUN_URL, models.DAGRunResponse),
     ("/api/v2/dags/~/dagRuns/~/taskInstances", models.TaskInstanceCollectionResponse),
     (f"{TI}/load", models.TaskInstanceResponse),
     (f"{TI}/load/tries", models.TaskInstanceHistoryCollectionResponse),
@@ -357,7 +366,7 @@ def test_unknown_things_are_404_with_detail(world: World, url: str) -> None:
         ("POST", "/api/v2/dags/etl/dagRuns", {"logical_date": "2026-01-01T00:00:00"}),
         ("POST", "/api/v2/dags/etl/dagRuns", {"surprise": 1}),
         ("POST", "/api/v2/dags/etl/dagRuns", {"conf": [1, 2]}),
-        ("PATCH", RUN, {"state": "running"}),
+        ("PATCH", RUN_URL, {"state": "running"}),
         ("PATCH", f"{TI}/load", {"new_state": "queued"}),
         ("PATCH", "/api/v2/dags/etl", {}),
         ("POST", "/api/v2/pools", {"name": "p", "slots": -2}),
@@ -385,8 +394,16 @@ def test_import_errors_are_reported_listed_and_cleared(world: World) -> None:
     assert models.ImportErrorCollectionResponse.from_json(listed.text) is not None
     assert listed.json()["total_entries"] == 1
     (error,) = listed.json()["import_errors"]
-    assert set(error) == {"import_error_id", "timestamp", "filename", "bundle_name", "stack_trace"}
-    assert (error["filename"], error["bundle_name"], error["stack_trace"]) == (
+    assert set(error) == {
+        "import_error_id",
+        "project",
+        "timestamp",
+        "filename",
+        "bundle_name",
+        "stack_trace",
+    }
+    assert (error["project"], error["filename"], error["bundle_name"], error["stack_trace"]) == (
+        "alpha",
         "dags/x.py",
         "dags",
         "line 4",
@@ -396,7 +413,7 @@ def test_import_errors_are_reported_listed_and_cleared(world: World) -> None:
     events, _ = audit_log.query_audit(world.db, action="dag.import_error")
     assert [(e.actor, e.target_id) for e in events] == [("editor", "dags/x.py")] * 2
 
-    cleared = world.call(EDITOR, "DELETE", "/api/import-errors?filename=dags/x.py")
+    cleared = world.call(EDITOR, "DELETE", CLEAR_BROKEN)
     assert cleared.status_code == 204
     assert world.call(VIEWER, "GET", "/api/v2/importErrors").json() == {
         "import_errors": [],
@@ -404,5 +421,35 @@ def test_import_errors_are_reported_listed_and_cleared(world: World) -> None:
     }
     gone = world.call(VIEWER, "GET", f"/api/v2/importErrors/{error['import_error_id']}")
     assert gone.status_code == 404
-    assert world.call(EDITOR, "DELETE", "/api/import-errors?filename=dags/x.py").status_code == 204
-    assert world.call(EDITOR, "PUT", "/api/import-errors", {"filename": "a.py"}).status_code == 422
+    assert world.call(EDITOR, "DELETE", CLEAR_BROKEN).status_code == 204
+    no_project = world.call(
+        EDITOR, "PUT", "/api/import-errors", {"filename": "a.py", "message": "m"}
+    )
+    assert no_project.status_code == 422
+    assert "project" in str(no_project.json()["detail"])
+
+
+def test_import_errors_are_their_projects(world: World) -> None:
+    """Listed to the project's members only; one project's file does not clash with another's;
+    reporting into a DAG needs the push right in that DAG's project too."""
+    assert world.call(EDITOR, "PUT", "/api/import-errors", BROKEN_FILE).status_code == 200
+    beta = {**BROKEN_FILE, "project": "beta", "message": "beta's own"}
+    assert world.call(OUTSIDER, "PUT", "/api/import-errors", beta).status_code == 200
+
+    def seen(who: str) -> list[tuple[str, str]]:
+        listed = world.call(who, "GET", "/api/v2/importErrors").json()["import_errors"]
+        return [(e["project"], e["stack_trace"]) for e in listed]
+
+    assert seen(VIEWER) == [("alpha", BROKEN_FILE["message"])]
+    assert seen(OUTSIDER) == [("beta", "beta's own")]
+    assert len(seen(ADMIN)) == 2
+    alphas = world.call(ADMIN, "GET", "/api/v2/importErrors").json()["import_errors"][0]
+    hidden = world.call(OUTSIDER, "GET", f"/api/v2/importErrors/{alphas['import_error_id']}")
+    assert hidden.status_code == 404
+    into_etl = {**beta, "dag_id": "etl"}  # beta's admin naming alpha's DAG
+    refused = world.call(OUTSIDER, "PUT", "/api/import-errors", into_etl)
+    assert refused.status_code == 403
+    assert "alpha" in refused.json()["message"]
+    # The outsider's clear of alpha's file is refused and deletes nothing.
+    assert world.call(OUTSIDER, "DELETE", CLEAR_BROKEN).status_code == 403
+    assert seen(VIEWER) == [("alpha", BROKEN_FILE["message"])]

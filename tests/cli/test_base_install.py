@@ -22,7 +22,8 @@ names = [m.name for m in pkgutil.walk_packages(pinflow.__path__, "pinflow.")]
 for name in names:
     if not any(part in name for part in skip):
         importlib.import_module(name)
-leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("psycopg", "celery", "kombu"))
+extras = ("psycopg", "celery", "kombu", "prometheus_client", "opentelemetry.sdk")
+leaked = sorted(m for m in sys.modules if m.startswith(extras))
 assert not leaked, leaked
 print(len(names))
 """
@@ -82,3 +83,43 @@ def test_an_executor_that_cannot_load_is_one_clear_line(
     )
     assert result.returncode != 0
     assert expected in _one_clear_line(result)
+
+
+METRICS_WITHOUT_THE_EXTRA = """
+import httpx, anyio
+from pinflow.api.app import create_app
+from pinflow.settings import Settings
+from pinflow.store import migrate
+from pinflow.store.db import Database
+
+settings = Settings()
+settings.home.mkdir(parents=True)
+db = Database(settings.database_url)
+migrate.upgrade(db)
+app = create_app(db, settings)
+
+async def get():
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.get("/metrics")
+
+response = anyio.run(get)
+print(response.status_code, response.text)
+"""
+
+
+def test_metrics_without_the_extra_say_what_to_install(tmp_path: Path) -> None:
+    result = _run(
+        ["-c", METRICS_WITHOUT_THE_EXTRA], tmp_path, PINFLOW_METRICS_ALLOW_FROM="127.0.0.1"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "501 Prometheus metrics (/metrics) needs the 'metrics' extra, which is not installed: "
+        "pip install 'pinflow[metrics]'"
+    )
+
+
+def test_traces_without_the_extra_are_one_clear_line(tmp_path: Path) -> None:
+    result = _run(["-m", "pinflow.cli", "traces", "export", "--dag", "d", "--run", "r"], tmp_path)
+    assert result.returncode == 1
+    assert "pip install 'pinflow[otel]'" in _one_clear_line(result)

@@ -96,6 +96,7 @@ def _save_a_compile_error(dev: Process, dag_file: Path, api: PinflowClient, dige
     listed = wait_for("the import error", lambda: api.list_import_errors()["import_errors"] or None)
     (error,) = listed
     assert error["filename"] == "dags/dev_demo.py", error
+    assert error["project"] == "default", "the project of the DAG as it last compiled"
     assert error["stack_trace"].startswith("dags/dev_demo.py:"), error
     assert error["bundle_name"] == str(dag_file)
     current = _current(api)

@@ -129,3 +129,22 @@ def test_compile_checks_as_publishing_would(cli: Cli, tmp_path: Path) -> None:
     result = cli("dags", "compile", str(dags), "--output-dir", str(tmp_path / "out"), code=1)
     assert "cron.py (dag 'c'): trigger.schedule: invalid cron expression 'daily'" in result.stderr
     assert not (tmp_path / "out").exists(), "nothing is written when a DAG has a problem"
+
+
+def test_push_refuses_an_over_limit_bundle_before_uploading(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI applies the server's rules with its own settings: the server here (built with
+    the default limits) would accept this push, so nothing registered means nothing was sent."""
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "orders.py").write_text(V1)
+    (dags / "lookup.csv").write_text("a,b\n" * 100)
+    monkeypatch.setenv("PINFLOW_MAX_FILE_BYTES", "100")
+
+    result = cli("dags", "push", str(dags), code=1)
+
+    assert "file 'lookup.csv' is 400 bytes or more, over the limit of 100 bytes" in result.stderr
+    assert "PINFLOW_MAX_FILE_BYTES" in result.stderr
+    listed = json.loads(cli("dags", "list", "--all", "-o", "json").stdout)
+    assert listed["dags"] == []

@@ -432,6 +432,7 @@ def test_a_task_sees_none_of_the_control_planes_settings(
         "PINFLOW_TASK_ID",
         "PINFLOW_MAP_INDEX",
         "PINFLOW_TRY_NUMBER",
+        "PINFLOW_IDEMPOTENCY_KEY",
         "PINFLOW_LOGICAL_DATE",
         "PINFLOW_PARAMS",
         "PINFLOW_CONF",

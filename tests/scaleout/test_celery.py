@@ -27,8 +27,9 @@ from tests.scaleout.cluster import (
 from tests.scheduler.helpers import push_dag
 
 from pinflow.api.auth import AuthConfig, issue_access_token
+from pinflow.lifecycle.permissions import Principal
 from pinflow.sdk.compiler import compile_path
-from pinflow.services.commands import _resources as resources
+from pinflow.services.commands import _resource_pools as pools
 from pinflow.services.commands import _users as users
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.xcom_values import value_of
@@ -147,7 +148,9 @@ def _task_of(db: Database, ti_id: int) -> str:
 
 def test_a_pool_holds_across_workers(pg_db: Database, tmp_path: Path) -> None:
     """Four tasks in a one-slot pool on two workers: their tries never overlap."""
-    resources.create_pool(pg_db, {"name": "one_slot", "slots": 1}, actor="tester")
+    pools.create_pool(
+        pg_db, Principal("tester", is_superuser=True), {"name": "one_slot", "slots": 1}
+    )
     source = """
         import time
         from pinflow.sdk import dag, task

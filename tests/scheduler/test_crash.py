@@ -49,7 +49,7 @@ CRASHY = """
         return name
 
 
-    @task(retries=2, retry_delay=0)
+    @task  # no retries, and the default retry_delay of 300 s: a crash must cost neither
     def step(name, seconds):
         return guarded(name, seconds)
 
@@ -136,7 +136,7 @@ VICTIM = """
     from pinflow import dag, task
 
 
-    @task(retries=1, retry_delay=0)
+    @task  # no retries, and the default retry_delay of 300 s: a kill -9 must cost neither
     def victim():
         staging = Path(os.environ["PINFLOW_STAGING_DIR"])
         tries = staging / "tries"
@@ -177,11 +177,14 @@ def test_kill_9_of_a_task_process_is_detected_and_retried(db: Database, tmp_path
     assert run_state(db, "victim", "r1") == "success"
     ti = task_instances(db, "victim", "r1")["victim"]
     first, second = tries_of(db, ti.id)
-    assert (first.state, first.error) == (
+    # Killed from outside: an interruption, retried at once with one more try granted.
+    assert (first.state, first.error, first.interrupted) == (
         "up_for_retry",
-        "the task process killed by signal SIGKILL",
+        "interrupted: the task process killed by signal SIGKILL (retried at once; no retry spent)",
+        True,
     )
-    assert second.state == "success"
+    assert (second.state, second.interrupted) == ("success", False)
+    assert (ti.try_number, ti.max_tries) == (2, 1)  # the task's own retries (0) were not spent
 
 
 # -- helpers -----------------------------------------------------------------------------------

@@ -13,23 +13,26 @@ from pinflow.services.engine._heartbeats import heartbeat
 from pinflow.services.engine._recovery import find_lost_tries, pid_alive, recover_lost_tries
 from pinflow.services.engine._starts import start_task
 from pinflow.services.engine._sweep import schedule_pass
+from pinflow.services.reads import TaskRef, task_queries
 from pinflow.store.db import Database
 from pinflow.testing import make_spec
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _claimed_run(db: Database, retries: int) -> None:
+def _claimed_run(db: Database, retries: int, retry_delay: float = 0) -> None:
     spec = make_spec(
-        "lost", {"a": [], "b": []}, default_args={"retries": retries, "retry_delay": 0}
+        "lost", {"a": [], "b": []}, default_args={"retries": retries, "retry_delay": retry_delay}
     )
     register_snapshot(db, spec, actor="tester")
     trigger_run(db, dag_id="lost", run_id="r1", actor="tester")
     schedule_pass(db, now=T0)
 
 
-def test_a_try_without_heartbeat_is_failed_and_retried_by_its_policy(db: Database) -> None:
-    _claimed_run(db, retries=1)
+def test_a_try_without_heartbeat_is_interrupted_and_retried_at_once_for_free(
+    db: Database,
+) -> None:
+    _claimed_run(db, retries=0, retry_delay=300)
     (a, b) = sorted(claim_scheduled(db, limit=2, now=T0), key=lambda c: c.task_id)
     start_task(db, a.ti_id, try_number=1, hostname="other-host", pid=4242, now=T0)
     start_task(db, b.ti_id, try_number=1, hostname="other-host", pid=4242, now=T0)
@@ -48,11 +51,56 @@ def test_a_try_without_heartbeat_is_failed_and_retried_by_its_policy(db: Databas
     assert recover_lost_tries(db, lost) == []  # already handled: a guarded no-op
 
     ti = task_instances(db, "lost", "r1")["a"]
-    assert ti.state in ("up_for_retry", "scheduled")  # retry_delay=0: due at once
+    # No retries and a 300 s retry_delay: the interruption is retried anyway, and at once.
+    # (``scheduled``: due at once, the run's advance made it ready; a normal failure would
+    # wait in ``up_for_retry`` for 300 s.)
+    assert (ti.state, ti.try_number, ti.max_tries) == ("scheduled", 1, 1)
     (first,) = tries_of(db, ti.id)
-    assert first.state == "up_for_retry"
+    assert (first.state, first.interrupted) == ("up_for_retry", True)
     assert first.error is not None
-    assert first.error.startswith("task lost: no heartbeat since")
+    assert first.error.startswith("interrupted: task lost: no heartbeat since")
+    # What the API and the UI read of the try (``interrupted`` on task instance tries).
+    (read,) = task_queries.list_tries(db, TaskRef("lost", "r1", "a"))
+    assert (read.state.value, read.interrupted) == ("up_for_retry", True)
+
+
+def _lose(db: Database, ti_id: int, try_number: int, at: datetime, bound: int) -> None:
+    start_task(db, ti_id, try_number=try_number, hostname="gone", pid=1, now=at)
+    found = find_lost_tries(
+        db, hostname="here", own_pid=1, owned=[], zombie_threshold=60, now=at + timedelta(0, 90)
+    )
+    lost = [x for x in found if x.ti_id == ti_id]  # (not ``b``, queued all along)
+    assert [(x.try_number, x.state.value) for x in lost] == [(try_number, "running")]
+    assert recover_lost_tries(db, lost, max_interruptions=bound) == lost
+
+
+def test_interruptions_in_a_row_past_the_bound_count_as_failures(db: Database) -> None:
+    _claimed_run(db, retries=1)
+    (a, _b) = sorted(claim_scheduled(db, limit=2, now=T0), key=lambda c: c.task_id)
+    for number in (1, 2):  # two interruptions, forgiven: max_tries 1 -> 3
+        _lose(db, a.ti_id, number, T0 + timedelta(days=number), bound=2)
+        schedule_pass(db, now=T0 + timedelta(days=number, seconds=91))
+        claim_scheduled(db, limit=2, now=T0 + timedelta(days=number, seconds=91))
+    # The third in a row is past the bound: it spends the task's own retry...
+    _lose(db, a.ti_id, 3, T0 + timedelta(days=3), bound=2)
+    ti = task_instances(db, "lost", "r1")["a"]
+    assert (ti.state, ti.max_tries) == ("scheduled", 3)
+    schedule_pass(db, now=T0 + timedelta(days=3, seconds=91))
+    claim_scheduled(db, limit=2, now=T0 + timedelta(days=3, seconds=91))
+    # ... and a fourth is forgiven again (the one before it was not): the bound is "in a row".
+    _lose(db, a.ti_id, 4, T0 + timedelta(days=4), bound=2)
+    ti = task_instances(db, "lost", "r1")["a"]
+    assert (ti.state, ti.max_tries) == ("scheduled", 4)
+    tries = tries_of(db, ti.id)
+    assert [t.interrupted for t in tries] == [True, True, False, True]
+    assert tries[2].error is not None
+    assert "counted as a failure" in tries[2].error
+
+    # With a bound of 0 every interruption is a failure: no retries left, the task fails.
+    schedule_pass(db, now=T0 + timedelta(days=4, seconds=91))
+    claim_scheduled(db, limit=2, now=T0 + timedelta(days=4, seconds=91))
+    _lose(db, a.ti_id, 5, T0 + timedelta(days=5), bound=0)
+    assert task_instances(db, "lost", "r1")["a"].state == "failed"
 
 
 def test_a_try_whose_supervisor_died_on_this_host_is_lost_at_once(db: Database) -> None:
@@ -74,7 +122,9 @@ def test_a_try_whose_supervisor_died_on_this_host_is_lost_at_once(db: Database) 
     assert [x.ti_id for x in lost] == [a.ti_id]
     assert "pid 999999999 on this-host" in lost[0].reason
     recover_lost_tries(db, lost)
-    assert task_instances(db, "lost", "r1")["a"].state == "failed"  # no retries left
+    a_ti = task_instances(db, "lost", "r1")["a"]
+    # Its supervisor died: an interruption, retried although the task has no retries.
+    assert (a_ti.state, a_ti.max_tries) == ("scheduled", 1)
 
     # The same pid without the try in its executor: a restarted scheduler that reused the pid.
     again = find_lost_tries(

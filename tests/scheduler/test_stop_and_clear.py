@@ -74,7 +74,7 @@ def _gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
-def test_stopping_the_scheduler_fails_running_tries_with_the_retry_policy(
+def test_stopping_the_scheduler_interrupts_running_tries_and_the_next_one_retries_them(
     db: Database, tmp_path: Path
 ) -> None:
     settings = make_settings(db, tmp_path / "home")
@@ -86,7 +86,9 @@ def test_stopping_the_scheduler_fails_running_tries_with_the_retry_policy(
         assert _gone(pid)
         ti = task_instances(db, "sleepy", "r1")["sleeper"]
         (first,) = tries_of(db, ti.id)
-        assert (first.state, first.error) == ("up_for_retry", "scheduler stopped")
+        assert (first.state, first.interrupted) == ("up_for_retry", True)
+        assert first.error == "interrupted: scheduler stopped (retried at once; no retry spent)"
+        assert ti.max_tries == 2  # one more granted: the task's own retry is still there
 
     with running_scheduler(db, settings) as again:  # the next scheduler retries it
         assert again.drain(DRAIN_TIMEOUT)

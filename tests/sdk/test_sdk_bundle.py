@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import sys
 import textwrap
 import zipfile
@@ -188,3 +189,17 @@ def test_resolve_callable_errors(ref: str, error: type[Exception], message: str)
 def test_extract_refuses_a_bundle_that_unpacks_too_large(root: Path, tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="unpacks to more than 5 bytes"):
         extract_bundle(make_bundle(root), tmp_path / "out", max_bytes=5)
+
+
+def test_extract_refuses_a_symlink_a_stored_bundle_may_hold(tmp_path: Path) -> None:
+    """Defence in depth: a bundle stored before the push-time rules is checked again."""
+    link = zipfile.ZipInfo("pkg/secret.py")
+    link.create_system = 3
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(link, "/etc/passwd")
+
+    with pytest.raises(InvalidInputError, match="symlink"):
+        extract_bundle(buffer.getvalue(), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

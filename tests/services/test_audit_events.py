@@ -333,6 +333,17 @@ CASES: list[tuple[AuditEntry, str, str, str, str | None, dict[str, Any]]] = [
         events.token_revoked("ada", TOKEN),
         "token.revoked", "user", "ada", None, {"tokenId": 5, "prefix": "abc123"},
     ),
+    # --- retention ---
+    (
+        events.db_cleaned({"dag_run": 2}, before=datetime(2026, 1, 1, tzinfo=UTC), dag_id="etl"),
+        "db.cleaned", "database", "etl", "etl",
+        {"before": "2026-01-01T00:00:00+00:00", "dagId": "etl", "counts": {"dag_run": 2}},
+    ),
+    (
+        events.db_cleaned({}, before=datetime(2026, 1, 1, tzinfo=UTC), dag_id=None),
+        "db.cleaned", "database", "*", None,
+        {"before": "2026-01-01T00:00:00+00:00", "dagId": None, "counts": {}},
+    ),
     (
         events.login_failed("mallory", client="10.0.0.9", reason="unknown_user", last_at=AT),
         "auth.login_failed", "user", "mallory", None,

@@ -9,7 +9,7 @@ import logging
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from pinflow.lifecycle.states import RunState, TaskState
 from pinflow.services.commands._push import register_snapshot
@@ -21,6 +21,7 @@ from pinflow.services.engine._reports import finish_task
 from pinflow.services.engine._starts import start_task
 from pinflow.services.engine._sweep import schedule_pass
 from pinflow.spec.models import DagSpec
+from pinflow.store import repo
 from pinflow.store.db import Database
 from pinflow.store.tables import Pool, TaskInstance
 from pinflow.testing import make_spec
@@ -246,3 +247,24 @@ def test_two_claimers_of_different_dags_never_share_the_last_slot(
     assert errors == []
     assert len(claimed) == 1
     assert slots_in_use(pg_db, "one") == 1
+
+
+def test_another_projects_pool_created_after_the_push_is_not_used_at_claim(
+    db: Database, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The push refuses another project's pool (ADR 0017); one created under the name later,
+    in another project, holds the task back at claim with a warning instead of throttling it."""
+    monkeypatch.setattr(pools, "_warned_at", {})
+    spec = make_spec("p", {"late": []}, task_fields={"late": {"pool": "later"}}, project="alpha")
+    publish(db, spec)
+    with db.transaction() as s:
+        s.add(Pool(name="later", slots=5, project_id=repo.project_id(s, "beta")))
+    trigger_run(db, dag_id="p", actor="alice")
+    schedule_pass(db)
+    with caplog.at_level(logging.WARNING, logger="pinflow.services.engine._pools"):
+        assert claim_scheduled(db, limit=10) == []
+    expected = "Tasks of DAG 'p' will not be scheduled: pool 'later' belongs to another project"
+    assert expected in caplog.messages
+    with db.transaction() as s:
+        s.execute(update(Pool).where(Pool.name == "later").values(project_id=None))
+    assert [c.task_id for c in claim_scheduled(db, limit=10)] == ["late"]

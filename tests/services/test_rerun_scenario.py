@@ -163,3 +163,26 @@ def test_same_version_clear_is_a_plain_reset(db: Database) -> None:
     assert not plan.rebinds
     assert plan.task_ids(PlanAction.RE_EXECUTED) == ["b"]
     assert runs.get_run(db, "etl", run_id).state == RunState.QUEUED
+
+
+def test_a_clear_rebinds_to_the_current_version_even_when_its_snapshot_is_the_same(
+    db: Database,
+) -> None:
+    """Seed 000: on reset the run's version becomes the DAG's current one. A v2 published from
+    a copy of v1 has v1's snapshot, yet it is another version: the plan must say it re-binds,
+    and the run must end up pinned to v2, not to the deprecated v1 (issue #16, point 6)."""
+    from pinflow.services.commands import _versions as versions
+
+    v1_id, run_id = fail_then(db)
+    draft = versions.create_version(db, v1_id, actor="alice")
+    v2 = versions.publish(db, draft.id, actor="alice", deprecate_previous_version_id=v1_id)
+    assert v2.version.id == draft.id
+
+    dry = clear.clear_task_instances(db, "etl", actor="alice", dag_run_id=run_id, dry_run=True)
+    (planned,) = dry.runs
+    assert (planned.plan.from_version_id, planned.plan.to_version_id) == (v1_id, draft.id)
+    assert planned.plan.rebinds  # another version, though the same snapshot
+    assert runs.get_run(db, "etl", run_id).version_id == v1_id  # a dry run changes nothing
+
+    clear.clear_task_instances(db, "etl", actor="alice", dag_run_id=run_id)
+    assert runs.get_run(db, "etl", run_id).version_id == draft.id

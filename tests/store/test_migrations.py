@@ -59,3 +59,49 @@ def test_user_uids_are_backfilled_distinct(db: Database) -> None:
     assert len(uids) == 2
     assert len(set(uids)) == 2
     assert all(len(uid) == 36 for uid in uids)
+
+
+def test_0009_keeps_existing_resources_instance_wide(db: Database) -> None:
+    """Pools, variables and import errors written before 0009 stay, instance-wide (no project),
+    and an import error's filename is then unique per project, not across the instance."""
+    migrate.downgrade(db, "0008")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO pool (name, slots, include_deferred, created_at, updated_at)"
+                " VALUES ('old', 3, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO variable (key, val, created_at, updated_at)"
+                " VALUES ('old_key', 'ciphertext', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO import_error (filename, stack_trace, timestamp)"
+                " VALUES ('dags/a.py', 'boom', CURRENT_TIMESTAMP)"
+            )
+        )
+    migrate.upgrade(db)
+    with db.engine.begin() as conn:
+        assert conn.execute(text("SELECT name, slots, project_id FROM pool")).all() == [
+            ("old", 3, None)
+        ]
+        assert conn.execute(text("SELECT key, project_id FROM variable")).all() == [
+            ("old_key", None)
+        ]
+        conn.execute(
+            text("INSERT INTO project (name, created_at) VALUES ('alpha', CURRENT_TIMESTAMP)")
+        )
+        pid = conn.execute(text("SELECT id FROM project WHERE name = 'alpha'")).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO import_error (project_id, filename, stack_trace, timestamp)"
+                " VALUES (:pid, 'dags/a.py', 'boom', CURRENT_TIMESTAMP)"
+            ),
+            {"pid": pid},
+        )
+        rows = conn.execute(text("SELECT project_id FROM import_error ORDER BY id")).all()
+    assert rows == [(None,), (pid,)]

@@ -18,9 +18,21 @@ from collections.abc import Sequence
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 
-# The top-level packages that only the extras in pyproject.toml install.
+# The packages that only the extras in pyproject.toml install (with their submodules).
 EXTRA_PACKAGES = frozenset(
-    {"psycopg", "psycopg_binary", "psycopg2", "celery", "kombu", "fsspec", "s3fs"}
+    {
+        "psycopg",
+        "psycopg_binary",
+        "psycopg2",
+        "celery",
+        "kombu",
+        "fsspec",
+        "s3fs",
+        "prometheus_client",
+        # The OpenTelemetry API comes with FastAPI; the SDK and exporters are the extra's.
+        "opentelemetry.sdk",
+        "opentelemetry.exporter",
+    }
 )
 
 
@@ -28,7 +40,7 @@ class HideExtras(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
-        if fullname.partition(".")[0] in EXTRA_PACKAGES:
+        if any(fullname == p or fullname.startswith(p + ".") for p in EXTRA_PACKAGES):
             raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
         return None
 

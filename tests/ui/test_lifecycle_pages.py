@@ -152,6 +152,8 @@ def test_new_version_designer_edit_and_publish_deprecating_the_previous(
     edit_in_designer(page)
     page.click("#designer-back")
     assert actions_of(page, DETAIL) == DRAFT_ACTIONS
+    # The draft keeps v1's number until it is published: labelled so, not a second "v1".
+    expect(page.locator("#workflow-version")).to_have_text("draft from v1")
     expect(page.locator("#previous-version")).to_have_attribute("href", f"/ui/workflows/{v1}")
     publish_accepting_the_deprecate_prompt(page)
     badge = page.locator("[data-testid=status-badge]").first
@@ -226,7 +228,7 @@ def test_revert_to_draft_needs_the_exact_name(page: Page, server: Server, watch:
 
 def test_the_list_shows_import_errors_until_they_are_cleared(page: Page, server: Server) -> None:
     import_errors.report(
-        server.db, "dags/broken.py", "dags/broken.py:3: invalid syntax", actor="cli"
+        server.db, "alpha", "dags/broken.py", "dags/broken.py:3: invalid syntax", actor="cli"
     )
     try:
         page.goto(f"{server.url}/ui/workflows")
@@ -235,6 +237,6 @@ def test_the_list_shows_import_errors_until_they_are_cleared(page: Page, server:
         error = panel.locator("[data-testid=import-error][data-filename='dags/broken.py']")
         expect(error).to_contain_text("dags/broken.py:3: invalid syntax")
     finally:
-        import_errors.clear(server.db, "dags/broken.py", actor="cli")
+        import_errors.clear(server.db, "alpha", "dags/broken.py", actor="cli")
     page.goto(f"{server.url}/ui/workflows")
     expect(page.locator("[data-testid=import-errors]")).to_have_count(0)

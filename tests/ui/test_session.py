@@ -108,17 +108,21 @@ def test_pages_send_a_strict_content_security_policy(client: httpx.Client) -> No
     assert client.get("/ui/static/pinflow.js").status_code == 200
 
 
-def test_a_page_outside_the_viewers_projects_is_an_html_403(
+def test_a_page_outside_the_viewers_projects_is_the_html_404_of_a_missing_one(
     client: httpx.Client, server: Server
 ) -> None:
+    """No existence leak (ADR 0017): the page says what it says for an id that never was."""
     version = publish(server.db, make_spec("ui_session", "Secret"))  # alpha; bob reads beta
     login(client, "bob")
     answer = client.get(f"/ui/workflows/{version}")
-    assert answer.status_code == 403
+    assert answer.status_code == 404
     assert answer.headers["content-type"].startswith("text/html")
-    assert "lacks the workflow:read permission" in answer.text
+    assert "was not found" in answer.text
+    missing = client.get("/ui/workflows/no-such-id")
+    assert missing.status_code == 404
+    assert missing.text.replace("no-such-id", version) == answer.text
     assert client.get("/ui/workflows").text.count('data-testid="workflow-row"') == 0
-    assert client.get("/ui/workflows/no-such-id").status_code == 404
+    assert client.get("/ui/dags/ui_session/runs/r1").status_code == 404
 
 
 @pytest.mark.parametrize(

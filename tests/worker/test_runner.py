@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from tests.api.helpers import SyncASGITransport, make_app
 from tests.scaleout.cluster import until
 
+from pinflow.lifecycle.permissions import Principal
 from pinflow.runtime.paths import staging_path
 from pinflow.sdk.compiler import compile_path
 from pinflow.services.commands import resources
@@ -256,9 +257,10 @@ def test_a_task_reads_variables_and_connections_over_its_own_channel(
     a worker: answered through the try's channel by the execution API, with a token the task
     never sees (no token in its environment)."""
     cipher = resources.Cipher(resources.load_or_create_key(api.home / "api"))
-    resources.set_variable(db, cipher, "bucket", {"value": "s3://b"}, actor="t", create=True)
+    root = Principal("t", is_superuser=True)
+    resources.set_variable(db, cipher, root, "bucket", {"value": "s3://b"}, create=True)
     fields = {"conn_type": "postgres", "login": "etl", "password": "pw", "extra": '{"a": 1}'}
-    resources.set_connection(db, cipher, "warehouse", fields, actor="t", create=True)
+    resources.set_connection(db, cipher, root, "warehouse", fields, create=True)
     claimed = queue_try(db, "remote_secrets")
     outcome = api.run(api.message(claimed))
     assert outcome.endswith(": success"), (outcome, tries(db, claimed.ti_id))

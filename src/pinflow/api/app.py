@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from pinflow import __version__
-from pinflow.api import auth, errors
+from pinflow.api import auth, errors, metrics
+from pinflow.api.body_limit import BodyLimit
 from pinflow.api.routes import (
     execution,
     health,
@@ -50,6 +51,9 @@ def create_app(
     ttl = timedelta(seconds=settings.execution_token_ttl)
     app.state.try_tokens = TryTokens(app.state.auth.jwt_secret, ttl)
     errors.install_error_handlers(app)
+    app.add_middleware(
+        BodyLimit, paths=push.BODY_LIMITED_PATHS, max_bytes=settings.max_push_body_bytes
+    )
     # Remote workers, authenticated by try tokens. First: routes are matched in order, and
     # these take several calls per try (their prefix is their own, so nothing else moves).
     app.include_router(execution.router)
@@ -57,6 +61,7 @@ def create_app(
         app.include_router(router)
     for v2 in (v2_dags, v2_runs, v2_tasks, v2_misc, v2_resources):
         app.include_router(v2.router)
+    metrics.install(app, db, settings)  # /metrics (Prometheus), with the 'metrics' extra
     mount_ui(app)  # the web UI at /ui (pages, static files); after the error handlers
     trust_proxies(app, settings.trusted_proxies)
     return app

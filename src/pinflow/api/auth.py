@@ -26,7 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
 
-from pinflow.errors import AuthenticationError, PermissionDeniedError
+from pinflow.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from pinflow.lifecycle.login_throttle import DEFAULT_THROTTLE, LoginThrottle
 from pinflow.lifecycle.permissions import (
     Permission,
@@ -202,11 +202,19 @@ def current_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+# The bearer credentials as sent (None without any), for a route that checks them itself.
+CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ProjectOf = Callable[[Database, Request], str]
 
 
-def authorize(principal: Principal, permission: Permission, project: str | None) -> None:
-    """Project authority when ``project`` is given; otherwise the permission anywhere."""
+def authorize(
+    principal: Principal, permission: Permission, project: str | None, hidden: str | None = None
+) -> None:
+    """Project authority when ``project`` is given; otherwise the permission anywhere. With
+    ``hidden`` (a "not found" message), one who may not read in ``project`` gets that 404."""
+    unseen = project is not None and not allows(principal, Permission.WORKFLOW_READ, project)
+    if hidden is not None and unseen:
+        raise NotFoundError(hidden)
     ok = (
         allows_somewhere(principal, permission)
         if project is None
@@ -216,12 +224,21 @@ def authorize(principal: Principal, permission: Permission, project: str | None)
         raise PermissionDeniedError(denial_message(principal, permission, project))
 
 
-def require(permission: Permission, project: ProjectOf | None = None) -> Any:
-    """A dependency: the caller, once it holds ``permission`` (in the project ``project`` finds)."""
+def require(
+    permission: Permission,
+    project: ProjectOf | None = None,
+    *,
+    hidden: Callable[[Request], str] | None = None,
+) -> Any:
+    """A dependency: the caller, once it holds ``permission`` (in the project ``project`` finds).
+
+    With ``hidden`` (the object's "not found" message), a caller who may not even read in
+    that project gets the 404 a missing object gets, not a 403: no existence leak (ADR 0017).
+    """
 
     def dependency(request: Request, principal: PrincipalDep) -> Principal:
         scope = None if project is None else project(get_db(request), request)
-        authorize(principal, permission, scope)
+        authorize(principal, permission, scope, None if hidden is None else hidden(request))
         return principal
 
     return Depends(dependency)

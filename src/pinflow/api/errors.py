@@ -32,6 +32,7 @@ from pinflow.errors import (
     InvalidInputError,
     LoginThrottledError,
     NotFoundError,
+    PayloadTooLargeError,
     PermissionDeniedError,
     PinflowError,
 )
@@ -46,6 +47,7 @@ STATUS_BY_ERROR: tuple[tuple[type[PinflowError], int], ...] = (
     (ConflictError, 409),
     (DataLostError, 410),
     (LoginThrottledError, 429),
+    (PayloadTooLargeError, 413),
     (InvalidInputError, 400),
 )
 _AIRFLOW_PREFIXES = ("/api/v2", "/auth")
@@ -81,6 +83,11 @@ def _headers(exc: PinflowError) -> dict[str, str] | None:
 
 def _pinflow_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PinflowError)
+    return pinflow_error_response(request, exc)
+
+
+def pinflow_error_response(request: Request, exc: PinflowError) -> JSONResponse:
+    """The response for ``exc`` (also rendered outside the app, by the body limit)."""
     status = status_of(exc)
     if exc.details.get("rule") == PreventRunOnDeprecated.name:
         return JSONResponse({"statusCode": status, "message": exc.message}, status_code=status)
@@ -90,11 +97,29 @@ def _pinflow_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=_headers(exc))
 
 
+_NOT_JSON = "the request body is not valid JSON"
+_NOT_UTF8 = (
+    "The request body is not UTF-8 text ({reason} at byte {start}): send a JSON document "
+    "encoded as UTF-8, with Content-Type: application/json."
+)
+
+
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [
-        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        {"loc": list(err.get("loc", ())), "msg": _message(err), "type": err.get("type", "")}
         for err in exc.errors()
     ]
+
+
+def _message(err: dict[str, Any]) -> str:
+    """The error's text; a body that does not parse says where and what to send instead."""
+    if err.get("type") != "json_invalid":
+        return str(err.get("msg", ""))
+    where = err.get("loc", ())
+    near = f" near character {where[1]}" if len(where) > 1 else ""
+    cause = (err.get("ctx") or {}).get("error")
+    why = f" ({cause})" if cause else ""
+    return f"{_NOT_JSON}{near}{why}: send one JSON document, UTF-8 encoded"
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -112,9 +137,11 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return JSONResponse(
-        _body(request, exc.detail), status_code=exc.status_code, headers=exc.headers
-    )
+    detail = exc.detail
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):  # FastAPI's "error parsing the body"
+        detail = _NOT_UTF8.format(reason=cause.reason, start=cause.start)
+    return JSONResponse(_body(request, detail), status_code=exc.status_code, headers=exc.headers)
 
 
 def _refused_value(request: Request, exc: Exception) -> JSONResponse:
@@ -124,6 +151,17 @@ def _refused_value(request: Request, exc: Exception) -> JSONResponse:
     cause = exc.orig if isinstance(exc, DataError) else exc
     log.info("database refused a value on %s %s: %s", request.method, request.url.path, cause)
     message = "Invalid input: the database refused a value (a NUL character or a huge number)."
+    return JSONResponse(_body(request, message), status_code=400)
+
+
+def _unencodable(request: Request, exc: Exception) -> JSONResponse:
+    """Text that cannot be stored or hashed: JSON's ``"\\ud800"`` escape parses to an unpaired
+    surrogate, which no UTF-8 column (nor the digest) accepts."""
+    log.info("unencodable text on %s %s: %s", request.method, request.url.path, exc)
+    message = (
+        "Invalid input: a string holds an unpaired UTF-16 surrogate (a lone \\ud800-\\udfff "
+        "escape), which is not valid Unicode. Send valid UTF-8 text."
+    )
     return JSONResponse(_body(request, message), status_code=400)
 
 
@@ -138,4 +176,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DataError, _refused_value)
     app.add_exception_handler(OverflowError, _refused_value)
+    app.add_exception_handler(UnicodeEncodeError, _unencodable)
     app.add_exception_handler(Exception, _unexpected)

@@ -259,6 +259,11 @@ class TaskInstanceResponse(_TaskInstanceBase):
 class TaskInstanceHistoryResponse(_TaskInstanceBase):
     snapshot_digest: str = Field(description="Pinflow: the snapshot this try ran on")
     error: str | None = Field(description="Pinflow: how the try failed")
+    interrupted: bool = Field(
+        default=False,
+        description="Pinflow: the infrastructure ended this try (its executor or worker stopped, "
+        "its process was killed from outside); it was retried at once without spending a retry",
+    )
 
     @classmethod
     def of(cls, t: TryInfo) -> TaskInstanceHistoryResponse:
@@ -274,6 +279,7 @@ class TaskInstanceHistoryResponse(_TaskInstanceBase):
             dag_version=DagVersionResponse.of(t.version) if t.version else None,
             snapshot_digest=t.snapshot_digest,
             error=t.error,
+            interrupted=t.interrupted,
         )
 
 

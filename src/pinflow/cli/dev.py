@@ -4,6 +4,7 @@ so "fix the DAG, clear the failed task, watch it pass" works from the terminal."
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from pinflow.cli.common import client, client_options, err, print_problems
 from pinflow.cli.shipping import push_compiled
 from pinflow.client import ClientError, PinflowClient
 from pinflow.errors import InvalidInputError
+from pinflow.spec.models import DagSpec
 
 
 def _stamp() -> str:
@@ -36,28 +38,51 @@ def _errors_by_file(path: Path, exc: InvalidInputError) -> dict[str, str]:
     return {f: "\n".join(lines) for f, lines in by_file.items()}
 
 
-def _tell_server(api: PinflowClient, path: Path, errors: dict[str, str], fine: set[str]) -> None:
+@dataclass
+class Watched:
+    """What ``pinflow dev`` remembers across saves: the files reported as broken, and the
+    project and DAG of each file that compiled (an import error is its project's, ADR 0017;
+    a file that never compiled is reported in the default project)."""
+
+    reported: set[str] = field(default_factory=set)
+    owners: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+
+    def owner(self, filename: str) -> tuple[str, str | None]:
+        return self.owners.get(filename, (DEFAULT_PROJECT, None))
+
+
+DEFAULT_PROJECT: str = DagSpec.model_fields["project"].default
+
+
+def _tell_server(
+    api: PinflowClient, path: Path, errors: dict[str, str], fine: set[str], watched: Watched
+) -> None:
     """Report each broken file and clear each one that compiles now; a refusal only warns."""
     try:
         for filename, message in errors.items():
-            api.report_import_error(filename, message, bundle_name=str(path))
+            project, dag_id = watched.owner(filename)
+            api.report_import_error(
+                filename, message, bundle_name=str(path), project=project, dag_id=dag_id
+            )
         for filename in sorted(fine - set(errors)):
-            api.clear_import_error(filename)
+            project, dag_id = watched.owner(filename)
+            api.clear_import_error(filename, project=project, dag_id=dag_id)
     except ClientError as exc:
         err.print(f"{_stamp()} [yellow]import errors not updated on the server[/]")
         print_problems(exc.message, exc.problems, exc.hint)
 
 
-def sync(api: PinflowClient, path: Path, reported: set[str] | None = None) -> bool:
+def sync(api: PinflowClient, path: Path, watched: Watched | None = None) -> bool:
     """Compile and push once; report the outcome. Returns whether everything was pushed.
 
-    Compile errors also go to the server as import errors, one per file; ``reported`` holds
+    Compile errors also go to the server as import errors, one per file; ``watched`` holds
     the files reported so far (across calls), which are cleared once they compile.
     """
     from pinflow.sdk.compiler import compile_path
     from pinflow.spec.validation import check_spec
 
-    reported = set() if reported is None else reported
+    watched = Watched() if watched is None else watched
+    reported = watched.reported
     root = (path if path.is_dir() else path.parent).resolve()
     try:
         compiled = compile_path(path)
@@ -68,12 +93,14 @@ def sync(api: PinflowClient, path: Path, reported: set[str] | None = None) -> bo
             f"{len(listed) or 1} problem(s) in {path}", listed or [{"message": exc.message}]
         )
         errors = _errors_by_file(path, exc)
-        _tell_server(api, path, errors, set(reported))
+        _tell_server(api, path, errors, set(reported), watched)
         reported.clear()
         reported.update(errors)
         return False
     compiled_files = {f"{root.name}/{item.source_file}" for item in compiled}
-    _tell_server(api, path, {}, reported | compiled_files)
+    for item in compiled:
+        watched.owners[f"{root.name}/{item.source_file}"] = (item.spec.project, item.spec.dag_id)
+    _tell_server(api, path, {}, reported | compiled_files, watched)
     reported.clear()
     for item in compiled:
         for problem in check_spec(item.spec):
@@ -114,10 +141,10 @@ def dev(path: Path) -> None:
     root = path if path.is_dir() else path.parent
     with client() as api:
         err.print(f"Watching {root} (pushing to {api.url}); Ctrl-C stops.")
-        reported: set[str] = set()
-        sync(api, path, reported)
+        watched = Watched()
+        sync(api, path, watched)
         try:
             for _changes in watchfiles.watch(root, debounce=200, raise_interrupt=True):
-                sync(api, path, reported)
+                sync(api, path, watched)
         except KeyboardInterrupt:
             err.print("Stopped watching.")

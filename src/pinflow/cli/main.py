@@ -10,9 +10,11 @@ from pinflow.cli.celery import celery
 from pinflow.cli.common import EXIT_CODES_HELP, PinflowGroup, client_options
 from pinflow.cli.dags import dags
 from pinflow.cli.dev import dev
+from pinflow.cli.maintenance import backup_cmd, clean_cmd, restore_cmd
 from pinflow.cli.runs import runs, tasks
 from pinflow.cli.server import api_server, db, scheduler
 from pinflow.cli.standalone import standalone
+from pinflow.cli.traces import traces
 from pinflow.cli.versions import versions
 
 HELP = f"""Pinflow: workflows as immutable, versioned artifacts; every run pinned to its snapshot.
@@ -55,9 +57,13 @@ for command in (
     runs,
     tasks,
     audit,
+    traces,
     users,
     tokens,
     login,
     logout,
 ):
     app.add_command(command)
+
+for maintenance in (backup_cmd, restore_cmd, clean_cmd):
+    db.add_command(maintenance)

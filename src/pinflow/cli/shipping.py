@@ -86,6 +86,22 @@ def describe_push(dag_id: str, answer: JSON, mode: str) -> str:
     return "; ".join(parts)
 
 
+def check_limits(compiled: list[CompiledDag]) -> None:
+    """Refuse, before anything is uploaded, what the server would refuse: the same rules and
+    messages (``pinflow.spec.bundle_rules``), with the limits of this environment's settings
+    (``PINFLOW_MAX_*``; the server's own are what count in the end)."""
+    from pinflow.settings import Settings
+    from pinflow.spec.bundle_rules import check_bundle, check_spec_limits
+
+    limits = Settings().bundle_limits
+    for item in compiled:
+        try:
+            check_spec_limits(item.spec, limits)
+            check_bundle(item.bundle, limits)
+        except InvalidInputError as exc:  # the message names the entry; shown whole
+            raise InvalidInputError(f"{item.spec.dag_id}: {exc.message}") from None
+
+
 def push_compiled(
     client: PinflowClient,
     compiled: list[CompiledDag],
@@ -95,6 +111,7 @@ def push_compiled(
 ) -> list[Pushed]:
     from pinflow.spec.canonical import spec_to_dict
 
+    check_limits(compiled)
     pushed = []
     for item in compiled:
         answer = client.push(

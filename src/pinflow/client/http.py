@@ -126,14 +126,25 @@ class PinflowClient:
     # -- import errors (dev mode) --------------------------------------------------------------
 
     def report_import_error(
-        self, filename: str, message: str, bundle_name: str | None = None
+        self,
+        filename: str,
+        message: str,
+        bundle_name: str | None = None,
+        *,
+        project: str,
+        dag_id: str | None = None,
     ) -> JSON:
+        """Record a file's compile error in its DAG's ``project`` (ADR 0017)."""
         body = {"filename": filename, "message": message, "bundle_name": bundle_name}
+        body |= {"project": project, "dag_id": dag_id}
         result: JSON = self.request("PUT", "/api/import-errors", json=body)
         return result
 
-    def clear_import_error(self, filename: str) -> None:
-        self.request("DELETE", "/api/import-errors", params={"filename": filename})
+    def clear_import_error(self, filename: str, *, project: str, dag_id: str | None = None) -> None:
+        params = {"filename": filename, "project": project}
+        if dag_id is not None:
+            params["dag_id"] = dag_id
+        self.request("DELETE", "/api/import-errors", params=params)
 
     def list_import_errors(self, **params: Any) -> JSON:
         result: JSON = self.get("/api/v2/importErrors", **params)

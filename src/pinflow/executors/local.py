@@ -168,7 +168,7 @@ class LocalExecutor:
             self._drain_until_exit(self.stop_grace + 5.0)
         self._abandon()
         for key in list(self._live):
-            self._ready.append(TaskResult.failure(key, STOPPED))
+            self._ready.append(TaskResult.failure(key, STOPPED, interrupted=True))
         self._live.clear()
         ready, self._ready = self._ready, []
         return ready
@@ -198,7 +198,7 @@ class LocalExecutor:
     def _on_worker_death(self) -> None:
         """The zygote vanished (killed, OOM): its tasks died with it; start a fresh one."""
         for key in list(self._live):
-            self._ready.append(TaskResult.failure(key, WORKER_DIED))
+            self._ready.append(TaskResult.failure(key, WORKER_DIED, interrupted=True))
         self._live.clear()
         self._abandon()
         if not self._stopping:

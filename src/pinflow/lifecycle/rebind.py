@@ -107,7 +107,10 @@ class ClearPlan:
 
     @property
     def rebinds(self) -> bool:
-        return self.from_snapshot != self.to_snapshot
+        """Whether the run moves to another version. Seed 000: a reset re-binds the run to the
+        DAG's current version, which is another version even when its snapshot is the same
+        (a v2 published from a copy of v1): the version is what a run is pinned to."""
+        return self.from_version_id != self.to_version_id or self.from_snapshot != self.to_snapshot
 
     def task_ids(self, action: PlanAction) -> list[str]:
         return [e.task_id for e in self.entries if e.action == action]

@@ -91,3 +91,22 @@ def after_failure(
     if task is None:
         return RetryDecision(TaskState.FAILED, None)
     return retry_decision(task, try_number, now, max_tries=max_tries)
+
+
+def after_interruption(
+    task: ResolvedTask | None, now: datetime, *, in_a_row: int, max_interruptions: int
+) -> RetryDecision | None:
+    """What an interrupted try makes of its task instance: ``up_for_retry`` due at once (the
+    caller grants one more try), or ``None`` when the interruption counts as a failure.
+
+    Why: an interruption (the executor or worker stopped, the supervisor died, the process was
+    killed from outside) is the infrastructure's fault, not the task's, so it must not spend
+    one of the task's retries nor wait out its ``retry_delay`` (Temporal's promise that a crash
+    costs a workflow nothing). ``in_a_row`` interruptions of this task instance were already
+    forgiven just before this one: past ``max_interruptions`` the task itself is the likely
+    cause (it exhausts memory, it kills itself), so the normal retry policy applies. A task
+    that its version no longer has cannot be retried at all.
+    """
+    if task is None or in_a_row >= max_interruptions:
+        return None
+    return RetryDecision(TaskState.UP_FOR_RETRY, now)

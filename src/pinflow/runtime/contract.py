@@ -133,6 +133,13 @@ class TaskRequest:
         suffix = f"[{self.map_index}]" if self.map_index >= 0 else ""
         return f"{self.dag_id}/{self.run_id}/{self.task_id}{suffix} try {self.try_number}"
 
+    @property
+    def idempotency_key(self) -> str:
+        """The same for every try of this task instance (retries, interruptions, clears) and
+        different for every other: what a task's side effects are keyed by so that running
+        it again does not repeat them (a try runs at least once; see ADR 0022)."""
+        return f"{self.dag_id}/{self.run_id}/{self.task_id}/{self.map_index}"
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data. Shallow (the field values are JSON data already; ``asdict``'s deep
         copy cost more than the rest of a dispatch): don't mutate what it shares."""
@@ -171,6 +178,11 @@ class TaskResult:
     ``value`` is ``None`` and ``value_uri``, ``value_size`` (bytes of JSON) and
     ``value_sha256`` say where and what it is; ``value_length`` is its length when it is a
     list (what ``expand`` needs, so that the scheduler never reads the artifact).
+
+    ``interrupted``: the try did not fail on its own; the infrastructure ended it (its executor
+    or worker stopped, its supervisor died, its process was killed by a signal nobody in Pinflow
+    sent). Such a try is retried at once without spending one of the task's retries
+    (``docs/adr/0022-interrupted-tries.md``).
     """
 
     ti_id: int
@@ -186,6 +198,7 @@ class TaskResult:
     value_size: int | None = None
     value_sha256: str | None = None
     value_length: int | None = None
+    interrupted: bool = False
 
     @property
     def key(self) -> TaskKey:

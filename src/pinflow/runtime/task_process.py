@@ -128,6 +128,7 @@ def _environment(req: TaskRequest, bundle: Path) -> dict[str, str]:
         "PINFLOW_TASK_ID": req.task_id,
         "PINFLOW_MAP_INDEX": str(req.map_index),
         "PINFLOW_TRY_NUMBER": str(req.try_number),
+        "PINFLOW_IDEMPOTENCY_KEY": req.idempotency_key,
         "PINFLOW_LOGICAL_DATE": req.logical_date or "",
         "PINFLOW_PARAMS": json.dumps(req.params),
         "PINFLOW_CONF": json.dumps(req.conf),
@@ -160,6 +161,7 @@ def _context(req: TaskRequest) -> dict[str, Any]:
         "data_interval_start": req.data_interval_start,
         "data_interval_end": req.data_interval_end,
         "staging_dir": req.staging_dir,
+        "idempotency_key": req.idempotency_key,
     }
 
 

@@ -48,6 +48,8 @@ from pinflow.runtime.process import (
 from pinflow.runtime.task_process import prefault, spare_main
 
 STOPPED = "scheduler stopped"
+# Signals that end a task process from outside without it having failed on its own.
+_INTERRUPTING_SIGNALS = frozenset({signal.SIGKILL.value, signal.SIGTERM.value})
 
 
 class _Spare(NamedTuple):
@@ -152,7 +154,7 @@ class Zygote:
 
     def _start(self, request: TaskRequest) -> None:
         if self.stopping:
-            self._emit_result(TaskResult.failure(request.key, STOPPED))
+            self._emit_result(TaskResult.failure(request.key, STOPPED, interrupted=True))
             return
         spare = self.spares.pop(0) if self.spares else self._new_spare()
         with contextlib.suppress(OSError):  # a spare that died meanwhile: its pipe says so
@@ -266,16 +268,22 @@ class Zygote:
 
     def _result_of(self, child: _Child, status: int) -> TaskResult:
         result = child.result
+        stopped = child.kill_reason == STOPPED
         if result is not None:
             # A try that failed because we ended it failed for our reason, not the signal's.
             if child.kill_reason and not result.success:
-                return replace(result, error=child.kill_reason)
+                return replace(result, error=child.kill_reason, interrupted=stopped)
             return result
         how, code = describe_status(status)
         reason = child.kill_reason or f"the task process {how}"
         duration = time.monotonic() - child.started
+        # Stopped with its executor, or killed by a signal nobody in Pinflow sent (an operator's
+        # ``kill -9``, the OOM killer, a container stop): not the task's own failure.
+        interrupted = stopped or (child.kill_reason is None and -code in _INTERRUPTING_SIGNALS)
         key = child.request.key
-        return TaskResult.failure(key, reason, exit_code=code, duration=duration, pid=child.pid)
+        return TaskResult.failure(
+            key, reason, exit_code=code, duration=duration, pid=child.pid, interrupted=interrupted
+        )
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()

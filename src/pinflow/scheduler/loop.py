@@ -214,6 +214,14 @@ class Scheduler:
         Returns whether anything happened (a result recorded or a try submitted).
         """
         woken = self._wait(max_wait)
+        started = time.perf_counter()
+        try:
+            return self._act(woken)
+        finally:
+            self._safety.loop.observe(time.perf_counter() - started)
+
+    def _act(self, woken: bool) -> bool:
+        """One turn of the loop after its wait: what ``step`` times."""
         if self._remote is not None:  # no results come back here: claim and send
             self._timers_due(woken)
             return self._dispatch_remote(self._remote) > 0
@@ -295,9 +303,10 @@ class Scheduler:
         SQLite (``report_and_claim``); then submit what started."""
         for result in results:
             self._safety.forget(result.key)
+        limit, interruptions = self.settings.xcom_db_limit, self.settings.max_interruptions
         outcome = report_and_claim(
             self.db,
-            [report_of(result, self.settings.xcom_db_limit) for result in results],
+            [report_of(result, limit, interruptions) for result in results],
             limit=self.executor.free_slots(),
             hostname=self.hostname,
             pid=self.pid,
@@ -317,7 +326,12 @@ class Scheduler:
     def _record(self, result: TaskResult) -> None:
         self._safety.forget(result.key)
         try:
-            state = record_result(self.db, result, xcom_db_limit=self.settings.xcom_db_limit)
+            state = record_result(
+                self.db,
+                result,
+                xcom_db_limit=self.settings.xcom_db_limit,
+                max_interruptions=self.settings.max_interruptions,
+            )
         except (ConflictError, NotFoundError) as exc:
             log.info("result of try %s ignored: %s", result.key, exc)
             return

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -49,6 +50,28 @@ FULL_PASS_EVERY = 30
 PRUNE_EVERY = 100
 
 
+@dataclass
+class LoopStats:
+    """How long the scheduler's loop works per turn (the wait for work excluded), published
+    with its heartbeat so that ``/metrics`` on any API server can report it: a Prometheus
+    summary (``count``/``sum``, cumulative since this scheduler started), the last turn and
+    the slowest."""
+
+    count: int = 0
+    total: float = 0.0
+    last: float = 0.0
+    slowest: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.count += 1
+        self.total += seconds
+        self.last = seconds
+        self.slowest = max(self.slowest, seconds)
+
+    def as_info(self) -> dict[str, float | int]:
+        return {"count": self.count, "sum": self.total, "last": self.last, "max": self.slowest}
+
+
 class SafetyNet:
     """The safety net of one scheduler: its executor, its host and process (see the module
     docs). ``note_retry`` is called when what it did may have made a retry due."""
@@ -73,6 +96,7 @@ class SafetyNet:
         self._sweeps = 0
         self._beats = 0
         self.component_id = scheduler_id(hostname, pid)
+        self.loop = LoopStats()
 
     def watch(self, request: TaskRequest) -> None:
         """Kill the try if it outlives its execution timeout and its executor did not end it."""
@@ -100,6 +124,7 @@ class SafetyNet:
             "executor": type(self.executor).__name__,
             "live_tries": len(self.executor.live()),
             "version": __version__,
+            "loop_seconds": self.loop.as_info(),
         }
         try:
             fleet.beat(
@@ -152,7 +177,8 @@ class SafetyNet:
             queued_timeout=self._queued_timeout(),
             claimer_threshold=self.settings.scheduler_health_threshold,
         )
-        for item in recover_lost_tries(self.db, lost):
+        bound = self.settings.max_interruptions
+        for item in recover_lost_tries(self.db, lost, max_interruptions=bound):
             log.warning(
                 "try %s of task instance %s lost: %s", item.try_number, item.ti_id, item.reason
             )

@@ -32,6 +32,7 @@ CONTEXT_PARAMETERS = (
     "data_interval_start",
     "data_interval_end",
     "staging_dir",
+    "idempotency_key",
 )
 
 _JSON_HINT = "pass plain JSON data (str, int, float, bool, None, list, dict) or a task's output"

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from pinflow.errors import InvalidInputError, Problem
+from pinflow.spec.bundle_rules import entry_problems
 
 EPOCH = (1980, 1, 1, 0, 0, 0)
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
@@ -73,20 +74,20 @@ def make_bundle(root: str | Path, *, max_bytes: int = MAX_BUNDLE_BYTES) -> bytes
 
 
 def extract_bundle(bundle: bytes, dest: Path, *, max_bytes: int = MAX_BUNDLE_BYTES) -> None:
-    """Unpack a bundle into ``dest``, refusing entries that would land outside it."""
+    """Unpack a bundle into ``dest``, refusing entries that would land outside it, links,
+    and duplicates (zipfile stops each entry at its declared size, so the sum is a cap)."""
     dest = Path(dest)
     try:
         archive = zipfile.ZipFile(io.BytesIO(bundle))
     except zipfile.BadZipFile as exc:
         raise InvalidInputError(f"the code bundle is not a zip archive: {exc}") from None
     with archive:
-        problems = [
-            Problem(info.filename, "unsafe path")
-            for info in archive.infolist()
-            if not _is_safe(info.filename)
-        ]
+        # Checked at push too (spec.bundle_rules); again here for bundles stored before that.
+        problems = list(entry_problems(archive.infolist()))
         if problems:
-            raise InvalidInputError("the code bundle has unsafe paths", problems=problems)
+            raise InvalidInputError(
+                f"the code bundle has unsafe paths: {problems[0]}", problems=problems
+            )
         if sum(info.file_size for info in archive.infolist()) > max_bytes:
             raise InvalidInputError(f"the code bundle unpacks to more than {max_bytes} bytes")
         for info in archive.infolist():
@@ -96,15 +97,3 @@ def extract_bundle(bundle: bytes, dest: Path, *, max_bytes: int = MAX_BUNDLE_BYT
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(archive.read(info))
-
-
-def _is_safe(name: str) -> bool:
-    path = PurePosixPath(name)
-    return (
-        bool(path.parts)
-        and "\\" not in name
-        and "\x00" not in name
-        and not path.is_absolute()
-        and ".." not in path.parts
-        and ":" not in path.parts[0]
-    )

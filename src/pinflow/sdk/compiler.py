@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from pinflow.compat.importer import install_airflow_imports
 from pinflow.errors import InvalidInputError, Problem, format_problems
 from pinflow.sdk.bundle import make_bundle
 from pinflow.sdk.dag import Collector, Dag, DagFunction, collecting
@@ -96,6 +97,7 @@ def _dag_files(target: Path) -> list[Path]:
 def _compile_files(root: Path, files: list[Path]) -> tuple[list[_Found], list[Problem]]:
     found: list[_Found] = []
     problems: list[Problem] = []
+    install_airflow_imports()  # Airflow DAG files compile unmodified (docs/adr/0023)
     with isolated_imports(root), collecting(strict=True) as collector:
         for file in files:
             if file.suffix == ".py":

@@ -10,6 +10,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from pinflow.compat.importer import install_airflow_imports
 from pinflow.sdk.task import Task
 
 
@@ -25,6 +26,7 @@ def resolve_callable(ref: str) -> Callable[..., Any]:
             f"callable reference {ref!r} must be 'module:qualname' naming a module-level "
             "function (e.g. 'etl:extract')"
         )
+    install_airflow_imports()  # an Airflow DAG file's `import airflow` (docs/adr/0023)
     target: object = importlib.import_module(module_name)
     for part in qualname.split("."):
         try:

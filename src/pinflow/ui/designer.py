@@ -101,7 +101,8 @@ def validate(
     dag_id = None
     if body.workflow_id:
         version = queries.get_version(db, body.workflow_id)
-        authorize(principal, Permission.WORKFLOW_READ, version.project)
+        hidden = f"Workflow version {body.workflow_id!r} was not found."
+        authorize(principal, Permission.WORKFLOW_READ, version.project, hidden)
         dag_id = version.dag_id
     checked = check_yaml(body.yaml, dag_id)
     graph = (

@@ -38,7 +38,7 @@ router = APIRouter(prefix="/ui/dags/{dag_id}", include_in_schema=False)
 
 def _readable_dag(db: DbDep, user: Principal, dag_id: str) -> str:
     project = dag_queries.project_of(db, dag_id)
-    authorize(user, Permission.WORKFLOW_READ, project)
+    authorize(user, Permission.WORKFLOW_READ, project, f"DAG {dag_id!r} was not found.")
     return project
 
 

@@ -40,7 +40,8 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 
 def readable_version(db: DbDep, user: Principal, version_id: str) -> VersionView:
     version = queries.get_version(db, version_id)
-    authorize(user, Permission.WORKFLOW_READ, version.project)
+    hidden = f"Workflow version {version_id!r} was not found."  # as a missing one (ADR 0017)
+    authorize(user, Permission.WORKFLOW_READ, version.project, hidden)
     return version
 
 
@@ -81,7 +82,9 @@ def workflows(
         page_size=PAGE_SIZE,
         filters={"status": wanted or "", "deleted": deleted, "search": search},
         statuses=[s.value for s in VersionStatus],
-        import_errors=import_errors.list_errors(db, IMPORT_ERRORS_SHOWN)[0],
+        import_errors=import_errors.list_errors(
+            db, projects_with(user, Permission.WORKFLOW_READ), IMPORT_ERRORS_SHOWN
+        )[0],
     )
 
 

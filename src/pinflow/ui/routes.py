@@ -12,7 +12,15 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from pinflow.errors import PinflowError
-from pinflow.ui import designer, pages_audit, pages_cluster, pages_runs, pages_workflows, session
+from pinflow.ui import (
+    designer,
+    pages_audit,
+    pages_cluster,
+    pages_dags,
+    pages_runs,
+    pages_workflows,
+    session,
+)
 from pinflow.ui.session import LoginRequired, login_redirect
 from pinflow.ui.session_cookie import RenewSessionCookie
 from pinflow.ui.templating import render
@@ -67,6 +75,7 @@ def mount_ui(app: FastAPI) -> None:
     for router in (
         session.root_router,
         session.router,
+        pages_dags.router,
         pages_workflows.router,
         pages_runs.router,
         pages_audit.router,

@@ -69,7 +69,7 @@ def query_string(params: dict[str, Any], **changes: Any) -> str:
     """``?a=1&b=2`` from the page's filters with ``changes`` applied (``None`` drops a key)."""
     merged = {**params, **changes}
     kept = {k: v for k, v in merged.items() if v not in (None, "", False)}
-    return "?" + urlencode(kept) if kept else "?"
+    return "?" + urlencode(kept, doseq=True) if kept else "?"
 
 
 @cache

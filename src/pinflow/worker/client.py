@@ -119,6 +119,8 @@ class ExecutionClient:
         for name in ("value_uri", "value_size", "value_sha256", "value_length"):
             if getattr(result, name) is not None:
                 body[name] = getattr(result, name)
+        if result.interrupted:
+            body["interrupted"] = True
         if body["error"] is not None:
             body["error"] = str(body["error"])[:4000]
         if log:

@@ -134,6 +134,11 @@ class StateBody(_Body):
     exit_code: int | None = Field(default=None, ge=-_INT32, le=_INT32)
     duration: float = Field(default=0.0, ge=0, le=1e9)
     pid: int | None = Field(default=None, ge=0, le=_INT32)
+    interrupted: bool = Field(
+        default=False,
+        description="the infrastructure ended the failed try (the worker stopped, its process "
+        "was killed from outside): retried at once without spending one of the task's retries",
+    )
     log: str | None = Field(
         default=None,
         max_length=MAX_LOG_CHUNK,
@@ -156,6 +161,7 @@ class StateBody(_Body):
             value_size=self.value_size,
             value_sha256=self.value_sha256,
             value_length=self.value_length,
+            interrupted=self.interrupted and self.state == "failed",
         )
 
 
@@ -352,9 +358,9 @@ class ConnectionResponse(BaseModel):
     extra: str | None = Field(description="a JSON object, as text")
 
 
-# Which variables and connections a try may read: every one, as in Airflow 3 (its execution
-# API serves any of them to any task token). The check is the token's: a try's, valid, not
-# expired. Narrowing it (per project, per DAG) is the trust work's (issue #14).
+# Which variables and connections a try may read: the instance-wide ones and those of its own
+# DAG's project (ADR 0017; Airflow 3 serves any of them to any task token). Another project's
+# is a 404, as a missing one.
 
 
 @router.get("/variables/{key}", response_model=VariableResponse)
@@ -365,7 +371,9 @@ def get_variable(
     key: Annotated[str, Path(min_length=1, max_length=250)],
 ) -> VariableResponse:
     """A variable's value, whole (``Variable.get`` in a task); 404 when there is none."""
-    return VariableResponse(key=key, value=resources.variable_for_task(db, cipher, key))
+    return VariableResponse(
+        key=key, value=resources.variable_for_task(db, cipher, key, dag_id=claims.dag_id)
+    )
 
 
 @router.get(
@@ -378,4 +386,6 @@ def get_connection(
     conn_id: Annotated[str, Path(min_length=1, max_length=250)],
 ) -> ConnectionResponse:
     """A connection with its password and extra (``BaseHook.get_connection`` in a task)."""
-    return ConnectionResponse.model_validate(resources.connection_for_task(db, cipher, conn_id))
+    return ConnectionResponse.model_validate(
+        resources.connection_for_task(db, cipher, conn_id, dag_id=claims.dag_id)
+    )

@@ -52,9 +52,13 @@ def dag_project(db: Database, request: Request) -> str:
     return dag_queries.project_of(db, request.path_params["dag_id"])
 
 
+def _dag_not_found(request: Request) -> str:
+    return f"DAG {request.path_params['dag_id']!r} was not found."
+
+
 def on_dag(permission: Permission) -> Any:
     """The caller, once it holds ``permission`` in the project of the path's DAG."""
-    return require(permission, project=dag_project)
+    return require(permission, project=dag_project, hidden=_dag_not_found)
 
 
 def on_dag_or_all(permission: Permission) -> Any:
@@ -62,8 +66,11 @@ def on_dag_or_all(permission: Permission) -> Any:
     limited to those projects)."""
 
     def dependency(request: Request, principal: PrincipalDep) -> Principal:
-        every = request.path_params["dag_id"] == ALL
-        authorize(principal, permission, None if every else dag_project(get_db(request), request))
+        if request.path_params["dag_id"] == ALL:
+            authorize(principal, permission, None)
+        else:
+            project = dag_project(get_db(request), request)
+            authorize(principal, permission, project, _dag_not_found(request))
         return principal
 
     return Depends(dependency)

@@ -3,12 +3,14 @@
 
 - Import errors: Pinflow compiles DAGs on the client and refuses a DAG that does not compile
   at push; ``pinflow dev`` reports a file's compile error (``PUT /api/import-errors``, in
-  ``push``) and clears it on the next successful compile. Any signed-in caller may read them.
+  ``push``) and clears it on the next successful compile. An error is its project's: listed
+  to the project's members only, and a 404 to anyone else (ADR 0017).
 - Event logs: an event is visible with ``audit:read`` in its DAG's project; events without a
   DAG (users, tokens, logins) only to superusers. ``extra`` is the event's metadata as JSON.
-- Pools belong to no project: reading them needs ``workflow:read`` somewhere, changing them
-  an instance superuser (a project's admin must not throttle every other project's tasks).
-  Pinflow has no teams (``team_name`` is refused).
+- Pools: a project's (``project``, a Pinflow field) are its members' to read and its admins'
+  to change; instance-wide ones are read with ``workflow:read`` somewhere and changed by
+  superusers only (a project's admin must not throttle every other project's tasks). One the
+  caller may not see is a 404 (ADR 0017). Pinflow has no teams (``team_name`` is refused).
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from pinflow.api.auth import DbDep, SuperuserDep, require
+from pinflow.api.auth import DbDep, PrincipalDep, require
 from pinflow.api.routes.v2_dags import OrderBy, PageDep, UpdateMask, update_fields
+from pinflow.api.routes.v2_resources import PROJECT_FIELD, no_move
 from pinflow.api.schemas import MAX_INT
 from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.permissions import Permission, Principal, projects_with
-from pinflow.services.commands import ImportErrorView, PoolView, import_errors, resources
+from pinflow.services.commands import ImportErrorView, PoolView, import_errors, pools
 from pinflow.services.reads import AuditEventView, EventFilter, event_log
 
 router = APIRouter(prefix="/api/v2")
@@ -36,7 +39,7 @@ _INT32 = 2**31 - 1
 
 def _no_team(team_name: str | None) -> None:
     if team_name is not None:
-        raise InvalidInputError("team_name: Pinflow has no teams (resources are instance-wide).")
+        raise InvalidInputError("team_name: Pinflow has no teams (use `project`).")
 
 
 # --- import errors -----------------------------------------------------------------------------
@@ -44,6 +47,7 @@ def _no_team(team_name: str | None) -> None:
 
 class ImportErrorResponse(BaseModel):
     import_error_id: int
+    project: str | None = Field(None, description="Pinflow: the project of the DAG file")
     timestamp: datetime
     filename: str
     bundle_name: str | None
@@ -53,6 +57,7 @@ class ImportErrorResponse(BaseModel):
     def of(cls, e: ImportErrorView) -> ImportErrorResponse:
         return cls(
             import_error_id=e.id,
+            project=e.project,
             timestamp=e.timestamp,
             filename=e.filename,
             bundle_name=e.bundle_name,
@@ -66,10 +71,13 @@ class ImportErrorCollectionResponse(BaseModel):
 
 
 @router.get("/importErrors", response_model=ImportErrorCollectionResponse, tags=["ImportError"])
-def get_import_errors(db: DbDep, _: AnyReader, paging: PageDep) -> ImportErrorCollectionResponse:
+def get_import_errors(
+    db: DbDep, principal: AnyReader, paging: PageDep
+) -> ImportErrorCollectionResponse:
     """The files ``pinflow dev`` reported as not compiling, oldest first (see the module doc)."""
     limit, offset = paging
-    found, total = import_errors.list_errors(db, limit, offset)
+    projects = projects_with(principal, Permission.WORKFLOW_READ)
+    found, total = import_errors.list_errors(db, projects, limit, offset)
     listed = [ImportErrorResponse.of(e) for e in found]
     return ImportErrorCollectionResponse(import_errors=listed, total_entries=total)
 
@@ -78,9 +86,10 @@ def get_import_errors(db: DbDep, _: AnyReader, paging: PageDep) -> ImportErrorCo
     "/importErrors/{import_error_id}", response_model=ImportErrorResponse, tags=["ImportError"]
 )
 def get_import_error(
-    db: DbDep, import_error_id: Annotated[int, Path(ge=0, le=MAX_INT)], _: AnyReader
+    db: DbDep, import_error_id: Annotated[int, Path(ge=0, le=MAX_INT)], principal: PrincipalDep
 ) -> ImportErrorResponse:
-    return ImportErrorResponse.of(import_errors.get_error(db, import_error_id))
+    projects = projects_with(principal, Permission.WORKFLOW_READ)
+    return ImportErrorResponse.of(import_errors.get_error(db, import_error_id, projects))
 
 
 # --- event logs --------------------------------------------------------------------------------
@@ -172,6 +181,7 @@ def get_event_log(
 
 class PoolResponse(BaseModel):
     name: str
+    project: str | None = Field(None, description="Pinflow: none when instance-wide")
     slots: int = Field(description="-1: unlimited")
     description: str | None
     include_deferred: bool
@@ -187,6 +197,7 @@ class PoolResponse(BaseModel):
     def of(cls, p: PoolView) -> PoolResponse:
         return cls(
             name=p.name,
+            project=p.project,
             slots=p.slots,
             description=p.description,
             include_deferred=p.include_deferred,
@@ -211,6 +222,7 @@ class PoolBody(BaseModel):
     description: str | None = None
     include_deferred: bool = False
     team_name: str | None = None
+    project: str | None = PROJECT_FIELD
 
 
 class PoolPatchBody(BaseModel):
@@ -221,32 +233,33 @@ class PoolPatchBody(BaseModel):
     description: str | None = None
     include_deferred: bool | None = None
     team_name: str | None = None
+    project: str | None = PROJECT_FIELD
 
 
 @router.get("/pools", response_model=PoolCollectionResponse, tags=["Pool"])
 def get_pools(
     db: DbDep,
-    _: AnyReader,
+    principal: AnyReader,
     paging: PageDep,
     order_by: OrderBy = None,
     pool_name_pattern: Annotated[str | None, Query(max_length=256)] = None,
 ) -> PoolCollectionResponse:
-    found, total = resources.list_pools(
-        db, name_pattern=pool_name_pattern, order_by=order_by or ["id"], page=paging
+    found, total = pools.list_pools(
+        db, principal, name_pattern=pool_name_pattern, order_by=order_by or ["id"], page=paging
     )
     return PoolCollectionResponse(pools=[PoolResponse.of(p) for p in found], total_entries=total)
 
 
 @router.get("/pools/{pool_name}", response_model=PoolResponse, tags=["Pool"])
-def get_pool(db: DbDep, pool_name: str, _: AnyReader) -> PoolResponse:
-    return PoolResponse.of(resources.get_pool(db, pool_name))
+def get_pool(db: DbDep, pool_name: str, principal: PrincipalDep) -> PoolResponse:
+    return PoolResponse.of(pools.get_pool(db, principal, pool_name))
 
 
 @router.post("/pools", status_code=201, response_model=PoolResponse, tags=["Pool"])
-def post_pool(db: DbDep, body: PoolBody, principal: SuperuserDep) -> PoolResponse:
+def post_pool(db: DbDep, body: PoolBody, principal: PrincipalDep) -> PoolResponse:
     _no_team(body.team_name)
-    values = body.model_dump(exclude={"team_name"})
-    return PoolResponse.of(resources.create_pool(db, values, actor=principal.username))
+    values = body.model_dump(exclude={"team_name", "project"})
+    return PoolResponse.of(pools.create_pool(db, principal, values, body.project))
 
 
 @router.patch("/pools/{pool_name}", response_model=PoolResponse, tags=["Pool"])
@@ -254,10 +267,11 @@ def patch_pool(
     db: DbDep,
     pool_name: str,
     body: PoolPatchBody,
-    principal: SuperuserDep,
+    principal: PrincipalDep,
     update_mask: UpdateMask = None,
 ) -> PoolResponse:
     _no_team(body.team_name)
+    no_move(body.model_fields_set)
     allowed = {"pool", "name", "slots", "description", "include_deferred"}
     fields = update_fields(update_mask, allowed, body.model_fields_set)
     changes = {f: getattr(body, f) for f in fields - {"pool", "name"}}
@@ -265,11 +279,11 @@ def patch_pool(
         changes["name"] = body.pool  # Airflow's body calls the new name ``pool``
     if any(changes.get(f, 0) is None for f in ("name", "slots", "include_deferred")):
         raise InvalidInputError("name, slots and include_deferred cannot be null.")
-    view = resources.update_pool(db, pool_name, changes, actor=principal.username)
+    view = pools.update_pool(db, principal, pool_name, changes)
     return PoolResponse.of(view)
 
 
 @router.delete("/pools/{pool_name}", status_code=204, response_class=Response, tags=["Pool"])
-def delete_pool(db: DbDep, pool_name: str, principal: SuperuserDep) -> Response:
-    resources.delete_pool(db, pool_name, actor=principal.username)
+def delete_pool(db: DbDep, pool_name: str, principal: PrincipalDep) -> Response:
+    pools.delete_pool(db, principal, pool_name)
     return Response(status_code=204)

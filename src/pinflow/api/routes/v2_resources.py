@@ -1,6 +1,9 @@
 """Airflow's ``/api/v2/variables`` and ``/api/v2/connections``: the resources that hold
-secrets, for instance superusers only (they belong to no project, and a project's admin must
-not reach into every other project's pipelines).
+secrets. Each is a project's (``project`` in the body, a Pinflow field: its admins manage it,
+its members read it) or instance-wide (no ``project``: superusers only, as a project's admin
+must not reach into every other project's pipelines). One the caller may not see is a 404,
+as a missing one; lists show only what the caller may see (ADR 0017). The project is chosen
+at creation and cannot be changed.
 
 Secrets are encrypted at rest (``pinflow.services.commands``) with the instance key: the
 ``fernet_key`` setting when given, else ``$PINFLOW_HOME/fernet_key``, created on first use and
@@ -17,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from pinflow.api.auth import DbDep, SuperuserDep
+from pinflow.api.auth import DbDep, PrincipalDep
 from pinflow.api.routes.v2_dags import OrderBy, PageDep, UpdateMask, update_fields
 from pinflow.errors import InvalidInputError
 from pinflow.services.commands import Cipher, ConnectionView, VariableView, resources
@@ -41,11 +44,27 @@ def cipher(request: Request) -> Cipher:
 CipherDep = Annotated[Cipher, Depends(cipher)]
 
 
+PROJECT_FIELD = Field(
+    None,
+    max_length=250,
+    pattern=r"^[\w.-]+$",
+    description="Pinflow: the project it belongs to (its admins manage it); none: instance-wide",
+)
+
+
 def _checks(body_id: str, path_id: str, team_name: str | None) -> None:
     if body_id != path_id:
         raise InvalidInputError(f"The id in the body ({body_id!r}) does not match the URL.")
     if team_name is not None:
-        raise InvalidInputError("team_name: Pinflow has no teams (resources are instance-wide).")
+        raise InvalidInputError("team_name: Pinflow has no teams (use `project`).")
+
+
+def no_move(given: set[str]) -> None:
+    """The project is chosen at creation: moving a secret between projects is a new one."""
+    if "project" in given:
+        raise InvalidInputError(
+            "project: cannot be changed; delete it and create it again in the other project."
+        )
 
 
 # --- variables ---------------------------------------------------------------------------------
@@ -53,6 +72,7 @@ def _checks(body_id: str, path_id: str, team_name: str | None) -> None:
 
 class VariableResponse(BaseModel):
     key: str
+    project: str | None = Field(None, description="Pinflow: none when instance-wide")
     value: str | None
     description: str | None
     is_encrypted: bool = True
@@ -60,7 +80,7 @@ class VariableResponse(BaseModel):
 
     @classmethod
     def of(cls, v: VariableView) -> VariableResponse:
-        return cls(key=v.key, value=v.value, description=v.description)
+        return cls(key=v.key, project=v.project, value=v.value, description=v.description)
 
 
 class VariableCollectionResponse(BaseModel):
@@ -75,6 +95,7 @@ class VariableBody(BaseModel):
     value: JsonValue = Field(description="Stored as text: a string as is, anything else as JSON")
     description: str | None = None
     team_name: str | None = None
+    project: str | None = PROJECT_FIELD
 
     def changes(self, fields: set[str]) -> dict[str, Any]:
         text = self.value if isinstance(self.value, str) else json.dumps(self.value)
@@ -87,35 +108,38 @@ def get_variables(
     *,
     db: DbDep,
     key: CipherDep,
-    _: SuperuserDep,
+    principal: PrincipalDep,
     paging: PageDep,
     order_by: OrderBy = None,
     variable_key_pattern: Annotated[str | None, Query(max_length=_KEY)] = None,
 ) -> VariableCollectionResponse:
     found, total = resources.list_variables(
-        db, key, key_pattern=variable_key_pattern, order_by=order_by or ["id"], page=paging
+        db,
+        key,
+        principal,
+        key_pattern=variable_key_pattern,
+        order_by=order_by or ["id"],
+        page=paging,
     )
     variables = [VariableResponse.of(v) for v in found]
     return VariableCollectionResponse(variables=variables, total_entries=total)
 
 
 @router.get("/variables/{variable_key}", response_model=VariableResponse, tags=["Variable"])
-def get_variable(db: DbDep, key: CipherDep, variable_key: str, _: SuperuserDep) -> VariableResponse:
-    return VariableResponse.of(resources.get_variable(db, key, variable_key))
+def get_variable(
+    db: DbDep, key: CipherDep, variable_key: str, principal: PrincipalDep
+) -> VariableResponse:
+    return VariableResponse.of(resources.get_variable(db, key, principal, variable_key))
 
 
 @router.post("/variables", status_code=201, response_model=VariableResponse, tags=["Variable"])
 def post_variable(
-    db: DbDep, key: CipherDep, body: VariableBody, principal: SuperuserDep
+    db: DbDep, key: CipherDep, body: VariableBody, principal: PrincipalDep
 ) -> VariableResponse:
     _checks(body.key, body.key, body.team_name)
+    changes = body.changes({"value", "description"})
     view = resources.set_variable(
-        db,
-        key,
-        body.key,
-        body.changes({"value", "description"}),
-        actor=principal.username,
-        create=True,
+        db, key, principal, body.key, changes, create=True, project=body.project
     )
     return VariableResponse.of(view)
 
@@ -127,15 +151,15 @@ def patch_variable(
     key: CipherDep,
     variable_key: str,
     body: VariableBody,
-    principal: SuperuserDep,
+    principal: PrincipalDep,
     update_mask: UpdateMask = None,
 ) -> VariableResponse:
     """Change the value and/or the description (those ``update_mask`` names, else both)."""
     _checks(body.key, variable_key, body.team_name)
+    no_move(body.model_fields_set)
     fields = update_fields(update_mask, {"value", "description"}, {"value", "description"})
-    changes = body.changes(fields)
     view = resources.set_variable(
-        db, key, variable_key, changes, actor=principal.username, create=False
+        db, key, principal, variable_key, body.changes(fields), create=False
     )
     return VariableResponse.of(view)
 
@@ -143,8 +167,8 @@ def patch_variable(
 @router.delete(
     "/variables/{variable_key}", status_code=204, response_class=Response, tags=["Variable"]
 )
-def delete_variable(db: DbDep, variable_key: str, principal: SuperuserDep) -> Response:
-    resources.delete_variable(db, variable_key, actor=principal.username)
+def delete_variable(db: DbDep, variable_key: str, principal: PrincipalDep) -> Response:
+    resources.delete_variable(db, principal, variable_key)
     return Response(status_code=204)
 
 
@@ -155,6 +179,7 @@ class ConnectionResponse(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     connection_id: str
+    project: str | None = Field(None, description="Pinflow: none when instance-wide")
     conn_type: str
     description: str | None
     host: str | None
@@ -170,6 +195,7 @@ class ConnectionResponse(BaseModel):
     def of(cls, c: ConnectionView) -> ConnectionResponse:
         return cls(
             connection_id=c.connection_id,
+            project=c.project,
             conn_type=c.conn_type,
             description=c.description,
             host=c.host,
@@ -199,6 +225,7 @@ class ConnectionBody(BaseModel):
     password: str | None = None
     extra: str | None = None
     team_name: str | None = None
+    project: str | None = PROJECT_FIELD
 
     def changes(self, fields: set[str]) -> dict[str, Any]:
         return {f: getattr(self, "schema_" if f == "schema" else f) for f in fields}
@@ -216,13 +243,18 @@ def get_connections(
     *,
     db: DbDep,
     key: CipherDep,
-    _: SuperuserDep,
+    principal: PrincipalDep,
     paging: PageDep,
     order_by: OrderBy = None,
     connection_id_pattern: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ConnectionCollectionResponse:
     found, total = resources.list_connections(
-        db, key, id_pattern=connection_id_pattern, order_by=order_by or ["id"], page=paging
+        db,
+        key,
+        principal,
+        id_pattern=connection_id_pattern,
+        order_by=order_by or ["id"],
+        page=paging,
     )
     connections = [ConnectionResponse.of(c) for c in found]
     return ConnectionCollectionResponse(connections=connections, total_entries=total)
@@ -230,21 +262,21 @@ def get_connections(
 
 @router.get("/connections/{connection_id}", response_model=ConnectionResponse, tags=["Connection"])
 def get_connection(
-    db: DbDep, key: CipherDep, connection_id: str, _: SuperuserDep
+    db: DbDep, key: CipherDep, connection_id: str, principal: PrincipalDep
 ) -> ConnectionResponse:
-    return ConnectionResponse.of(resources.get_connection(db, key, connection_id))
+    return ConnectionResponse.of(resources.get_connection(db, key, principal, connection_id))
 
 
 @router.post(
     "/connections", status_code=201, response_model=ConnectionResponse, tags=["Connection"]
 )
 def post_connection(
-    db: DbDep, key: CipherDep, body: ConnectionBody, principal: SuperuserDep
+    db: DbDep, key: CipherDep, body: ConnectionBody, principal: PrincipalDep
 ) -> ConnectionResponse:
     _checks(body.connection_id, body.connection_id, body.team_name)
     changes = body.changes(_given(body) & _CONNECTION_FIELDS | {"conn_type"})
     view = resources.set_connection(
-        db, key, body.connection_id, changes, actor=principal.username, create=True
+        db, key, principal, body.connection_id, changes, create=True, project=body.project
     )
     return ConnectionResponse.of(view)
 
@@ -258,15 +290,16 @@ def patch_connection(
     key: CipherDep,
     connection_id: str,
     body: ConnectionBody,
-    principal: SuperuserDep,
+    principal: PrincipalDep,
     update_mask: UpdateMask = None,
 ) -> ConnectionResponse:
     """Change the fields ``update_mask`` names, else those the body sets; a password that
     is not named is kept."""
     _checks(body.connection_id, connection_id, body.team_name)
+    no_move(body.model_fields_set)
     fields = update_fields(update_mask, _CONNECTION_FIELDS, _given(body))
     view = resources.set_connection(
-        db, key, connection_id, body.changes(fields), actor=principal.username, create=False
+        db, key, principal, connection_id, body.changes(fields), create=False
     )
     return ConnectionResponse.of(view)
 
@@ -274,6 +307,6 @@ def patch_connection(
 @router.delete(
     "/connections/{connection_id}", status_code=204, response_class=Response, tags=["Connection"]
 )
-def delete_connection(db: DbDep, connection_id: str, principal: SuperuserDep) -> Response:
-    resources.delete_connection(db, connection_id, actor=principal.username)
+def delete_connection(db: DbDep, connection_id: str, principal: PrincipalDep) -> Response:
+    resources.delete_connection(db, principal, connection_id)
     return Response(status_code=204)

@@ -44,8 +44,12 @@ def version_project(db: Database, request: Request) -> str:
     return queries.get_version(db, request.path_params["workflow_id"]).project
 
 
+def _version_not_found(request: Request) -> str:
+    return f"Workflow version {request.path_params['workflow_id']!r} was not found."
+
+
 def _can(permission: Permission) -> Any:
-    return require(permission, project=version_project)
+    return require(permission, project=version_project, hidden=_version_not_found)
 
 
 Reader = Annotated[Principal, _can(Permission.WORKFLOW_READ)]

@@ -12,6 +12,7 @@ from pinflow.services.audit_events._actions import AuditAction
 from pinflow.services.audit_events._admin import (
     connection_deleted,
     connection_set,
+    db_cleaned,
     login_failed,
     pool_created,
     pool_deleted,
@@ -83,6 +84,7 @@ __all__ = [
     "dag_registered",
     "dag_restored",
     "dag_restored_by_push",
+    "db_cleaned",
     "dev_draft_saved",
     "import_error_reported",
     "login_failed",

@@ -73,3 +73,7 @@ class AuditAction(StrEnum):
     TOKEN_REVOKED = "token.revoked"  # noqa: S105
     # A refused password login (by the anonymous actor): target ``user``, the name tried.
     LOGIN_FAILED = "auth.login_failed"
+
+    # Retention (``pinflow db clean``), one per batch: target ``database``, the DAG cleaned or
+    # ``*`` for all of them.
+    DB_CLEANED = "db.cleaned"

@@ -1,5 +1,5 @@
 """Audit entries of the instance's administration: pools, variables, connections, users,
-their roles and API tokens, refused logins.
+their roles and API tokens, refused logins, retention.
 
 None of them carries a secret: a resource's entry names the fields that changed, never their
 values (a variable's value or a connection's password may be one); a token's entry names its
@@ -8,7 +8,7 @@ public prefix; a refused login names the user tried and the client, never the pa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from pinflow.services.audit_events._actions import AuditAction as A
@@ -108,3 +108,12 @@ def login_failed(username: str, *, client: str, reason: str, last_at: datetime) 
         "lastAt": last_at.isoformat(),
     }
     return on_user(A.LOGIN_FAILED, username, meta)
+
+
+# --- retention ---------------------------------------------------------------------------------
+
+
+def db_cleaned(counts: Mapping[str, int], *, before: datetime, dag_id: str | None) -> AuditEntry:
+    """One batch of ``pinflow db clean``: the rows it deleted per table, and its cut-off."""
+    meta = {"before": before.isoformat(), "dagId": dag_id, "counts": dict(counts)}
+    return AuditEntry(A.DB_CLEANED, "database", dag_id or "*", dag_id, meta)

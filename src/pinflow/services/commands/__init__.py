@@ -10,7 +10,9 @@ from pinflow.services.commands import _dags as dags
 from pinflow.services.commands import _import_errors as import_errors
 from pinflow.services.commands import _logins as logins
 from pinflow.services.commands import _push as push
+from pinflow.services.commands import _resource_pools as pools
 from pinflow.services.commands import _resources as resources
+from pinflow.services.commands import _retention as retention
 from pinflow.services.commands import _run_states as run_states
 from pinflow.services.commands import _runs as runs
 from pinflow.services.commands import _task_states as task_states
@@ -19,7 +21,8 @@ from pinflow.services.commands import _version_deletes as version_deletes
 from pinflow.services.commands import _versions as versions
 from pinflow.services.commands._clear import ClearResult
 from pinflow.services.commands._import_errors import ImportErrorView
-from pinflow.services.commands._resources import Cipher, ConnectionView, PoolView, VariableView
+from pinflow.services.commands._resource_pools import PoolView
+from pinflow.services.commands._resources import Cipher, ConnectionView, VariableView
 from pinflow.services.commands._users import TokenView, UserView
 
 __all__ = [
@@ -35,8 +38,10 @@ __all__ = [
     "dags",
     "import_errors",
     "logins",
+    "pools",
     "push",
     "resources",
+    "retention",
     "run_states",
     "runs",
     "task_states",

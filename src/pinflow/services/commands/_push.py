@@ -11,19 +11,22 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pinflow.errors import InvalidInputError
 from pinflow.lifecycle import version_rules as rules
+from pinflow.lifecycle.resource_access import usable_by
 from pinflow.lifecycle.states import VersionStatus
 from pinflow.services import audit_events as events
 from pinflow.services.audit_events import record
 from pinflow.services.commands._versions import deprecate_row, make_current, new_version_row, view
 from pinflow.services.common import for_update, now
 from pinflow.services.reads._views import VersionView
+from pinflow.spec.bundle_rules import DEFAULT_LIMITS, BundleLimits, check_bundle, check_spec_limits
 from pinflow.spec.canonical import snapshot_digest, spec_to_dict
 from pinflow.spec.models import DagSpec
 from pinflow.spec.validation import validate_for_publish
 from pinflow.store import repo
 from pinflow.store.db import Database
-from pinflow.store.tables import Dag, WorkflowDefinition
+from pinflow.store.tables import Dag, Pool, Project, WorkflowDefinition
 
 
 class PushMode(StrEnum):
@@ -55,11 +58,16 @@ def register_snapshot(
     actor: str,
     mode: PushMode = PushMode.PUBLISH,
     deprecate_previous: bool = False,
+    limits: BundleLimits = DEFAULT_LIMITS,
 ) -> PushResult:
+    """Checked before the transaction opens, so a refused push writes nothing."""
+    check_spec_limits(spec, limits)
+    check_bundle(bundle, limits)
     digest = snapshot_digest(spec, bundle)
     if mode == PushMode.PUBLISH:
         validate_for_publish(spec)
     with db.transaction() as s:
+        _check_pools(s, spec)
         dag, dag_created, restored = _lock_or_create_dag(s, spec, actor)
         created = repo.save_snapshot(
             s, digest=digest, spec=spec_to_dict(spec), bundle=bundle, actor=actor
@@ -73,6 +81,23 @@ def register_snapshot(
         return PushResult(
             view(s, row), digest, created, version_created, dag_created, restored, deprecated
         )
+
+
+def _check_pools(s: Session, spec: DagSpec) -> None:
+    """``usable_by``: a task may not name another project's pool. (A pool that does not exist
+    yet is accepted, as before: its task waits until it is created.)"""
+    names = sorted({task.pool or spec.default_args.pool for task in spec.tasks})
+    rows = s.execute(
+        select(Pool.name, Project.name)
+        .outerjoin(Project, Project.id == Pool.project_id)
+        .where(Pool.name.in_(names))
+    )
+    for pool, project in rows:
+        if not usable_by(project, spec.project):
+            raise InvalidInputError(
+                f"Pool {pool!r} belongs to another project: a DAG of project {spec.project!r}"
+                " may use instance-wide pools and its own project's only."
+            )
 
 
 def _lock_or_create_dag(s: Session, spec: DagSpec, actor: str) -> tuple[Dag, bool, bool]:

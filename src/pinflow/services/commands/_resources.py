@@ -1,4 +1,10 @@
-"""Airflow's instance-wide resources: pools, variables and connections.
+"""Airflow's resources: variables and connections (pools: ``_resource_pools``), each a
+project's or instance-wide.
+
+Who sees and manages which is ``lifecycle.resource_access``'s (ADR 0017): a resource the
+caller may not see is "not found", exactly as one that does not exist (no existence leak);
+lists are filtered in SQL. The project of a resource is set when it is created and never
+changes.
 
 Secrets at rest: variable values and a connection's password and extra are Fernet ciphertext
 under the instance key (``Cipher``). A password is write-only: nothing here returns it. What
@@ -14,23 +20,28 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from pinflow.errors import ConflictError, InvalidInputError, NotFoundError
-from pinflow.lifecycle.states import TaskState
+from pinflow.errors import InvalidInputError
+from pinflow.lifecycle.permissions import Principal
+from pinflow.lifecycle.resource_access import ResourceKind
 from pinflow.services import audit_events as events
 from pinflow.services.audit_events import record
-from pinflow.services.engine._pools import DEFAULT_POOL, DEFAULT_POOL_SLOTS
+from pinflow.services.commands._resource_scope import (
+    for_task,
+    insert,
+    listed,
+    managed,
+    owner_id,
+    seen,
+    with_project,
+)
 from pinflow.services.reads._queries import Page, order_clauses, paged, pattern
 from pinflow.settings import home_secret
-from pinflow.store import repo
 from pinflow.store.db import Database
-from pinflow.store.tables import Connection, Pool, TaskInstance, Variable
+from pinflow.store.tables import Connection, Variable
 
 KEY_FILE = "fernet_key"
 MASK = "***"
@@ -38,9 +49,6 @@ MASK = "***"
 SENSITIVE = frozenset({"access_token", "api_key", "apikey", "authorization", "passphrase"})
 SENSITIVE |= {"passwd", "password", "private_key", "secret", "token", "keyfile_dict"}
 SENSITIVE |= {"service_account"}
-# The states that hold a pool's slots, in ``PoolView``'s field order:
-_POOL_STATES = (TaskState.RUNNING.value, TaskState.QUEUED.value, TaskState.SCHEDULED.value)
-T = TypeVar("T", Pool, Variable, Connection)
 
 
 class Cipher:
@@ -80,140 +88,13 @@ def _masked(value: Any) -> Any:
     return value
 
 
-def _one(s: Session, model: type[T], column: Any, name: str, label: str) -> T:
-    row = s.scalars(select(model).where(column == name)).one_or_none()
-    if row is None:
-        raise NotFoundError(f"The {label} with the name {name!r} was not found.")
-    return row
-
-
-def _insert(s: Session, row: Any, label: str, name: str) -> None:
-    s.add(row)
-    try:
-        s.flush()
-    except IntegrityError:
-        raise ConflictError(f"The {label} with the name {name!r} already exists.") from None
-
-
-# --- pools -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PoolView:
-    name: str
-    slots: int  # -1: unlimited
-    description: str | None
-    include_deferred: bool
-    running_slots: int = 0
-    queued_slots: int = 0
-    scheduled_slots: int = 0
-
-    @property
-    def occupied_slots(self) -> int:
-        return self.running_slots + self.queued_slots
-
-    @property
-    def open_slots(self) -> int:
-        return -1 if self.slots < 0 else max(self.slots - self.occupied_slots, 0)
-
-
-POOL_ORDER: dict[str, Any] = {"id": Pool.id, "name": Pool.name, "slots": Pool.slots}
-
-
-def _ensure_default_pool(db: Database) -> None:
-    with db.read() as s:
-        if s.scalars(select(Pool.id).where(Pool.name == DEFAULT_POOL)).first() is not None:
-            return
-    with db.transaction() as s:
-        values = {"name": DEFAULT_POOL, "slots": DEFAULT_POOL_SLOTS, "description": "Default pool"}
-        repo.insert_ignore(s, Pool.__table__, values, ["name"])
-
-
-def _pool_views(s: Session, rows: Sequence[Pool]) -> list[PoolView]:
-    used: dict[tuple[str, str], int] = {
-        (pool, state): int(slots)
-        for pool, state, slots in s.execute(
-            select(TaskInstance.pool, TaskInstance.state, func.sum(TaskInstance.pool_slots))
-            .where(TaskInstance.pool.in_([p.name for p in rows]))
-            .where(TaskInstance.state.in_(list(_POOL_STATES)))
-            .group_by(TaskInstance.pool, TaskInstance.state)
-        )
-    }
-    return [
-        PoolView(
-            p.name,
-            p.slots,
-            p.description,
-            p.include_deferred,
-            *(used.get((p.name, state), 0) for state in _POOL_STATES),
-        )
-        for p in rows
-    ]
-
-
-def list_pools(
-    db: Database,
-    *,
-    name_pattern: str | None = None,
-    order_by: Sequence[str] = ("id",),
-    page: Page = (50, 0),
-) -> tuple[list[PoolView], int]:
-    _ensure_default_pool(db)
-    stmt = select(Pool)
-    if name_pattern:
-        stmt = stmt.where(Pool.name.ilike(pattern(name_pattern)))
-    with db.read() as s:
-        rows, total = paged(s, stmt, order_clauses(order_by, POOL_ORDER, Pool.id.asc()), page)
-        return _pool_views(s, [row for (row,) in rows]), total
-
-
-def get_pool(db: Database, name: str) -> PoolView:
-    _ensure_default_pool(db)
-    with db.read() as s:
-        return _pool_views(s, [_one(s, Pool, Pool.name, name, "pool")])[0]
-
-
-def create_pool(db: Database, values: Mapping[str, Any], *, actor: str) -> PoolView:
-    """``values``: ``name``, ``slots``, ``description``, ``include_deferred``."""
-    _ensure_default_pool(db)
-    with db.transaction() as s:
-        _insert(s, Pool(**values), "pool", values["name"])
-        record(s, actor, events.pool_created(values["name"], values))
-    return get_pool(db, values["name"])
-
-
-def update_pool(db: Database, name: str, changes: Mapping[str, Any], *, actor: str) -> PoolView:
-    """Change the given fields (``name`` renames); ``default_pool`` keeps its name."""
-    _ensure_default_pool(db)
-    if name == DEFAULT_POOL and set(changes) - {"slots", "include_deferred"}:
-        raise InvalidInputError("Only slots and include_deferred can be modified on Default Pool")
-    with db.transaction() as s:
-        row = _one(s, Pool, Pool.name, name, "pool")
-        for field, value in changes.items():
-            setattr(row, field, value)
-        try:
-            s.flush()
-        except IntegrityError:
-            raise ConflictError(f"The pool with the name {row.name!r} already exists.") from None
-        record(s, actor, events.pool_updated(name, changes))
-        new_name = row.name
-    return get_pool(db, new_name)
-
-
-def delete_pool(db: Database, name: str, *, actor: str) -> None:
-    if name == DEFAULT_POOL:
-        raise InvalidInputError("Default Pool can't be deleted")
-    with db.transaction() as s:
-        s.delete(_one(s, Pool, Pool.name, name, "pool"))
-        record(s, actor, events.pool_deleted(name))
-
-
 # --- variables ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class VariableView:
     key: str
+    project: str | None
     value: str  # ``***`` when the key looks sensitive
     description: str | None
 
@@ -221,55 +102,69 @@ class VariableView:
 VARIABLE_ORDER: dict[str, Any] = {"id": Variable.id, "key": Variable.key}
 
 
-def _variable_view(cipher: Cipher, row: Variable) -> VariableView:
+_VARIABLE = ResourceKind.VARIABLE
+
+
+def _variable_view(cipher: Cipher, row: Variable, project: str | None) -> VariableView:
     value = MASK if is_sensitive(row.key) else cipher.decrypt(row.val)
-    return VariableView(row.key, value, row.description)
+    return VariableView(row.key, project, value, row.description)
 
 
 def list_variables(
     db: Database,
     cipher: Cipher,
+    principal: Principal,
     *,
     key_pattern: str | None = None,
     order_by: Sequence[str] = ("id",),
     page: Page = (50, 0),
 ) -> tuple[list[VariableView], int]:
-    stmt = select(Variable)
+    stmt = listed(with_project(Variable), Variable, principal, _VARIABLE)
     if key_pattern:
         stmt = stmt.where(Variable.key.ilike(pattern(key_pattern)))
     order = order_clauses(order_by, VARIABLE_ORDER, Variable.id.asc())
     with db.read() as s:
         rows, total = paged(s, stmt, order, page)
-        return [_variable_view(cipher, row) for (row,) in rows], total
+        return [_variable_view(cipher, row, project) for row, project in rows], total
 
 
-def get_variable(db: Database, cipher: Cipher, key: str) -> VariableView:
+def get_variable(db: Database, cipher: Cipher, principal: Principal, key: str) -> VariableView:
     with db.read() as s:
-        return _variable_view(cipher, _one(s, Variable, Variable.key, key, "variable"))
+        return _variable_view(cipher, *seen(s, Variable, key, principal, _VARIABLE))
 
 
 def set_variable(
-    db: Database, cipher: Cipher, key: str, changes: Mapping[str, Any], *, actor: str, create: bool
+    db: Database,
+    cipher: Cipher,
+    principal: Principal,
+    key: str,
+    changes: Mapping[str, Any],
+    *,
+    create: bool,
+    project: str | None = None,
 ) -> VariableView:
-    """Create (``create``) or change a variable; ``changes``: ``value``, ``description``."""
+    """Create (``create``, in ``project``; None: instance-wide) or change a variable;
+    ``changes``: ``value``, ``description``."""
     with db.transaction() as s:
         if create:
+            owner = owner_id(s, principal, _VARIABLE, project)
             row = Variable(key=key, val=cipher.encrypt(changes.get("value") or ""))
-            _insert(s, row, "variable", key)
+            row.project_id = owner
+            insert(s, row, "variable", key)
         else:
-            row = _one(s, Variable, Variable.key, key, "variable")
+            row, project = managed(s, Variable, key, principal, _VARIABLE)
         if "value" in changes:
             row.val = cipher.encrypt(changes["value"] or "")
         if "description" in changes:
             row.description = changes["description"]
-        record(s, actor, events.variable_set(key, changes, created=create))
-        return _variable_view(cipher, row)
+        record(s, principal.username, events.variable_set(key, changes, created=create))
+        return _variable_view(cipher, row, project)
 
 
-def delete_variable(db: Database, key: str, *, actor: str) -> None:
+def delete_variable(db: Database, principal: Principal, key: str) -> None:
     with db.transaction() as s:
-        s.delete(_one(s, Variable, Variable.key, key, "variable"))
-        record(s, actor, events.variable_deleted(key))
+        s.delete(managed(s, Variable, key, principal, _VARIABLE)[0])
+        record(s, principal.username, events.variable_deleted(key))
 
 
 # --- connections -------------------------------------------------------------------------------
@@ -280,6 +175,7 @@ class ConnectionView:
     """A connection as shown: never its password (``has_password`` says whether it has one)."""
 
     connection_id: str
+    project: str | None
     conn_type: str
     description: str | None
     host: str | None
@@ -307,56 +203,64 @@ def check_extra(extra: str | None) -> None:
         raise InvalidInputError("The `extra` field must be a valid JSON object (JSON dict).")
 
 
-def _connection_view(cipher: Cipher, row: Connection) -> ConnectionView:
+_CONNECTION = ResourceKind.CONNECTION
+
+
+def _connection_view(cipher: Cipher, row: Connection, project: str | None) -> ConnectionView:
     extra = None
     if row.extra:
         extra = json.dumps(_masked(json.loads(cipher.decrypt(row.extra))))
     plain = (row.conn_type, row.description, row.host, row.conn_schema, row.login, row.port)
-    return ConnectionView(row.conn_id, *plain, extra, row.password is not None)
+    return ConnectionView(row.conn_id, project, *plain, extra, row.password is not None)
 
 
 def list_connections(
     db: Database,
     cipher: Cipher,
+    principal: Principal,
     *,
     id_pattern: str | None = None,
     order_by: Sequence[str] = ("id",),
     page: Page = (50, 0),
 ) -> tuple[list[ConnectionView], int]:
-    stmt = select(Connection)
+    stmt = listed(with_project(Connection), Connection, principal, _CONNECTION)
     if id_pattern:
         stmt = stmt.where(Connection.conn_id.ilike(pattern(id_pattern)))
     order = order_clauses(order_by, CONNECTION_ORDER, Connection.id.asc())
     with db.read() as s:
         rows, total = paged(s, stmt, order, page)
-        return [_connection_view(cipher, row) for (row,) in rows], total
+        return [_connection_view(cipher, row, project) for row, project in rows], total
 
 
-def get_connection(db: Database, cipher: Cipher, conn_id: str) -> ConnectionView:
+def get_connection(
+    db: Database, cipher: Cipher, principal: Principal, conn_id: str
+) -> ConnectionView:
     with db.read() as s:
-        return _connection_view(
-            cipher, _one(s, Connection, Connection.conn_id, conn_id, "connection")
-        )
+        found = seen(s, Connection, conn_id, principal, _CONNECTION)
+        return _connection_view(cipher, *found)
 
 
 def set_connection(
     db: Database,
     cipher: Cipher,
+    principal: Principal,
     conn_id: str,
     changes: Mapping[str, Any],
     *,
-    actor: str,
     create: bool,
+    project: str | None = None,
 ) -> ConnectionView:
-    """Create or change a connection. ``changes`` may hold ``PLAIN_FIELDS``, ``schema``,
-    ``extra`` and ``password``; a password absent from ``changes`` is kept as it is."""
+    """Create (``create``, in ``project``; None: instance-wide) or change a connection.
+    ``changes`` may hold ``PLAIN_FIELDS``, ``schema``, ``extra`` and ``password``; a password
+    absent from ``changes`` is kept as it is."""
     check_extra(changes.get("extra"))
     with db.transaction() as s:
         if create:
-            row = Connection(conn_id=conn_id, conn_type=changes["conn_type"])
-            _insert(s, row, "connection", conn_id)
+            owner = owner_id(s, principal, _CONNECTION, project)
+            row = Connection(conn_id=conn_id, conn_type=changes["conn_type"], project_id=owner)
+            insert(s, row, "connection", conn_id)
         else:
-            row = _one(s, Connection, Connection.conn_id, conn_id, "connection")
+            row, project = managed(s, Connection, conn_id, principal, _CONNECTION)
         for field in PLAIN_FIELDS:
             if field in changes:
                 setattr(row, field, changes[field])
@@ -366,31 +270,33 @@ def set_connection(
             if secret in changes:
                 value = changes[secret]
                 setattr(row, secret, cipher.encrypt(value) if value else None)
-        record(s, actor, events.connection_set(conn_id, changes, created=create))
+        record(s, principal.username, events.connection_set(conn_id, changes, created=create))
         s.flush()
-        return _connection_view(cipher, row)
+        return _connection_view(cipher, row, project)
 
 
-def delete_connection(db: Database, conn_id: str, *, actor: str) -> None:
+def delete_connection(db: Database, principal: Principal, conn_id: str) -> None:
     with db.transaction() as s:
-        s.delete(_one(s, Connection, Connection.conn_id, conn_id, "connection"))
-        record(s, actor, events.connection_deleted(conn_id))
+        s.delete(managed(s, Connection, conn_id, principal, _CONNECTION)[0])
+        record(s, principal.username, events.connection_deleted(conn_id))
 
 
 # --- what a task reads over its own channel (the execution API) -----------------------------------
 
 
-def variable_for_task(db: Database, cipher: Cipher, key: str) -> str:
-    """A variable's value as a task reads it: whole, never masked (the task needs it; the
-    execution API gives it only to a try's token, and nothing logs it)."""
+def variable_for_task(db: Database, cipher: Cipher, key: str, *, dag_id: str) -> str:
+    """A variable's value as a task of ``dag_id`` reads it: whole, never masked (the task
+    needs it; the execution API gives it only to a try's token, and nothing logs it)."""
     with db.read() as s:
-        return cipher.decrypt(_one(s, Variable, Variable.key, key, "variable").val)
+        return cipher.decrypt(for_task(s, Variable, key, dag_id).val)
 
 
-def connection_for_task(db: Database, cipher: Cipher, conn_id: str) -> dict[str, Any]:
+def connection_for_task(
+    db: Database, cipher: Cipher, conn_id: str, *, dag_id: str
+) -> dict[str, Any]:
     """A connection as a task uses it, password and extra included (see ``variable_for_task``)."""
     with db.read() as s:
-        row = _one(s, Connection, Connection.conn_id, conn_id, "connection")
+        row = for_task(s, Connection, conn_id, dag_id)
         return {
             "conn_id": row.conn_id,
             "conn_type": row.conn_type,

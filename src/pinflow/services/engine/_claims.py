@@ -42,16 +42,17 @@ from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pinflow.lifecycle.claim_rules import run_has_room, task_has_room
+from pinflow.lifecycle.resource_access import usable_by
 from pinflow.lifecycle.states import RunState, TaskState
 from pinflow.services import common
-from pinflow.services.engine._pools import PoolSlots, lock_pools
+from pinflow.services.engine._pools import PoolSlots, lock_pools, warn_foreign_pool
 from pinflow.services.engine._task_limits import PinnedTask, TaskCounts
 from pinflow.spec.models import DEFAULT_QUEUE
 from pinflow.store.db import Database
 from pinflow.store.dialect import dialect_ops
 from pinflow.store.prepared import Prepared
 from pinflow.store.repo import SpecCache
-from pinflow.store.tables import DagRun, TaskInstance
+from pinflow.store.tables import Dag, DagRun, Pool, TaskInstance
 
 # Scheduled rows read per query: the claim reads further only past rows its limits refuse.
 _MIN_PAGE: Final = 16
@@ -80,6 +81,8 @@ class ClaimedTask:
 
 _TI = cast(Table, TaskInstance.__table__)
 _RUN = cast(Table, DagRun.__table__)
+_DAG = cast(Table, Dag.__table__)
+_POOL = cast(Table, Pool.__table__)
 _SCHEDULED = TaskState.SCHEDULED.value
 
 _PAGE = (
@@ -98,8 +101,11 @@ _PAGE = (
         _RUN.c.version_id,
         _RUN.c.params,
         _RUN.c.conf,
+        _DAG.c.project_id,
+        select(_POOL.c.project_id).where(_POOL.c.name == _TI.c.pool).scalar_subquery(),
     )
     .join(_RUN, _RUN.c.id == _TI.c.run_pk)
+    .join(_DAG, _DAG.c.dag_id == _TI.c.dag_id)
     .where(_TI.c.dag_id.in_(bindparam("dag_ids", expanding=True)))
     .where(_TI.c.state == _SCHEDULED)
     .where(_RUN.c.state == RunState.RUNNING.value)
@@ -139,6 +145,8 @@ class _Candidate(NamedTuple):
     version_id: str | None
     params: dict[str, Any] | None
     conf: dict[str, Any] | None
+    dag_project: int
+    pool_project: int | None  # None: an instance-wide pool
 
 
 @dataclass
@@ -170,6 +178,9 @@ class _Budget:
             limit = self.specs.get(row.snapshot_digest).max_active_tasks
             self.run_limits[row.run_pk] = limit
         if not run_has_room(self.live_per_run.get(row.run_pk, 0), limit):
+            return False
+        if not usable_by(row.pool_project, row.dag_project):
+            warn_foreign_pool(row.pool, row.dag_id)
             return False
         if not self.pools.admits(row.pool, row.pool_slots):
             return False

@@ -86,6 +86,12 @@ def lock_pools(s: Session, names: Collection[str]) -> dict[str, int]:
     return rows
 
 
+def warn_foreign_pool(pool: str, dag_id: str) -> None:
+    """A pool created in another project under a name the DAG already used (ADR 0017)."""
+    msg = "Tasks of DAG %r will not be scheduled: pool %r belongs to another project"
+    _warn_once(pool, f"dag:{dag_id}", msg, dag_id, pool)
+
+
 def _lock_pool_rows(s: Session, names: Sequence[str]) -> dict[str, int]:
     if not names:
         return {}

@@ -15,9 +15,11 @@ A try is *lost* when nothing will ever report it:
   it (Airflow's ``task_queued_timeout``: the message may be lost). Sent again, it may reach a
   worker twice; its start is fenced, so it runs once.
 
-A lost running try is reported failed (through ``finish_task``, so retries apply as for any
-failure); a lost queued try never started, so it goes back to ``scheduled`` without using up a
-try. Every write is guarded: a try that reported meanwhile is left alone.
+A lost running try is reported as *interrupted* (through ``finish_task``): its process or
+worker is gone through no fault of its own, so it is retried at once without spending one of
+the task's retries, up to ``max_interruptions`` in a row (then the retry policy applies, as for
+any failure). A lost queued try never started, so it goes back to ``scheduled`` without using
+up a try. Every write is guarded: a try that reported meanwhile is left alone.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from sqlalchemy import select, update
 from pinflow.errors import ConflictError, NotFoundError
 from pinflow.lifecycle.states import TaskState
 from pinflow.services.common import now as utcnow
-from pinflow.services.engine._reports import finish_task
+from pinflow.services.engine._reports import MAX_INTERRUPTIONS, finish_task
 from pinflow.services.engine._scheduling import execute_guarded
 from pinflow.store.db import Database
 from pinflow.store.tables import Component, TaskInstance
@@ -176,7 +178,9 @@ def _why_running_is_lost(  # noqa: PLR0917 - one row's facts, unpacked
     return None
 
 
-def recover_lost_tries(db: Database, lost: Collection[LostTry]) -> list[LostTry]:
+def recover_lost_tries(
+    db: Database, lost: Collection[LostTry], *, max_interruptions: int = MAX_INTERRUPTIONS
+) -> list[LostTry]:
     """End each lost try (see the module docs); returns those that were still lost."""
     recovered: list[LostTry] = []
     for item in lost:
@@ -191,6 +195,8 @@ def recover_lost_tries(db: Database, lost: Collection[LostTry]) -> list[LostTry]
                 try_number=item.try_number,
                 success=False,
                 error=f"task lost: {item.reason}",
+                interrupted=True,
+                max_interruptions=max_interruptions,
             )
             recovered.append(item)
     return recovered

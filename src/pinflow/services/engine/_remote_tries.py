@@ -136,7 +136,14 @@ def finish_remote_try(
 
     # What the result made ready is claimed by a scheduler in another process (or this
     # one): its commit wakes them, rather than their next poll.
-    return record_result(db, mine, xcom_db_limit=settings.xcom_db_limit, wake=True, also=keep_log)
+    return record_result(
+        db,
+        mine,
+        xcom_db_limit=settings.xcom_db_limit,
+        max_interruptions=settings.max_interruptions,
+        wake=True,
+        also=keep_log,
+    )
 
 
 def push_xcom(db: Database, claims: TryClaims, key: str, value: Any, *, limit: int) -> None:

@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Final, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from pinflow.lifecycle.run_planning import RetryDecision
@@ -27,6 +27,7 @@ from pinflow.lifecycle.states import TaskState, can_report
 from pinflow.lifecycle.try_rules import (
     TryPosition,
     after_failure,
+    after_interruption,
     keeps_return_value,
     position_while_running,
     report_outcome,
@@ -46,6 +47,8 @@ from pinflow.store.tables import TaskInstanceTry, XCom
 
 # The default of ``finish_task``'s ``xcom_db_limit``: larger values belong in the artifact store.
 XCOM_DB_LIMIT_BYTES: Final = XCOM_DB_LIMIT
+# The default of ``Settings.max_interruptions``: interruptions in a row retried for free.
+MAX_INTERRUPTIONS: Final = 3
 
 
 class _NoXCom(Enum):
@@ -58,10 +61,24 @@ NO_XCOM: Final = _NoXCom.NO_XCOM
 
 _TRY = cast(Table, TaskInstanceTry.__table__)
 _END = guarded_stmt("state", "end_date", "updated_at", "next_try_at")
+# An interrupted try is granted one more try, so that its retry spends none of the task's.
+_END_INTERRUPTED = guarded_stmt("state", "end_date", "updated_at", "next_try_at", "max_tries")
 _END_TRY = Prepared(
     update(_TRY)
     .where(_TRY.c.ti_id == bindparam("ti"), _TRY.c.try_number == bindparam("try"))
-    .values(state=bindparam("v_state"), end_date=bindparam("v_end"), error=bindparam("v_error"))
+    .values(
+        state=bindparam("v_state"),
+        end_date=bindparam("v_end"),
+        error=bindparam("v_error"),
+        interrupted=bindparam("v_interrupted"),
+    )
+)
+# Whether each of a task instance's latest earlier tries was an interruption, newest first.
+_EARLIER_INTERRUPTIONS = Prepared(
+    select(_TRY.c.interrupted)
+    .where(_TRY.c.ti_id == bindparam("ti"), _TRY.c.try_number < bindparam("try"))
+    .order_by(_TRY.c.try_number.desc())
+    .limit(bindparam("n"))
 )
 _XCOM_COLUMNS = (
     "run_pk",
@@ -91,6 +108,8 @@ def finish_task(
     skipped: bool = False,
     now: datetime | None = None,
     xcom_db_limit: int = XCOM_DB_LIMIT_BYTES,
+    interrupted: bool = False,
+    max_interruptions: int = MAX_INTERRUPTIONS,
     wake: bool = False,
     also: Callable[[Session], None] | None = None,
 ) -> TaskState:
@@ -108,8 +127,22 @@ def finish_task(
     try's artifact, recorded without reading it); else ``InvalidInputError`` and nothing
     changes. The run advances in the same transaction, so downstream tasks are scheduled at
     once.
+
+    ``interrupted``: the infrastructure ended the failed try (``TaskResult.interrupted``). It is
+    retried at once with one more try granted, so it spends none of the task's retries, up to
+    ``max_interruptions`` interruptions in a row; the try row records it (``interrupted``).
     """
-    report = TaskReport(ti_id, try_number, success, error, xcom, skipped, xcom_db_limit)
+    report = TaskReport(
+        ti_id,
+        try_number,
+        success,
+        error,
+        xcom,
+        skipped,
+        xcom_db_limit,
+        interrupted=interrupted,
+        max_interruptions=max_interruptions,
+    )
     with db.transaction() as s:
         state = finish_in(s, report, now or common.now())
         if also is not None:
@@ -129,24 +162,42 @@ class TaskReport(NamedTuple):
     xcom: Any = NO_XCOM
     skipped: bool = False
     xcom_db_limit: int = XCOM_DB_LIMIT_BYTES  # for an inline value (the settings' limit)
+    interrupted: bool = False  # the infrastructure ended the try (``finish_task``)
+    max_interruptions: int = MAX_INTERRUPTIONS
 
 
 def finish_in(s: Session, report: TaskReport, stamp: datetime) -> TaskState:
     """``finish_task`` in the caller's transaction. Every refusal (``ConflictError``,
     ``NotFoundError``, ``InvalidInputError``) is raised before anything is written."""
-    ti_id, try_number, success, error, xcom, skipped, xcom_db_limit = report
-    run, ti = lock(s, ti_id)
+    try_number, success, skipped, error = (
+        report.try_number,
+        report.success,
+        report.skipped,
+        report.error,
+    )
+    run, ti = lock(s, report.ti_id)
     running = position_while_running(try_number)
     expect(ti, running, f"report try {try_number} of")
+    xcom = report.xcom
     stored = xcom is not NO_XCOM and keeps_return_value(success=success, skipped=skipped)
-    payload = _encode_xcom(run, ti, xcom, xcom_db_limit) if stored else None
+    payload = _encode_xcom(run, ti, xcom, report.xcom_db_limit) if stored else None
     ended = report_outcome(success=success, skipped=skipped)
+    forgiven = False
     if ended is not None:
         decision = RetryDecision(ended, None)
+    elif report.interrupted and (retry := _interruption(s, run, ti, report, stamp)) is not None:
+        decision, forgiven = retry, True
+        error = f"interrupted: {error} (retried at once; no retry spent)"
     else:
         decision = _after_failure(s, run, ti, try_number, stamp)
+        if report.interrupted:
+            error = (
+                f"{error} (interrupted {report.max_interruptions} times in a row before: "
+                "counted as a failure)"
+            )
     assert can_report(TaskState.RUNNING, decision.state)
-    _end_try(s, ti, running, decision, error=error, stamp=stamp)  # the first write
+    # the first write
+    _end_try(s, ti, running, decision, error=error, stamp=stamp, interrupted=forgiven)
     if payload is not None:
         _store_xcom(s, ti, payload, stamp)
     advance_run(s, run, now=stamp, changed=[ti.task_id])
@@ -161,20 +212,24 @@ def _end_try(
     *,
     error: str | None,
     stamp: datetime,
+    interrupted: bool = False,
 ) -> None:
-    values = {
+    values: dict[str, Any] = {
         "v_state": decision.state.value,
         "v_end_date": stamp,
         "v_updated_at": stamp,
         "v_next_try_at": decision.next_try_at,
     }
-    guarded(s, ti, running, stmt=_END, values=values)
+    if interrupted:
+        values["v_max_tries"] = ti.max_tries + 1
+    guarded(s, ti, running, stmt=_END_INTERRUPTED if interrupted else _END, values=values)
     params = {
         "ti": ti.id,
         "try": running.try_number,
         "v_state": decision.state.value,
         "v_end": stamp,
         "v_error": error,
+        "v_interrupted": interrupted,
     }
     _END_TRY.execute(common.conn(s), params)
 
@@ -186,6 +241,24 @@ def _after_failure(
     task = spec.task(ti.task_id)  # None: the run was re-bound to a version without this task
     resolved = spec.resolve(task) if task is not None else None
     return after_failure(resolved, try_number, now, max_tries=ti.max_tries)
+
+
+def _interruption(
+    s: Session, run: RunRow, ti: TiRow, report: TaskReport, now: datetime
+) -> RetryDecision | None:
+    """The free retry of an interrupted try, or ``None`` when it counts as a failure."""
+    bound = report.max_interruptions
+    in_a_row = 0
+    if bound > 0:
+        params = {"ti": ti.id, "try": report.try_number, "n": bound}
+        for (was_interrupted,) in _EARLIER_INTERRUPTIONS.execute(common.conn(s), params).fetchall():
+            if not was_interrupted:
+                break
+            in_a_row += 1
+    spec = cached_spec(s, run.snapshot_digest)
+    task = spec.task(ti.task_id)
+    resolved = spec.resolve(task) if task is not None else None
+    return after_interruption(resolved, now, in_a_row=in_a_row, max_interruptions=bound)
 
 
 def _encode_xcom(run: RunRow, ti: TiRow, value: Any, limit: int) -> XComColumns:

@@ -17,7 +17,12 @@ from sqlalchemy.orm import Session
 from pinflow.errors import InvalidInputError
 from pinflow.lifecycle.states import TaskState
 from pinflow.runtime.contract import TaskResult
-from pinflow.services.engine._reports import NO_XCOM, TaskReport, finish_task
+from pinflow.services.engine._reports import (
+    MAX_INTERRUPTIONS,
+    NO_XCOM,
+    TaskReport,
+    finish_task,
+)
 from pinflow.services.engine._xcom_store import has_xcom, reported_xcom
 from pinflow.store.db import Database
 
@@ -29,7 +34,9 @@ def xcom_of(result: TaskResult) -> Any:
     return reported_xcom(result) if keep else NO_XCOM
 
 
-def report_of(result: TaskResult, xcom_db_limit: int) -> TaskReport:
+def report_of(
+    result: TaskResult, xcom_db_limit: int, max_interruptions: int = MAX_INTERRUPTIONS
+) -> TaskReport:
     return TaskReport(
         result.ti_id,
         result.try_number,
@@ -38,6 +45,8 @@ def report_of(result: TaskResult, xcom_db_limit: int) -> TaskReport:
         xcom_of(result),
         result.skipped,
         xcom_db_limit,
+        interrupted=result.interrupted,
+        max_interruptions=max_interruptions,
     )
 
 
@@ -46,12 +55,13 @@ def record_result(
     result: TaskResult,
     *,
     xcom_db_limit: int,
+    max_interruptions: int = MAX_INTERRUPTIONS,
     wake: bool = False,
     also: Callable[[Session], None] | None = None,
 ) -> TaskState:
     """Record one result on its own: the try's new state. A value that cannot be stored fails
     the try instead; a stale result raises ``ConflictError`` or ``NotFoundError``. ``wake``,
-    ``also``: as ``finish_task``'s."""
+    ``also``, ``max_interruptions``: as ``finish_task``'s."""
     xcom = xcom_of(result)
     try:
         return finish_task(
@@ -63,6 +73,8 @@ def record_result(
             xcom=xcom,
             skipped=result.skipped,
             xcom_db_limit=xcom_db_limit,
+            interrupted=result.interrupted,
+            max_interruptions=max_interruptions,
             wake=wake,
             also=also,
         )

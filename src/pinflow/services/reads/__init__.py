@@ -7,13 +7,16 @@ This face is the room's public API; the modules behind it are private."""
 from __future__ import annotations
 
 from pinflow.services.reads import _audit_log as audit_log
+from pinflow.services.reads import _dag_overview as dag_overview
 from pinflow.services.reads import _dag_queries as dag_queries
 from pinflow.services.reads import _event_log as event_log
 from pinflow.services.reads import _fleet as fleet
+from pinflow.services.reads import _metrics as metrics
 from pinflow.services.reads import _queries as queries
 from pinflow.services.reads import _read_models as read_models
 from pinflow.services.reads import _run_queries as run_queries
 from pinflow.services.reads import _task_queries as task_queries
+from pinflow.services.reads import _traces as traces
 from pinflow.services.reads import _views as views
 from pinflow.services.reads import _xcoms as xcoms
 from pinflow.services.reads._dag_queries import DagDetails, DagFilter, DagInfo
@@ -48,13 +51,16 @@ __all__ = [
     "XComFilter",
     "XComInfo",
     "audit_log",
+    "dag_overview",
     "dag_queries",
     "event_log",
     "fleet",
+    "metrics",
     "queries",
     "read_models",
     "run_queries",
     "task_queries",
+    "traces",
     "views",
     "xcoms",
 ]

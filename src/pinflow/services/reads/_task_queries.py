@@ -96,6 +96,7 @@ class TryInfo:
     version: VersionView | None
     error: str | None
     log_path: str | None
+    interrupted: bool = False  # ended by the infrastructure, retried without spending a retry
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,15 @@ def _infos(s: Session, rows: Sequence[tuple[TaskInstance, DagRun]]) -> list[Task
 # Copied as they are from the row (the other fields are computed).
 _TI_COLUMNS = [f.name for f in fields(TaskInstanceInfo) if hasattr(TaskInstance, f.name)]
 _TI_COLUMNS.remove("state")
-_TRY_COLUMNS = ("try_number", "start_date", "end_date", "hostname", "pid", "snapshot_digest")
+_TRY_COLUMNS = (
+    "try_number",
+    "start_date",
+    "end_date",
+    "hostname",
+    "pid",
+    "snapshot_digest",
+    "interrupted",
+)
 
 
 def _info(

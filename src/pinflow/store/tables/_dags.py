@@ -118,14 +118,19 @@ class WorkflowDefinition(Base):
 class DagImportError(Base):
     """A DAG file that does not compile, as ``pinflow dev`` reported it (Airflow's import error).
 
-    One row per ``filename`` (the path as the CLI shows it, e.g. ``dags/etl.py``); the next
-    successful compile of that file deletes it.
+    One row per ``filename`` of a project (the path as the CLI shows it, e.g. ``dags/etl.py``);
+    the next successful compile of that file deletes it. Seen only by the project's members
+    (``project_id`` NULL: reported before errors had a project, seen by superusers only).
     """
 
     __tablename__ = "import_error"
+    __table_args__ = (UniqueConstraint("project_id", "filename"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    filename: Mapped[str] = mapped_column(String(1024), unique=True)
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("project.id"), nullable=True, index=True
+    )
+    filename: Mapped[str] = mapped_column(String(1024))
     bundle_name: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     stack_trace: Mapped[str] = mapped_column(Text)
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

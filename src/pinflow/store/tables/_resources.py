@@ -1,10 +1,15 @@
-"""Airflow's instance-wide resources: pools, variables, connections (issue #4, ``/api/v2``)."""
+"""Airflow's resources: pools, variables, connections (issue #4, ``/api/v2``).
+
+Each belongs to one project (``project_id``) or, when that is NULL, to the whole instance
+(ADR 0017). Names stay unique across the instance: a task names a pool, a variable or a
+connection without a project, and one name must mean one thing.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pinflow.store.tables.base import ID_LEN, Base, UTCDateTime, utcnow
@@ -22,6 +27,9 @@ class Pool(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(POOL_NAME_LEN), unique=True)
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("project.id"), nullable=True, index=True
+    )  # NULL: instance-wide
     slots: Mapped[int] = mapped_column(Integer, default=128)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     include_deferred: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -36,6 +44,9 @@ class Variable(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(ID_LEN), unique=True)
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("project.id"), nullable=True, index=True
+    )  # NULL: instance-wide
     val: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -50,6 +61,9 @@ class Connection(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conn_id: Mapped[str] = mapped_column(String(ID_LEN), unique=True)
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("project.id"), nullable=True, index=True
+    )  # NULL: instance-wide
     conn_type: Mapped[str] = mapped_column(String(500))
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     host: Mapped[str | None] = mapped_column(String(500), nullable=True)

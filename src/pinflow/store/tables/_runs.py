@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pinflow.store.tables.base import DIGEST_LEN, ID_LEN, UUID_LEN, Base, UTCDateTime, utcnow
@@ -105,6 +115,9 @@ class TaskInstanceTry(Base):
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     log_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The infrastructure ended this try (its executor stopped, its supervisor died, its process
+    # was killed from outside), and it was retried at once without spending a retry.
+    interrupted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class TaskLogChunk(Base):

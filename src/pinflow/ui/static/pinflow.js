@@ -187,6 +187,20 @@
     }),
     restore: (b) => openDialog("tpl-restore", b.dataset, async () => reloadWith((await call("POST", wf(b, "/restore"))).message + ".")),
     purge: (b) => openDialog("tpl-purge", b.dataset, async () => goWith("/ui/workflows", (await call("DELETE", wf(b, "?permanent=true"))).message + ".")),
+    "toggle-pause": async (b) => {
+      const pause = b.getAttribute("aria-checked") !== "true";
+      b.disabled = true;
+      try {
+        const r = await call("PATCH", "/api/v2/dags/" + enc(b.dataset.dag) + "?update_mask=is_paused", { is_paused: pause });
+        b.setAttribute("aria-checked", r.is_paused ? "true" : "false");
+        b.textContent = r.is_paused ? "Paused" : "Active";
+        b.title = r.is_paused ? "Paused: click to unpause" : "Running its schedule: click to pause";
+        b.closest("tr").dataset.paused = r.is_paused ? "yes" : "";
+        flash("DAG " + b.dataset.dag + (r.is_paused ? " paused." : " unpaused."), false);
+      } finally {
+        b.disabled = false;
+      }
+    },
     "start-run": (b) => startRun(b, "run"),
     "test-run": (b) => startRun(b, "test run"),
     "clear-history": (b) => dagOperation(b, "tpl-clear-history", ""),

@@ -1,7 +1,7 @@
 """Users get an immutable id (access tokens name it); the login throttle counts per client
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-07 07:30:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

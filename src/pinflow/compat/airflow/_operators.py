@@ -1,0 +1,184 @@
+"""Airflow's classic operators as Pinflow tasks: ``BashOperator`` and ``EmptyOperator`` are
+bash tasks, ``PythonOperator`` a Python task.
+
+An operator is created inside ``with DAG(...)`` or a ``@dag`` body and is at once the task's
+handle (an ``XComArg``), so ``>>``, ``chain`` and passing it to a TaskFlow call work as they
+do on task outputs. Operator ids are explicit: using one twice in a DAG is an error, as in
+Airflow.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from pinflow.compat.airflow._edges import AirflowHandle
+from pinflow.compat.airflow._groups import group_defaults, joined, task_id_in_group
+from pinflow.compat.airflow._options import UnsupportedArgument, task_options
+from pinflow.compat.airflow._outputs import selected_keys
+from pinflow.compat.airflow._task import AirflowTask
+from pinflow.sdk.arguments import bind_call
+from pinflow.sdk.graph import DagBuilder, XComArg, current_builder
+from pinflow.sdk.options import EXECUTION_CHECKERS, check_identifier, check_options, check_text
+
+# What Pinflow's bash runner treats as "skip" (Airflow's default skip_on_exit_code).
+_SKIP_EXIT_CODE = 99
+
+
+class BaseOperator(AirflowHandle):
+    """The handle of a task added by an operator; subclasses say what the task runs."""
+
+    def __init__(self, *, task_id: str, dag: object = None, **kwargs: Any) -> None:
+        name = type(self).__name__
+        owner = f"{name} {task_id!r}"
+        if type(self).fields is BaseOperator.fields:
+            raise UnsupportedArgument(
+                f"{owner}: custom operators (BaseOperator subclasses with execute()) are not "
+                "supported yet; write the task as a @task function "
+                "(see docs/migrating-from-airflow.md)"
+            )
+        builder = current_builder()
+        if builder is None:
+            raise RuntimeError(
+                f"{owner}: create operators inside `with DAG(...)` or a @dag body "
+                "(passing dag= to an operator outside a `with DAG(...)` block is not supported)"
+            )
+        if dag is not None and getattr(dag, "dag_id", builder.dag_id) != builder.dag_id:
+            raise ValueError(f"{owner}: dag= names another DAG than the one being built")
+        checked_id = check_identifier(owner, "task_id", task_id_in_group(task_id))
+        options = {**group_defaults(), **task_options(owner, kwargs)}
+        checked = check_options(owner, options, EXECUTION_CHECKERS)
+        handle = builder.add_task(checked_id, {**checked, **self.fields(owner, builder)})
+        super().__init__(builder, handle.task_id)
+        joined(self)
+
+    def fields(self, owner: str, builder: DagBuilder) -> dict[str, Any]:
+        """The task's kind-specific spec fields."""
+        raise NotImplementedError
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        raise UnsupportedArgument(
+            f"{cls.__name__}.partial().expand() is not supported yet; map a @task function "
+            "with .partial().expand() over an upstream task's output instead "
+            "(see docs/migrating-from-airflow.md)"
+        )
+
+    @property
+    def output(self) -> XComArg:
+        """The task's return value (Airflow's ``operator.output``)."""
+        return AirflowHandle(self.builder, self.task_id)
+
+    def __repr__(self) -> str:
+        return f"<Task({type(self).__name__}): {self.task_id}>"
+
+
+class BashOperator(BaseOperator):
+    """``BashOperator(task_id=..., bash_command=..., env=..., append_env=..., cwd=...)``."""
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        bash_command: str,
+        env: Mapping[str, str] | None = None,
+        append_env: bool = False,
+        cwd: str | None = None,
+        skip_on_exit_code: int | Sequence[int] | None = _SKIP_EXIT_CODE,
+        **kwargs: Any,
+    ) -> None:
+        self._bash = (bash_command, env, append_env, cwd, skip_on_exit_code)
+        super().__init__(task_id=task_id, **kwargs)
+
+    def fields(self, owner: str, builder: DagBuilder) -> dict[str, Any]:
+        command, env, append_env, cwd, skip_codes = self._bash
+        command = check_text(owner, "bash_command", command)
+        if "{{" in command or "{%" in command:
+            raise UnsupportedArgument(
+                f"{owner}: bash_command uses Jinja templating ({{{{ }}}} / {{% %}}), which is "
+                "not supported yet; read values from the environment instead (e.g. "
+                "$PINFLOW_RUN_ID) (see docs/migrating-from-airflow.md)"
+            )
+        if command.rstrip().endswith((".sh", ".bash")):
+            raise UnsupportedArgument(
+                f"{owner}: a bash_command ending in .sh/.bash names a template file in Airflow, "
+                "which is not supported yet; run it from the bundle instead: "
+                "bash_command='bash \"$PINFLOW_BUNDLE_DIR/<path>.sh\" ' (see "
+                "docs/migrating-from-airflow.md)"
+            )
+        if skip_codes not in (_SKIP_EXIT_CODE, [_SKIP_EXIT_CODE], (_SKIP_EXIT_CODE,)):
+            raise UnsupportedArgument(
+                f"{owner}: skip_on_exit_code={skip_codes!r} cannot be honoured: Pinflow skips "
+                f"a bash task on exit code {_SKIP_EXIT_CODE} only"
+            )
+        return {"kind": "bash", "bash_command": _wrapped(owner, command, env, append_env, cwd)}
+
+
+def _wrapped(
+    owner: str, command: str, env: Mapping[str, str] | None, append_env: bool, cwd: str | None
+) -> str:
+    """The command with Airflow's ``env``/``cwd`` semantics spelled out in bash.
+
+    Airflow runs the command with *only* ``env`` as its environment unless ``append_env``;
+    ``env -i`` does the same here, so a DAG that relied on a clean environment still gets it.
+    """
+    if cwd is not None:
+        command = f"cd {shlex.quote(check_text(owner, 'cwd', cwd))} && {command}"
+    if env is None:
+        return command
+    if not isinstance(env, Mapping) or not all(
+        isinstance(k, str) and k.isidentifier() and isinstance(v, str) for k, v in env.items()
+    ):
+        raise TypeError(f"{owner}: env must be a dict of variable names to str values")
+    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    if append_env:
+        exports = "; ".join(f"export {k}={shlex.quote(v)}" for k, v in env.items())
+        return f"{exports}; {command}"
+    return f"exec env -i {assignments} bash -c {shlex.quote(command)}"
+
+
+class EmptyOperator(BaseOperator):
+    """A task that does nothing (a bash ``:``), for shaping the graph."""
+
+    def fields(self, owner: str, builder: DagBuilder) -> dict[str, Any]:
+        return {"kind": "bash", "bash_command": ":"}
+
+
+class PythonOperator(BaseOperator):
+    """``PythonOperator(task_id=..., python_callable=f, op_args=[...], op_kwargs={...})``.
+
+    ``f`` is imported by the worker, so it must be a module-level function of the DAG file
+    (or defined in the ``@dag`` function's body); arguments are JSON values or task outputs.
+    """
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        python_callable: Callable[..., Any],
+        op_args: Sequence[Any] | None = None,
+        op_kwargs: Mapping[str, Any] | None = None,
+        show_return_value_in_logs: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self._python = (python_callable, list(op_args or ()), dict(op_kwargs or {}))
+        super().__init__(task_id=task_id, **kwargs)
+
+    def fields(self, owner: str, builder: DagBuilder) -> dict[str, Any]:
+        function, args, kwargs = self._python
+        if not callable(function):
+            raise TypeError(f"{owner}: python_callable must be a function")
+        wrapper = AirflowTask(function, {})
+        if selected_keys(owner, wrapper._signature, tuple(args), kwargs)[0]:
+            raise UnsupportedArgument(
+                f"{owner}: op_args/op_kwargs cannot take output['key'] yet; pass the whole "
+                "output, or make the task a @task function"
+            )
+        call = bind_call(owner, wrapper._signature, builder, tuple(args), kwargs)
+        return {
+            "kind": "python",
+            "callable": wrapper.callable_ref,
+            "args": call.args,
+            "inputs": call.inputs,
+        }

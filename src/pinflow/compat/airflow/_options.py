@@ -1,0 +1,160 @@
+"""Airflow's task and DAG arguments translated to Pinflow's, or refused with a reason.
+
+An Airflow argument either maps onto a Pinflow option with the same meaning, is accepted
+because the value given asks for nothing Pinflow does differently (``depends_on_past=False``),
+or is refused: a DAG that compiled while silently dropping ``email_on_failure=True`` or
+``dagrun_timeout`` would behave differently from what its author reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from pinflow.sdk.options import type_name
+
+# Airflow names with the same meaning in Pinflow (``doc_md`` is the task's documentation).
+_TASK_RENAMES = {"doc_md": "doc", "doc": "doc"}
+_TASK_SAME = frozenset(
+    {
+        "task_id",
+        "retries",
+        "retry_delay",
+        "retry_exponential_backoff",
+        "max_retry_delay",
+        "execution_timeout",
+        "trigger_rule",
+        "pool",
+        "pool_slots",
+        "queue",
+        "max_active_tis_per_dag",
+    }
+)
+# Accepted when the value is the one given here (Airflow's default, or "off").
+_HARMLESS_VALUES: dict[str, object] = {
+    "depends_on_past": False,
+    "email_on_failure": False,
+    "email_on_retry": False,
+    "multiple_outputs": False,
+    "do_xcom_push": True,
+    "wait_for_downstream": False,
+}
+# Accepted whatever the value: they change nothing a run does.
+_IGNORED = frozenset({"email", "owner", "task_display_name", "doc_json", "doc_yaml", "doc_rst"})
+
+_ALTERNATIVES = {
+    "depends_on_past": "not supported yet; remove it (each run's tasks start independently)",
+    "email_on_failure": "e-mail is not sent by Pinflow; remove it",
+    "email_on_retry": "e-mail is not sent by Pinflow; remove it",
+    "multiple_outputs": "not supported yet; return one dict and index it in the next task",
+    "do_xcom_push": "not supported; every task's return value is kept as its output",
+    "on_failure_callback": "callbacks are not supported yet; add a task with "
+    "trigger_rule='one_failed' downstream",
+    "on_success_callback": "callbacks are not supported yet; add a final task",
+    "on_retry_callback": "callbacks are not supported yet; remove it",
+    "on_execute_callback": "callbacks are not supported yet; remove it",
+    "priority_weight": "Pinflow does not order ready tasks by priority; remove it "
+    "(use pools to limit concurrency)",
+    "weight_rule": "Pinflow does not order ready tasks by priority; remove it",
+    "sla": "SLAs are not supported; use execution_timeout",
+    "templates_dict": "templating is not supported yet; pass values with op_kwargs",
+    "outlets": "assets are not supported yet; remove outlets",
+    "inlets": "assets are not supported yet; remove inlets",
+    "executor_config": "not supported; use queue= to choose workers",
+    "resources": "not supported; use pool_slots",
+}
+
+
+class UnsupportedArgument(ValueError):  # noqa: N818 - reads as "unsupported argument"
+    """An Airflow argument that Pinflow cannot honour; the message names the alternative."""
+
+
+def refuse(owner: str, name: str, value: object) -> UnsupportedArgument:
+    why = _ALTERNATIVES.get(
+        name, "not supported by Pinflow's Airflow compatibility layer; remove it"
+    )
+    return UnsupportedArgument(
+        f"{owner}: {name}={value!r} cannot be honoured: {why} (see docs/migrating-from-airflow.md)"
+    )
+
+
+def task_options(owner: str, options: Mapping[str, object]) -> dict[str, Any]:
+    """Airflow task arguments (or ``default_args``) as Pinflow task options."""
+    translated: dict[str, Any] = {}
+    for name, value in options.items():
+        if name in _TASK_SAME:
+            translated[name] = value
+        elif name in _TASK_RENAMES:
+            if value is not None:
+                translated[_TASK_RENAMES[name]] = value
+        elif not _accepted(name, value):
+            raise refuse(owner, name, value)
+    return translated
+
+
+def _accepted(name: str, value: object) -> bool:
+    return name in _IGNORED or (name in _HARMLESS_VALUES and value == _HARMLESS_VALUES[name])
+
+
+def default_args(owner: str, args: object) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``default_args`` split into Pinflow ``default_args`` and DAG-level options that
+    Airflow 2 DAG files often put there (``start_date``, ``end_date``, ``owner``)."""
+    if not isinstance(args, Mapping):
+        raise TypeError(f"{owner}: default_args must be a dict, got {type_name(args)}")
+    dag_level = {k: args[k] for k in ("start_date", "end_date") if k in args}
+    rest = {k: v for k, v in args.items() if k not in dag_level}
+    owner_name = rest.pop("owner", None)
+    defaults = task_options(f"{owner} default_args", rest)
+    for name in ("task_id", "pool_slots", "max_active_tis_per_dag", "doc"):
+        if name in defaults:
+            raise UnsupportedArgument(
+                f"{owner}: default_args[{name!r}] is a per-task setting in Pinflow; "
+                "set it on each task"
+            )
+    if owner_name is not None:
+        defaults["owner"] = owner_name
+    return defaults, dag_level
+
+
+def schedule(owner: str, value: object, start_date: datetime | None) -> str | None:
+    """Airflow's ``schedule``: ``None``, a preset or cron string, or a ``timedelta`` that
+    lines up with a cron expression from ``start_date`` (``timedelta(days=1)`` from midnight
+    is ``@daily``)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, timedelta):
+        cron = _delta_as_cron(value, start_date)
+        if cron is not None:
+            return cron
+        raise UnsupportedArgument(
+            f"{owner}: schedule={value!r} does not line up with a cron expression from "
+            f"start_date {start_date!r}; use a cron string such as '0 * * * *' "
+            "(see docs/migrating-from-airflow.md)"
+        )
+    if isinstance(value, list | tuple):
+        raise UnsupportedArgument(
+            f"{owner}: schedule on assets ({type_name(value)}) is not supported yet; use a "
+            "cron schedule, or schedule=None and trigger the DAG through the API"
+        )
+    raise UnsupportedArgument(
+        f"{owner}: schedule of type {type_name(value)} (a timetable?) is not supported; "
+        "use a cron string, a preset like '@daily', a timedelta or None"
+    )
+
+
+def _delta_as_cron(delta: timedelta, start: datetime | None) -> str | None:
+    seconds = int(delta.total_seconds())
+    at = start or datetime(2000, 1, 1)
+    if seconds <= 0 or seconds != delta.total_seconds() or at.second or at.microsecond:
+        return None
+    minutes, hours = seconds // 60, seconds // 3600
+    if seconds == 86400 and at.hour == 0 and at.minute == 0:
+        return "@daily"
+    if seconds == 7 * 86400 and at.weekday() == 6 and at.hour == 0 and at.minute == 0:
+        return "@weekly"
+    if seconds % 3600 == 0 and 24 % hours == 0 and at.minute == 0 and at.hour % hours == 0:
+        return "@hourly" if hours == 1 else f"0 */{hours} * * *"
+    if seconds % 60 == 0 and 60 % minutes == 0 and at.minute % minutes == 0:
+        return f"*/{minutes} * * * *"
+    return None

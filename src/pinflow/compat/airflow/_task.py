@@ -1,0 +1,196 @@
+"""Airflow's ``task`` decorator object, on Pinflow's ``Task``.
+
+``@task`` and ``@task(...)`` take Airflow's argument names (translated in ``_options``);
+``@task.python`` is the same; ``@task.bash`` is Pinflow's. Other ``@task.<kind>`` forms are
+a compile problem naming the nearest supported construct.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn, Self
+
+from pinflow.compat.airflow._groups import group_defaults, joined, task_id_in_group
+from pinflow.compat.airflow._local import local_reference
+from pinflow.compat.airflow._options import UnsupportedArgument, task_options
+from pinflow.compat.airflow._outputs import (
+    SELECT,
+    TaskOutput,
+    returns_dict,
+    selected_keys,
+    selecting,
+)
+from pinflow.sdk.arguments import BoundCall, bind_call
+from pinflow.sdk.graph import DagBuilder, XComArg
+from pinflow.sdk.task import BashTask, Task, make_task
+
+# Context values Airflow passes to a task function that declares them, and Pinflow does not
+# have yet; Pinflow's own (ds, params, run_id, logical_date, ...) are passed the same way.
+_MISSING_CONTEXT = frozenset(
+    {
+        "ti",
+        "task_instance",
+        "dag_run",
+        "dag",
+        "task",
+        "ts",
+        "ts_nodash",
+        "ds_nodash",
+        "macros",
+        "var",
+        "conn",
+        "task_instance_key_str",
+        "inlets",
+        "outlets",
+        "inlet_events",
+        "outlet_events",
+        "triggering_asset_events",
+        "templates_dict",
+        "prev_start_date_success",
+        "prev_end_date_success",
+        "prev_data_interval_start_success",
+        "prev_data_interval_end_success",
+    }
+)
+
+
+class AirflowTask(Task[Any, Any]):
+    """A Pinflow ``Task`` that may be defined inside a ``@dag`` function (see ``_local``)."""
+
+    label = "@task"
+
+    def __init__(self, function: Callable[..., Any], options: Mapping[str, Any]) -> None:
+        super().__init__(function, options)
+        missing = sorted(_MISSING_CONTEXT.intersection(self._signature.parameters))
+        if missing:
+            raise UnsupportedArgument(
+                f"{self.owner}: the context value(s) {', '.join(map(repr, missing))} that "
+                "Airflow passes to a parameter of that name are not available in Pinflow yet; "
+                "declare ds, params, run_id, logical_date, data_interval_start, "
+                "data_interval_end, try_number or map_index instead "
+                "(see docs/migrating-from-airflow.md)"
+            )
+        self._local_ref = local_reference(function)
+        self.multiple_outputs = returns_dict(function)
+
+    @property
+    def task_id(self) -> str:
+        return task_id_in_group(super().task_id)
+
+    @property
+    def callable_ref(self) -> str:
+        return self._local_ref or super().callable_ref
+
+    def _node_options(self) -> dict[str, Any]:
+        return {**group_defaults(), **super()._node_options()}
+
+    @property
+    def selecting(self) -> Callable[..., Any]:
+        """The function, reading ``output["key"]`` arguments (see ``_outputs``)."""
+        return selecting(self.function)
+
+    def override(self, **options: Any) -> Self:
+        """``.override(task_id=..., retries=...)`` with Airflow's argument names."""
+        multiple = options.pop("multiple_outputs", self.multiple_outputs)
+        overridden = super().override(**task_options(self.owner, options))
+        overridden.multiple_outputs = bool(multiple)
+        return overridden
+
+    def _build(
+        self, builder: DagBuilder, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> XComArg:
+        keys, args, bound_kwargs = selected_keys(self.owner, self._signature, args, kwargs)
+        call = bind_call(self.owner, self._signature, builder, args, bound_kwargs)
+        if keys:
+            call = BoundCall(args={**call.args, SELECT: keys}, inputs=call.inputs)
+        return self._add(builder, call)
+
+    def _add(self, builder: DagBuilder, call: BoundCall) -> XComArg:
+        ref = self.callable_ref
+        if SELECT in call.args and self._local_ref is None:
+            ref += ".selecting"  # a module-level task: resolve to the wrapper, not the function
+        fields = {
+            **self._node_options(),
+            "kind": "python",
+            "callable": ref,
+            "args": call.args,
+            "inputs": call.inputs,
+            "expand": call.expand,
+        }
+        if self._local_ref is None and builder.strict and "<locals>" in ref:
+            return super()._add(builder, call)  # the SDK's "define it at module level"
+        handle = builder.add_task(builder.unique_task_id(self.task_id), fields)
+        joined(handle)
+        return TaskOutput(builder, handle.task_id, multiple_outputs=self.multiple_outputs)
+
+
+class AirflowBashTask(BashTask[Any]):
+    """``@task.bash``: Pinflow's, with ids and defaults from the enclosing task groups."""
+
+    @property
+    def task_id(self) -> str:
+        return task_id_in_group(super().task_id)
+
+    def _node_options(self) -> dict[str, Any]:
+        return {**group_defaults(), **super()._node_options()}
+
+    def _build(
+        self, builder: DagBuilder, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> XComArg:
+        return joined(super()._build(builder, args, kwargs))
+
+
+_UNSUPPORTED_KINDS = {
+    "branch": "not supported yet; return a value and give downstream tasks trigger rules",
+    "short_circuit": "not supported yet; raise AirflowSkipException in the task instead",
+    "sensor": "not supported yet; use a @task with retries that raises until the condition holds",
+    "virtualenv": "not supported; install the packages on the workers and use @task",
+    "external_python": "not supported; use @task",
+    "docker": "not supported; use @task.bash with `docker run ...`",
+    "kubernetes": "not supported; use @task",
+    "run_if": "not supported yet; raise AirflowSkipException in the task instead",
+    "skip_if": "not supported yet; raise AirflowSkipException in the task instead",
+}
+
+
+class AirflowTaskDecorator:
+    """``@task``, ``@task(...)``, ``@task.python``, ``@task.bash`` with Airflow's arguments."""
+
+    def __call__(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self._decorate(AirflowTask, python_callable, kwargs)
+
+    def python(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self._decorate(AirflowTask, python_callable, kwargs)
+
+    def bash(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self._decorate(AirflowBashTask, python_callable, kwargs)
+
+    def __getattr__(self, name: str) -> NoReturn:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        why = _UNSUPPORTED_KINDS.get(name, "not supported by Pinflow")
+        raise UnsupportedArgument(f"@task.{name} is {why} (see docs/migrating-from-airflow.md)")
+
+    @staticmethod
+    def _decorate(
+        kind: type[Task[Any, Any]], function: Callable[..., Any] | None, kwargs: Mapping[str, Any]
+    ) -> Any:
+        label = kind.label
+        if function is None:
+            return lambda decorated: _make(kind, decorated, kwargs, label)
+        return _make(kind, function, kwargs, label)
+
+
+def _make(
+    cls: type[Task[Any, Any]], function: object, kwargs: Mapping[str, Any], label: str
+) -> Task[Any, Any]:
+    name = getattr(function, "__qualname__", repr(function))
+    rest = dict(kwargs)
+    multiple = rest.pop("multiple_outputs", None) if cls is AirflowTask else None
+    made: Task[Any, Any] = make_task(cls, function, task_options(f"{label} {name!r}", rest))
+    if isinstance(made, AirflowTask) and multiple is not None:
+        made.multiple_outputs = bool(multiple)
+    return made
+
+
+task = AirflowTaskDecorator()

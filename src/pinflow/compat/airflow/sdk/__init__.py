@@ -1,0 +1,28 @@
+"""``airflow.sdk``: Airflow 3's authoring interface."""
+
+from pinflow.compat.airflow._dag import DAG, dag
+from pinflow.compat.airflow._edges import Label, chain, cross_downstream
+from pinflow.compat.airflow._groups import TaskGroup, task_group
+from pinflow.compat.airflow._operators import BaseOperator
+from pinflow.compat.airflow._task import task
+from pinflow.compat.airflow._unsupported import unsupported
+from pinflow.sdk.graph import XComArg
+from pinflow.sdk.params import Param
+from pinflow.spec.models import TriggerRule
+
+__all__ = [
+    "DAG",
+    "BaseOperator",
+    "Label",
+    "Param",
+    "TaskGroup",
+    "TriggerRule",
+    "XComArg",
+    "chain",
+    "cross_downstream",
+    "dag",
+    "task",
+    "task_group",
+]
+
+__getattr__ = unsupported(__name__, {})
