@@ -31,6 +31,7 @@ from pydantic_settings import (
 )
 
 from pinflow.runtime.contract import XCOM_DB_LIMIT, XCOM_MAX_SIZE
+from pinflow.runtime.private import private_dirs
 from pinflow.spec import bundle_rules
 
 CONFIG_FILE_NAME = "pinflow.toml"
@@ -170,6 +171,11 @@ class Settings(BaseSettings):
         description="fsspec URL of the store for XCom artifacts and run staging shared by "
         "every host (s3://bucket/prefix); default: file:// under artifacts_dir",
     )
+    run_tasks_as_user: str | None = Field(
+        default=None,
+        description="run every task process as this unprivileged user (Airflow's "
+        "run_as_user); the server must run as root; ADR 0021",
+    )
     # -- operability (docs/operations.md) ---------------------------------------------------
     metrics_allow_from: str = Field(
         default="",
@@ -278,7 +284,7 @@ def home_secret(home: Path, name: str, generate: Callable[[], str]) -> str:
     """
     path = home / name
     if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
+        private_dirs(home)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:

@@ -4,9 +4,7 @@ problem, and the database is byte-for-byte what it was (every table's rows, comp
 from __future__ import annotations
 
 import base64
-import io
 import stat
-import warnings
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import MetaData, inspect, select
 from tests.api.helpers import bearer, client_for, make_app, make_spec, make_user, publish
+from tests.spec.test_bundle_rules import zipped
 
 from pinflow.lifecycle.permissions import Role
 from pinflow.store.db import Database
@@ -76,17 +75,6 @@ def spec(dag_id: str = "fresh", **fields: Any) -> dict[str, Any]:
         {"task_id": "load", "kind": "bash", "bash_command": "echo", "depends_on": ["extract"]},
     ]
     return {"dag_id": dag_id, "project": "alpha", "tasks": tasks, **fields}
-
-
-def zipped(*entries: tuple[str | zipfile.ZipInfo, bytes], deflate: bool = False) -> bytes:
-    buffer = io.BytesIO()
-    method = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "Duplicate name": on purpose
-        with zipfile.ZipFile(buffer, "w", compression=method) as archive:
-            for name, data in entries:
-                archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def _symlink() -> bytes:

@@ -14,17 +14,15 @@ from tests.compat.dag_files import (
     TUTORIAL,
 )
 from tests.scheduler.helpers import (
-    DRAIN_TIMEOUT,
     make_settings,
     push_dag,
-    run_state,
+    run,
     running_scheduler,
     task_instances,
     tries_of,
 )
 
 from pinflow.scheduler.loop import Scheduler
-from pinflow.services.commands._runs import trigger_run
 from pinflow.services.xcom_values import value_of as get_xcom
 from pinflow.settings import Settings
 from pinflow.store.db import Database
@@ -39,13 +37,6 @@ def settings(db: Database, tmp_path: Path) -> Settings:
 def scheduler(db: Database, settings: Settings) -> object:
     with running_scheduler(db, settings) as running:
         yield running
-
-
-def run(db: Database, scheduler: Scheduler, dag_id: str, run_id: str = "r1") -> str:
-    trigger_run(db, dag_id=dag_id, run_id=run_id, actor="tester")
-    scheduler.wake()
-    assert scheduler.drain(DRAIN_TIMEOUT), "the run did not finish in time"
-    return run_state(db, dag_id, run_id)
 
 
 def states(db: Database, dag_id: str) -> dict[str, str]:

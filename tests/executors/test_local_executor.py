@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
+import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -18,10 +21,12 @@ import pytest
 
 from pinflow.executors.local import ExecutorError, LocalExecutor
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
+from pinflow.runtime.private import open_private, private_dirs
 from pinflow.sdk.compiler import CompiledDag, compile_path
 
 DAG_FILE = """
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -438,3 +443,164 @@ def test_a_task_sees_none_of_the_control_planes_settings(
         "PINFLOW_CONF",
     }
     assert "UNRELATED_SETTING" in names
+
+
+def test_each_try_runs_in_a_private_folder_of_its_own_removed_after_it(
+    executor: LocalExecutor, requests: Requests, tmp_path: Path
+) -> None:
+    """cwd and TMPDIR: a fresh 0700 ``pinflow-try-*`` folder, neither the staging dir nor
+    anywhere under the home; gone once the try has ended (issue #14, point 2)."""
+    script = 'touch left-behind; echo "$(pwd) $TMPDIR $(stat -c %a .)"'
+    first = run_one(executor, requests.make("b1", kind="bash", callable=None, bash_command=script))
+    second = run_one(executor, requests.make("b2", kind="bash", callable=None, bash_command=script))
+    assert first.success, first.error
+    seen = []
+    for result in (first, second):
+        cwd, tmpdir, cwd_mode = str(result.value).split()
+        assert Path(cwd).name.startswith("pinflow-try-")
+        assert tmpdir == cwd
+        assert cwd_mode == "700"
+        assert not Path(cwd).is_relative_to(tmp_path)  # not under the home, not staging
+        assert not Path(cwd).exists()  # removed with what the task left in it
+        seen.append(cwd)
+    assert seen[0] != seen[1]
+
+
+def test_a_python_task_gets_the_private_folder_and_still_imports_its_bundle(
+    executor: LocalExecutor, requests: Requests
+) -> None:
+    request = requests.make("context")
+    result = run_one(executor, request)
+    assert result.success, result.error  # its DAG file was imported from the bundle
+    # The task's own files: log 0600 in a 0700 folder, staging dir 0700.
+    log = Path(request.log_path)
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(Path(request.staging_dir).stat().st_mode) == 0o700
+
+
+def test_the_zygote_is_started_without_the_control_planes_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PINFLOW_JWT_SECRET", "the-instance-secret")
+    ex = LocalExecutor(snapshot_cache_dir=tmp_path / "cache", parallelism=1, stop_grace=2.0)
+    ex.start()
+    try:
+        assert ex.zygote_pid is not None
+        environ = Path(f"/proc/{ex.zygote_pid}/environ").read_bytes().split(b"\0")
+    finally:
+        ex.stop(graceful=False)
+    assert not [entry for entry in environ if entry.startswith(b"PINFLOW_")]
+    assert any(entry.startswith(b"PATH=") for entry in environ)
+
+
+def test_a_key_hunting_task_finds_no_path_to_the_home(
+    tmp_path: Path, requests: Requests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a separate task user the task runs as the server's user, so the guarantee is
+    that nothing leads it to the home: no PINFLOW_HOME (or any setting) in its environment,
+    and its cwd is not the home, the staging dir, or anywhere near the secrets (relative
+    paths from the old cwd, the staging dir, reached them)."""
+    home = private_dirs(tmp_path / "home")
+    for name in ("jwt_secret", "fernet_key", "standalone_admin_password.txt", "pinflow.db"):
+        fd = open_private(home / name, os.O_WRONLY)
+        os.write(fd, b"secret")
+        os.close(fd)
+    monkeypatch.setenv("PINFLOW_HOME", str(home))
+    monkeypatch.chdir(home)  # the supervisor's own cwd is the home
+    ex = LocalExecutor(snapshot_cache_dir=tmp_path / "cache", parallelism=1, stop_grace=2.0)
+    ex.start()
+    script = (
+        "found=0; for f in jwt_secret fernet_key standalone_admin_password.txt pinflow.db "
+        "../../../jwt_secret ../../../pinflow.db; do "
+        '[ -r "$f" ] && found=$((found+1)); done; '
+        'ls "${PINFLOW_HOME:-/nonexistent}" >/dev/null 2>&1 && found=$((found+1)); '
+        "python3 -c \"import sqlite3; sqlite3.connect('file:pinflow.db?mode=ro', uri=True)"
+        ".execute('select 1 from sqlite_master')\" 2>/dev/null && found=$((found+1)); "
+        'echo "found=$found"'
+    )
+    try:
+        # The real layout: the staging dir is under the home (it was the task's cwd).
+        staging = str(home / "staging" / "unit" / "manual__1")
+        request = requests.make(
+            "hunt", kind="bash", callable=None, bash_command=script, staging_dir=staging
+        )
+        result = run_one(ex, request)
+    finally:
+        ex.stop(graceful=False)
+    assert result.success, result.error
+    assert result.value == "found=0"
+
+
+TASK_USER = "pinflow-task"
+
+
+@pytest.fixture(scope="module")
+def task_user() -> str:
+    """An unprivileged user to run tasks as, created if absent (root only)."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("run_as_user is tested as root; CI runs as root")
+        pytest.skip("switching a task to another user needs root")
+    try:
+        pwd.getpwnam(TASK_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", TASK_USER],
+            check=True,
+        )
+    return TASK_USER
+
+
+def test_with_run_as_user_a_task_can_reach_none_of_the_servers_secrets(
+    tmp_path: Path, requests: Requests, task_user: str
+) -> None:
+    home = private_dirs(tmp_path / "home")
+    secrets = [home / n for n in ("jwt_secret", "fernet_key", "standalone_admin_password.txt")]
+    for path in secrets:
+        fd = open_private(path, os.O_WRONLY)
+        os.write(fd, b"secret")
+        os.close(fd)
+    db = home / "pinflow.db"
+    sqlite3.connect(db).execute("create table t (x)").connection.close()
+    ex = LocalExecutor(
+        snapshot_cache_dir=tmp_path / "cache",
+        parallelism=1,
+        stop_grace=2.0,
+        run_as_user=task_user,
+    )
+    ex.start()
+    attempts = [f'cat "{p}"' for p in secrets] + [
+        f'ls "{home}"',
+        f"python3 -c \"import sqlite3; sqlite3.connect('{db}').execute('select 1 from t')\"",
+    ]
+    script = (
+        'echo "user=$(id -un) cwd_owner=$(stat -c %U .)"; '
+        + " ".join(f"{a} >/dev/null 2>&1 && echo LEAK;" for a in attempts)
+        + " echo done"
+    )
+    try:
+        hunt = run_one(ex, requests.make("hunt", kind="bash", callable=None, bash_command=script))
+        python = run_one(ex, requests.make("extract"))  # imports its DAG file as that user
+    finally:
+        ex.stop(graceful=False)
+    assert hunt.success, hunt.error
+    log = Path(requests.home / "logs").glob("hunt-*.log")
+    text = "".join(p.read_text() for p in log)
+    assert f"user={task_user} cwd_owner={task_user}" in text
+    assert "LEAK" not in text
+    assert hunt.value == "done"
+    assert python.success, python.error
+    assert python.value == {"rows": [1, 2, 3]}
+
+
+def test_run_as_user_refuses_an_unknown_user_at_start(tmp_path: Path) -> None:
+    ex = LocalExecutor(snapshot_cache_dir=tmp_path / "cache", run_as_user="no-such-user-pf")
+    with pytest.raises(ExecutorError, match="no such user on this host"):
+        ex.start()
+
+
+def test_run_as_user_refuses_root_as_the_task_user(tmp_path: Path) -> None:
+    ex = LocalExecutor(snapshot_cache_dir=tmp_path / "cache", run_as_user="root")
+    with pytest.raises(ExecutorError, match="is root; name an unprivileged user"):
+        ex.start()

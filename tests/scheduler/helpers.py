@@ -14,6 +14,7 @@ from pinflow.executors.local import LocalExecutor
 from pinflow.scheduler.loop import Scheduler
 from pinflow.sdk.compiler import CompiledDag, compile_path
 from pinflow.services.commands._push import register_snapshot
+from pinflow.services.commands._runs import trigger_run
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 from pinflow.store.tables import DagRun, TaskInstance, TaskInstanceTry
@@ -77,3 +78,11 @@ def tries_of(db: Database, ti_id: int) -> list[TaskInstanceTry]:
                 .order_by(TaskInstanceTry.try_number)
             )
         )
+
+
+def run(db: Database, scheduler: Scheduler, dag_id: str, run_id: str = "r1") -> str:
+    """Trigger a run, wake the scheduler and drain it; the run's final state."""
+    trigger_run(db, dag_id=dag_id, run_id=run_id, actor="tester")
+    scheduler.wake()
+    assert scheduler.drain(DRAIN_TIMEOUT), "the run did not finish in time"
+    return run_state(db, dag_id, run_id)

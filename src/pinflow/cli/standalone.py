@@ -27,6 +27,7 @@ import click
 from pinflow.cli.common import ExitCode, fail
 from pinflow.cli.server import HOME_OPTION, load_settings, safe_url
 from pinflow.errors import ConflictError, NotFoundError
+from pinflow.runtime.private import private_dirs
 
 if TYPE_CHECKING:
     import uvicorn
@@ -169,7 +170,7 @@ def _prepare(settings: Settings, with_examples: bool) -> tuple[Database, list[st
     from pinflow.store import migrate
     from pinflow.store.db import Database
 
-    settings.home.mkdir(parents=True, exist_ok=True)
+    private_dirs(settings.home)
     db = Database(settings.database_url)
     migrate.upgrade(db)
     examples = load_examples(db) if with_examples else []

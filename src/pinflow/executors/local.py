@@ -14,6 +14,7 @@ the thread that will live as long as it (the kernel signals the death of the for
 from __future__ import annotations
 
 import os
+import pwd
 import select
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pinflow.errors import PinflowError
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
+from pinflow.runtime.private import private_dirs
 from pinflow.runtime.process import FrameReader, encode_frame, read_available, write_all
 
 if TYPE_CHECKING:
@@ -46,8 +48,10 @@ class LocalExecutor:
         parallelism: int | None = None,
         stop_grace: float = 10.0,
         start_timeout: float = 60.0,
+        run_as_user: str | None = None,
     ) -> None:
         self.snapshot_cache_dir = Path(snapshot_cache_dir)
+        self.run_as_user = run_as_user
         self.parallelism = max(1, parallelism or os.cpu_count() or 1)
         self.stop_grace = stop_grace
         self.start_timeout = start_timeout
@@ -66,6 +70,7 @@ class LocalExecutor:
             snapshot_cache_dir=settings.snapshot_cache_dir,
             parallelism=settings.parallelism,
             stop_grace=settings.stop_grace,
+            run_as_user=settings.run_tasks_as_user,
         )
 
     # -- Executor protocol -----------------------------------------------------------------
@@ -75,7 +80,9 @@ class LocalExecutor:
         if self._process is not None:
             return
         self._stopping = False
-        self.snapshot_cache_dir.mkdir(parents=True, exist_ok=True)
+        if self.run_as_user is not None:
+            check_task_user(self.run_as_user)
+        private_dirs(self.snapshot_cache_dir)
         req_r, req_w = os.pipe()
         ev_r, ev_w = os.pipe()
         command = [
@@ -88,8 +95,10 @@ class LocalExecutor:
             f"--events-fd={ev_w}",
             f"--spares={self.parallelism}",  # a step that fills every slot forks nothing
         ]
+        if self.run_as_user is not None:
+            command.append(f"--run-as-user={self.run_as_user}")
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command, pass_fds=(req_r, ev_w), stdin=subprocess.DEVNULL
+            command, pass_fds=(req_r, ev_w), stdin=subprocess.DEVNULL, env=_zygote_environment()
         )
         os.close(req_r)
         os.close(ev_w)
@@ -225,3 +234,30 @@ class LocalExecutor:
             if process.poll() is None:
                 process.kill()
             process.wait(timeout=10)
+
+
+def _zygote_environment() -> dict[str, str]:
+    """The supervisor's environment without its ``PINFLOW_*`` settings (the database URL, the
+    instance secret, the broker URL): the warm interpreter every task process is forked from
+    never holds them, so no task can find them in its parent's memory or ``/proc``."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("PINFLOW_")}
+
+
+def check_task_user(name: str) -> None:
+    """Refuse to start when tasks cannot run as ``name``: no such user, or no right to switch."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise ExecutorError(
+            f"PINFLOW_RUN_TASKS_AS_USER={name!r}: there is no such user on this host; "
+            "create it (useradd --system) or unset the setting"
+        ) from None
+    if entry.pw_uid == 0:
+        raise ExecutorError(
+            f"PINFLOW_RUN_TASKS_AS_USER={name!r} is root; name an unprivileged user"
+        )
+    if os.geteuid() != 0:
+        raise ExecutorError(
+            f"PINFLOW_RUN_TASKS_AS_USER={name!r} needs the server to run as root (to switch "
+            "each task process to that user); start it as root or unset the setting"
+        )

@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 from pinflow.errors import DataLostError
 from pinflow.runtime.paths import path_component
+from pinflow.runtime.private import private_dirs
 
 XCOM_PREFIX = "xcom"
 
@@ -141,7 +142,7 @@ class FileArtifactStore:
 
     def write(self, key: str, data: bytes) -> None:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(target.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as out:

@@ -44,6 +44,7 @@ from typing import IO, Any, Protocol
 from pinflow.errors import PinflowError
 from pinflow.runtime.contract import TaskRequest
 from pinflow.runtime.paths import path_component
+from pinflow.runtime.private import open_private, private_dirs
 
 STAGING_PREFIX = "staging"
 RECORD_SUFFIX = ".pinflow-sync.json"
@@ -133,7 +134,7 @@ class _Synced:
 
 def _pull(remote: _Remote, local: Path, record: dict[str, _Synced]) -> None:
     found = remote.files()
-    local.mkdir(parents=True, exist_ok=True)
+    private_dirs(local)
     for rel, tag in sorted(found.items()):
         target = _inside(local, rel)
         synced = record.get(rel)
@@ -171,7 +172,7 @@ def _push(remote: _Remote, local: Path, record: dict[str, _Synced]) -> None:
 
 def _download(remote: _Remote, rel: str, target: Path) -> str:
     """Write the store's ``rel`` to ``target`` atomically; its sha256."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dirs(target.parent)
     fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=".pull", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -243,8 +244,8 @@ def _record(local: Path) -> Iterator[dict[str, _Synced]]:
     """What this host last synchronised of ``local``, locked for one pull or push, and saved
     after it (also after a failure: each entry is updated once its file is done)."""
     path = local.parent / f".{local.name}{RECORD_SUFFIX}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+", encoding="utf-8") as handle:
+    fd = open_private(path, os.O_RDWR | os.O_APPEND)
+    with open(fd, "a+", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         handle.seek(0)
         try:
@@ -316,7 +317,7 @@ class _FileRemote:
 
     def upload(self, source: Path, rel: str) -> str | None:
         target = _inside(self.root, rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(target.parent)
         fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=".push", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as out, source.open("rb") as data:

@@ -20,6 +20,7 @@ import inspect
 import io
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -37,6 +38,7 @@ from typing import Any, NoReturn
 
 from pinflow.runtime.contract import SkipTask, TaskRequest, TaskResult
 from pinflow.runtime.operators import CommandFailed, run_bash, run_http
+from pinflow.runtime.private import open_private, private_dirs
 from pinflow.runtime.process import encode_frame, read_frame, set_parent_death_signal, write_all
 from pinflow.runtime.xcoms import encode_json, load_stored_inputs, output_fields
 from pinflow.sdk.arguments import CONTEXT_PARAMETERS
@@ -85,7 +87,7 @@ def ensure_bundle(
     target = bundle_cache_path(cache_dir, digest)
     if target.is_dir():
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    private_dirs(cache_dir)
     with open(cache_dir / f".{digest}.lock", "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if target.is_dir():
@@ -107,9 +109,7 @@ def ensure_bundle(
 
 def _redirect_output(log_path: str) -> None:
     """Point fds 1 and 2 (and so subprocesses) and ``sys.stdout``/``sys.stderr`` at the log."""
-    path = Path(log_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = open_private(Path(log_path), os.O_WRONLY | os.O_APPEND)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
@@ -194,7 +194,7 @@ def _execute(req: TaskRequest, bundle: Path) -> Any:
     if req.kind == "bash":
         if not req.bash_command:
             raise ValueError(f"bash task {req.task_id!r} has no bash_command")
-        return run_bash(req.bash_command, cwd=req.staging_dir)
+        return run_bash(req.bash_command, cwd=os.getcwd())
     if req.kind == "http":
         if not req.http:
             raise ValueError(f"http task {req.task_id!r} has no http request")
@@ -221,11 +221,14 @@ def run_task(req: TaskRequest, cache_dir: Path) -> TaskResult:
     started = time.monotonic()
     base: dict[str, Any] = {"ti_id": req.ti_id, "try_number": req.try_number, "pid": os.getpid()}
     _log(f"running {req.label} on {socket.gethostname()} pid {os.getpid()}")
+    workdir: Path | None = None
     try:
-        Path(req.staging_dir).mkdir(parents=True, exist_ok=True)
+        private_dirs(Path(req.staging_dir))
         bundle = ensure_bundle(cache_dir, req.snapshot_digest, req.bundle_uri)
         _set_environment(_environment(req, bundle))
-        os.chdir(req.staging_dir)
+        workdir = _enter_private_workdir()
+        if _TASK_USER is not None:
+            bundle = _become_task_user(_TASK_USER, workdir, bundle)
         output = output_fields(req, _execute(req, bundle))
     except SkipTask as exc:
         _log(f"skipped: {exc}" if str(exc) else "skipped")
@@ -240,7 +243,62 @@ def run_task(req: TaskRequest, cache_dir: Path) -> TaskResult:
     else:
         _log("succeeded")
         base.update(success=True, exit_code=0, **output)
+    finally:
+        _leave_private_workdir(workdir)
     return TaskResult(**base, duration=time.monotonic() - started)
+
+
+WORKDIR_PREFIX = "pinflow-try-"
+_TASK_USER: pwd.struct_passwd | None = None
+
+
+def run_tasks_as(name: str) -> None:
+    """Every task process forked from here from now on runs its task as ``name`` (the zygote,
+    started as root, with ``PINFLOW_RUN_TASKS_AS_USER``)."""
+    global _TASK_USER  # noqa: PLW0603 - set once in the zygote, inherited by each fork
+    _TASK_USER = pwd.getpwnam(name)
+
+
+def _become_task_user(user: pwd.struct_passwd, workdir: Path, bundle: Path) -> Path:
+    """Drop this process to ``user`` for good (groups, then gid, then uid), after its log is
+    open (the fd stays writable; the file stays the server's, 0600). The try's folder becomes
+    the user's, with a copy of the bundle in it: the snapshot cache and the rest of the home
+    stay out of its reach (0700, the server's). Returns where the bundle now is."""
+    own = workdir / "bundle"
+    shutil.copytree(bundle, own, symlinks=True)
+    for root, dirs, files in os.walk(workdir):
+        for name in (root, *(os.path.join(root, n) for n in dirs + files)):
+            os.lchown(name, user.pw_uid, user.pw_gid)
+    os.initgroups(user.pw_name, user.pw_gid)
+    os.setgid(user.pw_gid)
+    os.setuid(user.pw_uid)
+    os.environ.update(HOME=user.pw_dir, USER=user.pw_name, LOGNAME=user.pw_name)
+    os.environ["PINFLOW_BUNDLE_DIR"] = str(own)
+    python_path = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(own), *python_path[1:]])
+    return own
+
+
+def _enter_private_workdir() -> Path:
+    """A folder of this try's own (0700, under the supervisor's temporary folder, never under
+    ``$PINFLOW_HOME``), made its working directory and ``TMPDIR``: a task's scratch files
+    are nobody else's, and a relative path no longer lands in the run's staging dir (that is
+    ``PINFLOW_STAGING_DIR``)."""
+    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+    for name in ("TMPDIR", "TMP", "TEMP"):
+        os.environ[name] = str(workdir)
+    tempfile.tempdir = str(workdir)
+    os.chdir(workdir)
+    return workdir
+
+
+def _leave_private_workdir(workdir: Path | None) -> None:
+    """Remove the try's folder and everything the task left in it."""
+    if workdir is None:
+        return
+    with contextlib.suppress(OSError):
+        os.chdir("/")
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> NoReturn:

@@ -45,7 +45,7 @@ from pinflow.runtime.process import (
     set_parent_death_signal,
     write_all,
 )
-from pinflow.runtime.task_process import prefault, spare_main
+from pinflow.runtime.task_process import prefault, run_tasks_as, spare_main
 
 STOPPED = "scheduler stopped"
 # Signals that end a task process from outside without it having failed on its own.
@@ -363,6 +363,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests-fd", type=int, required=True)
     parser.add_argument("--events-fd", type=int, required=True)
     parser.add_argument("--spares", type=int, default=1, help="task processes forked ahead")
+    parser.add_argument("--run-as-user", default=None, help="the user task processes run as")
     args = parser.parse_args(argv)
     set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != args.parent_pid:
@@ -370,6 +371,8 @@ def main(argv: list[str] | None = None) -> None:
     # Ctrl-C reaches the whole foreground process group; the executor decides how we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _warm_up()
+    if args.run_as_user is not None:
+        run_tasks_as(args.run_as_user)
     Zygote(args.cache_dir, args.requests_fd, args.events_fd, args.spares).serve()
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pinflow.runtime.contract import TaskRequest
 from pinflow.runtime.paths import log_path, staging_path
+from pinflow.runtime.private import private_dirs
 from pinflow.services.engine import (
     ClaimedTask,
     DispatchRecord,
@@ -60,7 +61,7 @@ class BundleFiles:
         data = bundle_bytes(self.db, digest)
         if not data:
             return None
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        private_dirs(self.cache_dir)
         fd, tmp = tempfile.mkstemp(prefix=f".{digest}.", suffix=".zip", dir=self.cache_dir)
         try:
             with os.fdopen(fd, "wb") as out:

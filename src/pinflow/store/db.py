@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from pinflow.extras import POSTGRES, require
+from pinflow.runtime.private import private_dirs
 from pinflow.store.dialect import DialectOps, dialect_ops
 
 _READONLY = "pinflow_readonly"
@@ -39,6 +40,7 @@ def _private_file(path: Path) -> None:
     """Create the SQLite file readable by its owner only (0600) before SQLite does (with the
     umask's 0644): it holds every secret the database does. SQLite gives its WAL and shared
     memory files the same mode. An existing file is left as it is."""
+    private_dirs(path.parent)
     with contextlib.suppress(FileExistsError, FileNotFoundError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 

@@ -67,6 +67,7 @@ def worker_app(settings: Settings, hostname: str) -> Celery:
         hostname=hostname,
         home=settings.home,
         heartbeat_interval=settings.heartbeat_interval,
+        run_as_user=settings.run_tasks_as_user,
     )
 
     @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -6,6 +6,8 @@ import logging
 import socket
 from typing import TYPE_CHECKING
 
+from pinflow.executors.local import check_task_user
+from pinflow.runtime.private import private_dirs
 from pinflow.worker.app import worker_app
 
 if TYPE_CHECKING:
@@ -27,7 +29,9 @@ def run_worker(
     # One line per execution API call says nothing the try's own line does not; failures are
     # logged by the client, with the try they belong to.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    private_dirs(settings.home)
+    if settings.run_tasks_as_user is not None:  # refused here, not in each pool process
+        check_task_user(settings.run_tasks_as_user)
     app = worker_app(settings, name)
     argv = [
         "worker",

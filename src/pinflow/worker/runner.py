@@ -37,6 +37,7 @@ from pinflow.executors.local import LocalExecutor
 from pinflow.runtime import staging
 from pinflow.runtime.contract import TaskRequest, TaskResult
 from pinflow.runtime.paths import log_path, staging_path
+from pinflow.runtime.private import private_dirs
 from pinflow.runtime.task_process import ensure_bundle
 from pinflow.spec.canonical import document_digest
 from pinflow.worker.channel import TaskChannel, discard_folder
@@ -69,6 +70,7 @@ class WorkerContext:
     home: Path
     heartbeat_interval: float = 5.0
     log_interval: float = 0.5
+    run_as_user: str | None = None  # PINFLOW_RUN_TASKS_AS_USER
 
     @property
     def cache_dir(self) -> Path:
@@ -202,7 +204,9 @@ def task_runner(context: WorkerContext) -> LocalExecutor:
     key = (os.getpid(), context.cache_dir)
     runner = _RUNNERS.get(key)
     if runner is None:
-        runner = LocalExecutor(snapshot_cache_dir=context.cache_dir, parallelism=1)
+        runner = LocalExecutor(
+            snapshot_cache_dir=context.cache_dir, parallelism=1, run_as_user=context.run_as_user
+        )
         runner.start()
         _RUNNERS[key] = runner
     return runner
@@ -219,7 +223,7 @@ def stop_task_runners() -> None:
 def _supervise(
     request: TaskRequest, client: ExecutionClient, context: WorkerContext
 ) -> tuple[TaskResult | None, LogTail | None]:
-    Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
+    private_dirs(Path(request.log_path).parent)
     runner = task_runner(context)
     own = XComTarget(request.dag_id, request.run_id, request.task_id, request.map_index)
     channel = TaskChannel(client, own)
