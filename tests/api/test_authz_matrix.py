@@ -145,6 +145,7 @@ NOT_OBJECTS_OF_ALPHA = {
     ("DELETE", "/api/tokens/{token_id}"): "the caller's own tokens: another's is a 404 anyway",
     ("POST", "/api/users/{username}/roles"): "user management: the project is in the body",
     ("DELETE", "/api/users/{username}/roles/{project}"): "user management, by project name",
+    ("DELETE", "/api/users/{username}"): "user management: users belong to no project",
     ("GET", "/api/v2/dags/{dag_id}/dagRuns"): "`~` lists across the caller's projects",
     ("GET", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances"): "`~` as above",
 }
