@@ -14,6 +14,7 @@ installation (the tests give each test its own).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -113,6 +114,22 @@ class Settings(BaseSettings):
         description="seconds a try token (the execution API's credential of one try) is valid; "
         "each accepted heartbeat returns a fresh one",
     )
+    ui_session_idle_timeout: int = Field(
+        default=8 * 3600,
+        ge=60,
+        description="seconds without activity after which a web UI session ends (each page "
+        "or API call from the UI renews it)",
+    )
+    ui_session_max_age: int = Field(
+        default=7 * 86400,
+        ge=60,
+        description="seconds after login after which a web UI session ends, active or not",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses or CIDRs of reverse proxies whose "
+        "X-Forwarded-For names the client (login throttle, audit); empty: the socket address",
+    )
     fernet_key: SecretStr | None = Field(
         default=None, description="key encrypting variables and connections at rest"
     )
@@ -190,6 +207,20 @@ class Settings(BaseSettings):
     staging_dir: Path = _under_home("staging")
     snapshot_cache_dir: Path = _under_home("snapshots")
     artifacts_dir: Path = _under_home("artifacts")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_cidrs(cls, value: str) -> str:
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or CIDR (e.g. 10.0.0.5 or 10.0.0.0/24)"
+                ) from None
+        return value
 
     @cached_property  # every task request carries it
     def artifacts_uri(self) -> str:

@@ -92,9 +92,13 @@ def make_user(
         users.grant_role(db, username, project, role, actor="test")
 
 
+def access_token(app: FastAPI, username: str) -> str:
+    """A JWT for ``username`` as a login would issue it (naming the user's uid)."""
+    return issue_access_token(app.state.auth, users.principal_of_user(app.state.db, username))
+
+
 def bearer(app: FastAPI, username: str) -> dict[str, str]:
-    token = issue_access_token(app.state.auth, username)
-    return {"Authorization": f"Bearer {token}"}
+    return {"Authorization": f"Bearer {access_token(app, username)}"}
 
 
 def zip_b64(files: dict[str, str] | None = None) -> str:

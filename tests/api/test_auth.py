@@ -78,7 +78,8 @@ def test_token_from_a_form(app: FastAPI) -> None:
     response = client_for(app).post("/auth/token", data={"username": "alice", "password": PASSWORD})
     assert response.status_code == 201
     claims = jwt.decode(response.json()["access_token"], JWT_SECRET, algorithms=["HS256"])
-    assert claims["sub"] == "alice"
+    assert claims["sub"] == users.get_user(app.state.db, "alice").uid
+    assert claims["name"] == "alice"
 
 
 def test_bad_password_is_401_and_audited_without_the_password(app: FastAPI, db: Database) -> None:
@@ -89,7 +90,13 @@ def test_bad_password_is_401_and_audited_without_the_password(app: FastAPI, db: 
     assert response.json() == BAD_LOGIN
     assert response.headers["WWW-Authenticate"] == "Bearer"
     [meta] = _failures(db)
-    assert meta == {"username": "alice", "client": "127.0.0.1", "reason": "bad_password"}
+    assert meta.pop("lastAt")
+    assert meta == {
+        "username": "alice",
+        "client": "127.0.0.1",
+        "reason": "bad_password",
+        "count": 1,
+    }
     events, _ = audit_log.query_audit(db, limit=1000)
     assert "wrong-password-123" not in json.dumps([e.meta for e in events])
 
@@ -175,7 +182,7 @@ def test_expired_and_foreign_jwts_are_401(app: FastAPI) -> None:
         (expired, "The access token has expired; request a new one."),
         (foreign, "Invalid access token."),
     ):
-        token = issue_access_token(config, "alice")
+        token = issue_access_token(config, users.principal_of_user(app.state.db, "alice"))
         response = client.get("/api/tokens", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401
         assert response.json() == {"message": message}
@@ -245,6 +252,22 @@ def test_logout_with_an_api_token_revokes_that_token_only(app: FastAPI) -> None:
     assert _status(app, session) == 200
 
 
+def test_a_role_taken_away_or_changed_ends_the_users_sessions(app: FastAPI, db: Database) -> None:
+    before = _session(app)
+    users.grant_role(db, "alice", "beta", Role.VIEWER, actor="root")  # a new role: adds only
+    assert _status(app, before) == 200
+    users.grant_role(db, "alice", "beta", Role.VIEWER, actor="root")  # no change
+    assert _status(app, before) == 200
+    users.grant_role(db, "alice", "beta", Role.OPERATOR, actor="root")
+    assert _status(app, before) == 401
+    after_change = _session(app)
+    users.revoke_role(db, "alice", "alpha", actor="root")
+    refused = client_for(app).get("/api/tokens", headers=after_change)
+    assert refused.status_code == 401
+    assert refused.json() == {"message": users.ENDED}
+    assert _status(app, _session(app)) == 200
+
+
 def test_a_token_with_a_forged_generation_is_refused(app: FastAPI) -> None:
     claims = jwt.decode(
         _session(app)["Authorization"].removeprefix("Bearer "), options={"verify_signature": False}
@@ -252,6 +275,64 @@ def test_a_token_with_a_forged_generation_is_refused(app: FastAPI) -> None:
     assert claims["gen"] == 0
     forged = jwt.encode({**claims, "gen": "0"}, JWT_SECRET, algorithm="HS256")
     assert _status(app, {"Authorization": f"Bearer {forged}"}) == 401
+
+
+# --- identities: tokens name an immutable user id (issue #19, point 1) --------------------------
+
+
+def test_a_removed_users_token_stays_dead_when_the_name_is_taken_again(
+    app: FastAPI, db: Database
+) -> None:
+    old = _session(app)  # alice, an editor
+    old_uid = users.get_user(db, "alice").uid
+    client, root = client_for(app), bearer(app, "root")
+    assert client.delete("/api/users/alice", headers=root).status_code == 204
+    assert _status(app, old) == 401
+    again = {"username": "alice", "password": PASSWORD, "isSuperuser": True}
+    created = client.post("/api/users", json=again, headers=root)
+    assert created.status_code == 201
+    assert created.json()["uid"] != old_uid
+    refused = client.get("/api/users", headers=old)  # a superuser's route
+    assert refused.status_code == 401
+    assert refused.json() == {"message": "The user of this token no longer exists or is disabled."}
+    assert client.get("/api/users", headers=_session(app)).status_code == 200
+    events, _ = audit_log.query_audit(db, action="user.deleted")
+    assert [(e.actor, e.target_id, e.meta) for e in events] == [("root", "alice", {"uid": old_uid})]
+
+
+def test_removing_a_user_takes_their_api_tokens_and_roles(app: FastAPI, db: Database) -> None:
+    token = users.create_api_token(db, "alice", "ci", actor="alice").secret
+    client = client_for(app)
+    assert client.delete("/api/users/alice", headers=bearer(app, "root")).status_code == 204
+    assert _status(app, {"Authorization": f"Bearer {token}"}) == 401
+    assert [u.username for u in users.list_users(db)] == ["root"]
+    make_user(db, "alice", password=PASSWORD)
+    assert users.get_user(db, "alice").roles == {}  # the old roles did not come back
+    assert _status(app, {"Authorization": f"Bearer {token}"}) == 401
+
+
+def test_only_superusers_remove_users_and_never_the_last_one(app: FastAPI, db: Database) -> None:
+    client = client_for(app)
+    denied = client.delete("/api/users/root", headers=bearer(app, "alice"))
+    assert denied.status_code == 403
+    missing = client.delete("/api/users/ghost", headers=bearer(app, "root"))
+    assert missing.status_code == 404
+    last = client.delete("/api/users/root", headers=bearer(app, "root"))
+    assert last.status_code == 409
+    assert "last active superuser" in last.json()["message"]
+    make_user(db, "second", superuser=True)
+    assert client.delete("/api/users/root", headers=bearer(app, "root")).status_code == 204
+    assert [u.username for u in users.list_users(db)] == ["alice", "second"]
+
+
+def test_a_token_issued_before_uids_is_refused_with_a_hint(app: FastAPI) -> None:
+    stamp = datetime.now(UTC)
+    claims = {"sub": "alice", "iss": "pinflow", "iat": stamp, "exp": stamp + timedelta(hours=1)}
+    legacy = jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+    response = client_for(app).get("/api/tokens", headers={"Authorization": f"Bearer {legacy}"})
+    assert response.status_code == 401
+    assert response.json()["message"].endswith("log in again.")
+    assert "earlier version" in response.json()["message"]
 
 
 # --- API tokens --------------------------------------------------------------------------------

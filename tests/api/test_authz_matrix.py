@@ -20,7 +20,16 @@ from typing import Any
 import pytest
 import tests.api.test_execution_api
 import tests.api.test_v2_routes
-from tests.api.helpers import ACTORS, ANON, OUTSIDER, World, build_world, make_app, make_spec
+from tests.api.helpers import (
+    ACTORS,
+    ANON,
+    OUTSIDER,
+    World,
+    build_world,
+    make_app,
+    make_spec,
+    make_user,
+)
 from tests.api.matrix import (
     MANAGE,
     READ,
@@ -106,6 +115,14 @@ CASES = [
         "/api/users/viewer/roles/alpha",
         on_alpha(MANAGE, outsider=403),
     ),
+    Case(
+        "DELETE",
+        "/api/users/{username}",
+        "/api/users/doomed",
+        superuser(204),
+        None,
+        lambda world: make_user(world.db, "doomed"),
+    ),
     Case("GET", "/api/tokens", "/api/tokens", signed_in()),
     Case("POST", "/api/tokens", "/api/tokens", signed_in(201), {"name": "ci"}),
     Case("DELETE", "/api/tokens/{token_id}", "/api/tokens/999", signed_in(404)),
@@ -128,6 +145,7 @@ NOT_OBJECTS_OF_ALPHA = {
     ("DELETE", "/api/tokens/{token_id}"): "the caller's own tokens: another's is a 404 anyway",
     ("POST", "/api/users/{username}/roles"): "user management: the project is in the body",
     ("DELETE", "/api/users/{username}/roles/{project}"): "user management, by project name",
+    ("DELETE", "/api/users/{username}"): "user management: users belong to no project",
     ("GET", "/api/v2/dags/{dag_id}/dagRuns"): "`~` lists across the caller's projects",
     ("GET", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances"): "`~` as above",
 }

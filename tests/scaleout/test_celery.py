@@ -30,6 +30,7 @@ from pinflow.api.auth import AuthConfig, issue_access_token
 from pinflow.lifecycle.permissions import Principal
 from pinflow.sdk.compiler import compile_path
 from pinflow.services.commands import _resource_pools as pools
+from pinflow.services.commands import _users as users
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.xcom_values import value_of
 from pinflow.store.db import Database
@@ -277,7 +278,9 @@ def test_api_servers_are_interchangeable_and_a_log_outlives_the_one_that_took_it
         first.stop()
 
         make_user(pg_db, "reader", superuser=True)
-        token = issue_access_token(AuthConfig(jwt_secret=SECRET), "reader")
+        token = issue_access_token(
+            AuthConfig(jwt_secret=SECRET), users.principal_of_user(pg_db, "reader")
+        )
         second = f"http://127.0.0.1:{second_port}"
         url = f"{second}/api/v2/dags/example_etl/dagRuns/{run_id}/taskInstances/extract/logs/1"
         headers = {"Authorization": f"Bearer {token}", "Accept": "text/plain"}

@@ -27,6 +27,7 @@ from tests.support.netns import Host, Network, require_netns
 from pinflow.api.auth import AuthConfig, issue_access_token
 from pinflow.sdk.compiler import compile_path
 from pinflow.services.commands import _runs as runs
+from pinflow.services.commands import _users as users
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.xcom_values import value_of
 from pinflow.store.db import Database
@@ -195,7 +196,7 @@ def _run_cluster(  # noqa: PLR0917 - the test's parts, handed down once
 
 def _logs_outlive_the_workers(db: Database, api_url: str, run_id: str) -> None:
     make_user(db, "reader", superuser=True)
-    token = issue_access_token(AuthConfig(jwt_secret=SECRET), "reader")
+    token = issue_access_token(AuthConfig(jwt_secret=SECRET), users.principal_of_user(db, "reader"))
     headers = {"Authorization": f"Bearer {token}", "Accept": "text/plain"}
     base = f"{api_url}/api/v2/dags/fan_hosts/dagRuns/{run_id}/taskInstances"
     for task_id, map_index in (("total", -1), ("square", 7)):

@@ -52,6 +52,7 @@ class Run:
     version_id: str | None
 
 
+AT = datetime(2026, 12, 7, 8, tzinfo=UTC)
 SOURCE = version(id="v1", version=1, source_workflow_id=None, snapshot_digest="d1")
 DRAFT = version(id="v3", status="draft", snapshot_digest="d3")
 DEV = version(id="v4", status="draft", is_dev=True, source_workflow_id="v2")
@@ -313,6 +314,7 @@ CASES: list[tuple[AuditEntry, str, str, str, str | None, dict[str, Any]]] = [
     ),
     (events.user_password_set("ada"), "user.password_set", "user", "ada", None, {}),
     (events.user_sessions_ended("ada"), "user.sessions_ended", "user", "ada", None, {}),
+    (events.user_deleted("ada", "u-1"), "user.deleted", "user", "ada", None, {"uid": "u-1"}),
     (events.user_active_set("ada", True), "user.enabled", "user", "ada", None, {}),
     (events.user_active_set("ada", False), "user.disabled", "user", "ada", None, {}),
     (
@@ -343,9 +345,10 @@ CASES: list[tuple[AuditEntry, str, str, str, str | None, dict[str, Any]]] = [
         {"before": "2026-01-01T00:00:00+00:00", "dagId": None, "counts": {}},
     ),
     (
-        events.login_failed("mallory", client="10.0.0.9", reason="unknown_user"),
+        events.login_failed("mallory", client="10.0.0.9", reason="unknown_user", last_at=AT),
         "auth.login_failed", "user", "mallory", None,
-        {"username": "mallory", "client": "10.0.0.9", "reason": "unknown_user"},
+        {"username": "mallory", "client": "10.0.0.9", "reason": "unknown_user", "count": 1,
+         "lastAt": AT.isoformat()},
     ),
 ]
 # fmt: on
@@ -412,7 +415,8 @@ def test_an_entry_is_frozen() -> None:
 
 def test_record_appends_in_the_callers_transaction(db: Database) -> None:
     with db.transaction() as s:
-        record(s, "ada", events.login_failed("ada", client="c", reason="bad_password"))
+        failed = events.login_failed("ada", client="c", reason="bad_password", last_at=AT)
+        record(s, "ada", failed)
         expand = AuditEntry(AuditAction.TASK_EXPAND_FAILED, "task_instance", "etl/r/fan", "etl", {})
         record(s, "system", expand)
 
@@ -431,7 +435,13 @@ def test_record_appends_in_the_callers_transaction(db: Database) -> None:
                 "auth.login_failed",
                 "user",
                 None,
-                {"username": "ada", "client": "c", "reason": "bad_password"},
+                {
+                    "username": "ada",
+                    "client": "c",
+                    "reason": "bad_password",
+                    "count": 1,
+                    "lastAt": AT.isoformat(),
+                },
             )
         ],
         [("system", "task.expand_failed", "task_instance", "etl", {})],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -39,6 +41,24 @@ def test_source_workflow_fk_sets_null_on_delete(db: Database) -> None:
     assert len(source) == 1
     assert source[0]["referred_table"] == "workflow_definition"
     assert (source[0].get("options") or {}).get("ondelete", "").upper() == "SET NULL"
+
+
+def test_user_uids_are_backfilled_distinct(db: Database) -> None:
+    """Migration 0011 gives every existing user an immutable id of their own."""
+    migrate.downgrade(db, "0011-1")
+    insert = text(
+        'INSERT INTO "user" (username, password_hash, is_superuser, is_active, created_at, '
+        "token_generation) VALUES (:name, '!', false, true, :at, 0)"
+    )
+    with db.engine.begin() as conn:
+        for name in ("ada", "bob"):
+            conn.execute(insert, {"name": name, "at": datetime.now(UTC)})
+    migrate.upgrade(db)
+    with db.engine.connect() as conn:
+        uids = [row[0] for row in conn.execute(text('SELECT uid FROM "user"'))]
+    assert len(uids) == 2
+    assert len(set(uids)) == 2
+    assert all(len(uid) == 36 for uid in uids)
 
 
 def test_0009_keeps_existing_resources_instance_wide(db: Database) -> None:

@@ -49,7 +49,7 @@ class Server:
     auth: AuthConfig
 
     def token(self, username: str = ADMIN) -> str:
-        return issue_access_token(self.auth, username)
+        return issue_access_token(self.auth, users.principal_of_user(self.db, username))
 
 
 @pytest.fixture(scope="module")

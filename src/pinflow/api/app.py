@@ -7,6 +7,7 @@ import logging
 from datetime import timedelta
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from pinflow import __version__
 from pinflow.api import auth, errors, metrics
@@ -62,7 +63,18 @@ def create_app(
         app.include_router(v2.router)
     metrics.install(app, db, settings)  # /metrics (Prometheus), with the 'metrics' extra
     mount_ui(app)  # the web UI at /ui (pages, static files); after the error handlers
+    trust_proxies(app, settings.trusted_proxies)
     return app
+
+
+def trust_proxies(app: FastAPI, trusted: str) -> None:
+    """Honour ``X-Forwarded-For`` (and ``-Proto``) from the listed proxies only (uvicorn's own
+    middleware, which takes addresses and CIDRs). uvicorn's servers are started with
+    ``proxy_headers=False``, so that without this setting the socket address is the client's
+    (uvicorn would otherwise trust any local process to forward one)."""
+    hosts = [item.strip() for item in trusted.split(",") if item.strip()]
+    if hosts:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=hosts)
 
 
 def build_app() -> FastAPI:

@@ -27,6 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
 
 from pinflow.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from pinflow.lifecycle.login_throttle import DEFAULT_THROTTLE, LoginThrottle
 from pinflow.lifecycle.permissions import (
     Permission,
     Principal,
@@ -35,7 +36,7 @@ from pinflow.lifecycle.permissions import (
     denial_message,
 )
 from pinflow.runtime.artifacts import ArtifactStore, open_store
-from pinflow.services.commands import DEFAULT_THROTTLE, LoginThrottle, users
+from pinflow.services.commands import logins, users
 from pinflow.settings import Settings
 from pinflow.store.db import Database
 
@@ -43,6 +44,10 @@ DEFAULT_EXPIRATION = timedelta(hours=24)  # Airflow's jwt_expiration_time defaul
 _ALGORITHM = "HS256"
 _CLOCK_SKEW = timedelta(seconds=30)  # API servers' clocks may differ a little
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+OUTDATED_SESSION = (
+    "This access token was issued by an earlier version of Pinflow and is no longer "
+    "accepted; log in again."
+)
 
 
 @dataclass(frozen=True)
@@ -51,43 +56,68 @@ class AuthConfig:
     expiration: timedelta = DEFAULT_EXPIRATION
     issuer: str = "pinflow"
     throttle: LoginThrottle = DEFAULT_THROTTLE
+    ui_idle_timeout: timedelta = timedelta(hours=8)  # a UI session's cookie, renewed on use
+    ui_max_age: timedelta = timedelta(days=7)  # … up to this long after its login
 
 
 def auth_config(settings: Settings) -> AuthConfig:
     return AuthConfig(
         jwt_secret=settings.instance_secret(),
         expiration=timedelta(seconds=settings.jwt_expiration_time),
+        ui_idle_timeout=timedelta(seconds=settings.ui_session_idle_timeout),
+        ui_max_age=timedelta(seconds=settings.ui_session_max_age),
     )
 
 
-def issue_access_token(config: AuthConfig, username: str, generation: int = 0) -> str:
-    """An access token for ``username``, of the user's current token ``generation`` (a token
-    of an earlier one is refused: ``users.end_sessions``)."""
+def issue_access_token(
+    config: AuthConfig,
+    principal: Principal,
+    *,
+    expiration: timedelta | None = None,
+    session_start: datetime | None = None,
+) -> str:
+    """An access token for ``principal``: ``sub`` is the user's immutable ``uid`` (ADR 0018),
+    ``name`` the username (for display only), ``gen`` the user's current token generation (a
+    token of an earlier one is refused: ``users.end_sessions``). ``session_start``: the login
+    a renewed UI session comes from (``auth_time``, which bounds its renewals)."""
     stamp = datetime.now(UTC)
-    claims = {
-        "sub": username,
+    claims: dict[str, Any] = {
+        "sub": principal.uid,
+        "name": principal.username,
         "iss": config.issuer,
         "iat": stamp,
         "nbf": stamp,
-        "exp": stamp + config.expiration,
+        "exp": stamp + (config.expiration if expiration is None else expiration),
         "jti": secrets.token_hex(8),
-        "gen": generation,
+        "gen": principal.token_generation,
     }
+    if session_start is not None:
+        claims["auth_time"] = int(session_start.timestamp())
     return jwt.encode(claims, config.jwt_secret, algorithm=_ALGORITHM)
 
 
 @dataclass(frozen=True)
 class TokenSubject:
-    """Who a verified access token is for, and the token generation it was issued in."""
+    """Who a verified access token is for (the user's ``uid``), and the token generation it
+    was issued in."""
 
-    username: str
+    uid: str
     generation: int
+    issued_at: datetime
+    session_start: datetime  # the login it comes from (``auth_time``), else ``issued_at``
 
 
 def principal_of_token(db: Database, config: AuthConfig, token: str) -> Principal:
     """The caller an access token names, refused once the user's sessions were ended."""
+    return session_of_token(db, config, token)[0]
+
+
+def session_of_token(
+    db: Database, config: AuthConfig, token: str
+) -> tuple[Principal, TokenSubject]:
+    """The caller an access token names, and the token's own facts (for renewing it)."""
     subject = subject_of(config, token)
-    return users.principal_for(db, subject.username, subject.generation)
+    return users.principal_for(db, subject.uid, subject.generation), subject
 
 
 def subject_of(config: AuthConfig, token: str) -> TokenSubject:
@@ -104,10 +134,19 @@ def subject_of(config: AuthConfig, token: str) -> TokenSubject:
         raise AuthenticationError("The access token has expired; request a new one.") from None
     except jwt.InvalidTokenError:
         raise AuthenticationError("Invalid access token.") from None
-    generation = claims.get("gen", 0)
-    if not isinstance(generation, int):
+    if "name" not in claims:  # issued before tokens named the user's uid (ADR 0018)
+        raise AuthenticationError(OUTDATED_SESSION)
+    generation, issued, start = claims.get("gen", 0), claims["iat"], claims.get("auth_time")
+    if not isinstance(generation, int) or not isinstance(issued, int):
         raise AuthenticationError("Invalid access token.")
-    return TokenSubject(str(claims["sub"]), generation)
+    if not isinstance(start, int):
+        start = issued
+    return TokenSubject(
+        str(claims["sub"]),
+        generation,
+        datetime.fromtimestamp(issued, UTC),
+        datetime.fromtimestamp(start, UTC),
+    )
 
 
 # --- dependencies ------------------------------------------------------------------------------
@@ -122,6 +161,12 @@ async def _db_dependency(request: Request) -> Database:
     """``get_db`` as a dependency: a coroutine, because FastAPI runs a plain function
     dependency in its thread pool (one hop, and a GIL hand-off, per dependency per request)."""
     return get_db(request)
+
+
+def client_address(request: Request) -> str:
+    """The caller's address: the socket's, or, behind a proxy listed in
+    ``PINFLOW_TRUSTED_PROXIES``, the one it forwarded (``trusted_proxies``)."""
+    return request.client.host if request.client else "unknown"
 
 
 def get_auth(request: Request) -> AuthConfig:
@@ -260,13 +305,15 @@ def create_access_token(
     request: Request, body: Annotated[LoginBody, Depends(_login_body)]
 ) -> LoginResponse:
     """Exchange a username and password for a JWT access token (Airflow 3's ``/auth/token``)."""
-    client = request.client.host if request.client else "unknown"
     config = get_auth(request)
-    principal = users.authenticate(
-        get_db(request), body.username, body.password, client=client, throttle=config.throttle
+    principal = logins.authenticate(
+        get_db(request),
+        body.username,
+        body.password,
+        client=client_address(request),
+        throttle=config.throttle,
     )
-    token = issue_access_token(config, principal.username, principal.token_generation)
-    return LoginResponse(access_token=token)
+    return LoginResponse(access_token=issue_access_token(config, principal))
 
 
 @router.post(

@@ -197,6 +197,28 @@ def users_create(
     emit_message(f"User {escape(username)} created", raw=user)
 
 
+@users.command("delete")
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@client_options
+def users_delete(username: str, yes: bool) -> None:
+    """Remove a user, their roles and API tokens (superusers only).
+
+    Their sessions end at once and stay ended, even if a user of the same name is created
+    later. The last active superuser cannot be removed.
+
+    \b
+    Examples:
+      pinflow users delete alice
+      pinflow users delete ci-bot --yes
+    """
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Remove user {username!r}?", abort=True, err=True)
+    with client() as api:
+        api.delete_user(username)
+    emit_message(f"User {escape(username)} removed", raw={"username": username})
+
+
 @users.command("grant")
 @click.argument("username")
 @click.argument("project")

@@ -163,6 +163,7 @@ def api_server(host: str, port: int, workers: int, home: Path | None) -> None:
         port=port,
         workers=workers,
         log_level="info",
+        proxy_headers=False,  # PINFLOW_TRUSTED_PROXIES decides (api.app.trust_proxies)
     )
 
 

@@ -118,6 +118,7 @@ class ApiThread:
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=5,
+            proxy_headers=False,  # PINFLOW_TRUSTED_PROXIES decides (api.app.trust_proxies)
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(

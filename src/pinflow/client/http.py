@@ -160,6 +160,9 @@ class PinflowClient:
         result: JSON = self.post("/api/users", body)
         return result
 
+    def delete_user(self, username: str) -> None:
+        self.request("DELETE", f"/api/users/{_p(username)}")
+
     def grant_role(self, username: str, project: str, role: str) -> JSON:
         body = {"project": project, "role": role}
         result: JSON = self.post(f"/api/users/{_p(username)}/roles", body)

@@ -57,6 +57,7 @@ class Principal:
     roles: Mapping[str, Role] = field(default_factory=dict)
     api_token_id: int | None = None  # set when the caller came in with an API token
     token_generation: int = 0  # the user's, which a new access token carries
+    uid: str = ""  # the user's immutable id, which a new access token names (``sub``)
 
 
 def permissions_of(role: Role) -> frozenset[Permission]:

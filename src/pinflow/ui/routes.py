@@ -22,6 +22,7 @@ from pinflow.ui import (
     session,
 )
 from pinflow.ui.session import LoginRequired, login_redirect
+from pinflow.ui.session_cookie import RenewSessionCookie
 from pinflow.ui.templating import render
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -83,6 +84,7 @@ def mount_ui(app: FastAPI) -> None:
     ):
         app.include_router(router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="ui-static")
+    app.add_middleware(RenewSessionCookie)
     json_handler = cast(Handler | None, app.exception_handlers.get(PinflowError))
     if json_handler is None:
         raise RuntimeError("mount_ui() needs the API's error handlers installed first.")

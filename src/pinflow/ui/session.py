@@ -1,7 +1,8 @@
 """Signing in and out of the web UI, and who the viewer of a page is (ADR 0005).
 
-The JWT that ``POST /auth/token`` would issue is kept in an HttpOnly cookie (``pinflow_token``,
-SameSite=Lax), which authenticates *page loads only*: every page is a GET without side effects.
+A JWT like the one ``POST /auth/token`` issues is kept in an HttpOnly cookie (``pinflow_token``,
+SameSite=Lax; it slides: ``session_cookie``), which authenticates *page loads only*: every
+page is a GET without side effects.
 The JSON API never reads the cookie. The page's script asks ``GET /ui/session/token`` for a
 short-lived JWT of the same user, keeps it in memory, and sends it as ``Authorization: Bearer``
 on every API call, so a cross-site request (which carries the cookie but cannot read that
@@ -10,21 +11,26 @@ answer, nor set the header without a CORS preflight that fails) can change nothi
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from pinflow.api.auth import get_auth, get_db, issue_access_token, principal_of_token
+from pinflow.api.auth import (
+    client_address,
+    get_auth,
+    get_db,
+    issue_access_token,
+    session_of_token,
+)
 from pinflow.errors import AuthenticationError, LoginThrottledError, PermissionDeniedError
 from pinflow.lifecycle.permissions import Principal
-from pinflow.services.commands import users
+from pinflow.services.commands import logins, users
+from pinflow.ui.session_cookie import COOKIE, renew_if_due, set_session_cookie
 from pinflow.ui.templating import render, secure
 
-COOKIE = "pinflow_token"
 SCRIPT_TOKEN_LIFETIME = timedelta(minutes=10)
 SCRIPT_HEADER = "x-pinflow-ui"  # a custom header: cross-origin, it needs a preflight
 HOME = "/ui/workflows"
@@ -43,13 +49,17 @@ class LoginRequired(Exception):  # noqa: N818 - a signal, not an error
 
 
 def _principal_from_cookie(request: Request) -> Principal | None:
+    """The cookie's user; the session slides on (``session_cookie``) as it is used."""
     token = request.cookies.get(COOKIE)
     if not token:
         return None
+    config = get_auth(request)
     try:
-        return principal_of_token(get_db(request), get_auth(request), token)
+        principal, subject = session_of_token(get_db(request), config, token)
     except AuthenticationError:
         return None
+    renew_if_due(request, config, principal, subject)
+    return principal
 
 
 def page_user(request: Request) -> Principal:
@@ -107,32 +117,29 @@ def login(
     if not same_origin(request):
         raise PermissionDeniedError("Cross-site login refused.")
     config = get_auth(request)
-    client = request.client.host if request.client else "unknown"
     try:
-        principal = users.authenticate(
-            get_db(request), username, password, client=client, throttle=config.throttle
+        principal = logins.authenticate(
+            get_db(request),
+            username,
+            password,
+            client=client_address(request),
+            throttle=config.throttle,
         )
     except (AuthenticationError, LoginThrottledError) as exc:
-        status = 429 if isinstance(exc, LoginThrottledError) else 401
-        return render(
+        page = render(
             request,
             "login.html",
             user=None,
             next=target,
             error=exc.message,
             username=username,
-            status_code=status,
+            status_code=429 if isinstance(exc, LoginThrottledError) else 401,
         )
+        if isinstance(exc, LoginThrottledError):
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        COOKIE,
-        issue_access_token(config, principal.username, principal.token_generation),
-        max_age=int(config.expiration.total_seconds()),
-        path="/",
-        secure=request.url.scheme == "https",
-        httponly=True,
-        samesite="lax",
-    )
+    set_session_cookie(response, request, config, principal, start=datetime.now(UTC))
     return secure(response)
 
 
@@ -150,9 +157,9 @@ def script_token(request: Request, user: PageUser) -> Response:
     """A short-lived JWT for the page's script (kept in memory, sent as a Bearer header)."""
     if request.headers.get(SCRIPT_HEADER) != "1":
         raise PermissionDeniedError(f"The {SCRIPT_HEADER} header is required.")
-    config = replace(get_auth(request), expiration=SCRIPT_TOKEN_LIFETIME)
+    config = get_auth(request)
     body = {
-        "access_token": issue_access_token(config, user.username, user.token_generation),
+        "access_token": issue_access_token(config, user, expiration=SCRIPT_TOKEN_LIFETIME),
         "token_type": "bearer",
         "expires_in": int(SCRIPT_TOKEN_LIFETIME.total_seconds()),
     }

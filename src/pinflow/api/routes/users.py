@@ -1,8 +1,8 @@
 """Users, project roles (``/api/users``) and the caller's own API tokens (``/api/tokens``).
 
-Creating users is for instance superusers; project admins may list users and grant or revoke
-roles in their projects. Any authenticated user manages their own API tokens; the secret is in
-the creation response only.
+Creating and removing users is for instance superusers; project admins may list users and
+grant or revoke roles in their projects. Any authenticated user manages their own API tokens;
+the secret is in the creation response only.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import AwareDatetime, Field
 
 from pinflow.api.auth import DbDep, PrincipalDep, SuperuserDep, authorize, require
@@ -24,6 +24,7 @@ router = APIRouter(prefix="/api", tags=["users"])
 
 class User(Camel):
     id: int
+    uid: str = Field(description="The user's immutable id (never reused, even for the same name)")
     username: str
     is_superuser: bool
     is_active: bool
@@ -34,6 +35,7 @@ class User(Camel):
     def of(cls, v: UserView) -> User:
         return cls(
             id=v.id,
+            uid=v.uid,
             username=v.username,
             is_superuser=v.is_superuser,
             is_active=v.is_active,
@@ -108,6 +110,15 @@ def create_user(db: DbDep, principal: SuperuserDep, body: NewUserBody) -> User:
         db, body.username, body.password, actor=principal.username, is_superuser=body.is_superuser
     )
     return User.of(view)
+
+
+@router.delete("/users/{username}", status_code=204)
+def delete_user(db: DbDep, username: str, principal: SuperuserDep) -> Response:
+    """Remove a user with their roles and API tokens (superusers only; audited). Their access
+    tokens stay refused even if a user of the same name is created later. The last active
+    superuser cannot be removed (409)."""
+    users.delete_user(db, username, actor=principal.username)
+    return Response(status_code=204)
 
 
 @router.post("/users/{username}/roles", response_model=User)

@@ -66,6 +66,7 @@ class AuditAction(StrEnum):
     USER_SESSIONS_ENDED = "user.sessions_ended"
     USER_ENABLED = "user.enabled"
     USER_DISABLED = "user.disabled"
+    USER_DELETED = "user.deleted"
     USER_ROLE_GRANTED = "user.role_granted"
     USER_ROLE_REVOKED = "user.role_revoked"
     TOKEN_CREATED = "token.created"  # noqa: S105

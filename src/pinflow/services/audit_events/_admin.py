@@ -75,6 +75,11 @@ def user_active_set(username: str, active: bool) -> AuditEntry:
     return on_user(A.USER_ENABLED if active else A.USER_DISABLED, username, {})
 
 
+def user_deleted(username: str, uid: str) -> AuditEntry:
+    """``uid``: which of the users ever named ``username`` it was."""
+    return on_user(A.USER_DELETED, username, {"uid": uid})
+
+
 def role_granted(username: str, *, project: str, role: str) -> AuditEntry:
     return on_user(A.USER_ROLE_GRANTED, username, {"project": project, "role": role})
 
@@ -92,9 +97,16 @@ def token_revoked(username: str, token: ApiToken) -> AuditEntry:
     return on_user(A.TOKEN_REVOKED, username, {"tokenId": token.id, "prefix": token.prefix})
 
 
-def login_failed(username: str, *, client: str, reason: str) -> AuditEntry:
-    """``reason``: ``unknown_user``, ``bad_password``, ``disabled`` or ``throttled``."""
-    meta = {"username": username, "client": client, "reason": reason}
+def login_failed(username: str, *, client: str, reason: str, last_at: datetime) -> AuditEntry:
+    """``reason``: ``unknown_user``, ``bad_password``, ``disabled`` or ``throttled``. The
+    first failure of a window: repeats raise its ``count`` and move ``lastAt`` (``_logins``)."""
+    meta = {
+        "username": username,
+        "client": client,
+        "reason": reason,
+        "count": 1,
+        "lastAt": last_at.isoformat(),
+    }
     return on_user(A.LOGIN_FAILED, username, meta)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pinflow.services.commands import _clear as clear
 from pinflow.services.commands import _dags as dags
 from pinflow.services.commands import _import_errors as import_errors
+from pinflow.services.commands import _logins as logins
 from pinflow.services.commands import _push as push
 from pinflow.services.commands import _resource_pools as pools
 from pinflow.services.commands import _resources as resources
@@ -22,15 +23,13 @@ from pinflow.services.commands._clear import ClearResult
 from pinflow.services.commands._import_errors import ImportErrorView
 from pinflow.services.commands._resource_pools import PoolView
 from pinflow.services.commands._resources import Cipher, ConnectionView, VariableView
-from pinflow.services.commands._users import DEFAULT_THROTTLE, LoginThrottle, TokenView, UserView
+from pinflow.services.commands._users import TokenView, UserView
 
 __all__ = [
-    "DEFAULT_THROTTLE",
     "Cipher",
     "ClearResult",
     "ConnectionView",
     "ImportErrorView",
-    "LoginThrottle",
     "PoolView",
     "TokenView",
     "UserView",
@@ -38,6 +37,7 @@ __all__ = [
     "clear",
     "dags",
     "import_errors",
+    "logins",
     "pools",
     "push",
     "resources",

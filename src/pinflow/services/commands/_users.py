@@ -3,10 +3,7 @@
 Secrets never leave this module in clear except once: the API token returned by
 ``create_api_token``. Passwords are hashed with argon2id; API tokens (``pf_<prefix>_<secret>``)
 are random, so a sha256 of the secret is enough to store them, and the prefix finds the row.
-Failed logins are audited as ``auth.login_failed`` with the username and the client, never the
-password, and throttled per username and client in the database (so the limit holds across
-API servers): after ``max_failures`` failures within ``window``, logins are refused until the
-oldest of them leaves the window.
+Password logins and their throttle are in ``_logins``.
 """
 
 from __future__ import annotations
@@ -17,11 +14,9 @@ import re
 import secrets
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from functools import cache
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,7 +24,6 @@ from pinflow.errors import (
     AuthenticationError,
     ConflictError,
     InvalidInputError,
-    LoginThrottledError,
     NotFoundError,
     Problem,
 )
@@ -40,16 +34,15 @@ from pinflow.services.common import now
 from pinflow.spec.models import ID_PATTERN
 from pinflow.store import repo
 from pinflow.store.db import Database
-from pinflow.store.tables import ID_LEN, ApiToken, LoginAttempt, Project, ProjectRole, User
+from pinflow.store.tables import (
+    ID_LEN,
+    ApiToken,
+    Project,
+    ProjectRole,
+    User,
+    new_uid,
+)
 
-
-@dataclass(frozen=True)
-class LoginThrottle:
-    max_failures: int = 5
-    window: timedelta = timedelta(minutes=5)
-
-
-DEFAULT_THROTTLE = LoginThrottle()
 # Not an argon2 hash, so no password verifies against it: the mark of a token-only account.
 NO_PASSWORD = "!"  # noqa: S105
 MIN_PASSWORD = 8
@@ -65,6 +58,7 @@ BAD_TOKEN = "Invalid API token."  # noqa: S105
 @dataclass(frozen=True)
 class UserView:
     id: int
+    uid: str
     username: str
     is_superuser: bool
     is_active: bool
@@ -122,7 +116,13 @@ def _roles(s: Session, user_id: int) -> dict[str, Role]:
 
 def _user_view(s: Session, row: User) -> UserView:
     return UserView(
-        row.id, row.username, row.is_superuser, row.is_active, row.created_at, _roles(s, row.id)
+        row.id,
+        row.uid,
+        row.username,
+        row.is_superuser,
+        row.is_active,
+        row.created_at,
+        _roles(s, row.id),
     )
 
 
@@ -141,7 +141,9 @@ def create_user(
         _check_password(password)
     hashed = NO_PASSWORD if password is None else _HASHER.hash(password)
     with db.transaction() as s:
-        row = User(username=username, password_hash=hashed, is_superuser=is_superuser)
+        row = User(
+            uid=new_uid(), username=username, password_hash=hashed, is_superuser=is_superuser
+        )
         row.is_active, row.created_at = True, now()
         s.add(row)
         try:
@@ -174,13 +176,41 @@ def set_active(db: Database, username: str, active: bool, *, actor: str) -> User
         return _user_view(s, row)
 
 
+def get_user(db: Database, username: str) -> UserView:
+    with db.read() as s:
+        return _user_view(s, _user_row(s, username))
+
+
+def delete_user(db: Database, username: str, *, actor: str) -> None:
+    """Remove a user, their roles and API tokens. Their access tokens die with them and stay
+    dead: they name the user's ``uid``, which no later user gets (even of the same name).
+    The last active superuser cannot be removed: nobody could then administer the instance."""
+    with db.transaction() as s:
+        row = _user_row(s, username)
+        if row.is_superuser and row.is_active:
+            others = select(User.id).where(
+                User.is_superuser.is_(True), User.is_active.is_(True), User.id != row.id
+            )
+            if s.scalars(others.limit(1).with_for_update()).first() is None:
+                raise ConflictError(
+                    f"User {username!r} is the last active superuser and cannot be removed; "
+                    "make another user a superuser first."
+                )
+        s.execute(delete(ApiToken).where(ApiToken.user_id == row.id))
+        s.execute(delete(ProjectRole).where(ProjectRole.user_id == row.id))
+        s.delete(row)
+        record(s, actor, events.user_deleted(username, row.uid))
+
+
 def list_users(db: Database) -> list[UserView]:
     with db.read() as s:
         return [_user_view(s, row) for row in s.scalars(select(User).order_by(User.username))]
 
 
 def grant_role(db: Database, username: str, project: str, role: Role, *, actor: str) -> UserView:
-    """Give ``username`` exactly ``role`` in ``project`` (replacing any role held there)."""
+    """Give ``username`` exactly ``role`` in ``project`` (replacing any role held there).
+    Replacing a role ends the user's sessions (ADR 0018); a first role in a project does not,
+    since it takes nothing away."""
     if not re.fullmatch(ID_PATTERN, project) or len(project) > ID_LEN:
         raise _invalid("project", "must be a project identifier (letters, digits, _ . -)")
     with db.transaction() as s:
@@ -191,8 +221,9 @@ def grant_role(db: Database, username: str, project: str, role: Role, *, actor: 
         ).one_or_none()
         if held is None:
             s.add(ProjectRole(user_id=user.id, project_id=pid, role=role.value, created_at=now()))
-        else:
+        elif held.role != role.value:
             held.role = role.value
+            _end_sessions(user)  # a changed role: sessions opened under the old one end
         s.flush()
         record(s, actor, events.role_granted(username, project=project, role=role.value))
         return _user_view(s, user)
@@ -207,31 +238,39 @@ def revoke_role(db: Database, username: str, project: str, *, actor: str) -> Use
         )
         if gone.rowcount == 0:  # type: ignore[attr-defined]
             raise NotFoundError(f"User {username!r} holds no role in project {project!r}.")
+        _end_sessions(user)  # authority taken away: every session opened with it ends
         record(s, actor, events.role_revoked(username, project=project))
         return _user_view(s, user)
 
 
 def _principal(s: Session, row: User, token_id: int | None = None) -> Principal:
     roles = _roles(s, row.id)
-    return Principal(row.username, row.is_superuser, roles, token_id, row.token_generation)
+    return Principal(row.username, row.is_superuser, roles, token_id, row.token_generation, row.uid)
 
 
 ENDED = (
-    "This session has ended: the password was changed, the account disabled, or every session "
-    "logged out. Log in again."
+    "This session has ended: the password or a role was changed, the account disabled, or "
+    "every session logged out. Log in again."
 )
 
 
-def principal_for(db: Database, username: str, generation: int = 0) -> Principal:
-    """The caller named by a verified JWT, re-read so that role changes apply at once; a token
-    of an earlier ``generation`` than the user's is refused (``end_sessions``)."""
+def principal_for(db: Database, uid: str, generation: int = 0) -> Principal:
+    """The caller whose immutable ``uid`` a verified JWT names, re-read so that role changes
+    apply at once; a token of an earlier ``generation`` than the user's is refused
+    (``end_sessions``)."""
     with db.read() as s:
-        row = s.scalars(select(User).where(User.username == username)).one_or_none()
+        row = s.scalars(select(User).where(User.uid == uid)).one_or_none()
         if row is None or not row.is_active:
             raise AuthenticationError("The user of this token no longer exists or is disabled.")
         if generation != row.token_generation:
             raise AuthenticationError(ENDED)
         return _principal(s, row)
+
+
+def principal_of_user(db: Database, username: str) -> Principal:
+    """``username`` as a caller, as a login would find them (to issue a token on their behalf)."""
+    with db.read() as s:
+        return _principal(s, _user_row(s, username))
 
 
 def end_sessions(db: Database, username: str, *, actor: str) -> None:
@@ -244,85 +283,6 @@ def end_sessions(db: Database, username: str, *, actor: str) -> None:
 
 def _end_sessions(row: User) -> None:
     row.token_generation = (row.token_generation or 0) + 1
-
-
-# --- password login ----------------------------------------------------------------------------
-
-
-@cache
-def _dummy_hash() -> str:
-    return _HASHER.hash("pinflow: equalise the time of unknown-user logins")
-
-
-def _verify(stored: str | None, password: str) -> bool:
-    """argon2 check; unknown users cost the same time, so timing does not reveal them."""
-    try:
-        return _HASHER.verify(stored or _dummy_hash(), password) and stored is not None
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-def _attempts_of(username: str, client: str) -> ColumnElement[bool]:
-    return (LoginAttempt.username == username) & (LoginAttempt.client == client)
-
-
-def _retry_after(s: Session, username: str, client: str, throttle: LoginThrottle) -> int:
-    """Seconds until the next login may be tried; 0 when not throttled."""
-    since = now() - throttle.window
-    recent = _attempts_of(username, client) & (LoginAttempt.at > since)
-    newest_first = select(LoginAttempt.at).where(recent).order_by(LoginAttempt.at.desc())
-    times = s.scalars(newest_first.limit(throttle.max_failures)).all()
-    if len(times) < throttle.max_failures:
-        return 0
-    return max(1, int((times[-1] - since).total_seconds()) + 1)
-
-
-def _record_failure(
-    db: Database, username: str, client: str, reason: str, throttle: LoginThrottle
-) -> None:
-    with db.transaction() as s:
-        stamp = now()
-        if reason != "throttled":  # refusals while throttled do not extend the cooldown
-            s.add(LoginAttempt(username=username, client=client, at=stamp))
-            s.execute(delete(LoginAttempt).where(LoginAttempt.at <= stamp - throttle.window))
-        record(s, "anonymous", events.login_failed(username, client=client, reason=reason))
-
-
-def authenticate(
-    db: Database,
-    username: str,
-    password: str,
-    *,
-    client: str,
-    throttle: LoginThrottle = DEFAULT_THROTTLE,
-) -> Principal:
-    """Check a username and password; raises ``AuthenticationError`` or ``LoginThrottledError``."""
-    username, client = username[:ID_LEN], (client or "unknown")[:ID_LEN]
-    with db.read() as s:
-        wait = _retry_after(s, username, client, throttle)
-        row = s.scalars(select(User).where(User.username == username)).one_or_none()
-    if wait:
-        _record_failure(db, username, client, "throttled", throttle)
-        raise LoginThrottledError(
-            f"Too many failed login attempts; try again in {wait} seconds.", retry_after=wait
-        )
-    usable = row is not None and row.is_active and row.password_hash != NO_PASSWORD
-    stored = row.password_hash if row is not None and usable else None
-    if not _verify(stored, password[:MAX_PASSWORD]):
-        reason = "unknown_user" if row is None else ("bad_password" if usable else "disabled")
-        _record_failure(db, username, client, reason, throttle)
-        raise AuthenticationError(BAD_LOGIN)
-    return _logged_in(db, username, client, password)
-
-
-def _logged_in(db: Database, username: str, client: str, password: str) -> Principal:
-    """A success forgives earlier failures and upgrades an outdated hash."""
-    with db.transaction() as s:
-        s.execute(delete(LoginAttempt).where(_attempts_of(username, client)))
-        row = _user_row(s, username)
-        if _HASHER.check_needs_rehash(row.password_hash):
-            row.password_hash = _HASHER.hash(password)
-        return _principal(s, row)
 
 
 # --- API tokens --------------------------------------------------------------------------------

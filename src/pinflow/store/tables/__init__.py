@@ -11,7 +11,14 @@ this face group them by aggregate (``_dags``, ``_runs``, ``_access``, ``_resourc
 once this package is imported, which is what Alembic compares the migrations with.
 """
 
-from pinflow.store.tables._access import ApiToken, AuditEvent, LoginAttempt, ProjectRole, User
+from pinflow.store.tables._access import (
+    ApiToken,
+    AuditEvent,
+    LoginAttempt,
+    ProjectRole,
+    User,
+    new_uid,
+)
 from pinflow.store.tables._dags import (
     Dag,
     DagImportError,
@@ -71,5 +78,6 @@ __all__ = [
     "WorkflowDefinition",
     "WorkflowSet",
     "XCom",
+    "new_uid",
     "utcnow",
 ]

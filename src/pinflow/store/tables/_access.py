@@ -4,13 +4,19 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pinflow.store.tables.base import DIGEST_LEN, ID_LEN, Base, UTCDateTime, utcnow
+from pinflow.store.tables.base import DIGEST_LEN, ID_LEN, UUID_LEN, Base, UTCDateTime, utcnow
+
+
+def new_uid() -> str:
+    """A user's immutable id: a random UUID, as a string."""
+    return str(uuid.uuid4())
 
 
 class User(Base):
@@ -20,6 +26,9 @@ class User(Base):
     __tablename__ = "user"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # What access tokens name (``sub``): never reused, so a token of a removed user cannot
+    # name a new user who takes the same username (ADR 0018).
+    uid: Mapped[str] = mapped_column(String(UUID_LEN), unique=True, default=new_uid)
     username: Mapped[str] = mapped_column(String(ID_LEN), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -63,14 +72,19 @@ class ApiToken(Base):
 
 
 class LoginAttempt(Base):
-    """A failed login, per username and client: the login throttle counts these.
+    """A failed login, per username and client: the login throttle counts these, per
+    (username, client), per client and per username (ADR 0018).
 
-    Kept in the database (not in process memory) so that the limit holds across any number
+    Kept in the database (not in process memory) so that the limits hold across any number
     of API servers; rows older than the throttle window are pruned as new failures arrive.
     """
 
     __tablename__ = "login_attempt"
-    __table_args__ = (Index("ix_login_attempt_who", "username", "client", "at"),)
+    __table_args__ = (
+        Index("ix_login_attempt_who", "username", "client", "at"),
+        Index("ix_login_attempt_client", "client", "at"),
+        Index("ix_login_attempt_at", "at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(ID_LEN))
