@@ -92,4 +92,3 @@ def stats_cmd(dag_id: str, version: str, compare_to: str | None) -> None:
         _show_one(body["stats"])
     else:
         _show_comparison(body)
-
