@@ -65,6 +65,7 @@ def test_compare_to_another_version(world: World) -> None:
     p95 = next(c for c in body["changes"] if (c["subject"], c["figure"]) == ("runs", "p95"))
     assert (p95["old"], p95["new"], p95["delta"]) == (5.8, None, None)
     assert p95["text"] == "runs p95 5.8 s → n/a"
+    assert p95["changed"] is True
     assert body["summary"].startswith("v1 vs v1: runs p50 4.0 s → n/a")
 
 

@@ -115,3 +115,6 @@ def test_comparison_deltas_and_summary(db: Database, versions: tuple[VersionView
     assert by_key[("load", "failures")].text == "load failures 17% → 0%"
     assert cmp.summary.startswith(f"v{v2.version} vs v{v1.version}: runs p50 5.5 s → 1.0 s")
     assert queries.get_version(db, v1.id).version == cmp.old.version.version
+    unchanged = by_key[("extract", "failures")]
+    assert (unchanged.text, unchanged.changed) == ("extract failures 0% → 0%", False)
+    assert "extract failures" not in cmp.summary

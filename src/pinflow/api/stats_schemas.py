@@ -77,12 +77,19 @@ class ChangeOut(Camel):
     old: float | None
     new: float | None
     delta: float | None = Field(description="new - old; null when either is missing.")
+    changed: bool = Field(description="Whether the figure moved as shown (0.1 s, 1%).")
     text: str = Field(description='For people, e.g. "load p95 4.1 s → 0.9 s".')
 
     @classmethod
     def of(cls, c: Change) -> ChangeOut:
         return cls(
-            subject=c.subject, figure=c.figure, old=c.old, new=c.new, delta=c.delta, text=c.text
+            subject=c.subject,
+            figure=c.figure,
+            old=c.old,
+            new=c.new,
+            delta=c.delta,
+            changed=c.changed,
+            text=c.text,
         )
 
 

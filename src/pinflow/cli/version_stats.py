@@ -60,7 +60,7 @@ def _show_comparison(body: JSON) -> None:
     columns = (Column("", "field", style="bold"), Column("old", "old"), Column("new", "new"))
     out.print(table_of(rows, columns, head))
     for change in body["changes"]:
-        if change["old"] != change["new"]:
+        if change["changed"]:
             out.print(escape(change["text"]))
 
 

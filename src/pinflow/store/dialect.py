@@ -43,6 +43,7 @@ from sqlalchemy import (
     case,
     extract,
     func,
+    or_,
     select,
     text,
 )
@@ -241,11 +242,12 @@ class SQLiteOps:
             (func.row_number().over(partition_by=groups, order_by=v) - 1).label("r"),
             func.count().over(partition_by=groups).label("n"),
         ).subquery("ranked")
-        columns = []
+        columns, needed = [], []
         for p in fractions:
             at = (ranked.c.n - 1) * p
             low = sql_cast(at, Integer)  # truncates: at >= 0
             weight = at - low
+            needed += [ranked.c.r == low, ranked.c.r == low + 1]
             columns.append(
                 func.sum(
                     case(
@@ -256,7 +258,8 @@ class SQLiteOps:
                 )
             )
         keyed = [ranked.c[k] for k in keys]
-        return select(*keyed, *columns).group_by(*keyed)
+        # Only the ranks around each fraction reach the aggregate (a few rows per group).
+        return select(*keyed, *columns).where(or_(*needed)).group_by(*keyed)
 
 
 class PostgresOps:

@@ -9,9 +9,9 @@ row is loaded into Python (ADR 0024). What counts:
   then it counts there); finished runs are those that succeeded or failed; a run's duration is
   ``end_date - start_date`` of a finished run;
 - a version's tries are the task tries that ran its code (``task_instance_try.version_id``):
-  a try of a re-bound run stays with the version it ran on. Retries are the tries after the
-  first of each task instance (retried or cleared), failures the tries that failed, a try's
-  duration ``end_date - start_date`` of a try with both;
+  a try of a re-bound run stays with the version it ran on. Retries are the tries that were
+  not their task instance's first (``try_number > 1``: retried or cleared), failures the
+  tries that failed, a try's duration ``end_date - start_date`` of a try with both;
 - p50/p95 are continuous percentiles (PostgreSQL's ``percentile_cont``: linear interpolation
   between the closest ranks, numpy's default), the same on SQLite; rounded to milliseconds.
 """
@@ -43,7 +43,7 @@ class TaskStats:
 
     task_id: str
     tries: int
-    retries: int  # tries after the first of each task instance
+    retries: int  # tries that were not their task instance's first (retried or cleared)
     failures: int  # tries that failed
     p50_seconds: float | None
     p95_seconds: float | None
@@ -89,6 +89,11 @@ class Change:
         return None if self.old is None or self.new is None else self.new - self.old
 
     @property
+    def changed(self) -> bool:
+        """The figure moved as people read it (to 0.1 s, or to 1%)."""
+        return _show(self.old, self.unit) != _show(self.new, self.unit)
+
+    @property
     def text(self) -> str:
         """e.g. ``load p95 4.1 s → 0.9 s`` or ``runs failures 12% → 0%``."""
         old, new = _show(self.old, self.unit), _show(self.new, self.unit)
@@ -106,7 +111,7 @@ class StatsComparison:
     @property
     def summary(self) -> str:
         """The changed figures in one line, e.g. ``v7 vs v6: load p95 4.1 s → 0.9 s``."""
-        moved = [c.text for c in self.changes if c.old != c.new]
+        moved = [c.text for c in self.changes if c.changed]
         head = f"v{self.new.version.version} vs v{self.old.version.version}"
         return f"{head}: {', '.join(moved)}" if moved else f"{head}: no change"
 
@@ -169,7 +174,7 @@ def _task_stats(s: Session, version_id: str) -> list[TaskStats]:
             version_id,
             TaskInstance.task_id,
             func.count(),
-            func.count(func.distinct(TaskInstanceTry.ti_id)),
+            func.sum(case((TaskInstanceTry.try_number > 1, 1), else_=0)),
             func.sum(failed),
         ).group_by(TaskInstance.task_id)
     ).all()
@@ -187,13 +192,13 @@ def _task_stats(s: Session, version_id: str) -> list[TaskStats]:
         row[0]: row[1:] for row in s.execute(ops.percentiles(samples, ["task_id"], "d", FRACTIONS))
     }
     stats = []
-    for task_id, tries, instances, failures in sorted(counts):
+    for task_id, tries, retries, failures in sorted(counts):
         p50, p95 = spread.get(task_id, (None, None))
         stats.append(
             TaskStats(
                 task_id,
                 int(tries),
-                int(tries) - int(instances),
+                int(retries or 0),
                 int(failures or 0),
                 _seconds(p50),
                 _seconds(p95),
