@@ -18,7 +18,7 @@ class TaskStatsOut(Camel):
 
     task_id: str
     tries: int
-    retries: int = Field(description="Tries after the first of each task instance.")
+    retries: int = Field(description="Tries that were not their task instance's first.")
     failures: int = Field(description="Tries that failed.")
     failure_rate: float | None = Field(description="failures / tries (0 to 1).")
     p50_seconds: float | None = Field(description=f"Try duration, {PERCENTILES}.")
