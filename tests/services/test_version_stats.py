@@ -118,3 +118,18 @@ def test_comparison_deltas_and_summary(db: Database, versions: tuple[VersionView
     unchanged = by_key[("extract", "failures")]
     assert (unchanged.text, unchanged.changed) == ("extract failures 0% → 0%", False)
     assert "extract failures" not in cmp.summary
+
+
+def test_one_sample_is_every_percentile(db: Database) -> None:
+    v = publish(db, "echo single")
+    seed(db, v, [PastRun("failed", 2.5, {"load": [Try("failed", 0.25)]})])
+    got = stats.version_stats(db, v.id)
+    assert (got.success_rate, got.p50_seconds, got.p95_seconds) == (0.0, 2.5, 2.5)
+    (load,) = got.tasks
+    assert (load.tries, load.retries, load.failures, load.p50_seconds, load.p95_seconds) == (
+        1,
+        0,
+        1,
+        0.25,
+        0.25,
+    )
