@@ -70,6 +70,13 @@ ROLE = {"project": "alpha", "role": "operator"}
 CASES = [
     Case("GET", "/api/workflows", "/api/workflows", signed_in()),
     Case("GET", W, "/api/workflows/{active}", on_alpha(READ)),
+    Case("GET", f"{W}/stats", "/api/workflows/{active}/stats", on_alpha(READ)),
+    Case(
+        "GET",
+        f"{W}/stats",
+        "/api/workflows/{active}/stats?compareTo={draft}",
+        on_alpha(READ),
+    ),
     Case("PATCH", W, "/api/workflows/{draft}", on_alpha(WRITE), {"description": "x"}),
     Case(
         "POST",

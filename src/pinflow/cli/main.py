@@ -15,6 +15,7 @@ from pinflow.cli.runs import runs, tasks
 from pinflow.cli.server import api_server, db, scheduler
 from pinflow.cli.standalone import standalone
 from pinflow.cli.traces import traces
+from pinflow.cli.version_stats import stats_cmd
 from pinflow.cli.versions import versions
 
 HELP = f"""Pinflow: workflows as immutable, versioned artifacts; every run pinned to its snapshot.
@@ -67,3 +68,4 @@ for command in (
 
 for maintenance in (backup_cmd, restore_cmd, clean_cmd):
     db.add_command(maintenance)
+versions.add_command(stats_cmd)

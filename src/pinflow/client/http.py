@@ -253,6 +253,12 @@ class PinflowClient:
         result: JSON = self.get(f"/api/workflows/{_p(version_id)}")
         return result
 
+    def workflow_stats(self, version_id: str, compare_to: str | None = None) -> JSON:
+        """A version's run statistics; with ``compare_to``, against that version's."""
+        params = {} if compare_to is None else {"compareTo": compare_to}
+        result: JSON = self.get(f"/api/workflows/{_p(version_id)}/stats", **params)
+        return result
+
     def workflow_action(self, version_id: str, action: str, body: Any = None) -> JSON:
         """``create-version``, ``publish``, ``deprecate``, ``revert-to-draft``, ``restore``,
         ``set-current``: the seed's POST actions on one version."""

@@ -14,7 +14,11 @@ no service asks which database it runs on (ADR 0011):
   ``ON CONFLICT``;
 - waking schedulers in other processes (``notify``): ``pg_notify``; SQLite has no channel;
 - what the scheduler may rely on: one writer (``one_writer``), ``LISTEN`` (``listens``), a
-  connection held open to keep the WAL (``keeps_wal_connection``).
+  connection held open to keep the WAL (``keeps_wal_connection``);
+- the arithmetic of statistics (ADR 0024): the seconds between two timestamps
+  (``seconds_between``) and continuous percentiles of grouped samples (``percentiles``):
+  PostgreSQL's ``percentile_cont``; on SQLite, which has none, the same definition from
+  ``ROW_NUMBER()``/``COUNT()`` windows.
 
 ``Database`` picks the object once (``db.dialect_ops``); code that has only a session or a
 connection asks ``dialect_ops(bind)``, a dictionary lookup by the dialect's name.
@@ -26,7 +30,24 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, cast
 
-from sqlalchemy import Connection, Engine, Table, bindparam, func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    Select,
+    Subquery,
+    Table,
+    bindparam,
+    case,
+    extract,
+    func,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -103,6 +124,16 @@ class DialectOps(Protocol):
 
     def notify(self, session: Session, channel: str) -> None:
         """Tell listeners of ``channel`` in other processes, once ``session`` commits."""
+
+    def seconds_between(self, start: Any, end: Any) -> ColumnElement[float]:
+        """``end - start`` in seconds (a float; NULL when either is NULL)."""
+
+    def percentiles(
+        self, samples: Subquery, keys: Sequence[str], value: str, fractions: Sequence[float]
+    ) -> Select[Any]:
+        """Per group of ``samples`` (its ``keys`` columns): the keys, then the continuous
+        percentile of its ``value`` column at each of ``fractions`` (PostgreSQL's
+        ``percentile_cont``: linear interpolation between the closest ranks)."""
 
 
 # --- what a claim reads -------------------------------------------------------------------------
@@ -195,6 +226,41 @@ class SQLiteOps:
     def notify(self, session: Session, channel: str) -> None:
         """No channel to other processes: their next poll finds the run."""
 
+    def seconds_between(self, start: Any, end: Any) -> ColumnElement[float]:
+        return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+    def percentiles(
+        self, samples: Subquery, keys: Sequence[str], value: str, fractions: Sequence[float]
+    ) -> Select[Any]:
+        # SQLite has no percentile_cont: rank each sample in its group, then weigh the two
+        # ranks around (n - 1) * p (0-based) by their distance to it; the same definition.
+        groups = [samples.c[k] for k in keys]
+        v = samples.c[value]
+        ranked = select(
+            *groups,
+            v.label("v"),
+            (func.row_number().over(partition_by=groups, order_by=v) - 1).label("r"),
+            func.count().over(partition_by=groups).label("n"),
+        ).subquery("ranked")
+        columns, needed = [], []
+        for p in fractions:
+            at = (ranked.c.n - 1) * p
+            low = sql_cast(at, Integer)  # truncates: at >= 0
+            weight = at - low
+            needed += [ranked.c.r == low, ranked.c.r == low + 1]
+            columns.append(
+                func.sum(
+                    case(
+                        (ranked.c.r == low, ranked.c.v * (1 - weight)),
+                        (ranked.c.r == low + 1, ranked.c.v * weight),
+                        else_=0.0,
+                    )
+                )
+            )
+        keyed = [ranked.c[k] for k in keys]
+        # Only the ranks around each fraction reach the aggregate (a few rows per group).
+        return select(*keyed, *columns).where(or_(*needed)).group_by(*keyed)
+
 
 class PostgresOps:
     """PostgreSQL: many writers; rows are locked (``SELECT … FOR UPDATE``) in ADR 0002's
@@ -249,6 +315,17 @@ class PostgresOps:
     def notify(self, session: Session, channel: str) -> None:
         # Delivered on commit only, never after a rollback.
         session.execute(_NOTIFY, {"channel": channel})
+
+    def seconds_between(self, start: Any, end: Any) -> ColumnElement[float]:
+        return sql_cast(extract("epoch", end - start), Float)
+
+    def percentiles(
+        self, samples: Subquery, keys: Sequence[str], value: str, fractions: Sequence[float]
+    ) -> Select[Any]:
+        groups = [samples.c[k] for k in keys]
+        v = samples.c[value]
+        columns = [func.percentile_cont(p).within_group(v) for p in fractions]
+        return select(*groups, *columns).group_by(*groups)
 
 
 SQLITE: Final = SQLiteOps()

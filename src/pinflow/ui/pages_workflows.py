@@ -18,7 +18,7 @@ from pinflow.lifecycle.diff import diff_specs
 from pinflow.lifecycle.permissions import Permission, Principal, projects_with
 from pinflow.lifecycle.states import VersionStatus
 from pinflow.services.commands import import_errors
-from pinflow.services.reads import VersionView, dag_queries, queries
+from pinflow.services.reads import VersionView, dag_queries, queries, version_stats
 from pinflow.services.reads import read_models as reads
 from pinflow.spec.validation import check_spec
 from pinflow.ui.actions import Page, actions_for
@@ -133,6 +133,7 @@ def workflow(request: Request, db: DbDep, user: PageUser, workflow_id: str) -> R
         runs_total=runs_total,
         live={v.id: runs_live},
         layout=spec_layout(spec),
+        stats=version_stats.version_stats(db, workflow_id),
         actions=actions_for(
             Page.DETAIL, v.status, deleted=v.deleted, project=v.project, viewer=user
         ),
@@ -191,4 +192,13 @@ def diff(
         db, dag_id=new.dag_id, include_deleted=True, limit=VERSIONS_SHOWN
     )
     changes = diff_specs(queries.get_version_spec(db, from_), queries.get_version_spec(db, to))
-    return render(request, "diff.html", user=user, old=old, new=new, d=changes, versions=versions)
+    return render(
+        request,
+        "diff.html",
+        user=user,
+        old=old,
+        new=new,
+        d=changes,
+        versions=versions,
+        stats=version_stats.compare(db, to, from_),
+    )

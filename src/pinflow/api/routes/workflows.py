@@ -29,9 +29,11 @@ from pinflow.api.schemas import (
     WorkflowList,
     WorkflowWithMessage,
 )
+from pinflow.api.stats_schemas import VersionStatsReply
+from pinflow.errors import NotFoundError
 from pinflow.lifecycle.permissions import Permission, Principal, projects_with
 from pinflow.services.commands import runs, version_deletes, versions
-from pinflow.services.reads import queries
+from pinflow.services.reads import queries, version_stats
 from pinflow.spec.canonical import spec_to_dict
 from pinflow.spec.validation import parse_spec
 from pinflow.store.db import Database
@@ -84,6 +86,33 @@ def get_workflow(db: DbDep, workflow_id: str, _: Reader) -> WorkflowDetail:
     """One version with its definition (trigger, variables, steps, transitions)."""
     view = queries.get_version(db, workflow_id)
     return WorkflowDetail.of_spec(view, queries.get_version_spec(db, workflow_id))
+
+
+@router.get("/{workflow_id}/stats", response_model=VersionStatsReply)
+def get_workflow_stats(
+    db: DbDep,
+    workflow_id: str,
+    principal: Reader,
+    compare_to: Annotated[
+        str | None,
+        Query(
+            alias="compareTo",
+            max_length=250,
+            description="Another version's id: its figures, and each one's change to this one.",
+        ),
+    ] = None,
+) -> VersionStatsReply:
+    """Run statistics of this version: runs, success rate, p50/p95 durations of runs and of
+    each task, tries, retries and failures per task, first and last run (ADR 0024)."""
+    if compare_to is None:
+        return VersionStatsReply.of(version_stats.version_stats(db, workflow_id))
+    hidden = f"Workflow version {compare_to!r} (compareTo) was not found."
+    try:
+        other = queries.get_version(db, compare_to)
+    except NotFoundError:
+        raise NotFoundError(hidden) from None
+    authorize(principal, Permission.WORKFLOW_READ, other.project, hidden=hidden)
+    return VersionStatsReply.of_comparison(version_stats.compare(db, workflow_id, compare_to))
 
 
 @router.patch("/{workflow_id}", response_model=EditedWorkflow)

@@ -1,5 +1,6 @@
 """Reads: the read models the API, the UI and the CLI show (DAGs, versions, runs, task
-instances, XComs, the audit log, the grid, the fleet of schedulers and workers). They never
+instances, XComs, the audit log, the grid, the fleet of schedulers and workers, per-version
+statistics). They never
 write, and import neither ``commands`` nor ``engine``.
 
 This face is the room's public API; the modules behind it are private."""
@@ -17,6 +18,7 @@ from pinflow.services.reads import _read_models as read_models
 from pinflow.services.reads import _run_queries as run_queries
 from pinflow.services.reads import _task_queries as task_queries
 from pinflow.services.reads import _traces as traces
+from pinflow.services.reads import _version_stats as version_stats
 from pinflow.services.reads import _views as views
 from pinflow.services.reads import _xcoms as xcoms
 from pinflow.services.reads._dag_queries import DagDetails, DagFilter, DagInfo
@@ -25,6 +27,7 @@ from pinflow.services.reads._fleet import ComponentView, FleetView
 from pinflow.services.reads._queries import MAX_PAGE, Page
 from pinflow.services.reads._run_queries import RANGE_FIELDS, DateRange, RunFilter, RunInfo
 from pinflow.services.reads._task_queries import TaskFilter, TaskInstanceInfo, TaskRef, TryInfo
+from pinflow.services.reads._version_stats import Change, StatsComparison, TaskStats, VersionStats
 from pinflow.services.reads._views import AuditEventView, RunView, VersionView
 from pinflow.services.reads._xcoms import XComFilter, XComInfo
 
@@ -32,6 +35,7 @@ __all__ = [
     "MAX_PAGE",
     "RANGE_FIELDS",
     "AuditEventView",
+    "Change",
     "ComponentView",
     "DagDetails",
     "DagFilter",
@@ -43,10 +47,13 @@ __all__ = [
     "RunFilter",
     "RunInfo",
     "RunView",
+    "StatsComparison",
     "TaskFilter",
     "TaskInstanceInfo",
     "TaskRef",
+    "TaskStats",
     "TryInfo",
+    "VersionStats",
     "VersionView",
     "XComFilter",
     "XComInfo",
@@ -61,6 +68,7 @@ __all__ = [
     "run_queries",
     "task_queries",
     "traces",
+    "version_stats",
     "views",
     "xcoms",
 ]
