@@ -1,0 +1,110 @@
+"""Issue #16 points 2 and 3 in the browser: Start Run with a form generated from the DAG's
+params (kept in sync with the raw JSON, unknown keys warned, the server's message shown once);
+mark a task (with up/downstream) and a run success or failed; clear many tasks of the grid at
+once with the same dry-run plan as a single clear.
+
+Runs progress only when the test drains them with ``run_until_idle``; the pages' live refresh
+picks the change up. Real uvicorn, real Chromium, SQLite (the API tests cover PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from playwright.sync_api import Page, expect
+from tests.ui.conftest import Server
+from tests.ui.helpers import Watch, publish, screenshot
+
+from pinflow.spec.models import DagSpec, TaskSpec
+
+LIVE = 10_000  # ms
+
+
+def params_spec(dag_id: str) -> DagSpec:
+    return DagSpec(
+        dag_id=dag_id,
+        name="Params",
+        project="alpha",
+        params={
+            "day": {"type": "string", "default": "today", "description": "Which day to load"},
+            "mode": {"type": "string", "enum": ["fast", "full"], "default": "fast"},
+            "limit": {"type": "integer", "required": True, "minimum": 1, "maximum": 10},
+            "dry": {"type": "boolean", "default": False},
+        },
+        tasks=[TaskSpec(task_id="only", kind="bash", bash_command="echo only")],
+    )
+
+
+def chain_spec(dag_id: str, *, fail: str = "") -> DagSpec:
+    """a -> b -> c; ``fail`` names the task whose command fails."""
+    tasks = []
+    for i, t in enumerate("abc"):
+        command = "exit 1" if t == fail else f"echo {t}"
+        after = list("abc"[i - 1 : i])
+        tasks.append(TaskSpec(task_id=t, kind="bash", bash_command=command, depends_on=after))
+    return DagSpec(dag_id=dag_id, name=dag_id, project="alpha", tasks=tasks)
+
+
+def conf_of(page: Page) -> dict[str, object]:
+    value = json.loads(page.locator("#run-conf").input_value())
+    assert isinstance(value, dict)
+    return value
+
+
+def test_start_run_shows_a_form_of_the_params_in_sync_with_the_raw_json(
+    page: Page, server: Server, watch: Watch
+) -> None:
+    v1 = publish(server.db, params_spec("ui_params"))
+    page.goto(f"{server.url}/ui/workflows/{v1}")
+    page.locator("#detail-actions").get_by_role("button", name="Start Run", exact=True).click()
+    expect(page.locator("#param-day")).to_have_value("today")
+    expect(page.locator("#help-day")).to_contain_text("Which day to load")
+    expect(page.locator("#param-mode option")).to_have_text(["(default)", "fast", "full"])
+    expect(page.locator("#param-limit")).to_have_attribute("type", "number")
+    expect(page.locator("#param-limit")).to_have_attribute("max", "10")
+    expect(page.locator("label:has(#param-limit) .param-name")).to_have_text("limit *")
+    expect(page.locator("#param-dry")).not_to_be_checked()
+
+    # Form -> JSON: only what differs from the defaults.
+    page.fill("#param-limit", "4")
+    page.select_option("#param-mode", label="full")
+    page.click("#tab-json")
+    assert conf_of(page) == {"limit": 4, "mode": "full"}
+    screenshot(page, "trigger-form-json")
+
+    # JSON -> form, and a key the DAG does not declare is warned about.
+    page.fill("#run-conf", '{"limit": 3, "colour": "red", "dry": true}')
+    expect(page.locator("#run-conf-warning")).to_contain_text("Not a parameter of this DAG: colour")
+    page.click("#tab-form")
+    expect(page.locator("#param-limit")).to_have_value("3")
+    expect(page.locator("#param-mode option:checked")).to_have_text("fast")  # its default
+    expect(page.locator("#param-dry")).to_be_checked()
+
+    # The server's refusal appears once, not once per list.
+    page.fill("#param-limit", "50")
+    watch.expect(400, "/runs")
+    page.click("#dialog-confirm")
+    error = page.locator("#dialog-error")
+    expect(error).to_contain_text("expected at most 10, got 50")
+    assert error.inner_text().count("expected at most 10") == 1
+    screenshot(page, "trigger-form")
+
+    page.fill("#param-limit", "5")
+    page.click("#dialog-confirm")
+    expect(page).to_have_url(re.compile(r"/ui/dags/ui_params/runs/manual__"))
+    conf = page.locator("#run-live dd code").last
+    expect(conf).to_contain_text('"limit": 5')
+    expect(conf).to_contain_text('"colour": "red"')
+
+
+def test_a_dag_without_params_says_so_and_keeps_the_raw_json(page: Page, server: Server) -> None:
+    v1 = publish(server.db, chain_spec("ui_noparams"))
+    page.goto(f"{server.url}/ui/workflows/{v1}")
+    page.locator("#detail-actions").get_by_role("button", name="Start Run", exact=True).click()
+    expect(page.locator("#run-form")).to_contain_text("declares no parameters")
+    page.click("#tab-json")
+    page.fill("#run-conf", "[1")
+    expect(page.locator("#run-conf-warning")).to_contain_text("not a valid JSON object")
+    page.click("#dialog-confirm")
+    expect(page.locator("#dialog-error")).to_contain_text("The configuration is not valid JSON")
