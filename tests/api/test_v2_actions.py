@@ -143,6 +143,29 @@ def test_marking_a_task_success_finishes_its_failed_run(world: World) -> None:
     assert len(audit_log.query_audit(world.db, action="task.state_set")[0]) == 1
 
 
+def test_a_mark_dry_run_answers_what_would_change_and_changes_nothing(world: World) -> None:
+    url = f"{TI}/extract/dry_run"
+    body = {"new_state": "failed", "include_downstream": True}
+    preview = world.call(ADMIN, "PATCH", url, body)
+    assert preview.status_code == 200, preview.text
+    moving = {(t["task_id"], t["state"]) for t in preview.json()["task_instances"]}
+    assert moving == {("extract", "success")}  # load is failed already: it would not change
+    up = {"new_state": "skipped", "include_upstream": True}
+    upstream = world.call(ADMIN, "PATCH", f"{TI}/load/dry_run", up)
+    assert {t["task_id"] for t in upstream.json()["task_instances"]} == {"load", "extract"}
+    states = {t["task_id"]: t["state"] for t in get(world, TI)["task_instances"]}
+    assert states == {"extract": "success", "load": "failed"}
+    assert get(world, RUN)["state"] == "failed"
+    assert audit_log.query_audit(world.db, action="task.state_set")[0] == []
+    note_only = world.call(ADMIN, "PATCH", url, {"note": "x"})
+    assert note_only.json() == {"task_instances": [], "total_entries": 0}
+    missing = world.call(ADMIN, "PATCH", url + "?update_mask=new_state", {})
+    assert missing.status_code == 400
+    assert "new_state" in missing.json()["detail"]
+    unknown = world.call(ADMIN, "PATCH", f"{TI}/nope/dry_run", {"new_state": "success"})
+    assert unknown.status_code == 404
+
+
 def test_marking_a_run_failed_fails_live_tasks_and_skips_the_rest(world: World) -> None:
     _start_a_task(world, "r2")
     url = f"{RUN[:-2]}r2"

@@ -1,6 +1,8 @@
 """Airflow's task instance endpoints: list (``~`` for every DAG or run), get, mark
 (``PATCH``), tries, logs per try, and ``POST /dags/{dag_id}/clearTaskInstances``.
 
+``PATCH …/dry_run`` (Airflow 3's) answers what a mark would change, changing nothing.
+
 Logs: the try's log file, read here from the path its try row records; without
 ``full_content`` only the last ``LOG_TAIL_BYTES`` are sent, with a first line saying so. With
 ``Accept: text/plain`` the log is sent as text. Clearing answers Airflow's collection of the
@@ -243,6 +245,39 @@ def patch_task_instance(
     named = task_queries.get_task_instance(db, ref)
     rest = [ti for ti in changed if ti.id != named.id]
     found = [TaskInstanceResponse.of(ti) for ti in [named, *rest]]
+    return TaskInstanceCollectionResponse(task_instances=found, total_entries=len(found))
+
+
+@router.patch(f"{TI}/dry_run", response_model=TaskInstanceCollectionResponse)
+def patch_task_instance_dry_run(
+    *,
+    db: DbDep,
+    dag_id: str,
+    dag_run_id: str,
+    task_id: str,
+    body: PatchTaskInstanceBody,
+    _: Operator,
+    map_index: MapIndex = -1,
+    update_mask: UpdateMask = None,
+) -> TaskInstanceCollectionResponse:
+    """What the same ``PATCH`` would change, changing nothing: the task instances a mark
+    would move (none when they already have the state); a note alone changes no state."""
+    refuse_unsupported(body, ("include_future", "include_past"))
+    fields = update_fields(update_mask, {"new_state", "note"}, body.model_fields_set)
+    found: list[TaskInstanceResponse] = []
+    if "new_state" in fields:
+        if body.new_state is None:
+            raise InvalidInputError("new_state: one of success, failed, skipped is required.")
+        changing = task_states.set_task_state(
+            db,
+            TaskRef(dag_id, dag_run_id, task_id, map_index),
+            TaskState(body.new_state),
+            actor="",
+            include_upstream=body.include_upstream,
+            include_downstream=body.include_downstream,
+            dry_run=True,
+        )
+        found = [TaskInstanceResponse.of(ti) for ti in changing]
     return TaskInstanceCollectionResponse(task_instances=found, total_entries=len(found))
 
 
