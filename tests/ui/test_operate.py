@@ -14,9 +14,11 @@ import re
 
 from playwright.sync_api import Page, expect
 from tests.ui.conftest import Server
-from tests.ui.helpers import Watch, publish, screenshot
+from tests.ui.helpers import Watch, audit_shows, bash_handler, publish, screenshot
 
+from pinflow.services.commands import _runs as runs
 from pinflow.spec.models import DagSpec, TaskSpec
+from pinflow.testing import run_until_idle
 
 LIVE = 10_000  # ms
 
@@ -108,3 +110,67 @@ def test_a_dag_without_params_says_so_and_keeps_the_raw_json(page: Page, server:
     expect(page.locator("#run-conf-warning")).to_contain_text("not a valid JSON object")
     page.click("#dialog-confirm")
     expect(page.locator("#dialog-error")).to_contain_text("The configuration is not valid JSON")
+
+
+def run_page(page: Page, server: Server, dag_id: str) -> str:
+    """The page of the DAG's only run; its run id."""
+    page.goto(f"{server.url}/ui/dags/{dag_id}/runs")
+    page.locator("#runs-table a").first.click()
+    return page.locator("#run-id").inner_text()
+
+
+def test_marking_a_failed_task_success_with_its_downstream_finishes_the_run(
+    page: Page, server: Server
+) -> None:
+    v1 = publish(server.db, chain_spec("ui_mark", fail="b"))
+    runs.trigger_run(server.db, version_id=v1, actor="admin")
+    run_until_idle(server.db, bash_handler)
+    run_page(page, server, "ui_mark")
+    expect(page.locator("#run-state")).to_have_text("failed")
+    expect(page.locator("#task-c [data-testid=task-state]")).to_have_text("upstream_failed")
+
+    page.locator("#task-b").get_by_role("button", name="Mark…").click()
+    expect(page.locator("#mark-state")).to_have_value("success")  # the opposite of failed
+    expect(page.locator("#mark-tasks tr")).to_have_count(1)
+    expect(page.locator("#mark-tasks")).to_contain_text("failed → success")
+    page.check("#mark-downstream")
+    expect(page.locator("#mark-tasks tr")).to_have_count(2)
+    expect(page.locator("#mark-tasks tr[data-task=c]")).to_contain_text("upstream_failed → success")
+    page.check("#mark-upstream")  # a is success already: nothing more changes
+    expect(page.locator("#mark-tasks tr")).to_have_count(2)
+    screenshot(page, "mark-task")
+    page.click("#dialog-confirm")
+    expect(page.locator("#flash")).to_have_text("Marked b, c success.")
+    for task in "abc":
+        expect(page.locator(f"#task-{task} [data-testid=task-state]")).to_have_text("success")
+    expect(page.locator("#run-state")).to_have_text("success")
+
+    # Marking it back to what it is already: the dry run says so, confirm is disabled.
+    page.locator("#task-a").get_by_role("button", name="Mark…").click()
+    page.select_option("#mark-state", "success")
+    expect(page.locator("#mark-plan")).to_contain_text("Nothing to change")
+    expect(page.locator("#dialog-confirm")).to_be_disabled()
+    page.click("#dialog-cancel")
+    audit_shows(page, server.url, "ui_mark", ["task.state_set"])
+
+
+def test_marking_a_run_failed_then_success(page: Page, server: Server) -> None:
+    v1 = publish(server.db, chain_spec("ui_markrun"))
+    runs.trigger_run(server.db, version_id=v1, actor="admin")
+    run_page(page, server, "ui_markrun")
+    expect(page.locator("#run-state")).to_have_text("queued")
+    actions = page.locator("#run-actions")
+    actions.get_by_role("button", name="Mark run failed").click()
+    expect(page.locator("#mark-run-tasks")).to_contain_text("the ones not started skipped")
+    page.click("#dialog-confirm")
+    expect(page.locator("#flash")).to_contain_text("marked failed.")
+    expect(page.locator("#run-state")).to_have_text("failed")
+    expect(page.locator("#task-a [data-testid=task-state]")).to_have_text("skipped")
+    expect(actions.get_by_role("button", name="Mark run failed")).to_have_count(0)
+
+    actions.get_by_role("button", name="Mark run success").click()
+    page.click("#dialog-confirm")
+    expect(page.locator("#flash")).to_contain_text("marked success.")
+    expect(page.locator("#run-state")).to_have_text("success")
+    expect(page.locator("#task-a [data-testid=task-state]")).to_have_text("skipped")  # an outcome
+    audit_shows(page, server.url, "ui_markrun", ["run.state_set"])

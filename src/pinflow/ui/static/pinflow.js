@@ -333,6 +333,8 @@
     }),
     "clear-task": (b) => clearTasks(b, [b.dataset.task], b.dataset.task),
     "clear-failed": (b) => clearTasks(b, null, "the failed tasks"),
+    "mark-task": (b) => markTask(b),
+    "mark-run": (b) => markRun(b),
     "show-tries": (b) => showTries(b),
     "show-log": (b) => showLog(b),
   };
@@ -413,6 +415,61 @@
     const rerun = () => preview(body).catch((err) => dialogError(err.message));
     $("#clear-downstream", body).addEventListener("change", rerun);
     rerun();
+  }
+
+  // --- marking a task or a run: the task instances that would change, first ---------------
+
+  const runPath = (dag, run) => "/api/v2/dags/" + enc(dag) + "/dagRuns/" + enc(run);
+
+  function markTask(b) {
+    const { dag, run, task } = b.dataset;
+    const mapIndex = Number(b.dataset.mapIndex);
+    const label = task + (mapIndex >= 0 ? "[" + mapIndex + "]" : "");
+    const path = runPath(dag, run) + "/taskInstances/" + enc(task);
+    const query = "?map_index=" + mapIndex;
+    const request = (body) => ({
+      new_state: $("#mark-state", body).value,
+      include_upstream: $("#mark-upstream", body).checked,
+      include_downstream: $("#mark-downstream", body).checked,
+    });
+    const body = openDialog("tpl-mark-task", { label, run }, async (dialogBody) => {
+      const r = await call("PATCH", path + query, request(dialogBody));
+      reloadWith("Marked " + r.task_instances.map(tiLabel).join(", ") + " " + request(dialogBody).new_state + ".");
+    });
+    $("#mark-state", body).value = b.dataset.state === "success" ? "failed" : "success";
+    const preview = async () => {
+      const box = $("#mark-plan", body);
+      box.textContent = "Computing…";
+      const r = await call("PATCH", path + "/dry_run" + query, request(body));
+      $("#dialog-confirm").disabled = r.task_instances.length === 0;
+      if (r.task_instances.length === 0) { box.textContent = "Nothing to change: they have this state already."; return; }
+      const table = Object.assign(document.createElement("table"), { className: "table", id: "mark-tasks" });
+      for (const ti of r.task_instances) {
+        const row = table.insertRow();
+        row.dataset.task = tiLabel(ti);
+        cell(row, tiLabel(ti));
+        cell(row, (ti.state || "none") + " → " + request(body).new_state);
+      }
+      box.replaceChildren(table);
+    };
+    const rerun = () => preview().catch((err) => dialogError(err.message));
+    for (const id of ["#mark-state", "#mark-upstream", "#mark-downstream"]) $(id, body).addEventListener("change", rerun);
+    rerun();
+  }
+
+  const tiLabel = (ti) => ti.task_id + (ti.map_index >= 0 ? "[" + ti.map_index + "]" : "");
+
+  const RUN_MARKS = {
+    success: "every task not yet success, skipped or removed becomes success",
+    failed: "its queued and running tasks become failed, the ones not started skipped; finished tasks keep their state",
+  };
+
+  function markRun(b) {
+    const { dag, run, state } = b.dataset;
+    openDialog("tpl-mark-run", { run, state, tasks: RUN_MARKS[state] }, async () => {
+      const r = await call("PATCH", runPath(dag, run) + "?update_mask=state", { state });
+      reloadWith("Run " + r.dag_run_id + " marked " + r.state + ".");
+    });
   }
 
   // --- tries and logs ----------------------------------------------------------------------
