@@ -174,3 +174,41 @@ def test_marking_a_run_failed_then_success(page: Page, server: Server) -> None:
     expect(page.locator("#run-state")).to_have_text("success")
     expect(page.locator("#task-a [data-testid=task-state]")).to_have_text("skipped")  # an outcome
     audit_shows(page, server.url, "ui_markrun", ["run.state_set"])
+
+
+def test_clearing_tasks_of_several_runs_from_the_grid_shows_each_runs_plan(
+    page: Page, server: Server
+) -> None:
+    v1 = publish(server.db, chain_spec("ui_many", fail="c"))
+    for _ in range(2):
+        runs.trigger_run(server.db, version_id=v1, actor="admin")
+    run_until_idle(server.db, bash_handler)
+    publish(server.db, chain_spec("ui_many"), deprecate_previous=True)
+    page.goto(f"{server.url}/ui/dags/ui_many/runs")
+    expect(page.locator("#clear-selected")).to_be_hidden()
+    page.click("#select-tasks")
+    expect(page.locator("#clear-selected")).to_be_disabled()
+    cs = page.locator("#runs-grid a.cell[data-task=c]")
+    bs = page.locator("#runs-grid a.cell[data-task=b]")
+    for cell in (cs.nth(0), cs.nth(1), bs.nth(1), bs.nth(0)):
+        cell.click()
+    bs.nth(0).click()  # a second click unselects
+    expect(page).to_have_url(f"{server.url}/ui/dags/ui_many/runs")  # no navigation
+    expect(page.locator("#selection-count")).to_have_text("3 selected")
+    expect(page.locator("#runs-grid a.cell.selected")).to_have_count(3)
+
+    page.click("#clear-selected")
+    expect(page.locator("#dialog")).to_contain_text("Clear 3 task instance(s) in 2 runs")
+    plans = page.locator("#clear-plan .plan-run")
+    expect(plans).to_have_count(2)
+    expect(plans.nth(0).locator(".plan-version")).to_contain_text("v1 (deprecated) → v2 (active)")
+    expect(plans.nth(0).locator("tr[data-plan=re_executed]")).to_have_text(["cRe-executedfailed"])
+    expect(plans.nth(1).locator("tr[data-plan=re_executed]")).to_have_count(2)  # b and c
+    expect(plans.nth(1).locator("tr[data-plan=reused]")).to_contain_text("a")
+    screenshot(page, "clear-many")
+    page.click("#dialog-confirm")
+    expect(page.locator("#flash")).to_have_text("Cleared: 2 runs are queued again.")
+    expect(page.locator("#runs-grid .run-cell[data-state=queued]")).to_have_count(2)
+    run_until_idle(server.db, bash_handler)
+    expect(page.locator("#runs-grid .run-cell[data-state=success]")).to_have_count(2, timeout=LIVE)
+    audit_shows(page, server.url, "ui_many", ["run.tasks_cleared"])

@@ -331,8 +331,10 @@
       await call("POST", "/api/v2/dags/" + enc(b.dataset.dag) + "/restore");
       reloadWith("DAG " + b.dataset.dag + " restored.");
     }),
-    "clear-task": (b) => clearTasks(b, [b.dataset.task], b.dataset.task),
-    "clear-failed": (b) => clearTasks(b, null, "the failed tasks"),
+    "clear-task": (b) => clearTasks(b.dataset.dag, [{ run: b.dataset.run, taskIds: [b.dataset.task] }], b.dataset.task, "run " + b.dataset.run),
+    "clear-failed": (b) => clearTasks(b.dataset.dag, [{ run: b.dataset.run, taskIds: null }], "the failed tasks", "run " + b.dataset.run),
+    "select-tasks": () => { selecting = !selecting; if (!selecting) picked.clear(); showSelection(); },
+    "clear-selected": (b) => clearSelected(b),
     "mark-task": (b) => markTask(b),
     "mark-run": (b) => markRun(b),
     "show-tries": (b) => showTries(b),
@@ -366,17 +368,16 @@
 
   const cell = (row, text, cls) => Object.assign(row.insertCell(), { textContent: text, className: cls || "" });
 
-  async function renderPlan(box, plan) {
+  // One run's plan; ``single`` gives its parts the ids a one-run dialog has always had.
+  async function renderPlan(box, plan, single = true) {
     box.replaceChildren();
-    const move = document.createElement("p");
-    move.id = "plan-version";
+    const move = Object.assign(document.createElement("p"), { className: "plan-version" });
     const [from, to] = await Promise.all([versionLabel(plan.from_version_id), versionLabel(plan.to_version_id)]);
     move.textContent = plan.rebinds
       ? "Version: " + from + " → " + to + " (the run is re-bound to the current version)."
       : "Version: " + from + ", unchanged (a plain state reset).";
-    const table = document.createElement("table");
-    table.className = "table";
-    table.id = "plan-tasks";
+    const table = Object.assign(document.createElement("table"), { className: "table plan-tasks" });
+    if (single) [move.id, table.id] = ["plan-version", "plan-tasks"];
     for (const [action, label] of PLAN_ORDER) {
       for (const t of plan.tasks.filter((x) => x.action === action)) {
         const row = table.insertRow();
@@ -389,13 +390,14 @@
     box.append(move, table);
   }
 
-  function clearTasks(b, taskIds, what) {
-    const { dag, run } = b.dataset;
-    const request = (body, dryRun) => ({
+  // Clear ``taskIds`` (null: the failed ones) in each of ``runs``: one dry run per run first,
+  // the plans shown together, then one clear per run (each its own transaction).
+  function clearTasks(dag, runs, what, where) {
+    const request = (body, run, dryRun) => ({
       dry_run: dryRun,
-      dag_run_id: run,
-      task_ids: taskIds,
-      only_failed: taskIds === null,
+      dag_run_id: run.run,
+      task_ids: run.taskIds,
+      only_failed: run.taskIds === null,
       include_downstream: $("#clear-downstream", body).checked,
       reset_dag_runs: true,
     });
@@ -403,18 +405,78 @@
     const preview = async (body) => {
       const box = $("#clear-plan", body);
       box.textContent = "Computing the plan…";
-      const r = await call("POST", path, request(body, true));
-      $("#dialog-confirm").disabled = r.plan.length === 0;
-      if (r.plan.length === 0) box.textContent = "Nothing to clear.";
-      else await renderPlan(box, r.plan[0]);
+      const answers = await Promise.all(runs.map((run) => call("POST", path, request(body, run, true))));
+      const plans = answers.map((r, i) => [runs[i].run, r.plan[0]]).filter(([, plan]) => plan);
+      $("#dialog-confirm").disabled = plans.length === 0;
+      if (plans.length === 0) { box.textContent = "Nothing to clear."; return; }
+      if (runs.length === 1) { await renderPlan(box, plans[0][1]); return; }
+      const parts = await Promise.all(plans.map(async ([run, plan]) => {
+        const part = Object.assign(document.createElement("section"), { className: "plan-run" });
+        part.dataset.run = run;
+        const inner = document.createElement("div");
+        await renderPlan(inner, plan, false);
+        part.append(Object.assign(document.createElement("h3"), { textContent: "Run " + run }), inner);
+        return part;
+      }));
+      box.replaceChildren(...parts);
     };
-    const body = openDialog("tpl-clear-tasks", { what, run }, async (dialogBody) => {
-      await call("POST", path, request(dialogBody, false));
-      reloadWith("Cleared: the run is queued again.");
+    const body = openDialog("tpl-clear-tasks", { what, where }, async (dialogBody) => {
+      const done = [];
+      try {
+        for (const run of runs) {
+          await call("POST", path, request(dialogBody, run, false));
+          done.push(run.run);
+        }
+      } catch (err) {
+        throw new Error(err.message + (done.length ? " (already cleared: " + done.join(", ") + ")" : ""));
+      }
+      reloadWith(runs.length === 1 ? "Cleared: the run is queued again." : "Cleared: " + runs.length + " runs are queued again.");
     });
     const rerun = () => preview(body).catch((err) => dialogError(err.message));
     $("#clear-downstream", body).addEventListener("change", rerun);
     rerun();
+  }
+
+  // --- the grid: select task instances of several runs, clear them at once -------------------
+
+  const picked = new Map(); // "run\u0000task" -> { run, task }
+  let selecting = false;
+
+  function showSelection() {
+    const grid = $("#runs-grid");
+    if (grid) grid.classList.toggle("selecting", selecting);
+    for (const a of document.querySelectorAll("#runs-grid a.cell[data-task]")) {
+      const on = picked.has(a.dataset.run + "\u0000" + a.dataset.task);
+      a.classList.toggle("selected", on);
+      if (selecting) a.setAttribute("aria-pressed", String(on)); else a.removeAttribute("aria-pressed");
+    }
+    const count = $("#selection-count");
+    if (count) count.textContent = selecting ? picked.size + " selected" : "";
+    const clear = $("#clear-selected");
+    if (clear) { clear.hidden = !selecting; clear.disabled = picked.size === 0; }
+    const toggle = $("#select-tasks");
+    if (toggle) {
+      toggle.setAttribute("aria-pressed", String(selecting));
+      toggle.textContent = selecting ? "Done selecting" : "Select tasks to clear";
+    }
+  }
+
+  function pickCell(event) {
+    const a = event.target.closest("#runs-grid a.cell[data-task]");
+    if (!selecting || !a) return;
+    event.preventDefault();
+    if (!a.dataset.clearable) { flash(a.dataset.task + " is " + a.dataset.state + " in " + a.dataset.run + ": only finished tasks can be cleared.", true); return; }
+    const key = a.dataset.run + "\u0000" + a.dataset.task;
+    if (picked.has(key)) picked.delete(key); else picked.set(key, { run: a.dataset.run, task: a.dataset.task });
+    showSelection();
+  }
+
+  function clearSelected(b) {
+    const byRun = new Map();
+    for (const { run, task } of picked.values()) byRun.set(run, [...(byRun.get(run) || []), task]);
+    const runs = [...byRun].map(([run, taskIds]) => ({ run, taskIds }));
+    const where = runs.length === 1 ? "run " + runs[0].run : runs.length + " runs";
+    clearTasks(b.dataset.dag, runs, picked.size + " task instance(s)", where);
   }
 
   // --- marking a task or a run: the task instances that would change, first ---------------
@@ -509,7 +571,7 @@
         if (res.redirected) { location.assign(res.url); return; }
         if (res.ok) {
           const html = await res.text();
-          if (html !== last) { container.innerHTML = html; last = html; }
+          if (html !== last) { container.innerHTML = html; last = html; showSelection(); }
         }
       } catch (err) { /* the server restarts or the network blips: try at the next tick */ }
       setTimeout(tick, POLL_MS);
@@ -570,6 +632,7 @@
 
   // --- wiring ------------------------------------------------------------------------------
 
+  document.addEventListener("click", pickCell);
   document.addEventListener("click", (event) => {
     const b = event.target.closest("[data-action]");
     const handler = b && actions[b.dataset.action];
