@@ -9,7 +9,9 @@ Logs: the try's log file, read here from the path its try row records; without
 task instances cleared (to be cleared, in a dry run) plus Pinflow's ``plan``. Not supported,
 and refused with 400 rather than ignored: ``include_past``/``include_future``,
 ``only_running``, a date range instead of ``dag_run_id``, ``prevent_running_task``, a note on
-a clear. A ``[task_id, map_index]`` pair clears the whole task (mapped tasks re-expand).
+a clear. A ``[task_id, map_index]`` pair with an index of 0 or more clears that element of a
+mapped task only (sent alone, with ``dag_run_id``; the run keeps its version, the other
+elements their results); with ``-1`` it clears the whole task (a mapped task re-expands).
 """
 
 from __future__ import annotations
@@ -139,6 +141,21 @@ def dry_run_instances(
     return [*cleared_instances(db, dag_id, result), *new]
 
 
+def _mapped_element(body: ClearTaskInstancesBody) -> tuple[str, int] | None:
+    """The ``[task_id, map_index]`` pair naming one element (index 0 or more), if any; such an
+    element is cleared alone, in the one run named, whatever its state."""
+    pairs = [t for t in body.task_ids or [] if not isinstance(t, str) and t[1] >= 0]
+    if not pairs:
+        return None
+    if len(body.task_ids or []) != 1 or body.dag_run_id is None or body.include_upstream:
+        raise InvalidInputError(
+            "task_ids: a mapped element ([task_id, map_index]) is cleared alone: send only "
+            "that pair, with dag_run_id, without include_upstream (or map_index -1 for the "
+            "whole task)."
+        )
+    return pairs[0]
+
+
 @router.post("/clearTaskInstances", response_model=ClearedTaskInstances)
 def post_clear_task_instances(
     db: DbDep, dag_id: str, body: ClearTaskInstancesBody, principal: Operator
@@ -147,23 +164,44 @@ def post_clear_task_instances(
     version; a dry run (the default, as in Airflow) returns the plan and changes nothing."""
     unsupported = ("only_running", "include_future", "include_past", "start_date", "end_date")
     refuse_unsupported(body, (*unsupported, "note", "prevent_running_task"))
+    element = _mapped_element(body)
     task_ids = None
     if body.task_ids is not None:
         task_ids = [t if isinstance(t, str) else t[0] for t in body.task_ids]
-    result = clear.clear_task_instances(
-        db,
-        dag_id,
-        actor=principal.username,
-        task_ids=task_ids,
-        dag_run_id=body.dag_run_id,
-        only_failed=body.only_failed,
-        include_upstream=body.include_upstream,
-        include_downstream=body.include_downstream,
-        reset_dag_runs=body.reset_dag_runs,
-        run_on_latest_version=body.run_on_latest_version,
-        dry_run=body.dry_run,
-    )
+    if element is not None:
+        assert body.dag_run_id is not None  # _mapped_element checks it
+        result = clear.clear_mapped_element(
+            db,
+            dag_id,
+            actor=principal.username,
+            dag_run_id=body.dag_run_id,
+            task_id=element[0],
+            map_index=element[1],
+            include_downstream=body.include_downstream,
+            reset_dag_runs=body.reset_dag_runs,
+            dry_run=body.dry_run,
+        )
+    else:
+        result = clear.clear_task_instances(
+            db,
+            dag_id,
+            actor=principal.username,
+            task_ids=task_ids,
+            dag_run_id=body.dag_run_id,
+            only_failed=body.only_failed,
+            include_upstream=body.include_upstream,
+            include_downstream=body.include_downstream,
+            reset_dag_runs=body.reset_dag_runs,
+            run_on_latest_version=body.run_on_latest_version,
+            dry_run=body.dry_run,
+        )
     instances = cleared_instances(db, dag_id, result)
+    if element is not None:  # of the mapped task, only that element
+        instances = [
+            i
+            for i in instances
+            if (i.task_id, i.map_index)[0] != element[0] or i.map_index == element[1]
+        ]
     return ClearedTaskInstances(
         task_instances=instances,
         total_entries=len(instances),
