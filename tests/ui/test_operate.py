@@ -18,7 +18,7 @@ from tests.ui.helpers import Watch, audit_shows, bash_handler, publish, screensh
 
 from pinflow.services.commands import _runs as runs
 from pinflow.spec.models import DagSpec, TaskSpec
-from pinflow.testing import run_until_idle
+from pinflow.testing import ExecutionContext, TaskOutcome, run_until_idle
 
 LIVE = 10_000  # ms
 
@@ -212,3 +212,45 @@ def test_clearing_tasks_of_several_runs_from_the_grid_shows_each_runs_plan(
     run_until_idle(server.db, bash_handler)
     expect(page.locator("#runs-grid .run-cell[data-state=success]")).to_have_count(2, timeout=LIVE)
     audit_shows(page, server.url, "ui_many", ["run.tasks_cleared"])
+
+
+def test_clearing_one_element_of_a_mapped_task_reruns_only_it(page: Page, server: Server) -> None:
+    spec = DagSpec(
+        dag_id="ui_fan",
+        name="Fan",
+        project="alpha",
+        tasks=[
+            TaskSpec(task_id="list", kind="bash", bash_command="echo list"),
+            TaskSpec(
+                task_id="square",
+                kind="bash",
+                bash_command="echo sq",
+                expand={"x": {"task_id": "list"}},
+            ),
+        ],
+    )
+    v1 = publish(server.db, spec)
+    runs.trigger_run(server.db, version_id=v1, actor="admin")
+    failing = {1}
+
+    def handle(ctx: ExecutionContext) -> TaskOutcome:
+        if ctx.task_id == "list":
+            return TaskOutcome(success=True, value=[1, 2, 3])
+        return TaskOutcome(success=ctx.map_index not in failing, error="unlucky")
+
+    run_until_idle(server.db, handle)
+    run_page(page, server, "ui_fan")
+    expect(page.locator("#task-square-1 [data-testid=task-state]")).to_have_text("failed")
+    page.locator("#task-square-1").get_by_role("button", name="Clear").click()
+    expect(page.locator("#dialog")).to_contain_text("square[1] (this element only)")
+    expect(page.locator("#plan-version")).to_contain_text("unchanged")
+    expect(page.locator("#plan-tasks tr[data-plan=re_executed]")).to_contain_text("square")
+    page.click("#dialog-confirm")
+    expect(page.locator("#flash")).to_have_text("Cleared: the run is queued again.")
+    expect(page.locator("#task-square-1 [data-testid=task-state]")).to_have_text("none")
+    expect(page.locator("#task-square-0 [data-testid=task-state]")).to_have_text("success")
+    failing.clear()
+    run_until_idle(server.db, handle)
+    expect(page.locator("#run-state")).to_have_text("success", timeout=LIVE)
+    tries = page.locator("#task-instances tr[data-task=square] td:nth-child(3)")
+    expect(tries).to_have_text(["1", "2", "1"])  # only element 1 ran again

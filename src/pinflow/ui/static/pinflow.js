@@ -331,7 +331,7 @@
       await call("POST", "/api/v2/dags/" + enc(b.dataset.dag) + "/restore");
       reloadWith("DAG " + b.dataset.dag + " restored.");
     }),
-    "clear-task": (b) => clearTasks(b.dataset.dag, [{ run: b.dataset.run, taskIds: [b.dataset.task] }], b.dataset.task, "run " + b.dataset.run),
+    "clear-task": (b) => clearTask(b),
     "clear-failed": (b) => clearTasks(b.dataset.dag, [{ run: b.dataset.run, taskIds: null }], "the failed tasks", "run " + b.dataset.run),
     "select-tasks": () => { selecting = !selecting; if (!selecting) picked.clear(); showSelection(); },
     "clear-selected": (b) => clearSelected(b),
@@ -435,6 +435,15 @@
     const rerun = () => preview(body).catch((err) => dialogError(err.message));
     $("#clear-downstream", body).addEventListener("change", rerun);
     rerun();
+  }
+
+  // One task, or one element of a mapped task (Airflow's [task_id, map_index] pair).
+  function clearTask(b) {
+    const { dag, run, task } = b.dataset;
+    const mapIndex = Number(b.dataset.mapIndex ?? -1);
+    const taskIds = mapIndex >= 0 ? [[task, mapIndex]] : [task];
+    const what = mapIndex >= 0 ? task + "[" + mapIndex + "] (this element only)" : task;
+    clearTasks(dag, [{ run, taskIds }], what, "run " + run);
   }
 
   // --- the grid: select task instances of several runs, clear them at once -------------------
