@@ -178,7 +178,8 @@
     let input;
     if (Array.isArray(p.enum)) {
       input = document.createElement("select");
-      if (!p.required || p.default === null || p.default === undefined) input.append(new Option("(default)", ""));
+      const noDefault = p.default === null || p.default === undefined;
+      if (!p.required || noDefault) input.append(new Option(!noDefault ? "(default)" : p.required ? "(choose one)" : "(none)", ""));
       p.enum.forEach((option, i) => input.append(new Option(shown(option), String(i))));
     } else if (p.type === "boolean") {
       input = Object.assign(document.createElement("input"), { type: "checkbox" });
