@@ -156,6 +156,44 @@ def _mapped_element(body: ClearTaskInstancesBody) -> tuple[str, int] | None:
     return pairs[0]
 
 
+def _clear(
+    db: Database,
+    dag_id: str,
+    body: ClearTaskInstancesBody,
+    actor: str,
+    element: tuple[str, int] | None,
+) -> ClearResult:
+    if element is not None:
+        assert body.dag_run_id is not None  # _mapped_element checks it
+        return clear.clear_mapped_element(
+            db,
+            dag_id,
+            actor=actor,
+            dag_run_id=body.dag_run_id,
+            task_id=element[0],
+            map_index=element[1],
+            include_downstream=body.include_downstream,
+            reset_dag_runs=body.reset_dag_runs,
+            dry_run=body.dry_run,
+        )
+    task_ids = None
+    if body.task_ids is not None:
+        task_ids = [t if isinstance(t, str) else t[0] for t in body.task_ids]
+    return clear.clear_task_instances(
+        db,
+        dag_id,
+        actor=actor,
+        task_ids=task_ids,
+        dag_run_id=body.dag_run_id,
+        only_failed=body.only_failed,
+        include_upstream=body.include_upstream,
+        include_downstream=body.include_downstream,
+        reset_dag_runs=body.reset_dag_runs,
+        run_on_latest_version=body.run_on_latest_version,
+        dry_run=body.dry_run,
+    )
+
+
 @router.post("/clearTaskInstances", response_model=ClearedTaskInstances)
 def post_clear_task_instances(
     db: DbDep, dag_id: str, body: ClearTaskInstancesBody, principal: Operator
@@ -165,43 +203,11 @@ def post_clear_task_instances(
     unsupported = ("only_running", "include_future", "include_past", "start_date", "end_date")
     refuse_unsupported(body, (*unsupported, "note", "prevent_running_task"))
     element = _mapped_element(body)
-    task_ids = None
-    if body.task_ids is not None:
-        task_ids = [t if isinstance(t, str) else t[0] for t in body.task_ids]
-    if element is not None:
-        assert body.dag_run_id is not None  # _mapped_element checks it
-        result = clear.clear_mapped_element(
-            db,
-            dag_id,
-            actor=principal.username,
-            dag_run_id=body.dag_run_id,
-            task_id=element[0],
-            map_index=element[1],
-            include_downstream=body.include_downstream,
-            reset_dag_runs=body.reset_dag_runs,
-            dry_run=body.dry_run,
-        )
-    else:
-        result = clear.clear_task_instances(
-            db,
-            dag_id,
-            actor=principal.username,
-            task_ids=task_ids,
-            dag_run_id=body.dag_run_id,
-            only_failed=body.only_failed,
-            include_upstream=body.include_upstream,
-            include_downstream=body.include_downstream,
-            reset_dag_runs=body.reset_dag_runs,
-            run_on_latest_version=body.run_on_latest_version,
-            dry_run=body.dry_run,
-        )
+    result = _clear(db, dag_id, body, principal.username, element)
     instances = cleared_instances(db, dag_id, result)
     if element is not None:  # of the mapped task, only that element
-        instances = [
-            i
-            for i in instances
-            if (i.task_id, i.map_index)[0] != element[0] or i.map_index == element[1]
-        ]
+        task_id, index = element
+        instances = [i for i in instances if i.task_id != task_id or i.map_index == index]
     return ClearedTaskInstances(
         task_instances=instances,
         total_entries=len(instances),
