@@ -156,6 +156,21 @@ def test_clear_with_dry_run_then_for_real(db: Database, airflow: af.ApiClient) -
     assert len(tis.get_task_instance_tries("etl", "c1", "load").task_instances) == 2
 
 
+def test_mark_dry_run_then_mark(db: Database, airflow: af.ApiClient) -> None:
+    af.DagRunApi(airflow).trigger_dag_run("etl", af.TriggerDAGRunPostBody(dag_run_id="m1"))
+    run_until_idle(db, scripted({"load": [False]}))
+    tis = af.TaskInstanceApi(airflow)
+    body = af.PatchTaskInstanceBody(new_state=af.TaskInstanceState.SUCCESS, include_upstream=True)
+    planned = tis.patch_task_instance_dry_run("etl", "m1", "load", body)
+    assert [(t.task_id, t.state) for t in planned.task_instances] == [
+        ("load", af.TaskInstanceState.FAILED)
+    ]  # extract is success already
+    assert af.DagRunApi(airflow).get_dag_run("etl", "m1").state == af.DagRunState.FAILED
+    marked = tis.patch_task_instance("etl", "m1", "load", body)
+    assert [t.state for t in marked.task_instances] == [af.TaskInstanceState.SUCCESS]
+    assert af.DagRunApi(airflow).get_dag_run("etl", "m1").state == af.DagRunState.SUCCESS
+
+
 def test_delete_clears_history_and_deregister_removes(db: Database, airflow: af.ApiClient) -> None:
     af.DagRunApi(airflow).trigger_dag_run("etl", af.TriggerDAGRunPostBody())
     run_until_idle(db, scripted({}))

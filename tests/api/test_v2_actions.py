@@ -31,7 +31,8 @@ from pinflow.store.tables import (
     Variable,
     WorkflowDefinition,
 )
-from pinflow.testing import run_until_idle, scripted
+from pinflow.testing import TaskOutcome, run_until_idle, scripted
+from pinflow.testing import make_spec as make_dag
 
 ADMIN = "admin"
 
@@ -141,6 +142,86 @@ def test_marking_a_task_success_finishes_its_failed_run(world: World) -> None:
     again = world.call(ADMIN, "PATCH", f"{TI}/load?update_mask=new_state", {"new_state": "success"})
     assert again.status_code == 200
     assert len(audit_log.query_audit(world.db, action="task.state_set")[0]) == 1
+
+
+def test_a_mark_dry_run_answers_what_would_change_and_changes_nothing(world: World) -> None:
+    url = f"{TI}/extract/dry_run"
+    body = {"new_state": "failed", "include_downstream": True}
+    preview = world.call(ADMIN, "PATCH", url, body)
+    assert preview.status_code == 200, preview.text
+    moving = {(t["task_id"], t["state"]) for t in preview.json()["task_instances"]}
+    assert moving == {("extract", "success")}  # load is failed already: it would not change
+    up = {"new_state": "skipped", "include_upstream": True}
+    upstream = world.call(ADMIN, "PATCH", f"{TI}/load/dry_run", up)
+    assert {t["task_id"] for t in upstream.json()["task_instances"]} == {"load", "extract"}
+    states = {t["task_id"]: t["state"] for t in get(world, TI)["task_instances"]}
+    assert states == {"extract": "success", "load": "failed"}
+    assert get(world, RUN)["state"] == "failed"
+    assert audit_log.query_audit(world.db, action="task.state_set")[0] == []
+    note_only = world.call(ADMIN, "PATCH", url, {"note": "x"})
+    assert note_only.json() == {"task_instances": [], "total_entries": 0}
+    missing = world.call(ADMIN, "PATCH", url + "?update_mask=new_state", {})
+    assert missing.status_code == 400
+    assert "new_state" in missing.json()["detail"]
+    unknown = world.call(ADMIN, "PATCH", f"{TI}/nope/dry_run", {"new_state": "success"})
+    assert unknown.status_code == 404
+
+
+def _fanned_run(world: World) -> str:
+    """DAG ``fan`` (project alpha): ``list`` -> ``square`` over it; element 1 failed."""
+    spec = make_dag(
+        "fan",
+        {"list": [], "square": []},
+        task_fields={"square": {"expand": {"x": {"task_id": "list"}}}},
+        project="alpha",
+    )
+    publish(world.db, spec)
+    run = runs.trigger_run(world.db, dag_id="fan", run_id="f1", actor="editor")
+    ok = TaskOutcome(success=True, value=[1, 2, 3])
+    run_until_idle(world.db, scripted({"list": [ok], "square": [True, False, True]}))
+    return run.run_id
+
+
+def test_clearing_one_mapped_element_answers_only_that_element(world: World) -> None:
+    run_id = _fanned_run(world)
+    url = "/api/v2/dags/fan/clearTaskInstances"
+    body = {"dag_run_id": run_id, "task_ids": [["square", 1]], "only_failed": False}
+    preview = world.call(ADMIN, "POST", url, body)
+    assert preview.status_code == 200, preview.text
+    answer = preview.json()
+    assert [(t["task_id"], t["map_index"]) for t in answer["task_instances"]] == [("square", 1)]
+    (plan,) = answer["plan"]
+    assert plan["rebinds"] is False
+    assert {t["task_id"]: t["action"] for t in plan["tasks"]} == {
+        "list": "reused",
+        "square": "re_executed",
+    }
+    done = world.call(ADMIN, "POST", url, {**body, "dry_run": False})
+    assert done.status_code == 200, done.text
+    tis = get(world, f"/api/v2/dags/fan/dagRuns/{run_id}/taskInstances?task_id=square")
+    states = {t["map_index"]: t["state"] for t in tis["task_instances"]}
+    assert states == {0: "success", 1: None, 2: "success"}
+    assert get(world, f"/api/v2/dags/fan/dagRuns/{run_id}")["state"] == "queued"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"task_ids": [["square", 1], "list"]},
+        {"dag_run_id": None},
+        {"include_upstream": True},
+    ],
+)
+def test_a_mapped_element_is_cleared_alone_in_one_run(world: World, extra: dict[str, Any]) -> None:
+    run_id = _fanned_run(world)
+    body = {"dag_run_id": run_id, "task_ids": [["square", 1]], "dry_run": False, **extra}
+    refused = world.call(ADMIN, "POST", "/api/v2/dags/fan/clearTaskInstances", body)
+    assert refused.status_code == 400
+    assert "a mapped element ([task_id, map_index]) is cleared alone" in refused.json()["detail"]
+    missing = {"dag_run_id": run_id, "task_ids": [["square", 7]]}
+    not_found = world.call(ADMIN, "POST", "/api/v2/dags/fan/clearTaskInstances", missing)
+    assert not_found.status_code == 404
+    assert "map_index -1" in not_found.json()["detail"]
 
 
 def test_marking_a_run_failed_fails_live_tasks_and_skips_the_rest(world: World) -> None:

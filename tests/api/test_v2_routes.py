@@ -134,6 +134,13 @@ CASES = [
     Case("GET", TR, "/api/v2/dags/~/dagRuns/~/taskInstances", signed_in()),
     Case("GET", f"{TR}/{{task_id}}", f"{TI}/load", on_alpha(READ)),
     Case("PATCH", f"{TR}/{{task_id}}", f"{TI}/load", on_alpha(RUN), {"note": "flaky"}),
+    Case(
+        "PATCH",
+        f"{TR}/{{task_id}}/dry_run",
+        f"{TI}/load/dry_run",
+        on_alpha(RUN),
+        {"new_state": "success"},
+    ),
     Case("GET", f"{TR}/{{task_id}}/tries", f"{TI}/load/tries", on_alpha(READ)),
     Case(
         "GET", f"{TR}/{{task_id}}/tries/{{task_try_number}}", f"{TI}/load/tries/1", on_alpha(READ)

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from pinflow.errors import NotFoundError
 from pinflow.lifecycle.mapping import MAX_MAP_LENGTH
+from pinflow.lifecycle.rebind import PlanAction
 from pinflow.lifecycle.states import RunState, TaskState
-from pinflow.services.commands._clear import clear_task_instances
+from pinflow.services.commands._clear import clear_mapped_element, clear_task_instances
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.commands._runs import get_run, trigger_run
 from pinflow.services.engine._claims import claim_scheduled
@@ -314,3 +316,51 @@ def test_an_element_set_back_to_none_is_scheduled_again_not_re_expanded(db: Data
     schedule_pass(db)
     assert [ti.map_index for ti in instances(db, run.id, "square")] == [0, 1]
     assert states_of(db, run.id, "square") == [SC, SC]
+
+
+def test_clearing_one_element_reruns_it_alone_and_then_its_downstream(db: Database) -> None:
+    spec = fan_out()
+    square = spec.task("square")
+    assert square is not None
+    no_retries = square.model_copy(update={"retries": 0})
+    tasks = [no_retries if t.task_id == "square" else t for t in spec.tasks]
+    run = start(db, spec.model_copy(update={"tasks": tasks}))
+    seen: dict[str, Any] = {}
+    good = handler(db, [3, 1, 4], seen)
+
+    def four_fails(ctx: ExecutionContext) -> TaskOutcome:
+        if ctx.task_id == "square" and mapped_args(db, ctx)["x"] == 4:
+            return TaskOutcome(success=False, error="4 is unlucky")
+        return good(ctx)
+
+    run_until_idle(db, four_fails)
+    assert states_of(db, run.id, "square") == [S, S, F]
+    assert states_of(db, run.id, "total") == [UF]
+    kwargs: dict[str, Any] = {"actor": "bob", "dag_run_id": run.run_id, "task_id": "square"}
+    preview = clear_mapped_element(
+        db, "fan", map_index=2, include_downstream=True, dry_run=True, **kwargs
+    )
+    (planned,) = preview.runs
+    assert planned.plan.task_ids(PlanAction.RE_EXECUTED) == ["square", "total"]
+    assert not planned.plan.rebinds
+    assert states_of(db, run.id, "square") == [S, S, F]  # a dry run changes nothing
+
+    clear_mapped_element(db, "fan", map_index=2, include_downstream=True, **kwargs)
+    assert states_of(db, run.id, "square") == [S, S, TaskState.NONE]
+    assert states_of(db, run.id, "total") == [TaskState.NONE]
+    assert get_run(db, "fan", run.run_id).state == RunState.QUEUED
+    assert run_until_idle(db, good) == 2  # the element and the reduce, not the other elements
+    assert get_run(db, "fan", run.run_id).state == RunState.SUCCESS
+    assert [ti.try_number for ti in instances(db, run.id, "square")] == [1, 1, 2]
+    assert get_xcom(db, run.id, "total") == 9 + 1 + 16
+    with db.read() as s:
+        cleared = s.scalars(select(AuditEvent).where(AuditEvent.action == "run.tasks_cleared"))
+        assert [e.meta["mapIndexes"] for e in cleared] == [{"square": 2}]
+
+
+def test_clearing_an_element_that_does_not_exist_says_how_to_clear_a_task(db: Database) -> None:
+    run = start(db, fan_out())
+    with pytest.raises(NotFoundError, match="map_index -1 to clear a task"):
+        clear_mapped_element(
+            db, "fan", actor="bob", dag_run_id=run.run_id, task_id="square", map_index=0
+        )

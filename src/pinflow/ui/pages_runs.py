@@ -48,6 +48,7 @@ def _grid_context(db: DbDep, dag_id: str, offset: int) -> dict[str, Any]:
         "g": reads.grid(db, dag_id, limit=GRID_RUNS, offset=offset),
         "offset": offset,
         "page_size": GRID_RUNS,
+        "clearable": _CLEARABLE,
     }
 
 

@@ -1,13 +1,17 @@
 """Airflow's task instance endpoints: list (``~`` for every DAG or run), get, mark
 (``PATCH``), tries, logs per try, and ``POST /dags/{dag_id}/clearTaskInstances``.
 
+``PATCH …/dry_run`` (Airflow 3's) answers what a mark would change, changing nothing.
+
 Logs: the try's log file, read here from the path its try row records; without
 ``full_content`` only the last ``LOG_TAIL_BYTES`` are sent, with a first line saying so. With
 ``Accept: text/plain`` the log is sent as text. Clearing answers Airflow's collection of the
 task instances cleared (to be cleared, in a dry run) plus Pinflow's ``plan``. Not supported,
 and refused with 400 rather than ignored: ``include_past``/``include_future``,
 ``only_running``, a date range instead of ``dag_run_id``, ``prevent_running_task``, a note on
-a clear. A ``[task_id, map_index]`` pair clears the whole task (mapped tasks re-expand).
+a clear. A ``[task_id, map_index]`` pair with an index of 0 or more clears that element of a
+mapped task only (sent alone, with ``dag_run_id``; the run keeps its version, the other
+elements their results); with ``-1`` it clears the whole task (a mapped task re-expands).
 """
 
 from __future__ import annotations
@@ -137,21 +141,48 @@ def dry_run_instances(
     return [*cleared_instances(db, dag_id, result), *new]
 
 
-@router.post("/clearTaskInstances", response_model=ClearedTaskInstances)
-def post_clear_task_instances(
-    db: DbDep, dag_id: str, body: ClearTaskInstancesBody, principal: Operator
-) -> ClearedTaskInstances:
-    """Clear task instances (failed ones by default) and re-bind their runs to the current
-    version; a dry run (the default, as in Airflow) returns the plan and changes nothing."""
-    unsupported = ("only_running", "include_future", "include_past", "start_date", "end_date")
-    refuse_unsupported(body, (*unsupported, "note", "prevent_running_task"))
+def _mapped_element(body: ClearTaskInstancesBody) -> tuple[str, int] | None:
+    """The ``[task_id, map_index]`` pair naming one element (index 0 or more), if any; such an
+    element is cleared alone, in the one run named, whatever its state."""
+    pairs = [t for t in body.task_ids or [] if not isinstance(t, str) and t[1] >= 0]
+    if not pairs:
+        return None
+    if len(body.task_ids or []) != 1 or body.dag_run_id is None or body.include_upstream:
+        raise InvalidInputError(
+            "task_ids: a mapped element ([task_id, map_index]) is cleared alone: send only "
+            "that pair, with dag_run_id, without include_upstream (or map_index -1 for the "
+            "whole task)."
+        )
+    return pairs[0]
+
+
+def _clear(
+    db: Database,
+    dag_id: str,
+    body: ClearTaskInstancesBody,
+    actor: str,
+    element: tuple[str, int] | None,
+) -> ClearResult:
+    if element is not None:
+        assert body.dag_run_id is not None  # _mapped_element checks it
+        return clear.clear_mapped_element(
+            db,
+            dag_id,
+            actor=actor,
+            dag_run_id=body.dag_run_id,
+            task_id=element[0],
+            map_index=element[1],
+            include_downstream=body.include_downstream,
+            reset_dag_runs=body.reset_dag_runs,
+            dry_run=body.dry_run,
+        )
     task_ids = None
     if body.task_ids is not None:
         task_ids = [t if isinstance(t, str) else t[0] for t in body.task_ids]
-    result = clear.clear_task_instances(
+    return clear.clear_task_instances(
         db,
         dag_id,
-        actor=principal.username,
+        actor=actor,
         task_ids=task_ids,
         dag_run_id=body.dag_run_id,
         only_failed=body.only_failed,
@@ -161,7 +192,22 @@ def post_clear_task_instances(
         run_on_latest_version=body.run_on_latest_version,
         dry_run=body.dry_run,
     )
+
+
+@router.post("/clearTaskInstances", response_model=ClearedTaskInstances)
+def post_clear_task_instances(
+    db: DbDep, dag_id: str, body: ClearTaskInstancesBody, principal: Operator
+) -> ClearedTaskInstances:
+    """Clear task instances (failed ones by default) and re-bind their runs to the current
+    version; a dry run (the default, as in Airflow) returns the plan and changes nothing."""
+    unsupported = ("only_running", "include_future", "include_past", "start_date", "end_date")
+    refuse_unsupported(body, (*unsupported, "note", "prevent_running_task"))
+    element = _mapped_element(body)
+    result = _clear(db, dag_id, body, principal.username, element)
     instances = cleared_instances(db, dag_id, result)
+    if element is not None:  # of the mapped task, only that element
+        task_id, index = element
+        instances = [i for i in instances if i.task_id != task_id or i.map_index == index]
     return ClearedTaskInstances(
         task_instances=instances,
         total_entries=len(instances),
@@ -243,6 +289,39 @@ def patch_task_instance(
     named = task_queries.get_task_instance(db, ref)
     rest = [ti for ti in changed if ti.id != named.id]
     found = [TaskInstanceResponse.of(ti) for ti in [named, *rest]]
+    return TaskInstanceCollectionResponse(task_instances=found, total_entries=len(found))
+
+
+@router.patch(f"{TI}/dry_run", response_model=TaskInstanceCollectionResponse)
+def patch_task_instance_dry_run(
+    *,
+    db: DbDep,
+    dag_id: str,
+    dag_run_id: str,
+    task_id: str,
+    body: PatchTaskInstanceBody,
+    _: Operator,
+    map_index: MapIndex = -1,
+    update_mask: UpdateMask = None,
+) -> TaskInstanceCollectionResponse:
+    """What the same ``PATCH`` would change, changing nothing: the task instances a mark
+    would move (none when they already have the state); a note alone changes no state."""
+    refuse_unsupported(body, ("include_future", "include_past"))
+    fields = update_fields(update_mask, {"new_state", "note"}, body.model_fields_set)
+    found: list[TaskInstanceResponse] = []
+    if "new_state" in fields:
+        if body.new_state is None:
+            raise InvalidInputError("new_state: one of success, failed, skipped is required.")
+        changing = task_states.set_task_state(
+            db,
+            TaskRef(dag_id, dag_run_id, task_id, map_index),
+            TaskState(body.new_state),
+            actor="",
+            include_upstream=body.include_upstream,
+            include_downstream=body.include_downstream,
+            dry_run=True,
+        )
+        found = [TaskInstanceResponse.of(ti) for ti in changing]
     return TaskInstanceCollectionResponse(task_instances=found, total_entries=len(found))
 
 

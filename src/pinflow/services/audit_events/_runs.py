@@ -61,9 +61,12 @@ def run_note_set(run: RunKey, note: str | None) -> AuditEntry:
     return on_run(A.RUN_NOTE_SET, run, {"length": len(note or "")})
 
 
-def run_tasks_cleared(run: RunKey, plan: ClearPlan) -> AuditEntry:
-    """A clear, with the version it moved the run from and to, and what each task became."""
-    meta = {
+def run_tasks_cleared(
+    run: RunKey, plan: ClearPlan, *, elements: dict[str, int] | None = None
+) -> AuditEntry:
+    """A clear, with the version it moved the run from and to, and what each task became;
+    ``elements``: the mapped tasks of which only one element was cleared (its map index)."""
+    meta: dict[str, object] = {
         "fromVersionId": plan.from_version_id,
         "toVersionId": plan.to_version_id,
         "fromSnapshot": plan.from_snapshot,
@@ -72,6 +75,8 @@ def run_tasks_cleared(run: RunKey, plan: ClearPlan) -> AuditEntry:
         "new": plan.task_ids(PlanAction.NEW),
         "removed": plan.task_ids(PlanAction.REMOVED),
     }
+    if elements:
+        meta["mapIndexes"] = elements
     return on_run(A.RUN_TASKS_CLEARED, run, meta)
 
 

@@ -29,7 +29,7 @@ from pinflow.services.audit_events import record
 from pinflow.services.common import for_update, lock_dag, now
 from pinflow.services.engine import _wakeups as wakeups
 from pinflow.services.engine._run_rows import create_task_instances
-from pinflow.spec.models import DagSpec
+from pinflow.spec.models import DagSpec, ResolvedTask
 from pinflow.store import repo
 from pinflow.store.db import Database
 from pinflow.store.tables import Dag, DagRun, TaskInstance, TaskInstanceTry, WorkflowDefinition
@@ -147,11 +147,25 @@ def _plan_run(
     )
 
 
-def _apply(s: Session, run: DagRun, plan: ClearPlan, *, reset_dag_runs: bool, actor: str) -> None:
+def _apply(
+    s: Session,
+    run: DagRun,
+    plan: ClearPlan,
+    *,
+    reset_dag_runs: bool,
+    actor: str,
+    element: TaskInstance | None = None,
+) -> None:
+    """Apply ``plan``; with ``element``, its task is that one element only (not re-expanded)."""
     spec = repo.load_spec(s, plan.to_snapshot)
     run.version_id, run.snapshot_digest = plan.to_version_id, plan.to_snapshot
     for task_id in plan.task_ids(PlanAction.RE_EXECUTED):
-        _reset_task(s, run, spec, task_id)
+        if element is not None and task_id == element.task_id:
+            task = spec.task(task_id)
+            assert task is not None  # the run's own snapshot (an element clear never re-binds)
+            _reset_row(s, element, spec.resolve(task))
+        else:
+            _reset_task(s, run, spec, task_id)
     removed = plan.task_ids(PlanAction.REMOVED)
     if removed:
         for ti in s.scalars(
@@ -166,7 +180,8 @@ def _apply(s: Session, run: DagRun, plan: ClearPlan, *, reset_dag_runs: bool, ac
         run.clear_number += 1
         wakeups.run_queued(s)
     run.updated_at = now()
-    record(s, actor, events.run_tasks_cleared(run, plan))
+    mapped = None if element is None else {element.task_id: element.map_index}
+    record(s, actor, events.run_tasks_cleared(run, plan, elements=mapped))
 
 
 def _reset_task(s: Session, run: DagRun, spec: DagSpec, task_id: str) -> None:
@@ -192,6 +207,11 @@ def _reset_task(s: Session, run: DagRun, spec: DagSpec, task_id: str) -> None:
     if ti is None:
         create_task_instances(s, run, spec, [task_id])
         return
+    _reset_row(s, ti, resolved)
+
+
+def _reset_row(s: Session, ti: TaskInstance, resolved: ResolvedTask) -> None:
+    """One row back to ``none`` (a plain task, or one element of a mapped task)."""
     if ti.state == TaskState.RUNNING.value:
         # The live try is abandoned: close its history row. Its late result will be refused
         # by the expected-state guard in ``finish_task``.
@@ -206,3 +226,52 @@ def _reset_task(s: Session, run: DagRun, spec: DagSpec, task_id: str) -> None:
     ti.pool, ti.pool_slots, ti.queue = resolved.pool, resolved.pool_slots, resolved.queue
     ti.next_try_at = ti.start_date = ti.end_date = ti.queued_at = None
     ti.hostname, ti.pid, ti.updated_at = None, None, now()
+
+
+def clear_mapped_element(
+    db: Database,
+    dag_id: str,
+    *,
+    actor: str,
+    dag_run_id: str,
+    task_id: str,
+    map_index: int,
+    include_downstream: bool = False,
+    reset_dag_runs: bool = True,
+    dry_run: bool = False,
+) -> ClearResult:
+    """Clear one element of a mapped task (and, optionally, the tasks downstream of it).
+
+    The run keeps its version: re-binding would re-expand the whole task from the new
+    definition, which is a clear of the task, not of one element. The other elements keep
+    their state and results; the downstream tasks are reset whole.
+    """
+    with db.transaction() as s:
+        lock_dag(s, dag_id, include_deregistered=False)
+        (run,) = _runs(s, dag_id, dag_run_id)
+        element = s.scalars(
+            for_update(select(TaskInstance)).where(
+                TaskInstance.run_pk == run.id,
+                TaskInstance.task_id == task_id,
+                TaskInstance.map_index == map_index,
+            )
+        ).one_or_none()
+        if element is None or map_index < 0:
+            raise NotFoundError(
+                f"Run {dag_run_id!r} has no element {map_index} of task {task_id!r}: a mapped "
+                "task has elements once it has expanded; send map_index -1 to clear a task."
+            )
+        graph = graph_of(repo.load_spec(s, run.snapshot_digest))
+        below = graph.downstream_closure({task_id}) if include_downstream else set()
+        plan = plan_clear(
+            states=_states(s, run),
+            selected={task_id, *below},
+            target=graph,
+            from_version_id=run.version_id,
+            to_version_id=run.version_id,
+            from_snapshot=run.snapshot_digest,
+            to_snapshot=run.snapshot_digest,
+        )
+        if not dry_run:
+            _apply(s, run, plan, reset_dag_runs=reset_dag_runs, actor=actor, element=element)
+        return ClearResult(dry_run, [RunClear(run.run_id, plan)])

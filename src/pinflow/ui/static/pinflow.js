@@ -51,8 +51,11 @@
     const d = r.data;
     if (typeof d === "string" && d) return d;
     if (d && typeof d.message === "string") {
-      const problems = (d.problems || []).map((p) => (p.location ? p.location + ": " : "") + p.message);
-      return [d.message, ...problems].join("\n");
+      // The message often lists its problems already (the server's format_problems): add only
+      // the ones it does not mention, so each problem is said once.
+      const problems = (d.problems || []).filter((p) => !d.message.includes(p.message));
+      const listed = problems.map((p) => (p.location ? p.location + ": " : "") + p.message);
+      return [d.message, ...listed].join("\n");
     }
     if (d && typeof d.detail === "string") return d.detail;
     if (d && Array.isArray(d.detail)) return d.detail.map((e) => (e.loc || []).join(".") + ": " + e.msg).join("; ");
@@ -140,16 +143,136 @@
   const onDetail = () => Boolean($("#detail-actions"));
 
   function startRun(b, kind) {
-    openDialog("tpl-start-run", { ...b.dataset, kind }, async (body) => {
+    const body = openDialog("tpl-start-run", { ...b.dataset, kind }, async (dialogBody) => {
       let conf;
       try {
-        conf = JSON.parse($("#run-conf", body).value || "{}");
+        conf = JSON.parse($("#run-conf", dialogBody).value || "{}");
       } catch (err) {
         throw new Error("The configuration is not valid JSON: " + err.message);
       }
       const r = await call("POST", wf(b, "/runs"), { conf });
       goWith("/ui/dags/" + enc(r.run.dagId) + "/runs/" + enc(r.run.runId), r.message + ".");
     });
+    call("GET", wf(b))
+      .then((v) => paramsForm(body, v.variables || {}))
+      .catch((err) => { $("#run-form", body).textContent = err.message; showTab(body, "json"); });
+  }
+
+  // --- the trigger form: one field per Param, kept in sync with the raw JSON ----------------
+  //
+  // The JSON holds only what differs from the defaults (a param left out takes its default),
+  // so the form and the JSON say the same thing and keys the DAG does not declare survive.
+
+  function showTab(body, which) {
+    for (const [tab, panel] of [["form", "#run-form"], ["json", "#run-json"]]) {
+      $("#tab-" + tab, body).setAttribute("aria-selected", String(tab === which));
+      $(panel, body).hidden = tab !== which;
+    }
+  }
+
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+  const shown = (v) => (typeof v === "string" ? v : JSON.stringify(v));
+
+  function paramInput(name, p) {
+    const id = "param-" + name;
+    let input;
+    if (Array.isArray(p.enum)) {
+      input = document.createElement("select");
+      const noDefault = p.default === null || p.default === undefined;
+      if (!p.required || noDefault) input.append(new Option(!noDefault ? "(default)" : p.required ? "(choose one)" : "(none)", ""));
+      p.enum.forEach((option, i) => input.append(new Option(shown(option), String(i))));
+    } else if (p.type === "boolean") {
+      input = Object.assign(document.createElement("input"), { type: "checkbox" });
+    } else if (p.type === "array" || p.type === "object") {
+      input = Object.assign(document.createElement("textarea"), { rows: 2, spellcheck: false });
+    } else {
+      input = document.createElement("input");
+      input.type = p.type === "integer" || p.type === "number" ? "number" : "text";
+      if (input.type === "number") {
+        input.step = p.type === "integer" ? "1" : "any";
+        if (p.minimum !== null && p.minimum !== undefined) input.min = String(p.minimum);
+        if (p.maximum !== null && p.maximum !== undefined) input.max = String(p.maximum);
+      }
+    }
+    Object.assign(input, { id, name });
+    input.dataset.param = name;
+    if (p.required) input.required = true;
+    return input;
+  }
+
+  // The field's value as JSON, or undefined when it is empty (the param takes its default).
+  function fieldValue(input, p) {
+    if (Array.isArray(p.enum)) return input.value === "" ? undefined : p.enum[Number(input.value)];
+    if (p.type === "boolean") return input.checked ? true : p.default === true ? false : undefined;
+    const raw = input.value;
+    if (raw.trim() === "") return undefined;
+    if (p.type === "integer" && /^-?\d+$/.test(raw.trim())) return Number(raw);
+    if (p.type === "number" && raw.trim() !== "" && !Number.isNaN(Number(raw))) return Number(raw);
+    if (p.type === "array" || p.type === "object") {
+      try { return JSON.parse(raw); } catch (err) { return raw; } // the server says what is wrong
+    }
+    return raw;
+  }
+
+  function setField(input, p, value) {
+    if (Array.isArray(p.enum)) {
+      const i = p.enum.findIndex((option) => same(option, value));
+      input.value = i < 0 ? "" : String(i);
+    } else if (p.type === "boolean") input.checked = value === true;
+    else input.value = value === null || value === undefined ? "" : shown(value);
+  }
+
+  function paramsForm(body, params) {
+    const form = $("#run-form", body);
+    const text = $("#run-conf", body);
+    const warning = $("#run-conf-warning", body);
+    const names = Object.keys(params);
+    form.replaceChildren();
+    if (names.length === 0) {
+      form.append(Object.assign(document.createElement("p"), { className: "muted", textContent: "This DAG declares no parameters: use the raw JSON to pass a configuration." }));
+    }
+    const inputs = {};
+    for (const name of names) {
+      const p = params[name];
+      const label = Object.assign(document.createElement("label"), { className: p.type === "boolean" ? "check param" : "param" });
+      label.append(Object.assign(document.createElement("span"), { textContent: name + (p.required ? " *" : ""), className: "param-name" }));
+      inputs[name] = paramInput(name, p);
+      label.append(inputs[name]);
+      const hint = [p.description, "type " + p.type, p.default === null || p.default === undefined ? (p.required ? "required" : "") : "default " + shown(p.default)];
+      const help = Object.assign(document.createElement("small"), { className: "help", id: "help-" + name, textContent: hint.filter(Boolean).join(" · ") });
+      inputs[name].setAttribute("aria-describedby", help.id);
+      label.append(help);
+      form.append(label);
+    }
+    const current = () => { try { const c = JSON.parse(text.value || "{}"); return c && typeof c === "object" && !Array.isArray(c) ? c : null; } catch (err) { return null; } };
+    const warn = (conf) => {
+      const unknown = conf ? Object.keys(conf).filter((k) => !(k in params)) : [];
+      warning.textContent = conf === null ? "The raw JSON is not a valid JSON object: fix it, or edit the form to replace it."
+        : unknown.length ? "Not a parameter of this DAG: " + unknown.join(", ") + ". Such keys are passed to the run as they are; check their spelling." : "";
+      warning.hidden = !warning.textContent;
+    };
+    const toJson = () => {
+      const conf = current() || {};
+      for (const name of names) {
+        const value = fieldValue(inputs[name], params[name]);
+        if (value === undefined || same(value, params[name].default)) delete conf[name];
+        else conf[name] = value;
+      }
+      text.value = JSON.stringify(conf, null, Object.keys(conf).length ? 2 : 0);
+      warn(conf);
+    };
+    const toForm = () => {
+      const conf = current();
+      warn(conf);
+      if (conf === null) return;
+      for (const name of names) setField(inputs[name], params[name], name in conf ? conf[name] : params[name].default);
+    };
+    form.addEventListener("input", toJson);
+    form.addEventListener("change", toJson);
+    text.addEventListener("input", toForm);
+    $("#tab-form", body).addEventListener("click", () => showTab(body, "form"));
+    $("#tab-json", body).addEventListener("click", () => showTab(body, "json"));
+    toForm();
   }
 
   function askToDeprecateSource(published) {
@@ -209,8 +332,12 @@
       await call("POST", "/api/v2/dags/" + enc(b.dataset.dag) + "/restore");
       reloadWith("DAG " + b.dataset.dag + " restored.");
     }),
-    "clear-task": (b) => clearTasks(b, [b.dataset.task], b.dataset.task),
-    "clear-failed": (b) => clearTasks(b, null, "the failed tasks"),
+    "clear-task": (b) => clearTask(b),
+    "clear-failed": (b) => clearTasks(b.dataset.dag, [{ run: b.dataset.run, taskIds: null }], "the failed tasks", "run " + b.dataset.run),
+    "select-tasks": () => { selecting = !selecting; if (!selecting) picked.clear(); showSelection(); },
+    "clear-selected": (b) => clearSelected(b),
+    "mark-task": (b) => markTask(b),
+    "mark-run": (b) => markRun(b),
     "show-tries": (b) => showTries(b),
     "show-log": (b) => showLog(b),
   };
@@ -242,17 +369,16 @@
 
   const cell = (row, text, cls) => Object.assign(row.insertCell(), { textContent: text, className: cls || "" });
 
-  async function renderPlan(box, plan) {
+  // One run's plan; ``single`` gives its parts the ids a one-run dialog has always had.
+  async function renderPlan(box, plan, single = true) {
     box.replaceChildren();
-    const move = document.createElement("p");
-    move.id = "plan-version";
+    const move = Object.assign(document.createElement("p"), { className: "plan-version" });
     const [from, to] = await Promise.all([versionLabel(plan.from_version_id), versionLabel(plan.to_version_id)]);
     move.textContent = plan.rebinds
       ? "Version: " + from + " → " + to + " (the run is re-bound to the current version)."
       : "Version: " + from + ", unchanged (a plain state reset).";
-    const table = document.createElement("table");
-    table.className = "table";
-    table.id = "plan-tasks";
+    const table = Object.assign(document.createElement("table"), { className: "table plan-tasks" });
+    if (single) [move.id, table.id] = ["plan-version", "plan-tasks"];
     for (const [action, label] of PLAN_ORDER) {
       for (const t of plan.tasks.filter((x) => x.action === action)) {
         const row = table.insertRow();
@@ -265,13 +391,14 @@
     box.append(move, table);
   }
 
-  function clearTasks(b, taskIds, what) {
-    const { dag, run } = b.dataset;
-    const request = (body, dryRun) => ({
+  // Clear ``taskIds`` (null: the failed ones) in each of ``runs``: one dry run per run first,
+  // the plans shown together, then one clear per run (each its own transaction).
+  function clearTasks(dag, runs, what, where) {
+    const request = (body, run, dryRun) => ({
       dry_run: dryRun,
-      dag_run_id: run,
-      task_ids: taskIds,
-      only_failed: taskIds === null,
+      dag_run_id: run.run,
+      task_ids: run.taskIds,
+      only_failed: run.taskIds === null,
       include_downstream: $("#clear-downstream", body).checked,
       reset_dag_runs: true,
     });
@@ -279,18 +406,142 @@
     const preview = async (body) => {
       const box = $("#clear-plan", body);
       box.textContent = "Computing the plan…";
-      const r = await call("POST", path, request(body, true));
-      $("#dialog-confirm").disabled = r.plan.length === 0;
-      if (r.plan.length === 0) box.textContent = "Nothing to clear.";
-      else await renderPlan(box, r.plan[0]);
+      const answers = await Promise.all(runs.map((run) => call("POST", path, request(body, run, true))));
+      const plans = answers.map((r, i) => [runs[i].run, r.plan[0]]).filter(([, plan]) => plan);
+      $("#dialog-confirm").disabled = plans.length === 0;
+      if (plans.length === 0) { box.textContent = "Nothing to clear."; return; }
+      if (runs.length === 1) { await renderPlan(box, plans[0][1]); return; }
+      const parts = await Promise.all(plans.map(async ([run, plan]) => {
+        const part = Object.assign(document.createElement("section"), { className: "plan-run" });
+        part.dataset.run = run;
+        const inner = document.createElement("div");
+        await renderPlan(inner, plan, false);
+        part.append(Object.assign(document.createElement("h3"), { textContent: "Run " + run }), inner);
+        return part;
+      }));
+      box.replaceChildren(...parts);
     };
-    const body = openDialog("tpl-clear-tasks", { what, run }, async (dialogBody) => {
-      await call("POST", path, request(dialogBody, false));
-      reloadWith("Cleared: the run is queued again.");
+    const body = openDialog("tpl-clear-tasks", { what, where }, async (dialogBody) => {
+      const done = [];
+      try {
+        for (const run of runs) {
+          await call("POST", path, request(dialogBody, run, false));
+          done.push(run.run);
+        }
+      } catch (err) {
+        throw new Error(err.message + (done.length ? " (already cleared: " + done.join(", ") + ")" : ""));
+      }
+      reloadWith(runs.length === 1 ? "Cleared: the run is queued again." : "Cleared: " + runs.length + " runs are queued again.");
     });
     const rerun = () => preview(body).catch((err) => dialogError(err.message));
     $("#clear-downstream", body).addEventListener("change", rerun);
     rerun();
+  }
+
+  // One task, or one element of a mapped task (Airflow's [task_id, map_index] pair).
+  function clearTask(b) {
+    const { dag, run, task } = b.dataset;
+    const mapIndex = Number(b.dataset.mapIndex ?? -1);
+    const taskIds = mapIndex >= 0 ? [[task, mapIndex]] : [task];
+    const what = mapIndex >= 0 ? task + "[" + mapIndex + "] (this element only)" : task;
+    clearTasks(dag, [{ run, taskIds }], what, "run " + run);
+  }
+
+  // --- the grid: select task instances of several runs, clear them at once -------------------
+
+  const picked = new Map(); // "run\u0000task" -> { run, task }
+  let selecting = false;
+
+  function showSelection() {
+    const grid = $("#runs-grid");
+    if (grid) grid.classList.toggle("selecting", selecting);
+    for (const a of document.querySelectorAll("#runs-grid a.cell[data-task]")) {
+      const on = picked.has(a.dataset.run + "\u0000" + a.dataset.task);
+      a.classList.toggle("selected", on);
+      if (selecting) a.setAttribute("aria-pressed", String(on)); else a.removeAttribute("aria-pressed");
+    }
+    const count = $("#selection-count");
+    if (count) count.textContent = selecting ? picked.size + " selected" : "";
+    const clear = $("#clear-selected");
+    if (clear) { clear.hidden = !selecting; clear.disabled = picked.size === 0; }
+    const toggle = $("#select-tasks");
+    if (toggle) {
+      toggle.setAttribute("aria-pressed", String(selecting));
+      toggle.textContent = selecting ? "Done selecting" : "Select tasks to clear";
+    }
+  }
+
+  function pickCell(event) {
+    const a = event.target.closest("#runs-grid a.cell[data-task]");
+    if (!selecting || !a) return;
+    event.preventDefault();
+    if (!a.dataset.clearable) { flash(a.dataset.task + " is " + a.dataset.state + " in " + a.dataset.run + ": only finished tasks can be cleared.", true); return; }
+    const key = a.dataset.run + "\u0000" + a.dataset.task;
+    if (picked.has(key)) picked.delete(key); else picked.set(key, { run: a.dataset.run, task: a.dataset.task });
+    showSelection();
+  }
+
+  function clearSelected(b) {
+    const byRun = new Map();
+    for (const { run, task } of picked.values()) byRun.set(run, [...(byRun.get(run) || []), task]);
+    const runs = [...byRun].map(([run, taskIds]) => ({ run, taskIds }));
+    const where = runs.length === 1 ? "run " + runs[0].run : runs.length + " runs";
+    clearTasks(b.dataset.dag, runs, picked.size + " task instance(s)", where);
+  }
+
+  // --- marking a task or a run: the task instances that would change, first ---------------
+
+  const runPath = (dag, run) => "/api/v2/dags/" + enc(dag) + "/dagRuns/" + enc(run);
+
+  function markTask(b) {
+    const { dag, run, task } = b.dataset;
+    const mapIndex = Number(b.dataset.mapIndex);
+    const label = task + (mapIndex >= 0 ? "[" + mapIndex + "]" : "");
+    const path = runPath(dag, run) + "/taskInstances/" + enc(task);
+    const query = "?map_index=" + mapIndex;
+    const request = (body) => ({
+      new_state: $("#mark-state", body).value,
+      include_upstream: $("#mark-upstream", body).checked,
+      include_downstream: $("#mark-downstream", body).checked,
+    });
+    const body = openDialog("tpl-mark-task", { label, run }, async (dialogBody) => {
+      const r = await call("PATCH", path + query, request(dialogBody));
+      reloadWith("Marked " + r.task_instances.map(tiLabel).join(", ") + " " + request(dialogBody).new_state + ".");
+    });
+    $("#mark-state", body).value = b.dataset.state === "success" ? "failed" : "success";
+    const preview = async () => {
+      const box = $("#mark-plan", body);
+      box.textContent = "Computing…";
+      const r = await call("PATCH", path + "/dry_run" + query, request(body));
+      $("#dialog-confirm").disabled = r.task_instances.length === 0;
+      if (r.task_instances.length === 0) { box.textContent = "Nothing to change: they have this state already."; return; }
+      const table = Object.assign(document.createElement("table"), { className: "table", id: "mark-tasks" });
+      for (const ti of r.task_instances) {
+        const row = table.insertRow();
+        row.dataset.task = tiLabel(ti);
+        cell(row, tiLabel(ti));
+        cell(row, (ti.state || "none") + " → " + request(body).new_state);
+      }
+      box.replaceChildren(table);
+    };
+    const rerun = () => preview().catch((err) => dialogError(err.message));
+    for (const id of ["#mark-state", "#mark-upstream", "#mark-downstream"]) $(id, body).addEventListener("change", rerun);
+    rerun();
+  }
+
+  const tiLabel = (ti) => ti.task_id + (ti.map_index >= 0 ? "[" + ti.map_index + "]" : "");
+
+  const RUN_MARKS = {
+    success: "every task not yet success, skipped or removed becomes success",
+    failed: "its queued and running tasks become failed, the ones not started skipped; finished tasks keep their state",
+  };
+
+  function markRun(b) {
+    const { dag, run, state } = b.dataset;
+    openDialog("tpl-mark-run", { run, state, tasks: RUN_MARKS[state] }, async () => {
+      const r = await call("PATCH", runPath(dag, run) + "?update_mask=state", { state });
+      reloadWith("Run " + r.dag_run_id + " marked " + r.state + ".");
+    });
   }
 
   // --- tries and logs ----------------------------------------------------------------------
@@ -330,7 +581,7 @@
         if (res.redirected) { location.assign(res.url); return; }
         if (res.ok) {
           const html = await res.text();
-          if (html !== last) { container.innerHTML = html; last = html; }
+          if (html !== last) { container.innerHTML = html; last = html; showSelection(); }
         }
       } catch (err) { /* the server restarts or the network blips: try at the next tick */ }
       setTimeout(tick, POLL_MS);
@@ -391,6 +642,7 @@
 
   // --- wiring ------------------------------------------------------------------------------
 
+  document.addEventListener("click", pickCell);
   document.addEventListener("click", (event) => {
     const b = event.target.closest("[data-action]");
     const handler = b && actions[b.dataset.action];
