@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from pinflow.executors.local import LocalExecutor
+from pinflow.executors.local_channel import ChannelledLocalExecutor
 from pinflow.scheduler.loop import Scheduler
 from pinflow.sdk.compiler import CompiledDag, compile_path
 from pinflow.services.commands._push import register_snapshot
@@ -44,7 +44,7 @@ def push_dag(db: Database, folder: Path, module: str, source: str) -> CompiledDa
 
 @contextmanager
 def running_scheduler(db: Database, settings: Settings) -> Iterator[Scheduler]:
-    scheduler = Scheduler(db, LocalExecutor.from_settings(settings), settings)
+    scheduler = Scheduler(db, ChannelledLocalExecutor.from_settings(settings), settings)
     scheduler.start()
     try:
         yield scheduler

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from pinflow.errors import ConflictError
-from pinflow.executors.local import LocalExecutor
+from pinflow.executors.local_channel import ChannelledLocalExecutor
 from pinflow.scheduler.listen import listen
 from pinflow.scheduler.loop import Scheduler
 from pinflow.services.commands._push import register_snapshot
@@ -87,7 +87,7 @@ def test_a_run_waiting_for_max_active_runs_starts_when_the_previous_one_ends(
 def _idle_scheduler(db: Database, tmp_path: Path, *, in_process_api: bool) -> Scheduler:
     settings = make_settings(db, tmp_path, sweep_interval=0.01, idle_interval=3600.0)
     return Scheduler(
-        db, LocalExecutor.from_settings(settings), settings, in_process_api=in_process_api
+        db, ChannelledLocalExecutor.from_settings(settings), settings, in_process_api=in_process_api
     )
 
 

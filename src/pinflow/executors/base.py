@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from pinflow.settings import Settings
 
 EXECUTORS = {
-    "local": "pinflow.executors.local:LocalExecutor",
+    "local": "pinflow.executors.local_channel:ChannelledLocalExecutor",
     "celery": "pinflow.executors.celery:CeleryExecutor",
 }
 

@@ -19,8 +19,9 @@ import select
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pinflow.errors import PinflowError
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
@@ -38,6 +39,15 @@ class ExecutorError(PinflowError):
     """The executor cannot take the request (not started, no free slot, worker gone)."""
 
 
+class TryChannels(Protocol):
+    """Each try's own channel (``pinflow.executors.local_channel``; the executor itself needs
+    no database, so that a Celery worker can run its tries with one)."""
+
+    def open(self, request: TaskRequest) -> str: ...
+    def close(self, key: TaskKey) -> None: ...
+    def stop(self) -> None: ...
+
+
 class LocalExecutor:
     """Runs tasks on this machine, at most ``parallelism`` at a time (see the module docs)."""
 
@@ -49,8 +59,11 @@ class LocalExecutor:
         stop_grace: float = 10.0,
         start_timeout: float = 60.0,
         run_as_user: str | None = None,
+        channels: TryChannels | None = None,
     ) -> None:
         self.snapshot_cache_dir = Path(snapshot_cache_dir)
+        # Each try's own channel (Variable.get, Connection.get, XComs); None: tasks have none.
+        self.channels = channels
         self.run_as_user = run_as_user
         self.parallelism = max(1, parallelism or os.cpu_count() or 1)
         self.stop_grace = stop_grace
@@ -143,6 +156,8 @@ class LocalExecutor:
             raise ExecutorError(f"{request.label} is already running")
         if not self.free_slots():
             raise ExecutorError(f"no free slot (parallelism {self.parallelism})")
+        if self.channels is not None and request.task_api is None:
+            request = replace(request, task_api=self.channels.open(request))
         self._live[request.key] = request
         self._send({"op": "submit", "request": request.to_dict()})
 
@@ -153,6 +168,7 @@ class LocalExecutor:
             if readable:
                 self._read_events()
         ready, self._ready = self._ready, []
+        self._close_channels(ready)
         return ready
 
     def live(self) -> list[TaskKey]:
@@ -180,9 +196,17 @@ class LocalExecutor:
             self._ready.append(TaskResult.failure(key, STOPPED, interrupted=True))
         self._live.clear()
         ready, self._ready = self._ready, []
+        self._close_channels(ready)
+        if self.channels is not None:
+            self.channels.stop()
         return ready
 
     # -- internals -------------------------------------------------------------------------
+
+    def _close_channels(self, results: list[TaskResult]) -> None:
+        if self.channels is not None:
+            for result in results:
+                self.channels.close(result.key)
 
     def _send(self, message: dict[str, Any]) -> None:
         try:

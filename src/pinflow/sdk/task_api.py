@@ -10,9 +10,10 @@ Inside a task, as in Airflow::
     xcom_push("row_count", 42)
 
 Each call goes over the try's own channel (``PINFLOW_TASK_API``: a Unix socket its supervisor
-serves while the try runs, ADR 0012): the supervisor holds the try's token and asks the
-execution API, so the task never holds a credential of the control plane, and what it may
-read is what that token may read. One JSON line each way per call. Standard library only (the
+serves while the try runs, ADR 0012): a Celery worker holds the try's token and asks the
+execution API, the local executor's scheduler asks its services for that try; either way the
+task never holds a credential of the control plane, and it may read what its try may.
+One JSON line each way per call. Standard library only (the
 SDK imports nothing of Pinflow's runtime).
 
 Outside a try with a channel (a DAG file being parsed, a unit test, an executor that offers
@@ -48,8 +49,8 @@ def call(op: str, **arguments: Any) -> Any:
     if not path:
         raise TaskApiUnavailable(
             f"{op}: this process is not a running try with a task channel ({TASK_API_ENV} is "
-            "not set). Variables, connections and XCom pushes are served to tasks run by a "
-            "Celery worker (PINFLOW_EXECUTOR=celery)."
+            "not set). Variables, connections and XCom pushes are served to running tries only "
+            "(by the local executor and by Celery workers)."
         )
     line = json.dumps({"op": op, **arguments}, separators=(",", ":")).encode() + b"\n"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:

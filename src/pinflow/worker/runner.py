@@ -35,12 +35,12 @@ import httpx
 
 from pinflow.executors.local import LocalExecutor
 from pinflow.runtime import staging
+from pinflow.runtime.channel import ChannelRefusal, TaskChannel, discard_folder
 from pinflow.runtime.contract import TaskRequest, TaskResult
 from pinflow.runtime.paths import log_path, staging_path
 from pinflow.runtime.private import private_dirs
 from pinflow.runtime.task_process import ensure_bundle
 from pinflow.spec.canonical import document_digest
-from pinflow.worker.channel import TaskChannel, discard_folder
 from pinflow.worker.client import (
     ApiUnavailable,
     ExecutionApiError,
@@ -226,7 +226,7 @@ def _supervise(
     private_dirs(Path(request.log_path).parent)
     runner = task_runner(context)
     own = XComTarget(request.dag_id, request.run_id, request.task_id, request.map_index)
-    channel = TaskChannel(client, own)
+    channel = TaskChannel(_ApiBackend(client, own), str(client.ti_id))
     try:
         runner.submit(replace(request, task_api=str(channel.path)))
         return _watch(request, client, context, runner, channel)
@@ -337,3 +337,34 @@ class LogShipper:
 
 def default_hostname() -> str:
     return socket.gethostname()
+
+
+class _ApiBackend:
+    """The channel's answers for a try on a worker: execution API calls with its token."""
+
+    def __init__(self, client: ExecutionClient, own: XComTarget) -> None:
+        self.client, self.own = client, own
+
+    def variable(self, key: str) -> str:
+        with _refusals():
+            return self.client.variable(key)
+
+    def connection(self, conn_id: str) -> Any:
+        with _refusals():
+            return self.client.connection(conn_id)
+
+    def push_xcom(self, key: str, value: Any) -> None:
+        with _refusals():
+            self.client.push_xcom(self.own, key, value)
+
+    def pull_xcom(self, task_id: str, map_index: int, key: str) -> Any:
+        with _refusals():
+            return self.client.pull_xcom(self.own, task_id, map_index, key)
+
+
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    try:
+        yield
+    except ExecutionApiError as exc:
+        raise ChannelRefusal(exc.details.get("status"), exc.message) from None

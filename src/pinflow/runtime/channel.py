@@ -1,14 +1,16 @@
 """A try's own channel: the Unix socket its task reads variables and connections through.
 
-The worker serves it while the try runs (``runner._supervise`` waits on it with the task
-process's events); the task calls it with ``pinflow.sdk.Variable`` / ``Connection`` /
-``xcom_push`` / ``xcom_pull`` (``pinflow.sdk.task_api``: one JSON line each way). Every call
-becomes an execution API call with the try's token, which stays in the worker: task code never
-holds a credential, and may read exactly what that token may. As in Airflow 3, where the task
-runner asks its supervisor and the supervisor asks the API.
+The try's supervisor serves it while the try runs; the task calls it with
+``pinflow.sdk.Variable`` / ``Connection`` / ``xcom_push`` / ``xcom_pull``
+(``pinflow.sdk.task_api``: one JSON line each way). What a request may read or write is the
+supervisor's ``ChannelBackend``'s business, scoped to the one try: a Celery worker's asks the
+execution API with the try's token (``pinflow.worker.runner``), the local executor's asks the
+services for that try's own DAG (``pinflow.executors.local_channel``). Task code never holds a
+credential. As in Airflow 3, where the task runner asks its supervisor and the supervisor
+asks the API.
 
-The sockets live in a folder of the worker process's own (``mkdtemp``: 0700, a short path
-whatever the worker's home), one per try, removed when the try ends.
+The sockets live in a folder of the supervising process's own (``mkdtemp``: 0700, a short
+path whatever its home), one per try, removed when the try ends.
 """
 
 from __future__ import annotations
@@ -23,9 +25,7 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from typing import Any
-
-from pinflow.worker.client import ExecutionApiError, ExecutionClient, XComTarget
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +33,31 @@ MAX_REQUEST = 4 * 1024 * 1024  # bytes of one request line (an XCom push's JSON)
 _SEND_TIMEOUT = 10.0
 
 
-class TaskChannel:
-    """The channel of one try, for the task instance ``own``."""
+class ChannelRefusal(Exception):  # noqa: N818 - an answer, not a failure of the channel
+    """A request the backend refuses: ``status`` (HTTP's meaning: 404, 403, 409...) and why."""
 
-    def __init__(self, client: ExecutionClient, own: XComTarget) -> None:
-        self.client = client
-        self.own = own
-        self.path = _folder() / f"{client.ti_id}-{secrets.token_hex(4)}.sock"
+    def __init__(self, status: int | None, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ChannelBackend(Protocol):
+    """What a try may ask its channel, answered for that try only; refusals raise
+    ``ChannelRefusal``."""
+
+    def variable(self, key: str) -> str: ...
+    def connection(self, conn_id: str) -> Any: ...
+    def push_xcom(self, key: str, value: Any) -> None: ...
+    def pull_xcom(self, task_id: str, map_index: int, key: str) -> Any: ...
+
+
+class TaskChannel:
+    """The channel of one try (``name`` starts its socket's file name)."""
+
+    def __init__(self, backend: ChannelBackend, name: str) -> None:
+        self.backend = backend
+        self.path = _folder() / f"{name}-{secrets.token_hex(4)}.sock"
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(self.path))
         os.chmod(self.path, 0o600)
@@ -106,23 +124,23 @@ class TaskChannel:
             if not isinstance(request, dict):
                 raise TypeError("a request is a JSON object")
             return {"ok": True, "value": self._value(request)}
-        except ExecutionApiError as exc:
-            return _error(exc.details.get("status"), exc.message)
+        except ChannelRefusal as exc:
+            return _error(exc.status, exc.message)
         except (ValueError, KeyError, TypeError) as exc:
             return _error(400, f"a malformed request: {exc}")
 
     def _value(self, request: dict[str, Any]) -> Any:
         op = request.get("op")
         if op == "variable":
-            return self.client.variable(str(request["key"]))
+            return self.backend.variable(str(request["key"]))
         if op == "connection":
-            return self.client.connection(str(request["conn_id"]))
+            return self.backend.connection(str(request["conn_id"]))
         if op == "xcom_push":
-            self.client.push_xcom(self.own, str(request["key"]), request.get("value"))
+            self.backend.push_xcom(str(request["key"]), request.get("value"))
             return None
         if op == "xcom_pull":
             task_id, key = str(request["task_id"]), str(request.get("key", "return_value"))
-            return self.client.pull_xcom(self.own, task_id, int(request.get("map_index", -1)), key)
+            return self.backend.pull_xcom(task_id, int(request.get("map_index", -1)), key)
         raise ValueError(f"unknown request {op!r}")
 
 
