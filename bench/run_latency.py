@@ -224,6 +224,30 @@ def measure(stack: Stack, scenario: Scenario, runs: int, warmup: int, timeout: f
 # --- printing -------------------------------------------------------------------------------
 
 
+# Issue #17's targets, per database: trigger -> final p50 (seconds) per DAG, and the
+# scheduler thread's CPU per task with task processes (PostgreSQL only).
+ISSUE17_WALL = {
+    "sqlite": {"chain": 0.15, "fan": 0.4, "static": 0.4},
+    "postgresql": {"chain": 0.2, "fan": 0.5, "static": 0.5},
+}
+ISSUE17_CPU = {"postgresql": 0.0015}
+
+
+def issue17(results: list[tuple[Scenario, Figures]], database: str) -> None:
+    """Each figure against issue #17's target for this database."""
+    print(f"\nIssue #17's targets ({database}):")
+    walls, cpu_target = ISSUE17_WALL[database], ISSUE17_CPU.get(database)
+    for scenario, f in results:
+        if f.skipped or scenario.key not in walls:
+            continue
+        p50, target = statistics.median(f.walls), walls[scenario.key]
+        print(f"  {scenario.title:<42} {p50:>7.3f}s  target <= {target} s: {verdict(p50, target)}")
+        if cpu_target is not None:
+            cpu = f.scheduler_cpu / f.tasks
+            met = "met" if cpu <= cpu_target else f"MISSED ({cpu / cpu_target:.1f}x)"
+            print(f"    scheduler CPU per task {ms(cpu)}, target <= {ms(cpu_target)}: {met}")
+
+
 def verdict(value: float, target: float) -> str:
     if value <= target:
         return "met"
@@ -299,6 +323,7 @@ def main() -> int:
             report(scenario, figures)
             results.append((scenario, figures))
         summary(results)
+        issue17(results, "sqlite" if stack.db_url.startswith("sqlite") else "postgresql")
     if args.profile:
         print(f"\nscheduler thread profile: {args.profile} (python -m pstats)")
     return 0

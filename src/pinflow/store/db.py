@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -27,6 +29,8 @@ from pinflow.runtime.private import private_dirs
 from pinflow.store.dialect import DialectOps, dialect_ops
 
 _READONLY = "pinflow_readonly"
+# A pooled PostgreSQL connection idle longer than this is pinged before it is handed out.
+_PING_AFTER_IDLE_S = 1.0
 
 
 def normalize_url(url: str) -> str:
@@ -63,6 +67,29 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use only when it sat idle in the pool, not on every
+    checkout as ``pool_pre_ping`` does: that ping is a round trip per transaction, a tenth of
+    the scheduler's statements on PostgreSQL (ADR 0026). A connection checked in less than
+    ``_PING_AFTER_IDLE_S`` ago was working then; one that broke since fails its transaction,
+    as it would between a ping and the first statement anyway. A failed ping raises
+    ``DisconnectionError``: the pool drops the connection and hands out a fresh one."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["pinflow_checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("pinflow_checked_in")
+        if since is None or time.monotonic() - since < _PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(str(exc)) from exc
+
+
 class Database:
     """Owns the engine and hands out sessions, one transaction each."""
 
@@ -80,14 +107,14 @@ class Database:
                 kwargs["poolclass"] = NullPool
             elif not parsed.database.startswith("file:"):
                 _private_file(Path(parsed.database))
-        else:
-            if parsed.get_driver_name() == "psycopg":
-                require(POSTGRES)  # one clear line, not SQLAlchemy's traceback from its dialect
-            kwargs["pool_pre_ping"] = True
+        elif parsed.get_driver_name() == "psycopg":
+            require(POSTGRES)  # one clear line, not SQLAlchemy's traceback from its dialect
         self.engine: Engine = create_engine(self.url, **kwargs)
         self.dialect_ops: DialectOps = dialect_ops(self.engine)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        else:
+            _ping_when_idle(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(
             self.engine.execution_options(**{_READONLY: True}), expire_on_commit=False

@@ -5,9 +5,6 @@ Pinflow runs on SQLite (standalone: one file, one writer at a time) and PostgreS
 operations that are not live here, side by side, behind one protocol (``DialectOps``), so that
 no service asks which database it runs on (ADR 0011):
 
-- reading the rows a change is about to write (``read_locked``): PostgreSQL locks them one
-  statement at a time in ADR 0002's lock order; SQLite, where the writer holds the whole
-  database (``BEGIN IMMEDIATE``), reads them in one statement;
 - what a claim may take (``claim_view``): PostgreSQL locks the DAG rows, then the pools, then
   counts what is live; SQLite counts what waits and what is live in one query;
 - insert-or-ignore (``insert_or_ignore``) and upsert (``upsert``) in each dialect's own
@@ -62,16 +59,6 @@ Updates = Callable[[Any], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
-class LockedRead:
-    """The rows one change is about to write, read for it: ``in_lock_order`` holds one
-    locking statement per row, in the lock order (a run before its task instances); ``at_once``
-    reads the same columns, in the same order, in one statement (no row locks needed)."""
-
-    in_lock_order: tuple[Prepared, ...]
-    at_once: Prepared
-
-
-@dataclass(frozen=True)
 class ClaimView:
     """What a claim may take, read under the locks that keep it true until it commits."""
 
@@ -100,11 +87,6 @@ class DialectOps(Protocol):
     @property
     def keeps_wal_connection(self) -> bool:
         """An idle connection held open keeps the write-ahead log between transactions."""
-
-    def read_locked(
-        self, conn: Connection, read: LockedRead, params: Mapping[str, Any]
-    ) -> Sequence[Any] | None:
-        """The columns of ``read``'s rows, in order; ``None`` when one of them is missing."""
 
     def claim_view(self, conn: Connection, run_pk: int | None, lock_pools: LockPools) -> ClaimView:
         """What waits to be claimed (of ``run_pk`` only, when given), with the locks taken;
@@ -192,12 +174,6 @@ class SQLiteOps:
     # WAL: milliseconds on every transaction.
     keeps_wal_connection: Final = True
 
-    def read_locked(
-        self, conn: Connection, read: LockedRead, params: Mapping[str, Any]
-    ) -> Sequence[Any] | None:
-        row: Sequence[Any] | None = read.at_once.execute(conn, params).fetchone()
-        return row
-
     def claim_view(self, conn: Connection, run_pk: int | None, lock_pools: LockPools) -> ClaimView:
         # What waits and what is live, at once: no claimer can change either meanwhile.
         waiting: set[tuple[str, str]] = set()
@@ -270,17 +246,6 @@ class PostgresOps:
     one_writer: Final = False
     listens: Final = True
     keeps_wal_connection: Final = False
-
-    def read_locked(
-        self, conn: Connection, read: LockedRead, params: Mapping[str, Any]
-    ) -> Sequence[Any] | None:
-        columns: tuple[Any, ...] = ()
-        for stmt in read.in_lock_order:
-            row = stmt.execute(conn, params).fetchone()
-            if row is None:
-                return None
-            columns += tuple(row)
-        return columns
 
     def claim_view(self, conn: Connection, run_pk: int | None, lock_pools: LockPools) -> ClaimView:
         # The DAG rows first (max_active_tasks and max_active_tis_per_dag are counted against

@@ -22,7 +22,6 @@ from pinflow.lifecycle.try_rules import TryPosition, is_stale
 from pinflow.services import common
 from pinflow.services.engine._claims import ClaimedTask
 from pinflow.services.engine._scheduling import RunRow
-from pinflow.store.dialect import LockedRead, dialect_ops
 from pinflow.store.prepared import Prepared
 from pinflow.store.tables import DagRun, TaskInstance
 
@@ -47,18 +46,16 @@ _TI_ROW = (
     _TI.c.try_number,
     _TI.c.max_tries,
 )
-_LOCK_RUN_OF_TI = Prepared(
-    select(*_RUN_ROW)
-    .where(_RUN.c.id == select(_TI.c.run_pk).where(_TI.c.id == bindparam("ti")).scalar_subquery())
+# One statement, one round trip, on both databases: PostgreSQL takes a join's row locks in
+# the order of its FROM list, so the run's row before the task instance's (ADR 0002's lock
+# order; ADR 0026); SQLite, whose writer holds the whole database, renders no FOR UPDATE.
+_LOCK_RUN_AND_TI = Prepared(
+    select(*_RUN_ROW, *_TI_ROW)
+    .join_from(_RUN, _TI, _RUN.c.id == _TI.c.run_pk)
+    .where(_TI.c.id == bindparam("ti"))
     .with_for_update()
 )
 _LOCK_TI = Prepared(select(*_TI_ROW).where(_TI.c.id == bindparam("ti")).with_for_update())
-_READ_RUN_AND_TI = Prepared(
-    select(*_RUN_ROW, *_TI_ROW)
-    .join_from(_TI, _RUN, _RUN.c.id == _TI.c.run_pk)
-    .where(_TI.c.id == bindparam("ti"))
-)
-_RUN_AND_TI = LockedRead(in_lock_order=(_LOCK_RUN_OF_TI, _LOCK_TI), at_once=_READ_RUN_AND_TI)
 
 
 def guarded_stmt(*columns: str) -> Prepared:
@@ -84,10 +81,8 @@ class TiRow(NamedTuple):
 
 
 def lock(s: Session, ti_id: int) -> tuple[RunRow, TiRow]:
-    """Lock the run, then the task instance (the lock order). Where the database has no row
-    locks (SQLite: its writer holds the whole database) both rows are read at once."""
-    conn = common.conn(s)
-    found = dialect_ops(conn).read_locked(conn, _RUN_AND_TI, {"ti": ti_id})
+    """Lock the run, then the task instance (the lock order), in one statement."""
+    found = _LOCK_RUN_AND_TI.execute(common.conn(s), {"ti": ti_id}).fetchone()
     if found is None:
         raise NotFoundError(f"Task instance {ti_id} was not found.")
     return RunRow(*found[:_RUN_COLUMNS]), TiRow(*found[_RUN_COLUMNS:])
