@@ -7,7 +7,6 @@ the 404s), sent as the admin to a live server over the test database.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ from pinflow.store.db import Database
 pytestmark = pytest.mark.sqlite_enough
 
 EXAMPLES = 5
-BUDGET_SECONDS = 60
 EXISTING = {
     "dag_id": "etl",
     "dag_run_id": "r1",
@@ -94,13 +92,11 @@ def test_no_operation_answers_a_server_error(db: Database, tmp_path: Path) -> No
     schema = schemathesis.openapi.from_dict(app.openapi())
     known = {**EXISTING, "workflow_id": world.active}
     headers = bearer(app, "admin")
-    started = time.monotonic()
     with LiveServer(app) as server:
         operations = sorted((r.ok() for r in schema.get_all_operations()), key=_destroys_last)
         assert len(operations) > 50
         sent = sum(_check(op, _strategy(op, known), server, headers) for op in operations)
     assert sent >= len(operations) * 2
-    assert time.monotonic() - started < BUDGET_SECONDS
 
 
 def test_the_schema_is_valid_openapi(db: Database, tmp_path: Path) -> None:
