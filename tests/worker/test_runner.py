@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -201,9 +200,7 @@ def test_a_snapshot_that_does_not_match_its_digest_is_never_run(api: Api, db: Da
 
 def test_the_worker_enforces_the_execution_timeout(api: Api, db: Database) -> None:
     claimed = queue_try(db, "remote_slow")
-    started = time.monotonic()
     outcome = api.run(api.message(claimed))
-    assert time.monotonic() - started < 15
     assert outcome.endswith(": failed"), outcome
     ((_, state, _, error),) = tries(db, claimed.ti_id)
     assert state == "failed"
