@@ -76,7 +76,9 @@ class LocalChannels:
 
     def open(self, request: TaskRequest) -> str:
         """A channel for ``request``'s try; the path its task connects to."""
-        channel = TaskChannel(_ServicesBackend(self, _claims_of(request)), str(request.ti_id))
+        from pinflow.services.engine import claims_of
+
+        channel = TaskChannel(_ServicesBackend(self, claims_of(request)), str(request.ti_id))
         with self._lock:
             self._channels[request.key] = channel
         self._ensure_thread()
@@ -196,20 +198,6 @@ class _ServicesBackend:
                 key=key,
                 artifacts=open_store(self.owner.settings.artifacts_uri),
             )
-
-
-def _claims_of(request: TaskRequest) -> TryClaims:
-    from pinflow.services.engine import TryClaims
-
-    return TryClaims(
-        ti_id=request.ti_id,
-        try_number=request.try_number,
-        dag_id=request.dag_id,
-        run_id=request.run_id,
-        task_id=request.task_id,
-        map_index=request.map_index,
-        snapshot_digest=request.snapshot_digest,
-    )
 
 
 @contextlib.contextmanager

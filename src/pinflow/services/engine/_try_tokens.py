@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 
 from pinflow.errors import AuthenticationError
+from pinflow.runtime.contract import TaskRequest
 from pinflow.services.engine._claims import ClaimedTask
 from pinflow.settings import Settings
 
@@ -60,8 +61,9 @@ class TryClaims:
         return replace(self, snapshot_digest=digest)
 
 
-def claims_of(claimed: ClaimedTask) -> TryClaims:
-    """The claims of a claimed try's token (what an executor sends its worker)."""
+def claims_of(claimed: ClaimedTask | TaskRequest) -> TryClaims:
+    """The claims of a try: a claimed one's token (what an executor sends its worker), or a
+    request's (the local executor's channel for it)."""
     return TryClaims(
         ti_id=claimed.ti_id,
         try_number=claimed.try_number,
