@@ -219,6 +219,18 @@ CASES: list[tuple[AuditEntry, str, str, str, str | None, dict[str, Any]]] = [
         "dag.rerun_with_latest_version_set", D, "etl", "etl", {"from": True, "to": False},
     ),
     (
+        events.retirement_policy_set("etl", policy={"keepActive": 1}, previous=None),
+        "dag.retirement_policy_set", D, "etl", "etl", {"from": None, "to": {"keepActive": 1}},
+    ),
+    (
+        events.by_policy(
+            events.version_deleted(SOURCE, current="v2"), rule="PurgeDrainedDeprecated", reason="r"
+        ),
+        "workflow.deleted", W, "v1", "etl",
+        {"status": "active", "version": 1, "currentVersionId": "v2",
+         "policy": {"rule": "PurgeDrainedDeprecated", "reason": "r"}},
+    ),
+    (
         events.import_error_reported("dags/bad.py", bundle="main"),
         "dag.import_error", "import_error", "dags/bad.py", None, {"bundle": "main"},
     ),

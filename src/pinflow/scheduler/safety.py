@@ -6,6 +6,8 @@ a run from waiting for a report that will not come (see ``pinflow.scheduler.loop
 - the sweep: runs due by their schedule, a ``schedule_pass`` of the runs no report will move
   on (every ``FULL_PASS_EVERY`` sweeps, of every running run), lost-try recovery (see
   ``pinflow.services.engine``) and the execution-timeout backstop;
+- every ``RETIREMENT_EVERY`` seconds (at a sweep), the DAGs' retirement policies: what they
+  say is due is deprecated or purged (``services.commands.retirement``, ADR 0031);
 - before a cleared task instance starts again, its old try still running here is ended;
 - the scheduler's own row in the fleet (``beat_scheduler`` on the heartbeat timer,
   ``scheduler_stopped`` on stop): what health and the UI show, and, later, how recovery will
@@ -22,10 +24,11 @@ from dataclasses import dataclass
 from sqlalchemy.exc import SQLAlchemyError
 
 from pinflow import __version__
-from pinflow.errors import ConflictError, NotFoundError
+from pinflow.errors import ConflictError, NotFoundError, PinflowError
 from pinflow.executors.base import Executor
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
 from pinflow.scheduler.cron import create_due_runs
+from pinflow.services.commands import retirement
 from pinflow.services.engine import (
     find_lost_tries,
     fleet,
@@ -48,6 +51,9 @@ STALE_TRY_WAIT = 10.0
 FULL_PASS_EVERY = 30
 # Every how many of its own beats a scheduler forgets the fleet's rows not seen for a day.
 PRUNE_EVERY = 100
+# Seconds between two passes of the retirement policies: their delays are days, and a
+# deprecation on publish may wait a minute.
+RETIREMENT_EVERY = 60.0
 
 
 @dataclass
@@ -95,6 +101,7 @@ class SafetyNet:
         self._deadlines: dict[TaskKey, float] = {}
         self._sweeps = 0
         self._beats = 0
+        self._retired_at: float | None = None
         self.component_id = scheduler_id(hostname, pid)
         self.loop = LoopStats()
 
@@ -157,6 +164,9 @@ class SafetyNet:
         schedule_pass(self.db, quiet_only=self._sweeps % FULL_PASS_EVERY != 0)
         self.recover()
         now = time.monotonic()
+        if self._retired_at is None or now - self._retired_at >= RETIREMENT_EVERY:
+            self._retired_at = now
+            self.retire()
         live = set(self.executor.live())
         for key, deadline in list(self._deadlines.items()):
             if key not in live:
@@ -165,6 +175,21 @@ class SafetyNet:
                 del self._deadlines[key]
                 self.executor.kill(key, "execution timeout (enforced by the scheduler)")
         self._note_retry()
+
+    def retire(self) -> None:
+        """Apply the retirement policies' due actions; a failure is logged, never raised (the
+        next pass re-plans from what the database holds)."""
+        try:
+            for done in retirement.apply_due(self.db):
+                log.info(
+                    "retirement policy of DAG %r: %s v%s (%s)",
+                    done.dag_id,
+                    done.action.kind,
+                    done.action.version,
+                    done.action.reason,
+                )
+        except (PinflowError, SQLAlchemyError):
+            log.warning("cannot apply the retirement policies", exc_info=True)
 
     def recover(self) -> None:
         """Fail (or retry, by their policy) the tries that no live process runs any more."""

@@ -31,6 +31,7 @@ from pinflow.services.audit_events._admin import (
 )
 from pinflow.services.audit_events._entry import AuditEntry, RunKey, StoredRun, TaskKey, record
 from pinflow.services.audit_events._lifecycle import (
+    by_policy,
     current_version_set,
     current_version_set_by_push,
     dag_deregistered,
@@ -44,6 +45,7 @@ from pinflow.services.audit_events._lifecycle import (
     dev_draft_saved,
     import_error_reported,
     rerun_with_latest_version_set,
+    retirement_policy_set,
     version_created,
     version_created_by_push,
     version_deleted,
@@ -72,6 +74,7 @@ __all__ = [
     "RunKey",
     "StoredRun",
     "TaskKey",
+    "by_policy",
     "connection_deleted",
     "connection_set",
     "current_version_set",
@@ -93,6 +96,7 @@ __all__ = [
     "pool_updated",
     "record",
     "rerun_with_latest_version_set",
+    "retirement_policy_set",
     "role_granted",
     "role_revoked",
     "run_deleted",

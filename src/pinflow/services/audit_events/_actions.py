@@ -33,6 +33,7 @@ class AuditAction(StrEnum):
     DAG_PAUSED = "dag.paused"
     DAG_UNPAUSED = "dag.unpaused"
     DAG_RERUN_WITH_LATEST_VERSION_SET = "dag.rerun_with_latest_version_set"
+    DAG_RETIREMENT_POLICY_SET = "dag.retirement_policy_set"
     # A DAG file that does not compile: target ``import_error``, the file name.
     DAG_IMPORT_ERROR = "dag.import_error"
 

@@ -7,6 +7,7 @@ events carry the source too, so that the chain of versions can be followed in th
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from pinflow.lifecycle.dag_rules import Impact
@@ -113,6 +114,12 @@ def version_purged(row: WorkflowDefinition, *, current: str | None) -> AuditEntr
     return on_version(A.VERSION_PURGED, row, meta)
 
 
+def by_policy(entry: AuditEntry, *, rule: str, reason: str) -> AuditEntry:
+    """A lifecycle event that a DAG's retirement policy caused (actor ``policy``, ADR 0031):
+    the same action and target as by hand, with the rule that asked for it and why."""
+    return replace(entry, meta={**entry.meta, "policy": {"rule": rule, "reason": reason}})
+
+
 # --- DAGs --------------------------------------------------------------------------------------
 
 
@@ -196,3 +203,10 @@ def import_error_reported(filename: str, *, bundle: str | None) -> AuditEntry:
     """A DAG file that does not compile; it names no DAG (the file could not say which)."""
     meta = {"bundle": bundle} if bundle else {}
     return AuditEntry(A.DAG_IMPORT_ERROR, "import_error", filename, None, meta)
+
+
+def retirement_policy_set(
+    dag_id: str, *, policy: dict[str, Any], previous: dict[str, Any] | None
+) -> AuditEntry:
+    """A DAG's retirement policy set (``previous``: None when it had none)."""
+    return on_dag(A.DAG_RETIREMENT_POLICY_SET, dag_id, {"from": previous, "to": policy})

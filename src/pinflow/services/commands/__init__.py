@@ -13,6 +13,7 @@ from pinflow.services.commands import _push as push
 from pinflow.services.commands import _resource_pools as pools
 from pinflow.services.commands import _resources as resources
 from pinflow.services.commands import _retention as retention
+from pinflow.services.commands import _retirement as retirement
 from pinflow.services.commands import _run_states as run_states
 from pinflow.services.commands import _runs as runs
 from pinflow.services.commands import _task_states as task_states
@@ -42,6 +43,7 @@ __all__ = [
     "push",
     "resources",
     "retention",
+    "retirement",
     "run_states",
     "runs",
     "task_states",

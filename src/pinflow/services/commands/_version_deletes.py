@@ -18,7 +18,7 @@ from pinflow.store.db import Database
 from pinflow.store.tables import WorkflowDefinition
 
 
-def _set_deleted(s: Session, row: WorkflowDefinition, *, deleted: bool, actor: str) -> None:
+def set_deleted(s: Session, row: WorkflowDefinition, *, deleted: bool, actor: str) -> None:
     """Guarded flip of the soft-delete mark: 0 rows means it was already in that state."""
     stamp = now()
     mark = WorkflowDefinition.deleted_at
@@ -45,7 +45,7 @@ def soft_delete(db: Database, version_id: str, *, actor: str) -> VersionView:
     with db.transaction() as s:
         dag = lock_dag(s, dag_id_of(s, version_id))
         row = lock_version(s, version_id)
-        _set_deleted(s, row, deleted=True, actor=actor)
+        set_deleted(s, row, deleted=True, actor=actor)
         current = move_current_away(s, dag, row.id)
         record(s, actor, events.version_deleted(row, current=current))
         return view(s, row)
@@ -56,7 +56,7 @@ def restore(db: Database, version_id: str, *, actor: str) -> VersionView:
     with db.transaction() as s:
         dag = lock_dag(s, dag_id_of(s, version_id))
         row = lock_version(s, version_id)
-        _set_deleted(s, row, deleted=False, actor=actor)
+        set_deleted(s, row, deleted=False, actor=actor)
         if dag.current_version_id is None and row.status == VersionStatus.ACTIVE:
             make_current(dag, row.id)
         s.flush()

@@ -12,9 +12,11 @@ from pinflow.services.reads import _dag_overview as dag_overview
 from pinflow.services.reads import _dag_queries as dag_queries
 from pinflow.services.reads import _event_log as event_log
 from pinflow.services.reads import _fleet as fleet
+from pinflow.services.reads import _lineage as lineage
 from pinflow.services.reads import _metrics as metrics
 from pinflow.services.reads import _queries as queries
 from pinflow.services.reads import _read_models as read_models
+from pinflow.services.reads import _retirement as retirement
 from pinflow.services.reads import _run_queries as run_queries
 from pinflow.services.reads import _task_queries as task_queries
 from pinflow.services.reads import _traces as traces
@@ -62,9 +64,11 @@ __all__ = [
     "dag_queries",
     "event_log",
     "fleet",
+    "lineage",
     "metrics",
     "queries",
     "read_models",
+    "retirement",
     "run_queries",
     "task_queries",
     "traces",

@@ -135,3 +135,24 @@ class DagImportError(Base):
     stack_trace: Mapped[str] = mapped_column(Text)
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     reported_by: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+
+
+class RetirementPolicy(Base):
+    """A DAG's retirement policy (ADR 0031): what the scheduler deprecates and purges by itself.
+
+    One row per DAG, set through the API, CLI or UI; no row (or every rule off) means nothing
+    is retired automatically. ``in_force_since`` is when ``deprecate_previous_on_publish`` was
+    last switched on: publishes before it are not acted on.
+    """
+
+    __tablename__ = "retirement_policy"
+
+    dag_id: Mapped[str] = mapped_column(
+        ForeignKey("dag.dag_id", ondelete="CASCADE"), primary_key=True
+    )
+    keep_active: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    deprecate_previous_on_publish: Mapped[bool] = mapped_column(Boolean, default=False)
+    purge_deprecated_after_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    in_force_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
