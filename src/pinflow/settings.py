@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         description="seconds between safety sweeps while nothing runs, when events wake the "
         "scheduler (standalone, or LISTEN on PostgreSQL); the next schedule is a timer of its own",
     )
+    retirement_interval: float = Field(
+        default=60.0,
+        ge=0,
+        description="seconds between two passes of the DAGs' retirement policies (ADR 0031), "
+        "at the scheduler's sweeps",
+    )
     poll_interval: float = Field(
         default=0.05, gt=0, description="seconds between looks for newly triggered runs"
     )

@@ -141,6 +141,7 @@ class Scheduler:
             self._keeper = self.db.engine.raw_connection()
         self._safety.beat_scheduler()
         self._safety.recover()
+        self._safety.apply_retirement_policies()
         schedule_pass(self.db)
         self._timers.reset()
         # What exists now (modules, the engine, caches) lives as long as the process: keep it

@@ -6,7 +6,7 @@ a run from waiting for a report that will not come (see ``pinflow.scheduler.loop
 - the sweep: runs due by their schedule, a ``schedule_pass`` of the runs no report will move
   on (every ``FULL_PASS_EVERY`` sweeps, of every running run), lost-try recovery (see
   ``pinflow.services.engine``) and the execution-timeout backstop;
-- every ``RETIREMENT_EVERY`` seconds (at a sweep), the DAGs' retirement policies: what they
+- at start and every ``retirement_interval`` (at a sweep), the DAGs' retirement policies: what they
   say is due is deprecated or purged (``services.commands.retirement``, ADR 0031);
 - before a cleared task instance starts again, its old try still running here is ended;
 - the scheduler's own row in the fleet (``beat_scheduler`` on the heartbeat timer,
@@ -51,9 +51,6 @@ STALE_TRY_WAIT = 10.0
 FULL_PASS_EVERY = 30
 # Every how many of its own beats a scheduler forgets the fleet's rows not seen for a day.
 PRUNE_EVERY = 100
-# Seconds between two passes of the retirement policies: their delays are days, and a
-# deprecation on publish may wait a minute.
-RETIREMENT_EVERY = 60.0
 
 
 @dataclass
@@ -164,9 +161,8 @@ class SafetyNet:
         schedule_pass(self.db, quiet_only=self._sweeps % FULL_PASS_EVERY != 0)
         self.recover()
         now = time.monotonic()
-        if self._retired_at is None or now - self._retired_at >= RETIREMENT_EVERY:
-            self._retired_at = now
-            self.retire()
+        if self._retired_at is None or now - self._retired_at >= self.settings.retirement_interval:
+            self.apply_retirement_policies()
         live = set(self.executor.live())
         for key, deadline in list(self._deadlines.items()):
             if key not in live:
@@ -176,9 +172,10 @@ class SafetyNet:
                 self.executor.kill(key, "execution timeout (enforced by the scheduler)")
         self._note_retry()
 
-    def retire(self) -> None:
+    def apply_retirement_policies(self) -> None:
         """Apply the retirement policies' due actions; a failure is logged, never raised (the
         next pass re-plans from what the database holds)."""
+        self._retired_at = time.monotonic()
         try:
             for done in retirement.apply_due(self.db):
                 log.info(
