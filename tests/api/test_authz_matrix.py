@@ -65,6 +65,7 @@ class Case:
 
 
 W = "/api/workflows/{workflow_id}"
+D = "/api/dags/{dag_id}"
 PUSH = {"spec": make_spec(name="Pushed").model_dump(mode="json"), "mode": "publish"}
 ROLE = {"project": "alpha", "role": "operator"}
 CASES = [
@@ -78,6 +79,21 @@ CASES = [
         on_alpha(READ),
     ),
     Case("PATCH", W, "/api/workflows/{draft}", on_alpha(WRITE), {"description": "x"}),
+    Case("GET", f"{D}/retirement-policy", "/api/dags/etl/retirement-policy", on_alpha(READ)),
+    Case(
+        "PUT",
+        f"{D}/retirement-policy",
+        "/api/dags/etl/retirement-policy",
+        on_alpha(WRITE),
+        {"keepActive": 2, "purgeDeprecatedAfter": "30d"},
+    ),
+    Case(
+        "GET",
+        f"{D}/retirement-policy/preview",
+        "/api/dags/etl/retirement-policy/preview",
+        on_alpha(READ),
+    ),
+    Case("GET", f"{D}/lineage", "/api/dags/etl/lineage", on_alpha(READ)),
     Case(
         "POST",
         f"{W}/create-version",

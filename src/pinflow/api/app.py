@@ -13,6 +13,7 @@ from pinflow import __version__
 from pinflow.api import auth, errors, metrics
 from pinflow.api.body_limit import BodyLimit
 from pinflow.api.routes import (
+    dags,
     execution,
     health,
     push,
@@ -57,7 +58,8 @@ def create_app(
     # Remote workers, authenticated by try tokens. First: routes are matched in order, and
     # these take several calls per try (their prefix is their own, so nothing else moves).
     app.include_router(execution.router)
-    for router in (auth.router, health.router, workflows.router, push.router, users.router):
+    routers = (auth.router, health.router, workflows.router, push.router, users.router)
+    for router in (*routers, dags.router):
         app.include_router(router)
     for v2 in (v2_dags, v2_runs, v2_tasks, v2_misc, v2_resources):
         app.include_router(v2.router)

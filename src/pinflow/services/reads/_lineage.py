@@ -132,7 +132,7 @@ def _figures(s: Session, dag_id: str) -> dict[str, RunFigures]:
     ops = dialect_ops(s)
     samples = (
         select(
-            DagRun.version_id.label("v"),
+            DagRun.version_id.label("version_key"),
             ops.seconds_between(DagRun.start_date, DagRun.end_date).label("d"),
         )
         .where(
@@ -146,7 +146,7 @@ def _figures(s: Session, dag_id: str) -> dict[str, RunFigures]:
     )
     percentiles = {
         row[0]: tuple(None if p is None else round(float(p), 3) for p in row[1:])
-        for row in s.execute(ops.percentiles(samples, ("v",), "d", _FRACTIONS)).all()
+        for row in s.execute(ops.percentiles(samples, ("version_key",), "d", _FRACTIONS)).all()
     }
     return {row[0]: RunFigures(*row[1:], *percentiles.get(row[0], (None, None))) for row in counts}
 
