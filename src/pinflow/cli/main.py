@@ -11,6 +11,7 @@ from pinflow.cli.common import EXIT_CODES_HELP, PinflowGroup, client_options
 from pinflow.cli.dags import dags
 from pinflow.cli.dev import dev
 from pinflow.cli.maintenance import backup_cmd, clean_cmd, restore_cmd
+from pinflow.cli.retirement import lineage_cmd, policy
 from pinflow.cli.runs import runs, tasks
 from pinflow.cli.server import api_server, db, scheduler
 from pinflow.cli.standalone import standalone
@@ -69,3 +70,5 @@ for command in (
 for maintenance in (backup_cmd, restore_cmd, clean_cmd):
     db.add_command(maintenance)
 versions.add_command(stats_cmd)
+dags.add_command(policy)
+dags.add_command(lineage_cmd)

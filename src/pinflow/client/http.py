@@ -259,6 +259,27 @@ class PinflowClient:
         result: JSON = self.get(f"/api/workflows/{_p(version_id)}/stats", **params)
         return result
 
+    # -- a DAG's retirement policy and lineage (ADR 0031) ---------------------------------------
+
+    def retirement_policy(self, dag_id: str) -> JSON:
+        result: JSON = self.get(f"/api/dags/{_p(dag_id)}/retirement-policy")
+        return result
+
+    def set_retirement_policy(self, dag_id: str, policy: JSON) -> JSON:
+        """Replace the DAG's whole policy (keepActive, deprecatePreviousOnPublish,
+        purgeDeprecatedAfter)."""
+        path = f"/api/dags/{_p(dag_id)}/retirement-policy"
+        result: JSON = self.request("PUT", path, json=policy)
+        return result
+
+    def retirement_preview(self, dag_id: str) -> JSON:
+        result: JSON = self.get(f"/api/dags/{_p(dag_id)}/retirement-policy/preview")
+        return result
+
+    def lineage(self, dag_id: str) -> JSON:
+        result: JSON = self.get(f"/api/dags/{_p(dag_id)}/lineage")
+        return result
+
     def workflow_action(self, version_id: str, action: str, body: Any = None) -> JSON:
         """``create-version``, ``publish``, ``deprecate``, ``revert-to-draft``, ``restore``,
         ``set-current``: the seed's POST actions on one version."""
