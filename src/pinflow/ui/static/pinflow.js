@@ -661,4 +661,8 @@
     const d = $("#designer");
     if (d) designer(d);
   });
+
+  // For the page scripts of other modules (e.g. retirement.js): the authenticated API call
+  // and the page's messages.
+  window.pinflow = Object.freeze({ call, flash, reloadWith });
 })();
