@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from pinflow.errors import InvalidInputError
+from pinflow.errors import ConflictError, InvalidInputError
 from pinflow.lifecycle import version_rules as rules
 from pinflow.lifecycle.retirement import (
     MAX_DURATION,
@@ -119,7 +119,10 @@ def apply_due(db: Database, *, at: datetime | None = None) -> list[Applied]:
         with db.read() as s:
             planned = due_actions(load_facts(s, dag_id).plan(stamp))
         for action in planned:
-            done = _apply_one(db, dag_id, action, stamp)
+            try:
+                done = _apply_one(db, dag_id, action, stamp)
+            except ConflictError:  # moved under us after the re-plan: the next pass re-plans
+                continue
             if done is not None:
                 applied.append(Applied(dag_id, done))
     return applied
