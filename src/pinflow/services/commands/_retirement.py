@@ -33,13 +33,20 @@ from pinflow.services.audit_events import record
 from pinflow.services.commands._version_deletes import set_deleted
 from pinflow.services.commands._versions import facts, guarded_status, move_current_away
 from pinflow.services.common import enforce, lock_dag, lock_version, now
-from pinflow.services.reads._retirement import PolicyView, dags_with_policy, load_facts
+from pinflow.services.reads._retirement import (
+    PolicyView,
+    dags_with_policy,
+    facts_of,
+    load_facts,
+)
 from pinflow.store import repo
 from pinflow.store.db import Database
 from pinflow.store.tables import Dag, WorkflowDefinition
 from pinflow.store.tables import RetirementPolicy as PolicyRow
 
 MAX_KEEP_ACTIVE = 1000
+# DAGs read per statement by the scheduler's pass: well under the databases' parameter limits.
+_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -115,16 +122,29 @@ def apply_due(db: Database, *, at: datetime | None = None) -> list[Applied]:
     """Apply every due action of every DAG's policy, one transaction each; returns them."""
     stamp = at or now()
     applied: list[Applied] = []
-    for dag_id in dags_with_policy(db):
+    dag_ids = dags_with_policy(db)
+    for start in range(0, len(dag_ids), _BATCH):
+        batch = dag_ids[start : start + _BATCH]
         with db.read() as s:
-            planned = due_actions(load_facts(s, dag_id).plan(stamp))
-        for action in planned:
-            try:
-                done = _apply_one(db, dag_id, action, stamp)
-            except ConflictError:  # moved under us after the re-plan: the next pass re-plans
-                continue
-            if done is not None:
-                applied.append(Applied(dag_id, done))
+            found = facts_of(s, batch)
+        for dag_id in batch:
+            if dag_id in found:
+                due = due_actions(found[dag_id].plan(stamp))
+                applied += _apply_due_of(db, dag_id, due, stamp)
+    return applied
+
+
+def _apply_due_of(
+    db: Database, dag_id: str, planned: list[RetirementAction], stamp: datetime
+) -> list[Applied]:
+    applied: list[Applied] = []
+    for action in planned:
+        try:
+            done = _apply_one(db, dag_id, action, stamp)
+        except ConflictError:  # moved under us after the re-plan: the next pass re-plans
+            continue
+        if done is not None:
+            applied.append(Applied(dag_id, done))
     return applied
 
 

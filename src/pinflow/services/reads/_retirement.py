@@ -8,6 +8,7 @@ reads them unlocked to find what is due, then again under the DAG's lock before 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,9 +23,8 @@ from pinflow.lifecycle.retirement import (
     plan_retirement,
 )
 from pinflow.lifecycle.states import UNFINISHED_RUN_STATES, VersionStatus
-from pinflow.store import repo
 from pinflow.store.db import Database
-from pinflow.store.tables import Dag, DagRun, WorkflowDefinition
+from pinflow.store.tables import Dag, DagRun, Project, WorkflowDefinition
 from pinflow.store.tables import RetirementPolicy as PolicyRow
 
 _DRAFT = VersionStatus.DRAFT.value
@@ -73,12 +73,14 @@ def policy_of(row: PolicyRow | None) -> RetirementPolicy:
     )
 
 
-def version_states(session: Session, dag_id: str) -> tuple[VersionState, ...]:
-    """Every version of the DAG (deleted too: the rules skip them) with its run aggregates."""
+def version_states(session: Session, dag_ids: Sequence[str]) -> dict[str, tuple[VersionState, ...]]:
+    """Every version of the DAGs (deleted too: the rules skip them) with its run aggregates,
+    by DAG: one grouped statement for all of them."""
     live = func.count(case((DagRun.state.in_(_LIVE), DagRun.id)))
     w = WorkflowDefinition
     rows = session.execute(
         select(
+            w.dag_id,
             w.id,
             w.version,
             w.status,
@@ -91,51 +93,63 @@ def version_states(session: Session, dag_id: str) -> tuple[VersionState, ...]:
             func.max(DagRun.end_date).label("last_end"),
         )
         .outerjoin(DagRun, DagRun.version_id == w.id)
-        .where(w.dag_id == dag_id)
+        .where(w.dag_id.in_(dag_ids))
         .group_by(w.id)
-        .order_by(w.version, w.created_at)
+        .order_by(w.dag_id, w.version, w.created_at)
     ).all()
-    return tuple(
-        VersionState(
-            id=r.id,
-            version=r.version,
-            status=VersionStatus(r.status),
-            source_id=r.source_workflow_id,
-            # A push publishes without the seed's publish step: its version is published
-            # when it is created.
-            published_at=r.published_at or (r.created_at if r.status != _DRAFT else None),
-            deprecated_at=r.deprecated_at,
-            deleted=r.deleted_at is not None,
-            live_runs=r.live,
-            last_run_ended_at=r.last_end,
+    found: dict[str, list[VersionState]] = {dag_id: [] for dag_id in dag_ids}
+    for r in rows:
+        found[r.dag_id].append(
+            VersionState(
+                id=r.id,
+                version=r.version,
+                status=VersionStatus(r.status),
+                source_id=r.source_workflow_id,
+                # A push publishes without the seed's publish step: its version is published
+                # when it is created.
+                published_at=r.published_at or (r.created_at if r.status != _DRAFT else None),
+                deprecated_at=r.deprecated_at,
+                deleted=r.deleted_at is not None,
+                live_runs=r.live,
+                last_run_ended_at=r.last_end,
+            )
         )
-        for r in rows
-    )
+    return {dag_id: tuple(states) for dag_id, states in found.items()}
+
+
+def facts_of(session: Session, dag_ids: Sequence[str]) -> dict[str, RetirementFacts]:
+    """The facts of each of ``dag_ids`` that exists: three statements for all of them."""
+    rows = session.execute(
+        select(Dag, PolicyRow, Project.name)
+        .join(Project, Project.id == Dag.project_id)
+        .outerjoin(PolicyRow, PolicyRow.dag_id == Dag.dag_id)
+        .where(Dag.dag_id.in_(dag_ids))
+    ).all()
+    states = version_states(session, [dag.dag_id for dag, _, _ in rows])
+    found = {}
+    for dag, row, project in rows:
+        view = PolicyView(
+            dag_id=dag.dag_id,
+            project=project,
+            policy=policy_of(row),
+            is_set=row is not None,
+            updated_at=row.updated_at if row is not None else None,
+            updated_by=row.updated_by if row is not None else None,
+        )
+        found[dag.dag_id] = RetirementFacts(
+            view=view,
+            current_id=dag.current_version_id,
+            deregistered=dag.deregistered_at is not None,
+            versions=states[dag.dag_id],
+        )
+    return found
 
 
 def load_facts(session: Session, dag_id: str) -> RetirementFacts:
-    found = session.execute(
-        select(Dag, PolicyRow)
-        .outerjoin(PolicyRow, PolicyRow.dag_id == Dag.dag_id)
-        .where(Dag.dag_id == dag_id)
-    ).one_or_none()
+    found = facts_of(session, [dag_id]).get(dag_id)
     if found is None:
         raise NotFoundError(f"DAG {dag_id!r} was not found.")
-    dag, row = found
-    view = PolicyView(
-        dag_id=dag_id,
-        project=repo.project_name(session, dag.project_id),
-        policy=policy_of(row),
-        is_set=row is not None,
-        updated_at=row.updated_at if row is not None else None,
-        updated_by=row.updated_by if row is not None else None,
-    )
-    return RetirementFacts(
-        view=view,
-        current_id=dag.current_version_id,
-        deregistered=dag.deregistered_at is not None,
-        versions=version_states(session, dag_id),
-    )
+    return found
 
 
 def get_policy(db: Database, dag_id: str) -> PolicyView:
