@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
+from pinflow.runtime.env_task import use_envs
+from pinflow.runtime.envs import EnvConfig
 from pinflow.runtime.process import (
     FrameReader,
     describe_status,
@@ -364,6 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events-fd", type=int, required=True)
     parser.add_argument("--spares", type=int, default=1, help="task processes forked ahead")
     parser.add_argument("--run-as-user", default=None, help="the user task processes run as")
+    parser.add_argument("--envs", default=None, help="the environment cache (EnvConfig JSON)")
     args = parser.parse_args(argv)
     set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != args.parent_pid:
@@ -373,6 +376,7 @@ def main(argv: list[str] | None = None) -> None:
     _warm_up()
     if args.run_as_user is not None:
         run_tasks_as(args.run_as_user)
+    use_envs(EnvConfig.from_json(args.envs) if args.envs else None)
     Zygote(args.cache_dir, args.requests_fd, args.events_fd, args.spares).serve()
 
 
