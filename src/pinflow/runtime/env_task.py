@@ -39,7 +39,7 @@ def exec_in_env(
 ) -> TaskResult:
     """Become the environment's interpreter running ``req``; returns only when that cannot
     happen (the environment failed to build), with the failed try's result."""
-    from pinflow.runtime.task_process import log_line  # noqa: PLC0415 - task_process imports us
+    from pinflow.runtime.task_process import log_line
 
     started = time.monotonic()
     try:
@@ -79,7 +79,7 @@ def exec_in_env(
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """The exec'd interpreter: the rest of ``child_main``'s work, in the environment."""
-    from pinflow.runtime import task_process  # noqa: PLC0415 - import after argv is known
+    from pinflow.runtime import task_process
 
     parser = argparse.ArgumentParser(prog="pinflow.runtime.env_task")
     parser.add_argument("--request-fd", type=int, required=True)
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except BaseException:  # nothing may escape: the zygote turns the exit into a failed try
         code = 70
         with contextlib.suppress(BaseException):
-            import traceback  # noqa: PLC0415
+            import traceback
 
             traceback.print_exc()
     os._exit(code)

@@ -1,0 +1,112 @@
+"""Two versions of one DAG, pinned to two versions of a package, run side by side (issue #18,
+point 4): real environments built offline from local wheels, the real scheduler and the local
+executor (real processes), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from tests.scheduler.helpers import make_settings, run_state, running_scheduler, task_instances
+from tests.support.wheels import write_wheel
+
+from pinflow.runtime.envs import list_envs
+from pinflow.scheduler.loop import Scheduler
+from pinflow.sdk.compiler import CompiledDag, compile_path
+from pinflow.services.commands._push import register_snapshot
+from pinflow.services.commands._runs import trigger_run
+from pinflow.services.xcom_values import value_of as get_xcom
+from pinflow.settings import Settings
+from pinflow.store.db import Database
+
+DRAIN = 180.0  # two environments are built on the way (pip, offline)
+
+DAG = """
+    import os
+    import sys
+
+    from pinflow import dag, task
+
+
+    @task
+    def report():
+        import pfdemo  # the version's own, from its environment
+
+        print("pfdemo", pfdemo.__version__, "from", pfdemo.__file__)
+        return {{
+            "version": pfdemo.__version__,
+            "python": sys.executable,
+            "cwd": os.getcwd(),
+            "settings": sorted(k for k in os.environ if k.startswith("PINFLOW_DATABASE")),
+        }}
+
+
+    @task
+    def plain(previous):
+        return previous["version"]
+
+
+    @dag(dag_id="pinned", requirements=["PFDemo=={version}"])
+    def pinned():
+        plain(report())
+
+
+    pinned()
+"""
+
+
+@pytest.fixture
+def wheels(tmp_path: Path) -> Path:
+    folder = tmp_path / "wheels"
+    write_wheel(folder, "pfdemo", "1.0")
+    write_wheel(folder, "pfdemo", "2.0")
+    return folder
+
+
+@pytest.fixture
+def settings(db: Database, tmp_path: Path, wheels: Path) -> Settings:
+    return make_settings(
+        db, tmp_path / "home", pip_args=f"--no-index --find-links {wheels}", parallelism=2
+    )
+
+
+def _push(db: Database, folder: Path, version: str) -> tuple[CompiledDag, str]:
+    """Compile and publish one version of ``pinned``; the compiled DAG and its version id."""
+    folder.mkdir(parents=True)
+    (folder / "pinned.py").write_text(textwrap.dedent(DAG.format(version=version)))
+    (compiled,) = compile_path(folder)
+    pushed = register_snapshot(db, compiled.spec, compiled.bundle, actor="tester")
+    return compiled, pushed.version.id
+
+
+def test_two_versions_run_side_by_side_each_in_its_environment(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    v1, v1_id = _push(db, tmp_path / "v1", "1.0")
+    v2, _ = _push(db, tmp_path / "v2", "2.0")
+    assert v1.spec.requirements == ["pfdemo==1.0"]
+    assert v1.digest != v2.digest
+    first = trigger_run(db, dag_id="pinned", run_id="on-v2", actor="tester")  # current: v2
+    old = trigger_run(db, version_id=v1_id, run_id="on-v1", actor="tester")
+    with running_scheduler(db, settings) as scheduler:
+        _drain(scheduler)
+    assert first.snapshot_digest == v2.digest
+    assert old.snapshot_digest == v1.digest
+    for run_id, version in (("on-v1", "1.0"), ("on-v2", "2.0")):
+        assert run_state(db, "pinned", run_id) == "success"
+        run_pk = task_instances(db, "pinned", run_id)["report"].run_pk
+        report = get_xcom(db, run_pk, "report")
+        assert report["version"] == version
+        assert report["python"].startswith(str(settings.venv_dir))  # not the server's
+        assert report["cwd"] != str(tmp_path)
+        assert "pinflow-try-" in report["cwd"]
+        assert report["settings"] == []  # the control plane's settings never reach a task
+        assert get_xcom(db, run_pk, "plain") == version
+    built = {tuple(env["requirements"]) for env in list_envs(settings.venv_dir)}
+    assert built == {("pfdemo==1.0",), ("pfdemo==2.0",)}
+
+
+def _drain(scheduler: Scheduler) -> None:
+    scheduler.wake()
+    assert scheduler.drain(DRAIN), "the runs did not finish in time"
