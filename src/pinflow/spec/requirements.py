@@ -51,7 +51,8 @@ def normalize_requirement(text: str) -> str:
         raise RequirementsError(
             f"{stripped!r}: {name} is provided by the worker that runs the task; remove it"
         )
-    text = name + (f"[{','.join(sorted(req.extras))}]" if req.extras else "")
+    extras = sorted({canonicalize_name(extra) for extra in req.extras})
+    text = name + (f"[{','.join(extras)}]" if extras else "")
     text += f" @ {req.url}" if req.url else str(req.specifier)
     if req.marker is not None:
         text += f"; {req.marker}"
