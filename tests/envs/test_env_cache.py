@@ -62,10 +62,11 @@ def test_the_environment_has_its_own_pins_and_pinflow_after_them(config: EnvConf
     assert oct((config.venv_dir / folder).stat().st_mode & 0o777) == "0o700"
 
 
-def test_a_failed_build_leaves_nothing_and_is_remembered(
-    config: EnvConfig, tmp_path: Path
-) -> None:
-    with pytest.raises(EnvBuildError, match=r"(?s)pip install failed .*No matching distribution found for pfdemo==3\.0"):
+def test_a_failed_build_leaves_nothing_and_is_remembered(config: EnvConfig, tmp_path: Path) -> None:
+    with pytest.raises(
+        EnvBuildError,
+        match=r"(?s)pip install failed .*No matching distribution found for pfdemo==3\.0",
+    ):
         ensure_env(config, ["pfdemo==3.0"])
     key = env_key(["pfdemo==3.0"])
     assert _entries(config.venv_dir) == [f".{key}.failed"]  # no environment, no half-built one

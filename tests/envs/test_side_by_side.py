@@ -8,7 +8,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tests.scheduler.helpers import make_settings, run_state, running_scheduler, task_instances
+from tests.scheduler.helpers import (
+    make_settings,
+    run_state,
+    running_scheduler,
+    task_instances,
+    tries_of,
+)
 from tests.support.wheels import write_wheel
 
 from pinflow.runtime.envs import list_envs
@@ -56,19 +62,24 @@ DAG = """
 """
 
 
-@pytest.fixture
-def wheels(tmp_path: Path) -> Path:
-    folder = tmp_path / "wheels"
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("wheels")
     write_wheel(folder, "pfdemo", "1.0")
     write_wheel(folder, "pfdemo", "2.0")
     return folder
 
 
+@pytest.fixture(scope="module")
+def venv_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Shared by the module's tests (on both databases), as a worker's cache is by its runs."""
+    return tmp_path_factory.mktemp("venvs")
+
+
 @pytest.fixture
-def settings(db: Database, tmp_path: Path, wheels: Path) -> Settings:
-    return make_settings(
-        db, tmp_path / "home", pip_args=f"--no-index --find-links {wheels}", parallelism=2
-    )
+def settings(db: Database, tmp_path: Path, wheels: Path, venv_dir: Path) -> Settings:
+    pip_args = f"--no-index --find-links {wheels}"
+    return make_settings(db, tmp_path / "home", pip_args=pip_args, venv_dir=venv_dir, parallelism=2)
 
 
 def _push(db: Database, folder: Path, version: str) -> tuple[CompiledDag, str]:
@@ -104,9 +115,92 @@ def test_two_versions_run_side_by_side_each_in_its_environment(
         assert report["settings"] == []  # the control plane's settings never reach a task
         assert get_xcom(db, run_pk, "plain") == version
     built = {tuple(env["requirements"]) for env in list_envs(settings.venv_dir)}
-    assert built == {("pfdemo==1.0",), ("pfdemo==2.0",)}
+    assert {("pfdemo==1.0",), ("pfdemo==2.0",)} <= built
 
 
 def _drain(scheduler: Scheduler) -> None:
     scheduler.wake()
     assert scheduler.drain(DRAIN), "the runs did not finish in time"
+
+
+BROKEN = """
+    import time
+
+    from pinflow import dag, task
+
+
+    @task(retries=1, retry_delay=0)
+    def needs_missing():
+        return "never"
+
+
+    @task(execution_timeout=3)
+    def too_slow():
+        print("started, sleeping", flush=True)
+        time.sleep(120)
+
+
+    @dag(dag_id="{dag_id}", requirements=["{requirement}"])
+    def broken():
+        {body}
+
+
+    broken()
+"""
+
+
+def _push_source(db: Database, folder: Path, source: str) -> None:
+    folder.mkdir(parents=True)
+    (folder / "dag.py").write_text(textwrap.dedent(source))
+    (compiled,) = compile_path(folder)
+    register_snapshot(db, compiled.spec, compiled.bundle, actor="tester")
+
+
+def _run(db: Database, settings: Settings, dag_id: str) -> None:
+    trigger_run(db, dag_id=dag_id, run_id="r1", actor="tester")
+    with running_scheduler(db, settings) as scheduler:
+        _drain(scheduler)
+
+
+def test_an_environment_that_cannot_be_built_fails_its_tries_with_pips_error(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(update={"venv_dir": tmp_path / "venvs"})  # its own failure
+    source = BROKEN.format(dag_id="broken", requirement="pfdemo==9.9", body="needs_missing()")
+    _push_source(db, tmp_path / "dags", source)
+    _run(db, settings, "broken")
+    assert run_state(db, "broken", "r1") == "failed"
+    ti = task_instances(db, "broken", "r1")["needs_missing"]
+    first, second = tries_of(db, ti.id)
+    assert (first.state, second.state) == ("up_for_retry", "failed")
+    for attempt in (first, second):
+        assert attempt.error is not None
+        assert attempt.error.startswith("the task's environment could not be built: pip install")
+        assert "No matching distribution found for pfdemo==9.9" in attempt.error
+    assert first.log_path is not None and second.log_path is not None
+    assert "No matching distribution found for pfdemo==9.9" in Path(first.log_path).read_text()
+    # The retry did not build again: it repeated the recorded failure (no retry storm).
+    assert "building the environment" in Path(first.log_path).read_text()
+    retried = Path(second.log_path).read_text()
+    assert "building the environment" not in retried
+    assert "s ago" in retried
+    # Nothing half-built is left in the cache.
+    assert ["pfdemo==9.9"] not in [env["requirements"] for env in list_envs(settings.venv_dir)]
+    live = {p.resolve() for p in settings.venv_dir.iterdir() if p.is_symlink()}
+    assert {p for p in settings.venv_dir.iterdir() if p.is_dir() and not p.is_symlink()} == live
+
+
+def test_a_timeout_in_an_environment_ends_the_try_as_in_the_warm_fork(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    source = BROKEN.format(dag_id="slow", requirement="pfdemo==1.0", body="too_slow()")
+    _push_source(db, tmp_path / "dags", source)
+    _run(db, settings, "slow")
+    ti = task_instances(db, "slow", "r1")["too_slow"]
+    (attempt,) = tries_of(db, ti.id)
+    assert attempt.state == "failed"
+    assert attempt.error == "execution timeout after 3s"
+    assert attempt.log_path is not None
+    log = Path(attempt.log_path).read_text()
+    assert "running in the environment" in log
+    assert "started, sleeping" in log

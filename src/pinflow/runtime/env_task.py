@@ -23,9 +23,12 @@ from typing import NoReturn
 
 from pinflow.runtime.contract import TaskRequest, TaskResult
 from pinflow.runtime.envs import EnvBuildError, EnvConfig, ensure_env
-from pinflow.runtime.process import set_parent_death_signal
+from pinflow.runtime.process import encode_frame, set_parent_death_signal, write_all
 
 _CONFIG: EnvConfig | None = None
+# The frame a task process sends its zygote once its environment is ready, before its result:
+# building an environment (minutes, the first time) is not the task's execution time.
+ENV_READY = "environment_ready"
 
 
 def use_envs(config: EnvConfig | None) -> None:
@@ -95,6 +98,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
             stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
         with os.fdopen(args.request_fd, "rb") as source:
             req = TaskRequest.from_dict(json.loads(source.read()))
+        write_all(args.result_fd, encode_frame({"ev": ENV_READY}))  # the clock starts now
         result = task_process.run_task(req, args.cache_dir)
         with contextlib.suppress(Exception):
             sys.stdout.flush()

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
-from pinflow.runtime.env_task import use_envs
+from pinflow.runtime.env_task import ENV_READY, use_envs
 from pinflow.runtime.envs import EnvConfig
 from pinflow.runtime.process import (
     FrameReader,
@@ -164,7 +164,8 @@ class Zygote:
         os.close(spare.request_fd)
         os.set_blocking(spare.result_fd, False)
         now = time.monotonic()
-        timeout = request.execution_timeout
+        # A try with requirements starts its clock once its environment is ready (ENV_READY).
+        timeout = None if request.requirements else request.execution_timeout
         child = _Child(request, spare.pid, spare.result_fd, now, now + timeout if timeout else None)
         self.children[spare.pid] = child
         self.by_fd[spare.result_fd] = child
@@ -235,6 +236,11 @@ class Zygote:
 
     def _absorb_output(self, child: _Child, data: bytes) -> None:
         messages = child.reader.feed(data) if data else []
+        if messages and messages[0].get("ev") == ENV_READY:
+            # Its environment is built: the execution timeout counts from now (ADR 0032).
+            timeout = child.request.execution_timeout
+            child.deadline = time.monotonic() + timeout if timeout else None
+            messages = messages[1:]
         if messages and child.result is None:
             child.result = TaskResult.from_dict(messages[0])
             if child.result.success and child.kill_reason is None:
