@@ -177,7 +177,8 @@ def test_an_environment_that_cannot_be_built_fails_its_tries_with_pips_error(
         assert attempt.error is not None
         assert attempt.error.startswith("the task's environment could not be built: pip install")
         assert "No matching distribution found for pfdemo==9.9" in attempt.error
-    assert first.log_path is not None and second.log_path is not None
+    assert first.log_path is not None
+    assert second.log_path is not None
     assert "No matching distribution found for pfdemo==9.9" in Path(first.log_path).read_text()
     # The retry did not build again: it repeated the recorded failure (no retry storm).
     assert "building the environment" in Path(first.log_path).read_text()
