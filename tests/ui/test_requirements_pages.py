@@ -18,7 +18,7 @@ def test_version_page_and_diff_show_requirements(page: Page, server: Server) -> 
     page.goto(f"{server.url}/ui/diff?from={old}&to={new}")
     card = page.locator("#diff-requirements")
     expect(card.locator(".added")).to_have_text("+ pfdemo==2.0")
-    expect(card.locator(".removed")).to_have_text("− pfdemo==1.0")
+    expect(card.locator(".removed")).to_have_text("\u2212 pfdemo==1.0")
 
 
 def test_a_version_without_requirements_says_it_uses_the_workers_packages(
