@@ -17,10 +17,11 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import shlex
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -31,6 +32,7 @@ from pydantic_settings import (
 )
 
 from pinflow.runtime.contract import XCOM_DB_LIMIT, XCOM_MAX_SIZE
+from pinflow.runtime.envs import EnvConfig
 from pinflow.runtime.private import private_dirs
 from pinflow.spec import bundle_rules
 
@@ -209,6 +211,25 @@ class Settings(BaseSettings):
     max_tasks_per_dag: int = Field(
         default=bundle_rules.DEFAULT_MAX_TASKS_PER_DAG, ge=1, description="tasks per DAG spec"
     )
+    # -- per-version environments (docs/adr/0032-per-version-dependencies.md) -------------
+    venv_dir: Path = _under_home("venvs")
+    pip_args: str = Field(
+        default="",
+        description="extra arguments for pip (or uv) when building an environment, split as "
+        "a shell would: '--no-index --find-links /wheels' for air-gapped installs",
+    )
+    venv_installer: Literal["auto", "pip", "uv"] = Field(
+        default="auto", description="what installs requirements: uv when on PATH, else pip"
+    )
+    venv_failure_ttl: float = Field(
+        default=300.0,
+        ge=0,
+        description="seconds a failed environment build is remembered (its tries fail at once "
+        "with its error instead of building again)",
+    )
+    venv_build_timeout: float = Field(
+        default=1800.0, gt=0, description="seconds one environment build may take"
+    )
     logs_dir: Path = _under_home("logs")
     staging_dir: Path = _under_home("staging")
     snapshot_cache_dir: Path = _under_home("snapshots")
@@ -235,6 +256,17 @@ class Settings(BaseSettings):
         if self.shared_store_url:
             return f"{self.shared_store_url.rstrip('/')}/artifacts"
         return self.artifacts_dir.absolute().as_uri()
+
+    @property
+    def env_config(self) -> EnvConfig:
+        """The environment cache as the executors and workers are given it (ADR 0032)."""
+        return EnvConfig(
+            venv_dir=self.venv_dir,
+            pip_args=tuple(shlex.split(self.pip_args)),
+            failure_ttl=self.venv_failure_ttl,
+            installer=self.venv_installer,
+            build_timeout=self.venv_build_timeout,
+        )
 
     @property
     def bundle_limits(self) -> bundle_rules.BundleLimits:

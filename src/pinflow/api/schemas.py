@@ -98,6 +98,11 @@ class WorkflowDetail(Workflow):
     variables: dict[str, ParamSpec]
     steps: list[TaskSpec]
     transitions: list[Transition]
+    requirements: list[str] = Field(
+        default_factory=list,
+        description="the version's PEP 508 requirements; its tasks run in an environment "
+        "built for them (ADR 0032)",
+    )
     spec: DagSpec
 
     @classmethod
@@ -114,6 +119,7 @@ class WorkflowDetail(Workflow):
             variables=dict(spec.params),
             steps=list(spec.tasks),
             transitions=edges,
+            requirements=list(spec.requirements),
             spec=spec,
         )
 

@@ -97,8 +97,14 @@ def compile_cmd(path: Path, output_dir: Path) -> None:
     is_flag=True,
     help="Deprecate the version that was current, in the same transaction as the publish.",
 )
+@click.option(
+    "--check-requirements",
+    is_flag=True,
+    help="Build the environments of DAGs with requirements here first (PINFLOW_VENV_DIR, "
+    "PINFLOW_PIP_ARGS); a failed build fails the push before anything is sent.",
+)
 @client_options
-def push_cmd(path: Path, draft: bool, deprecate_previous: bool) -> None:
+def push_cmd(path: Path, draft: bool, deprecate_previous: bool, check_requirements: bool) -> None:
     """Compile PATH and register its DAGs on the server (the GitOps step of CI).
 
     Idempotent: pushing the same code again changes nothing and says so. Without --draft
@@ -108,11 +114,17 @@ def push_cmd(path: Path, draft: bool, deprecate_previous: bool) -> None:
     Examples:
       pinflow dags push dags/
       pinflow dags push dags/ --deprecate-previous
+      pinflow dags push dags/ --check-requirements
       PINFLOW_URL=https://pinflow.example.com PINFLOW_TOKEN=pf_… pinflow dags push dags/
     """
     if draft and deprecate_previous:
         fail("--deprecate-previous needs a publish; drop --draft", ExitCode.USAGE)
     compiled = compile_strict(path) if not draft else _compile_lenient(path)
+    if check_requirements:
+        from pinflow.cli.envs import build_envs
+        from pinflow.settings import Settings
+
+        build_envs(Settings().env_config, compiled)
     mode = "draft" if draft else "publish"
     with client() as api:
         pushed = push_compiled(api, compiled, mode=mode, deprecate_previous=deprecate_previous)

@@ -10,6 +10,7 @@ from pinflow.cli.celery import celery
 from pinflow.cli.common import EXIT_CODES_HELP, PinflowGroup, client_options
 from pinflow.cli.dags import dags
 from pinflow.cli.dev import dev
+from pinflow.cli.envs import envs
 from pinflow.cli.maintenance import backup_cmd, clean_cmd, restore_cmd
 from pinflow.cli.retirement import lineage_cmd, policy
 from pinflow.cli.runs import runs, tasks
@@ -55,6 +56,7 @@ for command in (
     celery,
     dags,
     dev,
+    envs,
     versions,
     runs,
     tasks,

@@ -46,5 +46,7 @@ def diff_lines(diff: SpecDiff) -> list[str]:
     lines += [f"- variable {v}" for v in diff.variables_removed]
     for variable in diff.variables_changed:
         lines += [f"~ variable {variable.name}", *_changes(variable.changes, "    ")]
+    lines += [f"+ requirement {r}" for r in diff.requirements_added]
+    lines += [f"- requirement {r}" for r in diff.requirements_removed]
     lines += _changes(diff.dag_changes, "~ ")
     return lines

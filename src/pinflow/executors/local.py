@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pinflow.errors import PinflowError
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
+from pinflow.runtime.envs import EnvConfig
 from pinflow.runtime.private import private_dirs
 from pinflow.runtime.process import FrameReader, encode_frame, read_available, write_all
 
@@ -60,8 +61,12 @@ class LocalExecutor:
         start_timeout: float = 60.0,
         run_as_user: str | None = None,
         channels: TryChannels | None = None,
+        envs: EnvConfig | None = None,
     ) -> None:
         self.snapshot_cache_dir = Path(snapshot_cache_dir)
+        # Where versions with requirements find their environments (ADR 0032); None: such
+        # a version's tries fail, saying so.
+        self.envs = envs
         # Each try's own channel (Variable.get, Connection.get, XComs); None: tasks have none.
         self.channels = channels
         self.run_as_user = run_as_user
@@ -84,6 +89,7 @@ class LocalExecutor:
             parallelism=settings.parallelism,
             stop_grace=settings.stop_grace,
             run_as_user=settings.run_tasks_as_user,
+            envs=settings.env_config,
         )
 
     # -- Executor protocol -----------------------------------------------------------------
@@ -110,6 +116,8 @@ class LocalExecutor:
         ]
         if self.run_as_user is not None:
             command.append(f"--run-as-user={self.run_as_user}")
+        if self.envs is not None:
+            command.append(f"--envs={self.envs.to_json()}")
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             command, pass_fds=(req_r, ev_w), stdin=subprocess.DEVNULL, env=_zygote_environment()
         )

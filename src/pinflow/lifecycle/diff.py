@@ -11,6 +11,8 @@ Choices:
   are (they also say which argument receives which output).
 - Nested fields are compared leaf by leaf and named by dotted path (``http.url``,
   ``default_args.retries``); lists are compared whole (their order can matter).
+- Requirements (ADR 0032) are compared entry by entry: a new pin is one removed and one
+  added requirement (``pfdemo==1.0`` -> ``pfdemo==2.0``), as a reviewer reads a lock file.
 - Pure: specs in, frozen data out, in a stable order (tasks by the newer spec's order).
 """
 
@@ -23,7 +25,7 @@ from typing import Any
 from pinflow.spec.models import DagSpec, TaskSpec
 
 _TASK_IGNORED = frozenset({"task_id", "depends_on"})
-_DAG_SECTIONS = frozenset({"tasks", "trigger", "params"})
+_DAG_SECTIONS = frozenset({"tasks", "trigger", "params", "requirements"})
 _MISSING: Any = object()
 
 
@@ -68,6 +70,8 @@ class SpecDiff:
     variables_added: tuple[str, ...] = ()
     variables_removed: tuple[str, ...] = ()
     variables_changed: tuple[VariableChange, ...] = ()
+    requirements_added: tuple[str, ...] = ()
+    requirements_removed: tuple[str, ...] = ()
     dag_changes: tuple[FieldChange, ...] = ()
 
     @property
@@ -153,5 +157,7 @@ def diff_specs(old: DagSpec, new: DagSpec) -> SpecDiff:
         variables_added=tuple(v_added),
         variables_removed=tuple(v_removed),
         variables_changed=tuple(v_changed),
+        requirements_added=tuple(r for r in new.requirements if r not in old.requirements),
+        requirements_removed=tuple(r for r in old.requirements if r not in new.requirements),
         dag_changes=tuple(field_changes(_dag_level(old), _dag_level(new))),
     )

@@ -90,6 +90,10 @@ class TaskRequest:
     while the try runs): how the task reads variables and connections and pushes XComs
     (``pinflow.sdk.Variable``, ``Connection``, ``xcom_push``), with the supervisor's token,
     which the task never sees. ``None``: this executor offers no channel.
+
+    ``requirements`` are the version's normalised PEP 508 requirements: when there are any,
+    the task runs in a fresh interpreter of the environment built for them, not in a fork
+    of the warm one (``pinflow.runtime.env_task``; ADR 0032).
     """
 
     ti_id: int
@@ -120,6 +124,7 @@ class TaskRequest:
     artifacts_uri: str | None = None
     staging_uri: str | None = None
     task_api: str | None = None
+    requirements: list[str] = field(default_factory=list)
     xcom_db_limit: int = XCOM_DB_LIMIT
     xcom_max_size: int = XCOM_MAX_SIZE
     contract_version: int = CONTRACT_VERSION

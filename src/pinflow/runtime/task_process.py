@@ -37,6 +37,7 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from pinflow.runtime.contract import SkipTask, TaskRequest, TaskResult
+from pinflow.runtime.env_task import exec_in_env
 from pinflow.runtime.operators import CommandFailed, run_bash, run_http
 from pinflow.runtime.private import open_private, private_dirs
 from pinflow.runtime.process import encode_frame, read_frame, set_parent_death_signal, write_all
@@ -212,8 +213,12 @@ def _stamp() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def _log(message: str) -> None:
+def log_line(message: str) -> None:
+    """One line of Pinflow's own in the try's log (stderr)."""
     print(f"[{_stamp()}] pinflow: {message}", file=sys.stderr, flush=True)
+
+
+_log = log_line
 
 
 def run_task(req: TaskRequest, cache_dir: Path) -> TaskResult:
@@ -301,7 +306,7 @@ def _leave_private_workdir(workdir: Path | None) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _on_sigterm(_signum: int, _frame: FrameType | None) -> NoReturn:
+def on_sigterm(_signum: int, _frame: FrameType | None) -> NoReturn:
     raise TaskTerminated("the task process received SIGTERM")
 
 
@@ -311,7 +316,7 @@ def detach(parent_pid: int) -> None:
     set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != parent_pid:  # the parent died before the death signal was armed
         os._exit(70)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGTERM, on_sigterm)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
@@ -326,7 +331,11 @@ def child_main(req: TaskRequest, cache_dir: Path, result_fd: int) -> NoReturn:
     code = 0
     try:
         _redirect_output(req.log_path)
-        result = run_task(req, cache_dir)
+        if req.requirements:  # its own interpreter, in its version's environment (ADR 0032)
+            user = _TASK_USER.pw_name if _TASK_USER is not None else None
+            result = exec_in_env(req, cache_dir, result_fd, user)
+        else:
+            result = run_task(req, cache_dir)
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()

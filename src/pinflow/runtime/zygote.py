@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
+from pinflow.runtime.env_task import ENV_READY, use_envs
+from pinflow.runtime.envs import EnvConfig
 from pinflow.runtime.process import (
     FrameReader,
     describe_status,
@@ -162,7 +164,8 @@ class Zygote:
         os.close(spare.request_fd)
         os.set_blocking(spare.result_fd, False)
         now = time.monotonic()
-        timeout = request.execution_timeout
+        # A try with requirements starts its clock once its environment is ready (ENV_READY).
+        timeout = None if request.requirements else request.execution_timeout
         child = _Child(request, spare.pid, spare.result_fd, now, now + timeout if timeout else None)
         self.children[spare.pid] = child
         self.by_fd[spare.result_fd] = child
@@ -233,6 +236,11 @@ class Zygote:
 
     def _absorb_output(self, child: _Child, data: bytes) -> None:
         messages = child.reader.feed(data) if data else []
+        if messages and messages[0].get("ev") == ENV_READY:
+            # Its environment is built: the execution timeout counts from now (ADR 0032).
+            timeout = child.request.execution_timeout
+            child.deadline = time.monotonic() + timeout if timeout else None
+            messages = messages[1:]
         if messages and child.result is None:
             child.result = TaskResult.from_dict(messages[0])
             if child.result.success and child.kill_reason is None:
@@ -364,6 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events-fd", type=int, required=True)
     parser.add_argument("--spares", type=int, default=1, help="task processes forked ahead")
     parser.add_argument("--run-as-user", default=None, help="the user task processes run as")
+    parser.add_argument("--envs", default=None, help="the environment cache (EnvConfig JSON)")
     args = parser.parse_args(argv)
     set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != args.parent_pid:
@@ -373,6 +382,7 @@ def main(argv: list[str] | None = None) -> None:
     _warm_up()
     if args.run_as_user is not None:
         run_tasks_as(args.run_as_user)
+    use_envs(EnvConfig.from_json(args.envs) if args.envs else None)
     Zygote(args.cache_dir, args.requests_fd, args.events_fd, args.spares).serve()
 
 

@@ -106,6 +106,8 @@ class SafetyNet:
         """Kill the try if it outlives its execution timeout and its executor did not end it."""
         if request.execution_timeout is not None:
             limit = request.execution_timeout + TIMEOUT_BACKSTOP_GRACE
+            if request.requirements:  # its clock starts once its environment is built
+                limit += self.settings.venv_build_timeout
             self._deadlines[request.key] = time.monotonic() + limit
 
     def forget(self, key: TaskKey) -> None:

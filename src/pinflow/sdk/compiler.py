@@ -27,6 +27,13 @@ from pinflow.sdk.imports import display_path, exception_problem, in_bundle, isol
 from pinflow.sdk.loader import resolve_callable
 from pinflow.spec.canonical import snapshot_digest
 from pinflow.spec.models import DagSpec
+from pinflow.spec.requirements import (
+    REQUIREMENTS_FILE,
+    RequirementsError,
+    normalize_requirement,
+    normalize_requirements,
+    parse_requirements_text,
+)
 
 DAG_FILE_SUFFIXES = (".py", *SPEC_SUFFIXES)
 
@@ -58,6 +65,8 @@ def compile_path(path: str | Path) -> list[CompiledDag]:
     root = target if target.is_dir() else target.parent
     found, problems = _compile_files(root, files)
     problems += _duplicate_problems(found)
+    file_requirements, requirement_problems = _requirements_file(root)
+    problems += requirement_problems
     if not found and not problems:
         problems.append(
             Problem(
@@ -70,9 +79,43 @@ def compile_path(path: str | Path) -> list[CompiledDag]:
             f"cannot compile {path}: {format_problems(problems)}", problems=problems
         )
     bundle = make_bundle(root)
+    specs = [_with_requirements(f.spec, file_requirements) for f in found]
     return [
-        CompiledDag(f.spec, bundle, snapshot_digest(f.spec, bundle), f.source_file) for f in found
+        CompiledDag(spec, bundle, snapshot_digest(spec, bundle), f.source_file)
+        for spec, f in zip(specs, found, strict=True)
     ]
+
+
+def _with_requirements(spec: DagSpec, from_file: list[str]) -> DagSpec:
+    """A DAG's own ``requirements`` win; the bundle's ``requirements.txt`` is for the DAGs
+    that declare none (ADR 0032)."""
+    if spec.requirements or not from_file:
+        return spec
+    return spec.model_copy(update={"requirements": from_file})
+
+
+def _requirements_file(root: Path) -> tuple[list[str], list[Problem]]:
+    """The normalised requirements of ``requirements.txt`` at the bundle root (none: ``[]``),
+    each problem located by its line."""
+    path = root / REQUIREMENTS_FILE
+    if not path.is_file():
+        return [], []
+    try:
+        entries = parse_requirements_text(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [Problem(REQUIREMENTS_FILE, f"cannot read it: {exc}")]
+    problems = []
+    for line, entry in entries:
+        try:
+            normalize_requirement(entry)
+        except RequirementsError as exc:
+            problems.append(Problem(f"{REQUIREMENTS_FILE}:{line}", str(exc)))
+    if problems:
+        return [], problems
+    try:
+        return normalize_requirements(entry for _, entry in entries), []
+    except RequirementsError as exc:
+        return [], [Problem(REQUIREMENTS_FILE, str(exc))]
 
 
 def _dag_files(target: Path) -> list[Path]:

@@ -23,6 +23,7 @@ from pinflow.sdk.options import (
 )
 from pinflow.sdk.params import params_to_specs
 from pinflow.spec.models import DagSpec, ErrorStrategy
+from pinflow.spec.requirements import RequirementsError, normalize_requirements
 
 _TRIGGER_FIELDS = ("schedule", "timezone", "start_date", "end_date", "catchup", "max_catchup_runs")
 
@@ -48,6 +49,7 @@ class DagOptions(TypedDict, total=False):
     default_args: DefaultArgs
     max_active_runs: int
     max_active_tasks: int
+    requirements: Sequence[str]
 
 
 def dag_template(function: Callable[..., Any], options: Mapping[str, object]) -> DagSpec:
@@ -113,6 +115,17 @@ def _check_tags(owner: str, name: str, value: object) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
+def _check_requirements(owner: str, name: str, value: object) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Sequence | set | frozenset):
+        raise TypeError(
+            f"{owner}: {name} must be a list of PEP 508 strings, got {type_name(value)}"
+        )
+    try:
+        return normalize_requirements(value)
+    except RequirementsError as exc:
+        raise ValueError(f"{owner}: {name}: {exc}") from None
+
+
 def _check_error_strategy(owner: str, name: str, value: object) -> ErrorStrategy:
     if not isinstance(value, str):
         raise TypeError(f"{owner}: {name} must be a str, got {type_name(value)}")
@@ -150,4 +163,5 @@ _CHECKERS: dict[str, Checker] = {
     "default_args": _check_default_args,
     "max_active_runs": check_int(1),
     "max_active_tasks": check_int(1),
+    "requirements": _check_requirements,
 }

@@ -22,7 +22,12 @@ def canonical_json(value: Any) -> str:
 
 
 def spec_to_dict(spec: DagSpec) -> dict[str, Any]:
-    return spec.model_dump(mode="json")
+    data = spec.model_dump(mode="json")
+    # A DAG without requirements keeps the document (and so the digest) it had before the
+    # field existed: pushing unchanged code after an upgrade is still a no-op (ADR 0032).
+    if not data["requirements"]:
+        del data["requirements"]
+    return data
 
 
 def spec_from_dict(data: dict[str, Any]) -> DagSpec:

@@ -19,6 +19,8 @@ from typing import Annotated, Any, Final, Literal, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from pinflow.spec.requirements import normalize_requirements
+
 SCHEMA_VERSION: Final = 1
 
 ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
@@ -223,6 +225,16 @@ class DagSpec(_Frozen):
     max_active_runs: int = Field(default=16, ge=1, le=MAX_COUNT)
     max_active_tasks: int = Field(default=16, ge=1, le=MAX_COUNT)
     tasks: list[TaskSpec] = Field(default_factory=list)
+    requirements: list[str] = Field(
+        default_factory=list,
+        description="PEP 508 requirements its tasks run with, in an environment of their own "
+        "(ADR 0032); normalised and sorted",
+    )
+
+    @field_validator("requirements")
+    @classmethod
+    def _normalize_requirements(cls, value: list[str]) -> list[str]:
+        return normalize_requirements(value)
 
     @field_validator("name")
     @classmethod

@@ -68,6 +68,7 @@ def worker_app(settings: Settings, hostname: str) -> Celery:
         home=settings.home,
         heartbeat_interval=settings.heartbeat_interval,
         run_as_user=settings.run_tasks_as_user,
+        envs=settings.env_config,
     )
 
     @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -37,6 +37,7 @@ from pinflow.executors.local import LocalExecutor
 from pinflow.runtime import staging
 from pinflow.runtime.channel import ChannelRefusal, TaskChannel, discard_folder
 from pinflow.runtime.contract import TaskRequest, TaskResult
+from pinflow.runtime.envs import EnvConfig
 from pinflow.runtime.paths import log_path, staging_path
 from pinflow.runtime.private import private_dirs
 from pinflow.runtime.task_process import ensure_bundle
@@ -71,6 +72,7 @@ class WorkerContext:
     heartbeat_interval: float = 5.0
     log_interval: float = 0.5
     run_as_user: str | None = None  # PINFLOW_RUN_TASKS_AS_USER
+    envs: EnvConfig | None = None  # the environment cache of versions with requirements
 
     @property
     def cache_dir(self) -> Path:
@@ -205,7 +207,10 @@ def task_runner(context: WorkerContext) -> LocalExecutor:
     runner = _RUNNERS.get(key)
     if runner is None:
         runner = LocalExecutor(
-            snapshot_cache_dir=context.cache_dir, parallelism=1, run_as_user=context.run_as_user
+            snapshot_cache_dir=context.cache_dir,
+            parallelism=1,
+            run_as_user=context.run_as_user,
+            envs=context.envs,
         )
         runner.start()
         _RUNNERS[key] = runner

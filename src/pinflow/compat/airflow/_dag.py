@@ -35,6 +35,7 @@ _SAME = frozenset(
         "params",
         "max_active_runs",
         "max_active_tasks",
+        "requirements",  # Pinflow's own: the version's environment (ADR 0032)
     }
 )
 _HARMLESS_VALUES: dict[str, object] = {

@@ -60,6 +60,7 @@ class RunContext:
 class TaskDefinition:
     task: TaskSpec
     resolved: ResolvedTask
+    requirements: tuple[str, ...] = ()  # the version's (ADR 0032)
 
 
 def run_context(db: Database, run_pk: int) -> RunContext:
@@ -88,7 +89,7 @@ def task_definition(source: Database | Session, digest: str, task_id: str) -> Ta
     task = spec.task(task_id)
     if task is None:
         raise NotFoundError(f"Task {task_id!r} is not in snapshot {digest}.")
-    return TaskDefinition(task, spec.resolve(task))
+    return TaskDefinition(task, spec.resolve(task), tuple(spec.requirements))
 
 
 def resolve_arguments(

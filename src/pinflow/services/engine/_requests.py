@@ -66,6 +66,7 @@ def task_request(
         stored_inputs=arguments.stored,
         artifacts_uri=settings.artifacts_uri,
         staging_uri=_staging_uri(settings, dag_id, run_id),
+        requirements=list(definition.requirements),
         xcom_db_limit=settings.xcom_db_limit,
         xcom_max_size=settings.xcom_max_size,
         **run_fields,
