@@ -31,6 +31,7 @@ from pinflow.services.audit_events._admin import (
 )
 from pinflow.services.audit_events._entry import AuditEntry, RunKey, StoredRun, TaskKey, record
 from pinflow.services.audit_events._lifecycle import (
+    canary_started,
     current_version_set,
     current_version_set_by_push,
     dag_deregistered,
@@ -72,6 +73,7 @@ __all__ = [
     "RunKey",
     "StoredRun",
     "TaskKey",
+    "canary_started",
     "connection_deleted",
     "connection_set",
     "current_version_set",

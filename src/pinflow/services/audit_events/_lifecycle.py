@@ -7,6 +7,7 @@ events carry the source too, so that the chain of versions can be followed in th
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pinflow.lifecycle.dag_rules import Impact
@@ -111,6 +112,28 @@ def version_purged(row: WorkflowDefinition, *, current: str | None) -> AuditEntr
         "currentVersionId": current,
     }
     return on_version(A.VERSION_PURGED, row, meta)
+
+
+def canary_started(
+    source: WorkflowDefinition,
+    target: WorkflowDefinition,
+    batch_id: str,
+    runs: Sequence[Mapping[str, Any]],
+    *,
+    reuse: bool,
+) -> AuditEntry:
+    """A canary action (ADR 0030): the runs of ``source`` replayed on ``target``; each of
+    ``runs`` names its source run, its canary run and the tasks it reused."""
+    meta = {
+        "sourceWorkflowId": source.id,
+        "targetWorkflowId": target.id,
+        "sourceVersion": source.version,
+        "targetStatus": target.status,
+        "batchId": batch_id,
+        "reuse": reuse,
+        "runs": [dict(r) for r in runs],
+    }
+    return on_version(A.VERSION_CANARY_STARTED, target, meta)
 
 
 # --- DAGs --------------------------------------------------------------------------------------
