@@ -111,7 +111,6 @@ def test_canary_reuses_upstream_results_and_fixes_the_runs(db: Database) -> None
         assert (event.actor, event.target_id) == ("carol", draft)
         assert event.meta["sourceWorkflowId"] == v1
         assert sorted(r["canaryRunId"] for r in event.meta["runs"]) == sorted(canary_ids)
-        assert s.get(Dag, "etl").next_dagrun_after is None  # the schedule is untouched
     report = canary_reads.latest_comparison(db, draft)
     assert report.summary == "draft of v1 vs v1 on 2 runs: 2 fixed, 0 still failing, 0 regressed"
     assert {r.outcome for r in report.runs} == {Outcome.FIXED}
@@ -122,13 +121,18 @@ def test_canary_reuses_upstream_results_and_fixes_the_runs(db: Database) -> None
 
 
 def test_published_version_canary_counts_new_and_removed_and_regressions(db: Database) -> None:
-    v1 = push.register_snapshot(db, etl(load="echo ok"), b"", actor="ci").version
+    daily = {"schedule": "@daily", "start_date": "2100-01-01T00:00:00Z"}
+    v1 = push.register_snapshot(db, etl(load="echo ok", trigger=daily), b"", actor="ci").version
     ok = runs.trigger_run(db, dag_id="etl", actor="alice").run_id
     run_until_idle(db, bash_like)
+    with db.read() as s:
+        position = s.get(Dag, "etl").next_dagrun_after  # type: ignore[union-attr]
+    assert position is not None  # the schedule has a position to keep
     v2_spec = make_spec(
         "etl",
         {"extract": [], "transform": ["extract"], "report": ["transform"]},
         task_fields={"report": {"bash_command": BROKEN}},
+        trigger=daily,
     )
     v2 = push.register_snapshot(db, v2_spec, b"", actor="ci").version
     plan = canary.plan_canary(db, CanaryRequest(v2.id, source_version_id=v1.id))
@@ -148,6 +152,9 @@ def test_published_version_canary_counts_new_and_removed_and_regressions(db: Dat
         run = s.scalars(select(DagRun).where(DagRun.run_id == f"canary__{ok}__1")).one()
         assert run.run_type == RunType.MANUAL
         assert run.state == RunState.FAILED
+        assert s.get(Dag, "etl").next_dagrun_after == position  # type: ignore[union-attr]
+        scheduled = select(DagRun).where(DagRun.run_type == RunType.SCHEDULED.value)
+        assert s.scalars(scheduled).all() == []
     # Canary runs are not sources: replaying v2 on v1 finds no run of v2 to replay.
     with pytest.raises(InvalidInputError, match="v2 has no finished runs to replay"):
         canary.start_canary(db, CanaryRequest(v1.id, source_version_id=v2.id), actor="carol")
