@@ -47,11 +47,14 @@ def _versions(db: Database) -> tuple[VersionView, VersionView]:
     return made[0], made[1]
 
 
-def _rows(versions: tuple[VersionView, VersionView], runs: int) -> Iterator[tuple[str, Any]]:
-    """(table, row) in insertion order: each run, then its task instances and their tries."""
+def _rows(
+    versions: tuple[VersionView, VersionView], runs: int, every: int = 2
+) -> Iterator[tuple[str, Any]]:
+    """(table, row) in insertion order: each run, then its task instances and their tries.
+    One run in ``every`` is v2's (2: half; 100: v2 is 1% of the history, as a new version)."""
     ti_id = 0
     for i in range(1, runs + 1):
-        v = versions[i % 2]
+        v = versions[1] if i % every == 1 % every else versions[0]
         start = T0 + timedelta(minutes=i)
         seconds = 10 + (i * 7919) % 50 / (1 if v is versions[0] else 5)
         state = "failed" if i % 15 == 0 else "success"
@@ -78,7 +81,9 @@ def _rows(versions: tuple[VersionView, VersionView], runs: int) -> Iterator[tupl
                 }  # fmt: skip
 
 
-def seed(db: Database, versions: tuple[VersionView, VersionView], runs: int) -> float:
+def seed(
+    db: Database, versions: tuple[VersionView, VersionView], runs: int, every: int = 2
+) -> float:
     began = time.perf_counter()
     tables = {
         "run": DagRun.__table__,
@@ -87,7 +92,7 @@ def seed(db: Database, versions: tuple[VersionView, VersionView], runs: int) -> 
     }
     pending: dict[str, list[dict[str, Any]]] = {name: [] for name in tables}
     with db.transaction() as s:
-        for name, row in _rows(versions, runs):
+        for name, row in _rows(versions, runs, every):
             pending[name].append(row)
             if name == "run" and len(pending["run"]) >= CHUNK:
                 for key, table in tables.items():
@@ -120,13 +125,16 @@ def main() -> None:
     parser.add_argument("--db", help="a PostgreSQL server URL (a fresh database); default SQLite")
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument(
+        "--every", type=int, default=2, help="one run in EVERY is v2's (default 2: half)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home, fresh_database(Path(home), args.db) as url:
         print_machine(url)
         db = Database(url)
         migrate.upgrade(db)
         versions = _versions(db)
-        print(f"  seeded {args.runs:,} runs in {seed(db, versions, args.runs):.1f} s")
+        print(f"  seeded {args.runs:,} runs in {seed(db, versions, args.runs, args.every):.1f} s")
         one = stats.version_stats(db, versions[1].id)
         print(f"  v2: {one.runs:,} runs, success {one.success_rate:.0%}, p95 {one.p95_seconds} s")
         print(

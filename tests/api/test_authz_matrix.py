@@ -120,6 +120,15 @@ CASES = [
     Case("DELETE", W, "/api/workflows/{draft}", on_alpha(WRITE)),
     Case("DELETE", W, "/api/workflows/{draft}?permanent=true", on_alpha(WRITE)),
     Case("POST", f"{W}/runs", "/api/workflows/{active}/runs", on_alpha(RUN, 201), {"conf": {}}),
+    Case(
+        "POST",
+        f"{W}/canary",
+        "/api/workflows/{draft}/canary",
+        on_alpha(RUN),
+        {"dryRun": True},
+    ),
+    # No canary yet: readers are told so (404), the others are refused first.
+    Case("GET", f"{W}/canary", "/api/workflows/{draft}/canary", on_alpha(READ, 404)),
     Case("POST", f"{W}/set-current", "/api/workflows/{active}/set-current", on_alpha(WRITE)),
     # Not an id-bearing route: pushing into alpha is refused (403) to the outsider.
     Case("POST", "/api/snapshots", "/api/snapshots", on_alpha(WRITE, 201, outsider=403), PUSH),

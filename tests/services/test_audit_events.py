@@ -165,6 +165,16 @@ CASES: list[tuple[AuditEntry, str, str, str, str | None, dict[str, Any]]] = [
         {"status": "active", "version": 2, "name": "Nightly ETL", "snapshot": "d2",
          "currentVersionId": None},
     ),
+    (
+        events.canary_started(
+            SOURCE, DRAFT, "b1", [{"sourceRunId": "r1", "canaryRunId": "canary__r1__1",
+                                   "reused": ["a"]}], reuse=True,
+        ),
+        "workflow.canary_started", W, "v3", "etl",
+        {"sourceWorkflowId": "v1", "targetWorkflowId": "v3", "sourceVersion": 1,
+         "targetStatus": "draft", "batchId": "b1", "reuse": True,
+         "runs": [{"sourceRunId": "r1", "canaryRunId": "canary__r1__1", "reused": ["a"]}]},
+    ),
     # --- DAGs (seed 000) ---
     (
         events.dag_registered("etl", project="analytics"),

@@ -14,6 +14,7 @@ from pinflow.api import auth, errors, metrics
 from pinflow.api.body_limit import BodyLimit
 from pinflow.api.routes import (
     dags,
+    canary,
     execution,
     health,
     push,
@@ -61,6 +62,7 @@ def create_app(
     routers = (auth.router, health.router, workflows.router, push.router, users.router)
     for router in (*routers, dags.router):
         app.include_router(router)
+    app.include_router(canary.router)  # /api/workflows/{id}/canary (ADR 0030)
     for v2 in (v2_dags, v2_runs, v2_tasks, v2_misc, v2_resources):
         app.include_router(v2.router)
     metrics.install(app, db, settings)  # /metrics (Prometheus), with the 'metrics' extra

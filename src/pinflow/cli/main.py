@@ -6,6 +6,7 @@ import click
 
 from pinflow import __version__
 from pinflow.cli.admin import audit, login, logout, tokens, users
+from pinflow.cli.canary import canary_cmd
 from pinflow.cli.celery import celery
 from pinflow.cli.common import EXIT_CODES_HELP, PinflowGroup, client_options
 from pinflow.cli.dags import dags
@@ -74,3 +75,4 @@ for maintenance in (backup_cmd, restore_cmd, clean_cmd):
 versions.add_command(stats_cmd)
 dags.add_command(policy)
 dags.add_command(lineage_cmd)
+versions.add_command(canary_cmd)

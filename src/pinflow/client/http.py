@@ -280,6 +280,17 @@ class PinflowClient:
         result: JSON = self.get(f"/api/dags/{_p(dag_id)}/lineage")
         return result
 
+    def canary(self, version_id: str, body: JSON) -> JSON:
+        """Plan (``dryRun``) or start a canary re-run of another version's runs on this one."""
+        result: JSON = self.post(f"/api/workflows/{_p(version_id)}/canary", body)
+        return result
+
+    def canary_report(self, version_id: str, batch_id: str | None = None) -> JSON:
+        """The comparison of the latest canary on this version (or of ``batch_id``)."""
+        params = {} if batch_id is None else {"batchId": batch_id}
+        result: JSON = self.get(f"/api/workflows/{_p(version_id)}/canary", **params)
+        return result
+
     def workflow_action(self, version_id: str, action: str, body: Any = None) -> JSON:
         """``create-version``, ``publish``, ``deprecate``, ``revert-to-draft``, ``restore``,
         ``set-current``: the seed's POST actions on one version."""

@@ -15,10 +15,10 @@ from fastapi.responses import RedirectResponse, Response
 from pinflow.api.auth import DbDep, authorize
 from pinflow.errors import NotFoundError
 from pinflow.lifecycle.diff import diff_specs
-from pinflow.lifecycle.permissions import Permission, Principal, projects_with
+from pinflow.lifecycle.permissions import Permission, Principal, allows, projects_with
 from pinflow.lifecycle.states import VersionStatus
 from pinflow.services.commands import import_errors
-from pinflow.services.reads import VersionView, dag_queries, queries, version_stats
+from pinflow.services.reads import VersionView, canary, dag_queries, queries, version_stats
 from pinflow.services.reads import read_models as reads
 from pinflow.spec.validation import check_spec
 from pinflow.ui.actions import Page, actions_for
@@ -119,6 +119,7 @@ def workflow(request: Request, db: DbDep, user: PageUser, workflow_id: str) -> R
         db, dag_id=v.dag_id, include_deleted=True, limit=VERSIONS_SHOWN
     )
     runs, runs_total, runs_live = reads.runs_of_version(db, workflow_id, limit=RUNS_SHOWN)
+    source = _source_of(db, v)
     return render(
         request,
         "workflow.html",
@@ -126,7 +127,7 @@ def workflow(request: Request, db: DbDep, user: PageUser, workflow_id: str) -> R
         v=v,
         spec=spec,
         dag=dag_queries.get_dag(db, v.dag_id, include_deregistered=True),
-        source=_source_of(db, v),
+        source=source,
         lineage=lineage(versions, v),
         versions=versions,
         runs=runs,
@@ -134,10 +135,28 @@ def workflow(request: Request, db: DbDep, user: PageUser, workflow_id: str) -> R
         live={v.id: runs_live},
         layout=spec_layout(spec),
         stats=version_stats.version_stats(db, workflow_id),
+        canary=canary_facts(db, user, v, source),
         actions=actions_for(
             Page.DETAIL, v.status, deleted=v.deleted, project=v.project, viewer=user
         ),
     )
+
+
+def canary_facts(
+    db: DbDep, user: Principal, v: VersionView, source: VersionView | None
+) -> dict[str, object]:
+    """The Canary card: whether the viewer may start one, the default version to replay, the
+    latest comparison's summary (ADR 0030)."""
+    try:
+        latest: str | None = canary.latest_comparison(db, v.id).summary
+    except NotFoundError:
+        latest = None
+    runnable = v.status in (VersionStatus.DRAFT, VersionStatus.ACTIVE) and not v.deleted
+    return {
+        "can_start": runnable and allows(user, Permission.RUN_CREATE, v.project),
+        "source": source,
+        "latest": latest,
+    }
 
 
 @router.get("/workflows/{workflow_id}/designer")

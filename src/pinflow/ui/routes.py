@@ -15,6 +15,7 @@ from pinflow.errors import PinflowError
 from pinflow.ui import (
     designer,
     pages_audit,
+    pages_canary,
     pages_cluster,
     pages_dags,
     pages_lineage,
@@ -79,6 +80,7 @@ def mount_ui(app: FastAPI) -> None:
         pages_dags.router,
         pages_lineage.router,
         pages_workflows.router,
+        pages_canary.router,
         pages_runs.router,
         pages_audit.router,
         pages_cluster.router,

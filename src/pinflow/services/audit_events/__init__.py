@@ -32,6 +32,7 @@ from pinflow.services.audit_events._admin import (
 from pinflow.services.audit_events._entry import AuditEntry, RunKey, StoredRun, TaskKey, record
 from pinflow.services.audit_events._lifecycle import (
     by_policy,
+    canary_started,
     current_version_set,
     current_version_set_by_push,
     dag_deregistered,
@@ -75,6 +76,7 @@ __all__ = [
     "StoredRun",
     "TaskKey",
     "by_policy",
+    "canary_started",
     "connection_deleted",
     "connection_set",
     "current_version_set",

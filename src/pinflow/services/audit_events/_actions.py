@@ -21,6 +21,7 @@ class AuditAction(StrEnum):
     VERSION_DELETED = "workflow.deleted"
     VERSION_RESTORED = "workflow.restored"
     VERSION_PURGED = "workflow.purged"
+    VERSION_CANARY_STARTED = "workflow.canary_started"
 
     # A DAG (seed 000): target ``dag``, the DAG's id.
     DAG_REGISTERED = "dag.registered"

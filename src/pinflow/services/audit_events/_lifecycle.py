@@ -8,6 +8,7 @@ events carry the source too, so that the chain of versions can be followed in th
 from __future__ import annotations
 
 from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pinflow.lifecycle.dag_rules import Impact
@@ -118,6 +119,26 @@ def by_policy(entry: AuditEntry, *, rule: str, reason: str) -> AuditEntry:
     """A lifecycle event that a DAG's retirement policy caused (actor ``policy``, ADR 0031):
     the same action and target as by hand, with the rule that asked for it and why."""
     return replace(entry, meta={**entry.meta, "policy": {"rule": rule, "reason": reason}})
+def canary_started(
+    source: WorkflowDefinition,
+    target: WorkflowDefinition,
+    batch_id: str,
+    runs: Sequence[Mapping[str, Any]],
+    *,
+    reuse: bool,
+) -> AuditEntry:
+    """A canary action (ADR 0030): the runs of ``source`` replayed on ``target``; each of
+    ``runs`` names its source run, its canary run and the tasks it reused."""
+    meta = {
+        "sourceWorkflowId": source.id,
+        "targetWorkflowId": target.id,
+        "sourceVersion": source.version,
+        "targetStatus": target.status,
+        "batchId": batch_id,
+        "reuse": reuse,
+        "runs": [dict(r) for r in runs],
+    }
+    return on_version(A.VERSION_CANARY_STARTED, target, meta)
 
 
 # --- DAGs --------------------------------------------------------------------------------------

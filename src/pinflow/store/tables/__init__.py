@@ -7,8 +7,8 @@ databases and readable in URLs).
 
 Import every table from here (``from pinflow.store.tables import DagRun``): the modules behind
 this face group them by aggregate (``_dags``, ``_runs``, ``_access``, ``_resources``,
-``_fleet``) on the base and column types of ``base``. ``Base.metadata`` holds every table
-once this package is imported, which is what Alembic compares the migrations with.
+``_fleet``, ``_canary``) on the base and column types of ``base``. ``Base.metadata`` holds
+every table once this package is imported, which is what Alembic compares the migrations with.
 """
 
 from pinflow.store.tables._access import (
@@ -19,6 +19,7 @@ from pinflow.store.tables._access import (
     User,
     new_uid,
 )
+from pinflow.store.tables._canary import CanaryRun
 from pinflow.store.tables._dags import (
     Dag,
     DagImportError,
@@ -58,6 +59,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "CanaryRun",
     "Component",
     "Connection",
     "Dag",

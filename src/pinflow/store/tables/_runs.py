@@ -101,7 +101,11 @@ class TaskInstanceTry(Base):
     """One row per try of a task instance: the history kept when a task is retried or cleared."""
 
     __tablename__ = "task_instance_try"
-    __table_args__ = (UniqueConstraint("ti_id", "try_number"),)
+    # By version: a version's statistics read its tries (ADR 0024; measured in bench/README).
+    __table_args__ = (
+        UniqueConstraint("ti_id", "try_number"),
+        Index("ix_task_instance_try_version", "version_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     ti_id: Mapped[int] = mapped_column(ForeignKey("task_instance.id", ondelete="CASCADE"))

@@ -324,6 +324,7 @@
         b.disabled = false;
       }
     },
+    canary: (b) => canary(b),
     "start-run": (b) => startRun(b, "run"),
     "test-run": (b) => startRun(b, "test run"),
     "clear-history": (b) => dagOperation(b, "tpl-clear-history", ""),
@@ -445,6 +446,66 @@
     const taskIds = mapIndex >= 0 ? [[task, mapIndex]] : [task];
     const what = mapIndex >= 0 ? task + "[" + mapIndex + "] (this element only)" : task;
     clearTasks(dag, [{ run, taskIds }], what, "run " + run);
+  }
+
+  // --- canary re-runs (ADR 0030): the dry-run plan first, then one action -----------------
+
+  const CANARY_LABELS = { reused: "Reused", rerun: "Re-run", new: "New", removed: "Removed" };
+
+  function renderCanaryPlan(box, plan) {
+    if (plan.runs.length === 0) { box.textContent = plan.sourceLabel + " has no such runs to replay."; return; }
+    const head = Object.assign(document.createElement("p"), { id: "canary-head" });
+    head.textContent = plan.targetLabel + " replaying " + plan.runs.length + " run(s) of " + plan.sourceLabel
+      + " · changed tasks: " + (plan.changedTasks.join(", ") || "none");
+    const parts = plan.runs.map((run) => {
+      const part = Object.assign(document.createElement("section"), { className: "plan-run" });
+      part.dataset.run = run.sourceRunId;
+      const title = run.sourceRunId + " (" + run.sourceState + ") → " + run.canaryRunId;
+      const table = Object.assign(document.createElement("table"), { className: "table plan-tasks" });
+      for (const t of run.tasks) {
+        const row = table.insertRow();
+        row.dataset.task = t.taskId;
+        row.dataset.plan = t.action;
+        cell(row, t.taskId);
+        cell(row, CANARY_LABELS[t.action] || t.action, "plan-" + t.action);
+        cell(row, t.reason, "muted");
+      }
+      part.append(Object.assign(document.createElement("h3"), { textContent: title }), table);
+      if (run.problem) part.append(Object.assign(document.createElement("p"), { className: "alert alert-danger", textContent: run.problem }));
+      return part;
+    });
+    box.replaceChildren(head, ...parts);
+  }
+
+  function canary(b) {
+    const request = (body, dryRun) => ({
+      fromVersionId: $("#canary-from", body).value || null,
+      last: Number($("#canary-last", body).value || 5),
+      failedOnly: $("#canary-failed", body).checked,
+      reuse: $("#canary-reuse", body).checked,
+      dryRun,
+    });
+    const body = openDialog("tpl-canary", b.dataset, async (dialogBody) => {
+      const r = await call("POST", wf(b, "/canary"), request(dialogBody, false));
+      goWith(page(b.dataset.id) + "/canary", "Canary started: " + r.runs.length + " run(s) of " + r.sourceLabel + ".");
+    });
+    let asked = 0; // answers to older questions are dropped: only the latest plan is shown
+    const preview = async () => {
+      const mine = ++asked;
+      // The previous plan stays until the new one is there: the dialog keeps its size, so a
+      // click on its fields does not land elsewhere while the plan is recomputed.
+      const box = $("#canary-plan", body);
+      box.setAttribute("aria-busy", "true");
+      const plan = await call("POST", wf(b, "/canary"), request(body, true));
+      if (mine !== asked) return;
+      dialogError("");
+      box.removeAttribute("aria-busy");
+      renderCanaryPlan(box, plan);
+      $("#dialog-confirm").disabled = plan.runs.length === 0 || plan.runs.some((r) => r.problem);
+    };
+    const rerun = () => preview().catch((err) => { $("#dialog-confirm").disabled = true; dialogError(err.message); });
+    for (const id of ["#canary-from", "#canary-last", "#canary-failed", "#canary-reuse"]) $(id, body).addEventListener("change", rerun);
+    rerun();
   }
 
   // --- the grid: select task instances of several runs, clear them at once -------------------

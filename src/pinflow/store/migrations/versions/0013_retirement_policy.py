@@ -1,7 +1,7 @@
 """A DAG's retirement policy: keep N active, deprecate the previous on publish, purge drained
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-07 12:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from pinflow.store.tables.base import UTCDateTime
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
