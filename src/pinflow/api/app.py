@@ -17,6 +17,7 @@ from pinflow.api.routes import (
     health,
     push,
     users,
+    v2_charts,
     v2_dags,
     v2_misc,
     v2_resources,
@@ -59,7 +60,7 @@ def create_app(
     app.include_router(execution.router)
     for router in (auth.router, health.router, workflows.router, push.router, users.router):
         app.include_router(router)
-    for v2 in (v2_dags, v2_runs, v2_tasks, v2_misc, v2_resources):
+    for v2 in (v2_dags, v2_runs, v2_tasks, v2_misc, v2_resources, v2_charts):
         app.include_router(v2.router)
     metrics.install(app, db, settings)  # /metrics (Prometheus), with the 'metrics' extra
     mount_ui(app)  # the web UI at /ui (pages, static files); after the error handlers
