@@ -10,7 +10,7 @@ import pytest
 from pinflow.lifecycle.states import RunState
 from pinflow.services.reads import RunView, charts
 from pinflow.ui import durations, gantt
-from pinflow.ui.chart_axis import TimeScale, span_of, tick_step
+from pinflow.ui.chart_axis import TimeScale, fmt_span, span_of, tick_step
 
 T0 = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
 
@@ -234,3 +234,11 @@ def test_a_zero_length_point_is_still_a_visible_bar() -> None:
     d = charts.Durations(runs, [0.0, 10.0], 5.0, [], 2)
     [whole] = durations.duration_chart(d).strips
     assert [b.height for b in whole.bars] == [durations.MIN_BAR_H, 36.0]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.031, "31ms"), (0.4, "400ms"), (1.0, "1.0s"), (125, "2m 05s"), (None, "—")],
+)
+def test_short_durations_are_written_in_milliseconds(seconds: float | None, text: str) -> None:
+    assert fmt_span(seconds) == text

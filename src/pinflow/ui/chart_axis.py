@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from pinflow.ui.templating import fmt_seconds
+
 MAX_TICKS = 6
 _STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
 _DAY = 86400
@@ -71,3 +73,11 @@ def span_of(instants: list[datetime]) -> tuple[datetime, datetime] | None:
         return None
     start, end = min(instants), max(instants)
     return start, max(end, start + timedelta(seconds=1))
+
+
+def fmt_span(seconds: float | None) -> str:
+    """A duration as the charts write it: below a second in milliseconds (tasks that take
+    0.03 s and 0.4 s must not both read ``0.0s``), else as the tables do."""
+    if seconds is not None and 0 <= seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    return fmt_seconds(seconds)

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from pinflow.lifecycle.states import UNFINISHED_RUN_STATES
 from pinflow.services.reads import RunView, charts
-from pinflow.ui.templating import fmt_seconds
+from pinflow.ui.chart_axis import fmt_span
 
 RUN_BAR_H = 48  # px: the grid's tallest run bar
 RUN_BAR_W = 22
@@ -55,7 +55,7 @@ def run_bars(runs: list[RunView], now: datetime) -> dict[int, RunBar]:
         if seconds and longest:
             height = max(round(seconds / longest * RUN_BAR_H, 2), MIN_BAR_H)
         so_far = " so far" if r.end_date is None and seconds is not None else ""
-        title = f"{r.run_id}: {r.state.value}, {fmt_seconds(seconds)}{so_far}"
+        title = f"{r.run_id}: {r.state.value}, {fmt_span(seconds)}{so_far}"
         bars[r.id] = RunBar(round(RUN_BAR_H - height, 2), height, seconds, title)
     return bars
 
@@ -85,7 +85,7 @@ class Strip:
 
     @property
     def figures(self) -> str:
-        return f"p50 {fmt_seconds(self.p50_seconds)} · max {fmt_seconds(self.max_seconds)}"
+        return f"p50 {fmt_span(self.p50_seconds)} · max {fmt_span(self.max_seconds)}"
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def _strip(
         if seconds is None or state is None or longest is None:
             continue
         y = min(_y(seconds, longest), _BOTTOM - MIN_BAR_H)
-        title = f"{label} in {run_id}: {state}, {fmt_seconds(seconds)}"
+        title = f"{label} in {run_id}: {state}, {fmt_span(seconds)}"
         bars.append(Bar(run_id, state, seconds, i * (BAR_W + GAP), y, _BOTTOM - y, title))
     p50_y = None if p50 is None or longest is None else _y(p50, longest)
     return Strip(label, task_id, bars, p50_y, p50, longest)

@@ -12,8 +12,8 @@ from datetime import datetime
 
 from pinflow.services.reads import RunView, charts
 from pinflow.services.reads import read_models as reads
-from pinflow.ui.chart_axis import Tick, TimeScale, span_of
-from pinflow.ui.templating import fmt_datetime, fmt_seconds
+from pinflow.ui.chart_axis import Tick, TimeScale, fmt_span, span_of
+from pinflow.ui.templating import fmt_datetime
 
 TRACK_W = 600  # px: the time track; the label column is the stylesheet's
 LINE_H = 24
@@ -111,7 +111,7 @@ def _bar(scale: TimeScale, start: datetime, end: datetime) -> tuple[float, float
 def _try_title(label: str, tr: charts.TrySpan, end: datetime | None) -> str:
     how = " (interrupted, retried at once)" if tr.interrupted else ""
     until = fmt_datetime(end) if tr.end_date is not None else "still running"
-    took = fmt_seconds(tr.seconds if tr.end_date is not None else None)
+    took = fmt_span(tr.seconds if tr.end_date is not None else None)
     return (
         f"{label}, try {tr.try_number}: {tr.state}{how}\n"
         f"{fmt_datetime(tr.start_date)} → {until}\nduration {took}"
@@ -123,7 +123,7 @@ def _segments(t: charts.GanttTask, scale: TimeScale, now: datetime) -> list[Segm
     wait = _wait(t, now)
     if wait is not None:
         x, w = _bar(scale, *wait)
-        waited = fmt_seconds((wait[1] - wait[0]).total_seconds())
+        waited = fmt_span((wait[1] - wait[0]).total_seconds())
         title = f"{label}, try {max(t.try_number, 1)}: queued at {fmt_datetime(wait[0])}\n"
         title += f"waited {waited}" if t.state not in _WAITING else f"waiting for {waited}"
         segments.append(Segment("queued", "queued", t.try_number, x, _WAIT_Y, w, WAIT_H, title))
