@@ -242,3 +242,18 @@ def test_a_zero_length_point_is_still_a_visible_bar() -> None:
 )
 def test_short_durations_are_written_in_milliseconds(seconds: float | None, text: str) -> None:
     assert fmt_span(seconds) == text
+
+
+def test_a_large_mapped_task_draws_its_first_elements_and_spans_them_all() -> None:
+    many = gantt.MAX_ELEMENTS + 5
+    elements = [
+        task("square", "success", (a_try(1, "success", m, m + 1),), map_index=m)
+        for m in range(many)
+    ]
+    chart = gantt.gantt_chart(charts.Gantt(run_view(end=many + 1), elements), now=at(0))
+    [group] = chart.entries
+    assert isinstance(group, gantt.Group)
+    assert (len(group.elements), group.more) == (gantt.MAX_ELEMENTS, 5)
+    assert group.summary.label == f"square [{many}]"
+    [span] = group.summary.segments
+    assert span.x + span.width == pytest.approx(600 * many / (many + 1), abs=0.02)

@@ -20,6 +20,9 @@ LINE_H = 24
 BAR_H = 14
 WAIT_H = 6
 MIN_BAR_W = 2.0  # px: an instant try stays visible
+# A mapped task's elements drawn beneath its summary: a run page of 10,000 lines would weigh
+# megabytes at every live refresh; the summary spans them all, the API lists every one.
+MAX_ELEMENTS = 200
 _TRY_Y = (LINE_H - BAR_H) / 2
 _WAIT_Y = (LINE_H - WAIT_H) / 2
 _WAITING = ("queued", "scheduled")
@@ -51,10 +54,12 @@ class Line:
 
 @dataclass(frozen=True)
 class Group:
-    """A mapped task: a summary line spanning its elements, and a line per element."""
+    """A mapped task: a summary line spanning all its elements, and a line for each of the
+    first ``MAX_ELEMENTS`` (``more``: how many are not drawn)."""
 
     summary: Line
     elements: list[Line]
+    more: int = 0
 
 
 @dataclass(frozen=True)
@@ -172,7 +177,11 @@ def gantt_chart(g: charts.Gantt, now: datetime) -> GanttChart:
             entries.append(group)
         group.elements.append(line)
     entries = [
-        Group(_summary(e.elements[0].task_id, e.elements), e.elements)
+        Group(
+            _summary(e.elements[0].task_id, e.elements),
+            e.elements[:MAX_ELEMENTS],
+            max(len(e.elements) - MAX_ELEMENTS, 0),
+        )
         if isinstance(e, Group)
         else e
         for e in entries
