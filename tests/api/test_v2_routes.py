@@ -20,7 +20,7 @@ from sqlalchemy import text
 from tests.api.helpers import ACTORS, ADMIN, ANON, EDITOR, OUTSIDER, VIEWER, World, build_world
 from tests.api.matrix import MANAGE, READ, RUN, WRITE, on_alpha, signed_in, superuser
 
-from pinflow.api.routes import v2_dags, v2_misc, v2_resources, v2_runs, v2_tasks
+from pinflow.api.routes import v2_charts, v2_dags, v2_misc, v2_resources, v2_runs, v2_tasks
 from pinflow.services.commands import _dags as dags
 from pinflow.services.commands import _runs as runs
 from pinflow.services.reads import _audit_log as audit_log
@@ -28,7 +28,7 @@ from pinflow.store.db import Database
 from pinflow.store.tables import Base
 from pinflow.testing import TaskOutcome, run_until_idle, scripted
 
-V2_ROUTERS = (v2_dags, v2_runs, v2_tasks, v2_misc, v2_resources)
+V2_ROUTERS = (v2_dags, v2_runs, v2_tasks, v2_misc, v2_resources, v2_charts)
 RUN_URL = "/api/v2/dags/etl/dagRuns/r1"
 TI = f"{RUN_URL}/taskInstances"
 BROKEN_FILE = {
@@ -146,6 +146,8 @@ CASES = [
         "GET", f"{TR}/{{task_id}}/tries/{{task_try_number}}", f"{TI}/load/tries/1", on_alpha(READ)
     ),
     Case("GET", f"{TR}/{{task_id}}/logs/{{try_number}}", f"{TI}/load/logs/1", on_alpha(READ)),
+    Case("GET", f"{R}/{{dag_run_id}}/gantt", f"{RUN_URL}/gantt", on_alpha(READ)),
+    Case("GET", f"{D}/durations", "/api/v2/dags/etl/durations", on_alpha(READ)),
     Case("GET", "/api/v2/importErrors", "/api/v2/importErrors", signed_in()),
     Case("GET", IE, "/api/v2/importErrors/1", on_alpha(READ), None, _import_error),
     # Reporting is pushing: the outsider may push to beta only.

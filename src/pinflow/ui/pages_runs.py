@@ -1,9 +1,11 @@
-"""The run pages: the grid of a DAG's runs x tasks, and one run (tasks, durations, tries and
-their logs, XComs). Each live part also has a fragment URL that the page's script re-fetches
+"""The run pages: the grid of a DAG's runs x tasks (with each run's duration bar) and the
+recent runs' duration chart, and one run (its Gantt chart, tasks, tries and their logs,
+XComs). Each live part also has a fragment URL that the page's script re-fetches
 while something is unfinished (one rendering path: the same template serves both)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -16,6 +18,7 @@ from pinflow.services.reads import (
     TaskFilter,
     TaskRef,
     XComFilter,
+    charts,
     dag_queries,
     run_queries,
     task_queries,
@@ -23,6 +26,8 @@ from pinflow.services.reads import (
 )
 from pinflow.services.reads import read_models as reads
 from pinflow.spec.models import DagSpec
+from pinflow.ui import durations
+from pinflow.ui.gantt import gantt_chart
 from pinflow.ui.graph import spec_layout
 from pinflow.ui.session import PageUser
 from pinflow.ui.templating import render
@@ -43,9 +48,15 @@ def _readable_dag(db: DbDep, user: Principal, dag_id: str) -> str:
 
 
 def _grid_context(db: DbDep, dag_id: str, offset: int) -> dict[str, Any]:
+    grid = reads.grid(db, dag_id, limit=GRID_RUNS, offset=offset)
+    recent = charts.durations(db, dag_id, limit=GRID_RUNS, offset=offset)
     return {
         "dag_id": dag_id,
-        "g": reads.grid(db, dag_id, limit=GRID_RUNS, offset=offset),
+        "g": grid,
+        "bars": durations.run_bars(grid.runs, datetime.now(UTC)),
+        "bar_w": durations.RUN_BAR_W,
+        "bar_h": durations.RUN_BAR_H,
+        "durations": durations.duration_chart(recent),
         "offset": offset,
         "page_size": GRID_RUNS,
         "clearable": _CLEARABLE,
@@ -54,7 +65,8 @@ def _grid_context(db: DbDep, dag_id: str, offset: int) -> dict[str, Any]:
 
 @router.get("/runs")
 def runs(request: Request, db: DbDep, user: PageUser, dag_id: str, offset: Offset = 0) -> Response:
-    """The grid: the DAG's runs (newest page first, oldest left) x their tasks, by state."""
+    """The grid: the DAG's runs (newest page first, oldest left) x their tasks, by state;
+    a bar per run as tall as it took; the same runs' durations, per task."""
     project = _readable_dag(db, user, dag_id)
     info = dag_queries.get_dag(db, dag_id)
     context = _grid_context(db, dag_id, offset)
@@ -92,12 +104,14 @@ def _run_context(db: DbDep, dag_id: str, run_id: str) -> dict[str, Any]:
         "has_failed": any(ti.state.value in ("failed", "upstream_failed") for ti in tis),
         "xcoms": found,
         "xcoms_total": xcoms_total,
+        "gantt": gantt_chart(charts.gantt(db, dag_id, run_id), datetime.now(UTC)),
     }
 
 
 @router.get("/runs/{run_id}")
 def run(request: Request, db: DbDep, user: PageUser, dag_id: str, run_id: str) -> Response:
-    """One run: its state and pin, the graph by state, tasks with durations, XComs."""
+    """One run: its state and pin, the graph by state, its Gantt chart, tasks with
+    durations, XComs."""
     project = _readable_dag(db, user, dag_id)
     context = _run_context(db, dag_id, run_id)
     return render(request, "run.html", user=user, project=project, **context)

@@ -47,7 +47,14 @@ def fmt_datetime(value: datetime | None) -> str:
 def fmt_duration(start: datetime | None, end: datetime | None) -> str:
     if start is None or end is None:
         return "—"
-    seconds = max((end - start).total_seconds(), 0.0)
+    return fmt_seconds((end - start).total_seconds())
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    """``4.2s``, ``3m 07s``, ``2h 05m``; ``—`` for an unknown length."""
+    if seconds is None:
+        return "—"
+    seconds = max(seconds, 0.0)
     if seconds < _MINUTE:
         return f"{seconds:.1f}s"
     if seconds < _HOUR:

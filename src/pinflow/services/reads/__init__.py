@@ -1,7 +1,7 @@
 """Reads: the read models the API, the UI and the CLI show (DAGs, versions, runs, task
-instances, XComs, the audit log, the grid, the fleet of schedulers and workers, per-version
-statistics, canary comparisons). They never
-write, and import neither ``commands`` nor ``engine``.
+instances, XComs, the audit log, the grid and the charts, the fleet of schedulers and
+workers, per-version statistics, canary comparisons, lineage). They never write, and import
+neither ``commands`` nor ``engine``.
 
 This face is the room's public API; the modules behind it are private."""
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pinflow.services.reads import _audit_log as audit_log
 from pinflow.services.reads import _canary as canary
+from pinflow.services.reads import _charts as charts
 from pinflow.services.reads import _dag_overview as dag_overview
 from pinflow.services.reads import _dag_queries as dag_queries
 from pinflow.services.reads import _event_log as event_log
@@ -62,6 +63,7 @@ __all__ = [
     "XComInfo",
     "audit_log",
     "canary",
+    "charts",
     "dag_overview",
     "dag_queries",
     "event_log",

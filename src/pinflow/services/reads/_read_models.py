@@ -40,6 +40,11 @@ _CELL_PRIORITY = [
 _RANK = {state.value: rank for rank, state in enumerate(_CELL_PRIORITY)}
 
 
+def cell_rank(state: str) -> int:
+    """Lower shows first: of a mapped task's elements, the cell shows the lowest-ranked."""
+    return _RANK.get(state, 0)
+
+
 # --- runs pinned to one version ----------------------------------------------------------------
 
 
@@ -93,7 +98,8 @@ class Grid:
         return any(r.state.value in _LIVE_RUNS for r in self.runs)
 
 
-def _task_order(s: Session, runs: list[RunView], seen: Collection[str]) -> list[str]:
+def task_order(s: Session, runs: list[RunView], seen: Collection[str]) -> list[str]:
+    """The runs' tasks in graph order (newest definition first), then any others by name."""
     ordered: list[str] = []
     for digest in dict.fromkeys(r.snapshot_digest for r in reversed(runs)):
         spec = cached_spec(s, digest)
@@ -122,7 +128,7 @@ def grid(db: Database, dag_id: str, *, limit: int, offset: int = 0) -> Grid:
             shown = cells.get((run_pk, task_id))
             if shown is None or _RANK.get(state, 0) < _RANK.get(shown, 0):
                 cells[(run_pk, task_id)] = state
-        order = _task_order(s, runs, {t for _, t in cells})
+        order = task_order(s, runs, {t for _, t in cells})
         return Grid(runs, order, cells, total)
 
 
