@@ -34,6 +34,10 @@ STATUS_BADGES = {
     "active": "badge-success",
     "deprecated": "badge-danger",  # seed 001: deprecated shows red/danger
 }
+# The theme the viewer chose (ADR 0029): a plain cookie the page script sets, read here so the
+# page arrives with it (no flash of the other theme). Anything else counts as "system".
+THEME_COOKIE = "pinflow_theme"
+THEMES = ("light", "dark", "system")
 _MINUTE = 60
 _HOUR = 3600
 
@@ -109,6 +113,11 @@ def can(principal: Principal | None, permission: Permission, project: str | None
     return allows(principal, permission, project)
 
 
+def theme_of(request: Request) -> str:
+    chosen = request.cookies.get(THEME_COOKIE, "")
+    return chosen if chosen in THEMES else "system"
+
+
 def render_text(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context)
 
@@ -129,6 +138,7 @@ def render(
     html = render_text(
         template,
         request=request,
+        theme=theme_of(request),
         user=user,
         can=lambda permission, project=None: can(user, permission, project),
         **context,

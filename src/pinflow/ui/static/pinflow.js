@@ -4,6 +4,10 @@
 // Authentication: the session cookie is HttpOnly and only opens pages. For the API this
 // script asks /ui/session/token for a short-lived token, keeps it in memory and sends it as
 // "Authorization: Bearer"; the API never reads the cookie, so cross-site requests can do nothing.
+//
+// Loading states (ADR 0029): while a request is in flight the control that asked for it is
+// disabled and aria-busy, the box it fills is aria-busy, and a bar shows at the top of the page;
+// the stylesheet shows spinners only when the wait lasts.
 (() => {
   "use strict";
 
@@ -12,6 +16,35 @@
   const enc = encodeURIComponent;
   const $ = (sel, root = document) => root.querySelector(sel);
   let [token, tokenExpiry] = [null, 0];
+  let inFlight = 0;
+
+  // --- loading states ----------------------------------------------------------------------
+
+  // ``promise``, with the page marked busy until it settles.
+  async function tracked(promise) {
+    inFlight += 1;
+    document.documentElement.dataset.busy = "";
+    try {
+      return await promise;
+    } finally {
+      inFlight -= 1;
+      if (inFlight === 0) delete document.documentElement.dataset.busy;
+    }
+  }
+
+  // Run ``work`` with ``el`` (a control, or a box being filled) busy; a control is disabled too.
+  async function busyWhile(el, work) {
+    if (!el) return work();
+    const control = "disabled" in el; // a button, not a box
+    el.setAttribute("aria-busy", "true");
+    if (control) el.disabled = true;
+    try {
+      return await work();
+    } finally {
+      el.removeAttribute("aria-busy");
+      if (control) el.disabled = false;
+    }
+  }
 
   // --- the API ---------------------------------------------------------------------------
 
@@ -40,8 +73,8 @@
       },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    let res = await send(false);
-    if (res.status === 401) res = await send(true);
+    let res = await tracked(send(false));
+    if (res.status === 401) res = await tracked(send(true));
     const isJson = (res.headers.get("content-type") || "").includes("json");
     const data = res.status === 204 ? null : isJson ? await res.json() : await res.text();
     return { ok: res.ok, status: res.status, data };
@@ -121,13 +154,10 @@
     confirm.onclick = async (event) => {
       event.preventDefault();
       dialogError("");
-      confirm.disabled = true;
       try {
-        if ((await onConfirm(body)) !== false) closeDialog();
+        if ((await busyWhile(confirm, () => onConfirm(body))) !== false) closeDialog();
       } catch (err) {
         dialogError(err.message);
-      } finally {
-        confirm.disabled = false;
       }
     };
     $("#dialog-cancel").onclick = () => { closeDialog(); if (onCancel) onCancel(); };
@@ -407,7 +437,8 @@
     const preview = async (body) => {
       const box = $("#clear-plan", body);
       box.textContent = "Computing the plan…";
-      const answers = await Promise.all(runs.map((run) => call("POST", path, request(body, run, true))));
+      const ask = () => Promise.all(runs.map((run) => call("POST", path, request(body, run, true))));
+      const answers = await busyWhile(box, ask);
       const plans = answers.map((r, i) => [runs[i].run, r.plan[0]]).filter(([, plan]) => plan);
       $("#dialog-confirm").disabled = plans.length === 0;
       if (plans.length === 0) { box.textContent = "Nothing to clear."; return; }
@@ -573,7 +604,7 @@
     const preview = async () => {
       const box = $("#mark-plan", body);
       box.textContent = "Computing…";
-      const r = await call("PATCH", path + "/dry_run" + query, request(body));
+      const r = await busyWhile(box, () => call("PATCH", path + "/dry_run" + query, request(body)));
       $("#dialog-confirm").disabled = r.task_instances.length === 0;
       if (r.task_instances.length === 0) { box.textContent = "Nothing to change: they have this state already."; return; }
       const table = Object.assign(document.createElement("table"), { className: "table", id: "mark-tasks" });
@@ -610,9 +641,9 @@
   let logTimer = null;
 
   async function showTries(b) {
-    const res = await fetch(b.dataset.url, { credentials: "same-origin" });
-    if (!res.ok) throw new Error("Could not load the tries (HTTP " + res.status + ").");
     const box = $("#tries");
+    const res = await busyWhile(box, () => tracked(fetch(b.dataset.url, { credentials: "same-origin" })));
+    if (!res.ok) throw new Error("Could not load the tries (HTTP " + res.status + ").");
     box.innerHTML = await res.text(); // our own template, escaped on the server
     $("#log").hidden = true;
     box.scrollIntoView({ block: "nearest" });
@@ -621,7 +652,7 @@
   async function showLog(b) {
     clearTimeout(logTimer);
     const pre = $("#log");
-    const r = await api("GET", b.dataset.logUrl, undefined, "text/plain");
+    const r = await busyWhile(pre.hidden ? null : pre, () => api("GET", b.dataset.logUrl, undefined, "text/plain"));
     pre.textContent = r.ok ? r.data : messageOf(r);
     pre.hidden = false;
     const runLive = $("#run-live [data-live]");
@@ -667,7 +698,8 @@
     const check = async () => {
       const n = ++seq;
       status.textContent = "Checking…";
-      const r = await call("POST", "/ui/api/designer/validate", { yaml: text.value, workflowId: root.dataset.workflowId });
+      const body = { yaml: text.value, workflowId: root.dataset.workflowId };
+      const r = await busyWhile(status, () => call("POST", "/ui/api/designer/validate", body));
       if (n !== seq) return null;
       latest = r;
       const list = $("#designer-problems", root);
@@ -690,8 +722,8 @@
       try {
         const checked = latest || (await check());
         if (!checked || !checked.valid) return;
-        save.disabled = true;
-        const r = await call("PATCH", "/api/workflows/" + enc(root.dataset.workflowId), checked.spec);
+        const patch = () => call("PATCH", "/api/workflows/" + enc(root.dataset.workflowId), checked.spec);
+        const r = await busyWhile(save, patch);
         status.textContent = r.snapshotCreated ? "Saved: a new snapshot was created." : "Saved: nothing changed.";
       } catch (err) {
         status.textContent = err.message;
@@ -709,7 +741,41 @@
     const handler = b && actions[b.dataset.action];
     if (!handler || b.tagName !== "BUTTON") return;
     event.preventDefault();
-    Promise.resolve(handler(b)).catch((err) => flash(err.message, true));
+    if (b.getAttribute("aria-busy") === "true") return; // its previous click is still at work
+    busyWhile(b, () => handler(b)).catch((err) => flash(err.message, true));
+  });
+
+  // A plain form (filters, login, logout) on its way: say so, and refuse a second submit.
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (event.defaultPrevented || form.method === "dialog") return;
+    form.setAttribute("aria-busy", "true");
+    // After this tick: a submitter disabled now would leave its name out of the request.
+    setTimeout(() => { for (const el of form.querySelectorAll("[type=submit]")) el.disabled = true; });
+  });
+  // Back to a page kept by the browser (the back button): its forms are idle again.
+  window.addEventListener("pageshow", () => {
+    for (const form of document.querySelectorAll("form[aria-busy]")) {
+      form.removeAttribute("aria-busy");
+      for (const el of form.querySelectorAll("[type=submit]")) el.disabled = false;
+    }
+  });
+
+  // --- the theme (ADR 0029): light, dark, or the system's; kept in a cookie so that the
+  // server renders the next page in it (no flash of the other theme) -----------------------
+
+  const THEME_COOKIE = "pinflow_theme";
+
+  function chooseTheme(theme) {
+    const secure = location.protocol === "https:" ? "; Secure" : "";
+    document.cookie = THEME_COOKIE + "=" + theme + "; Path=/; Max-Age=31536000; SameSite=Lax" + secure;
+    document.documentElement.dataset.theme = theme;
+    const meta = $("meta[name=color-scheme]");
+    if (meta) meta.content = theme === "system" ? "light dark" : theme;
+  }
+
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("[data-theme-choice]")) chooseTheme(event.target.value);
   });
 
   document.addEventListener("DOMContentLoaded", () => {
