@@ -13,8 +13,8 @@ from pinflow import __version__
 from pinflow.api import auth, errors, metrics
 from pinflow.api.body_limit import BodyLimit
 from pinflow.api.routes import (
-    dags,
     canary,
+    dags,
     execution,
     health,
     push,

@@ -7,8 +7,8 @@ events carry the source too, so that the chain of versions can be followed in th
 
 from __future__ import annotations
 
-from dataclasses import replace
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pinflow.lifecycle.dag_rules import Impact
@@ -119,6 +119,8 @@ def by_policy(entry: AuditEntry, *, rule: str, reason: str) -> AuditEntry:
     """A lifecycle event that a DAG's retirement policy caused (actor ``policy``, ADR 0031):
     the same action and target as by hand, with the rule that asked for it and why."""
     return replace(entry, meta={**entry.meta, "policy": {"rule": rule, "reason": reason}})
+
+
 def canary_started(
     source: WorkflowDefinition,
     target: WorkflowDefinition,
