@@ -90,6 +90,9 @@ class TaskRequest:
     while the try runs): how the task reads variables and connections and pushes XComs
     (``pinflow.sdk.Variable``, ``Connection``, ``xcom_push``), with the supervisor's token,
     which the task never sees. ``None``: this executor offers no channel.
+
+    ``max_tries``: the task's retries; a failed try with ``try_number <= max_tries`` is
+    retried (what an ``on_retry_callback`` needs to know inside the try).
     """
 
     ti_id: int
@@ -101,6 +104,7 @@ class TaskRequest:
     staging_dir: str
     log_path: str
     kind: str = "python"
+    max_tries: int = 0
     map_index: int = -1
     callable: str | None = None
     bash_command: str | None = None

@@ -43,6 +43,7 @@ from pinflow.runtime.process import encode_frame, read_frame, set_parent_death_s
 from pinflow.runtime.xcoms import encode_json, load_stored_inputs, output_fields
 from pinflow.sdk.arguments import CONTEXT_PARAMETERS
 from pinflow.sdk.bundle import extract_bundle
+from pinflow.sdk.context import RUNNER_ARG, TaskContext, TaskInvocation, running
 from pinflow.sdk.dag import deferred
 from pinflow.sdk.loader import resolve_callable
 
@@ -179,26 +180,80 @@ def _call_arguments(function: Callable[..., Any], req: TaskRequest) -> dict[str,
     return kwargs
 
 
-def _run_python(req: TaskRequest, bundle: Path) -> Any:
+def _resolve(req: TaskRequest, bundle: Path) -> Callable[..., Any]:
     if not req.callable:
         raise ValueError(f"python task {req.task_id!r} has no callable")
     sys.path.insert(0, str(bundle))
     with deferred():  # the DAG file's ``@dag`` calls build nothing unless something reads them
-        function = resolve_callable(req.callable)
+        return resolve_callable(req.callable)
+
+
+def _run_python(req: TaskRequest, bundle: Path) -> Any:
+    function = _resolve(req, bundle)
     return function(**_call_arguments(function, req))
 
 
+def _run_bash(req: TaskRequest) -> Any:
+    if not req.bash_command:
+        raise ValueError(f"bash task {req.task_id!r} has no bash_command")
+    return run_bash(req.bash_command, cwd=os.getcwd())
+
+
+def task_context(req: TaskRequest) -> TaskContext:
+    """The try's ``pinflow.sdk.context``: what its request says of it and its run."""
+    return TaskContext(
+        dag_id=req.dag_id,
+        run_id=req.run_id,
+        task_id=req.task_id,
+        map_index=req.map_index,
+        try_number=req.try_number,
+        max_tries=req.max_tries,
+        logical_date=req.logical_date,
+        data_interval_start=req.data_interval_start,
+        data_interval_end=req.data_interval_end,
+        run_type=req.run_type,
+        params=req.params,
+        conf=req.conf,
+        staging_dir=req.staging_dir,
+        idempotency_key=req.idempotency_key,
+    )
+
+
+def _run_with_runner(req: TaskRequest, bundle: Path, ref: str) -> Any:
+    """The task's runner (``RUNNER_ARG``) called with the task, which it runs as it sees fit."""
+    sys.path.insert(0, str(bundle))
+    runner = resolve_callable(ref)
+    function = _resolve(req, bundle) if req.kind == "python" else None
+    kwargs: dict[str, Any] = {}
+    if function is not None:
+        kwargs = {**req.args, **req.inputs, **req.mapped}
+        kwargs.pop(RUNNER_ARG, None)
+        kwargs.update(load_stored_inputs(req, kwargs))
+    invocation = TaskInvocation(
+        context=task_context(req),
+        kind=req.kind,
+        args=req.args,
+        function=function,
+        kwargs=kwargs,
+        bash_command=req.bash_command,
+        run_bash=lambda command: run_bash(command, cwd=os.getcwd()),
+    )
+    return runner(invocation)
+
+
 def _execute(req: TaskRequest, bundle: Path) -> Any:
-    if req.kind == "python":
-        return _run_python(req, bundle)
-    if req.kind == "bash":
-        if not req.bash_command:
-            raise ValueError(f"bash task {req.task_id!r} has no bash_command")
-        return run_bash(req.bash_command, cwd=os.getcwd())
-    if req.kind == "http":
-        if not req.http:
-            raise ValueError(f"http task {req.task_id!r} has no http request")
-        return run_http(req.http)
+    with running(task_context(req)):
+        runner = req.args.get(RUNNER_ARG)
+        if isinstance(runner, str) and req.kind in ("python", "bash"):
+            return _run_with_runner(req, bundle, runner)
+        if req.kind == "python":
+            return _run_python(req, bundle)
+        if req.kind == "bash":
+            return _run_bash(req)
+        if req.kind == "http":
+            if not req.http:
+                raise ValueError(f"http task {req.task_id!r} has no http request")
+            return run_http(req.http)
     raise ValueError(f"unknown task kind {req.kind!r}")
 
 
