@@ -21,6 +21,7 @@ from pinflow.compat.airflow._context import airflow_context, build_context
 from pinflow.compat.airflow._options import EXTRAS
 from pinflow.compat.airflow._templating import environment, is_template, render, report_rendered
 from pinflow.runtime.contract import SkipTask
+from pinflow.sdk.arguments import CONTEXT_PARAMETERS
 from pinflow.sdk.context import RUNNER_ARG, TaskInvocation
 from pinflow.spec.models import DagSpec, TaskSpec
 
@@ -54,6 +55,8 @@ AIRFLOW_CONTEXT = frozenset(
 )
 # Pinflow's own context names, still passed by name to a task run through the runner.
 _PINFLOW_ONLY = ("dag_id", "task_id", "staging_dir", "idempotency_key")
+# Every parameter name an Airflow task's call leaves for the task process to fill.
+CONTEXT_NAMES = frozenset(CONTEXT_PARAMETERS) | AIRFLOW_CONTEXT
 
 
 # --- compile time ---------------------------------------------------------------------------

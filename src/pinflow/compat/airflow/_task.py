@@ -20,8 +20,8 @@ from pinflow.compat.airflow._outputs import (
     selected_keys,
     selecting,
 )
-from pinflow.compat.airflow._runner import airflow_fields
-from pinflow.sdk.arguments import BoundCall, bind_call
+from pinflow.compat.airflow._runner import CONTEXT_NAMES, airflow_fields
+from pinflow.sdk.arguments import BoundCall, bind_call, binding_signature
 from pinflow.sdk.graph import DagBuilder, XComArg
 from pinflow.sdk.task import BashTask, Task, make_task
 
@@ -33,6 +33,8 @@ class AirflowTask(Task[Any, Any]):
 
     def __init__(self, function: Callable[..., Any], options: Mapping[str, Any]) -> None:
         super().__init__(function, options)
+        # Airflow's context values are filled in by the task process, as Pinflow's are.
+        self._signature = binding_signature(function, CONTEXT_NAMES)
         self.airflow_extras: dict[str, Any] = {}  # callbacks, templates_dict (see _runner)
         self._local_ref = local_reference(function)
         self.multiple_outputs = returns_dict(function)
