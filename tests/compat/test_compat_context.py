@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.api.helpers import bearer, client_for, make_app, make_user
 from tests.compat.context_dag_files import CALLBACKS, CONTEXT_AND_XCOM
 from tests.scheduler.helpers import (
     DRAIN_TIMEOUT,
@@ -110,6 +111,39 @@ def test_context_xcoms_by_key_templates_variables_and_connections(
     assert value_of(db, run_pk, "echo") == "42-20240301-hi-s3://b"
     assert value_of(db, run_pk, "loop") == "2024-03-03"
     assert value_of(db, run_pk, "flow") == ["2024-03-01/flow", 42]
+    _the_api_shows_the_rendered_fields(db, tmp_path / "api")
+
+
+def _the_api_shows_the_rendered_fields(db: Database, home: Path) -> None:
+    """Airflow's ``GET .../taskInstances/{task_id}`` field ``rendered_fields``, and each try's."""
+    app = make_app(db, home)
+    make_user(db, "admin", superuser=True)
+    base = "/api/v2/dags/context_xcom/dagRuns/r1/taskInstances"
+    with client_for(app) as client:
+
+        def rendered(path: str) -> Any:
+            response = client.get(f"{base}/{path}", headers=bearer(app, "admin"))
+            assert response.status_code == 200, response.text
+            return response.json()["rendered_fields"]
+
+        assert rendered("echo") == {
+            "bash_command": "echo 42-20240301-hi-$WHO",
+            "env": {"WHO": "s3://b"},
+        }
+        assert rendered("echo/tries/1") == rendered("echo")
+        assert rendered("loop")["bash_command"] == (
+            "echo 2024-03-01; echo 2024-03-02; echo 2024-03-03; "
+        )
+        assert rendered("pull") == {
+            "templates_dict": {
+                "week_later": "2024-03-08",
+                "greeting": "hi",
+                "bucket": "s3://b",
+                "host": "db.internal",
+            }
+        }
+        assert rendered("flow") == {"op_kwargs": {"day": "2024-03-01/flow"}}
+        assert rendered("push") == {}  # nothing templated: nothing rendered
 
 
 def test_task_callbacks_fire_in_the_task_process_with_the_context(
@@ -125,9 +159,9 @@ def test_task_callbacks_fire_in_the_task_process_with_the_context(
     }
 
     def log(task_id: str, try_number: int) -> str:
-        found = [t for t in tries_of(db, tis[task_id].id) if t.try_number == try_number]
-        assert found and found[0].log_path
-        return Path(found[0].log_path).read_text()
+        [found] = [t for t in tries_of(db, tis[task_id].id) if t.try_number == try_number]
+        assert found.log_path is not None
+        return Path(found.log_path).read_text()
 
     assert "CALLBACK retry flaky try 1 ValueError('first try fails')" in log("flaky", 1)
     assert "CALLBACK failure" not in log("flaky", 1)

@@ -1,13 +1,13 @@
 """A try's own channel: the Unix socket its task reads variables and connections through.
 
 The try's supervisor serves it while the try runs; the task calls it with
-``pinflow.sdk.Variable`` / ``Connection`` / ``xcom_push`` / ``xcom_pull``, and the rendered
-template fields an Airflow task reports (``pinflow.sdk.task_api``: one JSON line each way). What a request may read or write is the
-supervisor's ``ChannelBackend``'s business, scoped to the one try: a Celery worker's asks the
-execution API with the try's token (``pinflow.worker.runner``), the local executor's asks the
-services for that try's own DAG (``pinflow.executors.local_channel``). Task code never holds a
-credential. As in Airflow 3, where the task runner asks its supervisor and the supervisor
-asks the API.
+``pinflow.sdk.Variable`` / ``Connection`` / ``xcom_push`` / ``xcom_pull``, and an Airflow
+task reports its rendered template fields on it (``pinflow.sdk.task_api``: one JSON line
+each way). What a request may read or write is the supervisor's ``ChannelBackend``'s
+business, scoped to the one try: a Celery worker's asks the execution API with the try's
+token (``pinflow.worker.runner``), the local executor's asks the services for that try's
+own DAG (``pinflow.executors.local_channel``). Task code never holds a credential. As in
+Airflow 3, where the task runner asks its supervisor and the supervisor asks the API.
 
 The sockets live in a folder of the supervising process's own (``mkdtemp``: 0700, a short
 path whatever its home), one per try, removed when the try ends.
