@@ -53,7 +53,6 @@ _HARMLESS_VALUES: dict[str, object] = {
     "owner_links": None,
     "auto_register": True,
     "fail_fast": False,
-    "doc_md": None,
     "dagrun_timeout": None,
 }
 _DAG_ALTERNATIVES = {
@@ -82,13 +81,14 @@ def translate_dag_options(owner: str, options: Mapping[str, object]) -> dict[str
         elif name == "dag_display_name":
             translated["name"] = value
         elif name == "doc_md" and value is not None:
-            translated.setdefault("description", value)
+            continue  # joined to the description below
         elif name == "fail_fast" and value is True:
             translated["error_strategy"] = "fail_fast"
         elif name in _HARMLESS_VALUES and value == _HARMLESS_VALUES[name]:
             continue
         elif name != "schedule":
             raise _refused(owner, name, value)
+    translated.update(_documented(translated, options.get("doc_md")))
     extras = {**dag_level.pop(EXTRAS, {}), **({"native": True} if native else {})}
     if extras:
         translated[EXTRAS] = extras  # for the tasks (``_runner.finish_airflow_tasks``)
@@ -103,6 +103,19 @@ def translate_dag_options(owner: str, options: Mapping[str, object]) -> dict[str
         # Airflow takes the DAG's time zone from its start_date.
         translated.setdefault("timezone", zone)
     return translated
+
+
+def with_doc(description: object, doc_md: object) -> str:
+    """The DAG's description with its ``doc_md`` after it: both are shown on the DAG's and
+    its versions' pages (Airflow shows ``doc_md`` as the DAG's documentation)."""
+    parts = [str(p).strip() for p in (description, doc_md) if p and str(p).strip()]
+    return "\n\n".join(dict.fromkeys(parts))
+
+
+def _documented(translated: Mapping[str, Any], doc_md: object) -> dict[str, Any]:
+    if doc_md is None:
+        return {}
+    return {"description": with_doc(translated.get("description"), doc_md)}
 
 
 def _refused(owner: str, name: str, value: object) -> UnsupportedArgument:
@@ -173,8 +186,9 @@ class DAG:
         if exc is not None:
             return
         template = self._template
-        if self.doc_md and not template.description:
-            template = template.model_copy(update={"description": self.doc_md})
+        if self.doc_md:
+            described = with_doc(template.description, self.doc_md)
+            template = template.model_copy(update={"description": described})
         spec = finished_spec(template, self._builder, self._extras)
         self.built = Dag(spec=spec, filename=self._where[0], line=self._where[1])
         collector = compiler_collector.get()
