@@ -221,9 +221,10 @@ def task_context(req: TaskRequest) -> TaskContext:
 
 def _run_with_runner(req: TaskRequest, bundle: Path, ref: str) -> Any:
     """The task's runner (``RUNNER_ARG``) called with the task, which it runs as it sees fit."""
-    sys.path.insert(0, str(bundle))
-    runner = resolve_callable(ref)
     function = _resolve(req, bundle) if req.kind == "python" else None
+    if function is None:
+        sys.path.insert(0, str(bundle))  # what the runner imports (callbacks) is in the bundle
+    runner = resolve_callable(ref)
     kwargs: dict[str, Any] = {}
     if function is not None:
         kwargs = {**req.args, **req.inputs, **req.mapped}
