@@ -124,14 +124,19 @@ def test_render_template_as_native_obj_is_kept_for_the_tasks(tmp_path: Path) -> 
             "    BashOperator(task_id='t', bash_command='true', default_args={})",
             "default_args={} cannot be honoured",
         ),
+        (
+            "    @task.bash(on_success_callback=print)\n    def b():\n        return 'echo'\n"
+            "    b()",
+            "callbacks are supported on @task functions, operators and the DAG's default_args",
+        ),
     ],
-    ids=["script-file-with-env", "local-callback", "operator-default-args"],
+    ids=["script-file-with-env", "local-callback", "operator-default-args", "bash-callback"],
 )
 def test_what_cannot_run_in_the_task_process_is_a_problem(
     tmp_path: Path, body: str, expected: str
 ) -> None:
     source = (
-        "from airflow.sdk import DAG\n"
+        "from airflow.sdk import DAG, task\n"
         "from airflow.providers.standard.operators.bash import BashOperator\n\n"
         f'with DAG("d", schedule=None):\n{body}\n'
     )

@@ -40,10 +40,11 @@ from pinflow.runtime.contract import SkipTask, TaskRequest, TaskResult
 from pinflow.runtime.operators import CommandFailed, run_bash, run_http
 from pinflow.runtime.private import open_private, private_dirs
 from pinflow.runtime.process import encode_frame, read_frame, set_parent_death_signal, write_all
+from pinflow.runtime.runners import run_with_runner, task_context
 from pinflow.runtime.xcoms import encode_json, load_stored_inputs, output_fields
 from pinflow.sdk.arguments import CONTEXT_PARAMETERS
 from pinflow.sdk.bundle import extract_bundle
-from pinflow.sdk.context import RUNNER_ARG, TaskContext, TaskInvocation, running
+from pinflow.sdk.context import RUNNER_ARG, running
 from pinflow.sdk.dag import deferred
 from pinflow.sdk.loader import resolve_callable
 
@@ -199,54 +200,11 @@ def _run_bash(req: TaskRequest) -> Any:
     return run_bash(req.bash_command, cwd=os.getcwd())
 
 
-def task_context(req: TaskRequest) -> TaskContext:
-    """The try's ``pinflow.sdk.context``: what its request says of it and its run."""
-    return TaskContext(
-        dag_id=req.dag_id,
-        run_id=req.run_id,
-        task_id=req.task_id,
-        map_index=req.map_index,
-        try_number=req.try_number,
-        max_tries=req.max_tries,
-        logical_date=req.logical_date,
-        data_interval_start=req.data_interval_start,
-        data_interval_end=req.data_interval_end,
-        run_type=req.run_type,
-        params=req.params,
-        conf=req.conf,
-        staging_dir=req.staging_dir,
-        idempotency_key=req.idempotency_key,
-    )
-
-
-def _run_with_runner(req: TaskRequest, bundle: Path, ref: str) -> Any:
-    """The task's runner (``RUNNER_ARG``) called with the task, which it runs as it sees fit."""
-    function = _resolve(req, bundle) if req.kind == "python" else None
-    if function is None:
-        sys.path.insert(0, str(bundle))  # what the runner imports (callbacks) is in the bundle
-    runner = resolve_callable(ref)
-    kwargs: dict[str, Any] = {}
-    if function is not None:
-        kwargs = {**req.args, **req.inputs, **req.mapped}
-        kwargs.pop(RUNNER_ARG, None)
-        kwargs.update(load_stored_inputs(req, kwargs))
-    invocation = TaskInvocation(
-        context=task_context(req),
-        kind=req.kind,
-        args=req.args,
-        function=function,
-        kwargs=kwargs,
-        bash_command=req.bash_command,
-        run_bash=lambda command: run_bash(command, cwd=os.getcwd()),
-    )
-    return runner(invocation)
-
-
 def _execute(req: TaskRequest, bundle: Path) -> Any:
     with running(task_context(req)):
         runner = req.args.get(RUNNER_ARG)
         if isinstance(runner, str) and req.kind in ("python", "bash"):
-            return _run_with_runner(req, bundle, runner)
+            return run_with_runner(req, bundle, runner, _resolve)
         if req.kind == "python":
             return _run_python(req, bundle)
         if req.kind == "bash":

@@ -43,22 +43,26 @@ _HARMLESS_VALUES: dict[str, object] = {
 # Accepted whatever the value: they change nothing a run does.
 _IGNORED = frozenset({"email", "owner", "task_display_name", "doc_json", "doc_yaml", "doc_rst"})
 
+_CALLBACK_PLACES = (
+    "callbacks are supported on @task functions, operators and the DAG's default_args, not "
+    "here (@task.bash, a task group's default_args) yet"
+)
 _ALTERNATIVES = {
     "depends_on_past": "not supported yet; remove it (each run's tasks start independently)",
     "email_on_failure": "e-mail is not sent by Pinflow; remove it",
     "email_on_retry": "e-mail is not sent by Pinflow; remove it",
     "multiple_outputs": "not supported yet; return one dict and index it in the next task",
     "do_xcom_push": "not supported; every task's return value is kept as its output",
-    "on_failure_callback": "set it on the task or in the DAG's default_args",
-    "on_success_callback": "set it on the task or in the DAG's default_args",
-    "on_retry_callback": "set it on the task or in the DAG's default_args",
-    "on_execute_callback": "set it on the task or in the DAG's default_args",
-    "on_skipped_callback": "set it on the task or in the DAG's default_args",
+    "on_failure_callback": _CALLBACK_PLACES,
+    "on_success_callback": _CALLBACK_PLACES,
+    "on_retry_callback": _CALLBACK_PLACES,
+    "on_execute_callback": _CALLBACK_PLACES,
+    "on_skipped_callback": _CALLBACK_PLACES,
     "priority_weight": "Pinflow does not order ready tasks by priority; remove it "
     "(use pools to limit concurrency)",
     "weight_rule": "Pinflow does not order ready tasks by priority; remove it",
     "sla": "SLAs are not supported; use execution_timeout",
-    "templates_dict": "set it on the task",
+    "templates_dict": "set it on a @task function or a PythonOperator",
     "outlets": "assets are not supported yet; remove outlets",
     "inlets": "assets are not supported yet; remove inlets",
     "executor_config": "not supported; use queue= to choose workers",
