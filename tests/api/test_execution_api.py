@@ -591,3 +591,29 @@ def test_deleting_a_run_removes_its_staging_dir_on_the_shared_store(
         assert deleted.status_code == 204, deleted.text
     assert not folder.exists()
     assert kept.exists()
+
+
+def test_a_running_try_keeps_its_rendered_fields_and_a_stale_one_is_409(worker: Worker) -> None:
+    db = worker.db
+    run = publish_and_trigger(db, make_spec("etl", ETL))
+    extract = claim(db, run)
+    token = worker.start(worker.token(extract), extract.ti_id).headers[REFRESHED_TOKEN]
+    path = f"/task-instances/{extract.ti_id}/rtif"
+
+    for fields in ({"bash_command": "echo 1"}, {"bash_command": "echo 2024-03-01"}):
+        kept = worker.call(token, "PUT", path, fields)  # a second report replaces the first
+        assert kept.status_code == 201, kept.text
+    with db.read() as s:
+        rendered = s.scalar(
+            select(TaskInstanceTry.rendered_fields).where(TaskInstanceTry.ti_id == extract.ti_id)
+        )
+    assert rendered == {"bash_command": "echo 2024-03-01"}
+
+    not_an_object = worker.call(token, "PUT", path, ["echo"])
+    assert not_an_object.status_code == 422, not_an_object.text
+    other = worker.call(token, "PUT", f"/task-instances/{extract.ti_id + 1}/rtif", {})
+    assert other.status_code == 403, other.text
+
+    clear_task_instances(db, "etl", actor="tester", only_failed=False)
+    late = worker.call(token, "PUT", path, {"bash_command": "late"})
+    assert late.status_code == 409, late.text

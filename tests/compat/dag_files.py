@@ -2,7 +2,8 @@
 
 They follow the shapes of Airflow's own tutorials and examples (``tutorial``,
 ``tutorial_taskflow_api``, ``example_bash_operator``, ``example_python_operator``), minus
-what the compatibility layer does not support yet (Jinja templates, ``dagrun_timeout``);
+what the compatibility layer does not support yet (``dagrun_timeout``; templates are in
+``context_dag_files``);
 ``TASKFLOW`` is Airflow's tutorial unmodified, and ``EXAMPLE_BASH_OPERATOR_UNMODIFIED``
 keeps the parts of an example that are refused, to check the problem.
 """

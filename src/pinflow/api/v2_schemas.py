@@ -233,12 +233,20 @@ class TaskInstanceResponse(_TaskInstanceBase):
     run_after: datetime
     note: str | None
     rendered_map_index: str | None = None
-    rendered_fields: dict[str, Any] = Field(default_factory=dict)
+    rendered_fields: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The templated fields of its latest try as rendered when it ran (an Airflow "
+        "task's bash_command, env, op_kwargs, templates_dict...); read for one task instance, "
+        "empty in lists",
+    )
     snapshot_digest: str | None = Field(description="Pinflow: the snapshot of its latest try")
 
     @classmethod
-    def of(cls, ti: TaskInstanceInfo) -> TaskInstanceResponse:
+    def of(
+        cls, ti: TaskInstanceInfo, rendered_fields: dict[str, Any] | None = None
+    ) -> TaskInstanceResponse:
         return cls(
+            rendered_fields=rendered_fields or {},
             **_ti_fields(ti),
             id=uuid.UUID(int=ti.id),
             start_date=ti.start_date,
@@ -264,6 +272,10 @@ class TaskInstanceHistoryResponse(_TaskInstanceBase):
         description="Pinflow: the infrastructure ended this try (its executor or worker stopped, "
         "its process was killed from outside); it was retried at once without spending a retry",
     )
+    rendered_fields: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Pinflow: this try's templated fields as it rendered them",
+    )
 
     @classmethod
     def of(cls, t: TryInfo) -> TaskInstanceHistoryResponse:
@@ -280,6 +292,7 @@ class TaskInstanceHistoryResponse(_TaskInstanceBase):
             snapshot_digest=t.snapshot_digest,
             error=t.error,
             interrupted=t.interrupted,
+            rendered_fields=t.rendered_fields or {},
         )
 
 

@@ -185,6 +185,12 @@ class _ServicesBackend:
             limit = self.owner.settings.xcom_db_limit
             remote_tries.push_xcom(self.owner.database(), self.claims, key, value, limit=limit)
 
+    def rendered_fields(self, fields: dict[str, Any]) -> None:
+        from pinflow.services.engine import set_rendered_fields
+
+        with _refusals():
+            set_rendered_fields(self.owner.database(), self.claims, fields)
+
     def pull_xcom(self, task_id: str, map_index: int, key: str) -> Any:
         from pinflow.runtime.artifacts import open_store
         from pinflow.services.engine import remote_tries

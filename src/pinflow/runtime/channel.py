@@ -1,13 +1,13 @@
 """A try's own channel: the Unix socket its task reads variables and connections through.
 
 The try's supervisor serves it while the try runs; the task calls it with
-``pinflow.sdk.Variable`` / ``Connection`` / ``xcom_push`` / ``xcom_pull``
-(``pinflow.sdk.task_api``: one JSON line each way). What a request may read or write is the
-supervisor's ``ChannelBackend``'s business, scoped to the one try: a Celery worker's asks the
-execution API with the try's token (``pinflow.worker.runner``), the local executor's asks the
-services for that try's own DAG (``pinflow.executors.local_channel``). Task code never holds a
-credential. As in Airflow 3, where the task runner asks its supervisor and the supervisor
-asks the API.
+``pinflow.sdk.Variable`` / ``Connection`` / ``xcom_push`` / ``xcom_pull``, and an Airflow
+task reports its rendered template fields on it (``pinflow.sdk.task_api``: one JSON line
+each way). What a request may read or write is the supervisor's ``ChannelBackend``'s
+business, scoped to the one try: a Celery worker's asks the execution API with the try's
+token (``pinflow.worker.runner``), the local executor's asks the services for that try's
+own DAG (``pinflow.executors.local_channel``). Task code never holds a credential. As in
+Airflow 3, where the task runner asks its supervisor and the supervisor asks the API.
 
 The sockets live in a folder of the supervising process's own (``mkdtemp``: 0700, a short
 path whatever its home), one per try, removed when the try ends.
@@ -50,6 +50,7 @@ class ChannelBackend(Protocol):
     def connection(self, conn_id: str) -> Any: ...
     def push_xcom(self, key: str, value: Any) -> None: ...
     def pull_xcom(self, task_id: str, map_index: int, key: str) -> Any: ...
+    def rendered_fields(self, fields: dict[str, Any]) -> None: ...
 
 
 class TaskChannel:
@@ -137,6 +138,12 @@ class TaskChannel:
             return self.backend.connection(str(request["conn_id"]))
         if op == "xcom_push":
             self.backend.push_xcom(str(request["key"]), request.get("value"))
+            return None
+        if op == "rendered_fields":
+            fields = request["fields"]
+            if not isinstance(fields, dict):
+                raise TypeError("fields is a JSON object")
+            self.backend.rendered_fields(fields)
             return None
         if op == "xcom_pull":
             task_id, key = str(request["task_id"]), str(request.get("key", "return_value"))

@@ -94,6 +94,9 @@ class TaskRequest:
     ``requirements`` are the version's normalised PEP 508 requirements: when there are any,
     the task runs in a fresh interpreter of the environment built for them, not in a fork
     of the warm one (``pinflow.runtime.env_task``; ADR 0032).
+
+    ``max_tries``: the task's retries; a failed try with ``try_number <= max_tries`` is
+    retried (what an ``on_retry_callback`` needs to know inside the try).
     """
 
     ti_id: int
@@ -105,6 +108,7 @@ class TaskRequest:
     staging_dir: str
     log_path: str
     kind: str = "python"
+    max_tries: int = 0
     map_index: int = -1
     callable: str | None = None
     bash_command: str | None = None

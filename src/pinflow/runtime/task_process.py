@@ -41,9 +41,11 @@ from pinflow.runtime.env_task import exec_in_env
 from pinflow.runtime.operators import CommandFailed, run_bash, run_http
 from pinflow.runtime.private import open_private, private_dirs
 from pinflow.runtime.process import encode_frame, read_frame, set_parent_death_signal, write_all
+from pinflow.runtime.runners import run_with_runner, task_context
 from pinflow.runtime.xcoms import encode_json, load_stored_inputs, output_fields
 from pinflow.sdk.arguments import CONTEXT_PARAMETERS
 from pinflow.sdk.bundle import extract_bundle
+from pinflow.sdk.context import RUNNER_ARG, running
 from pinflow.sdk.dag import deferred
 from pinflow.sdk.loader import resolve_callable
 
@@ -180,26 +182,38 @@ def _call_arguments(function: Callable[..., Any], req: TaskRequest) -> dict[str,
     return kwargs
 
 
-def _run_python(req: TaskRequest, bundle: Path) -> Any:
+def _resolve(req: TaskRequest, bundle: Path) -> Callable[..., Any]:
     if not req.callable:
         raise ValueError(f"python task {req.task_id!r} has no callable")
     sys.path.insert(0, str(bundle))
     with deferred():  # the DAG file's ``@dag`` calls build nothing unless something reads them
-        function = resolve_callable(req.callable)
+        return resolve_callable(req.callable)
+
+
+def _run_python(req: TaskRequest, bundle: Path) -> Any:
+    function = _resolve(req, bundle)
     return function(**_call_arguments(function, req))
 
 
+def _run_bash(req: TaskRequest) -> Any:
+    if not req.bash_command:
+        raise ValueError(f"bash task {req.task_id!r} has no bash_command")
+    return run_bash(req.bash_command, cwd=os.getcwd())
+
+
 def _execute(req: TaskRequest, bundle: Path) -> Any:
-    if req.kind == "python":
-        return _run_python(req, bundle)
-    if req.kind == "bash":
-        if not req.bash_command:
-            raise ValueError(f"bash task {req.task_id!r} has no bash_command")
-        return run_bash(req.bash_command, cwd=os.getcwd())
-    if req.kind == "http":
-        if not req.http:
-            raise ValueError(f"http task {req.task_id!r} has no http request")
-        return run_http(req.http)
+    with running(task_context(req)):
+        runner = req.args.get(RUNNER_ARG)
+        if isinstance(runner, str) and req.kind in ("python", "bash"):
+            return run_with_runner(req, bundle, runner, _resolve)
+        if req.kind == "python":
+            return _run_python(req, bundle)
+        if req.kind == "bash":
+            return _run_bash(req)
+        if req.kind == "http":
+            if not req.http:
+                raise ValueError(f"http task {req.task_id!r} has no http request")
+            return run_http(req.http)
     raise ValueError(f"unknown task kind {req.kind!r}")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,8 +84,11 @@ def _json_object(owner: str, path: str, value: Mapping[Any, Any]) -> dict[str, A
     return result
 
 
-def binding_signature(function: Callable[..., Any]) -> inspect.Signature:
-    """The function's signature with context parameters optional (the worker fills them).
+def binding_signature(
+    function: Callable[..., Any], context_names: Collection[str] = CONTEXT_PARAMETERS
+) -> inspect.Signature:
+    """The function's signature with context parameters (``context_names``) optional (the
+    worker fills them).
 
     They become keyword-only so that ``def load(params, data)`` still binds ``load(x)`` to
     ``data``: a context value is never passed positionally.
@@ -95,7 +98,7 @@ def binding_signature(function: Callable[..., Any]) -> inspect.Signature:
     for parameter in signature.parameters.values():
         if parameter.kind is inspect.Parameter.VAR_KEYWORD:
             var_keyword.append(parameter)
-        elif parameter.name in CONTEXT_PARAMETERS and parameter.kind is not _POSITIONAL_ONLY:
+        elif parameter.name in context_names and parameter.kind is not _POSITIONAL_ONLY:
             default = None if parameter.default is parameter.empty else parameter.default
             context.append(parameter.replace(kind=_KEYWORD_ONLY_KIND, default=default))
         else:

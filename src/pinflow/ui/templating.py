@@ -95,6 +95,7 @@ def environment() -> Environment:
     env.filters.update(
         dt=fmt_datetime, q=path_part, compact=compact_json, short=lambda d: (d or "")[:12]
     )
+    env.filters["pretty"] = lambda value: json.dumps(value, indent=2, ensure_ascii=False)
     env.globals.update(
         duration=fmt_duration,
         badge=lambda status: STATUS_BADGES.get(str(status), "badge-muted"),

@@ -153,6 +153,10 @@ class ExecutionClient:
         path = f"/xcoms/{target.path}?{urlencode({'map_index': map_index, 'key': key})}"
         return self._call("GET", path).json()["value"]
 
+    def put_rendered_fields(self, fields: dict[str, Any]) -> None:
+        """The try's rendered template fields (Airflow's ``PUT .../rtif``)."""
+        self._call("PUT", f"/task-instances/{self.ti_id}/rtif", json=fields)
+
     def snapshot(self, digest: str) -> tuple[dict[str, Any], bytes]:
         """The snapshot's spec and code bundle (unchecked: see ``runner.fetch_snapshot``)."""
         data = self._call("GET", f"/snapshots/{digest}").json()

@@ -366,6 +366,10 @@ class _ApiBackend:
         with _refusals():
             return self.client.pull_xcom(self.own, task_id, map_index, key)
 
+    def rendered_fields(self, fields: dict[str, Any]) -> None:
+        with _refusals():
+            self.client.put_rendered_fields(fields)
+
 
 @contextlib.contextmanager
 def _refusals() -> Iterator[None]:

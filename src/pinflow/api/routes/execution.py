@@ -34,6 +34,7 @@ from pinflow.services.engine import (
     TryClaims,
     TryTokens,
     remote_tries,
+    set_rendered_fields,
 )
 from pinflow.settings import Settings
 
@@ -249,6 +250,17 @@ def upload_log(db: DbDep, claims: ClaimsDep, ti_id: TiId, body: LogChunk) -> Res
     _own_try(claims, ti_id)
     remote_tries.append_log(db, claims, body.content, seq=body.seq)
     return Response(status_code=204)
+
+
+@router.put("/task-instances/{ti_id}/rtif", status_code=201, responses=_FENCED)
+def put_rendered_fields(
+    db: DbDep, claims: ClaimsDep, ti_id: TiId, body: dict[str, JsonValue]
+) -> Response:
+    """The running try's rendered template fields (Airflow 3's ``rtif``), kept with the try;
+    a try that is no longer the live one writes nothing (409)."""
+    _own_try(claims, ti_id)
+    set_rendered_fields(db, claims, body)
+    return Response(status_code=201)
 
 
 @router.get("/snapshots/{digest}", response_model=SnapshotResponse)

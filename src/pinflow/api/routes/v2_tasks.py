@@ -252,7 +252,8 @@ def get_task_instance(
     db: DbDep, dag_id: str, dag_run_id: str, task_id: str, _: Reader, map_index: MapIndex = -1
 ) -> TaskInstanceResponse:
     ref = TaskRef(dag_id, dag_run_id, task_id, map_index)
-    return TaskInstanceResponse.of(task_queries.get_task_instance(db, ref))
+    ti = task_queries.get_task_instance(db, ref)
+    return TaskInstanceResponse.of(ti, task_queries.rendered_fields(db, ti))
 
 
 @router.patch(TI, response_model=TaskInstanceCollectionResponse)

@@ -16,7 +16,14 @@ from typing import Any
 
 from pinflow.compat.airflow._groups import resolve_group_edges
 from pinflow.compat.airflow._local import LocalTasks, capturing
-from pinflow.compat.airflow._options import UnsupportedArgument, default_args, refuse, schedule
+from pinflow.compat.airflow._options import (
+    EXTRAS,
+    UnsupportedArgument,
+    default_args,
+    refuse,
+    schedule,
+)
+from pinflow.compat.airflow._runner import finish_airflow_tasks
 from pinflow.sdk.dag import Dag, DagFunction
 from pinflow.sdk.dag import _collector as compiler_collector  # what DagFunction.build reads
 from pinflow.sdk.dag_options import dag_template
@@ -40,7 +47,6 @@ _SAME = frozenset(
 )
 _HARMLESS_VALUES: dict[str, object] = {
     "is_paused_upon_creation": None,
-    "render_template_as_native_obj": False,
     "template_searchpath": None,
     "user_defined_macros": None,
     "user_defined_filters": None,
@@ -48,14 +54,15 @@ _HARMLESS_VALUES: dict[str, object] = {
     "owner_links": None,
     "auto_register": True,
     "fail_fast": False,
-    "doc_md": None,
     "dagrun_timeout": None,
 }
 _DAG_ALTERNATIVES = {
     "dagrun_timeout": "not supported yet; set execution_timeout on the tasks",
-    "on_success_callback": "callbacks are not supported yet; add a final task",
-    "on_failure_callback": "callbacks are not supported yet; add a task with "
-    "trigger_rule='one_failed'",
+    "on_success_callback": "DAG-level callbacks are not supported yet; put "
+    "on_success_callback in default_args (it then runs after each task), or add a final task",
+    "on_failure_callback": "DAG-level callbacks are not supported yet; put "
+    "on_failure_callback in default_args (it then runs for each failed task), or add a task "
+    "with trigger_rule='one_failed'",
     "timetable": "timetables are not supported; use a cron string schedule",
     "schedule_interval": "Airflow 3 removed it; use schedule=",
 }
@@ -65,6 +72,8 @@ def translate_dag_options(owner: str, options: Mapping[str, object]) -> dict[str
     """Airflow ``DAG``/``@dag`` arguments as Pinflow ``@dag`` options."""
     translated: dict[str, Any] = {}
     dag_level: dict[str, Any] = {}
+    native = bool(options.get("render_template_as_native_obj"))
+    options = {k: v for k, v in options.items() if k != "render_template_as_native_obj"}
     for name, value in options.items():
         if name in _SAME:
             translated[name] = value
@@ -73,19 +82,17 @@ def translate_dag_options(owner: str, options: Mapping[str, object]) -> dict[str
         elif name == "dag_display_name":
             translated["name"] = value
         elif name == "doc_md" and value is not None:
-            translated.setdefault("description", value)
+            continue  # joined to the description below
         elif name == "fail_fast" and value is True:
             translated["error_strategy"] = "fail_fast"
         elif name in _HARMLESS_VALUES and value == _HARMLESS_VALUES[name]:
             continue
         elif name != "schedule":
-            why = _DAG_ALTERNATIVES.get(name)
-            if why:
-                raise UnsupportedArgument(
-                    f"{owner}: {name}={value!r} cannot be honoured: {why} "
-                    "(see docs/migrating-from-airflow.md)"
-                )
-            raise refuse(owner, name, value)
+            raise _refused(owner, name, value)
+    translated.update(_documented(translated, options.get("doc_md")))
+    extras = {**dag_level.pop(EXTRAS, {}), **({"native": True} if native else {})}
+    if extras:
+        translated[EXTRAS] = extras  # for the tasks (``_runner.finish_airflow_tasks``)
     for name, value in dag_level.items():
         translated.setdefault(name, value)
     start = translated.get("start_date")
@@ -97,6 +104,28 @@ def translate_dag_options(owner: str, options: Mapping[str, object]) -> dict[str
         # Airflow takes the DAG's time zone from its start_date.
         translated.setdefault("timezone", zone)
     return translated
+
+
+def with_doc(description: object, doc_md: object) -> str:
+    """The DAG's description with its ``doc_md`` after it: both are shown on the DAG's and
+    its versions' pages (Airflow shows ``doc_md`` as the DAG's documentation)."""
+    parts = [str(p).strip() for p in (description, doc_md) if p and str(p).strip()]
+    return "\n\n".join(dict.fromkeys(parts))
+
+
+def _documented(translated: Mapping[str, Any], doc_md: object) -> dict[str, Any]:
+    if doc_md is None:
+        return {}
+    return {"description": with_doc(translated.get("description"), doc_md)}
+
+
+def _refused(owner: str, name: str, value: object) -> UnsupportedArgument:
+    why = _DAG_ALTERNATIVES.get(name)
+    if why is None:
+        return refuse(owner, name, value)
+    return UnsupportedArgument(
+        f"{owner}: {name}={value!r} cannot be honoured: {why} (see docs/migrating-from-airflow.md)"
+    )
 
 
 def _zone_name(start: object) -> str | None:
@@ -132,6 +161,7 @@ class DAG:
         self.doc_md: str | None = None
         owner = f"DAG {dag_id!r}"
         options = translate_dag_options(owner, {**kwargs, "dag_id": dag_id})
+        self._extras: dict[str, Any] = options.pop(EXTRAS, {})
         self._template: DagSpec = dag_template(_named(dag_id), options)
         caller = sys._getframe(1)
         self._where = (caller.f_code.co_filename, caller.f_lineno)
@@ -157,9 +187,10 @@ class DAG:
         if exc is not None:
             return
         template = self._template
-        if self.doc_md and not template.description:
-            template = template.model_copy(update={"description": self.doc_md})
-        spec = finished_spec(template, self._builder)
+        if self.doc_md:
+            described = with_doc(template.description, self.doc_md)
+            template = template.model_copy(update={"description": described})
+        spec = finished_spec(template, self._builder, self._extras)
         self.built = Dag(spec=spec, filename=self._where[0], line=self._where[1])
         collector = compiler_collector.get()
         if collector is not None:
@@ -169,17 +200,26 @@ class DAG:
         return f"<DAG {self.dag_id!r}>"
 
 
-def finished_spec(template: DagSpec, builder: DagBuilder) -> DagSpec:
-    """The template with the builder's tasks, edges to and from task groups resolved."""
+def finished_spec(
+    template: DagSpec, builder: DagBuilder, extras: Mapping[str, Any] | None = None
+) -> DagSpec:
+    """The template with the builder's tasks, edges to and from task groups resolved, and
+    the runner named on the tasks that need Airflow's context (``_runner``)."""
     spec = template.model_copy(update={"tasks": builder.finish()})
-    return resolve_group_edges(builder, spec)
+    return finish_airflow_tasks(resolve_group_edges(builder, spec), extras or {})
 
 
 class AirflowDagFunction(DagFunction[Any]):
     """``@dag``'s result: builds like the SDK's, and exposes ``local_tasks`` (see ``_local``)."""
 
-    def __init__(self, function: Callable[..., object], template: DagSpec) -> None:
+    def __init__(
+        self,
+        function: Callable[..., object],
+        template: DagSpec,
+        extras: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(function, template)
+        self._extras = dict(extras or {})
         self._last_call: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})
         self._local: LocalTasks | None = None
 
@@ -194,7 +234,7 @@ class AirflowDagFunction(DagFunction[Any]):
         with capturing(self.function.__qualname__), building(builder):
             self.function(*args, **kwargs)
         code = self.function.__code__
-        spec = finished_spec(self.template, builder)
+        spec = finished_spec(self.template, builder, self._extras)
         built = Dag(spec=spec, filename=code.co_filename, line=code.co_firstlineno)
         if collector is not None:
             collector.dags.append(built)
@@ -235,4 +275,5 @@ def _make_dag(function: Callable[..., object], kwargs: Mapping[str, Any]) -> Air
             "(see docs/migrating-from-airflow.md)"
         )
     options = translate_dag_options(owner, kwargs)
-    return AirflowDagFunction(function, dag_template(function, options))
+    extras = options.pop(EXTRAS, {})
+    return AirflowDagFunction(function, dag_template(function, options), extras)

@@ -15,8 +15,9 @@ from typing import Any
 
 from pinflow.compat.airflow._edges import AirflowHandle
 from pinflow.compat.airflow._groups import group_defaults, joined, task_id_in_group
-from pinflow.compat.airflow._options import UnsupportedArgument, task_options
+from pinflow.compat.airflow._options import EXTRAS, UnsupportedArgument, task_options
 from pinflow.compat.airflow._outputs import selected_keys
+from pinflow.compat.airflow._runner import airflow_fields, templated_bash_fields
 from pinflow.compat.airflow._task import AirflowTask
 from pinflow.sdk.arguments import bind_call
 from pinflow.sdk.graph import DagBuilder, XComArg, current_builder
@@ -47,9 +48,12 @@ class BaseOperator(AirflowHandle):
         if dag is not None and getattr(dag, "dag_id", builder.dag_id) != builder.dag_id:
             raise ValueError(f"{owner}: dag= names another DAG than the one being built")
         checked_id = check_identifier(owner, "task_id", task_id_in_group(task_id))
-        options = {**group_defaults(), **task_options(owner, kwargs)}
+        options = {**group_defaults(), **task_options(owner, kwargs, extras=True)}
+        extras = options.pop(EXTRAS, None)
         checked = check_options(owner, options, EXECUTION_CHECKERS)
-        handle = builder.add_task(checked_id, {**checked, **self.fields(owner, builder)})
+        fields = {**checked, **self.fields(owner, builder)}
+        function = getattr(self, "python_callable", None)
+        handle = builder.add_task(checked_id, airflow_fields(fields, extras, function))
         super().__init__(builder, handle.task_id)
         joined(self)
 
@@ -94,12 +98,6 @@ class BashOperator(BaseOperator):
     def fields(self, owner: str, builder: DagBuilder) -> dict[str, Any]:
         command, env, append_env, cwd, skip_codes = self._bash
         command = check_text(owner, "bash_command", command)
-        if "{{" in command or "{%" in command:
-            raise UnsupportedArgument(
-                f"{owner}: bash_command uses Jinja templating ({{{{ }}}} / {{% %}}), which is "
-                "not supported yet; read values from the environment instead (e.g. "
-                "$PINFLOW_RUN_ID) (see docs/migrating-from-airflow.md)"
-            )
         if command.rstrip().endswith((".sh", ".bash")):
             raise UnsupportedArgument(
                 f"{owner}: a bash_command ending in .sh/.bash names a template file in Airflow, "
@@ -112,6 +110,10 @@ class BashOperator(BaseOperator):
                 f"{owner}: skip_on_exit_code={skip_codes!r} cannot be honoured: Pinflow skips "
                 f"a bash task on exit code {_SKIP_EXIT_CODE} only"
             )
+        _wrapped(owner, command, env, append_env, cwd)  # checks env and cwd
+        templated = templated_bash_fields(command, env, append_env, cwd)  # rendered at run time
+        if templated is not None:
+            return templated
         return {"kind": "bash", "bash_command": _wrapped(owner, command, env, append_env, cwd)}
 
 
@@ -163,6 +165,7 @@ class PythonOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         self._python = (python_callable, list(op_args or ()), dict(op_kwargs or {}))
+        self.python_callable = python_callable
         super().__init__(task_id=task_id, **kwargs)
 
     def fields(self, owner: str, builder: DagBuilder) -> dict[str, Any]:

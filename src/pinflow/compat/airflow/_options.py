@@ -43,22 +43,26 @@ _HARMLESS_VALUES: dict[str, object] = {
 # Accepted whatever the value: they change nothing a run does.
 _IGNORED = frozenset({"email", "owner", "task_display_name", "doc_json", "doc_yaml", "doc_rst"})
 
+_CALLBACK_PLACES = (
+    "callbacks are supported on @task functions, operators and the DAG's default_args, not "
+    "here (@task.bash, a task group's default_args) yet"
+)
 _ALTERNATIVES = {
     "depends_on_past": "not supported yet; remove it (each run's tasks start independently)",
     "email_on_failure": "e-mail is not sent by Pinflow; remove it",
     "email_on_retry": "e-mail is not sent by Pinflow; remove it",
     "multiple_outputs": "not supported yet; return one dict and index it in the next task",
     "do_xcom_push": "not supported; every task's return value is kept as its output",
-    "on_failure_callback": "callbacks are not supported yet; add a task with "
-    "trigger_rule='one_failed' downstream",
-    "on_success_callback": "callbacks are not supported yet; add a final task",
-    "on_retry_callback": "callbacks are not supported yet; remove it",
-    "on_execute_callback": "callbacks are not supported yet; remove it",
+    "on_failure_callback": _CALLBACK_PLACES,
+    "on_success_callback": _CALLBACK_PLACES,
+    "on_retry_callback": _CALLBACK_PLACES,
+    "on_execute_callback": _CALLBACK_PLACES,
+    "on_skipped_callback": _CALLBACK_PLACES,
     "priority_weight": "Pinflow does not order ready tasks by priority; remove it "
     "(use pools to limit concurrency)",
     "weight_rule": "Pinflow does not order ready tasks by priority; remove it",
     "sla": "SLAs are not supported; use execution_timeout",
-    "templates_dict": "templating is not supported yet; pass values with op_kwargs",
+    "templates_dict": "set it on a @task function or a PythonOperator",
     "outlets": "assets are not supported yet; remove outlets",
     "inlets": "assets are not supported yet; remove inlets",
     "executor_config": "not supported; use queue= to choose workers",
@@ -79,18 +83,62 @@ def refuse(owner: str, name: str, value: object) -> UnsupportedArgument:
     )
 
 
-def task_options(owner: str, options: Mapping[str, object]) -> dict[str, Any]:
-    """Airflow task arguments (or ``default_args``) as Pinflow task options."""
+# What the task process does for an Airflow task beyond Pinflow's fields (callbacks, the
+# templates_dict), carried in the spec's args under this reserved name (see ``_runner``).
+EXTRAS = "__airflow__"
+_EXTRA_NAMES = frozenset(
+    {
+        "on_execute_callback",
+        "on_success_callback",
+        "on_failure_callback",
+        "on_retry_callback",
+        "on_skipped_callback",
+        "templates_dict",
+    }
+)
+
+
+def task_options(
+    owner: str, options: Mapping[str, object], *, extras: bool = False
+) -> dict[str, Any]:
+    """Airflow task arguments (or ``default_args``) as Pinflow task options. With
+    ``extras``, callbacks and ``templates_dict`` are kept under ``EXTRAS`` (for the caller
+    to pop and put in the task's args with ``_runner.with_extras``); without, refused."""
     translated: dict[str, Any] = {}
+    kept: dict[str, Any] = {}
     for name, value in options.items():
-        if name in _TASK_SAME:
+        if extras and name in _EXTRA_NAMES:
+            kept[name] = value
+        elif name in _TASK_SAME:
             translated[name] = value
         elif name in _TASK_RENAMES:
             if value is not None:
                 translated[_TASK_RENAMES[name]] = value
         elif not _accepted(name, value):
             raise refuse(owner, name, value)
+    if kept:
+        translated[EXTRAS] = airflow_extras(owner, kept)
     return translated
+
+
+def airflow_extras(owner: str, options: Mapping[str, object]) -> dict[str, Any]:
+    """Callbacks as references and the ``templates_dict``, as the spec keeps them."""
+    from pinflow.compat.airflow._callbacks import callback_refs
+
+    extras: dict[str, Any] = {}
+    callbacks = {
+        name: callback_refs(owner, name, value)
+        for name, value in options.items()
+        if name.endswith("_callback")
+    }
+    if any(callbacks.values()):
+        extras["callbacks"] = {name: refs for name, refs in callbacks.items() if refs}
+    if options.get("templates_dict") is not None:
+        templates = options["templates_dict"]
+        if not isinstance(templates, Mapping):
+            raise TypeError(f"{owner}: templates_dict must be a dict, got {type_name(templates)}")
+        extras["templates_dict"] = dict(templates)
+    return extras
 
 
 def _accepted(name: str, value: object) -> bool:
@@ -105,13 +153,19 @@ def default_args(owner: str, args: object) -> tuple[dict[str, Any], dict[str, An
     dag_level = {k: args[k] for k in ("start_date", "end_date") if k in args}
     rest = {k: v for k, v in args.items() if k not in dag_level}
     owner_name = rest.pop("owner", None)
-    defaults = task_options(f"{owner} default_args", rest)
+    defaults = task_options(f"{owner} default_args", rest, extras=True)
     for name in ("task_id", "pool_slots", "max_active_tis_per_dag", "doc"):
         if name in defaults:
             raise UnsupportedArgument(
                 f"{owner}: default_args[{name!r}] is a per-task setting in Pinflow; "
                 "set it on each task"
             )
+    if "templates_dict" in defaults.get(EXTRAS, {}):
+        raise UnsupportedArgument(
+            f"{owner}: default_args['templates_dict'] is a per-task setting; set it on each task"
+        )
+    if EXTRAS in defaults:
+        dag_level[EXTRAS] = defaults.pop(EXTRAS)
     if owner_name is not None:
         defaults["owner"] = owner_name
     return defaults, dag_level

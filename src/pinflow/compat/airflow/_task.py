@@ -12,7 +12,7 @@ from typing import Any, NoReturn, Self
 
 from pinflow.compat.airflow._groups import group_defaults, joined, task_id_in_group
 from pinflow.compat.airflow._local import local_reference
-from pinflow.compat.airflow._options import UnsupportedArgument, task_options
+from pinflow.compat.airflow._options import EXTRAS, UnsupportedArgument, task_options
 from pinflow.compat.airflow._outputs import (
     SELECT,
     TaskOutput,
@@ -20,38 +20,10 @@ from pinflow.compat.airflow._outputs import (
     selected_keys,
     selecting,
 )
-from pinflow.sdk.arguments import BoundCall, bind_call
+from pinflow.compat.airflow._runner import CONTEXT_NAMES, airflow_fields
+from pinflow.sdk.arguments import BoundCall, bind_call, binding_signature
 from pinflow.sdk.graph import DagBuilder, XComArg
 from pinflow.sdk.task import BashTask, Task, make_task
-
-# Context values Airflow passes to a task function that declares them, and Pinflow does not
-# have yet; Pinflow's own (ds, params, run_id, logical_date, ...) are passed the same way.
-_MISSING_CONTEXT = frozenset(
-    {
-        "ti",
-        "task_instance",
-        "dag_run",
-        "dag",
-        "task",
-        "ts",
-        "ts_nodash",
-        "ds_nodash",
-        "macros",
-        "var",
-        "conn",
-        "task_instance_key_str",
-        "inlets",
-        "outlets",
-        "inlet_events",
-        "outlet_events",
-        "triggering_asset_events",
-        "templates_dict",
-        "prev_start_date_success",
-        "prev_end_date_success",
-        "prev_data_interval_start_success",
-        "prev_data_interval_end_success",
-    }
-)
 
 
 class AirflowTask(Task[Any, Any]):
@@ -61,15 +33,9 @@ class AirflowTask(Task[Any, Any]):
 
     def __init__(self, function: Callable[..., Any], options: Mapping[str, Any]) -> None:
         super().__init__(function, options)
-        missing = sorted(_MISSING_CONTEXT.intersection(self._signature.parameters))
-        if missing:
-            raise UnsupportedArgument(
-                f"{self.owner}: the context value(s) {', '.join(map(repr, missing))} that "
-                "Airflow passes to a parameter of that name are not available in Pinflow yet; "
-                "declare ds, params, run_id, logical_date, data_interval_start, "
-                "data_interval_end, try_number or map_index instead "
-                "(see docs/migrating-from-airflow.md)"
-            )
+        # Airflow's context values are filled in by the task process, as Pinflow's are.
+        self._signature = binding_signature(function, CONTEXT_NAMES)
+        self.airflow_extras: dict[str, Any] = {}  # callbacks, templates_dict (see _runner)
         self._local_ref = local_reference(function)
         self.multiple_outputs = returns_dict(function)
 
@@ -92,8 +58,11 @@ class AirflowTask(Task[Any, Any]):
     def override(self, **options: Any) -> Self:
         """``.override(task_id=..., retries=...)`` with Airflow's argument names."""
         multiple = options.pop("multiple_outputs", self.multiple_outputs)
-        overridden = super().override(**task_options(self.owner, options))
+        translated = task_options(self.owner, options, extras=True)
+        extras = translated.pop(EXTRAS, {})
+        overridden = super().override(**translated)
         overridden.multiple_outputs = bool(multiple)
+        overridden.airflow_extras = {**self.airflow_extras, **extras}
         return overridden
 
     def _build(
@@ -117,6 +86,7 @@ class AirflowTask(Task[Any, Any]):
             "inputs": call.inputs,
             "expand": call.expand,
         }
+        fields = airflow_fields(fields, self.airflow_extras, self.function)
         if self._local_ref is None and builder.strict and "<locals>" in ref:
             return super()._add(builder, call)  # the SDK's "define it at module level"
         handle = builder.add_task(builder.unique_task_id(self.task_id), fields)
@@ -187,9 +157,13 @@ def _make(
     name = getattr(function, "__qualname__", repr(function))
     rest = dict(kwargs)
     multiple = rest.pop("multiple_outputs", None) if cls is AirflowTask else None
-    made: Task[Any, Any] = make_task(cls, function, task_options(f"{label} {name!r}", rest))
+    options = task_options(f"{label} {name!r}", rest, extras=cls is AirflowTask)
+    extras = options.pop(EXTRAS, {})
+    made: Task[Any, Any] = make_task(cls, function, options)
     if isinstance(made, AirflowTask) and multiple is not None:
         made.multiple_outputs = bool(multiple)
+    if isinstance(made, AirflowTask):
+        made.airflow_extras = extras
     return made
 
 

@@ -51,6 +51,7 @@ from pinflow.services.engine._heartbeats import heartbeat
 from pinflow.services.engine._inputs import get_inputs
 from pinflow.services.engine._new_runs import start_new_runs
 from pinflow.services.engine._recovery import find_lost_tries, recover_lost_tries
+from pinflow.services.engine._rendered import set_rendered_fields
 from pinflow.services.engine._reports import NO_XCOM, TaskReport, finish_task
 from pinflow.services.engine._requests import task_request
 from pinflow.services.engine._results import record_result, report_of
@@ -123,6 +124,7 @@ __all__ = [
     "scheduler_id",
     "schedules",
     "scheduling",
+    "set_rendered_fields",
     "staging_path",
     "start_new_runs",
     "start_task",

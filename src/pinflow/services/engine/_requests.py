@@ -55,6 +55,7 @@ def task_request(
         staging_dir=staging_dir,
         log_path=log_path,
         kind=task.kind,
+        max_tries=definition.resolved.retries,
         map_index=map_index,
         callable=task.callable,
         bash_command=task.bash_command,

@@ -97,6 +97,7 @@ class TryInfo:
     error: str | None
     log_path: str | None
     interrupted: bool = False  # ended by the infrastructure, retried without spending a retry
+    rendered_fields: dict[str, Any] | None = None  # its templated fields as rendered (ADR 0034)
 
 
 @dataclass(frozen=True)
@@ -240,9 +241,21 @@ def list_tries(db: Database, ref: TaskRef) -> list[TryInfo]:
                 version=versions.get(r.version_id or ""),
                 error=r.error,
                 log_path=r.log_path,
+                rendered_fields=r.rendered_fields,
             )
             for r in rows
         ]
+
+
+def rendered_fields(db: Database, ti: TaskInstanceInfo) -> dict[str, Any]:
+    """The rendered template fields of the task instance's latest try (``{}``: none)."""
+    with db.read() as s:
+        found = s.scalar(
+            select(TaskInstanceTry.rendered_fields).where(
+                TaskInstanceTry.ti_id == ti.id, TaskInstanceTry.try_number == ti.try_number
+            )
+        )
+    return dict(found or {})
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,8 @@ class TaskInstanceTry(Base):
     # The infrastructure ended this try (its executor stopped, its supervisor died, its process
     # was killed from outside), and it was retried at once without spending a retry.
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The try's templated fields as it rendered them (an Airflow task's "Rendered template").
+    rendered_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class TaskLogChunk(Base):

@@ -1,9 +1,11 @@
 """``airflow.sdk``: Airflow 3's authoring interface."""
 
+from pinflow.compat.airflow._context import Context, get_current_context
 from pinflow.compat.airflow._dag import DAG, dag
 from pinflow.compat.airflow._edges import Label, chain, cross_downstream
 from pinflow.compat.airflow._groups import TaskGroup, task_group
 from pinflow.compat.airflow._operators import BaseOperator
+from pinflow.compat.airflow._resources import BaseHook, Connection, Variable
 from pinflow.compat.airflow._task import task
 from pinflow.compat.airflow._unsupported import unsupported
 from pinflow.sdk.graph import XComArg
@@ -12,15 +14,20 @@ from pinflow.spec.models import TriggerRule
 
 __all__ = [
     "DAG",
+    "BaseHook",
     "BaseOperator",
+    "Connection",
+    "Context",
     "Label",
     "Param",
     "TaskGroup",
     "TriggerRule",
+    "Variable",
     "XComArg",
     "chain",
     "cross_downstream",
     "dag",
+    "get_current_context",
     "task",
     "task_group",
 ]
