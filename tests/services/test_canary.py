@@ -165,6 +165,8 @@ def test_refusals(db: Database) -> None:
     v1, _ = failing_v1(db, n=1)
     with pytest.raises(InvalidInputError, match="fromVersionId"):
         canary.plan_canary(db, CanaryRequest(v1))  # its own source
+    with pytest.raises(InvalidInputError, match="names this version itself"):
+        canary.plan_canary(db, CanaryRequest(v1, source_version_id=v1))
     draft = fixed_draft(db, v1)
     with pytest.raises(InvalidInputError, match="last must be between 1 and 50"):
         canary.plan_canary(db, CanaryRequest(draft, last=0))

@@ -8,8 +8,11 @@ from playwright.sync_api import Page, expect
 from tests.ui.conftest import Server
 from tests.ui.helpers import bash_handler, make_spec, publish
 
+from pinflow.lifecycle.permissions import Principal, Role
 from pinflow.services.commands import runs, versions
+from pinflow.services.reads import queries
 from pinflow.testing import run_until_idle
+from pinflow.ui.pages_workflows import canary_facts
 
 
 def test_canary_plan_start_and_comparison(page: Page, server: Server) -> None:
@@ -61,3 +64,20 @@ def test_canary_plan_start_and_comparison(page: Page, server: Server) -> None:
     expect(page.locator("#canary-latest")).to_have_text(
         "draft of v1 vs v1 on 2 runs: 2 fixed, 0 still failing, 0 regressed"
     )
+
+
+def test_the_canary_button_is_for_those_who_may_run_the_version(server: Server) -> None:
+    v1 = publish(server.db, make_spec("canary_who", "Canary Who"))
+    draft = versions.create_version(server.db, v1, actor="admin").id
+    viewer = Principal("vic", roles={"alpha": Role.VIEWER})
+    operator = Principal("olga", roles={"alpha": Role.OPERATOR})
+    for version_id, who, expected in (
+        (draft, viewer, False),
+        (draft, operator, True),
+        (v1, operator, True),
+    ):
+        facts = canary_facts(server.db, who, queries.get_version(server.db, version_id), None)
+        assert facts["can_start"] is expected, (version_id, who.username)
+    versions.deprecate(server.db, v1, actor="admin")
+    deprecated = queries.get_version(server.db, v1)
+    assert canary_facts(server.db, operator, deprecated, None)["can_start"] is False

@@ -110,6 +110,10 @@ def _version(s: Session, version_id: str) -> WorkflowDefinition:
 def _source_version(
     s: Session, target: WorkflowDefinition, req: CanaryRequest
 ) -> WorkflowDefinition:
+    if req.source_version_id == target.id:
+        raise InvalidInputError(
+            "fromVersionId names this version itself: choose the version whose runs to replay."
+        )
     source_id = req.source_version_id or target.source_workflow_id or _current_id(s, target)
     if source_id is None or source_id == target.id:
         raise InvalidInputError(
