@@ -20,7 +20,7 @@ from pinflow.services.commands._runs import trigger_run
 from pinflow.services.reads import queries
 from pinflow.services.reads import retirement as policy_reads
 from pinflow.store.db import Database
-from pinflow.store.tables import AuditEvent
+from pinflow.store.tables import AuditEvent, DagRun
 from pinflow.testing import make_spec, run_until_idle, scripted
 
 DAYS = timedelta(days=1)
@@ -205,8 +205,6 @@ def test_a_version_that_got_a_run_meanwhile_is_not_purged(db: Database) -> None:
     # A run re-queued on the deprecated version between the plan and the act (a clear that
     # keeps its pin): written straight into the store, as the race would leave it.
     with db.transaction() as s:
-        from pinflow.store.tables import DagRun
-
         s.add(
             DagRun(
                 dag_id="etl",
