@@ -159,3 +159,31 @@ def test_the_cli_lists_builds_and_prunes(config: EnvConfig, tmp_path: Path, whee
     assert "its environment cannot be built" in cli("envs", "build", str(dags), code=1)
     assert "1 item(s) removed" in cli("envs", "prune", "--unused-for", "0")
     assert list_envs(config.venv_dir) == []
+
+
+def test_push_check_requirements_builds_first_and_fails_before_sending(
+    config: EnvConfig, tmp_path: Path
+) -> None:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    spec = "dag_id: d\nrequirements: [pfdemo=={v}]\ntasks:\n  - {{task_id: t, kind: bash, "
+    spec += "bash_command: 'true'}}\n"
+    env = {
+        "PINFLOW_VENV_DIR": str(config.venv_dir),
+        "PINFLOW_PIP_ARGS": " ".join(config.pip_args),
+        "PINFLOW_URL": "http://127.0.0.1:9",  # nothing listens: reaching it is exit 6
+        "PINFLOW_TOKEN": "pf_unused",
+    }
+    runner = CliRunner(env=env)
+
+    def push(code: int) -> str:
+        args = ["dags", "push", str(dags), "--check-requirements"]
+        result = runner.invoke(pinflow, args, catch_exceptions=False)
+        assert result.exit_code == code, (result.stdout, result.stderr)
+        return result.stderr
+
+    (dags / "d.yaml").write_text(spec.format(v="9.9"))
+    assert "No matching distribution found for pfdemo==9.9" in push(1)  # never sent
+    (dags / "d.yaml").write_text(spec.format(v="1.0"))
+    push(6)  # built, then sent (and nobody answered)
+    assert [e["requirements"] for e in list_envs(config.venv_dir)] == [["pfdemo==1.0"]]

@@ -252,12 +252,16 @@ class Cluster:
     def start_scheduler(self, name: str = "scheduler", **extra: str) -> Proc:
         return self._spawn(name, ["scheduler"], self.control_env(name, **extra))
 
-    def start_worker(self, name: str, *, queues: str = "default", concurrency: int = 2) -> Proc:
-        """A worker with nothing of the control plane: only the broker and its own home."""
+    def start_worker(
+        self, name: str, *, queues: str = "default", concurrency: int = 2, **extra: str
+    ) -> Proc:
+        """A worker with nothing of the control plane: only the broker and its own home
+        (and ``extra`` settings of its own, such as ``PINFLOW_PIP_ARGS``)."""
         env = base_env(
             self.root / name,
             PINFLOW_BROKER_URL=self.broker_url,
             PINFLOW_HEARTBEAT_INTERVAL="0.5",
+            **extra,
         )
         argv = ["celery", "worker", "--queues", queues, "--concurrency", str(concurrency)]
         proc = self._spawn(name, [*argv, "--hostname", name], env)

@@ -26,8 +26,9 @@ from pinflow.runtime.envs import EnvBuildError, EnvConfig, ensure_env
 from pinflow.runtime.process import encode_frame, set_parent_death_signal, write_all
 
 _CONFIG: EnvConfig | None = None
-# The frame a task process sends its zygote once its environment is ready, before its result:
-# building an environment (minutes, the first time) is not the task's execution time.
+# The frame the environment's interpreter sends its zygote just before the task runs (then
+# its result): the execution timeout counts from it, since building an environment (minutes,
+# the first time) and starting an interpreter are not the task's execution time.
 ENV_READY = "environment_ready"
 
 
@@ -46,25 +47,34 @@ def exec_in_env(
 
     started = time.monotonic()
     try:
-        if _CONFIG is None:
-            raise EnvBuildError("this executor was started without an environment cache")
-        if run_as_user is not None:
-            raise EnvBuildError(
-                "requirements are not supported with PINFLOW_RUN_TASKS_AS_USER yet "
-                "(the environments are the server's, under its private home; ADR 0032)"
-            )
-        env = ensure_env(_CONFIG, req.requirements, log=log_line)
-    except EnvBuildError as exc:
+        _become_env_python(req, cache_dir, result_fd, run_as_user)
+    except (EnvBuildError, OSError) as exc:
+        what = "built" if isinstance(exc, EnvBuildError) else "started"
         log_line(f"failed: {exc}")
         return TaskResult(
             ti_id=req.ti_id,
             try_number=req.try_number,
             success=False,
-            error=f"the task's environment could not be built: {exc}"[:2000],
+            error=f"the task's environment could not be {what}: {exc}"[:2000],
             exit_code=1,
             pid=os.getpid(),
             duration=time.monotonic() - started,
         )
+
+
+def _become_env_python(
+    req: TaskRequest, cache_dir: Path, result_fd: int, run_as_user: str | None
+) -> NoReturn:
+    from pinflow.runtime.task_process import log_line
+
+    if _CONFIG is None:
+        raise EnvBuildError("this executor was started without an environment cache")
+    if run_as_user is not None:
+        raise EnvBuildError(
+            "requirements are not supported with PINFLOW_RUN_TASKS_AS_USER yet "
+            "(the environments are the server's, under its private home; ADR 0032)"
+        )
+    env = ensure_env(_CONFIG, req.requirements, log=log_line)
     log_line(f"running in the environment {env.key[:12]} ({', '.join(env.requirements)})")
     request_fd = os.memfd_create("pinflow-request", 0)
     os.write(request_fd, req.to_json().encode())

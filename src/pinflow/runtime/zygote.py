@@ -164,7 +164,7 @@ class Zygote:
         os.close(spare.request_fd)
         os.set_blocking(spare.result_fd, False)
         now = time.monotonic()
-        # A try with requirements starts its clock once its environment is ready (ENV_READY).
+        # A try with requirements starts its clock when its environment is up (ENV_READY).
         timeout = None if request.requirements else request.execution_timeout
         child = _Child(request, spare.pid, spare.result_fd, now, now + timeout if timeout else None)
         self.children[spare.pid] = child
@@ -237,7 +237,7 @@ class Zygote:
     def _absorb_output(self, child: _Child, data: bytes) -> None:
         messages = child.reader.feed(data) if data else []
         if messages and messages[0].get("ev") == ENV_READY:
-            # Its environment is built: the execution timeout counts from now (ADR 0032).
+            # Its environment's interpreter is up: the execution timeout counts from now (ADR 0032).
             timeout = child.request.execution_timeout
             child.deadline = time.monotonic() + timeout if timeout else None
             messages = messages[1:]
