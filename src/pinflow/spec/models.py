@@ -17,7 +17,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal, NamedTuple
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 SCHEMA_VERSION: Final = 1
 
@@ -75,6 +84,19 @@ class TriggerRule(StrEnum):
     NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
     NONE_SKIPPED = "none_skipped"
     ALWAYS = "always"
+    ALL_DONE_SETUP_SUCCESS = "all_done_setup_success"  # a teardown's (ADR 0033)
+
+
+class TaskFlow(StrEnum):
+    """What a task's return value decides about its downstream tasks (ADR 0033).
+
+    ``branch``: the value names the task ids (or task group ids, or ``None``) to follow; the
+    other direct downstream tasks are skipped. ``short_circuit``: a falsy value skips the
+    downstream tasks (all of them, or only the direct ones: ``ignore_downstream_trigger_rules``).
+    """
+
+    BRANCH = "branch"
+    SHORT_CIRCUIT = "short_circuit"
 
 
 class ParamType(StrEnum):
@@ -174,6 +196,29 @@ class TaskSpec(_Frozen):
     inputs: dict[str, XComRef] = Field(default_factory=dict)
     expand: dict[str, XComRef] = Field(default_factory=dict)
     doc: str | None = None
+    flow: TaskFlow | None = Field(
+        default=None, description="what its return value decides downstream (branch...)"
+    )
+    ignore_downstream_trigger_rules: bool = Field(
+        default=True, description="short_circuit: skip every downstream task, not only direct"
+    )
+    setup: bool = False
+    teardown: bool = False
+    on_failure_fail_dagrun: bool = Field(
+        default=False, description="teardown: its failure fails the run"
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_new_defaults(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # Fields added after snapshots were pushed are left out at their default, so that the
+        # canonical JSON (and the digest) of a DAG that does not use them stays what it was.
+        data: dict[str, Any] = handler(self)
+        for name, default in OMITTED_AT_DEFAULT.items():
+            if name in data and getattr(self, name) == default:
+                del data[name]
+        return data
 
     @property
     def upstream_task_ids(self) -> list[str]:
@@ -182,6 +227,16 @@ class TaskSpec(_Frozen):
         for ref in (*self.inputs.values(), *self.expand.values()):
             seen.setdefault(ref.task_id, None)
         return list(seen)
+
+
+# TaskSpec fields that the canonical form leaves out while at their default (see above).
+OMITTED_AT_DEFAULT: Final[Mapping[str, object]] = {
+    "flow": None,
+    "ignore_downstream_trigger_rules": True,
+    "setup": False,
+    "teardown": False,
+    "on_failure_fail_dagrun": False,
+}
 
 
 class ResolvedTask(_Frozen):
