@@ -210,8 +210,8 @@ def finish_in(s: Session, report: TaskReport, stamp: datetime) -> TaskState:
     _end_try(s, ti, running, decision, error=error, stamp=stamp, interrupted=forgiven)
     if payload is not None:
         _store_xcom(s, ti, payload, stamp)
-    skipped = skip_decided(s, run, flow, stamp) if flow is not None and flow.skip else []
-    advance_run(s, run, now=stamp, changed=[ti.task_id, *skipped])
+    decided = skip_decided(s, run, flow, stamp) if flow is not None and flow.skip else []
+    advance_run(s, run, now=stamp, changed=[ti.task_id, *decided])
     return decision.state
 
 
