@@ -21,6 +21,7 @@ from pinflow.compat.airflow._task import AirflowTask
 from pinflow.sdk.arguments import bind_call
 from pinflow.sdk.graph import DagBuilder, XComArg, current_builder
 from pinflow.sdk.options import EXECUTION_CHECKERS, check_identifier, check_options, check_text
+from pinflow.spec.models import TaskFlow
 
 # What Pinflow's bash runner treats as "skip" (Airflow's default skip_on_exit_code).
 _SKIP_EXIT_CODE = 99
@@ -182,3 +183,29 @@ class PythonOperator(BaseOperator):
             "args": call.args,
             "inputs": call.inputs,
         }
+
+
+class BranchPythonOperator(PythonOperator):
+    """``BranchPythonOperator``: the callable returns the task id(s) (or task group ids, or
+    ``None``) to follow; the other direct downstream tasks are skipped."""
+
+    def fields(self, owner: str, builder: DagBuilder) -> dict[str, Any]:
+        return {**super().fields(owner, builder), "flow": TaskFlow.BRANCH}
+
+
+class ShortCircuitOperator(PythonOperator):
+    """``ShortCircuitOperator``: a falsy return value skips every downstream task, or only
+    the direct ones with ``ignore_downstream_trigger_rules=False``."""
+
+    def __init__(self, *, ignore_downstream_trigger_rules: bool = True, **kwargs: Any) -> None:
+        if not isinstance(ignore_downstream_trigger_rules, bool):
+            raise TypeError("ShortCircuitOperator: ignore_downstream_trigger_rules must be a bool")
+        self._ignore_downstream = ignore_downstream_trigger_rules
+        super().__init__(**kwargs)
+
+    def fields(self, owner: str, builder: DagBuilder) -> dict[str, Any]:
+        flow = {
+            "flow": TaskFlow.SHORT_CIRCUIT,
+            "ignore_downstream_trigger_rules": self._ignore_downstream,
+        }
+        return {**super().fields(owner, builder), **flow}

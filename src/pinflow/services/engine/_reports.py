@@ -196,15 +196,11 @@ def finish_in(s: Session, report: TaskReport, stamp: datetime) -> TaskState:
                 f"{error} (interrupted {report.max_interruptions} times in a row before: "
                 "counted as a failure)"
             )
-    flow = None
-    if decision.state == TaskState.SUCCESS:
-        flow = decide_flow(s, run, ti, None if xcom is NO_XCOM else xcom)
-        if flow is not None and flow.error is not None:  # fails the try, as Airflow raises
-            decision, error, payload = (
-                _after_failure(s, run, ti, try_number, stamp),
-                flow.error,
-                None,
-            )
+    value = None if xcom is NO_XCOM else xcom
+    flow = decide_flow(s, run, ti, value) if decision.state == TaskState.SUCCESS else None
+    if flow is not None and flow.error is not None:  # fails the try, as Airflow raises
+        failure = _after_failure(s, run, ti, try_number, stamp)
+        decision, error, payload = failure, flow.error, None
     assert can_report(TaskState.RUNNING, decision.state)
     # the first write
     _end_try(s, ti, running, decision, error=error, stamp=stamp, interrupted=forgiven)

@@ -4,7 +4,7 @@ from pinflow.compat.airflow._dag import DAG, dag
 from pinflow.compat.airflow._edges import Label, chain, cross_downstream
 from pinflow.compat.airflow._groups import TaskGroup, task_group
 from pinflow.compat.airflow._operators import BaseOperator
-from pinflow.compat.airflow._task import task
+from pinflow.compat.airflow._task import setup, task, teardown
 from pinflow.compat.airflow._unsupported import unsupported
 from pinflow.sdk.graph import XComArg
 from pinflow.sdk.params import Param
@@ -21,8 +21,10 @@ __all__ = [
     "chain",
     "cross_downstream",
     "dag",
+    "setup",
     "task",
     "task_group",
+    "teardown",
 ]
 
 __getattr__ = unsupported(__name__, {})
