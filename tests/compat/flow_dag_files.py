@@ -362,3 +362,44 @@ def mapped_filtering():
 
 mapped_filtering()
 """
+
+CUSTOM_OPERATOR = """
+import pendulum
+
+from airflow.sdk import DAG, BaseOperator, task
+
+
+class HelloOperator(BaseOperator):
+    # the shape of Airflow's "Creating a custom Operator" how-to
+    def __init__(self, name: str, punctuation: str = "!", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.punctuation = punctuation
+
+    def execute(self, context):
+        message = f"Hello {self.name}{self.punctuation} ({self.task_id} of {context['dag_id']})"
+        print(message)
+        return message
+
+
+@task
+def who():
+    return "world"
+
+
+@task
+def shout(message):
+    return message.upper()
+
+
+with DAG(
+    "custom_operator",
+    schedule=None,
+    start_date=pendulum.datetime(2021, 1, 1, tz="UTC"),
+    default_args={"retries": 0},
+):
+    hello = HelloOperator(task_id="sample_task", name="foo_bar")
+    from_upstream = HelloOperator(task_id="from_upstream", name=who(), punctuation="?")
+    hello >> from_upstream
+    shout(hello.output)
+"""

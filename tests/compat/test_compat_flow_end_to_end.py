@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from tests.compat.flow_dag_files import (
+    CUSTOM_OPERATOR,
     EXAMPLE_BRANCH_DECORATOR,
     EXAMPLE_BRANCH_OPERATOR,
     EXAMPLE_SETUP_TEARDOWN_TASKFLOW,
@@ -233,3 +234,17 @@ def mapped_states(db: Database, dag_id: str, task_id: str) -> list[str]:
             .order_by(TaskInstance.map_index)
         )
         return [state for (state,) in rows]
+
+
+def test_a_custom_operator_executes_and_its_return_value_is_the_xcom(
+    db: Database, scheduler: Scheduler, tmp_path: Path
+) -> None:
+    push_dag(db, tmp_path / "dags", "custom_operator", CUSTOM_OPERATOR)
+    assert run(db, scheduler, "custom_operator") == "success"
+    assert set(states(db, "custom_operator").values()) == {"success"}
+    hello = "Hello foo_bar! (sample_task of custom_operator)"
+    assert xcom(db, "custom_operator", "sample_task") == hello
+    assert xcom(db, "custom_operator", "shout") == hello.upper()
+    assert xcom(db, "custom_operator", "from_upstream") == (
+        "Hello world? (from_upstream of custom_operator)"
+    )

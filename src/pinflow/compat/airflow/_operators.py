@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
+from pinflow.compat.airflow._custom import custom_fields, replaying, run_operator
 from pinflow.compat.airflow._edges import AirflowHandle
 from pinflow.compat.airflow._groups import group_defaults, joined, task_id_in_group
 from pinflow.compat.airflow._options import UnsupportedArgument, task_options
@@ -30,15 +31,19 @@ _SKIP_EXIT_CODE = 99
 class BaseOperator(AirflowHandle):
     """The handle of a task added by an operator; subclasses say what the task runs."""
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        if args:
+            raise TypeError(f"{cls.__name__}: operators take keyword arguments only")
+        created = super().__new__(cls)
+        created.__dict__["_created_with"] = dict(kwargs)  # what a custom operator replays
+        return created
+
     def __init__(self, *, task_id: str, dag: object = None, **kwargs: Any) -> None:
         name = type(self).__name__
         owner = f"{name} {task_id!r}"
-        if type(self).fields is BaseOperator.fields:
-            raise UnsupportedArgument(
-                f"{owner}: custom operators (BaseOperator subclasses with execute()) are not "
-                "supported yet; write the task as a @task function "
-                "(see docs/migrating-from-airflow.md)"
-            )
+        if replaying():  # a custom operator created again in its task process
+            self.task_id = task_id
+            return
         builder = current_builder()
         if builder is None:
             raise RuntimeError(
@@ -55,8 +60,49 @@ class BaseOperator(AirflowHandle):
         joined(self)
 
     def fields(self, owner: str, builder: DagBuilder) -> dict[str, Any]:
-        """The task's kind-specific spec fields."""
+        """The task's kind-specific spec fields: a custom operator's ``execute`` run by
+        ``_custom.run_operator``; the operators here say what they run instead."""
+        if type(self).execute is BaseOperator.execute:
+            raise UnsupportedArgument(
+                f"{owner}: a BaseOperator subclass must define execute(self, context), "
+                "or write the task as a @task function (see docs/migrating-from-airflow.md)"
+            )
+        return custom_fields(owner, type(self), self.__dict__["_created_with"], builder)
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        """What a custom operator does when its task runs; its return value is the XCom."""
         raise NotImplementedError
+
+    @classmethod
+    def pinflow_execute(
+        cls,
+        *,
+        params: Any = None,
+        dag_id: Any = None,
+        run_id: Any = None,
+        task_id: Any = None,
+        map_index: Any = None,
+        try_number: Any = None,
+        logical_date: Any = None,
+        ds: Any = None,
+        data_interval_start: Any = None,
+        data_interval_end: Any = None,
+        **arguments: Any,
+    ) -> Any:
+        """A custom operator's task, as the task process calls it (see ``_custom``)."""
+        context = {
+            "params": params,
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "task_id": task_id,
+            "map_index": map_index,
+            "try_number": try_number,
+            "logical_date": logical_date,
+            "ds": ds,
+            "data_interval_start": data_interval_start,
+            "data_interval_end": data_interval_end,
+        }
+        return run_operator(cls, context, arguments)
 
     @classmethod
     def partial(cls, **kwargs: Any) -> Any:
