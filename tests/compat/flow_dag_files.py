@@ -392,6 +392,16 @@ def shout(message):
     return message.upper()
 
 
+@task
+def names():
+    return ["ada", "bob", "cy"]
+
+
+@task
+def greetings(messages):
+    return list(messages)
+
+
 with DAG(
     "custom_operator",
     schedule=None,
@@ -402,4 +412,6 @@ with DAG(
     from_upstream = HelloOperator(task_id="from_upstream", name=who(), punctuation="?")
     hello >> from_upstream
     shout(hello.output)
+    mapped = HelloOperator.partial(task_id="mapped_hello", punctuation=".").expand(name=names())
+    greetings(mapped.output)
 """

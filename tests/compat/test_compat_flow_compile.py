@@ -225,10 +225,17 @@ def test_a_custom_operator_is_a_task_running_its_execute(tmp_path: Path) -> None
     }
     upstream = tasks["from_upstream"]
     assert upstream.inputs == {"__airflow_input__name": XComRef(task_id="who")}
+    assert tasks["mapped_hello"].expand == {"__airflow_input__name": XComRef(task_id="names")}
+    assert tasks["mapped_hello"].args["__airflow_operator_kwargs__"] == {
+        "task_id": "mapped_hello",
+        "punctuation": ".",
+    }
     assert edges(spec) == {
         ("sample_task", "from_upstream"),
         ("who", "from_upstream"),
         ("sample_task", "shout"),
+        ("names", "mapped_hello"),
+        ("mapped_hello", "greetings"),
     }
     assert_round_trips(spec)
 
@@ -248,3 +255,11 @@ with DAG("d", schedule=None):
 """
     [problem] = problems_of(tmp_path, source)
     assert "the operator class 'make.<locals>.Local' is defined inside a function" in problem
+
+
+def test_expanding_a_custom_operator_over_a_literal_list_is_a_problem(tmp_path: Path) -> None:
+    source = CUSTOM_OPERATOR + (
+        "    HelloOperator.partial(task_id='literal').expand(name=['a', 'b'])\n"
+    )
+    [problem] = problems_of(tmp_path, source, name="custom_operator")
+    assert "expand(name=...): mapping over a literal list is not supported yet" in problem

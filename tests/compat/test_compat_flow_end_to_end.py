@@ -248,3 +248,7 @@ def test_a_custom_operator_executes_and_its_return_value_is_the_xcom(
     assert xcom(db, "custom_operator", "from_upstream") == (
         "Hello world? (from_upstream of custom_operator)"
     )
+    assert mapped_states(db, "custom_operator", "mapped_hello") == ["success"] * 3
+    assert xcom(db, "custom_operator", "greetings") == [
+        f"Hello {name}. (mapped_hello of custom_operator)" for name in ("ada", "bob", "cy")
+    ]

@@ -20,11 +20,23 @@ from typing import Any
 from pinflow.compat.airflow._options import UnsupportedArgument
 from pinflow.sdk.arguments import to_json_value
 from pinflow.sdk.graph import DagBuilder, XComArg
+from pinflow.spec.models import XComRef
 
 KWARGS = "__airflow_operator_kwargs__"
 _INPUT = "__airflow_input__"  # prefix of an argument that is an upstream's output
 
 _replaying: ContextVar[bool] = ContextVar("pinflow_airflow_replaying", default=False)
+_mapped: ContextVar[frozenset[str]] = ContextVar("pinflow_airflow_mapped", default=frozenset())
+
+
+@contextmanager
+def mapping_over(names: Mapping[str, Any]) -> Iterator[None]:
+    """While a ``.partial().expand()`` creates its operator: the arguments mapped over."""
+    token = _mapped.set(frozenset(names))
+    try:
+        yield
+    finally:
+        _mapped.reset(token)
 
 
 def replaying() -> bool:
@@ -53,12 +65,14 @@ def custom_fields(
             "can import it"
         )
     literals: dict[str, Any] = {}
-    inputs = {}
+    inputs: dict[str, XComRef] = {}
+    expand: dict[str, XComRef] = {}
+    mapped = _mapped.get()
     for name, value in kwargs.items():
         if name == "dag":
             continue
         if isinstance(value, XComArg):
-            inputs[_INPUT + name] = builder.ref(value)
+            (expand if name in mapped else inputs)[_INPUT + name] = builder.ref(value)
         else:
             literals[name] = to_json_value(owner, name, value)
     return {
@@ -66,6 +80,7 @@ def custom_fields(
         "callable": f"{cls.__module__}:{qualname}.pinflow_execute",
         "args": {KWARGS: literals},
         "inputs": inputs,
+        "expand": expand,
     }
 
 

@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self
 
-from pinflow.compat.airflow._custom import custom_fields, replaying, run_operator
+from pinflow.compat.airflow._custom import custom_fields, mapping_over, replaying, run_operator
 from pinflow.compat.airflow._edges import AirflowHandle
 from pinflow.compat.airflow._groups import group_defaults, joined, task_id_in_group
 from pinflow.compat.airflow._options import UnsupportedArgument, task_options
@@ -106,11 +106,15 @@ class BaseOperator(AirflowHandle):
 
     @classmethod
     def partial(cls, **kwargs: Any) -> Any:
-        raise UnsupportedArgument(
-            f"{cls.__name__}.partial().expand() is not supported yet; map a @task function "
-            "with .partial().expand() over an upstream task's output instead "
-            "(see docs/migrating-from-airflow.md)"
-        )
+        """``MyOperator.partial(task_id=..., ...).expand(arg=upstream_output)``: a custom
+        operator mapped over an upstream task's list (the built-in operators are not yet)."""
+        if cls.fields is not BaseOperator.fields:
+            raise UnsupportedArgument(
+                f"{cls.__name__}.partial().expand() is not supported yet; map a @task function "
+                "with .partial().expand() over an upstream task's output instead "
+                "(see docs/migrating-from-airflow.md)"
+            )
+        return PartialOperator(cls, kwargs)
 
     @property
     def output(self) -> XComArg:
@@ -119,6 +123,34 @@ class BaseOperator(AirflowHandle):
 
     def __repr__(self) -> str:
         return f"<Task({type(self).__name__}): {self.task_id}>"
+
+
+class PartialOperator:
+    """``CustomOperator.partial(...)``: waits for ``.expand(...)``."""
+
+    def __init__(self, cls: type[BaseOperator], kwargs: Mapping[str, Any]) -> None:
+        self._cls, self._kwargs = cls, dict(kwargs)
+
+    def expand(self, **mapped: Any) -> BaseOperator:
+        owner = f"{self._cls.__name__}.partial(task_id={self._kwargs.get('task_id')!r})"
+        if not mapped:
+            raise TypeError(f"{owner}.expand() needs at least one argument to map over")
+        for name, value in mapped.items():
+            if not isinstance(value, XComArg):
+                raise UnsupportedArgument(
+                    f"{owner}.expand({name}=...): mapping over a literal list is not supported "
+                    "yet; return the list from an upstream task and expand over its output"
+                )
+            if name in self._kwargs:
+                raise TypeError(f"{owner}: {name!r} is given to both partial() and expand()")
+        with mapping_over(mapped):
+            return self._cls(**self._kwargs, **mapped)
+
+    def expand_kwargs(self, kwargs: object) -> BaseOperator:
+        raise UnsupportedArgument(
+            f"{self._cls.__name__}.partial().expand_kwargs() is not supported yet; "
+            "expand over one upstream output per argument instead"
+        )
 
 
 class BashOperator(BaseOperator):
