@@ -23,6 +23,7 @@ from tests.scheduler.helpers import (
     make_settings,
     push_dag,
     run,
+    run_state,
     running_scheduler,
     task_instances,
     tries_of,
@@ -30,6 +31,7 @@ from tests.scheduler.helpers import (
 
 from pinflow.scheduler.loop import Scheduler
 from pinflow.sdk.compiler import compile_path
+from pinflow.services.commands._clear import clear_task_instances
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.xcom_values import value_of as get_xcom
 from pinflow.settings import Settings
@@ -196,6 +198,20 @@ def test_teardowns_run_after_failures_and_fail_the_run_only_when_told(
         "delete_cluster": "success",
     }
     assert xcom(db, "failed_work", "delete_cluster") == "deleted cluster-1"
+    # clearing the work clears its setup and teardown too; they all run again
+    cleared = clear_task_instances(
+        db, "failed_work", actor="tester", task_ids=["work"], dag_run_id="r1", only_failed=False
+    )
+    assert sorted(t for _, t in cleared.cleared_task_ids) == [
+        "create_cluster",
+        "delete_cluster",
+        "work",
+    ]
+    scheduler.wake()
+    assert scheduler.drain(60.0)
+    assert run_state(db, "failed_work", "r1") == "failed"
+    for ti in task_instances(db, "failed_work", "r1").values():
+        assert len(tries_of(db, ti.id)) == 2
     # a teardown's failure does not fail the run...
     assert run(db, scheduler, "failed_teardown") == "success"
     assert states(db, "failed_teardown")["broken_delete"] == "failed"
