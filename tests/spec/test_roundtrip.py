@@ -405,3 +405,12 @@ specs = st.builds(
 def test_any_spec_round_trips(spec: DagSpec) -> None:
     assert_round_trips(spec)
     assert snapshot_digest(spec_from_json(spec_to_json(spec))) == snapshot_digest(spec)
+
+
+def test_fields_left_out_at_their_default_keep_their_json_schema() -> None:
+    # the API documents TaskSpec in responses: its properties must stay listed
+    properties = TaskSpec.model_json_schema(mode="serialization")["properties"]
+    assert set(OMITTED_AT_DEFAULT) <= set(properties)
+    assert {name for name, info in TaskSpec.model_fields.items() if info.exclude_if} == set(
+        OMITTED_AT_DEFAULT
+    )

@@ -17,16 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal, NamedTuple
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializationInfo,
-    SerializerFunctionWrapHandler,
-    field_validator,
-    model_serializer,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION: Final = 1
 
@@ -196,29 +187,26 @@ class TaskSpec(_Frozen):
     inputs: dict[str, XComRef] = Field(default_factory=dict)
     expand: dict[str, XComRef] = Field(default_factory=dict)
     doc: str | None = None
+    # Fields added after snapshots were pushed are left out of dumps at their default
+    # (``exclude_if``), so that the canonical JSON (and the digest) of a DAG that does not use
+    # them stays what it was (ADR 0033). Keep ``OMITTED_AT_DEFAULT`` in step.
     flow: TaskFlow | None = Field(
-        default=None, description="what its return value decides downstream (branch...)"
+        default=None,
+        description="what its return value decides downstream (branch, short_circuit)",
+        exclude_if=lambda v: v is None,
     )
     ignore_downstream_trigger_rules: bool = Field(
-        default=True, description="short_circuit: skip every downstream task, not only direct"
+        default=True,
+        description="short_circuit: skip every downstream task, not only the direct ones",
+        exclude_if=lambda v: v is True,
     )
-    setup: bool = False
-    teardown: bool = False
+    setup: bool = Field(default=False, exclude_if=lambda v: v is False)
+    teardown: bool = Field(default=False, exclude_if=lambda v: v is False)
     on_failure_fail_dagrun: bool = Field(
-        default=False, description="teardown: its failure fails the run"
+        default=False,
+        description="teardown: its failure fails the run",
+        exclude_if=lambda v: v is False,
     )
-
-    @model_serializer(mode="wrap")
-    def _omit_new_defaults(
-        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
-    ) -> dict[str, Any]:
-        # Fields added after snapshots were pushed are left out at their default, so that the
-        # canonical JSON (and the digest) of a DAG that does not use them stays what it was.
-        data: dict[str, Any] = handler(self)
-        for name, default in OMITTED_AT_DEFAULT.items():
-            if name in data and getattr(self, name) == default:
-                del data[name]
-        return data
 
     @property
     def upstream_task_ids(self) -> list[str]:
@@ -229,7 +217,7 @@ class TaskSpec(_Frozen):
         return list(seen)
 
 
-# TaskSpec fields that the canonical form leaves out while at their default (see above).
+# TaskSpec fields that dumps leave out while at their default (``exclude_if`` above).
 OMITTED_AT_DEFAULT: Final[Mapping[str, object]] = {
     "flow": None,
     "ignore_downstream_trigger_rules": True,
