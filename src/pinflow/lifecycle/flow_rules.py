@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pinflow.lifecycle.run_planning import downstream_map, spec_order
 from pinflow.spec.models import DagSpec, TaskFlow, TaskSpec
 
 
@@ -44,7 +45,7 @@ def branch_decision(spec: DagSpec, task: TaskSpec, value: Any) -> FlowDecision:
     chosen = _branch_ids(value)
     if isinstance(chosen, str):
         return FlowDecision(error=f"branch task {task.task_id!r} {chosen}")
-    downstream = _downstream_map(spec)
+    downstream = downstream_map(spec)
     followed: set[str] = set()
     for task_id in chosen:
         members = _members(spec, task_id)
@@ -62,7 +63,7 @@ def branch_decision(spec: DagSpec, task: TaskSpec, value: Any) -> FlowDecision:
 def short_circuit_decision(spec: DagSpec, task: TaskSpec, value: Any) -> FlowDecision:
     if value:
         return FlowDecision()
-    downstream = _downstream_map(spec)
+    downstream = downstream_map(spec)
     if task.ignore_downstream_trigger_rules:
         reached: Iterable[str] = _descendants(downstream, [task.task_id])
     else:
@@ -91,14 +92,6 @@ def _members(spec: DagSpec, task_or_group_id: str) -> list[str]:
     return [t.task_id for t in spec.tasks if t.task_id.startswith(prefix)]
 
 
-def _downstream_map(spec: DagSpec) -> Mapping[str, tuple[str, ...]]:
-    downstream: dict[str, list[str]] = {}
-    for t in spec.tasks:
-        for up in t.upstream_task_ids:
-            downstream.setdefault(up, []).append(t.task_id)
-    return {k: tuple(v) for k, v in downstream.items()}
-
-
 def _descendants(downstream: Mapping[str, tuple[str, ...]], start: Iterable[str]) -> set[str]:
     seen: set[str] = set()
     stack = list(start)
@@ -111,5 +104,4 @@ def _descendants(downstream: Mapping[str, tuple[str, ...]], start: Iterable[str]
 
 
 def _in_order(spec: DagSpec, task_ids: Iterable[str]) -> tuple[str, ...]:
-    wanted = set(task_ids)
-    return tuple(t.task_id for t in spec.tasks if t.task_id in wanted)
+    return spec_order(spec, set(task_ids))

@@ -174,6 +174,17 @@ def _graph(spec: DagSpec) -> _Graph:
     return graph
 
 
+def downstream_map(spec: DagSpec) -> Mapping[str, tuple[str, ...]]:
+    """Each task's direct downstream tasks, built once per spec object (cached)."""
+    return _graph(spec).downstream
+
+
+def spec_order(spec: DagSpec, task_ids: Collection[str]) -> tuple[str, ...]:
+    """``task_ids`` in the spec's task order (cached positions)."""
+    position = _graph(spec).position
+    return tuple(sorted(task_ids, key=position.__getitem__))
+
+
 class _Planner:
     """The working state of one ``plan_run``: current states, the moves so far."""
 
