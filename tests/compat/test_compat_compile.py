@@ -296,12 +296,12 @@ def test_a_start_dates_time_zone_becomes_the_dags(tmp_path: Path) -> None:
             "supported by Pinflow's Airflow compatibility layer (supported: airflow, ",
         ),
         (
-            "from airflow.sdk import task\n\n@task.branch\ndef choose():\n    return 'a'\n",
-            "dags/airflow_dag.py:3: UnsupportedArgument: @task.branch is not supported yet; "
-            "return a value and give downstream tasks trigger rules",
+            "from airflow.sdk import task\n\n@task.sensor\ndef ready():\n    return True\n",
+            "dags/airflow_dag.py:3: UnsupportedArgument: @task.sensor is not supported yet; "
+            "use a @task with retries that raises until the condition holds",
         ),
     ],
-    ids=["unknown-name", "unknown-module", "task-branch"],
+    ids=["unknown-name", "unknown-module", "task-sensor"],
 )
 def test_an_unsupported_construct_is_a_problem_at_its_line(
     tmp_path: Path, source: str, expected: str
@@ -348,12 +348,9 @@ with DAG("d", schedule=None):
             "email_on_failure=True cannot be honoured: e-mail is not sent by Pinflow",
         ),
         (
-            "    class Mine(BaseOperator):\n"
-            "        def execute(self, context):\n"
-            "            return 1\n"
-            "    Mine(task_id='mine')",
-            "UnsupportedArgument: Mine 'mine': custom operators (BaseOperator subclasses with "
-            "execute()) are not supported yet; write the task as a @task function",
+            "    class Mine(BaseOperator):\n        pass\n    Mine(task_id='mine')",
+            "UnsupportedArgument: Mine 'mine': a BaseOperator subclass must define "
+            "execute(self, context), or write the task as a @task function",
         ),
         (
             "    @task\n    def t():\n        return {}\n    @task\n    def u(x):\n"

@@ -89,3 +89,18 @@ def test_plan_lists_tasks_by_action() -> None:
     assert not p.rebinds
     assert p.task_ids(PlanAction.NEW) == ["c"]
     assert p.task_ids(PlanAction.RE_EXECUTED) == ["b"]
+
+
+def test_clearing_work_clears_its_setup_and_teardown() -> None:
+    # create >> work >> delete, create >> delete (teardown); other is unrelated
+    graph = Graph(
+        {"create": [], "work": ["create"], "delete": ["create", "work"], "other": []},
+        setups=frozenset({"create"}),
+        teardowns=frozenset({"delete"}),
+    )
+    states = {"create": S.SUCCESS, "work": S.FAILED, "delete": S.SUCCESS, "other": S.SUCCESS}
+    chosen = select_tasks(graph, states, ClearSelection(task_ids=["work"], only_failed=False))
+    assert chosen == {"create", "work", "delete"}
+    failed_only = select_tasks(graph, states, ClearSelection(only_failed=True))
+    assert failed_only == {"create", "work", "delete"}
+    assert select_tasks(graph, states, ClearSelection(task_ids=["other"])) == {"other"}

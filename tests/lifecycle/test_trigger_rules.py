@@ -47,6 +47,9 @@ AIRFLOW_TABLE: list[tuple[TriggerRule, list[TaskState], Verdict]] = [
     (TR.ALL_DONE_MIN_ONE_SUCCESS, [S, F], RUN),
     (TR.ALL_DONE_MIN_ONE_SUCCESS, [S, UF], RUN),
     (TR.ALL_DONE_MIN_ONE_SUCCESS, [S, R], WAIT),
+    # all_done_setup_success (a teardown's), without setup upstreams: all_done
+    (TR.ALL_DONE_SETUP_SUCCESS, [S, F, SK], RUN),
+    (TR.ALL_DONE_SETUP_SUCCESS, [F, R], WAIT),
     # all_skipped: any success or failure skips; runs when every upstream skipped
     (TR.ALL_SKIPPED, [SK, SK], RUN),
     (TR.ALL_SKIPPED, [SK, R], WAIT),
@@ -121,6 +124,37 @@ def test_all_done_min_one_success_matches_airflow(
     rule: TriggerRule, upstream: list[TaskState], expected: Verdict
 ) -> None:
     assert evaluate(rule, upstream) == expected
+
+
+SETUP_TABLE: list[tuple[list[TaskState], list[TaskState], Verdict]] = [
+    # Airflow's teardown rule: upstream states (the setups among them), verdict
+    ([S, F], [S], RUN),  # the work failed, its setup ran: tear down
+    ([S, S, R], [S], WAIT),
+    ([S, F, UF], [S, F], RUN),  # one setup of two succeeded: what it set up is torn down
+    ([SK, SK], [SK], SKIP),  # every setup skipped: nothing to tear down
+    ([F, UF], [F], UPF),  # no setup succeeded
+    ([SK, UF], [SK, F], UPF),
+]
+
+
+@pytest.mark.parametrize(("upstream", "setups", "expected"), SETUP_TABLE)
+def test_a_teardown_runs_when_its_setups_ran(
+    upstream: list[TaskState], setups: list[TaskState], expected: Verdict
+) -> None:
+    assert evaluate(TR.ALL_DONE_SETUP_SUCCESS, upstream, setups) == expected
+
+
+def test_setup_states_matter_to_the_teardown_rule_only() -> None:
+    assert evaluate(TR.ALL_SUCCESS, [S, S], [F]) == RUN
+    assert evaluate(TR.ALL_DONE, [S, S], [SK]) == RUN
+
+
+def test_a_teardown_failure_does_not_fail_the_run_unless_told() -> None:
+    states = {"setup": [S], "work": [S], "teardown": [F]}
+    assert run_outcome(states, not_failing={"teardown"}) == RunState.SUCCESS
+    assert run_outcome(states) == RunState.FAILED
+    assert run_outcome({**states, "work": [F]}, not_failing={"teardown"}) == RunState.FAILED
+    assert run_outcome({**states, "teardown": [R]}, not_failing={"teardown"}) is None
 
 
 def test_the_table_covers_every_rule() -> None:

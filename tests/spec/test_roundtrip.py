@@ -26,12 +26,14 @@ from pinflow.spec.canonical import (
 )
 from pinflow.spec.models import (
     ID_PATTERN,
+    OMITTED_AT_DEFAULT,
     DagSpec,
     ErrorStrategy,
     HttpRequestSpec,
     ParamSpec,
     ParamType,
     TaskDefaults,
+    TaskFlow,
     TaskSpec,
     TriggerRule,
     TriggerSpec,
@@ -107,6 +109,9 @@ def full_tasks() -> list[TaskSpec]:
         queue="warehouse-hosts",
         max_active_tis_per_dag=1,
         doc="Pull yesterday's orders from the warehouse.",
+        flow=TaskFlow.SHORT_CIRCUIT,
+        ignore_downstream_trigger_rules=False,
+        setup=True,
     )
     summarise = TaskSpec(
         task_id="summarise",
@@ -125,7 +130,14 @@ def full_tasks() -> list[TaskSpec]:
         expected_status=[201],
         timeout=12.5,
     )
-    publish = TaskSpec(task_id="publish", kind="http", depends_on=["render"], http=request)
+    publish = TaskSpec(
+        task_id="publish",
+        kind="http",
+        depends_on=["render"],
+        http=request,
+        teardown=True,
+        on_failure_fail_dagrun=True,
+    )
     return [extract, summarise, render, publish]
 
 
@@ -238,6 +250,18 @@ def test_digest_is_pinned_for_a_known_spec() -> None:
     assert snapshot_digest(spec, b"code") == PINNED_DIGEST
 
 
+def test_fields_added_later_are_left_out_at_their_default() -> None:
+    # flow, setup, teardown...: a DAG that does not use them keeps the canonical form (and the
+    # digest) it had before they existed; one that does carries them, and reads them back.
+    plain = spec_to_dict(DagSpec(dag_id="d", tasks=[TaskSpec(task_id="t", callable="m:f")]))
+    assert set(OMITTED_AT_DEFAULT).isdisjoint(plain["tasks"][0])
+    used = TaskSpec(task_id="t", callable="m:f", flow=TaskFlow.BRANCH, teardown=True)
+    data = spec_to_dict(DagSpec(dag_id="d", tasks=[used]))["tasks"][0]
+    assert (data["flow"], data["teardown"]) == ("branch", True)
+    assert "setup" not in data
+    assert spec_from_dict(spec_to_dict(DagSpec(dag_id="d", tasks=[used]))).tasks == [used]
+
+
 PINNED_DIGEST = "6d0b2e9ecd4e312603b364e95349706cf29d4513449569efb9ddd82d81ad5b2d"
 
 
@@ -319,6 +343,11 @@ tasks = st.builds(
     inputs=st.dictionaries(st.text(max_size=5), xcom_refs, max_size=2),
     expand=st.dictionaries(st.text(max_size=5), xcom_refs, max_size=2),
     doc=st.none() | st.text(max_size=20),
+    flow=st.none() | st.sampled_from(TaskFlow),
+    ignore_downstream_trigger_rules=st.booleans(),
+    setup=st.booleans(),
+    teardown=st.booleans(),
+    on_failure_fail_dagrun=st.booleans(),
 )
 params = st.builds(
     ParamSpec,
@@ -377,3 +406,12 @@ specs = st.builds(
 def test_any_spec_round_trips(spec: DagSpec) -> None:
     assert_round_trips(spec)
     assert snapshot_digest(spec_from_json(spec_to_json(spec))) == snapshot_digest(spec)
+
+
+def test_fields_left_out_at_their_default_keep_their_json_schema() -> None:
+    # the API documents TaskSpec in responses: its properties must stay listed
+    properties = TaskSpec.model_json_schema(mode="serialization")["properties"]
+    assert set(OMITTED_AT_DEFAULT) <= set(properties)
+    assert {name for name, info in TaskSpec.model_fields.items() if info.exclude_if} == set(
+        OMITTED_AT_DEFAULT
+    )

@@ -111,12 +111,14 @@ class RunInstances:
 def upstream_output(values_by_map_index: Mapping[int, Any], elements: int, *, mapped: bool) -> Any:
     """An upstream's output under one key, as a downstream task receives it.
 
-    A mapped upstream gives the list of its ``elements`` values in ``map_index`` order
-    (``None`` for an element that stored nothing; an empty list when it expanded to nothing);
-    an unmapped one gives its value, or ``MISSING``.
+    A mapped upstream gives the list of its ``elements`` values in ``map_index`` order,
+    leaving out the elements that stored nothing (failed, skipped, or returned ``None``), as
+    Airflow's lazy sequence of a mapped task's XComs does (its docs: "a mapped task can remove
+    any elements from being passed on to its downstream tasks by returning None"); an empty
+    list when it expanded to nothing. An unmapped one gives its value, or ``MISSING``.
     """
     if mapped:
-        return [values_by_map_index.get(i) for i in range(elements)]
+        return [values_by_map_index[i] for i in range(elements) if i in values_by_map_index]
     return values_by_map_index.get(-1, MISSING)
 
 

@@ -7,6 +7,7 @@ applies it in one transaction, and a dry run returns it unchanged.
 Choices beyond the seed (ADR 0003):
 - A task in ``upstream_failed`` downstream of a cleared task is reset as well: it never ran,
   so resetting it loses nothing, and without it "fix, clear, watch it pass" would end failed.
+- Clearing a task clears its relevant setups and their teardowns, as in Airflow (ADR 0033).
 - A task the target version removed is ``removed`` if it is cleared or never finished; a
   finished task that was not cleared keeps its result even when the target version dropped it.
 """
@@ -30,9 +31,12 @@ class PlanAction(StrEnum):
 
 @dataclass(frozen=True)
 class Graph:
-    """Just enough of a spec for planning: task ids in order and their upstream ids."""
+    """Just enough of a spec for planning: task ids in order and their upstream ids, and
+    which tasks are setups and teardowns."""
 
     upstream: Mapping[str, Sequence[str]]
+    setups: frozenset[str] = frozenset()
+    teardowns: frozenset[str] = frozenset()
 
     @property
     def task_ids(self) -> list[str]:
@@ -47,6 +51,20 @@ class Graph:
 
     def upstream_closure(self, roots: set[str]) -> set[str]:
         return _closure(roots, {t: list(u) for t, u in self.upstream.items()})
+
+    def setups_and_teardowns_of(self, task_ids: set[str]) -> set[str]:
+        """Airflow's *relevant* setups of the tasks (the setups upstream of them whose
+        teardown is downstream of them, or that have no teardown) and those setups'
+        teardowns: clearing work clears what it runs on, so the work finds it set up again
+        and it is torn down again after."""
+        found: set[str] = set()
+        for task_id in task_ids - self.setups:
+            below = self.downstream_closure({task_id})
+            for setup in self.upstream_closure({task_id}) & self.setups:
+                teardowns = {t for t in self.teardowns if setup in self.upstream.get(t, ())}
+                if not teardowns or teardowns & below:
+                    found |= {setup, *teardowns}
+        return found
 
 
 def _closure(roots: set[str], edges: Mapping[str, Sequence[str]]) -> set[str]:
@@ -81,6 +99,7 @@ def select_tasks(graph: Graph, states: Mapping[str, TaskState], sel: ClearSelect
         chosen = {
             t for t in chosen if states.get(t) in (TaskState.FAILED, TaskState.UPSTREAM_FAILED)
         }
+    chosen |= graph.setups_and_teardowns_of(chosen)
     chosen &= set(states)
     # Tasks that never ran because of a cleared failure come along (see module docstring).
     for task_id in graph.downstream_closure(chosen):
@@ -152,4 +171,8 @@ def _action(task_id: str, state: TaskState, selected: set[str], target_ids: set[
 
 
 def graph_of(spec: DagSpec) -> Graph:
-    return Graph({t.task_id: t.upstream_task_ids for t in spec.tasks})
+    return Graph(
+        {t.task_id: t.upstream_task_ids for t in spec.tasks},
+        setups=frozenset(t.task_id for t in spec.tasks if t.setup),
+        teardowns=frozenset(t.task_id for t in spec.tasks if t.teardown),
+    )

@@ -30,7 +30,7 @@ from pinflow.lifecycle.trigger_rules import (
     fail_fast_verdict,
     run_outcome,
 )
-from pinflow.spec.models import DagSpec, ErrorStrategy, ResolvedTask, TaskSpec
+from pinflow.spec.models import DagSpec, ErrorStrategy, ResolvedTask, TaskSpec, TriggerRule
 
 # Airflow's ``[core] max_task_retry_delay`` default: an exponential backoff without its own
 # ``max_retry_delay`` still stops growing at a day (and never overflows a ``timedelta``).
@@ -49,6 +49,7 @@ class MoveReason(StrEnum):
     TRIGGER_RULE = "trigger_rule"  # the task's trigger rule decided on its direct upstreams
     FAIL_FAST = "fail_fast"  # the run's error strategy stopped everything not yet started
     NOT_IN_SPEC = "not_in_spec"  # the pinned spec has no such task (Airflow's verify_integrity)
+    FLOW = "flow"  # a branch or short-circuit task's value skipped it (``flow_rules``)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ def plan_run(
             wave = planner.apply(planner.by_trigger_rules(wave))
     final = {task_id: tuple(group) for task_id, group in current.items()}
     expand = tuple(t for t in planner.expand if TaskState.NONE in current[t])
-    return RunPlan(tuple(planner.moves), final, run_outcome(final), expand)
+    outcome = run_outcome(final, not_failing=planner.graph.not_failing)
+    return RunPlan(tuple(planner.moves), final, outcome, expand)
 
 
 def _as_list(value: TaskState | Collection[TaskState]) -> list[TaskState]:
@@ -140,6 +142,7 @@ class _Graph:
     tasks: Mapping[str, TaskSpec]
     position: Mapping[str, int]  # in the spec's task order
     downstream: Mapping[str, tuple[str, ...]]
+    not_failing: frozenset[str]  # teardowns whose failure does not fail the run
     upstream_positions: dict[str, Mapping[str, int]] = field(default_factory=dict)  # wide joins
 
 
@@ -161,11 +164,25 @@ def _graph(spec: DagSpec) -> _Graph:
         tasks={t.task_id: t for t in spec.tasks},
         position={t.task_id: i for i, t in enumerate(spec.tasks)},
         downstream={k: tuple(v) for k, v in downstream.items()},
+        not_failing=frozenset(
+            t.task_id for t in spec.tasks if t.teardown and not t.on_failure_fail_dagrun
+        ),
     )
     if len(_graphs) >= _GRAPH_CACHE_SIZE:
         _graphs.pop(next(iter(_graphs)))
     _graphs[id(spec)] = (spec, graph)
     return graph
+
+
+def downstream_map(spec: DagSpec) -> Mapping[str, tuple[str, ...]]:
+    """Each task's direct downstream tasks, built once per spec object (cached)."""
+    return _graph(spec).downstream
+
+
+def spec_order(spec: DagSpec, task_ids: Collection[str]) -> tuple[str, ...]:
+    """``task_ids`` in the spec's task order (cached positions)."""
+    position = _graph(spec).position
+    return tuple(sorted(task_ids, key=position.__getitem__))
 
 
 class _Planner:
@@ -233,7 +250,17 @@ class _Planner:
     def _decide(self, task: TaskSpec) -> TaskState | None:
         current = self.current
         upstream = [s for up in task.upstream_task_ids if up in current for s in current[up]]
-        return _VERDICT_STATE.get(evaluate(task.trigger_rule or self.default_rule, upstream))
+        rule = task.trigger_rule or self.default_rule
+        setups: list[TaskState] = []
+        if rule == TriggerRule.ALL_DONE_SETUP_SUCCESS:
+            tasks = self.tasks
+            setups = [
+                s
+                for up in task.upstream_task_ids
+                if up in current and up in tasks and tasks[up].setup
+                for s in current[up]
+            ]
+        return _VERDICT_STATE.get(evaluate(rule, upstream, setups))
 
 
 # A downstream task with more upstreams than this is a fan-in: see ``waits_for_the_rest``.

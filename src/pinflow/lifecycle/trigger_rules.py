@@ -9,7 +9,7 @@ task instances; it answers wait, run, skip or upstream_failed, with Airflow's se
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -137,11 +137,32 @@ _RULES: dict[TriggerRule, Callable[[Tally], Verdict]] = {
 }
 
 
-def evaluate(rule: TriggerRule, upstream_states: Iterable[TaskState]) -> Verdict:
+def evaluate(
+    rule: TriggerRule,
+    upstream_states: Iterable[TaskState],
+    setup_states: Iterable[TaskState] = (),
+) -> Verdict:
+    """``setup_states``: the states of the setup tasks among the upstreams, which only
+    ``all_done_setup_success`` (a teardown's rule) reads."""
     t = tally(upstream_states)
     if t.total == 0:
         return Verdict.RUN
+    if rule == TriggerRule.ALL_DONE_SETUP_SUCCESS:
+        return _all_done_setup_success(t, tally(setup_states))
     return _RULES[rule](t)
+
+
+def _all_done_setup_success(t: Tally, setups: Tally) -> Verdict:
+    """Airflow's teardown rule: once every upstream is done, run if a setup succeeded (or it
+    has no setup), even when the work failed; every setup skipped skips it, no setup
+    succeeded is an upstream failure."""
+    if not t.all_done:
+        return Verdict.WAIT
+    if setups.total == 0:
+        return Verdict.RUN
+    if setups.skipped == setups.total:
+        return Verdict.SKIP
+    return Verdict.RUN if setups.success else Verdict.UPSTREAM_FAILED
 
 
 def fail_fast_verdict(strategy: ErrorStrategy, run_has_failure: bool) -> Verdict | None:
@@ -151,16 +172,20 @@ def fail_fast_verdict(strategy: ErrorStrategy, run_has_failure: bool) -> Verdict
     return None
 
 
-def run_outcome(states: Mapping[str, Iterable[TaskState]]) -> RunState | None:
+def run_outcome(
+    states: Mapping[str, Iterable[TaskState]], *, not_failing: Collection[str] = ()
+) -> RunState | None:
     """A run's final state once every task instance finished, else ``None``.
 
     Pinflow fails a run when any task failed (or could not run because of a failure), even if
     a leaf ``all_done`` task succeeded: unlike Airflow's leaf-only rule, a failed run never
-    hides behind a cleanup task.
+    hides behind a cleanup task. ``not_failing``: tasks whose failure does not fail the run
+    (teardowns without ``on_failure_fail_dagrun``, as in Airflow); they must still finish.
     """
-    flat = [s for group in states.values() for s in group]
-    if any(s not in FINISHED_TASK_STATES for s in flat):
+    groups = {task_id: list(group) for task_id, group in states.items()}
+    if any(s not in FINISHED_TASK_STATES for group in groups.values() for s in group):
         return None
-    if any(s in (TaskState.FAILED, TaskState.UPSTREAM_FAILED) for s in flat):
+    counted = (s for task_id, group in groups.items() if task_id not in not_failing for s in group)
+    if any(s in (TaskState.FAILED, TaskState.UPSTREAM_FAILED) for s in counted):
         return RunState.FAILED
     return RunState.SUCCESS

@@ -14,6 +14,7 @@ from pinflow.sdk.graph import XComArg
 from pinflow.sdk.operators import add_bash_task, add_http_task
 from pinflow.sdk.options import OperatorOptions, TaskOptions
 from pinflow.sdk.task import BashTask, Task, make_task
+from pinflow.spec.models import TaskFlow
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,6 +35,40 @@ class TaskDecorator:
         if python_callable is None:
             return lambda function: make_task(Task, function, options)
         return make_task(Task, python_callable, options)
+
+    @overload
+    def branch(self, python_callable: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def branch(
+        self, python_callable: None = None, /, **options: Unpack[TaskOptions]
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def branch(self, python_callable: object = None, /, **options: Any) -> Any:
+        """``@task.branch``: the function returns the task id(s) to follow (or task group ids,
+        or ``None``); the task's other direct downstream tasks are skipped, and their skip
+        carries on by trigger rules (a ``none_failed_min_one_success`` join runs)."""
+        return self(python_callable, **{**options, "flow": TaskFlow.BRANCH})  # type: ignore[call-overload]
+
+    @overload
+    def short_circuit(self, python_callable: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def short_circuit(
+        self,
+        python_callable: None = None,
+        /,
+        *,
+        ignore_downstream_trigger_rules: bool = True,
+        **options: Unpack[TaskOptions],
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def short_circuit(self, python_callable: object = None, /, **options: Any) -> Any:
+        """``@task.short_circuit``: a falsy return value skips every downstream task (or,
+        with ``ignore_downstream_trigger_rules=False``, the direct ones, whose trigger rules
+        then decide for the rest); teardown tasks still run."""
+        flow = {**options, "flow": TaskFlow.SHORT_CIRCUIT}
+        return self(python_callable, **flow)  # type: ignore[call-overload]
 
     @overload
     def bash(self, python_callable: Callable[P, str], /) -> BashTask[P]: ...

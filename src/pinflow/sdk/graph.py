@@ -7,11 +7,12 @@ are plain functions, which is what makes them unit-testable.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from itertools import pairwise
+from types import MappingProxyType
 from typing import Any, NoReturn, TypeVar
 
 from pinflow.spec.models import TaskSpec, XComRef
@@ -156,6 +157,26 @@ class DagBuilder:
             raise ValueError(f"DAG {self.dag_id!r}: task id {task_id!r} is used twice")
         self._nodes[task_id] = _Node(fields={**fields, "task_id": task_id})
         return XComArg(self, task_id)
+
+    def update_task(self, handle: XComArg, fields: Mapping[str, Any]) -> None:
+        """Change spec fields of a task already added (Airflow's ``as_teardown()``)."""
+        self._check_own(handle)
+        self._nodes[handle.task_id].fields.update(fields)
+
+    def task_fields(self, task_id: str) -> Mapping[str, Any]:
+        """A read-only view of the spec fields given to a task so far."""
+        return MappingProxyType(self._nodes[task_id].fields)
+
+    @property
+    def task_ids(self) -> list[str]:
+        """The tasks added so far, in order."""
+        return list(self._nodes)
+
+    def upstream_ids(self, task_id: str) -> list[str]:
+        """The tasks ``task_id`` waits for so far: its dependencies and data bindings."""
+        node = self._nodes[task_id]
+        refs = [*node.fields.get("inputs", {}).values(), *node.fields.get("expand", {}).values()]
+        return list(dict.fromkeys([*node.depends_on, *(ref.task_id for ref in refs)]))
 
     def ref(self, handle: XComArg) -> XComRef:
         self._check_own(handle)

@@ -17,6 +17,7 @@ from pinflow.sdk.options import (
     check_seconds,
     check_text,
     describe_invalid,
+    node_options,
     type_name,
 )
 from pinflow.spec.models import HttpRequestSpec
@@ -67,7 +68,7 @@ def _add(
     builder = current_builder()
     if builder is None:
         raise RuntimeError(f"{owner}: call it inside a @dag function's body")
-    return builder.add_task(checked_id, {**checked, **fields})
+    return builder.add_task(checked_id, {**node_options(checked), **fields})
 
 
 def _headers(owner: str, headers: object) -> dict[str, str]:

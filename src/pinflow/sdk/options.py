@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, TypedDict
 
-from pinflow.spec.models import ID_PATTERN, TriggerRule
+from pinflow.spec.models import ID_PATTERN, TaskFlow, TriggerRule
 
 Checker = Callable[[str, str, object], Any]
 
@@ -37,9 +37,18 @@ class ExecutionOptions(TypedDict, total=False):
 
 
 class OperatorOptions(ExecutionOptions, total=False):
-    """Options of ``task.bash(bash_command=...)`` and ``task.http(...)`` besides their own."""
+    """Options of ``task.bash(bash_command=...)`` and ``task.http(...)`` besides their own.
+
+    ``setup`` / ``teardown``: Airflow's setup and teardown tasks (ADR 0033). A teardown's
+    trigger rule defaults to ``all_done_setup_success``: it runs once its upstreams are done
+    if a setup among them succeeded, even when the work failed, and its own failure does not
+    fail the run unless ``on_failure_fail_dagrun``.
+    """
 
     doc: str
+    setup: bool
+    teardown: bool
+    on_failure_fail_dagrun: bool
 
 
 class TaskOptions(OperatorOptions, total=False):
@@ -143,6 +152,13 @@ def check_trigger_rule(owner: str, name: str, value: object) -> TriggerRule:
         raise ValueError(f"{owner}: unknown {name} {value!r}; one of: {known}") from None
 
 
+def check_flow(owner: str, name: str, value: object) -> TaskFlow:
+    if not isinstance(value, str) or value not in set(TaskFlow):
+        known = ", ".join(flow.value for flow in TaskFlow)
+        raise ValueError(f"{owner}: unknown {name} {value!r}; one of: {known}")
+    return TaskFlow(value)
+
+
 _DEFAULTABLE: dict[str, Checker] = {
     "retries": check_int(0),
     "retry_delay": check_seconds(positive=False),
@@ -160,6 +176,11 @@ TASK_CHECKERS: dict[str, Checker] = {
     "pool_slots": check_int(1),
     "max_active_tis_per_dag": check_int(1),
     "doc": check_optional_text,
+    "setup": check_bool,
+    "teardown": check_bool,
+    "on_failure_fail_dagrun": check_bool,
+    "flow": check_flow,  # set by @task.branch / @task.short_circuit
+    "ignore_downstream_trigger_rules": check_bool,
 }
 
 DEFAULT_ARGS_CHECKERS: dict[str, Checker] = {"owner": check_text, **_DEFAULTABLE}
@@ -189,6 +210,15 @@ def check_default_args(owner: str, default_args: object) -> dict[str, Any]:
         if not isinstance(key, str):
             raise TypeError(f"{owner}: default_args keys must be str, got {type_name(key)}")
     return check_options(f"{owner} default_args", default_args, DEFAULT_ARGS_CHECKERS)
+
+
+def node_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """A task's spec fields from its checked options: a teardown's trigger rule defaults to
+    Airflow's ``all_done_setup_success``."""
+    fields = {k: v for k, v in options.items() if k != "task_id"}
+    if fields.get("teardown"):
+        fields.setdefault("trigger_rule", TriggerRule.ALL_DONE_SETUP_SUCCESS)
+    return fields
 
 
 EXECUTION_CHECKERS: dict[str, Checker] = {

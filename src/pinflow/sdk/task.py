@@ -15,7 +15,7 @@ from typing import Any, Generic, NoReturn, ParamSpec, Self, TypeVar, Unpack, cas
 
 from pinflow.sdk.arguments import BoundCall, bind_call, bind_expand, binding_signature
 from pinflow.sdk.graph import DagBuilder, XComArg, current_builder
-from pinflow.sdk.options import TaskOptions, check_task_options, type_name
+from pinflow.sdk.options import TaskOptions, check_task_options, node_options, type_name
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -93,7 +93,7 @@ class Task(Generic[P, R]):
         return builder.add_task(builder.unique_task_id(self.task_id), fields)
 
     def _node_options(self) -> dict[str, Any]:
-        options = {k: v for k, v in self.options.items() if k != "task_id"}
+        options = node_options(self.options)
         options.setdefault("doc", inspect.getdoc(self.function))
         return options
 

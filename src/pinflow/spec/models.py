@@ -77,6 +77,19 @@ class TriggerRule(StrEnum):
     NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
     NONE_SKIPPED = "none_skipped"
     ALWAYS = "always"
+    ALL_DONE_SETUP_SUCCESS = "all_done_setup_success"  # a teardown's (ADR 0033)
+
+
+class TaskFlow(StrEnum):
+    """What a task's return value decides about its downstream tasks (ADR 0033).
+
+    ``branch``: the value names the task ids (or task group ids, or ``None``) to follow; the
+    other direct downstream tasks are skipped. ``short_circuit``: a falsy value skips the
+    downstream tasks (all of them, or only the direct ones: ``ignore_downstream_trigger_rules``).
+    """
+
+    BRANCH = "branch"
+    SHORT_CIRCUIT = "short_circuit"
 
 
 class ParamType(StrEnum):
@@ -176,6 +189,26 @@ class TaskSpec(_Frozen):
     inputs: dict[str, XComRef] = Field(default_factory=dict)
     expand: dict[str, XComRef] = Field(default_factory=dict)
     doc: str | None = None
+    # Fields added after snapshots were pushed are left out of dumps at their default
+    # (``exclude_if``), so that the canonical JSON (and the digest) of a DAG that does not use
+    # them stays what it was (ADR 0033). Keep ``OMITTED_AT_DEFAULT`` in step.
+    flow: TaskFlow | None = Field(
+        default=None,
+        description="what its return value decides downstream (branch, short_circuit)",
+        exclude_if=lambda v: v is None,
+    )
+    ignore_downstream_trigger_rules: bool = Field(
+        default=True,
+        description="short_circuit: skip every downstream task, not only the direct ones",
+        exclude_if=lambda v: v is True,
+    )
+    setup: bool = Field(default=False, exclude_if=lambda v: v is False)
+    teardown: bool = Field(default=False, exclude_if=lambda v: v is False)
+    on_failure_fail_dagrun: bool = Field(
+        default=False,
+        description="teardown: its failure fails the run",
+        exclude_if=lambda v: v is False,
+    )
 
     @property
     def upstream_task_ids(self) -> list[str]:
@@ -184,6 +217,16 @@ class TaskSpec(_Frozen):
         for ref in (*self.inputs.values(), *self.expand.values()):
             seen.setdefault(ref.task_id, None)
         return list(seen)
+
+
+# TaskSpec fields that dumps leave out while at their default (``exclude_if`` above).
+OMITTED_AT_DEFAULT: Final[Mapping[str, object]] = {
+    "flow": None,
+    "ignore_downstream_trigger_rules": True,
+    "setup": False,
+    "teardown": False,
+    "on_failure_fail_dagrun": False,
+}
 
 
 class ResolvedTask(_Frozen):

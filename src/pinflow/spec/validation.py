@@ -34,7 +34,7 @@ from pinflow.spec.graph import (
     upstream_of,
 )
 from pinflow.spec.locations import format_location
-from pinflow.spec.models import KNOWN_TASK_KINDS, DagSpec, TaskSpec
+from pinflow.spec.models import KNOWN_TASK_KINDS, DagSpec, TaskFlow, TaskSpec
 from pinflow.spec.params import param_problems, validate_conf
 
 __all__ = [
@@ -121,6 +121,7 @@ def check_spec(spec: DagSpec) -> list[Problem]:
         problems += reference_problems(i, task, known)
         problems += _kind_problems(i, task)
         problems += _binding_problems(i, task)
+        problems += _flow_problems(i, task)
     problems += cycle_problems(spec)
     problems += _trigger_problems(spec)
     for name, param in spec.params.items():
@@ -182,6 +183,25 @@ def _is_import_path(value: str) -> bool:
     module, colon, qualname = value.partition(":")
     dotted = [*module.split("."), *qualname.split(".")]
     return bool(colon) and all(part.isidentifier() for part in dotted)
+
+
+def _flow_problems(i: int, task: TaskSpec) -> list[Problem]:
+    """The branch / short-circuit / setup / teardown flags that contradict each other."""
+    problems = []
+    if task.setup and task.teardown:
+        message = "a task is a setup or a teardown, not both"
+        problems.append(Problem(format_location("tasks", i, "teardown"), message))
+    if not task.ignore_downstream_trigger_rules and task.flow != TaskFlow.SHORT_CIRCUIT:
+        message = "'ignore_downstream_trigger_rules' applies to a short_circuit task only"
+        location = format_location("tasks", i, "ignore_downstream_trigger_rules")
+        problems.append(Problem(location, message))
+    if task.on_failure_fail_dagrun and not task.teardown:
+        message = "'on_failure_fail_dagrun' applies to a teardown task only"
+        problems.append(Problem(format_location("tasks", i, "on_failure_fail_dagrun"), message))
+    if task.flow is not None and task.kind != "python":
+        message = f"a {task.flow.value} task must be a python task (its return value decides)"
+        problems.append(Problem(format_location("tasks", i, "flow"), message))
+    return problems
 
 
 def _binding_problems(i: int, task: TaskSpec) -> list[Problem]:

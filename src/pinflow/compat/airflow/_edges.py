@@ -8,15 +8,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import Any
+from typing import Any, Self
 
 from pinflow.compat.airflow._groups import connect
+from pinflow.compat.airflow._setup_teardown import SetupTeardownScope, mark_setup, mark_teardown
 from pinflow.sdk.graph import XComArg
 
 
 class AirflowHandle(XComArg):
     """A task's handle in an Airflow DAG file: ``>>`` and ``<<`` also take labels and task
-    groups (which Pinflow's ``XComArg`` does not know) on their right."""
+    groups (which Pinflow's ``XComArg`` does not know) on their right; ``as_setup()``,
+    ``as_teardown()`` and ``with teardown:`` make setup and teardown tasks."""
+
+    def as_setup(self) -> Self:
+        mark_setup(self)
+        return self
+
+    def as_teardown(
+        self, *, setups: object = None, on_failure_fail_dagrun: bool | None = None
+    ) -> Self:
+        mark_teardown(self, setups, on_failure_fail_dagrun)
+        return self
+
+    def __enter__(self) -> Self:
+        scopes = self.__dict__.setdefault("_scopes", [])
+        scopes.append(SetupTeardownScope(self))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        scope: SetupTeardownScope = self.__dict__["_scopes"].pop()
+        if exc[0] is None:
+            scope.close()
 
     def __rshift__(self, other: Any) -> Any:
         if isinstance(other, Label):

@@ -209,6 +209,30 @@ def resolve_group_edges(builder: DagBuilder, spec: DagSpec) -> DagSpec:
     return result
 
 
+def work_leaves(
+    tasks: list[str], upstream: Mapping[str, list[str]], flagged: Callable[[str, str], bool]
+) -> list[str]:
+    """The leaves of ``tasks`` as Airflow sees them: a teardown leaf stands for the work
+    tasks it tears down after (its upstreams that are no setup and lead to teardowns only)."""
+    downstream: dict[str, list[str]] = {t: [] for t in tasks}
+    for t in tasks:
+        for u in upstream[t]:
+            downstream[u].append(t)
+    leaves: dict[str, None] = {}
+    for t in (t for t in tasks if not downstream[t]):
+        if not flagged(t, "teardown"):
+            leaves[t] = None
+            continue
+        stack = list(upstream[t])
+        while stack:
+            u = stack.pop()
+            if flagged(u, "teardown"):
+                stack.extend(upstream[u])
+            elif not flagged(u, "setup") and all(flagged(d, "teardown") for d in downstream[u]):
+                leaves[u] = None
+    return list(leaves)
+
+
 def _ends(end: object, tasks: Mapping[str, TaskSpec], *, leaves: bool) -> Iterator[str]:
     if not isinstance(end, TaskGroup):
         if not isinstance(end, XComArg):
@@ -218,12 +242,10 @@ def _ends(end: object, tasks: Mapping[str, TaskSpec], *, leaves: bool) -> Iterat
     members = set(end.members)
     if not members:
         raise ValueError(f"{end!r} has no tasks; add tasks to it before the DAG ends")
+    if leaves:  # as Airflow: a teardown leaf stands for the work it follows
+        upstream = {m: [u for u in tasks[m].upstream_task_ids if u in members] for m in members}
+        yield from work_leaves(list(end.members), upstream, lambda t, f: getattr(tasks[t], f))
+        return
     for task_id in end.members:
-        if leaves:
-            inside_downstream = any(
-                task_id in tasks[m].upstream_task_ids for m in members if m != task_id
-            )
-            if not inside_downstream:
-                yield task_id
-        elif not members.intersection(tasks[task_id].upstream_task_ids):
+        if not members.intersection(tasks[task_id].upstream_task_ids):
             yield task_id

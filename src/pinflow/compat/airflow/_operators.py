@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
+from pinflow.compat.airflow._custom import custom_fields, mapping_over, replaying, run_operator
 from pinflow.compat.airflow._edges import AirflowHandle
 from pinflow.compat.airflow._groups import group_defaults, joined, task_id_in_group
 from pinflow.compat.airflow._options import EXTRAS, UnsupportedArgument, task_options
@@ -22,6 +23,7 @@ from pinflow.compat.airflow._task import AirflowTask
 from pinflow.sdk.arguments import bind_call
 from pinflow.sdk.graph import DagBuilder, XComArg, current_builder
 from pinflow.sdk.options import EXECUTION_CHECKERS, check_identifier, check_options, check_text
+from pinflow.spec.models import TaskFlow
 
 # What Pinflow's bash runner treats as "skip" (Airflow's default skip_on_exit_code).
 _SKIP_EXIT_CODE = 99
@@ -30,15 +32,19 @@ _SKIP_EXIT_CODE = 99
 class BaseOperator(AirflowHandle):
     """The handle of a task added by an operator; subclasses say what the task runs."""
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        if args:
+            raise TypeError(f"{cls.__name__}: operators take keyword arguments only")
+        created = super().__new__(cls)
+        created.__dict__["_created_with"] = dict(kwargs)  # what a custom operator replays
+        return created
+
     def __init__(self, *, task_id: str, dag: object = None, **kwargs: Any) -> None:
         name = type(self).__name__
         owner = f"{name} {task_id!r}"
-        if type(self).fields is BaseOperator.fields:
-            raise UnsupportedArgument(
-                f"{owner}: custom operators (BaseOperator subclasses with execute()) are not "
-                "supported yet; write the task as a @task function "
-                "(see docs/migrating-from-airflow.md)"
-            )
+        if replaying():  # a custom operator created again in its task process
+            self.task_id = task_id
+            return
         builder = current_builder()
         if builder is None:
             raise RuntimeError(
@@ -58,16 +64,61 @@ class BaseOperator(AirflowHandle):
         joined(self)
 
     def fields(self, owner: str, builder: DagBuilder) -> dict[str, Any]:
-        """The task's kind-specific spec fields."""
+        """The task's kind-specific spec fields: a custom operator's ``execute`` run by
+        ``_custom.run_operator``; the operators here say what they run instead."""
+        if type(self).execute is BaseOperator.execute:
+            raise UnsupportedArgument(
+                f"{owner}: a BaseOperator subclass must define execute(self, context), "
+                "or write the task as a @task function (see docs/migrating-from-airflow.md)"
+            )
+        return custom_fields(owner, type(self), self.__dict__["_created_with"], builder)
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        """What a custom operator does when its task runs; its return value is the XCom."""
         raise NotImplementedError
 
     @classmethod
+    def pinflow_execute(
+        cls,
+        *,
+        params: Any = None,
+        dag_id: Any = None,
+        run_id: Any = None,
+        task_id: Any = None,
+        map_index: Any = None,
+        try_number: Any = None,
+        logical_date: Any = None,
+        ds: Any = None,
+        data_interval_start: Any = None,
+        data_interval_end: Any = None,
+        **arguments: Any,
+    ) -> Any:
+        """A custom operator's task, as the task process calls it (see ``_custom``)."""
+        context = {
+            "params": params,
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "task_id": task_id,
+            "map_index": map_index,
+            "try_number": try_number,
+            "logical_date": logical_date,
+            "ds": ds,
+            "data_interval_start": data_interval_start,
+            "data_interval_end": data_interval_end,
+        }
+        return run_operator(cls, context, arguments)
+
+    @classmethod
     def partial(cls, **kwargs: Any) -> Any:
-        raise UnsupportedArgument(
-            f"{cls.__name__}.partial().expand() is not supported yet; map a @task function "
-            "with .partial().expand() over an upstream task's output instead "
-            "(see docs/migrating-from-airflow.md)"
-        )
+        """``MyOperator.partial(task_id=..., ...).expand(arg=upstream_output)``: a custom
+        operator mapped over an upstream task's list (the built-in operators are not yet)."""
+        if cls.fields is not BaseOperator.fields:
+            raise UnsupportedArgument(
+                f"{cls.__name__}.partial().expand() is not supported yet; map a @task function "
+                "with .partial().expand() over an upstream task's output instead "
+                "(see docs/migrating-from-airflow.md)"
+            )
+        return PartialOperator(cls, kwargs)
 
     @property
     def output(self) -> XComArg:
@@ -76,6 +127,34 @@ class BaseOperator(AirflowHandle):
 
     def __repr__(self) -> str:
         return f"<Task({type(self).__name__}): {self.task_id}>"
+
+
+class PartialOperator:
+    """``CustomOperator.partial(...)``: waits for ``.expand(...)``."""
+
+    def __init__(self, cls: type[BaseOperator], kwargs: Mapping[str, Any]) -> None:
+        self._cls, self._kwargs = cls, dict(kwargs)
+
+    def expand(self, **mapped: Any) -> BaseOperator:
+        owner = f"{self._cls.__name__}.partial(task_id={self._kwargs.get('task_id')!r})"
+        if not mapped:
+            raise TypeError(f"{owner}.expand() needs at least one argument to map over")
+        for name, value in mapped.items():
+            if not isinstance(value, XComArg):
+                raise UnsupportedArgument(
+                    f"{owner}.expand({name}=...): mapping over a literal list is not supported "
+                    "yet; return the list from an upstream task and expand over its output"
+                )
+            if name in self._kwargs:
+                raise TypeError(f"{owner}: {name!r} is given to both partial() and expand()")
+        with mapping_over(mapped):
+            return self._cls(**self._kwargs, **mapped)
+
+    def expand_kwargs(self, kwargs: object) -> BaseOperator:
+        raise UnsupportedArgument(
+            f"{self._cls.__name__}.partial().expand_kwargs() is not supported yet; "
+            "expand over one upstream output per argument instead"
+        )
 
 
 class BashOperator(BaseOperator):
@@ -185,3 +264,29 @@ class PythonOperator(BaseOperator):
             "args": call.args,
             "inputs": call.inputs,
         }
+
+
+class BranchPythonOperator(PythonOperator):
+    """``BranchPythonOperator``: the callable returns the task id(s) (or task group ids, or
+    ``None``) to follow; the other direct downstream tasks are skipped."""
+
+    def fields(self, owner: str, builder: DagBuilder) -> dict[str, Any]:
+        return {**super().fields(owner, builder), "flow": TaskFlow.BRANCH}
+
+
+class ShortCircuitOperator(PythonOperator):
+    """``ShortCircuitOperator``: a falsy return value skips every downstream task, or only
+    the direct ones with ``ignore_downstream_trigger_rules=False``."""
+
+    def __init__(self, *, ignore_downstream_trigger_rules: bool = True, **kwargs: Any) -> None:
+        if not isinstance(ignore_downstream_trigger_rules, bool):
+            raise TypeError("ShortCircuitOperator: ignore_downstream_trigger_rules must be a bool")
+        self._ignore_downstream = ignore_downstream_trigger_rules
+        super().__init__(**kwargs)
+
+    def fields(self, owner: str, builder: DagBuilder) -> dict[str, Any]:
+        flow = {
+            "flow": TaskFlow.SHORT_CIRCUIT,
+            "ignore_downstream_trigger_rules": self._ignore_downstream,
+        }
+        return {**super().fields(owner, builder), **flow}

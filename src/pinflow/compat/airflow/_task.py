@@ -21,9 +21,15 @@ from pinflow.compat.airflow._outputs import (
     selecting,
 )
 from pinflow.compat.airflow._runner import CONTEXT_NAMES, airflow_fields
+from pinflow.compat.airflow._setup_teardown import (
+    setup_decorator,
+    split_flow_options,
+    teardown_decorator,
+)
 from pinflow.sdk.arguments import BoundCall, bind_call, binding_signature
 from pinflow.sdk.graph import DagBuilder, XComArg
 from pinflow.sdk.task import BashTask, Task, make_task
+from pinflow.spec.models import TaskFlow
 
 
 class AirflowTask(Task[Any, Any]):
@@ -58,9 +64,10 @@ class AirflowTask(Task[Any, Any]):
     def override(self, **options: Any) -> Self:
         """``.override(task_id=..., retries=...)`` with Airflow's argument names."""
         multiple = options.pop("multiple_outputs", self.multiple_outputs)
-        translated = task_options(self.owner, options, extras=True)
+        flow, airflow_options = split_flow_options(options)
+        translated = task_options(self.owner, airflow_options, extras=True)
         extras = translated.pop(EXTRAS, {})
-        overridden = super().override(**translated)
+        overridden = super().override(**flow, **translated)
         overridden.multiple_outputs = bool(multiple)
         overridden.airflow_extras = {**self.airflow_extras, **extras}
         return overridden
@@ -111,8 +118,6 @@ class AirflowBashTask(BashTask[Any]):
 
 
 _UNSUPPORTED_KINDS = {
-    "branch": "not supported yet; return a value and give downstream tasks trigger rules",
-    "short_circuit": "not supported yet; raise AirflowSkipException in the task instead",
     "sensor": "not supported yet; use a @task with retries that raises until the condition holds",
     "virtualenv": "not supported; install the packages on the workers and use @task",
     "external_python": "not supported; use @task",
@@ -135,6 +140,24 @@ class AirflowTaskDecorator:
     def bash(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         return self._decorate(AirflowBashTask, python_callable, kwargs)
 
+    def branch(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        """``@task.branch``: returns the task id(s) or group id(s) to follow, or None."""
+        return self._decorate(AirflowTask, python_callable, {**kwargs, "flow": TaskFlow.BRANCH})
+
+    def short_circuit(
+        self,
+        python_callable: Callable[..., Any] | None = None,
+        *,
+        ignore_downstream_trigger_rules: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """``@task.short_circuit``: a falsy return value skips what follows."""
+        flow = {
+            "flow": TaskFlow.SHORT_CIRCUIT,
+            "ignore_downstream_trigger_rules": ignore_downstream_trigger_rules,
+        }
+        return self._decorate(AirflowTask, python_callable, {**kwargs, **flow})
+
     def __getattr__(self, name: str) -> NoReturn:
         if name.startswith("_"):
             raise AttributeError(name)
@@ -155,10 +178,11 @@ def _make(
     cls: type[Task[Any, Any]], function: object, kwargs: Mapping[str, Any], label: str
 ) -> Task[Any, Any]:
     name = getattr(function, "__qualname__", repr(function))
-    rest = dict(kwargs)
+    flow, rest = split_flow_options(dict(kwargs))
     multiple = rest.pop("multiple_outputs", None) if cls is AirflowTask else None
-    options = task_options(f"{label} {name!r}", rest, extras=cls is AirflowTask)
-    extras = options.pop(EXTRAS, {})
+    translated = task_options(f"{label} {name!r}", rest, extras=cls is AirflowTask)
+    extras = translated.pop(EXTRAS, {})
+    options = {**translated, **flow}
     made: Task[Any, Any] = make_task(cls, function, options)
     if isinstance(made, AirflowTask) and multiple is not None:
         made.multiple_outputs = bool(multiple)
@@ -168,3 +192,15 @@ def _make(
 
 
 task = AirflowTaskDecorator()
+
+
+def _setup_or_teardown(function: Any, flags: Mapping[str, Any]) -> Task[Any, Any]:
+    """``@setup`` / ``@teardown`` on a function, or on a ``@task`` already made."""
+    if isinstance(function, Task):
+        return function.override(**flags)
+    made: Task[Any, Any] = _make(AirflowTask, function, flags, "@task")
+    return made
+
+
+setup = setup_decorator(_setup_or_teardown)
+teardown = teardown_decorator(_setup_or_teardown)

@@ -2,9 +2,9 @@
 
 from pinflow.compat.airflow._dag import dag
 from pinflow.compat.airflow._groups import task_group
-from pinflow.compat.airflow._task import task
+from pinflow.compat.airflow._task import setup, task, teardown
 from pinflow.compat.airflow._unsupported import unsupported
 
-__all__ = ["dag", "task", "task_group"]
+__all__ = ["dag", "setup", "task", "task_group", "teardown"]
 
 __getattr__ = unsupported(__name__, {})

@@ -24,7 +24,7 @@ from sqlalchemy import Table, and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from pinflow.errors import NotFoundError
-from pinflow.lifecycle.mapping import element
+from pinflow.lifecycle.mapping import element, upstream_output
 from pinflow.lifecycle.states import RunState, TaskState
 from pinflow.services import common
 from pinflow.services.common import now
@@ -186,12 +186,15 @@ def _values_by_task(s: Session, run_pk: int, refs: Iterable[XComRef]) -> dict[tu
     params = {"run_pk": run_pk, "task_ids": task_ids}
     last_elements = dict(_LAST_ELEMENTS.execute(common.conn(s), params).fetchall())
     values: dict[tuple[str, str], Any] = {}
+    by_index: dict[tuple[str, str], dict[int, Any]] = {}
+    for (task_id, key, map_index), value in stored.items():
+        by_index.setdefault((task_id, key), {})[map_index] = value
     for task_id, key in wanted:
-        if task_id in last_elements:
-            size = last_elements[task_id] + 1
-            values[(task_id, key)] = [stored.get((task_id, key, i)) for i in range(size)]
+        found = by_index.get((task_id, key), {})
+        if task_id in last_elements:  # the reader planning uses too: they agree on elements
+            values[(task_id, key)] = upstream_output(found, last_elements[task_id] + 1, mapped=True)
         else:
-            values[(task_id, key)] = stored.get((task_id, key, -1))
+            values[(task_id, key)] = found.get(-1)
     return values
 
 

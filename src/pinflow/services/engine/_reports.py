@@ -35,6 +35,7 @@ from pinflow.lifecycle.try_rules import (
 from pinflow.runtime.contract import XCOM_DB_LIMIT
 from pinflow.services import common
 from pinflow.services.engine import _xcom_store as xcom_store
+from pinflow.services.engine._flow import decide_flow, skip_decided
 from pinflow.services.engine._scheduling import RunRow, advance_run
 from pinflow.services.engine._try_rows import TiRow, expect, guarded, guarded_stmt, lock
 from pinflow.services.engine._wakeups import run_queued
@@ -195,12 +196,18 @@ def finish_in(s: Session, report: TaskReport, stamp: datetime) -> TaskState:
                 f"{error} (interrupted {report.max_interruptions} times in a row before: "
                 "counted as a failure)"
             )
+    value = None if xcom is NO_XCOM else xcom
+    flow = decide_flow(s, run, ti, value) if decision.state == TaskState.SUCCESS else None
+    if flow is not None and flow.error is not None:  # fails the try, as Airflow raises
+        failure = _after_failure(s, run, ti, try_number, stamp)
+        decision, error, payload = failure, flow.error, None
     assert can_report(TaskState.RUNNING, decision.state)
     # the first write
     _end_try(s, ti, running, decision, error=error, stamp=stamp, interrupted=forgiven)
     if payload is not None:
         _store_xcom(s, ti, payload, stamp)
-    advance_run(s, run, now=stamp, changed=[ti.task_id])
+    decided = skip_decided(s, run, flow, stamp) if flow is not None and flow.skip else []
+    advance_run(s, run, now=stamp, changed=[ti.task_id, *decided])
     return decision.state
 
 

@@ -6,7 +6,7 @@ from pinflow.compat.airflow._edges import Label, chain, cross_downstream
 from pinflow.compat.airflow._groups import TaskGroup, task_group
 from pinflow.compat.airflow._operators import BaseOperator
 from pinflow.compat.airflow._resources import BaseHook, Connection, Variable
-from pinflow.compat.airflow._task import task
+from pinflow.compat.airflow._task import setup, task, teardown
 from pinflow.compat.airflow._unsupported import unsupported
 from pinflow.sdk.graph import XComArg
 from pinflow.sdk.params import Param
@@ -28,8 +28,10 @@ __all__ = [
     "cross_downstream",
     "dag",
     "get_current_context",
+    "setup",
     "task",
     "task_group",
+    "teardown",
 ]
 
 __getattr__ = unsupported(__name__, {})

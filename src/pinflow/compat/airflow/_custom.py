@@ -1,0 +1,95 @@
+"""``BaseOperator`` subclasses with ``execute(self, context)``: Airflow's custom operators.
+
+The compiler sees the operator created in the DAG body; the task is a Python task whose
+callable is the class's ``pinflow_execute`` (``module:Class.pinflow_execute``, so it is in
+the bundle with the DAG file), with the keyword arguments the operator was created with in
+``args`` (arguments that are other tasks' outputs go to ``inputs``, so they arrive
+resolved). The task process creates the operator again from
+them (nothing is added to a DAG then) and calls ``execute`` with the context values Pinflow
+has; the return value is the task's XCom, as in Airflow. Templated fields are not rendered
+(Jinja is not supported yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from pinflow.compat.airflow._options import UnsupportedArgument
+from pinflow.sdk.arguments import to_json_value
+from pinflow.sdk.graph import DagBuilder, XComArg
+from pinflow.spec.models import XComRef
+
+KWARGS = "__airflow_operator_kwargs__"
+_INPUT = "__airflow_input__"  # prefix of an argument that is an upstream's output
+
+_replaying: ContextVar[bool] = ContextVar("pinflow_airflow_replaying", default=False)
+_mapped: ContextVar[frozenset[str]] = ContextVar("pinflow_airflow_mapped", default=frozenset())
+
+
+@contextmanager
+def mapping_over(names: Mapping[str, Any]) -> Iterator[None]:
+    """While a ``.partial().expand()`` creates its operator: the arguments mapped over."""
+    token = _mapped.set(frozenset(names))
+    try:
+        yield
+    finally:
+        _mapped.reset(token)
+
+
+def replaying() -> bool:
+    """Whether an operator is being created again in a task process (add nothing to a DAG)."""
+    return _replaying.get()
+
+
+@contextmanager
+def _replay() -> Iterator[None]:
+    token = _replaying.set(True)
+    try:
+        yield
+    finally:
+        _replaying.reset(token)
+
+
+def custom_fields(
+    owner: str, cls: type, kwargs: Mapping[str, Any], builder: DagBuilder
+) -> dict[str, Any]:
+    """The spec fields of a custom operator created with ``kwargs``."""
+    qualname = cls.__qualname__
+    if "<locals>" in qualname:
+        raise UnsupportedArgument(
+            f"{owner}: the operator class {qualname!r} is defined inside a function; define "
+            "it at module level (in the DAG file or a module of the bundle) so that workers "
+            "can import it"
+        )
+    literals: dict[str, Any] = {}
+    inputs: dict[str, XComRef] = {}
+    expand: dict[str, XComRef] = {}
+    mapped = _mapped.get()
+    for name, value in kwargs.items():
+        if name == "dag":
+            continue
+        if isinstance(value, XComArg):
+            (expand if name in mapped else inputs)[_INPUT + name] = builder.ref(value)
+        else:
+            literals[name] = to_json_value(owner, name, value)
+    return {
+        "kind": "python",
+        "callable": f"{cls.__module__}:{qualname}.pinflow_execute",
+        "args": {KWARGS: literals},
+        "inputs": inputs,
+        "expand": expand,
+    }
+
+
+def run_operator(
+    cls: Callable[..., Any], context: Mapping[str, Any], arguments: Mapping[str, Any]
+) -> Any:
+    """Create the operator again from the task's ``arguments`` and ``execute`` it."""
+    kwargs: dict[str, Any] = dict(arguments.get(KWARGS) or {})
+    kwargs.update({k.removeprefix(_INPUT): v for k, v in arguments.items() if k != KWARGS})
+    with _replay():
+        operator = cls(**kwargs)
+    return operator.execute({**context, "params": context.get("params") or {}})
