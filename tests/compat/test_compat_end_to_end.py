@@ -14,29 +14,15 @@ from tests.compat.dag_files import (
     TUTORIAL,
 )
 from tests.scheduler.helpers import (
-    make_settings,
     push_dag,
     run,
-    running_scheduler,
     task_instances,
     tries_of,
 )
 
 from pinflow.scheduler.loop import Scheduler
 from pinflow.services.xcom_values import value_of as get_xcom
-from pinflow.settings import Settings
 from pinflow.store.db import Database
-
-
-@pytest.fixture
-def settings(db: Database, tmp_path: Path) -> Settings:
-    return make_settings(db, tmp_path / "home")
-
-
-@pytest.fixture
-def scheduler(db: Database, settings: Settings) -> object:
-    with running_scheduler(db, settings) as running:
-        yield running
 
 
 def states(db: Database, dag_id: str) -> dict[str, str]:

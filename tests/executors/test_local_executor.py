@@ -56,6 +56,7 @@ def not_json():
 
 @task
 def suicide():
+    Path(os.environ["PINFLOW_STAGING_DIR"], "cwd").write_text(os.getcwd())
     os.kill(os.getpid(), 9)
 
 
@@ -229,12 +230,16 @@ def test_execution_timeout_kills_the_whole_process_group(
     assert_gone(int(pid_file.read_text()))
 
 
-def test_a_task_process_killed_with_sigkill_is_reported_failed(
+def test_a_task_process_killed_with_sigkill_is_reported_failed_and_its_folder_swept(
     executor: LocalExecutor, requests: Requests
 ) -> None:
-    result = run_one(executor, requests.make("suicide"))
+    request = requests.make("suicide")
+    result = run_one(executor, request)
     assert not result.success
     assert result.error == "the task process killed by signal SIGKILL"
+    workdir = Path(Path(request.staging_dir, "cwd").read_text())
+    assert workdir.name.startswith(f"pinflow-try-{result.pid}-")
+    assert not workdir.exists()  # it removed nothing itself: the zygote swept it
 
 
 def test_kill_ends_a_running_try_with_the_reason(

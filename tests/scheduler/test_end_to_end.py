@@ -9,11 +9,9 @@ from pathlib import Path
 import pytest
 from tests.scheduler.helpers import (
     DRAIN_TIMEOUT,
-    make_settings,
     push_dag,
     run,
     run_state,
-    running_scheduler,
     task_instances,
     tries_of,
 )
@@ -24,18 +22,6 @@ from pinflow.services.commands._clear import clear_task_instances
 from pinflow.services.xcom_values import value_of as get_xcom
 from pinflow.settings import Settings
 from pinflow.store.db import Database
-
-
-@pytest.fixture
-def settings(db: Database, tmp_path: Path) -> Settings:
-    return make_settings(db, tmp_path / "home")
-
-
-@pytest.fixture
-def scheduler(db: Database, settings: Settings) -> object:
-    with running_scheduler(db, settings) as running:
-        yield running
-
 
 ETL = """
     import json

@@ -18,7 +18,6 @@ from tests.scheduler.helpers import (
     make_settings,
     push_dag,
     run_state,
-    running_scheduler,
     task_instances,
     tries_of,
 )
@@ -93,12 +92,6 @@ MAPPED = """
 @pytest.fixture
 def settings(db: Database, tmp_path: Path) -> Settings:
     return make_settings(db, tmp_path / "home", xcom_db_limit=1024, xcom_max_size=2_000_000)
-
-
-@pytest.fixture
-def scheduler(db: Database, settings: Settings) -> Any:
-    with running_scheduler(db, settings) as running:
-        yield running
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ from pinflow.runtime.operators import CommandFailed, run_bash, run_http
 from pinflow.runtime.private import open_private, private_dirs
 from pinflow.runtime.process import encode_frame, read_frame, set_parent_death_signal, write_all
 from pinflow.runtime.runners import run_with_runner, task_context
+from pinflow.runtime.workdirs import make_workdir
 from pinflow.runtime.xcoms import encode_json, load_stored_inputs, output_fields
 from pinflow.sdk.arguments import CONTEXT_PARAMETERS
 from pinflow.sdk.bundle import extract_bundle
@@ -267,7 +268,6 @@ def run_task(req: TaskRequest, cache_dir: Path) -> TaskResult:
     return TaskResult(**base, duration=time.monotonic() - started)
 
 
-WORKDIR_PREFIX = "pinflow-try-"
 _TASK_USER: pwd.struct_passwd | None = None
 
 
@@ -303,7 +303,7 @@ def _enter_private_workdir() -> Path:
     ``$PINFLOW_HOME``), made its working directory and ``TMPDIR``: a task's scratch files
     are nobody else's, and a relative path no longer lands in the run's staging dir (that is
     ``PINFLOW_STAGING_DIR``)."""
-    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+    workdir = make_workdir()
     for name in ("TMPDIR", "TMP", "TEMP"):
         os.environ[name] = str(workdir)
     tempfile.tempdir = str(workdir)

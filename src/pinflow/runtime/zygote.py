@@ -48,6 +48,7 @@ from pinflow.runtime.process import (
     write_all,
 )
 from pinflow.runtime.task_process import prefault, run_tasks_as, spare_main
+from pinflow.runtime.workdirs import sweep_workdirs
 
 STOPPED = "scheduler stopped"
 # Signals that end a task process from outside without it having failed on its own.
@@ -103,6 +104,7 @@ class Zygote:
         signal.signal(signal.SIGTERM, lambda *_: self._stop(0.0))
         self.selector.register(self.requests_fd, selectors.EVENT_READ, "requests")
         self.selector.register(self.wake_r, selectors.EVENT_READ, "wake")
+        sweep_workdirs()  # those of tries killed with an earlier zygote
         self._refill_spares()
         self._emit({"ev": "ready", "pid": self.pid})
         while not (self.stopping and not self.children):
@@ -266,6 +268,7 @@ class Zygote:
         # The child is a zombie until reaped, so its process group id cannot have been reused:
         # this reaches any process the task left behind (``cmd &``), and only those.
         kill_group(child.pid)
+        sweep_workdirs(child.pid)  # left behind if it was killed (SIGKILL runs no cleanup)
         self._absorb_output(child, read_available(child.fd)[0])
         if child.fd in self.selector.get_map():
             self.selector.unregister(child.fd)
