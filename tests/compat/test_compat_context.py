@@ -8,15 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from tests.api.helpers import bearer, client_for, make_app, make_user
 from tests.compat.context_dag_files import CALLBACKS, CONTEXT_AND_XCOM
 from tests.scheduler.helpers import (
     DRAIN_TIMEOUT,
-    make_settings,
     push_dag,
     run_state,
-    running_scheduler,
     task_instances,
     tries_of,
 )
@@ -30,17 +27,6 @@ from pinflow.settings import Settings
 from pinflow.store.db import Database
 
 LOGICAL = datetime(2024, 3, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def settings(db: Database, tmp_path: Path) -> Settings:
-    return make_settings(db, tmp_path / "home")
-
-
-@pytest.fixture
-def scheduler(db: Database, settings: Settings) -> object:
-    with running_scheduler(db, settings) as running:
-        yield running
 
 
 def _resources(db: Database, settings: Settings) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from tests.compat.flow_dag_files import (
     CUSTOM_OPERATOR,
@@ -20,11 +19,9 @@ from tests.compat.flow_dag_files import (
     SETUP_TEARDOWN_FAILURES,
 )
 from tests.scheduler.helpers import (
-    make_settings,
     push_dag,
     run,
     run_state,
-    running_scheduler,
     task_instances,
     tries_of,
 )
@@ -34,20 +31,8 @@ from pinflow.sdk.compiler import compile_path
 from pinflow.services.commands._clear import clear_task_instances
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.xcom_values import value_of as get_xcom
-from pinflow.settings import Settings
 from pinflow.store.db import Database
 from pinflow.store.tables import DagRun, TaskInstance
-
-
-@pytest.fixture
-def settings(db: Database, tmp_path: Path) -> Settings:
-    return make_settings(db, tmp_path / "home")
-
-
-@pytest.fixture
-def scheduler(db: Database, settings: Settings) -> object:
-    with running_scheduler(db, settings) as running:
-        yield running
 
 
 def states(db: Database, dag_id: str) -> dict[str, str]:
