@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,35 @@ def test_a_secret_split_across_writes_is_masked(masker: SecretsMasker) -> None:
     assert inner.getvalue() == f"pw={MASK}\n"
     out.flush()
     assert inner.getvalue() == f"pw={MASK}\ntail {MASK}"
+
+
+def test_a_multi_line_secret_printed_whole_is_masked_line_by_line(masker: SecretsMasker) -> None:
+    inner = io.StringIO()
+    out = RedactingWriter(inner, masker)
+    key = "-----BEGIN KEY-----\nMIIEvQIBADANBg\n-----END KEY-----"
+    masker.add(key)
+    print(key, file=out)
+    assert inner.getvalue() == f"{MASK}\n{MASK}\n{MASK}\n"
+
+
+def test_threads_printing_at_once_keep_their_lines_whole(masker: SecretsMasker) -> None:
+    inner = io.StringIO()
+    out = RedactingWriter(inner, masker)
+
+    def chatter(n: int) -> None:
+        for i in range(200):
+            print("thread", n, "line", i, "pw", SECRET, file=out)
+
+    threads = [threading.Thread(target=chatter, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.flush()
+    lines = inner.getvalue().splitlines()
+    assert len(lines) == 800
+    assert SECRET not in inner.getvalue()
+    assert inner.getvalue().count(MASK) == 800
 
 
 def test_without_secrets_text_passes_straight_through() -> None:

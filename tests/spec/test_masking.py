@@ -59,6 +59,13 @@ def test_quoted_forms_are_registered_too(masker: SecretsMasker) -> None:
     assert quoted_forms("ab") == set()  # a short value has no form worth masking
 
 
+def test_each_line_of_a_multi_line_secret_is_masked(masker: SecretsMasker) -> None:
+    key = "-----BEGIN KEY-----\nMIIEvQIBADANBg\nkqhkiG9w0BAQEF\n-----END KEY-----"
+    masker.add(key)
+    assert masker.redact_text(f"key={key}!") == "key=***!"
+    assert masker.redact_text("line kqhkiG9w0BAQEF alone") == "line *** alone"
+
+
 def test_a_longer_secret_containing_a_shorter_one_is_masked_whole(
     masker: SecretsMasker,
 ) -> None:

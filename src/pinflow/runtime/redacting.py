@@ -18,6 +18,7 @@ import io
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import BinaryIO, TextIO, cast
 
@@ -33,7 +34,7 @@ class RedactingWriter(io.TextIOBase):
 
     While nothing is registered, text passes straight through. Otherwise a partial line is
     held until its end (or a flush), so that a secret written in pieces (``print(a, b)``
-    writes each argument separately) is still seen whole.
+    writes each argument separately) is still seen whole. Safe for a task's threads.
     """
 
     def __init__(self, inner: TextIO, masker: SecretsMasker = MASKER) -> None:
@@ -41,27 +42,33 @@ class RedactingWriter(io.TextIOBase):
         self.inner = inner
         self.masker = masker
         self._pending = ""
+        self._lock = threading.RLock()  # a signal handler may print mid-write
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
-        if not self.masker and not self._pending:
-            return self.inner.write(text)
+        with self._lock:
+            if not self.masker and not self._pending:
+                return self.inner.write(text)
+            self._write(text)
+        return len(text)
+
+    def _write(self, text: str) -> None:
         pending = self._pending + text
         end = max(pending.rfind("\n"), pending.rfind("\r"))
         if end < 0 and len(pending) <= _MAX_PENDING:
             self._pending = pending
-            return len(text)
+            return
         done, self._pending = (pending, "") if end < 0 else (pending[: end + 1], pending[end + 1 :])
         self.inner.write(self.masker.redact_text(done))
-        return len(text)
 
     def flush(self) -> None:
-        if self._pending:
-            pending, self._pending = self._pending, ""
-            self.inner.write(self.masker.redact_text(pending))
-        self.inner.flush()
+        with self._lock:
+            if self._pending:
+                pending, self._pending = self._pending, ""
+                self.inner.write(self.masker.redact_text(pending))
+            self.inner.flush()
 
     def fileno(self) -> int:
         return self.inner.fileno()

@@ -87,8 +87,14 @@ class SecretsMasker:
                 self.add(value)
 
     def _add_text(self, secret: str) -> None:
-        new = quoted_forms(secret) - self._secrets
-        if len(secret) < MIN_LENGTH or not new:
+        if len(secret) < MIN_LENGTH:
+            return
+        new = quoted_forms(secret)
+        # A log is redacted line by line: each line of a multi-line secret (a private key)
+        # is a secret of its own.
+        new.update(*(quoted_forms(line) for line in secret.splitlines() if line.strip()))
+        new -= self._secrets
+        if not new:
             return
         self._secrets |= new
         # Longest first: a secret that contains another is replaced whole.
