@@ -609,6 +609,15 @@ def test_a_running_try_keeps_its_rendered_fields_and_a_stale_one_is_409(worker: 
         )
     assert rendered == {"bash_command": "echo 2024-03-01"}
 
+    # Whatever the task masked, the store hides the values of sensitive names (ADR 0034).
+    secret = {"bash_command": "psql", "env": {"PGPASSWORD": "pw-12345", "HOST": "db"}}
+    assert worker.call(token, "PUT", path, secret).status_code == 201
+    with db.read() as s:
+        rendered = s.scalar(
+            select(TaskInstanceTry.rendered_fields).where(TaskInstanceTry.ti_id == extract.ti_id)
+        )
+    assert rendered == {"bash_command": "psql", "env": {"PGPASSWORD": "***", "HOST": "db"}}
+
     not_an_object = worker.call(token, "PUT", path, ["echo"])
     assert not_an_object.status_code == 422, not_an_object.text
     other = worker.call(token, "PUT", f"/task-instances/{extract.ti_id + 1}/rtif", {})

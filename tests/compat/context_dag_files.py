@@ -137,3 +137,45 @@ def callbacks():
 
 callbacks()
 """
+
+# The secrets masker: a connection's password and a sensitive variable templated into a bash
+# command and its env, printed, logged and raised by Python tasks.
+SECRETS = """
+import logging
+from datetime import datetime
+
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, BaseHook, Variable
+
+
+def leak():
+    conn = BaseHook.get_connection("vault")
+    print("the password is", conn.password)
+    print("the uri is", conn.get_uri())
+    print("the api key is", conn.extra_dejson["api_key"], "in", conn.extra_dejson)
+    logging.getLogger("leak").warning("the token is %s", Variable.get("api_token"))
+    return "leaked nothing"
+
+
+def doomed():
+    raise ValueError(f"cannot log in with {BaseHook.get_connection('vault').password!r}")
+
+
+def takes(pw):
+    print("given", pw)
+
+
+with DAG("masked_secrets", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    BashOperator(
+        task_id="templated",
+        bash_command="echo pw={{ conn.vault.password }} token={{ var.value.api_token }}; "
+        "echo env=$PGPASSWORD >&2; echo done",
+        env={"PGPASSWORD": "{{ conn.vault.password }}", "WHO": "{{ var.value.bucket }}"},
+    )
+    PythonOperator(task_id="leak", python_callable=leak)
+    PythonOperator(task_id="doomed", python_callable=doomed)
+    PythonOperator(
+        task_id="kwargs", python_callable=takes, op_kwargs={"pw": "{{ conn.vault.password }}"}
+    )
+"""

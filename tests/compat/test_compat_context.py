@@ -4,12 +4,14 @@ callbacks: DAG files pushed unmodified and run by the real scheduler and local e
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from tests.api.helpers import bearer, client_for, make_app, make_user
-from tests.compat.context_dag_files import CALLBACKS, CONTEXT_AND_XCOM
+from tests.compat.context_dag_files import CALLBACKS, CONTEXT_AND_XCOM, SECRETS
 from tests.scheduler.helpers import (
     DRAIN_TIMEOUT,
     push_dag,
@@ -156,3 +158,71 @@ def test_task_callbacks_fire_in_the_task_process_with_the_context(
     skipper = log("skipper", 1)
     assert "CALLBACK execute skipper try 1 None" in skipper
     assert "CALLBACK skipped skipper try 1 None" in skipper
+
+
+PASSWORD = "pg-s3cret/pw"
+TOKEN = "tok-abc123"
+API_KEY = "key-in-extra"
+
+
+def test_secrets_are_masked_in_rendered_fields_logs_and_errors(
+    db: Database, settings: Settings, scheduler: Scheduler, tmp_path: Path
+) -> None:
+    """Airflow's secrets masker: what a task read of a connection's password, its extra's
+    sensitive fields and a sensitive variable is ``***`` in what is kept and shown."""
+    _resources(db, settings)
+    cipher = Cipher(resources.load_or_create_key(settings.home))
+    admin = Principal("admin", is_superuser=True)
+    resources.set_variable(db, cipher, admin, "api_token", {"value": TOKEN}, create=True)
+    vault = {"conn_type": "postgres", "host": "db.internal", "login": "etl"}
+    vault.update(password=PASSWORD, extra=json.dumps({"api_key": API_KEY, "region": "eu"}))
+    resources.set_connection(db, cipher, admin, "vault", vault, create=True)
+    push_dag(db, tmp_path / "dags", "masked_secrets", SECRETS)
+    assert _run(db, scheduler, "masked_secrets") == "failed"  # ``doomed`` fails, on purpose
+    tis = task_instances(db, "masked_secrets", "r1")
+    assert {k: ti.state for k, ti in tis.items()} == {
+        "templated": "success",
+        "leak": "success",
+        "doomed": "failed",
+        "kwargs": "success",
+    }, _logs(db, tis)
+    logs = {task_id: _try_log(db, ti) for task_id, ti in tis.items()}
+    for task_id, text in logs.items():
+        for secret in (PASSWORD, TOKEN, API_KEY, quote(PASSWORD, safe="")):
+            assert secret not in text, f"{secret} in the log of {task_id}:\n{text}"
+    assert "pw=*** token=***" in logs["templated"]
+    assert "env=***" in logs["templated"]  # the command's stderr, piped through the masker
+    assert "the password is ***" in logs["leak"]
+    assert "the uri is postgres://etl:***@db.internal" in logs["leak"]
+    assert "the api key is *** in {'api_key': '***', 'region': 'eu'}" in logs["leak"]
+    assert "the token is ***" in logs["leak"]
+    assert "ValueError: cannot log in with '***'" in logs["doomed"]  # the traceback
+    assert "given ***" in logs["kwargs"]
+    (doomed,) = tries_of(db, tis["doomed"].id)
+    assert doomed.error == "ValueError: cannot log in with '***'"
+    _the_api_shows_masked_rendered_fields(db, tmp_path / "api")
+
+
+def _try_log(db: Database, ti: Any) -> str:
+    (found,) = tries_of(db, ti.id)
+    assert found.log_path is not None
+    return Path(found.log_path).read_text()
+
+
+def _the_api_shows_masked_rendered_fields(db: Database, home: Path) -> None:
+    app = make_app(db, home)
+    make_user(db, "admin", superuser=True)
+    base = "/api/v2/dags/masked_secrets/dagRuns/r1/taskInstances"
+    with client_for(app) as client:
+        shown = {}
+        for task_id in ("templated", "kwargs"):
+            response = client.get(f"{base}/{task_id}", headers=bearer(app, "admin"))
+            assert response.status_code == 200, response.text
+            assert PASSWORD not in response.text
+            assert TOKEN not in response.text
+            shown[task_id] = response.json()["rendered_fields"]
+    assert shown["templated"] == {
+        "bash_command": "echo pw=*** token=***; echo env=$PGPASSWORD >&2; echo done",
+        "env": {"PGPASSWORD": "***", "WHO": "s3://b"},
+    }
+    assert shown["kwargs"] == {"op_kwargs": {"pw": "***"}}

@@ -1,7 +1,7 @@
 """An Airflow task with templates and a Variable on a remote worker (the Celery worker's
 runner, driven in-process against the real API): the variable and the upstream XCom are read,
 and the rendered fields sent, over the try's channel and the execution API, with a token the
-task never sees."""
+task never sees; a sensitive variable is masked in what is kept and in the shipped log."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pinflow.services.commands import resources
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.engine._claims import claim_scheduled
 from pinflow.services.engine._sweep import schedule_pass
+from pinflow.services.reads import task_queries
 from pinflow.services.xcom_values import value_of
 from pinflow.store.db import Database
 from pinflow.store.tables import TaskInstanceTry
@@ -32,8 +33,9 @@ with DAG("remote_templated", schedule=None, params={"who": "worker"}):
     first = BashOperator(task_id="first", bash_command="echo 7")
     second = BashOperator(
         task_id="second",
-        bash_command="echo {{ ti.xcom_pull('first') }}-{{ params.who }}-$WHERE",
-        env={"WHERE": "{{ var.value.bucket }}"},
+        bash_command="echo token=$TOKEN >&2; "
+        "echo {{ ti.xcom_pull('first') }}-{{ params.who }}-$WHERE",
+        env={"WHERE": "{{ var.value.bucket }}", "TOKEN": "{{ var.value.api_token }}"},
     )
     first >> second
 """
@@ -54,6 +56,7 @@ def test_a_templated_bash_task_renders_over_the_execution_api(api: Api, db: Data
     cipher = resources.Cipher(resources.load_or_create_key(api.home / "api"))
     root = Principal("t", is_superuser=True)
     resources.set_variable(db, cipher, root, "bucket", {"value": "s3://b"}, create=True)
+    resources.set_variable(db, cipher, root, "api_token", {"value": "tok-abc123"}, create=True)
     first = queue_try(db, "remote_templated")
     assert api.run(api.message(first)).endswith(": success")
     schedule_pass(db)
@@ -65,4 +68,11 @@ def test_a_templated_bash_task_renders_over_the_execution_api(api: Api, db: Data
         rendered = s.scalar(
             select(TaskInstanceTry.rendered_fields).where(TaskInstanceTry.ti_id == second.ti_id)
         )
-    assert rendered == {"bash_command": "echo 7-worker-$WHERE", "env": {"WHERE": "s3://b"}}
+    assert rendered == {
+        "bash_command": "echo token=$TOKEN >&2; echo 7-worker-$WHERE",
+        "env": {"WHERE": "s3://b", "TOKEN": "***"},  # a sensitive variable is masked
+    }
+    sent = task_queries.sent_log(db, second.ti_id, 1, limit=1 << 20)  # as the API serves it
+    assert sent is not None
+    assert "token=***" in sent.text
+    assert "tok-abc123" not in sent.text

@@ -9,6 +9,10 @@ token (``pinflow.worker.runner``), the local executor's asks the services for th
 own DAG (``pinflow.executors.local_channel``). Task code never holds a credential. As in
 Airflow 3, where the task runner asks its supervisor and the supervisor asks the API.
 
+Defence in depth for secrets: the channel remembers the secrets it served this try (a
+connection's password and sensitive extra fields, a sensitive variable's value) and redacts
+them from the rendered fields the try reports, whatever the task process did or did not mask.
+
 The sockets live in a folder of the supervising process's own (``mkdtemp``: 0700, a short
 path whatever its home), one per try, removed when the try ends.
 """
@@ -26,6 +30,8 @@ import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
+
+from pinflow.spec.masking import SecretsMasker
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,7 @@ class TaskChannel:
         self._listener.listen(16)
         self._listener.setblocking(False)
         self._pending: dict[int, tuple[socket.socket, bytearray]] = {}
+        self.masker = SecretsMasker()  # the secrets served to this try
 
     def fds(self) -> list[int]:
         return [self._listener.fileno(), *self._pending]
@@ -133,9 +140,15 @@ class TaskChannel:
     def _value(self, request: dict[str, Any]) -> Any:
         op = request.get("op")
         if op == "variable":
-            return self.backend.variable(str(request["key"]))
+            key = str(request["key"])
+            value = self.backend.variable(key)
+            self.masker.add(value, key)
+            return value
         if op == "connection":
-            return self.backend.connection(str(request["conn_id"]))
+            fields = self.backend.connection(str(request["conn_id"]))
+            if isinstance(fields, dict):
+                self.masker.add_connection(fields)
+            return fields
         if op == "xcom_push":
             self.backend.push_xcom(str(request["key"]), request.get("value"))
             return None
@@ -143,7 +156,7 @@ class TaskChannel:
             fields = request["fields"]
             if not isinstance(fields, dict):
                 raise TypeError("fields is a JSON object")
-            self.backend.rendered_fields(fields)
+            self.backend.rendered_fields(self.masker.redact(fields))
             return None
         if op == "xcom_pull":
             task_id, key = str(request["task_id"]), str(request.get("key", "return_value"))

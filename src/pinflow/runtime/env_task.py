@@ -93,6 +93,7 @@ def _become_env_python(
 def main(argv: list[str] | None = None) -> NoReturn:
     """The exec'd interpreter: the rest of ``child_main``'s work, in the environment."""
     from pinflow.runtime import task_process
+    from pinflow.runtime.redacting import redact_handlers, redacting
 
     parser = argparse.ArgumentParser(prog="pinflow.runtime.env_task")
     parser.add_argument("--request-fd", type=int, required=True)
@@ -106,6 +107,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
         signal.signal(signal.SIGTERM, task_process.on_sigterm)
         for stream in (sys.stdout, sys.stderr):
             stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        # fds 1 and 2 are the try's log already; the streams redact its secrets as in a fork.
+        sys.stdout, sys.stderr = redacting(sys.stdout), redacting(sys.stderr)
+        redact_handlers()
         with os.fdopen(args.request_fd, "rb") as source:
             req = TaskRequest.from_dict(json.loads(source.read()))
         write_all(args.result_fd, encode_frame({"ev": ENV_READY}))  # the clock starts now

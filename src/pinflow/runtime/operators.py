@@ -9,12 +9,14 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import IO, Any
 
 from pinflow.runtime.contract import SkipTask
 from pinflow.runtime.process import set_parent_death_signal
+from pinflow.spec.masking import MASKER
 
 # Airflow's BashOperator default ``skip_on_exit_code``: a command can say "skip me".
 BASH_SKIP_EXIT_CODE = 99
@@ -41,20 +43,24 @@ def _die_with_task() -> None:
 def run_bash(command: str, *, cwd: str) -> str | None:
     """Run ``bash -c command``; its last non-empty stdout line is the output (Airflow's XCom).
 
-    stdout is copied line by line to the log as it comes; stderr goes to the log directly.
+    stdout is copied line by line to the log as it comes (through ``sys.stdout``, which masks
+    the secrets the task read). stderr goes to the log directly, unless the task holds secrets
+    (``MASKER``): then it is piped and copied through ``sys.stderr`` as well, by a thread.
     Exit code 99 skips the task, any other non-zero code fails it.
     """
     sys.stdout.flush()
     sys.stderr.flush()
+    masked = bool(MASKER)
     with subprocess.Popen(  # noqa: S603 - running the DAG author's command is the point
         ["bash", "-c", command],  # noqa: S607 - bash from PATH, as Airflow's BashOperator
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=2,
+        stderr=subprocess.PIPE if masked else 2,
         cwd=cwd,
         preexec_fn=_die_with_task,  # noqa: PLW1509 - the task process is single-threaded here
     ) as process:
         assert process.stdout is not None
+        errors = _copying(process.stderr) if process.stderr is not None else None
         last: str | None = None
         for raw in process.stdout:
             line = raw.decode(errors="replace")
@@ -62,12 +68,27 @@ def run_bash(command: str, *, cwd: str) -> str | None:
             if line.strip():
                 last = line.rstrip("\r\n")
         code = process.wait()
+        if errors is not None:
+            errors.join()
     sys.stdout.flush()
+    sys.stderr.flush()
     if code == BASH_SKIP_EXIT_CODE:
         raise SkipTask(f"bash command exited with code {BASH_SKIP_EXIT_CODE}")
     if code != 0:
         raise CommandFailed(code)
     return last
+
+
+def _copying(stream: IO[bytes]) -> threading.Thread:
+    """A started thread copying ``stream``'s lines to ``sys.stderr`` until it ends."""
+
+    def copy() -> None:
+        for raw in stream:
+            sys.stderr.write(raw.decode(errors="replace"))
+
+    thread = threading.Thread(target=copy, name="bash-stderr", daemon=True)
+    thread.start()
+    return thread
 
 
 def _request(http: dict[str, Any]) -> urllib.request.Request:

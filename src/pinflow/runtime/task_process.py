@@ -3,8 +3,9 @@
 ``child_main`` is the whole life of one forked task process: it detaches into its own process
 group (so a timeout or a kill reaches every process the task started), asks the kernel to
 kill it if its parent dies (a task must never outlive its supervisor, or a restarted
-scheduler could start it a second time), sends stdout and stderr to the try's log file, runs
-the task and writes exactly one ``TaskResult`` to the result pipe.
+scheduler could start it a second time), sends stdout and stderr to the try's log file (the
+secrets the task reads masked: ``pinflow.runtime.redacting``), runs the task and writes
+exactly one ``TaskResult`` to the result pipe.
 
 Imports only the standard library, ``pinflow.runtime``, ``pinflow.sdk`` and
 ``pinflow.errors``: a worker knows nothing of the metadata database.
@@ -39,8 +40,9 @@ from typing import Any, NoReturn
 from pinflow.runtime.contract import SkipTask, TaskRequest, TaskResult
 from pinflow.runtime.env_task import exec_in_env
 from pinflow.runtime.operators import CommandFailed, run_bash, run_http
-from pinflow.runtime.private import open_private, private_dirs
+from pinflow.runtime.private import private_dirs
 from pinflow.runtime.process import encode_frame, read_frame, set_parent_death_signal, write_all
+from pinflow.runtime.redacting import redirect_output
 from pinflow.runtime.runners import run_with_runner, task_context
 from pinflow.runtime.workdirs import make_workdir
 from pinflow.runtime.xcoms import encode_json, load_stored_inputs, output_fields
@@ -49,6 +51,7 @@ from pinflow.sdk.bundle import extract_bundle
 from pinflow.sdk.context import RUNNER_ARG, running
 from pinflow.sdk.dag import deferred
 from pinflow.sdk.loader import resolve_callable
+from pinflow.spec.masking import redact
 
 _ERROR_CHARS = 2000
 # Task function parameters filled from the run's context when the call does not bind them
@@ -109,16 +112,6 @@ def ensure_bundle(
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def _redirect_output(log_path: str) -> None:
-    """Point fds 1 and 2 (and so subprocesses) and ``sys.stdout``/``sys.stderr`` at the log."""
-    fd = open_private(Path(log_path), os.O_WRONLY | os.O_APPEND)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    sys.stdout = io.TextIOWrapper(open(1, "wb", closefd=False), line_buffering=True)  # noqa: SIM115
-    sys.stderr = io.TextIOWrapper(open(2, "wb", closefd=False), line_buffering=True)  # noqa: SIM115
 
 
 def _environment(req: TaskRequest, bundle: Path) -> dict[str, str]:
@@ -219,7 +212,8 @@ def _execute(req: TaskRequest, bundle: Path) -> Any:
 
 
 def summarize(exc: BaseException) -> str:
-    text = str(exc)
+    """The error a failed try reports (kept and shown): its secrets masked."""
+    text = redact(str(exc))
     summary = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return summary if len(summary) <= _ERROR_CHARS else summary[: _ERROR_CHARS - 1] + "…"
 
@@ -344,7 +338,7 @@ def child_main(req: TaskRequest, cache_dir: Path, result_fd: int) -> NoReturn:
     """Run one try in this (detached) process; never returns, whatever the task does."""
     code = 0
     try:
-        _redirect_output(req.log_path)
+        redirect_output(req.log_path)
         if req.requirements:  # its own interpreter, in its version's environment (ADR 0032)
             user = _TASK_USER.pw_name if _TASK_USER is not None else None
             result = exec_in_env(req, cache_dir, result_fd, user)

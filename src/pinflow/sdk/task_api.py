@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pinflow.errors import NotFoundError, PinflowError
+from pinflow.spec.masking import MASKER
 
 TASK_API_ENV = "PINFLOW_TASK_API"
 _TIMEOUT = 120.0  # the supervisor retries the API for up to a minute before it answers
@@ -88,14 +89,20 @@ class Variable:
     @staticmethod
     def get(key: str, default: Any = _MISSING, *, deserialize_json: bool = False) -> Any:
         """The value of ``key``; ``default`` when there is no such variable (without a
-        default, ``KeyError`` as in Airflow)."""
+        default, ``KeyError`` as in Airflow). A value whose key looks sensitive is masked
+        in this process's output from now on (``pinflow.spec.masking``)."""
         try:
             value = call("variable", key=key)
         except NotFoundError:
             if default is _MISSING:
                 raise KeyError(f"Variable {key} does not exist") from None
             return default
-        return json.loads(value) if deserialize_json else value
+        MASKER.add(value, key)
+        if not deserialize_json:
+            return value
+        parsed = json.loads(value)
+        MASKER.add(parsed, key)
+        return parsed
 
 
 @dataclass(frozen=True)
@@ -121,8 +128,10 @@ class Connection:
 
     @classmethod
     def get(cls, conn_id: str) -> Connection:
-        """The connection ``conn_id`` (``NotFoundError`` when there is none)."""
+        """The connection ``conn_id`` (``NotFoundError`` when there is none). Its password
+        and the sensitive fields of its extra are masked in this process's output."""
         fields = call("connection", conn_id=conn_id)
+        MASKER.add_connection(fields)
         known = {name: fields.get(name) for name in cls.__dataclass_fields__}
         return cls(**known)
 

@@ -7,7 +7,7 @@ runs: ``{{ ds }}``, ``{{ macros.ds_add(ds, 7) }}``, ``{{ ti.xcom_pull('extract')
 ``SandboxedEnvironment`` (a template cannot reach Python internals) with Airflow's
 ``StrictUndefined`` (a misspelt name fails the try instead of rendering as nothing), or
 Jinja's native one for ``render_template_as_native_obj=True``. The rendered values are
-reported over the try's channel and kept with the try ("Rendered template").
+reported over the try's channel, secrets masked, and kept with the try ("Rendered template").
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate, native_conca
 from jinja2.sandbox import SandboxedEnvironment
 
 from pinflow.sdk import task_api
+from pinflow.spec.masking import redact
 
 log = logging.getLogger(__name__)
 _MARKERS = ("{{", "{%", "{#")
@@ -96,11 +97,13 @@ def shown(value: Any) -> Any:
 
 
 def report_rendered(fields: Mapping[str, Any]) -> None:
-    """Keep ``fields`` with the running try (its "Rendered template"), over its channel.
-    Without a channel (a task run outside an executor) there is nowhere to keep them."""
+    """Keep ``fields`` with the running try (its "Rendered template"), over its channel,
+    redacted: the secrets this process read are ``***``, as is a field or key whose name
+    looks sensitive (``pinflow.spec.masking``). Without a channel (a task run outside an
+    executor) there is nowhere to keep them."""
     if not fields:
         return
     try:
-        task_api.call("rendered_fields", fields=shown(dict(fields)))
+        task_api.call("rendered_fields", fields=redact(shown(dict(fields))))
     except task_api.TaskApiUnavailable as exc:
         log.warning("the rendered fields are not kept: %s", exc)

@@ -40,15 +40,11 @@ from pinflow.services.commands._resource_scope import (
 )
 from pinflow.services.reads._queries import Page, order_clauses, paged, pattern
 from pinflow.settings import home_secret
+from pinflow.spec.masking import MASK, is_sensitive, redact_keys
 from pinflow.store.db import Database
 from pinflow.store.tables import Connection, Variable
 
 KEY_FILE = "fernet_key"
-MASK = "***"
-# Airflow's default sensitive field names:
-SENSITIVE = frozenset({"access_token", "api_key", "apikey", "authorization", "passphrase"})
-SENSITIVE |= {"passwd", "password", "private_key", "secret", "token", "keyfile_dict"}
-SENSITIVE |= {"service_account"}
 
 
 class Cipher:
@@ -73,19 +69,6 @@ class Cipher:
 def load_or_create_key(home: Path) -> str:
     """The persisted key (``$home/fernet_key``, mode 0600), created on first use."""
     return home_secret(home, KEY_FILE, lambda: Fernet.generate_key().decode())
-
-
-def is_sensitive(key: str) -> bool:
-    lowered = key.lower()
-    return any(word in lowered for word in SENSITIVE)
-
-
-def _masked(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: MASK if is_sensitive(str(k)) else _masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    return value
 
 
 # --- variables ---------------------------------------------------------------------------------
@@ -209,7 +192,7 @@ _CONNECTION = ResourceKind.CONNECTION
 def _connection_view(cipher: Cipher, row: Connection, project: str | None) -> ConnectionView:
     extra = None
     if row.extra:
-        extra = json.dumps(_masked(json.loads(cipher.decrypt(row.extra))))
+        extra = json.dumps(redact_keys(json.loads(cipher.decrypt(row.extra))))
     plain = (row.conn_type, row.description, row.host, row.conn_schema, row.login, row.port)
     return ConnectionView(row.conn_id, project, *plain, extra, row.password is not None)
 

@@ -5,6 +5,11 @@ An Airflow task renders its templated fields (``bash_command``, ``env``, ``op_kw
 channel; they are kept with that try (``task_instance_try.rendered_fields``), so each try
 shows what it actually ran, and the API and UI read them from there. Fenced like a
 heartbeat: only the live try writes (docs/adr/0034).
+
+Secrets: the task process and its channel redact the secrets the try read before the fields
+arrive here; this store masks again what it can without them, the values of keys whose name
+looks sensitive (``env={"PGPASSWORD": ...}``). The values of the connections and variables
+the try's DAG could read are not known here without decrypting them all: not done.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pinflow.lifecycle.try_rules import position_while_running
 from pinflow.runtime.xcoms import encode_json
 from pinflow.services.engine._try_rows import expect, lock_ti
 from pinflow.services.engine._try_tokens import TryClaims
+from pinflow.spec.masking import redact_keys
 from pinflow.store.db import Database
 from pinflow.store.tables import TaskInstanceTry
 
@@ -55,5 +61,5 @@ def set_rendered_fields(db: Database, claims: TryClaims, fields: Mapping[str, An
                 TaskInstanceTry.ti_id == claims.ti_id,
                 TaskInstanceTry.try_number == claims.try_number,
             )
-            .values(rendered_fields=dict(fields))
+            .values(rendered_fields=redact_keys(dict(fields)))
         )
