@@ -243,6 +243,7 @@ CALLS: list[tuple[str, str, Any]] = [
     ("PUT", f"{V1}/task-instances/{{ti_id}}/heartbeat", None),
     ("PATCH", f"{V1}/task-instances/{{ti_id}}/state", {"state": "success"}),
     ("POST", f"{V1}/task-instances/{{ti_id}}/logs", {"content": "x"}),
+    ("PUT", f"{V1}/task-instances/{{ti_id}}/rtif", {"bash_command": "echo 1"}),
     ("GET", f"{V1}/snapshots/{{digest}}", None),
     ("GET", f"{V1}/xcoms/{{dag_id}}/{{run_id}}/{{task_id}}", None),
     ("POST", f"{V1}/xcoms/{{dag_id}}/{{run_id}}/{{task_id}}?key=rows", {"value": 1}),
