@@ -192,9 +192,10 @@ class Settings(BaseSettings):
     )
     dags_are_paused_at_creation: bool = Field(
         default=False,
-        description="a DAG that a push creates starts paused: its schedule does not fire until "
-        "it is unpaused; manual runs still start (Airflow's dags_are_paused_at_creation; a DAG "
-        "may override it with paused_at_creation= / is_paused_upon_creation=; ADR 0035)",
+        description="a DAG that a push creates starts paused: its schedule does not fire and a "
+        "manual trigger's run waits queued until it is unpaused (Airflow's "
+        "dags_are_paused_at_creation); a DAG may override it with paused_at_creation= / "
+        "is_paused_upon_creation=; ADR 0035",
     )
     # -- what one push may hold (docs/adr/0019-bundle-limits.md) ---------------------------
     max_bundle_bytes: int = Field(

@@ -38,7 +38,7 @@ def test_a_pushed_new_dag_starts_paused_and_a_new_version_keeps_the_flag(
     details = client.get("/api/v2/dags/etl/details", headers=headers).json()
     assert details["is_paused_upon_creation"] is None  # the instance decided, not the DAG
 
-    # A manual trigger still starts a run on a paused DAG, as in Airflow.
+    # A manual trigger is accepted on a paused DAG (its run waits until unpaused), as in Airflow.
     trigger = client.post("/api/v2/dags/etl/dagRuns", json={"logical_date": None}, headers=headers)
     assert trigger.status_code == 200, trigger.text
 

@@ -20,7 +20,7 @@ from pinflow.spec.canonical import snapshot_digest, spec_to_dict
 from pinflow.spec.models import DagSpec
 from pinflow.store.db import Database
 from pinflow.store.tables import Dag, DagRun
-from pinflow.testing import make_spec
+from pinflow.testing import make_spec, run_until_idle, scripted
 
 NOW = datetime(2026, 1, 10, 5, 30, tzinfo=UTC)
 NIGHTLY = {"schedule": "@daily", "start_date": "2026-01-07T00:00:00", "catchup": True}
@@ -67,20 +67,29 @@ def test_the_dags_own_flag_wins_over_the_instance_default(db: Database) -> None:
     assert is_paused(db, "careful") is True
 
 
-def test_a_paused_at_creation_cron_dag_gets_no_scheduled_run_but_may_be_triggered(
+def test_a_paused_at_creation_cron_dag_gets_no_scheduled_run_and_a_trigger_waits(
     db: Database,
 ) -> None:
     spec = make_spec("nightly", {"a": []}, trigger=NIGHTLY)
     register_snapshot(db, spec, actor="ci", paused_at_creation=True)
     assert create_due_runs(db, now=NOW) == 0
-    run = trigger_run(db, dag_id="nightly", run_id="manual__1", actor="alice")
-    assert run.run_id == "manual__1"
+    # A manual trigger is accepted; as in Airflow, its run waits queued until the DAG is
+    # unpaused (the scheduler starts no run of a paused DAG).
+    trigger_run(db, dag_id="nightly", run_id="manual__1", actor="alice")
+    run_until_idle(db, scripted({}))
+    assert run_states(db) == {"manual__1": "queued"}
     set_paused(db, "nightly", False, actor="alice")
     assert create_due_runs(db, now=NOW) == 3
+    run_until_idle(db, scripted({}))
+    states = run_states(db)
+    assert len(states) == 4
+    assert set(states.values()) == {"success"}
+
+
+def run_states(db: Database) -> dict[str, str]:
     with db.read() as s:
-        run_ids = sorted(s.scalars(select(DagRun.run_id).where(DagRun.dag_id == "nightly")))
-    assert len(run_ids) == 4
-    assert "manual__1" in run_ids
+        rows = s.execute(select(DagRun.run_id, DagRun.state).where(DagRun.dag_id == "nightly"))
+        return {run_id: state for run_id, state in rows}
 
 
 def test_the_flag_leaves_the_digest_of_dags_that_do_not_use_it() -> None:
