@@ -190,6 +190,13 @@ class Settings(BaseSettings):
         description="comma-separated addresses or networks (10.0.0.0/8, ::1) whose scrapes of "
         "/metrics need no token; everyone else sends one (Authorization: Bearer)",
     )
+    dags_are_paused_at_creation: bool = Field(
+        default=False,
+        description="a DAG that a push creates starts paused: its schedule does not fire and a "
+        "manual trigger's run waits queued until it is unpaused (Airflow's "
+        "dags_are_paused_at_creation); a DAG may override it with paused_at_creation= / "
+        "is_paused_upon_creation=; ADR 0035",
+    )
     # -- what one push may hold (docs/adr/0019-bundle-limits.md) ---------------------------
     max_bundle_bytes: int = Field(
         default=bundle_rules.DEFAULT_MAX_BUNDLE_BYTES,

@@ -20,7 +20,15 @@ from sqlalchemy import text
 from tests.api.helpers import ACTORS, ADMIN, ANON, EDITOR, OUTSIDER, VIEWER, World, build_world
 from tests.api.matrix import MANAGE, READ, RUN, WRITE, on_alpha, signed_in, superuser
 
-from pinflow.api.routes import v2_charts, v2_dags, v2_misc, v2_resources, v2_runs, v2_tasks
+from pinflow.api.routes import (
+    v2_charts,
+    v2_dag_tasks,
+    v2_dags,
+    v2_misc,
+    v2_resources,
+    v2_runs,
+    v2_tasks,
+)
 from pinflow.services.commands import _dags as dags
 from pinflow.services.commands import _runs as runs
 from pinflow.services.reads import _audit_log as audit_log
@@ -28,7 +36,7 @@ from pinflow.store.db import Database
 from pinflow.store.tables import Base
 from pinflow.testing import TaskOutcome, run_until_idle, scripted
 
-V2_ROUTERS = (v2_dags, v2_runs, v2_tasks, v2_misc, v2_resources, v2_charts)
+V2_ROUTERS = (v2_dags, v2_dag_tasks, v2_runs, v2_tasks, v2_misc, v2_resources, v2_charts)
 RUN_URL = "/api/v2/dags/etl/dagRuns/r1"
 TI = f"{RUN_URL}/taskInstances"
 BROKEN_FILE = {
@@ -118,6 +126,8 @@ CASES = [
         "/api/v2/dags/etl/dagVersions/1",
         on_alpha(READ),
     ),
+    Case("GET", f"{D}/tasks", "/api/v2/dags/etl/tasks", on_alpha(READ)),
+    Case("GET", f"{D}/tasks/{{task_id}}", "/api/v2/dags/etl/tasks/load?version=1", on_alpha(READ)),
     Case("GET", R, "/api/v2/dags/etl/dagRuns", on_alpha(READ)),
     Case("GET", R, "/api/v2/dags/~/dagRuns", signed_in()),
     Case("POST", R, "/api/v2/dags/etl/dagRuns", on_alpha(RUN), {"conf": {}}),
@@ -284,6 +294,8 @@ SHAPES = [
     ("/api/v2/dags/etl/details", models.DAGDetailsResponse),
     ("/api/v2/dags/etl/dagVersions?include_drafts=true", models.DAGVersionCollectionResponse),
     ("/api/v2/dags/etl/dagVersions/1", models.DagVersionResponse),
+    ("/api/v2/dags/etl/tasks", models.TaskCollectionResponse),
+    ("/api/v2/dags/etl/tasks/load", models.TaskResponse),
     ("/api/v2/dags/~/dagRuns", models.DAGRunCollectionResponse),
     (RUN_URL, models.DAGRunResponse),
     ("/api/v2/dags/~/dagRuns/~/taskInstances", models.TaskInstanceCollectionResponse),

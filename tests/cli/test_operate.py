@@ -128,3 +128,18 @@ def test_pause_clear_history_deregister_restore(cli: Cli, db: Database) -> None:
     assert [d["dag_id"] for d in _json(cli, "dags", "list")["dags"]] == ["orders"]
     events = {e["event"] for e in _json(cli, "audit", "list", "--dag", "orders")["event_logs"]}
     assert {"dag.deregistered", "dag.restored"} <= events
+
+
+def test_tasks_list_shows_the_current_versions_tasks(cli: Cli) -> None:
+    listed = _json(cli, "tasks", "list", "orders")
+    assert listed["total_entries"] == 2
+    assert [(t["task_id"], t["downstream_task_ids"]) for t in listed["tasks"]] == [
+        ("extract", ["load"]),
+        ("load", []),
+    ]
+    table = cli("tasks", "list", "orders").stdout
+    assert "extract" in table
+    assert "@task" in table
+    assert _json(cli, "tasks", "list", "orders", "--version", "1")["total_entries"] == 2
+    missing = cli("tasks", "list", "orders", "--version", "7", code=ExitCode.NOT_FOUND)
+    assert "Version 7" in missing.stdout + missing.stderr

@@ -178,7 +178,11 @@ CASES: list[tuple[AuditEntry, str, str, str, str | None, dict[str, Any]]] = [
     # --- DAGs (seed 000) ---
     (
         events.dag_registered("etl", project="analytics"),
-        "dag.registered", D, "etl", "etl", {"project": "analytics"},
+        "dag.registered", D, "etl", "etl", {"project": "analytics", "paused": False},
+    ),
+    (
+        events.dag_registered("etl", project="analytics", paused=True),
+        "dag.registered", D, "etl", "etl", {"project": "analytics", "paused": True},
     ),
     (
         events.dag_pushed(version(), mode="publish", version_created=True),

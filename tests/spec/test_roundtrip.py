@@ -88,6 +88,7 @@ def full_spec() -> DagSpec:
         max_active_runs=1,
         max_active_tasks=4,
         requirements=["pfdemo==1.0", 'six>=1.16; python_version >= "3"'],
+        paused_at_creation=True,
         tasks=full_tasks(),
     )
 

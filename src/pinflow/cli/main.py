@@ -10,6 +10,7 @@ from pinflow.cli.canary import canary_cmd
 from pinflow.cli.celery import celery
 from pinflow.cli.common import EXIT_CODES_HELP, PinflowGroup, client_options
 from pinflow.cli.dags import dags
+from pinflow.cli.dagtest import test_cmd
 from pinflow.cli.dev import dev
 from pinflow.cli.envs import envs
 from pinflow.cli.maintenance import backup_cmd, clean_cmd, restore_cmd
@@ -75,4 +76,5 @@ for maintenance in (backup_cmd, restore_cmd, clean_cmd):
 versions.add_command(stats_cmd)
 dags.add_command(policy)
 dags.add_command(lineage_cmd)
+dags.add_command(test_cmd)
 versions.add_command(canary_cmd)

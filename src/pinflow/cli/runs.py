@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import click
 from rich.markup import escape
@@ -55,6 +56,16 @@ PLAN_COLUMNS = (
     Column("Action", "action"),
     Column("State before", lambda t: t.get("state_before") or "none"),
     Column("In target version", "in_target_version"),
+)
+TASK_COLUMNS = (
+    Column("Task", "task_id", style="bold"),
+    Column("Operator", "operator_name"),
+    Column("Trigger rule", "trigger_rule"),
+    Column("Retries", "retries"),
+    Column("Pool", "pool"),
+    Column("Queue", "queue"),
+    Column("Mapped", "is_mapped"),
+    Column("Downstream", lambda t: ", ".join(t.get("downstream_task_ids") or [])),
 )
 WAIT_HELP = "Wait for the run to finish (exit 0 success, 1 failed, 7 timed out)."
 
@@ -163,7 +174,27 @@ def clear_cmd(dag_id: str, run_id: str, only_failed: bool, dry_run: bool, wait: 
 
 @click.group()
 def tasks() -> None:
-    """Task instances: clear (with a plan) and logs."""
+    """A DAG's tasks (list) and task instances: clear (with a plan) and logs."""
+
+
+@tasks.command("list")
+@click.argument("dag_id")
+@click.option(
+    "--version", "version", type=click.IntRange(0), default=None, help="A published version."
+)
+@client_options
+def tasks_list_cmd(dag_id: str, version: int | None) -> None:
+    """List the tasks of a DAG's current version (or of --version N), defaults applied.
+
+    \b
+    Examples:
+      pinflow tasks list example_etl
+      pinflow tasks list example_etl --version 1 -o json
+    """
+    params = {} if version is None else {"version": version}
+    with client() as api:
+        raw = api.get(f"/api/v2/dags/{quote(dag_id, safe='')}/tasks", **params)
+    emit_list(raw["tasks"], TASK_COLUMNS, raw=raw, empty=f"DAG {escape(dag_id)} has no tasks.")
 
 
 @tasks.command("clear")

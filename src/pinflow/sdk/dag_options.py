@@ -50,6 +50,7 @@ class DagOptions(TypedDict, total=False):
     max_active_runs: int
     max_active_tasks: int
     requirements: Sequence[str]
+    paused_at_creation: bool
 
 
 def dag_template(function: Callable[..., Any], options: Mapping[str, object]) -> DagSpec:
@@ -153,6 +154,7 @@ _CHECKERS: dict[str, Checker] = {
     "start_date": _check_date,
     "end_date": _check_date,
     "catchup": check_bool,
+    "paused_at_creation": check_bool,
     "max_catchup_runs": check_int(1),
     "tags": _check_tags,
     "owner": check_text,

@@ -27,6 +27,9 @@ def spec_to_dict(spec: DagSpec) -> dict[str, Any]:
     # field existed: pushing unchanged code after an upgrade is still a no-op (ADR 0032).
     if not data["requirements"]:
         del data["requirements"]
+    # Likewise a DAG that leaves its paused-at-creation flag to the instance (ADR 0035).
+    if data["paused_at_creation"] is None:
+        del data["paused_at_creation"]
     return data
 
 

@@ -273,6 +273,11 @@ class DagSpec(_Frozen):
         description="PEP 508 requirements its tasks run with, in an environment of their own "
         "(ADR 0032); normalised and sorted",
     )
+    paused_at_creation: bool | None = Field(
+        default=None,
+        description="whether the DAG starts paused when a push first creates it (Airflow's "
+        "is_paused_upon_creation); None: the instance's dags_are_paused_at_creation",
+    )
 
     @field_validator("requirements")
     @classmethod

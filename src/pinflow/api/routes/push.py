@@ -122,6 +122,7 @@ def push_snapshot(
         mode=body.mode,
         deprecate_previous=body.deprecate_previous,
         limits=request.app.state.settings.bundle_limits,
+        paused_at_creation=request.app.state.settings.dags_are_paused_at_creation,
     )
     if not (result.snapshot_created or result.version_created):
         response.status_code = 200

@@ -216,6 +216,7 @@ class DagDetailsResponse(DagResponse):
             active_runs_count=details.info.runs_in_flight,
             latest_dag_version=DagVersionResponse.of(latest) if latest else None,
             rerun_with_latest_version=d.rerun_with_latest_version,
+            is_paused_upon_creation=spec.paused_at_creation if spec else None,
         )
 
 

@@ -45,8 +45,9 @@ _SAME = frozenset(
         "requirements",  # Pinflow's own: the version's environment (ADR 0032)
     }
 )
+_RENAMED = {"dag_display_name": "name", "is_paused_upon_creation": "paused_at_creation"}
 _HARMLESS_VALUES: dict[str, object] = {
-    "is_paused_upon_creation": None,
+    "is_paused_upon_creation": None,  # the instance's dags_are_paused_at_creation decides
     "template_searchpath": None,
     "user_defined_macros": None,
     "user_defined_filters": None,
@@ -79,14 +80,14 @@ def translate_dag_options(owner: str, options: Mapping[str, object]) -> dict[str
             translated[name] = value
         elif name == "default_args":
             translated["default_args"], dag_level = default_args(owner, value)
-        elif name == "dag_display_name":
-            translated["name"] = value
         elif name == "doc_md" and value is not None:
             continue  # joined to the description below
         elif name == "fail_fast" and value is True:
             translated["error_strategy"] = "fail_fast"
         elif name in _HARMLESS_VALUES and value == _HARMLESS_VALUES[name]:
             continue
+        elif name in _RENAMED:
+            translated[_RENAMED[name]] = value
         elif name != "schedule":
             raise _refused(owner, name, value)
     translated.update(_documented(translated, options.get("doc_md")))

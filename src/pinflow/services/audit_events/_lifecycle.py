@@ -146,8 +146,9 @@ def canary_started(
 # --- DAGs --------------------------------------------------------------------------------------
 
 
-def dag_registered(dag_id: str, *, project: str) -> AuditEntry:
-    return on_dag(A.DAG_REGISTERED, dag_id, {"project": project})
+def dag_registered(dag_id: str, *, project: str, paused: bool = False) -> AuditEntry:
+    """A push created the DAG; ``paused``: it starts paused (``dags_are_paused_at_creation``)."""
+    return on_dag(A.DAG_REGISTERED, dag_id, {"project": project, "paused": paused})
 
 
 def dag_pushed(row: WorkflowDefinition, *, mode: str, version_created: bool) -> AuditEntry:

@@ -59,8 +59,13 @@ def register_snapshot(
     mode: PushMode = PushMode.PUBLISH,
     deprecate_previous: bool = False,
     limits: BundleLimits = DEFAULT_LIMITS,
+    paused_at_creation: bool = False,
 ) -> PushResult:
-    """Checked before the transaction opens, so a refused push writes nothing."""
+    """Checked before the transaction opens, so a refused push writes nothing.
+
+    ``paused_at_creation``: the instance's default (``dags_are_paused_at_creation``) for a DAG
+    this push creates, unless its spec says otherwise; an existing DAG keeps its flag (ADR 0035).
+    """
     check_spec_limits(spec, limits)
     check_bundle(bundle, limits)
     digest = snapshot_digest(spec, bundle)
@@ -68,7 +73,8 @@ def register_snapshot(
         validate_for_publish(spec)
     with db.transaction() as s:
         _check_pools(s, spec)
-        dag, dag_created, restored = _lock_or_create_dag(s, spec, actor)
+        paused = paused_at_creation if spec.paused_at_creation is None else spec.paused_at_creation
+        dag, dag_created, restored = _lock_or_create_dag(s, spec, actor, paused=paused)
         created = repo.save_snapshot(
             s, digest=digest, spec=spec_to_dict(spec), bundle=bundle, actor=actor
         )
@@ -100,14 +106,16 @@ def _check_pools(s: Session, spec: DagSpec) -> None:
             )
 
 
-def _lock_or_create_dag(s: Session, spec: DagSpec, actor: str) -> tuple[Dag, bool, bool]:
+def _lock_or_create_dag(
+    s: Session, spec: DagSpec, actor: str, *, paused: bool
+) -> tuple[Dag, bool, bool]:
     pid = repo.project_id(s, spec.project)
     stamp = now()
     # Two first pushes of one DAG at once: both insert-or-ignore, then both lock the one row.
     values = {
         "dag_id": spec.dag_id,
         "project_id": pid,
-        "is_paused": False,
+        "is_paused": paused,  # only for a new row: the insert of an existing DAG is ignored
         "rerun_with_latest_version": True,
         "created_at": stamp,
         "updated_at": stamp,
@@ -115,7 +123,7 @@ def _lock_or_create_dag(s: Session, spec: DagSpec, actor: str) -> tuple[Dag, boo
     created = repo.insert_ignore(s, Dag.__table__, values, ["dag_id"])
     dag = s.scalars(for_update(select(Dag).where(Dag.dag_id == spec.dag_id))).one()
     if created:
-        record(s, actor, events.dag_registered(dag.dag_id, project=spec.project))
+        record(s, actor, events.dag_registered(dag.dag_id, project=spec.project, paused=paused))
         return dag, True, False
     if dag.deregistered_at is None:
         return dag, False, False

@@ -12,6 +12,7 @@ from pinflow.services.reads import _canary as canary
 from pinflow.services.reads import _charts as charts
 from pinflow.services.reads import _dag_overview as dag_overview
 from pinflow.services.reads import _dag_queries as dag_queries
+from pinflow.services.reads import _dag_tasks as dag_tasks
 from pinflow.services.reads import _event_log as event_log
 from pinflow.services.reads import _fleet as fleet
 from pinflow.services.reads import _lineage as lineage
@@ -26,6 +27,7 @@ from pinflow.services.reads import _version_stats as version_stats
 from pinflow.services.reads import _views as views
 from pinflow.services.reads import _xcoms as xcoms
 from pinflow.services.reads._dag_queries import DagDetails, DagFilter, DagInfo
+from pinflow.services.reads._dag_tasks import DagTasks, TaskDefinition
 from pinflow.services.reads._event_log import EventFilter
 from pinflow.services.reads._fleet import ComponentView, FleetView
 from pinflow.services.reads._queries import MAX_PAGE, Page
@@ -44,6 +46,7 @@ __all__ = [
     "DagDetails",
     "DagFilter",
     "DagInfo",
+    "DagTasks",
     "DateRange",
     "EventFilter",
     "FleetView",
@@ -52,6 +55,7 @@ __all__ = [
     "RunInfo",
     "RunView",
     "StatsComparison",
+    "TaskDefinition",
     "TaskFilter",
     "TaskInstanceInfo",
     "TaskRef",
@@ -66,6 +70,7 @@ __all__ = [
     "charts",
     "dag_overview",
     "dag_queries",
+    "dag_tasks",
     "event_log",
     "fleet",
     "lineage",
