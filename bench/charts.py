@@ -18,21 +18,18 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from common import fresh_database, print_machine
-from sqlalchemy import insert
+from common import bulk_insert, fresh_database, print_machine
 from version_stats import timed
 
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.reads import VersionView, charts
 from pinflow.store import migrate
 from pinflow.store.db import Database
-from pinflow.store.tables import DagRun, TaskInstance, TaskInstanceTry
 from pinflow.testing import make_spec
 from pinflow.ui.durations import duration_chart
 from pinflow.ui.gantt import gantt_chart
@@ -88,25 +85,7 @@ def _rows(v: VersionView, runs: int, elements: int) -> Iterator[tuple[str, dict[
 
 
 def seed(db: Database, v: VersionView, runs: int, elements: int) -> float:
-    began = time.perf_counter()
-    tables = {
-        "run": DagRun.__table__,
-        "ti": TaskInstance.__table__,
-        "try": TaskInstanceTry.__table__,
-    }
-    pending: dict[str, list[dict[str, Any]]] = {name: [] for name in tables}
-    with db.transaction() as s:
-        for name, row in _rows(v, runs, elements):
-            pending[name].append(row)
-            if len(pending["ti"]) >= 5000:
-                for key, table in tables.items():
-                    if pending[key]:
-                        s.execute(insert(table), pending[key])
-                        pending[key] = []
-        for key, table in tables.items():
-            if pending[key]:
-                s.execute(insert(table), pending[key])
-    return time.perf_counter() - began
+    return bulk_insert(db, _rows(v, runs, elements), flush_on="ti", chunk=5000)
 
 
 def main() -> None:

@@ -23,15 +23,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from common import fresh_database, print_machine
-from sqlalchemy import insert
+from common import bulk_insert, fresh_database, print_machine
 
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.reads import VersionView
 from pinflow.services.reads import version_stats as stats
 from pinflow.store import migrate
 from pinflow.store.db import Database
-from pinflow.store.tables import DagRun, TaskInstance, TaskInstanceTry
 from pinflow.testing import make_spec
 
 TASKS = {"extract": [], "transform": ["extract"], "load": ["transform"]}
@@ -84,24 +82,7 @@ def _rows(
 def seed(
     db: Database, versions: tuple[VersionView, VersionView], runs: int, every: int = 2
 ) -> float:
-    began = time.perf_counter()
-    tables = {
-        "run": DagRun.__table__,
-        "ti": TaskInstance.__table__,
-        "try": TaskInstanceTry.__table__,
-    }
-    pending: dict[str, list[dict[str, Any]]] = {name: [] for name in tables}
-    with db.transaction() as s:
-        for name, row in _rows(versions, runs, every):
-            pending[name].append(row)
-            if name == "run" and len(pending["run"]) >= CHUNK:
-                for key, table in tables.items():
-                    s.execute(insert(table), pending[key])
-                    pending[key] = []
-        for key, table in tables.items():
-            if pending[key]:
-                s.execute(insert(table), pending[key])
-    return time.perf_counter() - began
+    return bulk_insert(db, _rows(versions, runs, every), flush_on="run", chunk=CHUNK)
 
 
 def timed(repeat: int, call: Any) -> str:
