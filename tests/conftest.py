@@ -15,6 +15,7 @@ database, which is nothing, and every test's commits stop waiting on the disk.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 from collections.abc import Iterator
@@ -159,3 +160,48 @@ def pg_db(request: pytest.FixtureRequest) -> Iterator[Database]:
     truncate_pg(database)
     yield database
     database.dispose()
+
+
+# The longest tests, longest first (``--durations`` of a CI run): each is started at the very
+# beginning, on a worker of its own, instead of wherever the collection order puts it, because
+# one of them starting last would make the whole run wait for it alone. A test named here that
+# no longer exists is simply not found.
+SLOW_FIRST = (
+    "tests/api/test_schemathesis_stateful.py::*[[]postgresql]",
+    "tests/scheduler/test_kill_campaign.py::*[[]sqlite]",
+    "tests/api/test_schemathesis_stateful.py::*[[]sqlite]",
+    "tests/scheduler/test_kill_campaign.py::*[[]postgresql]",
+)
+
+
+def _slow_rank(item: pytest.Item) -> int | None:
+    for rank, pattern in enumerate(SLOW_FIRST):
+        if fnmatch.fnmatchcase(item.nodeid, pattern):
+            return rank
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist's ``load`` scheduling each worker first gets a run of consecutive tests,
+    ``max(tests per worker // 4, 2)`` long: put the slow tests at the heads of those runs, one
+    worker each in turn, and leave the rest in collection order (it keeps module fixtures
+    shared). Every worker computes the same order, as xdist requires."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers < 2 or getattr(config.option, "dist", "load") != "load":
+        return
+    ranked = sorted((rank, item) for item in items if (rank := _slow_rank(item)) is not None)
+    if not ranked:
+        return
+    slow = [item for _, item in ranked]
+    rest = [item for item in items if _slow_rank(item) is None]
+    chunk = max(len(items) // workers // 4, 2)
+    heads: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    for index, item in enumerate(slow):
+        heads[index % workers].append(item)
+    ordered: list[pytest.Item] = []
+    for head in heads:
+        ordered += head
+        take = max(chunk - len(head), 0)
+        ordered += rest[:take]
+        rest = rest[take:]
+    items[:] = ordered + rest
