@@ -84,7 +84,7 @@ def compile_cmd(path: Path, output_dir: Path, show_inputs: bool) -> None:
     """
     compiled = compile_strict(path)
     warn_compiled(compiled)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for item in compiled:
         target = write_snapshot(item, output_dir)
         rows.append({"dag_id": item.spec.dag_id, "digest": item.digest, "path": str(target)})
