@@ -15,11 +15,12 @@ failing, each located as ``dags/etl.py:12``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 from collections.abc import Collection
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import ModuleType
 
 from pinflow.compat.importer import install_airflow_imports
@@ -301,8 +302,22 @@ def _callable_problems(
 
 
 def _named_by_callable(ref: str, shipped: Collection[str]) -> set[str]:
+    """The files the task function names; the bundle modules it imports in its body are
+    imported now (inside the recording), so they and their imports are inputs too."""
     code = getattr(resolve_callable(ref), "__code__", None)
-    return inputs.named_by_code(code, shipped) if code is not None else set()
+    if code is None:
+        return set()
+    for name in sorted(inputs.imported_by_code(code)):
+        if name.partition(".")[0] in _top_level_modules(shipped):
+            with contextlib.suppress(Exception):  # the task would fail the same way
+                importlib.import_module(name)
+    return inputs.named_by_code(code, shipped)
+
+
+def _top_level_modules(shipped: Collection[str]) -> set[str]:
+    return {
+        PurePosixPath(name).parts[0].removesuffix(".py") for name in shipped if name.endswith(".py")
+    }
 
 
 def _callable_problem(root: Path, ref: str) -> str | None:

@@ -14,6 +14,7 @@ with the bundle's modules forgotten first (as each DAG file would load in a fres
 
 from __future__ import annotations
 
+import dis
 import os
 import re
 import sys
@@ -125,6 +126,23 @@ def named_by_code(code: CodeType, others: Collection[str]) -> set[str]:
                 todo.append(const)
             elif isinstance(const, str) and "." in const and len(const) < 1000:
                 found.update(n for n in others if _names(const.strip("/"), n))
+    return found
+
+
+def imported_by_code(code: CodeType) -> set[str]:
+    """Absolute module names a function imports in its body (``import x`` inside a task runs
+    at run time, so the compiler imports it too, to ship it and what it imports)."""
+    found: set[str] = set()
+    todo = [code]
+    while todo:
+        current = todo.pop()
+        todo.extend(c for c in current.co_consts if isinstance(c, CodeType))
+        consts: list[object] = [None, None]  # IMPORT_NAME follows level, then fromlist
+        for instruction in dis.get_instructions(current):
+            if instruction.opname == "LOAD_CONST":
+                consts = [consts[-1], instruction.argval]
+            elif instruction.opname == "IMPORT_NAME" and consts[0] == 0:
+                found.add(str(instruction.argval))
     return found
 
 
