@@ -172,6 +172,7 @@ def _compile_files(
     problems: list[Problem] = []
     install_airflow_imports()  # Airflow DAG files compile unmodified (docs/adr/0023)
     others = {f.resolve() for f in files if f.suffix == ".py"}
+    DECLARED_BUNDLE_FILES.clear()  # filled again as each DAG file is imported afresh
     with isolated_imports(root), collecting(strict=True) as collector:
         names = top_level_names(root)
         for file in files:
