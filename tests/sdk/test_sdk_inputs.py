@@ -74,3 +74,15 @@ def test_a_declared_pattern_that_matches_nothing_is_a_problem(tmp_path: Path) ->
         "bundle_files pattern 'nope/*.csv' matches no file in the bundle folder (paths are "
         "relative to it; hidden and .pinflowignore'd files are never shipped)"
     ]
+
+
+def test_an_ignored_file_is_not_shipped_even_when_read_while_loading(tmp_path: Path) -> None:
+    opened = "import pathlib\nOPENED = pathlib.Path(__file__).with_name('local.cfg').read_text()"
+    reader = LAZY.replace("@task", f"{opened}\n\n\n@task")
+    root = write(
+        tmp_path / "dags",
+        {"lazy.py": reader, "lazy_helper.py": "VALUE = 1\n", "local.cfg": "x", "keep.cfg": ""},
+    )
+    (root / ".pinflowignore").write_text("*.cfg\n")
+    [item] = compile_path(root)
+    assert item.inputs == ("lazy.py", "lazy_helper.py")
