@@ -351,6 +351,20 @@ def test_push_is_201_then_200_by_digest(world: World) -> None:
     assert again.json()["versionId"] == created["versionId"]
 
 
+def test_push_says_what_changed_since_the_current_version(world: World) -> None:
+    spec = make_spec("fresh").model_dump(mode="json")
+    files = {"fresh.py": "x = 1\n", "helpers.py": "y = 1\n"}
+    first = world.call("editor", "POST", "/api/snapshots", {"spec": spec, "bundle": zip_b64(files)})
+    assert first.json()["changed"] == []  # a first version
+    files = {"fresh.py": "x = 1\n", "helpers.py": "y = 2\n", "data/new.csv": "a\n"}
+    body = {"spec": spec, "bundle": zip_b64(files)}
+    second = world.call("editor", "POST", "/api/snapshots", body)
+    assert (second.status_code, second.json()["version"]) == (201, 2)
+    assert second.json()["changed"] == ["data/new.csv added", "helpers.py changed"]
+    again = world.call("editor", "POST", "/api/snapshots", body)
+    assert (again.json()["noop"], again.json()["changed"]) == (True, [])
+
+
 def test_push_draft_and_deprecate_previous(world: World) -> None:
     spec = make_spec(name="Nightly ETL v2").model_dump(mode="json")
     drafted = world.call("editor", "POST", "/api/snapshots", {"spec": spec, "mode": "draft"})

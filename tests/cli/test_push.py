@@ -58,6 +58,7 @@ def _compile(cli: Cli, dags: Path, out: Path) -> str:
             "digest": digest,
             "path": str(out / "shop_orders"),
             "source_file": "orders.py",
+            "inputs": ["orders.py"],
         }
     ]
     assert json.loads((out / "shop_orders" / "spec.json").read_text())["dag_id"] == "shop_orders"
@@ -105,6 +106,53 @@ def test_push_json_output_says_noop(cli: Cli, tmp_path: Path) -> None:
     assert [a["noop"] for a in answers] == [True]
 
 
+SHARED = """
+from helpers import double
+from pinflow import dag, task
+
+
+@task
+def compute() -> int:
+    return double(1)
+
+
+@dag(dag_id="{dag_id}")
+def {dag_id}() -> None:
+    compute()
+
+
+{dag_id}()
+"""
+
+
+def test_a_folder_push_says_per_dag_what_changed(cli: Cli, tmp_path: Path) -> None:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "helpers.py").write_text("def double(n: int) -> int:\n    return 2 * n\n")
+    (dags / "uses_helper.py").write_text(SHARED.format(dag_id="uses_helper"))
+    (dags / "orders.py").write_text(V1)
+    (dags / "notes.txt").write_text("todo")
+    inputs = cli("dags", "compile", str(dags), "--inputs", "--output-dir", str(tmp_path / "o"))
+    assert "helpers.py, uses_helper.py" in inputs.stdout
+    cli("dags", "push", str(dags))
+
+    (dags / "notes.txt").write_text("done")
+    again = cli("dags", "push", str(dags)).stdout
+    assert again.count("none of its inputs changed") == 2
+
+    (dags / "helpers.py").write_text("def double(n: int) -> int:\n    return n + n\n")
+    changed = cli("dags", "push", str(dags)).stdout
+    assert "uses_helper: created v2 (active)" in changed
+    assert "because helpers.py changed" in changed
+    assert "shop_orders: unchanged (already registered as v1 active" in changed
+    [answer] = [
+        a
+        for a in json.loads(cli("dags", "push", str(dags), "-o", "json").stdout)
+        if a["workflow"]["dagId"] == "uses_helper"
+    ]
+    assert (answer["noop"], answer["changed"]) == (True, [])
+
+
 def test_compile_lists_every_problem_with_where(cli: Cli, tmp_path: Path) -> None:
     dags = tmp_path / "dags"
     dags.mkdir()
@@ -138,7 +186,8 @@ def test_push_refuses_an_over_limit_bundle_before_uploading(
     the default limits) would accept this push, so nothing registered means nothing was sent."""
     dags = tmp_path / "dags"
     dags.mkdir()
-    (dags / "orders.py").write_text(V1)
+    declared = 'dag_id="shop_orders", bundle_files=["lookup.csv"]'
+    (dags / "orders.py").write_text(V1.replace('dag_id="shop_orders"', declared))
     (dags / "lookup.csv").write_text("a,b\n" * 100)
     monkeypatch.setenv("PINFLOW_MAX_FILE_BYTES", "100")
 

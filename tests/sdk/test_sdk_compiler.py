@@ -109,7 +109,7 @@ def test_compile_a_file_builds_the_spec_with_importable_callables(dags: Path) ->
     assert not list(dags.rglob("__pycache__"))
 
 
-def test_compile_a_folder_gives_every_dag_one_shared_bundle(dags: Path) -> None:
+def test_compile_a_folder_gives_every_dag_a_bundle_of_its_own_inputs(dags: Path) -> None:
     write(dags, {"report.py": REPORT, "notes.txt": "not a dag"})
 
     compiled = compile_path(dags)
@@ -118,7 +118,9 @@ def test_compile_a_folder_gives_every_dag_one_shared_bundle(dags: Path) -> None:
         ("etl", "etl.py"),
         ("daily_report", "report.py"),
     ]
-    assert compiled[0].bundle == compiled[1].bundle
+    # ADR 0041: neither ships the other's file, nor the notes
+    assert compiled[0].inputs == ("etl.py", "pkg/__init__.py", "pkg/steps.py")
+    assert compiled[1].inputs == ("report.py",)
     assert compiled[1].spec.tasks[0].bash_command == "echo report"
 
 

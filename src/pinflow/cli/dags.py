@@ -62,31 +62,48 @@ def dags() -> None:
     show_default=True,
     help="Where the snapshots are written: <dir>/<dag_id>/{spec.json,bundle.zip,digest}.",
 )
+@click.option(
+    "--inputs",
+    "show_inputs",
+    is_flag=True,
+    help="List each DAG's inputs: the bundle files its snapshot holds and its digest covers.",
+)
 @output_option
-def compile_cmd(path: Path, output_dir: Path) -> None:
+def compile_cmd(path: Path, output_dir: Path, show_inputs: bool) -> None:
     """Compile DAG files offline and check them as publishing would (no server needed).
 
     Lists EVERY problem with its file:line or location and exits 1 if there is any:
-    the CI lint step. PATH is a DAG file or a folder (its top-level DAG files).
+    the CI lint step. PATH is a DAG file or a folder (its top-level DAG files). Each DAG's
+    snapshot holds only its inputs (ADR 0041); --inputs lists them.
 
     \b
     Examples:
       pinflow dags compile dags/
+      pinflow dags compile dags/ --inputs
       pinflow dags compile dags/etl.py --output-dir build/snapshots -o json
     """
     compiled = compile_strict(path)
-    rows = []
+    warn_compiled(compiled)
+    rows: list[dict[str, Any]] = []
     for item in compiled:
         target = write_snapshot(item, output_dir)
         rows.append({"dag_id": item.spec.dag_id, "digest": item.digest, "path": str(target)})
-        rows[-1]["source_file"] = item.source_file
+        rows[-1].update(source_file=item.source_file, inputs=list(item.inputs))
     columns = (
         Column("DAG", "dag_id", style="bold"),
         Column("File", "source_file"),
         Column("Digest", lambda r: short_digest(r["digest"])),
+        *((Column("Inputs", lambda r: ", ".join(r["inputs"])),) if show_inputs else ()),
         Column("Written to", "path"),
     )
     emit_list(rows, columns, title=f"{len(rows)} DAG(s) compiled, no problems")
+
+
+def warn_compiled(compiled: list[CompiledDag]) -> None:
+    """What may fail at run time (a file a task names outside its DAG's inputs), on stderr."""
+    for item in compiled:
+        for warning in item.warnings:
+            err.print(f"[yellow]warning:[/] {escape(item.source_file)}: {escape(warning)}")
 
 
 @dags.command("push")
@@ -120,6 +137,7 @@ def push_cmd(path: Path, draft: bool, deprecate_previous: bool, check_requiremen
     if draft and deprecate_previous:
         fail("--deprecate-previous needs a publish; drop --draft", ExitCode.USAGE)
     compiled = compile_strict(path) if not draft else _compile_lenient(path)
+    warn_compiled(compiled)
     if check_requirements:
         from pinflow.cli.envs import build_envs
         from pinflow.settings import Settings

@@ -69,7 +69,10 @@ def describe_push(dag_id: str, answer: JSON, mode: str) -> str:
     digest = str(answer.get("digest", ""))[:12]
     name = f"[bold]{escape(dag_id)}[/]"
     if answer.get("noop"):
-        return f"{name}: unchanged (already registered as {version} {status}, digest {digest}…)"
+        return (
+            f"{name}: unchanged (already registered as {version} {status}, digest {digest}…): "
+            "none of its inputs changed"
+        )
     if mode == "dev":
         what = "dev snapshot saved; the dev draft is now current"
     elif answer.get("versionCreated"):
@@ -77,6 +80,11 @@ def describe_push(dag_id: str, answer: JSON, mode: str) -> str:
     else:
         what = f"{version} ({status}) is current again"
     parts = [f"{name}: {what}, digest {digest}…"]
+    changed = [str(c) for c in answer.get("changed") or []]
+    if changed:
+        shown = ", ".join(escape(c) for c in changed[:5])
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        parts.append(f"because {shown}{more}")
     if answer.get("dagCreated"):
         parts.append("new DAG")
     if answer.get("dagRestored"):

@@ -213,9 +213,26 @@ def _execute(req: TaskRequest, bundle: Path) -> Any:
 
 def summarize(exc: BaseException) -> str:
     """The error a failed try reports (kept and shown): its secrets masked."""
-    text = redact(str(exc))
+    text = redact(str(exc) + _missing_bundle_file(exc))
     summary = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return summary if len(summary) <= _ERROR_CHARS else summary[: _ERROR_CHARS - 1] + "…"
+
+
+def _missing_bundle_file(exc: BaseException) -> str:
+    """What to do when a task opens a bundle file its snapshot does not hold: a version ships
+    only its DAG's inputs (ADR 0041)."""
+    bundle = os.environ.get("PINFLOW_BUNDLE_DIR")
+    if not isinstance(exc, FileNotFoundError) or not exc.filename or not bundle:
+        return ""
+    try:
+        name = Path(os.fsdecode(exc.filename)).resolve().relative_to(Path(bundle).resolve())
+    except (ValueError, OSError, TypeError):
+        return ""
+    return (
+        f" ({name.as_posix()!r} is not in this version's snapshot, which holds only the DAG's "
+        f"inputs: declare it with bundle_files=[{name.as_posix()!r}] on the DAG, or read it "
+        "while the DAG file loads, and push again)"
+    )
 
 
 def _stamp() -> str:

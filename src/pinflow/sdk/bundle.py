@@ -12,10 +12,11 @@ import io
 import os
 import stat
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path, PurePosixPath
 
 from pinflow.errors import InvalidInputError, Problem
+from pinflow.sdk.ignore import load_ignore
 from pinflow.spec.bundle_rules import entry_problems
 
 EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -30,8 +31,10 @@ def bundle_files(root: Path) -> Iterator[tuple[str, Path]]:
     """``(posix name, path)`` of every file in the bundle, sorted by name.
 
     Skipped: hidden files and folders (``.git``, ``.venv``, ``.env``...), ``__pycache__``,
-    compiled bytecode, and symlinks (their target may lie outside the root).
+    compiled bytecode, symlinks (their target may lie outside the root), and what the root's
+    ``.pinflowignore`` names (``pinflow.sdk.ignore``).
     """
+    ignore = load_ignore(root)
     found: list[tuple[str, Path]] = []
     for folder, dirnames, filenames in os.walk(root):
         dirnames[:] = [
@@ -47,17 +50,30 @@ def bundle_files(root: Path) -> Iterator[tuple[str, Path]]:
                 continue
             if path.is_symlink() or not path.is_file():
                 continue
-            found.append((path.relative_to(root).as_posix(), path))
+            name = path.relative_to(root).as_posix()
+            if not ignore.ignores(name):
+                found.append((name, path))
     yield from sorted(found)
 
 
-def make_bundle(root: str | Path, *, max_bytes: int = MAX_BUNDLE_BYTES) -> bytes:
-    """Zip the bundle root deterministically (see the module docs)."""
+def make_bundle(
+    root: str | Path, *, only: Collection[str] | None = None, max_bytes: int = MAX_BUNDLE_BYTES
+) -> bytes:
+    """Zip the bundle root deterministically (see the module docs); with ``only``, just the
+    files of the root with those names (one DAG's inputs, ADR 0041)."""
     root = Path(root)
+    entries = [(n, p) for n, p in bundle_files(root) if only is None or n in only]
+    return zip_files(root, entries, max_bytes=max_bytes)
+
+
+def zip_files(
+    root: Path, entries: list[tuple[str, Path]], *, max_bytes: int = MAX_BUNDLE_BYTES
+) -> bytes:
+    """Zip ``(name, path)`` entries (sorted by name) deterministically."""
     buffer = io.BytesIO()
     total = 0
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, path in bundle_files(root):
+        for name, path in sorted(entries):
             data = path.read_bytes()
             total += len(data)
             if total > max_bytes:

@@ -1,9 +1,12 @@
-"""``compile_path``: DAG files -> specs + one code bundle -> content-addressed artifacts.
+"""``compile_path``: DAG files -> specs + each DAG's code bundle -> content-addressed artifacts.
 
 PATH is a DAG file (``.py``, ``.yaml``, ``.yml``, ``.json``) or a folder. The bundle root is
-the folder (or the file's folder): its top-level DAG files are compiled, the packages beside
-them are importable from them, and all of it (minus hidden files, ``__pycache__`` and
-bytecode) is zipped into the bundle that every DAG from the root shares.
+the folder (or the file's folder): its top-level DAG files are compiled and the packages beside
+them are importable from them. Each DAG's bundle holds only its inputs (``pinflow.sdk.inputs``,
+ADR 0041): its DAG file, the bundle modules it imports, the files it reads while loading, the
+files its spec names and those it declares (``bundle_files=``), never hidden files,
+``__pycache__``, bytecode or what ``.pinflowignore`` names. So a change to one DAG's files (or
+to a ``notes.txt``) makes no new version of the others.
 
 A Python file contributes the DAGs built while it is imported: a ``@dag`` function must be
 *called* (``etl_dag = etl()``), as in Airflow. Problems from every file are collected before
@@ -12,20 +15,31 @@ failing, each located as ``dags/etl.py:12``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import ModuleType
 
 from pinflow.compat.importer import install_airflow_imports
 from pinflow.errors import InvalidInputError, Problem, format_problems
-from pinflow.sdk.bundle import make_bundle
+from pinflow.sdk import inputs
+from pinflow.sdk.bundle import bundle_files, zip_files
 from pinflow.sdk.dag import Collector, Dag, DagFunction, collecting
+from pinflow.sdk.dag_options import DECLARED_BUNDLE_FILES
 from pinflow.sdk.declarative import SPEC_SUFFIXES, load_spec_file
-from pinflow.sdk.imports import display_path, exception_problem, in_bundle, isolated_imports
+from pinflow.sdk.imports import (
+    display_path,
+    exception_problem,
+    forget_bundle_modules,
+    in_bundle,
+    isolated_imports,
+    top_level_names,
+)
 from pinflow.sdk.loader import resolve_callable
-from pinflow.spec.canonical import snapshot_digest
+from pinflow.spec.canonical import snapshot_digest, spec_to_json
 from pinflow.spec.models import DagSpec
 from pinflow.spec.requirements import (
     REQUIREMENTS_FILE,
@@ -42,13 +56,18 @@ DAG_FILE_SUFFIXES = (".py", *SPEC_SUFFIXES)
 class CompiledDag:
     """One DAG ready to push: spec, the bundle it runs from, and their digest.
 
-    ``source_file`` is the defining file's path relative to the bundle root (``etl.py``).
+    ``source_file`` is the defining file's path relative to the bundle root (``etl.py``);
+    ``inputs`` the bundle's file names (what the digest covers besides the spec);
+    ``warnings`` what the compiler saw that may fail at run time (a file a task names that is
+    not among the inputs).
     """
 
     spec: DagSpec
     bundle: bytes
     digest: str
     source_file: str
+    inputs: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,6 +75,8 @@ class _Found:
     spec: DagSpec
     source_file: str
     where: str
+    inputs: frozenset[str] = frozenset()
+    warnings: tuple[str, ...] = ()
 
 
 def compile_path(path: str | Path) -> list[CompiledDag]:
@@ -63,7 +84,8 @@ def compile_path(path: str | Path) -> list[CompiledDag]:
     target = Path(path).resolve()
     files = _dag_files(target)
     root = target if target.is_dir() else target.parent
-    found, problems = _compile_files(root, files)
+    shipped = dict(bundle_files(root))
+    found, problems = _compile_files(root, files, shipped)
     problems += _duplicate_problems(found)
     file_requirements, requirement_problems = _requirements_file(root)
     problems += requirement_problems
@@ -78,12 +100,15 @@ def compile_path(path: str | Path) -> list[CompiledDag]:
         raise InvalidInputError(
             f"cannot compile {path}: {format_problems(problems)}", problems=problems
         )
-    bundle = make_bundle(root)
-    specs = [_with_requirements(f.spec, file_requirements) for f in found]
-    return [
-        CompiledDag(spec, bundle, snapshot_digest(spec, bundle), f.source_file)
-        for spec, f in zip(specs, found, strict=True)
-    ]
+    compiled = []
+    for f in found:
+        spec = _with_requirements(f.spec, file_requirements)
+        bundle = zip_files(root, [(name, shipped[name]) for name in f.inputs])
+        digest = snapshot_digest(spec, bundle)
+        compiled.append(
+            CompiledDag(spec, bundle, digest, f.source_file, tuple(sorted(f.inputs)), f.warnings)
+        )
+    return compiled
 
 
 def _with_requirements(spec: DagSpec, from_file: list[str]) -> DagSpec:
@@ -137,23 +162,78 @@ def _dag_files(target: Path) -> list[Path]:
     )
 
 
-def _compile_files(root: Path, files: list[Path]) -> tuple[list[_Found], list[Problem]]:
+def _compile_files(
+    root: Path, files: list[Path], shipped: dict[str, Path]
+) -> tuple[list[_Found], list[Problem]]:
+    """Each file is imported with the bundle's modules forgotten first, as in a fresh process,
+    so what it imports and opens while loading (and while its callables are checked) is its
+    DAGs' inputs."""
     found: list[_Found] = []
     problems: list[Problem] = []
     install_airflow_imports()  # Airflow DAG files compile unmodified (docs/adr/0023)
+    others = {f.resolve() for f in files if f.suffix == ".py"}
+    DECLARED_BUNDLE_FILES.clear()  # filled again as each DAG file is imported afresh
     with isolated_imports(root), collecting(strict=True) as collector:
+        names = top_level_names(root)
         for file in files:
-            if file.suffix == ".py":
-                start = len(collector.dags)
-                problems += _import_dag_file(root, file, collector)
-                found += [_found_dag(root, file, built) for built in collector.dags[start:]]
-            else:
-                specs, file_problems = load_spec_file(root, file)
-                problems += file_problems
-                source = file.relative_to(root).as_posix()
-                found += [_Found(spec, source, display_path(root, file)) for spec in specs]
-        problems += _callable_problems(root, found)
+            forget_bundle_modules(root, names)
+            with inputs.recording() as opened:
+                items, file_problems = _load_file(root, file, collector, others)
+                checks, named = _callable_problems(root, items, shipped)
+            loaded = inputs.names_in(root, opened, shipped) | inputs.module_files(root, shipped)
+            if file.suffix != ".py":
+                loaded.discard(file.relative_to(root).as_posix())  # its content is the spec
+            problems += file_problems + checks
+            for item, by_code in zip(items, named, strict=True):
+                done, declared_problems = _with_inputs(item, loaded, by_code, shipped)
+                found.append(done)
+                problems += declared_problems
     return found, problems
+
+
+def _load_file(
+    root: Path, file: Path, collector: Collector, others: set[Path]
+) -> tuple[list[_Found], list[Problem]]:
+    if file.suffix != ".py":
+        specs, problems = load_spec_file(root, file)
+        source = file.relative_to(root).as_posix()
+        return [_Found(spec, source, display_path(root, file)) for spec in specs], problems
+    start = len(collector.dags)
+    problems = _import_dag_file(root, file, collector)
+    own = file.resolve()
+    built = [
+        b
+        for b in collector.dags[start:]
+        # a DAG file imported by this one: its DAGs are found when it is compiled itself
+        if Path(b.filename).resolve() == own or Path(b.filename).resolve() not in others
+    ]
+    return [_found_dag(root, file, b) for b in built], problems
+
+
+def _with_inputs(
+    item: _Found, loaded: set[str], by_code: set[str], shipped: dict[str, Path]
+) -> tuple[_Found, list[Problem]]:
+    """The item with its inputs, warnings, and the problems of its ``bundle_files=``."""
+    patterns = DECLARED_BUNDLE_FILES.get(item.spec.dag_id, ())
+    declared, empty = inputs.declared(patterns, shipped)
+    named = inputs.named_in_spec(spec_to_json(item.spec), shipped)
+    own = {item.source_file} if item.source_file.endswith(".py") else set()
+    found = inputs.with_packages(loaded | declared | named | (own & shipped.keys()), shipped)
+    warnings = tuple(
+        f"dag {item.spec.dag_id!r}: a task names {name!r}, which is not among the DAG's inputs "
+        f"and so not in its snapshot: if a task opens it at run time, declare it with "
+        f"bundle_files=[{name!r}] on the DAG (or read it while the DAG file loads)"
+        for name in sorted(by_code - found)
+    )
+    problems = [
+        Problem(
+            item.where,
+            f"bundle_files pattern {pattern!r} matches no file in the bundle folder "
+            "(paths are relative to it; hidden and .pinflowignore'd files are never shipped)",
+        )
+        for pattern in empty
+    ]
+    return _Found(item.spec, item.source_file, item.where, frozenset(found), warnings), problems
 
 
 def _import_dag_file(root: Path, file: Path, collector: Collector) -> list[Problem]:
@@ -198,10 +278,16 @@ def _found_dag(root: Path, file: Path, built: Dag) -> _Found:
     return _Found(built.spec, source.relative_to(root).as_posix(), where)
 
 
-def _callable_problems(root: Path, found: list[_Found]) -> list[Problem]:
+def _callable_problems(
+    root: Path, found: list[_Found], shipped: Collection[str]
+) -> tuple[list[Problem], list[set[str]]]:
+    """Problems of the items' python callables, and for each item the bundle files its task
+    functions name in their string constants (what they may open at run time)."""
     checked: dict[str, str | None] = {}
     problems = []
+    named: list[set[str]] = []
     for item in found:
+        names: set[str] = set()
         for task in item.spec.tasks:
             if task.kind != "python" or not task.callable:
                 continue
@@ -210,7 +296,29 @@ def _callable_problems(root: Path, found: list[_Found]) -> list[Problem]:
             message = checked[task.callable]
             if message:
                 problems.append(Problem(item.where, f"task {task.task_id!r}: {message}"))
-    return problems
+            else:
+                names |= _named_by_callable(task.callable, shipped)
+        named.append(names)
+    return problems, named
+
+
+def _named_by_callable(ref: str, shipped: Collection[str]) -> set[str]:
+    """The files the task function names; the bundle modules it imports in its body are
+    imported now (inside the recording), so they and their imports are inputs too."""
+    code = getattr(resolve_callable(ref), "__code__", None)
+    if code is None:
+        return set()
+    for name in sorted(inputs.imported_by_code(code)):
+        if name.partition(".")[0] in _top_level_modules(shipped):
+            with contextlib.suppress(Exception):  # the task would fail the same way
+                importlib.import_module(name)
+    return inputs.named_by_code(code, shipped)
+
+
+def _top_level_modules(shipped: Collection[str]) -> set[str]:
+    return {
+        PurePosixPath(name).parts[0].removesuffix(".py") for name in shipped if name.endswith(".py")
+    }
 
 
 def _callable_problem(root: Path, ref: str) -> str | None:

@@ -51,6 +51,14 @@ class DagOptions(TypedDict, total=False):
     max_active_tasks: int
     requirements: Sequence[str]
     paused_at_creation: bool
+    bundle_files: Sequence[str]
+
+
+# ``bundle_files=`` patterns by dag_id: what the compiler ships with the DAG beyond what it
+# sees it import and open (ADR 0041). Not part of the spec: the files they match are in the
+# snapshot's bundle, so the digest covers them, and a spec's canonical form (and every
+# digest) stays what it was for DAGs that declare none.
+DECLARED_BUNDLE_FILES: dict[str, tuple[str, ...]] = {}
 
 
 def dag_template(function: Callable[..., Any], options: Mapping[str, object]) -> DagSpec:
@@ -60,6 +68,8 @@ def dag_template(function: Callable[..., Any], options: Mapping[str, object]) ->
         "dag_id": function.__name__,
         "description": inspect.getdoc(function),
     }
+    options = dict(options)
+    patterns = _check_bundle_files(owner, "bundle_files", options.pop("bundle_files", ()))
     for name, value in options.items():
         checker = _CHECKERS.get(name)
         if checker is None:
@@ -73,9 +83,29 @@ def dag_template(function: Callable[..., Any], options: Mapping[str, object]) ->
     data["trigger"] = {k: v for k, v in checked.items() if k in _TRIGGER_FIELDS}
     data["default_args"] = defaults
     try:
-        return DagSpec.model_validate(data)
+        template = DagSpec.model_validate(data)
     except ValueError as exc:
         raise ValueError(f"{owner}: {describe_invalid(exc)}") from None
+    DECLARED_BUNDLE_FILES[template.dag_id] = patterns
+    return template
+
+
+def _check_bundle_files(owner: str, name: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence | set | frozenset):
+        raise TypeError(
+            f"{owner}: {name} must be a list of paths or globs relative to the bundle root "
+            f"(['data/*.csv']), got {type_name(value)}"
+        )
+    patterns = sorted(value) if isinstance(value, set | frozenset) else list(value)
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not pattern.strip("/ "):
+            raise TypeError(f"{owner}: {name} holds {pattern!r}: each must be a non-empty str")
+        if ".." in pattern.split("/") or pattern.startswith(("/", "~")):
+            raise ValueError(
+                f"{owner}: {name} pattern {pattern!r} must be relative to the bundle root, "
+                "inside it"
+            )
+    return tuple(patterns)
 
 
 def _check_name(owner: str, name: str, value: object) -> str:

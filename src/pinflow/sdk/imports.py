@@ -61,6 +61,15 @@ def _from_root(name: str, module: ModuleType | None, root: Path, names: set[str]
     return in_bundle(getattr(module, "__file__", None), root)
 
 
+def forget_bundle_modules(root: Path, names: set[str]) -> None:
+    """Drop the modules loaded from ``root`` (``names``: ``top_level_names(root)``), so the
+    next import loads them again, as a fresh process would: what it imports is then visible
+    in ``sys.modules`` (ADR 0041)."""
+    for name, module in list(sys.modules.items()):
+        if _from_root(name, module, root, names):
+            del sys.modules[name]
+
+
 @contextmanager
 def isolated_imports(root: Path) -> Iterator[None]:
     """Import from ``root`` inside the block; leave ``sys`` as it was afterwards."""

@@ -72,6 +72,11 @@ class Pushed(Camel):
     dag_restored: bool
     deprecated_previous_version_id: str | None
     workflow: Workflow
+    changed: list[str] = Field(
+        default_factory=list,
+        description="What differs from the version that was current (a file changed, added "
+        "or removed, or the spec): why this push made a new version (ADR 0041)",
+    )
 
 
 def _authorize_push(db: Database, principal: Principal, body: PushBody) -> None:
@@ -137,6 +142,7 @@ def push_snapshot(
         dag_restored=result.dag_restored,
         deprecated_previous_version_id=result.deprecated_previous_id,
         workflow=Workflow.of(result.version),
+        changed=list(result.changed),
     )
 
 

@@ -43,6 +43,7 @@ _SAME = frozenset(
         "max_active_runs",
         "max_active_tasks",
         "requirements",  # Pinflow's own: the version's environment (ADR 0032)
+        "bundle_files",  # Pinflow's own: files shipped with the DAG (ADR 0041)
     }
 )
 _RENAMED = {"dag_display_name": "name", "is_paused_upon_creation": "paused_at_creation"}

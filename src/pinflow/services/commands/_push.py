@@ -20,6 +20,7 @@ from pinflow.services.audit_events import record
 from pinflow.services.commands._versions import deprecate_row, make_current, new_version_row, view
 from pinflow.services.common import for_update, now
 from pinflow.services.reads._views import VersionView
+from pinflow.spec.bundle_diff import changed_inputs
 from pinflow.spec.bundle_rules import DEFAULT_LIMITS, BundleLimits, check_bundle, check_spec_limits
 from pinflow.spec.canonical import snapshot_digest, spec_to_dict
 from pinflow.spec.models import DagSpec
@@ -44,6 +45,9 @@ class PushResult:
     dag_created: bool
     dag_restored: bool
     deprecated_previous_id: str | None
+    # What differs from the version that was current, when this push made a new one or moved
+    # the current version (ADR 0041): ``["helpers.py changed"]``; empty for a first version.
+    changed: tuple[str, ...] = ()
 
     @property
     def noop(self) -> bool:
@@ -78,15 +82,36 @@ def register_snapshot(
         created = repo.save_snapshot(
             s, digest=digest, spec=spec_to_dict(spec), bundle=bundle, actor=actor
         )
+        before = _current_digest(s, dag)
         row, version_created, deprecated = _place_snapshot(
             s, dag, spec, digest, actor=actor, mode=mode, deprecate_previous=deprecate_previous
         )
         if created or version_created:
             record(s, actor, events.dag_pushed(row, mode=mode, version_created=version_created))
+        changed = _changes(s, before, spec, bundle) if before not in (None, digest) else []
         s.flush()
         return PushResult(
-            view(s, row), digest, created, version_created, dag_created, restored, deprecated
+            view(s, row),
+            digest,
+            created,
+            version_created,
+            dag_created,
+            restored,
+            deprecated,
+            tuple(changed),
         )
+
+
+def _current_digest(s: Session, dag: Dag) -> str | None:
+    if dag.current_version_id is None:
+        return None
+    row = s.get(WorkflowDefinition, dag.current_version_id)
+    return row.snapshot_digest if row is not None else None
+
+
+def _changes(s: Session, before: str, spec: DagSpec, bundle: bytes) -> list[str]:
+    """What differs from the snapshot ``before`` (the current version's, ADR 0041)."""
+    return changed_inputs(repo.load_spec(s, before), repo.load_bundle(s, before), spec, bundle)
 
 
 def _check_pools(s: Session, spec: DagSpec) -> None:
