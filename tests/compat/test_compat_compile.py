@@ -285,10 +285,10 @@ def test_a_start_dates_time_zone_becomes_the_dags(tmp_path: Path) -> None:
     ("source", "expected"),
     [
         (
-            "from airflow.sdk import DAG, Asset\n",
-            "dags/airflow_dag.py:1: UnsupportedAirflowName: airflow.sdk.Asset is not supported "
-            "by Pinflow's Airflow compatibility layer; use a cron `schedule`, or schedule=None "
-            "and triggering the DAG through the API instead (see docs/migrating-from-airflow.md)",
+            "from airflow.sdk import DAG, AssetAlias\n",
+            "dags/airflow_dag.py:1: UnsupportedAirflowName: airflow.sdk.AssetAlias is not "
+            "supported by Pinflow's Airflow compatibility layer; use Asset objects named in the "
+            "task's outlets and the DAG's schedule instead (see docs/migrating-from-airflow.md)",
         ),
         (
             "import os\nfrom airflow.sensors.base import BaseSensorOperator\n",

@@ -62,6 +62,7 @@ from pinflow.services.engine import (
     StartedTask,
     claim_and_start,
     claim_scheduled,
+    create_asset_runs,
     has_unfinished_runs,
     next_retry_at,
     next_schedule_at,
@@ -295,7 +296,10 @@ class Scheduler:
                 return True
 
     def _start_new_runs(self) -> bool:
-        return start_new_runs(self.db) > 0
+        # An asset event wakes the schedulers like a trigger does (ADR 0037): its runs are
+        # created here, then started with the others.
+        created = create_asset_runs(self.db)
+        return start_new_runs(self.db) + created > 0
 
     # -- results -------------------------------------------------------------------------------
 
