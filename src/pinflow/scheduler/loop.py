@@ -160,7 +160,8 @@ class Scheduler:
         return self._timers.sweep_in(time.monotonic())
 
     def drain(self, timeout: float) -> bool:
-        """Run until no run is queued (on an unpaused DAG) or running and no try is live.
+        """Run until no run is queued (on an unpaused DAG) or running, no try is live and no
+        asset event makes a run.
 
         Returns ``True`` when idle, ``False`` when ``timeout`` seconds passed first.
         """
@@ -170,7 +171,9 @@ class Scheduler:
         while True:
             self.step(max(0.0, deadline - time.monotonic()))
             if not self.executor.live() and not has_unfinished_runs(self.db):
-                return True
+                # events a last result queued may still make runs (their wake-up is pending)
+                if not create_asset_runs(self.db):
+                    return True
             if time.monotonic() >= deadline:
                 return False
 
