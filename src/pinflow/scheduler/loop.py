@@ -170,10 +170,10 @@ class Scheduler:
         self._timers.poll = 0.0
         while True:
             self.step(max(0.0, deadline - time.monotonic()))
-            if not self.executor.live() and not has_unfinished_runs(self.db):
-                # events a last result queued may still make runs (their wake-up is pending)
-                if not create_asset_runs(self.db):
-                    return True
+            # events a last result queued may still make runs (their wake-up is pending)
+            idle = not self.executor.live() and not has_unfinished_runs(self.db)
+            if idle and not create_asset_runs(self.db):
+                return True
             if time.monotonic() >= deadline:
                 return False
 
