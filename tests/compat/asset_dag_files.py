@@ -1,7 +1,7 @@
 """Airflow 3 DAG files with assets, as an Airflow user writes them (ADR 0037): producers with
 ``outlets``, consumers with ``schedule=[Asset(...)]``, ``&`` and ``|``."""
 
-PRODUCERS = '''
+PRODUCERS = """
 from airflow.sdk import DAG, Asset, task
 from airflow.providers.standard.operators.bash import BashOperator
 
@@ -24,9 +24,9 @@ with DAG("broken_orders", schedule=None):
         raise RuntimeError("the warehouse is down")
 
     extract_or_fail()
-'''
+"""
 
-CONSUMERS = '''
+CONSUMERS = """
 from airflow.sdk import DAG, Asset, task
 from airflow.datasets import Dataset
 
@@ -53,4 +53,4 @@ with DAG("on_either", schedule=(ORDERS | REFUNDS)):
         return "notified"
 
     notify()
-'''
+"""
