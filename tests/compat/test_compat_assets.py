@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from tests.compat.asset_dag_files import CONSUMERS, PRODUCERS
-from tests.scheduler.helpers import run
+from tests.scheduler.helpers import DRAIN_TIMEOUT, run
 
 from pinflow.scheduler.loop import Scheduler
 from pinflow.sdk.compiler import compile_path
+from pinflow.services.commands._assets import create_event
 from pinflow.services.commands._push import register_snapshot
 from pinflow.store.db import Database
 from pinflow.store.tables import Asset, AssetEvent, AssetQueue, AssetTriggeredRun, DagRun
@@ -90,3 +91,16 @@ def test_a_failed_producer_records_no_event_and_triggers_nothing(
         assert s.scalars(select(AssetEvent)).all() == []
     assert asset_runs(db, "on_orders") == []
     assert asset_runs(db, "on_either") == []
+
+
+def test_a_manual_event_triggers_the_dags_scheduled_on_the_asset(
+    db: Database, scheduler: Scheduler, dags: None
+) -> None:
+    # what POST /api/v2/assets/events does (its route is tested in tests/api)
+    with db.read() as s:
+        refunds = s.scalars(select(Asset.id).where(Asset.uri == "s3://sales/refunds")).one()
+    create_event(db, refunds, extra={"note": "backfilled"}, actor="ops")
+    scheduler.wake()
+    assert scheduler.drain(DRAIN_TIMEOUT)
+    assert asset_runs(db, "on_either") == [("success", "asset_triggered", ["s3://sales/refunds"])]
+    assert asset_runs(db, "on_both") == []
