@@ -35,8 +35,9 @@ REFUNDS = Dataset("s3://sales/refunds")
 
 with DAG("on_orders", schedule=[ORDERS]):
     @task
-    def report():
-        return "report"
+    def report(triggering_asset_events=None):
+        (events,) = triggering_asset_events.values()
+        return [ORDERS in triggering_asset_events, events[0].source_dag_id, events[0].extra]
 
     report()
 

@@ -16,6 +16,7 @@ from pinflow.scheduler.loop import Scheduler
 from pinflow.sdk.compiler import compile_path
 from pinflow.services.commands._assets import create_event
 from pinflow.services.commands._push import register_snapshot
+from pinflow.services.xcom_values import value_of as get_xcom
 from pinflow.store.db import Database
 from pinflow.store.tables import Asset, AssetEvent, AssetQueue, AssetTriggeredRun, DagRun
 
@@ -58,6 +59,10 @@ def test_a_producers_success_triggers_the_dags_scheduled_on_its_asset(
     assert asset_runs(db, "on_orders") == [("success", "asset_triggered", ["s3://sales/orders"])]
     assert asset_runs(db, "on_either") == [("success", "asset_triggered", ["s3://sales/orders"])]
     assert asset_runs(db, "on_both") == []  # refunds not updated yet: its event waits
+    with db.read() as s:
+        run_pk = s.scalars(select(DagRun.id).where(DagRun.dag_id == "on_orders")).one()
+    # the consumer's task read its context's triggering_asset_events
+    assert get_xcom(db, run_pk, "report") == [True, "make_orders", {}]
     with db.read() as s:
         (event,) = s.scalars(select(AssetEvent)).all()
         assert (event.source_dag_id, event.source_run_id, event.source_task_id) == (

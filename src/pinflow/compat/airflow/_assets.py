@@ -6,7 +6,9 @@ DAG file does with them: ``outlets=[...]``, ``inlets=[...]``, ``schedule=[...]``
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from pinflow.sdk.options import type_name
@@ -167,3 +169,42 @@ def task_assets(owner: str, name: str, value: object) -> list[AssetSpec]:
             )
         specs.append(item.spec)
     return specs
+
+
+class TriggeringAssetEvents(Mapping[Asset, list[SimpleNamespace]]):
+    """``context["triggering_asset_events"]``: an asset-triggered run's events by asset, each
+    with ``extra``, ``source_dag_id``, ``source_run_id``, ``source_task_id``,
+    ``source_map_index``, ``timestamp`` and ``asset``. Keys are Assets; a uri works too."""
+
+    def __init__(self, events: Sequence[Mapping[str, Any]]) -> None:
+        self._by_uri: dict[str, list[SimpleNamespace]] = {}
+        self._assets: dict[str, Asset] = {}
+        for event in events:
+            uri = str(event["uri"])
+            asset = self._assets.setdefault(
+                uri,
+                Asset(name=event.get("name") or uri, uri=uri, group=event.get("group") or "asset"),
+            )
+            view = SimpleNamespace(
+                asset=asset,
+                id=event.get("id"),
+                extra=dict(event.get("extra") or {}),
+                source_dag_id=event.get("source_dag_id"),
+                source_run_id=event.get("source_run_id"),
+                source_task_id=event.get("source_task_id"),
+                source_map_index=event.get("source_map_index", -1),
+                timestamp=datetime.fromisoformat(str(event["timestamp"])),
+            )
+            self._by_uri.setdefault(uri, []).append(view)
+
+    def __getitem__(self, key: object) -> list[SimpleNamespace]:
+        uri = key.uri if isinstance(key, Asset) else key
+        if not isinstance(uri, str) or uri not in self._by_uri:
+            raise KeyError(key)
+        return self._by_uri[uri]
+
+    def __iter__(self) -> Iterator[Asset]:
+        return (self._assets[uri] for uri in self._by_uri)
+
+    def __len__(self) -> int:
+        return len(self._by_uri)

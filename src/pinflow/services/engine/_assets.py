@@ -155,6 +155,32 @@ def emit_outlet_events(
     return len(outlets)
 
 
+def triggering_events(s: Session, run_pk: int) -> list[dict[str, Any]]:
+    """The events an ``asset_triggered`` run consumed, as its tasks' context shows them."""
+    rows = s.execute(
+        select(AssetEvent, Asset.uri, Asset.name, Asset.group)
+        .join(AssetTriggeredRun, AssetTriggeredRun.event_id == AssetEvent.id)
+        .join(Asset, Asset.id == AssetEvent.asset_id)
+        .where(AssetTriggeredRun.run_pk == run_pk)
+        .order_by(AssetEvent.id)
+    ).all()
+    return [
+        {
+            "id": event.id,
+            "uri": uri,
+            "name": name,
+            "group": group,
+            "extra": dict(event.extra or {}),
+            "source_dag_id": event.source_dag_id,
+            "source_run_id": event.source_run_id,
+            "source_task_id": event.source_task_id,
+            "source_map_index": event.source_map_index,
+            "timestamp": event.timestamp.isoformat(),
+        }
+        for event, uri, name, group in rows
+    ]
+
+
 def waiting_dags(db: Database) -> list[str]:
     """The DAGs with events queued for them."""
     with db.read() as s:
