@@ -409,6 +409,8 @@ def test_asset_requests_that_cannot_be_served_are_4xx(world: World) -> None:
     assert world.call(ADMIN, "POST", "/api/v2/assets/events", {"asset_id": 99}).status_code == 404
     assert world.call(ADMIN, "POST", "/api/v2/assets/events", {"uri": "x"}).status_code == 422
     assert world.call(ADMIN, "GET", "/api/v2/assets?order_by=size").status_code == 400
+    naive = "/api/v2/assets/events?timestamp_gte=2026-01-01T00:00:00"
+    assert world.call(ADMIN, "GET", naive).status_code == 422
     assert world.call(OUTSIDER, "GET", "/api/v2/assets").json()["total_entries"] == 0
 
 

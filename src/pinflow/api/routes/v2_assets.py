@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from pinflow.api.auth import DbDep, authorize, require
 from pinflow.api.routes.v2_dags import PageDep, Reader
@@ -183,8 +183,8 @@ class AssetEventQuery(BaseModel):
     source_dag_id: str | None = Field(None, max_length=MAX_PAGE)
     source_task_id: str | None = Field(None, max_length=MAX_PAGE)
     source_run_id: str | None = Field(None, max_length=MAX_PAGE)
-    timestamp_gte: datetime | None = None
-    timestamp_lte: datetime | None = None
+    timestamp_gte: AwareDatetime | None = None
+    timestamp_lte: AwareDatetime | None = None
 
 
 @router.get("/assets", response_model=AssetCollectionResponse)
