@@ -17,10 +17,21 @@ import pytest
 from airflow_client.client import models
 from fastapi.routing import APIRoute
 from sqlalchemy import text
-from tests.api.helpers import ACTORS, ADMIN, ANON, EDITOR, OUTSIDER, VIEWER, World, build_world
+from tests.api.helpers import (
+    ACTORS,
+    ADMIN,
+    ANON,
+    EDITOR,
+    OUTSIDER,
+    VIEWER,
+    World,
+    build_world,
+    publish,
+)
 from tests.api.matrix import MANAGE, READ, RUN, WRITE, on_alpha, signed_in, superuser
 
 from pinflow.api.routes import (
+    v2_assets,
     v2_charts,
     v2_dag_tasks,
     v2_dags,
@@ -32,11 +43,22 @@ from pinflow.api.routes import (
 from pinflow.services.commands import _dags as dags
 from pinflow.services.commands import _runs as runs
 from pinflow.services.reads import _audit_log as audit_log
+from pinflow.spec.assets import AssetCondition, AssetSpec
+from pinflow.spec.models import DagSpec, TaskSpec, TriggerSpec
 from pinflow.store.db import Database
 from pinflow.store.tables import Base
 from pinflow.testing import TaskOutcome, run_until_idle, scripted
 
-V2_ROUTERS = (v2_dags, v2_dag_tasks, v2_runs, v2_tasks, v2_misc, v2_resources, v2_charts)
+V2_ROUTERS = (
+    v2_dags,
+    v2_dag_tasks,
+    v2_runs,
+    v2_tasks,
+    v2_misc,
+    v2_resources,
+    v2_charts,
+    v2_assets,
+)
 RUN_URL = "/api/v2/dags/etl/dagRuns/r1"
 TI = f"{RUN_URL}/taskInstances"
 BROKEN_FILE = {
@@ -83,6 +105,20 @@ def _import_error(world: World) -> None:
 
 
 _r = _resources
+
+
+def _assets(world: World) -> None:
+    """Alpha's DAG ``on_x``, scheduled on asset 1 (``s3://lake/x``), which ``etl`` updates."""
+    x = AssetSpec(uri="s3://lake/x")
+    publish(
+        world.db,
+        DagSpec(
+            dag_id="on_x",
+            project="alpha",
+            trigger=TriggerSpec(assets=AssetCondition(asset=x)),
+            tasks=[TaskSpec(task_id="t", kind="bash", bash_command="true", outlets=[x])],
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -218,6 +254,26 @@ CASES = [
         _r,
     ),
     Case("DELETE", C, "/api/v2/connections/c1", on_alpha(MANAGE, 204), None, _r),
+    Case("GET", "/api/v2/assets", "/api/v2/assets", signed_in(), None, _assets),
+    Case("GET", "/api/v2/assets/{asset_id}", "/api/v2/assets/1", on_alpha(READ), None, _assets),
+    Case("GET", "/api/v2/assets/events", "/api/v2/assets/events", signed_in(), None, _assets),
+    # A manual event makes runs of the DAGs scheduled on the asset: run:create in theirs.
+    Case(
+        "POST",
+        "/api/v2/assets/events",
+        "/api/v2/assets/events",
+        on_alpha(RUN),
+        {"asset_id": 1},
+        _assets,
+    ),
+    Case(
+        "GET",
+        f"{D}/assets/queuedEvents",
+        "/api/v2/dags/on_x/assets/queuedEvents",
+        on_alpha(READ),
+        None,
+        _assets,
+    ),
 ]
 
 
@@ -319,6 +375,43 @@ def test_the_official_client_models_parse_every_shape(world: World, url: str, mo
     response = world.call(ADMIN, "GET", url)
     assert response.status_code == 200, response.text
     assert model.from_json(response.text) is not None
+
+
+def test_the_official_client_models_parse_the_asset_shapes(world: World) -> None:
+    _assets(world)
+    created = world.call(ADMIN, "POST", "/api/v2/assets/events", {"asset_id": 1, "extra": {"n": 1}})
+    assert created.status_code == 200, created.text
+    event = models.AssetEventResponse.from_json(created.text)
+    assert event is not None
+    assert (event.uri, event.extra) == ("s3://lake/x", {"from_rest_api": True, "n": 1})
+    for url, model in (
+        ("/api/v2/assets", models.AssetCollectionResponse),
+        ("/api/v2/assets/1", models.AssetResponse),
+        ("/api/v2/assets/events?asset_id=1", models.AssetEventCollectionResponse),
+        ("/api/v2/dags/on_x/assets/queuedEvents", models.QueuedEventCollectionResponse),
+    ):
+        response = world.call(ADMIN, "GET", url)
+        assert response.status_code == 200, response.text
+        assert model.from_json(response.text) is not None, url
+    asset = models.AssetResponse.from_json(world.call(ADMIN, "GET", "/api/v2/assets/1").text)
+    assert asset is not None
+    assert [d.dag_id for d in asset.scheduled_dags] == ["on_x"]
+    assert [(t.dag_id, t.task_id) for t in asset.producing_tasks] == [("on_x", "t")]
+    assert asset.last_asset_event is not None
+    assert asset.last_asset_event.id == event.id
+    audited, _ = audit_log.query_audit(world.db, action="asset.event_created")
+    assert [e.actor for e in audited] == [ADMIN]
+
+
+def test_asset_requests_that_cannot_be_served_are_4xx(world: World) -> None:
+    _assets(world)
+    assert world.call(ADMIN, "GET", "/api/v2/assets/99").status_code == 404
+    assert world.call(ADMIN, "POST", "/api/v2/assets/events", {"asset_id": 99}).status_code == 404
+    assert world.call(ADMIN, "POST", "/api/v2/assets/events", {"uri": "x"}).status_code == 422
+    assert world.call(ADMIN, "GET", "/api/v2/assets?order_by=size").status_code == 400
+    naive = "/api/v2/assets/events?timestamp_gte=2026-01-01T00:00:00"
+    assert world.call(ADMIN, "GET", naive).status_code == 422
+    assert world.call(OUTSIDER, "GET", "/api/v2/assets").json()["total_entries"] == 0
 
 
 def test_lists_page_order_and_filter(world: World) -> None:

@@ -285,10 +285,10 @@ def test_a_start_dates_time_zone_becomes_the_dags(tmp_path: Path) -> None:
     ("source", "expected"),
     [
         (
-            "from airflow.sdk import DAG, Asset\n",
-            "dags/airflow_dag.py:1: UnsupportedAirflowName: airflow.sdk.Asset is not supported "
-            "by Pinflow's Airflow compatibility layer; use a cron `schedule`, or schedule=None "
-            "and triggering the DAG through the API instead (see docs/migrating-from-airflow.md)",
+            "from airflow.sdk import DAG, AssetAlias\n",
+            "dags/airflow_dag.py:1: UnsupportedAirflowName: airflow.sdk.AssetAlias is not "
+            "supported by Pinflow's Airflow compatibility layer; use Asset objects named in the "
+            "task's outlets and the DAG's schedule instead (see docs/migrating-from-airflow.md)",
         ),
         (
             "import os\nfrom airflow.sensors.base import BaseSensorOperator\n",
@@ -640,3 +640,69 @@ def test_airflow_params_compile_to_dag_params(tmp_path: Path) -> None:
     )
     assert (spec.params["n"].default, spec.params["n"].minimum) == (3, 1)
     assert spec.params["name"].default == "world"
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        ("None", None),
+        ('"@once"', "@once"),
+        ('"@daily"', "@daily"),
+        ('"*/5 * * * *"', "*/5 * * * *"),
+        ("timedelta(hours=6)", "0 */6 * * *"),
+    ],
+)
+def test_every_kind_of_time_schedule_compiles_to_the_trigger(
+    tmp_path: Path, schedule: str, expected: str | None
+) -> None:
+    spec = compile_one(
+        tmp_path,
+        f"""
+        from datetime import datetime, timedelta
+        from airflow.sdk import DAG
+        from airflow.providers.standard.operators.empty import EmptyOperator
+
+        with DAG("timed", schedule={schedule}, start_date=datetime(2024, 1, 1)):
+            EmptyOperator(task_id="noop")
+        """,
+    )
+    assert (spec.trigger.schedule, spec.trigger.assets) == (expected, None)
+
+
+def test_schedules_on_assets_compile_to_conditions(tmp_path: Path) -> None:
+    spec = compile_one(
+        tmp_path,
+        """
+        from airflow.sdk import DAG, Asset, AssetAll, AssetAny, task
+
+        A, B, C = Asset("s3://b/a"), Asset("b", group="g", extra={"k": 1}), Asset(uri="S3://b/c")
+        with DAG("on_assets", schedule=AssetAny(A, AssetAll(B, C)) | [A][0]):
+            @task(outlets=[A], inlets=[B])
+            def t():
+                return 1
+            t()
+        """,
+    )
+    assert spec.trigger.schedule is None
+    assert spec.trigger.assets is not None
+    assert spec.trigger.assets.describe() == "((s3://b/a | (b & s3://b/c)) | s3://b/a)"
+    (task,) = spec.tasks
+    assert [a.uri for a in task.outlets] == ["s3://b/a"]
+    assert [(a.name, a.group, a.extra) for a in task.inlets] == [("b", "g", {"k": 1})]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('Asset("airflow://x")', "reserved"),
+        ('Asset("x", watchers=[1])', "asset watchers are not supported"),
+        ("[1, 2]", "a list schedules on assets"),
+    ],
+)
+def test_asset_mistakes_are_problems_at_their_line(
+    tmp_path: Path, line: str, expected: str
+) -> None:
+    source = f"from airflow.sdk import DAG, Asset\n\nwith DAG('d', schedule={line}):\n    pass\n"
+    [problem] = problems_of(tmp_path, source)
+    assert problem.startswith("dags/airflow_dag.py:3: ")
+    assert expected in problem

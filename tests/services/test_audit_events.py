@@ -376,6 +376,11 @@ CASES: list[tuple[AuditEntry, str, str, str, str | None, dict[str, Any]]] = [
         {"username": "mallory", "client": "10.0.0.9", "reason": "unknown_user", "count": 1,
          "lastAt": AT.isoformat()},
     ),
+    (
+        events.asset_event_created("s3://b/k", 7, ["consumer"]),
+        "asset.event_created", "asset", "s3://b/k", None,
+        {"eventId": 7, "queuedFor": ["consumer"]},
+    ),
 ]
 # fmt: on
 

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from pinflow.spec.assets import AssetCondition, AssetSpec
 from pinflow.spec.canonical import (
     snapshot_digest,
     spec_from_dict,
@@ -142,13 +143,37 @@ def full_tasks() -> list[TaskSpec]:
     return [extract, summarise, render, publish]
 
 
-def models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+def asset_spec() -> DagSpec:
+    """A DAG on assets (a trigger cannot be on a cron schedule and on assets at once): the
+    fields of ``full_spec`` cannot set, set here (ADR 0037)."""
+    orders = AssetSpec(uri="s3://sales/orders", name="orders", group="sales", extra={"a": 1})
+    refunds = AssetSpec(uri="s3://sales/refunds")
+    fx = AssetSpec(uri="fx-rates")
+    condition = AssetCondition(
+        all=[
+            AssetCondition(asset=orders),
+            AssetCondition(any=[AssetCondition(asset=refunds), AssetCondition(asset=fx)]),
+        ]
+    )
+    task = TaskSpec(task_id="merge", callable="m:f", outlets=[refunds], inlets=[orders, fx])
+    return DagSpec(dag_id="on_assets", trigger=TriggerSpec(assets=condition), tasks=[task])
+
+
+def fixtures() -> list[DagSpec]:
+    return [full_spec(), asset_spec()]
+
+
+def models_in(annotation: Any, seen: set[type] | None = None) -> Iterator[type[BaseModel]]:
+    seen = set() if seen is None else seen
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation in seen:  # a recursive model (AssetCondition)
+            return
+        seen.add(annotation)
         yield annotation
         for info in annotation.model_fields.values():
-            yield from models_in(info.annotation)
+            yield from models_in(info.annotation, seen)
     for arg in typing.get_args(annotation):
-        yield from models_in(arg)
+        yield from models_in(arg, seen)
 
 
 def instances_in(value: Any) -> Iterator[BaseModel]:
@@ -174,17 +199,30 @@ def test_fixture_covers_every_model_reachable_from_the_dag_spec() -> None:
         TaskDefaults,
         HttpRequestSpec,
         XComRef,
+        AssetSpec,
+        AssetCondition,
     }
-    assert {type(model) for model in instances_in(full_spec())} == reachable
+    found = {type(model) for spec in fixtures() for model in instances_in(spec)}
+    assert found == reachable
 
 
 @pytest.mark.parametrize(
     "model",
-    [DagSpec, TaskSpec, TriggerSpec, ParamSpec, TaskDefaults, HttpRequestSpec, XComRef],
+    [
+        DagSpec,
+        TaskSpec,
+        TriggerSpec,
+        ParamSpec,
+        TaskDefaults,
+        HttpRequestSpec,
+        XComRef,
+        AssetSpec,
+        AssetCondition,
+    ],
     ids=lambda model: model.__name__,
 )
 def test_fixture_sets_every_field_to_a_non_default_value(model: type[BaseModel]) -> None:
-    instances = [m for m in instances_in(full_spec()) if type(m) is model]
+    instances = [m for spec in fixtures() for m in instances_in(spec) if type(m) is model]
     forgotten = []
     for name, info in model.model_fields.items():
         if (model, name) in UNCHANGEABLE or info.is_required():
@@ -197,6 +235,7 @@ def test_fixture_sets_every_field_to_a_non_default_value(model: type[BaseModel])
 
 def test_fixture_is_a_valid_dag() -> None:
     assert check_spec(full_spec()) == []
+    assert check_spec(asset_spec()) == []
 
 
 def assert_round_trips(spec: DagSpec) -> None:
@@ -212,6 +251,7 @@ def assert_round_trips(spec: DagSpec) -> None:
 
 def test_full_spec_round_trips() -> None:
     assert_round_trips(full_spec())
+    assert_round_trips(asset_spec())
 
 
 def test_minimal_spec_round_trips() -> None:

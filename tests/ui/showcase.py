@@ -18,6 +18,7 @@ from pinflow.services.commands import _dags as dags
 from pinflow.services.commands import _runs as runs
 from pinflow.services.commands import _versions as versions
 from pinflow.services.engine import fleet, scheduler_id, worker_id
+from pinflow.spec.assets import AssetCondition, AssetSpec
 from pinflow.spec.models import DagSpec
 from pinflow.store.db import Database
 from pinflow.testing import run_until_idle
@@ -36,6 +37,7 @@ class Showcase:
     draft: str  # a draft copied from v2
     failed_run: str  # a run of features that failed
     cleared_run: str  # the orders run that failed on v1 and passed once cleared onto v2
+    on_assets: str = ""  # the dashboard's version, scheduled on assets
 
     def pages(self) -> dict[str, str]:
         """Every main page: a short name (used in messages and file names) -> its path."""
@@ -52,6 +54,8 @@ class Showcase:
             "run-failed": f"/ui/dags/{FEATURES}/runs/{q(self.failed_run)}",
             "audit": "/ui/audit",
             "cluster": "/ui/cluster",
+            "assets": "/ui/assets",
+            "detail-on-assets": f"/ui/workflows/{self.on_assets}",
             "error": "/ui/workflows/00000000-0000-0000-0000-000000000000",
         }
 
@@ -179,4 +183,25 @@ def seed(db: Database) -> Showcase:
     publish(db, _reports())
     dags.set_paused(db, REPORTS, True, actor="dave")
     _cluster(db)
-    return Showcase(v1=v1, v2=v2, draft=draft, failed_run=failed, cleared_run=failing)
+    on_assets = _assets(db)
+    return Showcase(
+        v1=v1, v2=v2, draft=draft, failed_run=failed, cleared_run=failing, on_assets=on_assets
+    )
+
+
+LAKE = AssetSpec(uri="s3://sales-data-lake/warehouse/orders/daily/partitioned-by-region")
+FX = AssetSpec(uri="https://rates.example.com/fx/eur", name="fx_rates", group="finance")
+
+
+def _assets(db: Database) -> str:
+    """A producer of the lake's orders, and a dashboard scheduled on them and the FX rates;
+    one export ran, so the orders have an event and the dashboard waits for the rates."""
+    export = {"task_id": "export", "kind": "bash", "bash_command": "export", "outlets": [LAKE]}
+    publish(db, DagSpec.model_validate({"dag_id": "lake_export", "tasks": [export]}))
+    on = AssetCondition(all=[AssetCondition(asset=LAKE), AssetCondition(asset=FX)])
+    refresh = {"task_id": "refresh", "kind": "bash", "bash_command": "refresh", "inlets": [FX]}
+    dashboard = {"dag_id": "orders_dashboard", "trigger": {"assets": on}, "tasks": [refresh]}
+    version = publish(db, DagSpec.model_validate(dashboard))
+    runs.trigger_run(db, dag_id="lake_export", actor="alice")
+    run_until_idle(db, bash_handler)
+    return version

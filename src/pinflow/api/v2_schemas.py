@@ -114,7 +114,12 @@ class DagVersionCollectionResponse(BaseModel):
 
 # --- runs --------------------------------------------------------------------------------------
 
-_TRIGGERED_BY = {RunType.SCHEDULED: "timetable", RunType.BACKFILL: "backfill", RunType.TEST: "test"}
+_TRIGGERED_BY = {
+    RunType.SCHEDULED: "timetable",
+    RunType.BACKFILL: "backfill",
+    RunType.TEST: "test",
+    RunType.ASSET_TRIGGERED: "asset",
+}
 
 
 class DagRunResponse(BaseModel):

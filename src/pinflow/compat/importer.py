@@ -25,6 +25,7 @@ _ALIASES = {"airflow": "pinflow.compat.airflow", "pendulum": "pinflow.compat.pen
 SUPPORTED_MODULES = (
     "airflow",
     "airflow.sdk",
+    "airflow.datasets",
     "airflow.decorators",
     "airflow.exceptions",
     "airflow.hooks.base",

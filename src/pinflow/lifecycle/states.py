@@ -29,6 +29,7 @@ class RunType(StrEnum):
     SCHEDULED = "scheduled"
     BACKFILL = "backfill"
     TEST = "test"  # a run of a draft version
+    ASSET_TRIGGERED = "asset_triggered"  # its DAG's asset condition held (ADR 0037)
 
 
 class TaskState(StrEnum):

@@ -122,6 +122,8 @@ class TaskRequest:
     data_interval_start: str | None = None
     data_interval_end: str | None = None
     run_type: str = "manual"
+    # an asset_triggered run's events (``uri``, ``extra``, ``source_*``, ``timestamp``)
+    triggering_asset_events: list[dict[str, Any]] = field(default_factory=list)
     bundle_uri: str | None = None
     execution_timeout: float | None = None
     stored_inputs: dict[str, list[StoredInput]] = field(default_factory=dict)

@@ -36,6 +36,7 @@ def task_context(req: TaskRequest) -> TaskContext:
         conf=req.conf,
         staging_dir=req.staging_dir,
         idempotency_key=req.idempotency_key,
+        triggering_asset_events=tuple(req.triggering_asset_events),
     )
 
 

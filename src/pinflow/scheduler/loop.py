@@ -62,6 +62,7 @@ from pinflow.services.engine import (
     StartedTask,
     claim_and_start,
     claim_scheduled,
+    create_asset_runs,
     has_unfinished_runs,
     next_retry_at,
     next_schedule_at,
@@ -159,7 +160,8 @@ class Scheduler:
         return self._timers.sweep_in(time.monotonic())
 
     def drain(self, timeout: float) -> bool:
-        """Run until no run is queued (on an unpaused DAG) or running and no try is live.
+        """Run until no run is queued (on an unpaused DAG) or running, no try is live and no
+        asset event makes a run.
 
         Returns ``True`` when idle, ``False`` when ``timeout`` seconds passed first.
         """
@@ -168,7 +170,9 @@ class Scheduler:
         self._timers.poll = 0.0
         while True:
             self.step(max(0.0, deadline - time.monotonic()))
-            if not self.executor.live() and not has_unfinished_runs(self.db):
+            # events a last result queued may still make runs (their wake-up is pending)
+            idle = not self.executor.live() and not has_unfinished_runs(self.db)
+            if idle and not create_asset_runs(self.db):
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -295,7 +299,10 @@ class Scheduler:
                 return True
 
     def _start_new_runs(self) -> bool:
-        return start_new_runs(self.db) > 0
+        # An asset event wakes the schedulers like a trigger does (ADR 0037): its runs are
+        # created here, then started with the others.
+        created = create_asset_runs(self.db)
+        return start_new_runs(self.db) + created > 0
 
     # -- results -------------------------------------------------------------------------------
 

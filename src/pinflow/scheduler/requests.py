@@ -17,7 +17,9 @@ import time
 from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from pinflow.lifecycle.states import RunType
 from pinflow.runtime.contract import TaskRequest
 from pinflow.runtime.paths import log_path, staging_path
 from pinflow.runtime.private import private_dirs
@@ -26,6 +28,7 @@ from pinflow.services.engine import (
     DispatchRecord,
     RunContext,
     StartedTask,
+    assets,
     bundle_bytes,
     record_dispatches,
     run_context,
@@ -112,9 +115,16 @@ class RequestBuilder:
                 "data_interval_start": _iso(run.data_interval_start),
                 "data_interval_end": _iso(run.data_interval_end),
                 "run_type": run.run_type,
+                "triggering_asset_events": self._asset_events(claimed.run_pk, run.run_type),
                 "bundle_uri": self.bundles.uri(started.snapshot_digest),
             },
         )
+
+    def _asset_events(self, run_pk: int, run_type: str) -> list[dict[str, Any]]:
+        if run_type != RunType.ASSET_TRIGGERED:
+            return []
+        with self.db.read() as s:
+            return assets.triggering_events(s, run_pk)
 
     def log_file(self, claimed: ClaimedTask, try_number: int) -> Path:
         return log_path(

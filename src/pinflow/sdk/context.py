@@ -12,7 +12,7 @@ Standard library only: the SDK imports nothing of Pinflow's runtime.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -43,6 +43,7 @@ class TaskContext:
     conf: Mapping[str, Any] = field(default_factory=dict)
     staging_dir: str = ""
     idempotency_key: str = ""
+    triggering_asset_events: Sequence[Mapping[str, Any]] = ()  # ADR 0037
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any, TypedDict
 from pinflow.sdk.options import (
     Checker,
     DefaultArgs,
+    as_asset,
     check_bool,
     check_default_args,
     check_identifier,
@@ -22,10 +23,19 @@ from pinflow.sdk.options import (
     unknown_option,
 )
 from pinflow.sdk.params import params_to_specs
+from pinflow.spec.assets import AssetCondition, AssetSpec
 from pinflow.spec.models import DagSpec, ErrorStrategy
 from pinflow.spec.requirements import RequirementsError, normalize_requirements
 
-_TRIGGER_FIELDS = ("schedule", "timezone", "start_date", "end_date", "catchup", "max_catchup_runs")
+_TRIGGER_FIELDS = (
+    "schedule",
+    "timezone",
+    "start_date",
+    "end_date",
+    "catchup",
+    "max_catchup_runs",
+    "assets",
+)
 
 
 class DagOptions(TypedDict, total=False):
@@ -35,6 +45,7 @@ class DagOptions(TypedDict, total=False):
     name: str
     description: str
     schedule: str | None
+    assets: AssetCondition | Sequence[AssetSpec | str] | AssetSpec | str
     timezone: str
     start_date: datetime | date | None
     end_date: datetime | date | None
@@ -81,6 +92,8 @@ def dag_template(function: Callable[..., Any], options: Mapping[str, object]) ->
         checked["owner"] = default_owner
     data: dict[str, Any] = {k: v for k, v in checked.items() if k not in _TRIGGER_FIELDS}
     data["trigger"] = {k: v for k, v in checked.items() if k in _TRIGGER_FIELDS}
+    if data["trigger"].get("assets") is not None and data["trigger"].get("schedule"):
+        raise ValueError(f"{owner}: give a schedule or assets to schedule on, not both")
     data["default_args"] = defaults
     try:
         template = DagSpec.model_validate(data)
@@ -118,6 +131,24 @@ def _check_schedule(owner: str, name: str, value: object) -> str | None:
     if value is None:
         return None
     return check_text(owner, name, value).strip()
+
+
+def _check_assets(owner: str, name: str, value: object) -> AssetCondition | None:
+    """``assets=``: scheduled on assets. A condition, one asset, or a list of them (all)."""
+    if value is None or isinstance(value, AssetCondition):
+        return value
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if not value:
+            raise ValueError(f"{owner}: {name} must name at least one asset")
+        operands = [_operand(owner, name, item) for item in value]
+        return AssetCondition(all=operands)
+    return _operand(owner, name, value)
+
+
+def _operand(owner: str, name: str, item: object) -> AssetCondition:
+    if isinstance(item, AssetCondition):
+        return item
+    return AssetCondition(asset=as_asset(owner, name, item))
 
 
 def _check_timezone(owner: str, name: str, value: object) -> str:
@@ -180,6 +211,7 @@ _CHECKERS: dict[str, Checker] = {
     "name": _check_name,
     "description": check_optional_text,
     "schedule": _check_schedule,
+    "assets": _check_assets,
     "timezone": _check_timezone,
     "start_date": _check_date,
     "end_date": _check_date,

@@ -11,10 +11,11 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypedDict
 
+from pinflow.spec.assets import AssetSpec
 from pinflow.spec.models import ID_PATTERN, TaskFlow, TriggerRule
 
 Checker = Callable[[str, str, object], Any]
@@ -34,6 +35,8 @@ class ExecutionOptions(TypedDict, total=False):
     pool_slots: int
     queue: str
     max_active_tis_per_dag: int
+    outlets: Sequence[AssetSpec | str]
+    inlets: Sequence[AssetSpec | str]
 
 
 class OperatorOptions(ExecutionOptions, total=False):
@@ -159,6 +162,33 @@ def check_flow(owner: str, name: str, value: object) -> TaskFlow:
     return TaskFlow(value)
 
 
+def check_assets(owner: str, name: str, value: object) -> list[AssetSpec]:
+    """``outlets``/``inlets``: a list of assets (an ``AssetSpec``, a URI, or a dict of its
+    fields), each once."""
+    items = [value] if isinstance(value, str | AssetSpec) else value
+    if not isinstance(items, Sequence | set | frozenset) or isinstance(items, str):
+        raise TypeError(f"{owner}: {name} must be a list of assets, got {type_name(value)}")
+    assets: dict[str, AssetSpec] = {}
+    for item in items:
+        asset = as_asset(owner, name, item)
+        assets.setdefault(asset.uri, asset)
+    return list(assets.values())
+
+
+def as_asset(owner: str, name: str, item: object) -> AssetSpec:
+    """One asset of an option: an ``AssetSpec``, a URI, or a dict of its fields."""
+    if isinstance(item, AssetSpec):
+        return item
+    try:
+        if isinstance(item, str):
+            return AssetSpec(uri=item)
+        if isinstance(item, Mapping):
+            return AssetSpec.model_validate(item)
+    except ValueError as exc:
+        raise ValueError(f"{owner}: {name}: {describe_invalid(exc)}") from None
+    raise TypeError(f"{owner}: {name}: an asset is an Asset or a URI, got {type_name(item)}")
+
+
 _DEFAULTABLE: dict[str, Checker] = {
     "retries": check_int(0),
     "retry_delay": check_seconds(positive=False),
@@ -181,6 +211,8 @@ TASK_CHECKERS: dict[str, Checker] = {
     "on_failure_fail_dagrun": check_bool,
     "flow": check_flow,  # set by @task.branch / @task.short_circuit
     "ignore_downstream_trigger_rules": check_bool,
+    "outlets": check_assets,
+    "inlets": check_assets,
 }
 
 DEFAULT_ARGS_CHECKERS: dict[str, Checker] = {"owner": check_text, **_DEFAULTABLE}

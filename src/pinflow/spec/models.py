@@ -19,6 +19,7 @@ from typing import Annotated, Any, Final, Literal, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from pinflow.spec.assets import AssetCondition, AssetSpec
 from pinflow.spec.requirements import normalize_requirements
 
 SCHEMA_VERSION: Final = 1
@@ -122,6 +123,12 @@ class TriggerSpec(_Frozen):
     end_date: datetime | None = None
     catchup: bool = False
     max_catchup_runs: int = Field(default=100, ge=1, le=MAX_COUNT)
+    # Left out of dumps when absent, so that a DAG without assets keeps its digest (ADR 0037).
+    assets: AssetCondition | None = Field(
+        default=None,
+        description="scheduled on assets: a run when this condition holds (ADR 0037)",
+        exclude_if=lambda v: v is None,
+    )
 
 
 class TaskDefaults(_Frozen):
@@ -209,6 +216,16 @@ class TaskSpec(_Frozen):
         description="teardown: its failure fails the run",
         exclude_if=lambda v: v is False,
     )
+    outlets: list[AssetSpec] = Field(
+        default_factory=list,
+        description="assets its success updates: an asset event each (ADR 0037)",
+        exclude_if=lambda v: not v,
+    )
+    inlets: list[AssetSpec] = Field(
+        default_factory=list,
+        description="assets it reads (shown as lineage only)",
+        exclude_if=lambda v: not v,
+    )
 
     @property
     def upstream_task_ids(self) -> list[str]:
@@ -226,6 +243,8 @@ OMITTED_AT_DEFAULT: Final[Mapping[str, object]] = {
     "setup": False,
     "teardown": False,
     "on_failure_fail_dagrun": False,
+    "outlets": [],
+    "inlets": [],
 }
 
 

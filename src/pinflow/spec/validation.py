@@ -225,6 +225,9 @@ def _trigger_problems(spec: DagSpec) -> list[Problem]:
     schedule = _schedule_problem(trigger.schedule)
     if schedule:
         problems.append(Problem("trigger.schedule", schedule))
+    if trigger.assets is not None and trigger.schedule is not None:
+        message = "a DAG is scheduled on a cron schedule or on assets, not both"
+        problems.append(Problem("trigger.assets", message))
     zone = _zone(trigger.timezone)
     if zone is None:
         problems.append(Problem("trigger.timezone", f"unknown timezone '{trigger.timezone}'"))

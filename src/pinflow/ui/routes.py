@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from pinflow.errors import PinflowError
 from pinflow.ui import (
     designer,
+    pages_assets,
     pages_audit,
     pages_canary,
     pages_cluster,
@@ -84,6 +85,7 @@ def mount_ui(app: FastAPI) -> None:
         pages_runs.router,
         pages_audit.router,
         pages_cluster.router,
+        pages_assets.router,
         designer.router,
     ):
         app.include_router(router)

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from pinflow.compat.airflow import _macros as macros
+from pinflow.compat.airflow._assets import TriggeringAssetEvents
 from pinflow.compat.airflow._resources import Connection, Variable
 from pinflow.compat.airflow.exceptions import AirflowNotFoundException
 from pinflow.sdk import task_api
@@ -162,6 +163,7 @@ def build_context(pinflow: TaskContext, task_fields: Mapping[str, Any]) -> dict[
         "templates_dict": task_fields.get("templates_dict"),
         "inlets": [],
         "outlets": [],
+        "triggering_asset_events": TriggeringAssetEvents(pinflow.triggering_asset_events),
         "test_mode": False,
     }
     context.update(_date_strings(pinflow, logical))

@@ -14,6 +14,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+from pinflow.compat.airflow._assets import is_asset_schedule, schedule_condition
 from pinflow.compat.airflow._groups import resolve_group_edges
 from pinflow.compat.airflow._local import LocalTasks, capturing
 from pinflow.compat.airflow._options import (
@@ -99,13 +100,20 @@ def translate_dag_options(owner: str, options: Mapping[str, object]) -> dict[str
         translated.setdefault(name, value)
     start = translated.get("start_date")
     if "schedule" in options:
-        start_at = start if isinstance(start, datetime) else None
-        translated["schedule"] = schedule(owner, options["schedule"], start_at)
+        translated.update(_schedule_options(owner, options["schedule"], start))
     zone = _zone_name(start)
     if zone is not None:
         # Airflow takes the DAG's time zone from its start_date.
         translated.setdefault("timezone", zone)
     return translated
+
+
+def _schedule_options(owner: str, value: object, start: object) -> dict[str, Any]:
+    """``schedule``: on assets (``assets``), or a cron schedule."""
+    if is_asset_schedule(value):
+        return {"assets": schedule_condition(owner, value)}
+    start_at = start if isinstance(start, datetime) else None
+    return {"schedule": schedule(owner, value, start_at)}
 
 
 def with_doc(description: object, doc_md: object) -> str:

@@ -63,8 +63,6 @@ _ALTERNATIVES = {
     "weight_rule": "Pinflow does not order ready tasks by priority; remove it",
     "sla": "SLAs are not supported; use execution_timeout",
     "templates_dict": "set it on a @task function or a PythonOperator",
-    "outlets": "assets are not supported yet; remove outlets",
-    "inlets": "assets are not supported yet; remove inlets",
     "executor_config": "not supported; use queue= to choose workers",
     "resources": "not supported; use pool_slots",
 }
@@ -111,6 +109,10 @@ def task_options(
             kept[name] = value
         elif name in _TASK_SAME:
             translated[name] = value
+        elif name in ("outlets", "inlets"):
+            from pinflow.compat.airflow._assets import task_assets
+
+            translated[name] = task_assets(owner, name, value)
         elif name in _TASK_RENAMES:
             if value is not None:
                 translated[_TASK_RENAMES[name]] = value
@@ -154,7 +156,7 @@ def default_args(owner: str, args: object) -> tuple[dict[str, Any], dict[str, An
     rest = {k: v for k, v in args.items() if k not in dag_level}
     owner_name = rest.pop("owner", None)
     defaults = task_options(f"{owner} default_args", rest, extras=True)
-    for name in ("task_id", "pool_slots", "max_active_tis_per_dag", "doc"):
+    for name in ("task_id", "pool_slots", "max_active_tis_per_dag", "doc", "outlets", "inlets"):
         if name in defaults:
             raise UnsupportedArgument(
                 f"{owner}: default_args[{name!r}] is a per-task setting in Pinflow; "
@@ -188,8 +190,8 @@ def schedule(owner: str, value: object, start_date: datetime | None) -> str | No
         )
     if isinstance(value, list | tuple):
         raise UnsupportedArgument(
-            f"{owner}: schedule on assets ({type_name(value)}) is not supported yet; use a "
-            "cron schedule, or schedule=None and trigger the DAG through the API"
+            f"{owner}: schedule={value!r}: a list schedules on assets and holds only Asset, "
+            "AssetAll or AssetAny objects (asset aliases are not supported yet)"
         )
     raise UnsupportedArgument(
         f"{owner}: schedule of type {type_name(value)} (a timetable?) is not supported; "

@@ -50,6 +50,7 @@ AIRFLOW_CONTEXT = frozenset(
         "ts",
         "ts_nodash",
         "ts_nodash_with_tz",
+        "triggering_asset_events",
         "var",
     }
 )

@@ -15,9 +15,7 @@ _PREFIX = "pinflow.compat."
 
 # Alternatives shared by several modules.
 COMMON: dict[str, str] = {
-    "Asset": "a cron `schedule`, or schedule=None and triggering the DAG through the API",
-    "Dataset": "a cron `schedule`, or schedule=None and triggering the DAG through the API",
-    "AssetAlias": "a cron `schedule`",
+    "AssetAlias": "Asset objects named in the task's outlets and the DAG's schedule",
     "Metadata": "returning the value from the task",
     "PokeReturnValue": "a @task with retries that raises until its condition holds",
     "BaseSensorOperator": "a @task with retries that raises until its condition holds",

@@ -58,6 +58,7 @@ from pinflow.services.audit_events._lifecycle import (
     version_reverted_to_draft,
 )
 from pinflow.services.audit_events._runs import (
+    asset_event_created,
     run_deleted,
     run_finished,
     run_note_set,
@@ -75,6 +76,7 @@ __all__ = [
     "RunKey",
     "StoredRun",
     "TaskKey",
+    "asset_event_created",
     "by_policy",
     "canary_started",
     "connection_deleted",

@@ -46,6 +46,9 @@ class AuditAction(StrEnum):
     RUN_TASKS_CLEARED = "run.tasks_cleared"
     RUN_DELETED = "run.deleted"
 
+    # A manual asset event (``POST /api/v2/assets/events``): target ``asset``, its uri.
+    ASSET_EVENT_CREATED = "asset.event_created"
+
     # A task instance: target ``task_instance``, ``<dag_id>/<run_id>/<task_id>``.
     TASK_STATE_SET = "task.state_set"
     TASK_NOTE_SET = "task.note_set"

@@ -104,3 +104,9 @@ def task_expand_failed(run: StoredRun, expansion: Expansion) -> AuditEntry:
     """A mapped task whose input could not be expanded (the scheduler failed or skipped it)."""
     meta = {"state": expansion.state.value, "error": expansion.error, "runPk": run.id}
     return on_task(A.TASK_EXPAND_FAILED, run, expansion.task_id, meta)
+
+
+def asset_event_created(uri: str, event_id: int, queued_for: Sequence[str]) -> AuditEntry:
+    """A manual asset event, and the DAGs scheduled on the asset it was queued for."""
+    meta = {"eventId": event_id, "queuedFor": list(queued_for)}
+    return AuditEntry(A.ASSET_EVENT_CREATED, "asset", uri, None, meta)

@@ -5,6 +5,7 @@ This face is the room's public API; the modules behind it are private."""
 
 from __future__ import annotations
 
+from pinflow.services.commands import _assets as assets
 from pinflow.services.commands import _canary as canary
 from pinflow.services.commands import _clear as clear
 from pinflow.services.commands import _dags as dags
@@ -36,6 +37,7 @@ __all__ = [
     "TokenView",
     "UserView",
     "VariableView",
+    "assets",
     "canary",
     "clear",
     "dags",

@@ -20,6 +20,7 @@ from pinflow.lifecycle.version_rules import VersionFacts, VersionRef
 from pinflow.services import audit_events as events
 from pinflow.services.audit_events import record
 from pinflow.services.common import dag_id_of, enforce, lock_dag, lock_version, now
+from pinflow.services.engine import _assets as assets
 from pinflow.services.engine import _wakeups as wakeups
 from pinflow.services.reads._views import VersionView, version_view
 from pinflow.spec.canonical import snapshot_digest, spec_to_dict
@@ -82,12 +83,22 @@ def make_current(dag: Dag, version_id: str | None) -> None:
     sleeps until the earliest known position). Kept, a new schedule would wait for the old
     position.
     """
+    session = object_session(dag)
     if dag.current_version_id != version_id:
         dag.current_version_id = version_id
         dag.next_dagrun_after = None
-        session = object_session(dag)
         if session is not None:  # an idle scheduler sleeps until the next position: wake it
             wakeups.run_queued(session)
+    if session is not None:  # a dev save keeps the id and changes the snapshot: always
+        _sync_assets(session, dag.dag_id, version_id)
+
+
+def _sync_assets(session: Session, dag_id: str, version_id: str | None) -> None:
+    """The DAG's assets are those of its current version while it is active (ADR 0037)."""
+    row = session.get(WorkflowDefinition, version_id) if version_id is not None else None
+    active = row is not None and row.status == VersionStatus.ACTIVE
+    spec = repo.load_spec(session, row.snapshot_digest) if row is not None and active else None
+    assets.sync_references(session, dag_id, spec)
 
 
 def move_current_away(session: Session, dag: Dag, removed_id: str) -> str | None:

@@ -3,7 +3,8 @@
 ``reports``, ``steps``), advances runs (``scheduling``, ``new_runs``, ``sweep``), hands tries to
 executors (``dispatch``), stores XComs and resolves a task's inputs (``xcom_store``,
 ``inputs``), recovers lost tries, creates scheduled runs, wakes schedulers, records the
-fleet's heartbeats (``fleet``: schedulers, workers, the broker); serves remote
+fleet's heartbeats (``fleet``: schedulers, workers, the broker); records asset events and
+creates the runs they trigger (``assets``, ADR 0037); serves remote
 workers' tries (``remote_tries``, authenticated by ``try_tokens``). Called by the scheduler and
 the executors, and by the execution API (``/execution/v1``, ADR 0012) on behalf of a remote
 worker; never by a user's route: those change state through ``commands``.
@@ -16,6 +17,7 @@ This face is the room's public API; the modules behind it are private."""
 from __future__ import annotations
 
 from pinflow.runtime.paths import log_path, staging_path
+from pinflow.services.engine import _assets as assets
 from pinflow.services.engine import _claims as claims
 from pinflow.services.engine import _dispatch as dispatch
 from pinflow.services.engine import _fleet as fleet
@@ -34,6 +36,7 @@ from pinflow.services.engine import _sweep as sweep
 from pinflow.services.engine import _try_tokens as try_tokens
 from pinflow.services.engine import _wakeups as wakeups
 from pinflow.services.engine import _xcom_store as xcom_store
+from pinflow.services.engine._assets import create_asset_runs
 from pinflow.services.engine._claims import ClaimedTask, claim_scheduled
 from pinflow.services.engine._dispatch import (
     DispatchRecord,
@@ -85,11 +88,13 @@ __all__ = [
     "TaskReport",
     "TryClaims",
     "TryTokens",
+    "assets",
     "bundle_bytes",
     "claim_and_start",
     "claim_scheduled",
     "claims",
     "claims_of",
+    "create_asset_runs",
     "create_scheduled_runs",
     "dispatch",
     "find_lost_tries",

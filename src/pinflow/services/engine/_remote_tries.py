@@ -19,13 +19,14 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from pinflow.errors import ConflictError, InvalidInputError, NotFoundError, PinflowError
-from pinflow.lifecycle.states import TaskState
+from pinflow.lifecycle.states import RunType, TaskState
 from pinflow.lifecycle.try_rules import position_while_running
 from pinflow.runtime.artifacts import ArtifactStore
 from pinflow.runtime.contract import TaskRequest, TaskResult
 from pinflow.runtime.paths import log_path, staging_path
 from pinflow.services import common
 from pinflow.services.common import now
+from pinflow.services.engine._assets import triggering_events
 from pinflow.services.engine._dispatch import attach_staging
 from pinflow.services.engine._heartbeats import heartbeat
 from pinflow.services.engine._reports import finish_task
@@ -284,6 +285,11 @@ def _run_fields(s: Session, started: StartedTask, bundles_url: str) -> dict[str,
         "data_interval_start": _iso(start),
         "data_interval_end": _iso(end),
         "run_type": run_type,
+        "triggering_asset_events": (
+            triggering_events(s, started.run_pk)
+            if run_type == RunType.ASSET_TRIGGERED.value
+            else []
+        ),
         "bundle_uri": f"{bundles_url}/{digest}" if _has_code(s, digest) else None,
     }
 

@@ -35,6 +35,7 @@ from pinflow.lifecycle.try_rules import (
 from pinflow.runtime.contract import XCOM_DB_LIMIT
 from pinflow.services import common
 from pinflow.services.engine import _xcom_store as xcom_store
+from pinflow.services.engine._assets import emit_outlet_events
 from pinflow.services.engine._flow import decide_flow, skip_decided
 from pinflow.services.engine._scheduling import RunRow, advance_run
 from pinflow.services.engine._try_rows import TiRow, expect, guarded, guarded_stmt, lock
@@ -207,8 +208,18 @@ def finish_in(s: Session, report: TaskReport, stamp: datetime) -> TaskState:
     if payload is not None:
         _store_xcom(s, ti, payload, stamp)
     decided = skip_decided(s, run, flow, stamp) if flow is not None and flow.skip else []
+    if decision.state == TaskState.SUCCESS:
+        _emit_outlet_events(s, run, ti, stamp)
     advance_run(s, run, now=stamp, changed=[ti.task_id, *decided])
     return decision.state
+
+
+def _emit_outlet_events(s: Session, run: RunRow, ti: TiRow, stamp: datetime) -> None:
+    """A success updates the task's outlets: their events are written with it (ADR 0037)."""
+    task = cached_spec(s, run.snapshot_digest).task(ti.task_id)
+    if task is not None and task.outlets:
+        source = (run.dag_id, run.run_id, ti.task_id, ti.map_index)
+        emit_outlet_events(s, task.outlets, source, stamp)
 
 
 def _end_try(

@@ -1,12 +1,13 @@
 """Reads: the read models the API, the UI and the CLI show (DAGs, versions, runs, task
 instances, XComs, the audit log, the grid and the charts, the fleet of schedulers and
-workers, per-version statistics, canary comparisons, lineage). They never write, and import
+workers, per-version statistics, canary comparisons, lineage, assets). They never write, and import
 neither ``commands`` nor ``engine``.
 
 This face is the room's public API; the modules behind it are private."""
 
 from __future__ import annotations
 
+from pinflow.services.reads import _assets as assets
 from pinflow.services.reads import _audit_log as audit_log
 from pinflow.services.reads import _canary as canary
 from pinflow.services.reads import _charts as charts
@@ -65,6 +66,7 @@ __all__ = [
     "VersionView",
     "XComFilter",
     "XComInfo",
+    "assets",
     "audit_log",
     "canary",
     "charts",

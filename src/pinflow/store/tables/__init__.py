@@ -7,8 +7,9 @@ databases and readable in URLs).
 
 Import every table from here (``from pinflow.store.tables import DagRun``): the modules behind
 this face group them by aggregate (``_dags``, ``_runs``, ``_access``, ``_resources``,
-``_fleet``, ``_canary``) on the base and column types of ``base``. ``Base.metadata`` holds
-every table once this package is imported, which is what Alembic compares the migrations with.
+``_fleet``, ``_canary``, ``_assets``) on the base and column types of ``base``.
+``Base.metadata`` holds every table once this package is imported, which is what Alembic
+compares the migrations with.
 """
 
 from pinflow.store.tables._access import (
@@ -18,6 +19,13 @@ from pinflow.store.tables._access import (
     ProjectRole,
     User,
     new_uid,
+)
+from pinflow.store.tables._assets import (
+    Asset,
+    AssetEvent,
+    AssetQueue,
+    AssetReference,
+    AssetTriggeredRun,
 )
 from pinflow.store.tables._canary import CanaryRun
 from pinflow.store.tables._dags import (
@@ -57,6 +65,11 @@ __all__ = [
     "POOL_NAME_LEN",
     "UUID_LEN",
     "ApiToken",
+    "Asset",
+    "AssetEvent",
+    "AssetQueue",
+    "AssetReference",
+    "AssetTriggeredRun",
     "AuditEvent",
     "Base",
     "CanaryRun",

@@ -1,5 +1,6 @@
 """``airflow.sdk``: Airflow 3's authoring interface."""
 
+from pinflow.compat.airflow._assets import Asset, AssetAll, AssetAny
 from pinflow.compat.airflow._context import Context, get_current_context
 from pinflow.compat.airflow._dag import DAG, dag
 from pinflow.compat.airflow._edges import Label, chain, cross_downstream
@@ -14,6 +15,9 @@ from pinflow.spec.models import TriggerRule
 
 __all__ = [
     "DAG",
+    "Asset",
+    "AssetAll",
+    "AssetAny",
     "BaseHook",
     "BaseOperator",
     "Connection",
