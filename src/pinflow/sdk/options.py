@@ -34,6 +34,7 @@ class ExecutionOptions(TypedDict, total=False):
     pool_slots: int
     queue: str
     max_active_tis_per_dag: int
+    depends_on_past: bool
 
 
 class OperatorOptions(ExecutionOptions, total=False):
@@ -69,6 +70,7 @@ class DefaultArgs(TypedDict, total=False):
     trigger_rule: TriggerRule | str
     pool: str
     queue: str
+    depends_on_past: bool
 
 
 def type_name(value: object) -> str:
@@ -168,6 +170,7 @@ _DEFAULTABLE: dict[str, Checker] = {
     "trigger_rule": check_trigger_rule,
     "pool": check_text,
     "queue": check_text,
+    "depends_on_past": check_bool,
 }
 
 TASK_CHECKERS: dict[str, Checker] = {
