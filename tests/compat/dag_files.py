@@ -2,10 +2,10 @@
 
 They follow the shapes of Airflow's own tutorials and examples (``tutorial``,
 ``tutorial_taskflow_api``, ``example_bash_operator``, ``example_python_operator``), minus
-what the compatibility layer does not support yet (``dagrun_timeout``; templates are in
+what is tested elsewhere (``dagrun_timeout`` in ``run_dag_files``; templates are in
 ``context_dag_files``);
 ``TASKFLOW`` is Airflow's tutorial unmodified, and ``EXAMPLE_BASH_OPERATOR_UNMODIFIED``
-keeps the parts of an example that are refused, to check the problem.
+is an example as Airflow ships it (its ``dagrun_timeout`` included).
 """
 
 TUTORIAL = '''

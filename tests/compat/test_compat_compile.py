@@ -310,13 +310,29 @@ def test_an_unsupported_construct_is_a_problem_at_its_line(
     assert problem.startswith(expected)
 
 
-def test_the_unmodified_example_bash_operator_names_dagrun_timeout(tmp_path: Path) -> None:
-    [problem] = problems_of(tmp_path, EXAMPLE_BASH_OPERATOR_UNMODIFIED)
-    assert problem.startswith(
-        "dags/airflow_dag.py:9: UnsupportedArgument: DAG 'example_bash_operator': "
-        "dagrun_timeout=datetime.timedelta(seconds=3600) cannot be honoured: not supported "
-        "yet; set execution_timeout on the tasks"
+def test_the_unmodified_example_bash_operator_keeps_its_dagrun_timeout(tmp_path: Path) -> None:
+    spec = compile_one(tmp_path, EXAMPLE_BASH_OPERATOR_UNMODIFIED)
+    assert spec.dagrun_timeout == 3600.0
+
+
+def test_depends_on_past_and_wait_for_downstream(tmp_path: Path) -> None:
+    source = (
+        "from datetime import timedelta\n"
+        "from airflow.sdk import DAG\n"
+        "from airflow.providers.standard.operators.bash import BashOperator\n\n"
+        "with DAG('d', schedule=None, default_args={'depends_on_past': True}):\n"
+        "    BashOperator(task_id='a', bash_command='true')\n"
+        "    BashOperator(task_id='b', bash_command='true', depends_on_past=False)\n"
     )
+    spec = compile_one(tmp_path, source)
+    assert spec.default_args.depends_on_past is True
+    assert [spec.depends_on_past(t) for t in spec.tasks] == [True, False]
+    [problem] = problems_of(
+        tmp_path,
+        source.replace("depends_on_past=False", "wait_for_downstream=True"),
+        name="waits",
+    )
+    assert "wait_for_downstream=True cannot be honoured: not supported yet" in problem
 
 
 DAG_HEAD = """

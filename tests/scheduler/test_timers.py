@@ -108,3 +108,19 @@ def test_the_heartbeat_comes_every_heartbeat_interval() -> None:
     t.heartbeat_sent(NOW)
     assert not t.heartbeat_due(NOW + 1.9)
     assert t.heartbeat_due(NOW + 2.0)
+
+
+def test_a_runs_dagrun_timeout_has_a_timer_of_its_own() -> None:
+    t = timers()
+    t.swept(NOW, resting=True)  # at rest: the sweep is 30 s away
+    t.heartbeat_sent(NOW)
+    t.polled(NOW, events=True)
+    t.note_deadline(NOW, 0.25)
+    assert t.wait(NOW, 60.0) == pytest.approx(0.25)  # the loop wakes for the deadline
+    assert not t.deadline_due(NOW)
+    assert t.deadline_due(NOW + 0.25)
+    assert t.deadline is None  # forgotten until the next computation notes one again
+    t.note_deadline(NOW, -5.0)  # overdue: due at once
+    assert t.deadline_due(NOW)
+    t.note_deadline(NOW, None)
+    assert t.deadline is None

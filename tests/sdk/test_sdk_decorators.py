@@ -331,3 +331,29 @@ def test_decorating_twice_and_async_functions_are_refused() -> None:
 def test_dag_id_given_twice_is_refused() -> None:
     with pytest.raises(TypeError, match="dag_id is given twice"):
         dag("a", dag_id="b")
+
+
+def test_dagrun_timeout_and_depends_on_past_are_pinflow_options_too() -> None:
+    @task(depends_on_past=False)
+    def free() -> None:
+        return None
+
+    @dag(dagrun_timeout=timedelta(minutes=5), default_args={"depends_on_past": True})
+    def guarded() -> None:
+        noop()
+        free()
+
+    spec = guarded().spec
+    assert spec.dagrun_timeout == 300.0
+    assert [spec.depends_on_past(t) for t in spec.tasks] == [True, False]
+
+    @dag
+    def plain() -> None:
+        noop()
+
+    dumped = plain().spec.model_dump(mode="json")  # not in the digest at their defaults
+    assert "dagrun_timeout" not in dumped
+    assert "depends_on_past" not in dumped["default_args"]
+    assert "depends_on_past" not in dumped["tasks"][0]
+    with pytest.raises(ValueError, match="dagrun_timeout must be > 0 seconds"):
+        dag(dagrun_timeout=0)(plain.function)

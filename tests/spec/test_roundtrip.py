@@ -85,11 +85,13 @@ def full_spec() -> DagSpec:
             pool="reporting",
             queue="reports",
             trigger_rule=TriggerRule.NONE_FAILED,
+            depends_on_past=True,
         ),
         max_active_runs=1,
         max_active_tasks=4,
         requirements=["pfdemo==1.0", 'six>=1.16; python_version >= "3"'],
         paused_at_creation=True,
+        dagrun_timeout=7200.0,
         tasks=full_tasks(),
     )
 
@@ -114,6 +116,7 @@ def full_tasks() -> list[TaskSpec]:
         flow=TaskFlow.SHORT_CIRCUIT,
         ignore_downstream_trigger_rules=False,
         setup=True,
+        depends_on_past=False,
     )
     summarise = TaskSpec(
         task_id="summarise",

@@ -102,6 +102,7 @@ def plan_run(
     error_strategy: ErrorStrategy,
     *,
     changed: Collection[str] | None = None,
+    held: Collection[str] = (),
 ) -> RunPlan:
     """The decisions of one scheduling step for a run pinned to ``spec``.
 
@@ -114,9 +115,13 @@ def plan_run(
     ``changed``: the tasks whose state changed since the run was last planned (a task's
     verdict depends only on its upstreams' states, so only their downstream tasks are looked
     at); ``None`` looks at every task.
+
+    ``held``: tasks that may not start yet whatever their upstreams say (they wait on their
+    past run, ``past_rules``): a verdict to run leaves them ``none``; a skip or an upstream
+    failure still reaches them.
     """
     current = {task_id: _as_list(value) for task_id, value in states.items()}
-    planner = _Planner(spec, current)
+    planner = _Planner(spec, current, held)
     has_failure = any(TaskState.FAILED in group for group in current.values())
     if fail_fast_verdict(error_strategy, has_failure) is not None:
         planner.apply(planner.stop_all())
@@ -188,8 +193,11 @@ def spec_order(spec: DagSpec, task_ids: Collection[str]) -> tuple[str, ...]:
 class _Planner:
     """The working state of one ``plan_run``: current states, the moves so far."""
 
-    def __init__(self, spec: DagSpec, current: dict[str, list[TaskState]]) -> None:
+    def __init__(
+        self, spec: DagSpec, current: dict[str, list[TaskState]], held: Collection[str] = ()
+    ) -> None:
         self.graph = graph = _graph(spec)
+        self.held = held
         self.tasks, self.downstream = graph.tasks, graph.downstream
         self.default_rule = spec.default_args.trigger_rule
         self.current = current
@@ -241,6 +249,8 @@ class _Planner:
             if task is None or TaskState.NONE not in self.current[task_id]:
                 continue
             decided = self._decide(task)
+            if decided == TaskState.SCHEDULED and task_id in self.held:
+                continue  # waits on its past run; a later step decides again
             if decided == TaskState.SCHEDULED and task.expand:
                 self.expand[task_id] = None  # the service expands it; it stays ``none`` here
             elif decided is not None:

@@ -13,7 +13,8 @@ it before it waits again. Timers (``pinflow.scheduler.timers``) only drive the s
   instance scheduled, queued or running; every ``FULL_PASS_EVERY`` sweeps, of every running
   run), lost-try recovery (see ``pinflow.services.engine``) and the execution-timeout
   backstop; and when the earliest retry delay expires, the due retries are released so they
-  start on time.
+  start on time; and when the earliest ``dagrun_timeout`` of a running run expires, the
+  runs past theirs are failed (ADR 0038).
 
 At rest it costs (almost) nothing: when events reach this scheduler (the API shares its
 process, or PostgreSQL's ``LISTEN``) and nothing runs or waits to run, the sweep and the poll
@@ -110,6 +111,7 @@ class Scheduler:
             hostname=self.hostname,
             pid=self.pid,
             note_retry=self._note_retry,
+            note_deadline=self._note_deadline,
         )
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -251,6 +253,9 @@ class Scheduler:
         if timers.retry_due(now):
             release_due_retries(self.db)
             ran = True
+        if timers.deadline_due(now):
+            self._safety.time_out_runs()
+            ran = True
         if timers.sweep_due(now):
             self._sweep()
             self._swept(now)
@@ -350,6 +355,9 @@ class Scheduler:
         due = next_retry_at(self.db)
         if due is not None:
             self._timers.note_retry(time.monotonic(), (due - datetime.now(UTC)).total_seconds())
+
+    def _note_deadline(self, in_seconds: float | None) -> None:
+        self._timers.note_deadline(time.monotonic(), in_seconds)
 
     # -- dispatch ------------------------------------------------------------------------------
 

@@ -4,8 +4,9 @@ a run from waiting for a report that will not come (see ``pinflow.scheduler.loop
 - heartbeats of the live tries (a conflict means the try was cleared or recovered elsewhere:
   the executor kills it);
 - the sweep: runs due by their schedule, a ``schedule_pass`` of the runs no report will move
-  on (every ``FULL_PASS_EVERY`` sweeps, of every running run), lost-try recovery (see
-  ``pinflow.services.engine``) and the execution-timeout backstop;
+  on (every ``FULL_PASS_EVERY`` sweeps, of every running run), the runs past their
+  ``dagrun_timeout`` (also on a timer of their own, set to the next deadline), lost-try
+  recovery (see ``pinflow.services.engine``) and the execution-timeout backstop;
 - at start and every ``retirement_interval`` (at a sweep), the DAGs' retirement policies: what they
   say is due is deprecated or purged (``services.commands.retirement``, ADR 0031);
 - before a cleared task instance starts again, its old try still running here is ended;
@@ -20,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,6 +32,7 @@ from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
 from pinflow.scheduler.cron import create_due_runs
 from pinflow.services.commands import retirement
 from pinflow.services.engine import (
+    fail_timed_out_runs,
     find_lost_tries,
     fleet,
     heartbeat,
@@ -88,6 +91,7 @@ class SafetyNet:
         hostname: str,
         pid: int,
         note_retry: Callable[[], None],
+        note_deadline: Callable[[float | None], None] = lambda _in_seconds: None,
     ) -> None:
         self.db = db
         self.executor = executor
@@ -95,6 +99,7 @@ class SafetyNet:
         self.hostname = hostname
         self.pid = pid
         self._note_retry = note_retry
+        self._note_deadline = note_deadline
         self._deadlines: dict[TaskKey, float] = {}
         self._sweeps = 0
         self._beats = 0
@@ -161,6 +166,7 @@ class SafetyNet:
         # re-plans a run, which costs its size: not every second for a 10,000-task run).
         self._sweeps += 1
         schedule_pass(self.db, quiet_only=self._sweeps % FULL_PASS_EVERY != 0)
+        self.time_out_runs()
         self.recover()
         now = time.monotonic()
         if self._retired_at is None or now - self._retired_at >= self.settings.retirement_interval:
@@ -173,6 +179,19 @@ class SafetyNet:
                 del self._deadlines[key]
                 self.executor.kill(key, "execution timeout (enforced by the scheduler)")
         self._note_retry()
+
+    def time_out_runs(self) -> None:
+        """Fail the running runs past their ``dagrun_timeout``, kill their live tries here at
+        once, and set the timer for the next run's deadline (ADR 0038)."""
+        swept = fail_timed_out_runs(self.db)
+        stopped = set(swept.stopped_tis)
+        for key in self.executor.live():
+            if key.ti_id in stopped:
+                self.executor.kill(key, "the run timed out (dagrun_timeout)")
+        for run_pk in swept.failed_runs:
+            log.warning("run %s failed: dagrun_timeout", run_pk)
+        due = swept.next_deadline
+        self._note_deadline(None if due is None else (due - datetime.now(UTC)).total_seconds())
 
     def apply_retirement_policies(self) -> None:
         """Apply the retirement policies' due actions; a failure is logged, never raised (the

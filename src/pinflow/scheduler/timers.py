@@ -27,6 +27,7 @@ class Timers:
     heartbeat: float = 0.0
     sweep: float = 0.0
     retry: float | None = None
+    deadline: float | None = None  # the earliest dagrun_timeout of a running run
     rhythm: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -44,7 +45,7 @@ class Timers:
     def reset(self) -> None:
         """Every timer due at once, no retry waiting (what a start does); the rhythm stays."""
         self.poll = self.heartbeat = self.sweep = 0.0
-        self.retry = None
+        self.retry = self.deadline = None
 
     def sweep_in(self, now: float) -> float:
         return max(0.0, self.sweep - now)
@@ -55,8 +56,7 @@ class Timers:
         (health, and the recovery of what it claimed), so it must not age past
         ``scheduler_health_threshold`` while the loop sleeps ``idle_interval``."""
         due = [self.poll, self.sweep, self.heartbeat]
-        if self.retry is not None:
-            due.append(self.retry)
+        due += [at for at in (self.retry, self.deadline) if at is not None]
         return max(0.0, min(max_wait, min(due) - now))
 
     def woken(self, now: float) -> None:
@@ -83,6 +83,19 @@ class Timers:
         """A retry is due ``in_seconds`` (negative: overdue); the earliest one sets the timer."""
         at = now + max(0.0, in_seconds)
         self.retry = at if self.retry is None else min(self.retry, at)
+
+    def deadline_due(self, now: float) -> bool:
+        """Whether a running run's ``dagrun_timeout`` may have expired; then forgotten until
+        noted again (what failing the timed-out runs does)."""
+        if self.deadline is None or now < self.deadline:
+            return False
+        self.deadline = None
+        return True
+
+    def note_deadline(self, now: float, in_seconds: float | None) -> None:
+        """The earliest running run times out ``in_seconds`` from now (``None``: none will).
+        Set, not merged: the sweep that computes it sees every running run."""
+        self.deadline = None if in_seconds is None else now + max(0.0, in_seconds)
 
     def sweep_due(self, now: float) -> bool:
         return now >= self.sweep

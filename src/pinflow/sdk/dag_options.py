@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypedDict
 
 from pinflow.sdk.options import (
@@ -17,6 +17,7 @@ from pinflow.sdk.options import (
     check_identifier,
     check_int,
     check_optional_text,
+    check_seconds,
     check_text,
     describe_invalid,
     type_name,
@@ -63,6 +64,7 @@ class DagOptions(TypedDict, total=False):
     requirements: Sequence[str]
     paused_at_creation: bool
     bundle_files: Sequence[str]
+    dagrun_timeout: timedelta | float | None
 
 
 # ``bundle_files=`` patterns by dag_id: what the compiler ships with the DAG beyond what it
@@ -206,6 +208,10 @@ def _check_default_args(owner: str, name: str, value: object) -> dict[str, Any]:
     return check_default_args(owner, value)
 
 
+def _check_optional_seconds(owner: str, name: str, value: object) -> float | None:
+    return None if value is None else check_seconds(positive=True)(owner, name, value)
+
+
 _CHECKERS: dict[str, Checker] = {
     "dag_id": check_identifier,
     "name": _check_name,
@@ -228,4 +234,5 @@ _CHECKERS: dict[str, Checker] = {
     "max_active_runs": check_int(1),
     "max_active_tasks": check_int(1),
     "requirements": _check_requirements,
+    "dagrun_timeout": _check_optional_seconds,
 }

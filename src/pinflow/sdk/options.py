@@ -37,6 +37,7 @@ class ExecutionOptions(TypedDict, total=False):
     max_active_tis_per_dag: int
     outlets: Sequence[AssetSpec | str]
     inlets: Sequence[AssetSpec | str]
+    depends_on_past: bool
 
 
 class OperatorOptions(ExecutionOptions, total=False):
@@ -72,6 +73,7 @@ class DefaultArgs(TypedDict, total=False):
     trigger_rule: TriggerRule | str
     pool: str
     queue: str
+    depends_on_past: bool
 
 
 def type_name(value: object) -> str:
@@ -198,6 +200,7 @@ _DEFAULTABLE: dict[str, Checker] = {
     "trigger_rule": check_trigger_rule,
     "pool": check_text,
     "queue": check_text,
+    "depends_on_past": check_bool,
 }
 
 TASK_CHECKERS: dict[str, Checker] = {

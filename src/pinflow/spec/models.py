@@ -144,6 +144,11 @@ class TaskDefaults(_Frozen):
     pool: str = "default_pool"
     queue: QueueName = DEFAULT_QUEUE
     trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
+    depends_on_past: bool = Field(
+        default=False,
+        description="every task waits for itself in the DAG's previous run (ADR 0038)",
+        exclude_if=lambda v: v is False,
+    )
 
 
 class XComRef(_Frozen):
@@ -226,6 +231,12 @@ class TaskSpec(_Frozen):
         description="assets it reads (shown as lineage only)",
         exclude_if=lambda v: not v,
     )
+    depends_on_past: bool | None = Field(
+        default=None,
+        description="start only once the same task in the DAG's previous run (by logical "
+        "date) is success or skipped (Airflow's depends_on_past, ADR 0038)",
+        exclude_if=lambda v: v is None,
+    )
 
     @property
     def upstream_task_ids(self) -> list[str]:
@@ -245,6 +256,7 @@ OMITTED_AT_DEFAULT: Final[Mapping[str, object]] = {
     "on_failure_fail_dagrun": False,
     "outlets": [],
     "inlets": [],
+    "depends_on_past": None,
 }
 
 
@@ -297,6 +309,14 @@ class DagSpec(_Frozen):
         description="whether the DAG starts paused when a push first creates it (Airflow's "
         "is_paused_upon_creation); None: the instance's dags_are_paused_at_creation",
     )
+    dagrun_timeout: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_SECONDS,
+        description="seconds: a running run older than this (from its start) is failed, its "
+        "unfinished tasks skipped (Airflow's dagrun_timeout, ADR 0038)",
+        exclude_if=lambda v: v is None,
+    )
 
     @field_validator("requirements")
     @classmethod
@@ -336,6 +356,12 @@ class DagSpec(_Frozen):
 
     def task(self, task_id: str) -> TaskSpec | None:
         return self.tasks_by_id.get(task_id)
+
+    def depends_on_past(self, task: TaskSpec) -> bool:
+        """Whether ``task`` waits for itself in the previous run (its own or the default)."""
+        if task.depends_on_past is None:
+            return self.default_args.depends_on_past
+        return task.depends_on_past
 
     def resolve(self, task: TaskSpec) -> ResolvedTask:
         d = self.default_args

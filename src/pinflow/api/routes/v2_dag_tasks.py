@@ -82,6 +82,7 @@ class TaskResponse(BaseModel):
             start_date=trigger.start_date,
             end_date=trigger.end_date,
             trigger_rule=resolved.trigger_rule.value,
+            depends_on_past=found.dag.depends_on_past(spec),
             retries=resolved.retries,
             queue=resolved.queue,
             pool=resolved.pool,

@@ -45,6 +45,7 @@ _SAME = frozenset(
         "max_active_tasks",
         "requirements",  # Pinflow's own: the version's environment (ADR 0032)
         "bundle_files",  # Pinflow's own: files shipped with the DAG (ADR 0041)
+        "dagrun_timeout",  # ADR 0038
     }
 )
 _RENAMED = {"dag_display_name": "name", "is_paused_upon_creation": "paused_at_creation"}
@@ -57,10 +58,8 @@ _HARMLESS_VALUES: dict[str, object] = {
     "owner_links": None,
     "auto_register": True,
     "fail_fast": False,
-    "dagrun_timeout": None,
 }
 _DAG_ALTERNATIVES = {
-    "dagrun_timeout": "not supported yet; set execution_timeout on the tasks",
     "on_success_callback": "DAG-level callbacks are not supported yet; put "
     "on_success_callback in default_args (it then runs after each task), or add a final task",
     "on_failure_callback": "DAG-level callbacks are not supported yet; put "

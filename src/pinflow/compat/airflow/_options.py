@@ -1,7 +1,7 @@
 """Airflow's task and DAG arguments translated to Pinflow's, or refused with a reason.
 
 An Airflow argument either maps onto a Pinflow option with the same meaning, is accepted
-because the value given asks for nothing Pinflow does differently (``depends_on_past=False``),
+because the value given asks for nothing Pinflow does differently (``email_on_failure=False``),
 or is refused: a DAG that compiled while silently dropping ``email_on_failure=True`` or
 ``dagrun_timeout`` would behave differently from what its author reads.
 """
@@ -29,11 +29,11 @@ _TASK_SAME = frozenset(
         "pool_slots",
         "queue",
         "max_active_tis_per_dag",
+        "depends_on_past",  # ADR 0038
     }
 )
 # Accepted when the value is the one given here (Airflow's default, or "off").
 _HARMLESS_VALUES: dict[str, object] = {
-    "depends_on_past": False,
     "email_on_failure": False,
     "email_on_retry": False,
     "multiple_outputs": False,
@@ -48,7 +48,8 @@ _CALLBACK_PLACES = (
     "here (@task.bash, a task group's default_args) yet"
 )
 _ALTERNATIVES = {
-    "depends_on_past": "not supported yet; remove it (each run's tasks start independently)",
+    "wait_for_downstream": "not supported yet; use depends_on_past=True on the downstream "
+    "tasks too",
     "email_on_failure": "e-mail is not sent by Pinflow; remove it",
     "email_on_retry": "e-mail is not sent by Pinflow; remove it",
     "multiple_outputs": "not supported yet; return one dict and index it in the next task",

@@ -40,14 +40,25 @@ def run_triggered(
     return on_run(A.RUN_TRIGGERED, run, meta)
 
 
-def run_finished(run: StoredRun, outcome: RunState, failed_tasks: Sequence[str]) -> AuditEntry:
-    """The scheduler's verdict on a run, with the version and snapshot that produced it."""
-    meta = {
+def run_finished(
+    run: StoredRun,
+    outcome: RunState,
+    failed_tasks: Sequence[str],
+    *,
+    reason: str | None = None,
+    stopped_tasks: int | None = None,
+) -> AuditEntry:
+    """The scheduler's verdict on a run, with the version and snapshot that produced it;
+    ``reason`` when it is not the tasks' outcome (``timed out``: its ``dagrun_timeout``, which
+    stopped ``stopped_tasks`` task instances)."""
+    meta: dict[str, Any] = {
         "outcome": outcome.value,
         "versionId": run.version_id,
         "snapshot": run.snapshot_digest,
         "failedTasks": list(failed_tasks),
     }
+    if reason is not None:
+        meta.update(reason=reason, stoppedTasks=stopped_tasks or 0)
     return on_run(A.RUN_FINISHED, run, meta)
 
 

@@ -19,7 +19,6 @@ Choices (Airflow's behaviour unless said otherwise):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +26,11 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from pinflow.errors import ConflictError, NotFoundError
-from pinflow.lifecycle.states import FINISHED_TASK_STATES, LIVE_TASK_STATES, RunState, TaskState
+from pinflow.lifecycle.states import LIVE_TASK_STATES, RunState, TaskState
 from pinflow.services import audit_events as events
 from pinflow.services.audit_events import record
 from pinflow.services.common import now
+from pinflow.services.engine._run_marks import mark_tasks
 from pinflow.services.engine._scheduling import execute_guarded, lock_run
 from pinflow.services.reads._run_queries import RunInfo, run_info_in, run_row
 from pinflow.store.db import Database
@@ -59,41 +59,6 @@ def lock_named_run(s: Session, dag_id: str, run_id: str) -> DagRun:
     return run
 
 
-def close_live_tries(s: Session, ti_ids: Sequence[int], state: TaskState, reason: str) -> None:
-    """The history rows of live tries being overwritten end with ``state`` and ``reason``."""
-    s.execute(
-        update(TaskInstanceTry)
-        .where(TaskInstanceTry.ti_id.in_(ti_ids), TaskInstanceTry.state.in_(_LIVE))
-        .values(state=state.value, end_date=now(), error=reason)
-    )
-
-
-def _mark_tasks(s: Session, run: DagRun, moves: dict[TaskState, tuple[str, ...]], why: str) -> int:
-    """Guarded moves of the run's task instances: ``{new state: from states}``."""
-    changed = 0
-    for new, olds in moves.items():
-        ids = list(
-            s.scalars(
-                select(TaskInstance.id).where(
-                    TaskInstance.run_pk == run.id, TaskInstance.state.in_(olds)
-                )
-            )
-        )
-        if not ids:
-            continue
-        close_live_tries(s, ids, new, why)
-        values: dict[str, Any] = {"state": new.value, "updated_at": now(), "next_try_at": None}
-        if new in FINISHED_TASK_STATES:
-            values["end_date"] = now()
-        changed += execute_guarded(
-            s,
-            update(TaskInstance)
-            .where(TaskInstance.id.in_(ids), TaskInstance.state.in_(olds))
-            .values(**values),
-        )
-    return changed
-
-
 def _task_moves(state: RunState) -> dict[TaskState, tuple[str, ...]]:
     if state == RunState.SUCCESS:
         everything = tuple(t.value for t in TaskState if t.value not in _KEPT_ON_SUCCESS)
@@ -112,7 +77,7 @@ def set_run_state(
         before = run.state
         if before == state.value:
             return run_info_in(s, run)
-        tasks = _mark_tasks(s, run, _task_moves(state), f"run marked {state.value} by {actor}")
+        tasks, _ = mark_tasks(s, run.id, _task_moves(state), f"run marked {state.value} by {actor}")
         finished = state in (RunState.SUCCESS, RunState.FAILED)
         values: dict[str, Any] = {"state": state.value, "updated_at": now()}
         values["end_date"] = now() if finished else None

@@ -19,8 +19,9 @@ from pinflow.lifecycle.rebind import graph_of
 from pinflow.lifecycle.states import RunState, TaskState
 from pinflow.services import audit_events as events
 from pinflow.services.audit_events import record
-from pinflow.services.commands._run_states import close_live_tries, lock_named_run
+from pinflow.services.commands._run_states import lock_named_run
 from pinflow.services.common import now
+from pinflow.services.engine._run_marks import close_live_tries
 from pinflow.services.engine._scheduling import advance_run, execute_guarded
 from pinflow.services.reads._task_queries import TaskInstanceInfo, TaskRef, _infos, _one
 from pinflow.store.db import Database

@@ -1,8 +1,9 @@
 """The engine: the scheduler's hot path and its safety net. Claims and starts tries
 (``claims``, ``pools``, ``starts``), records heartbeats and results (``heartbeats``,
-``reports``, ``steps``), advances runs (``scheduling``, ``new_runs``, ``sweep``), hands tries to
-executors (``dispatch``), stores XComs and resolves a task's inputs (``xcom_store``,
-``inputs``), recovers lost tries, creates scheduled runs, wakes schedulers, records the
+``reports``, ``steps``), advances runs (``scheduling``, ``new_runs``, ``sweep``), fails the
+runs past their ``dagrun_timeout`` (``run_timeouts``), hands tries to executors
+(``dispatch``), stores XComs and resolves a task's inputs (``xcom_store``, ``inputs``),
+recovers lost tries, creates scheduled runs, wakes schedulers, records the
 fleet's heartbeats (``fleet``: schedulers, workers, the broker); records asset events and
 creates the runs they trigger (``assets``, ADR 0037); serves remote
 workers' tries (``remote_tries``, authenticated by ``try_tokens``). Called by the scheduler and
@@ -58,6 +59,7 @@ from pinflow.services.engine._rendered import set_rendered_fields
 from pinflow.services.engine._reports import NO_XCOM, TaskReport, finish_task
 from pinflow.services.engine._requests import task_request
 from pinflow.services.engine._results import record_result, report_of
+from pinflow.services.engine._run_timeouts import TimeoutSweep, fail_timed_out_runs
 from pinflow.services.engine._schedules import (
     create_scheduled_runs,
     next_schedule_at,
@@ -86,6 +88,7 @@ __all__ = [
     "RunContext",
     "StartedTask",
     "TaskReport",
+    "TimeoutSweep",
     "TryClaims",
     "TryTokens",
     "assets",
@@ -97,6 +100,7 @@ __all__ = [
     "create_asset_runs",
     "create_scheduled_runs",
     "dispatch",
+    "fail_timed_out_runs",
     "find_lost_tries",
     "finish_task",
     "fleet",

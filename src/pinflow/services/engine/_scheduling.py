@@ -30,6 +30,7 @@ from sqlalchemy import CursorResult, Update, insert, select, update
 from sqlalchemy.orm import Session
 
 from pinflow.lifecycle.mapping import Expansion, RunInstances, expansion_for
+from pinflow.lifecycle.past_rules import past_dependent, waiting_on_past
 from pinflow.lifecycle.run_planning import (
     MoveReason,
     RunPlan,
@@ -46,6 +47,7 @@ from pinflow.services import common
 from pinflow.services.audit_events import StoredRun, record
 from pinflow.services.common import SYSTEM_ACTOR, for_update
 from pinflow.services.engine import _wakeups as wakeups
+from pinflow.services.engine._past_runs import next_running_run, past_states
 from pinflow.services.engine._run_instances import (
     any_unfinished_of,
     apply_move,
@@ -135,6 +137,8 @@ def advance_run(
         final = plan_run(spec, load_instances(session, run.id).states, spec.error_strategy)
         if final.outcome is not None:
             step.changes += _finish_run(session, run, final, stamp)
+    if changed is not None and step.past_dependent:
+        step.changes += step.wake_next_run(changed)
     return step.changes
 
 
@@ -149,6 +153,9 @@ class _RunStep:
         # A task instance planned here is unfinished and stays so in this step (only ``none``
         # ones move): the run cannot end now, no need to ask the database.
         self.saw_unfinished = False
+        self.past_dependent = past_dependent(spec)  # depends_on_past (ADR 0038)
+        self.held: set[str] = set()  # of those, the ones whose past is not done
+        self._past_asked: set[str] = set()
 
     def settle_around(self, changed: Collection[str]) -> RunInstances | None:
         """Settle the neighbourhood of ``changed``, then of every task a cascade finished,
@@ -200,7 +207,7 @@ class _RunStep:
         states: Mapping[str, Sequence[TaskState]] = instances.states
         tried: set[str] = set()
         while True:
-            plan = plan_run(self.spec, states, self.spec.error_strategy, changed=changed)
+            plan = self._plan(states, changed)
             self.saw_unfinished = self.saw_unfinished or busy(plan.states)
             for move in plan.moves:
                 self._count(apply_move(self.session, self.run.id, move, self.stamp))
@@ -212,6 +219,37 @@ class _RunStep:
             tried.update(pending)
             expanded = self._expand(pending, plan.states, instances)
             states, changed = {**plan.states, **expanded}, list(expanded)
+
+    def wake_next_run(self, changed: Collection[str]) -> int:
+        """A task that depends on its past just ended here: the next run's instance of it may
+        wait on this one, so that run is planned now, in this transaction (lock order: the
+        earlier run first, so two such wake-ups never wait on each other)."""
+        mine = [t for t in changed if t in self.past_dependent]
+        ended = load_instances(self.session, self.run.id, mine).states if mine else {}
+        following = next_running_run(self.session, self.run.id, ended) if ended else None
+        if following is None:
+            return 0
+        return advance_run(self.session, following, now=self.stamp)
+
+    def _plan(
+        self, states: Mapping[str, Sequence[TaskState]], changed: Collection[str] | None
+    ) -> RunPlan:
+        """``plan_run``, with the tasks it would start that wait on their past run held. The
+        previous run is read only when the plan would start such a task (once per step)."""
+        strategy = self.spec.error_strategy
+        plan = plan_run(self.spec, states, strategy, changed=changed, held=self.held)
+        if not self.past_dependent:
+            return plan
+        starting = {*plan.scheduled, *plan.expand} & self.past_dependent
+        asked = starting - self._past_asked
+        if not asked:
+            return plan
+        self._past_asked |= asked
+        waiting = waiting_on_past(asked, past_states(self.session, self.run.id, asked))
+        if not waiting:
+            return plan
+        self.held |= waiting
+        return plan_run(self.spec, states, strategy, changed=changed, held=self.held)
 
     def _expand(
         self,
