@@ -241,7 +241,7 @@ class _Planner:
             if task is None or TaskState.NONE not in self.current[task_id]:
                 continue
             decided = self._decide(task)
-            if decided == TaskState.SCHEDULED and task.expand:
+            if decided == TaskState.SCHEDULED and task.mapped:
                 self.expand[task_id] = None  # the service expands it; it stays ``none`` here
             elif decided is not None:
                 moves.append(TaskMove(task_id, TaskState.NONE, decided, MoveReason.TRIGGER_RULE))
@@ -285,7 +285,7 @@ def neighbourhood(
         task = graph.tasks.get(task_id)
         if task is not None:
             needed.update(task.upstream_task_ids)
-            needed.update(ref.task_id for ref in task.expand.values())
+            needed.update(ref.task_id for ref in task.expand_refs)
     return needed
 
 
