@@ -38,11 +38,6 @@ def numbers():
 
 
 @task
-def collect(values):
-    return list(values)
-
-
-@task
 def kwargs_source():
     return [{"x": 1, "y": 2}, {"x": 3, "y": 4}]
 
@@ -75,32 +70,23 @@ with DAG(
 ):
     # Airflow's docs: add_one.expand(x=[1, 2, 3]) -> sum_it prints "Total was 9"
     sum_it(add_one.expand(x=[1, 2, 3]))
-    collect.override(task_id="cross")(add.expand(x=[1, 2], y=[10, 20, 30]))
-    collect.override(task_id="mixed")(add.partial(y=100).expand(x=numbers()))
-    collect.override(task_id="ordered")(add.expand(y=numbers(), x=[1, 2]))
-    collect.override(task_id="pairs")(pair.expand(entry={"a": 1, "b": 2}))
-    collect.override(task_id="kwargs_literal")(
-        add.expand_kwargs([{"x": 1, "y": 2}, {"x": 5, "y": 5}])
-    )
-    collect.override(task_id="kwargs_upstream")(add.expand_kwargs(kwargs_source()))
+    add.override(task_id="cross").expand(x=[1, 2], y=[10, 20, 30])
+    ten_twenty = numbers()
+    add.override(task_id="mixed").partial(y=100).expand(x=ten_twenty)
+    add.override(task_id="ordered").expand(y=ten_twenty, x=[1, 2])
+    pair.expand(entry={"a": 1, "b": 2})
+    add.override(task_id="kwargs_literal").expand_kwargs([{"x": 1, "y": 2}, {"x": 5, "y": 5}])
+    add.override(task_id="kwargs_upstream").expand_kwargs(kwargs_source())
     never.expand(x=[])
-    collect.override(task_id="keyed")(shout.expand(name=push_files()["files"]))
-    bash = BashOperator.partial(task_id="bash_commands").expand(
-        bash_command=["echo one", "echo two"]
-    )
-    collect.override(task_id="bash_out")(bash.output)
-    env = BashOperator.partial(
+    shout.expand(name=push_files()["files"])
+    BashOperator.partial(task_id="bash_commands").expand(bash_command=["echo one", "echo two"])
+    BashOperator.partial(
         task_id="bash_env", bash_command='echo "$WHO {{ ti.map_index }}"'
     ).expand(env=[{"WHO": "ada"}, {"WHO": "bob"}])
-    collect.override(task_id="env_out")(env.output)
-    args = PythonOperator.partial(task_id="py_args", python_callable=double).expand(
-        op_args=[[1], [2]]
-    )
-    collect.override(task_id="args_out")(args.output)
-    kwargs = PythonOperator.partial(task_id="py_kwargs", python_callable=double).expand_kwargs(
+    PythonOperator.partial(task_id="py_args", python_callable=double).expand(op_args=[[1], [2]])
+    PythonOperator.partial(task_id="py_kwargs", python_callable=double).expand_kwargs(
         [{"op_kwargs": {"v": 3}}, {"op_kwargs": {"v": 4}}]
     )
-    collect.override(task_id="kwargs_out")(kwargs.output)
 """
 
 MAPPING_FAILURES = """
