@@ -200,11 +200,6 @@ def plan_expansion(
     return Expansion(task_id, TaskState.SCHEDULED, count=count)
 
 
-def describe_type(value: Any) -> str:
-    """A value's type as Airflow's mapping messages name it (``None`` for ``None``)."""
-    return "None" if value is None else type(value).__name__
-
-
 def _is_list(value: Any) -> bool:
     return isinstance(value, list) or (isinstance(value, StoredValue) and value.length is not None)
 
@@ -213,8 +208,9 @@ def _not_a_list(name: str, arg: ExpandInput) -> str:
     if isinstance(arg.value, StoredValue):
         got = "a large value that is not a list"
     else:
-        got = "nothing" if arg.value is MISSING else describe_type(arg.value)
-    if name == EXPAND_KWARGS:  # Airflow's words
+        got = "nothing" if arg.value is MISSING else type(arg.value).__name__
+    if name == EXPAND_KWARGS:  # Airflow's words, which call ``None`` "None"
+        got = "None" if arg.value is None else got
         return f"expand_kwargs() expects a list[dict], not {got} (task {arg.upstream_task_id!r})"
     return f"expand argument {name!r} must be a list; task {arg.upstream_task_id!r} returned {got}"
 
