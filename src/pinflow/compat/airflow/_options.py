@@ -67,6 +67,8 @@ _ALTERNATIVES = {
     "inlets": "assets are not supported yet; remove inlets",
     "executor_config": "not supported; use queue= to choose workers",
     "resources": "not supported; use pool_slots",
+    "map_index_template": "not supported yet; mapped elements are shown by map index, and a "
+    "task can print its own label; remove it",
 }
 
 
