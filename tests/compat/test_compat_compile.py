@@ -369,10 +369,9 @@ with DAG("d", schedule=None):
             "execute(self, context), or write the task as a @task function",
         ),
         (
-            "    @task\n    def t():\n        return {}\n    @task\n    def u(x):\n"
-            "        return x\n    u(t()['k'])",
-            "UnsupportedArgument: output of task 't'['k']: indexing an output reads one key of "
-            "a task with multiple_outputs=True",
+            "    @task\n    def t():\n        return [1]\n    @task\n    def u(x):\n"
+            "        return x\n    u(t()[0])",
+            "ValueError: XComArg only supports str lookup, received int",
         ),
         (
             "    @task(multiple_outputs=True)\n    def t():\n        return {'k': [1]}\n"
@@ -391,8 +390,9 @@ with DAG("d", schedule=None):
             "params in Airflow, which is not supported yet",
         ),
         (
-            "    BashOperator.partial(task_id='t').expand(bash_command=['a', 'b'])",
-            "UnsupportedArgument: BashOperator.partial().expand() is not supported yet",
+            "    from airflow.providers.standard.operators.empty import EmptyOperator\n"
+            "    EmptyOperator.partial(task_id='t').expand(doc=['a', 'b'])",
+            "UnsupportedArgument: EmptyOperator.partial().expand() is not supported yet",
         ),
         (
             "    @task\n    def t():\n        return 1\n    t.override(task_id='u', sla=5)()",
@@ -405,7 +405,7 @@ with DAG("d", schedule=None):
         "priority-weight",
         "email",
         "custom-operator",
-        "index-without-multiple-outputs",
+        "index-by-int",
         "index-in-expand",
         "dag-callback",
         "dag-params",

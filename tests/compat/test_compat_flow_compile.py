@@ -257,9 +257,12 @@ with DAG("d", schedule=None):
     assert "the operator class 'make.<locals>.Local' is defined inside a function" in problem
 
 
-def test_expanding_a_custom_operator_over_a_literal_list_is_a_problem(tmp_path: Path) -> None:
+def test_a_custom_operator_expands_over_a_literal_list(tmp_path: Path) -> None:
     source = CUSTOM_OPERATOR + (
         "    HelloOperator.partial(task_id='literal').expand(name=['a', 'b'])\n"
     )
-    [problem] = problems_of(tmp_path, source, name="custom_operator")
-    assert "expand(name=...): mapping over a literal list is not supported yet" in problem
+    spec = compile_one(tmp_path, source, name="custom_operator")
+    literal = tasks_of(spec)["literal"]
+    assert literal.expand_literals == {"__airflow_input__name": ["a", "b"]}
+    assert literal.mapped
+    assert_round_trips(spec)

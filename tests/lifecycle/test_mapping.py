@@ -94,8 +94,9 @@ def test_a_product_over_the_limit_fails_the_task() -> None:
     assert plan_expansion("m", {"x": arg(list(range(MAX_MAP_LENGTH)))}).state == SC
     too_many = plan_expansion("m", {"x": arg(list(range(101))), "y": arg(list(range(100)))})
     assert too_many.state == F
-    assert too_many.error == (
-        f"expand would create 10100 task instances of 'm'; at most {MAX_MAP_LENGTH} are allowed"
+    assert (too_many.error or "").startswith(
+        f"expand would create 10100 task instances of 'm'; at most {MAX_MAP_LENGTH} are allowed "
+        "(PINFLOW_MAX_MAP_LENGTH)"
     )
     assert plan_expansion("m", {"x": arg([1, 2, 3])}, max_length=2).state == F
 

@@ -211,9 +211,9 @@ def test_partial_then_expand_fixes_some_arguments() -> None:
     assert by_id(build(body))["square"].args == {"offset": 10}
 
 
-def test_expand_refuses_literal_lists_and_unknown_arguments() -> None:
-    with pytest.raises(TypeError, match="must be a task's output"):
-        build(lambda: square.expand(x=[1, 2]))
+def test_expand_refuses_scalars_and_unknown_arguments() -> None:
+    with pytest.raises(TypeError, match="must be a list, a dict or a task's output, got int"):
+        build(lambda: square.expand(x=5))
     with pytest.raises(TypeError, match="unexpected keyword argument 'y'"):
         build(lambda: square.expand(x=numbers(), y=numbers()))
     with pytest.raises(TypeError, match="both partial"):

@@ -215,7 +215,7 @@ def test_a_product_over_the_limit_fails_with_a_clear_error(db: Database) -> None
     run = start(db, spec)
     run_until_idle(db, lambda ctx: TaskOutcome(success=True, value=list(range(101))))
     assert states_of(db, run.id, "pair") == [F]
-    assert expand_events(db)[0]["error"] == (
+    assert expand_events(db)[0]["error"].startswith(
         f"expand would create 10201 task instances of 'pair'; at most {MAX_MAP_LENGTH} are allowed"
     )
 

@@ -117,12 +117,15 @@ def full_tasks() -> list[TaskSpec]:
         ignore_downstream_trigger_rules=False,
         setup=True,
         depends_on_past=False,
+        expand_kwargs=[{"region": "eu"}, {"region": "us"}],
     )
     summarise = TaskSpec(
         task_id="summarise",
         callable="reports.sales:Summary.build",
         inputs={"orders": XComRef(task_id="extract", key="orders")},
         expand={"currency": XComRef(task_id="extract", key="currencies")},
+        expand_literals={"region": [["eu", 1], ["us", 2]]},
+        expand_order=["region", "currency"],
     )
     render = TaskSpec(
         task_id="render", kind="bash", bash_command="make report", depends_on=["summarise"]
@@ -392,6 +395,11 @@ tasks = st.builds(
     setup=st.booleans(),
     teardown=st.booleans(),
     on_failure_fail_dagrun=st.booleans(),
+    expand_literals=st.dictionaries(st.text(max_size=5), st.lists(json_values, max_size=2)),
+    expand_kwargs=st.none()
+    | xcom_refs
+    | st.lists(st.dictionaries(st.text(max_size=3), json_values)),
+    expand_order=st.lists(st.text(max_size=5), max_size=2),
 )
 params = st.builds(
     ParamSpec,

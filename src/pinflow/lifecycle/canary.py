@@ -230,7 +230,7 @@ class _ReuseWalk:
         assert facts is not None
         checks = (
             (facts.state != TaskState.SUCCESS, f"it ended {facts.state.value} in the source run"),
-            (facts.mapped or bool(task.expand), "a mapped task is always re-run"),
+            (facts.mapped or task.mapped, "a mapped task is always re-run"),
             (
                 facts.outputs_in_artifacts,
                 "its output is in the artifact store, which belongs to the source run",

@@ -26,7 +26,7 @@ from enum import Enum
 from typing import Any, Final
 
 from pinflow.lifecycle.states import FINISHED_TASK_STATES, TaskState
-from pinflow.spec.models import DagSpec, TaskSpec
+from pinflow.spec.models import EXPAND_KWARGS, DagSpec, TaskSpec, XComRef
 
 # Airflow's ``[core] max_map_length`` is 1024; Pinflow's fan-out target is larger, and a limit
 # still keeps one bad return value from creating millions of rows.
@@ -122,16 +122,44 @@ def upstream_output(values_by_map_index: Mapping[int, Any], elements: int, *, ma
     return values_by_map_index.get(-1, MISSING)
 
 
+def upstream_refs(task: TaskSpec) -> dict[str, XComRef]:
+    """The upstream outputs ``task`` is mapped over, by argument (``EXPAND_KWARGS`` for an
+    ``expand_kwargs`` over an upstream's list)."""
+    refs = dict(task.expand)
+    if isinstance(task.expand_kwargs, XComRef):
+        refs[EXPAND_KWARGS] = task.expand_kwargs
+    return refs
+
+
+def mapped_lists(task: TaskSpec, upstream: Mapping[str, MappedList]) -> dict[str, MappedList]:
+    """The lists ``task``'s elements are taken from, in the cross product's order: the
+    upstream ones (``upstream``, by ``upstream_refs`` name) and the literal ones. An
+    ``expand_kwargs`` task has one list, of the dicts of its elements' arguments."""
+    if task.expand_kwargs is not None:
+        kwargs = task.expand_kwargs
+        return {EXPAND_KWARGS: upstream[EXPAND_KWARGS] if isinstance(kwargs, XComRef) else kwargs}
+    return {
+        name: upstream[name] if name in task.expand else task.expand_literals[name]
+        for name in task.mapped_names
+    }
+
+
 def expansion_for(
     spec: DagSpec,
     task: TaskSpec,
     states: Mapping[str, Sequence[TaskState]],
     elements: Mapping[str, int],
     xcoms: XComValues,
+    *,
+    max_length: int = MAX_MAP_LENGTH,
 ) -> Expansion:
     """What the ready mapped ``task`` becomes, given its upstreams' stored values."""
     inputs: dict[str, ExpandInput] = {}
-    for name, ref in task.expand.items():
+    for name, values in task.expand_literals.items():
+        inputs[name] = ExpandInput("", values, upstream_succeeded=True)
+    if isinstance(task.expand_kwargs, list):
+        inputs[EXPAND_KWARGS] = ExpandInput("", task.expand_kwargs, upstream_succeeded=True)
+    for name, ref in upstream_refs(task).items():
         upstream = spec.task(ref.task_id)
         count = elements.get(ref.task_id, 0)
         mapped = count > 0 or (upstream is not None and bool(upstream.expand))
@@ -141,7 +169,7 @@ def expansion_for(
             value = MISSING  # as in Airflow: a mapped upstream's length is known once it is done
         succeeded = upstream_states == [TaskState.SUCCESS]
         inputs[name] = ExpandInput(ref.task_id, value, succeeded)
-    return plan_expansion(task.task_id, inputs)
+    return plan_expansion(task.task_id, inputs, max_length=max_length)
 
 
 def plan_expansion(
@@ -164,8 +192,9 @@ def plan_expansion(
         return Expansion(task_id, TaskState.SKIPPED)
     if count > max_length:
         error = (
-            f"expand would create {count} task instances of {task_id!r}; "
-            f"at most {max_length} are allowed"
+            f"expand would create {count} task instances of {task_id!r}; at most "
+            f"{max_length} are allowed (PINFLOW_MAX_MAP_LENGTH): map over fewer elements, "
+            "e.g. batches of them, or raise the limit"
         )
         return Expansion(task_id, TaskState.FAILED, error=error)
     return Expansion(task_id, TaskState.SCHEDULED, count=count)
@@ -180,6 +209,9 @@ def _not_a_list(name: str, arg: ExpandInput) -> str:
         got = "a large value that is not a list"
     else:
         got = "nothing" if arg.value is MISSING else type(arg.value).__name__
+    if name == EXPAND_KWARGS:  # Airflow's words, which call ``None`` "None"
+        got = "None" if arg.value is None else got
+        return f"expand_kwargs() expects a list[dict], not {got} (task {arg.upstream_task_id!r})"
     return f"expand argument {name!r} must be a list; task {arg.upstream_task_id!r} returned {got}"
 
 

@@ -251,7 +251,7 @@ class _Planner:
             decided = self._decide(task)
             if decided == TaskState.SCHEDULED and task_id in self.held:
                 continue  # waits on its past run; a later step decides again
-            if decided == TaskState.SCHEDULED and task.expand:
+            if decided == TaskState.SCHEDULED and task.mapped:
                 self.expand[task_id] = None  # the service expands it; it stays ``none`` here
             elif decided is not None:
                 moves.append(TaskMove(task_id, TaskState.NONE, decided, MoveReason.TRIGGER_RULE))
@@ -295,7 +295,7 @@ def neighbourhood(
         task = graph.tasks.get(task_id)
         if task is not None:
             needed.update(task.upstream_task_ids)
-            needed.update(ref.task_id for ref in task.expand.values())
+            needed.update(ref.task_id for ref in task.expand_refs)
     return needed
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pinflow.runtime.contract import TaskRequest
 from pinflow.runtime.operators import run_bash
-from pinflow.runtime.xcoms import load_stored_inputs
+from pinflow.runtime.xcoms import load_stored_inputs, unpack_expand_kwargs
 from pinflow.sdk.context import RUNNER_ARG, TaskContext, TaskInvocation
 from pinflow.sdk.loader import resolve_callable
 
@@ -54,6 +54,7 @@ def run_with_runner(
         kwargs = {**req.args, **req.inputs, **req.mapped}
         kwargs.pop(RUNNER_ARG, None)
         kwargs.update(load_stored_inputs(req, kwargs))
+        kwargs = unpack_expand_kwargs(kwargs)
     invocation = TaskInvocation(
         context=task_context(req),
         kind=req.kind,

@@ -45,7 +45,12 @@ from pinflow.runtime.process import encode_frame, read_frame, set_parent_death_s
 from pinflow.runtime.redacting import redirect_output
 from pinflow.runtime.runners import run_with_runner, task_context
 from pinflow.runtime.workdirs import make_workdir
-from pinflow.runtime.xcoms import encode_json, load_stored_inputs, output_fields
+from pinflow.runtime.xcoms import (
+    encode_json,
+    load_stored_inputs,
+    output_fields,
+    unpack_expand_kwargs,
+)
 from pinflow.sdk.arguments import CONTEXT_PARAMETERS
 from pinflow.sdk.bundle import extract_bundle
 from pinflow.sdk.context import RUNNER_ARG, running
@@ -165,6 +170,7 @@ def _context(req: TaskRequest) -> dict[str, Any]:
 def _call_arguments(function: Callable[..., Any], req: TaskRequest) -> dict[str, Any]:
     kwargs = {**req.args, **req.inputs, **req.mapped}
     kwargs.update(load_stored_inputs(req, kwargs))
+    kwargs = unpack_expand_kwargs(kwargs)
     try:
         parameters = inspect.signature(function).parameters
     except (TypeError, ValueError):

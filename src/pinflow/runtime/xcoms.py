@@ -23,6 +23,7 @@ from pinflow.runtime.artifacts import (
     xcom_key,
 )
 from pinflow.runtime.contract import StoredInput, TaskRequest
+from pinflow.spec.models import EXPAND_KWARGS
 
 
 class XComTooLargeError(Exception):
@@ -68,6 +69,22 @@ def output_fields(req: TaskRequest, value: Any) -> dict[str, Any]:
         "value_sha256": ref.sha256,
         "value_length": len(value) if isinstance(value, list) else None,
     }
+
+
+def unpack_expand_kwargs(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """``arguments`` with an ``expand_kwargs`` element's dict (``EXPAND_KWARGS``) spread into
+    them; an element that is not a dict of str keys fails the try with Airflow's message."""
+    if EXPAND_KWARGS not in arguments:
+        return dict(arguments)
+    unpacked = {k: v for k, v in arguments.items() if k != EXPAND_KWARGS}
+    element = arguments[EXPAND_KWARGS]
+    if not isinstance(element, Mapping):
+        kind = "None" if element is None else type(element).__name__
+        raise ValueError(f"expand_kwargs() expects a list[dict], not list[{kind}]")
+    for key in element:
+        if not isinstance(key, str):  # JSON keys are str: only a hand-made request has others
+            raise ValueError(f"expand_kwargs() input dict keys must all be str, but {key!r} is not")
+    return {**unpacked, **element}
 
 
 def load_stored_inputs(req: TaskRequest, arguments: Mapping[str, Any]) -> dict[str, Any]:

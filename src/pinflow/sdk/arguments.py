@@ -45,6 +45,21 @@ class BoundCall:
     args: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, XComRef] = field(default_factory=dict)
     expand: dict[str, XComRef] = field(default_factory=dict)
+    expand_literals: dict[str, list[Any]] = field(default_factory=dict)
+    expand_kwargs: XComRef | list[Any] | None = None
+    expand_order: list[str] = field(default_factory=list)
+
+    def mapping_fields(self) -> dict[str, Any]:
+        """The spec fields of its mapping beyond ``expand``, only those it uses (so that the
+        spec of a task that does not use them stays what it was)."""
+        fields: dict[str, Any] = {}
+        if self.expand_literals:
+            fields["expand_literals"] = self.expand_literals
+        if self.expand_kwargs is not None:
+            fields["expand_kwargs"] = self.expand_kwargs
+        if self.expand_order:
+            fields["expand_order"] = self.expand_order
+        return fields
 
 
 def to_json_value(owner: str, path: str, value: object) -> Any:
@@ -138,24 +153,86 @@ def bind_expand(
     partial: BoundCall,
     expand: Mapping[str, Any],
 ) -> BoundCall:
-    """``.partial(...).expand(...)``: mapped arguments must be upstream outputs."""
+    """``.partial(...).expand(...)``: each mapped argument is an upstream's output, a literal
+    list, or a literal dict (mapped over its ``[key, value]`` pairs, as Airflow does)."""
     if not expand:
         raise TypeError(f"{owner}: expand() needs at least one argument to map over")
-    mapped: dict[str, XComRef] = {}
-    for name, value in expand.items():
-        if not isinstance(value, XComArg):
-            raise TypeError(
-                f"{owner}: expand({name}=...) must be a task's output, got {type_name(value)}; "
-                "mapping over literal lists is not supported, return the list from a task"
-            )
+    mapped, literals = mapped_arguments(owner, builder, expand)
+    for name in expand:
         if name in partial.args or name in partial.inputs:
             raise TypeError(f"{owner}: {name!r} is given to both partial() and expand()")
-        mapped[name] = builder.ref(value)
     try:
-        signature.bind(**partial.args, **partial.inputs, **mapped)
+        signature.bind(**partial.args, **partial.inputs, **mapped, **literals)
     except TypeError as exc:
         raise TypeError(f"{owner}: {exc}") from None
-    return BoundCall(args=partial.args, inputs=partial.inputs, expand=mapped)
+    names = list(expand)
+    order = names if names != sorted(names) else []  # sorted: the order without the field
+    return BoundCall(
+        args=partial.args,
+        inputs=partial.inputs,
+        expand=mapped,
+        expand_literals=literals,
+        expand_order=order,
+    )
+
+
+def mapped_arguments(
+    owner: str, builder: DagBuilder, expand: Mapping[str, Any]
+) -> tuple[dict[str, XComRef], dict[str, list[Any]]]:
+    """``expand(...)``'s arguments: upstream outputs, and literal lists (a dict given as its
+    ``[key, value]`` pairs, in its order: the canonical JSON would sort its keys)."""
+    mapped: dict[str, XComRef] = {}
+    literals: dict[str, list[Any]] = {}
+    for name, value in expand.items():
+        if isinstance(value, XComArg):
+            mapped[name] = builder.ref(value)
+        elif isinstance(value, Mapping):
+            pairs = [[key, item] for key, item in value.items()]
+            literals[name] = to_json_value(owner, name, pairs)
+        elif isinstance(value, list | tuple):
+            literals[name] = to_json_value(owner, name, value)
+        else:
+            raise TypeError(
+                f"{owner}: expand({name}=...) must be a list, a dict or a task's output, "
+                f"got {type_name(value)}"
+            )
+    return mapped, literals
+
+
+def bind_expand_kwargs(
+    owner: str,
+    signature: inspect.Signature | None,
+    builder: DagBuilder,
+    partial: BoundCall,
+    kwargs: object,
+) -> BoundCall:
+    """``.partial(...).expand_kwargs(...)``: one element per dict of a literal list (checked
+    now, as Airflow does) or of an upstream's list (checked by each element when it runs)."""
+    if isinstance(kwargs, XComArg):
+        return BoundCall(
+            args=partial.args, inputs=partial.inputs, expand_kwargs=builder.ref(kwargs)
+        )
+    if not isinstance(kwargs, list | tuple):
+        raise TypeError(
+            f"{owner}: expand_kwargs() expected XComArg or list[dict], not {type_name(kwargs)}"
+        )
+    elements: list[Any] = []
+    for i, item in enumerate(kwargs):
+        if not isinstance(item, Mapping):
+            raise TypeError(
+                f"{owner}: expand_kwargs() expected XComArg or list[dict], not "
+                f"list[{type_name(item)}]"
+            )
+        for name in item:
+            if name in partial.args or name in partial.inputs:
+                raise TypeError(f"{owner}: {name!r} is given to both partial() and expand_kwargs()")
+        if signature is not None:
+            try:
+                signature.bind(**partial.args, **partial.inputs, **item)
+            except TypeError as exc:
+                raise TypeError(f"{owner}: expand_kwargs() element {i}: {exc}") from None
+        elements.append(to_json_value(owner, f"expand_kwargs[{i}]", item))
+    return BoundCall(args=partial.args, inputs=partial.inputs, expand_kwargs=elements)
 
 
 def _keyword_arguments(

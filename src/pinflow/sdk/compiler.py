@@ -327,7 +327,10 @@ def _callable_problem(root: Path, ref: str) -> str | None:
         resolve_callable(ref)
     except (Exception, SystemExit) as exc:
         return f"cannot load callable {ref!r}: {type(exc).__name__}: {exc}"
-    module = sys.modules.get(ref.partition(":")[0])
+    module_name = ref.partition(":")[0]
+    if module_name.startswith("pinflow."):
+        return None  # Pinflow's own task code (a mapped classic operator's): on every worker
+    module = sys.modules.get(module_name)
     if not in_bundle(getattr(module, "__file__", None), root):
         return f"callable {ref!r} is not in the bundle; workers import task code only from it"
     return None

@@ -176,6 +176,8 @@ class DagBuilder:
         """The tasks ``task_id`` waits for so far: its dependencies and data bindings."""
         node = self._nodes[task_id]
         refs = [*node.fields.get("inputs", {}).values(), *node.fields.get("expand", {}).values()]
+        if isinstance(node.fields.get("expand_kwargs"), XComRef):
+            refs.append(node.fields["expand_kwargs"])
         return list(dict.fromkeys([*node.depends_on, *(ref.task_id for ref in refs)]))
 
     def ref(self, handle: XComArg) -> XComRef:

@@ -13,7 +13,13 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, NoReturn, ParamSpec, Self, TypeVar, Unpack, cast
 
-from pinflow.sdk.arguments import BoundCall, bind_call, bind_expand, binding_signature
+from pinflow.sdk.arguments import (
+    BoundCall,
+    bind_call,
+    bind_expand,
+    bind_expand_kwargs,
+    binding_signature,
+)
 from pinflow.sdk.graph import DagBuilder, XComArg, current_builder
 from pinflow.sdk.options import TaskOptions, check_task_options, node_options, type_name
 
@@ -65,8 +71,14 @@ class Task(Generic[P, R]):
         return PartialTask(self, builder, call)
 
     def expand(self, **kwargs: Any) -> list[R]:
-        """One copy of the task per item of an upstream task's list output (dynamic mapping)."""
+        """One copy of the task per item of a list: an upstream task's output or a literal
+        (dynamic mapping); several arguments map over their cross product."""
         return self.partial().expand(**kwargs)
+
+    def expand_kwargs(self, kwargs: object) -> list[R]:
+        """One copy of the task per dict of a list (literal, or an upstream's output): the
+        dict holds that copy's arguments (Airflow's ``expand_kwargs``)."""
+        return self.partial().expand_kwargs(kwargs)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.callable_ref}>"
@@ -89,6 +101,7 @@ class Task(Generic[P, R]):
             "args": call.args,
             "inputs": call.inputs,
             "expand": call.expand,
+            **call.mapping_fields(),
         }
         return builder.add_task(builder.unique_task_id(self.task_id), fields)
 
@@ -117,6 +130,15 @@ class PartialTask(Generic[R_co]):
             raise RuntimeError(f"{self._task.owner}: .expand() must follow .partial() in one DAG")
         owner, signature = self._task.owner, self._task._signature
         call = bind_expand(owner, signature, self._builder, self._call, kwargs)
+        return cast(list[R_co], self._task._add(self._builder, call))
+
+    def expand_kwargs(self, kwargs: object) -> list[R_co]:
+        if current_builder() is not self._builder:
+            raise RuntimeError(
+                f"{self._task.owner}: .expand_kwargs() must follow .partial() in one DAG"
+            )
+        owner, signature = self._task.owner, self._task._signature
+        call = bind_expand_kwargs(owner, signature, self._builder, self._call, kwargs)
         return cast(list[R_co], self._task._add(self._builder, call))
 
 

@@ -15,7 +15,7 @@ from heapq import heapify, heappop, heappush
 
 from pinflow.errors import InvalidInputError, Problem
 from pinflow.spec.locations import format_location
-from pinflow.spec.models import DagSpec, TaskSpec
+from pinflow.spec.models import DagSpec, TaskSpec, XComRef
 
 
 @dataclass
@@ -156,6 +156,9 @@ def reference_problems(i: int, task: TaskSpec, known: set[str]) -> list[Problem]
             (format_location("tasks", i, binding, name, "task_id"), xcom.task_id)
             for name, xcom in getattr(task, binding).items()
         ]
+    if isinstance(task.expand_kwargs, XComRef):
+        where = format_location("tasks", i, "expand_kwargs", "task_id")
+        refs.append((where, task.expand_kwargs.task_id))
     problems = []
     for where, ref in refs:
         if ref == task.task_id:

@@ -237,12 +237,49 @@ class TaskSpec(_Frozen):
         "date) is success or skipped (Airflow's depends_on_past, ADR 0038)",
         exclude_if=lambda v: v is None,
     )
+    # Dynamic mapping beyond upstream outputs (ADR 0039), left out at their defaults too.
+    expand_literals: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="arguments mapped over a literal list (a dict: its [key, value] pairs)",
+        exclude_if=lambda v: not v,
+    )
+    expand_kwargs: XComRef | list[Any] | None = Field(
+        default=None,
+        description="one element per dict of this list (or of this upstream's list): "
+        "the arguments of that element (Airflow's expand_kwargs)",
+        exclude_if=lambda v: v is None,
+    )
+    expand_order: list[str] = Field(
+        default_factory=list,
+        description="the mapped arguments in the order they were given, when not sorted "
+        "(the cross product's order: the last varies fastest)",
+        exclude_if=lambda v: not v,
+    )
+
+    @property
+    def mapped(self) -> bool:
+        """Whether the task is mapped (Airflow's ``expand``/``expand_kwargs``)."""
+        return bool(self.expand or self.expand_literals or self.expand_kwargs is not None)
+
+    @property
+    def mapped_names(self) -> list[str]:
+        """The ``expand`` and ``expand_literals`` arguments in the cross product's order."""
+        names = [*self.expand, *self.expand_literals]
+        return self.expand_order if set(self.expand_order) == set(names) else sorted(names)
+
+    @property
+    def expand_refs(self) -> list[XComRef]:
+        """The upstream outputs the task is mapped over."""
+        refs = list(self.expand.values())
+        if isinstance(self.expand_kwargs, XComRef):
+            refs.append(self.expand_kwargs)
+        return refs
 
     @property
     def upstream_task_ids(self) -> list[str]:
         """Every task this one waits for: explicit dependencies and data bindings, in order."""
         seen: dict[str, None] = dict.fromkeys(self.depends_on)
-        for ref in (*self.inputs.values(), *self.expand.values()):
+        for ref in (*self.inputs.values(), *self.expand_refs):
             seen.setdefault(ref.task_id, None)
         return list(seen)
 
@@ -257,7 +294,13 @@ OMITTED_AT_DEFAULT: Final[Mapping[str, object]] = {
     "outlets": [],
     "inlets": [],
     "depends_on_past": None,
+    "expand_literals": {},
+    "expand_kwargs": None,
+    "expand_order": [],
 }
+
+EXPAND_KWARGS: Final = "__expand_kwargs__"
+"""The reserved argument an ``expand_kwargs`` element arrives in (the runtime unpacks it)."""
 
 
 class ResolvedTask(_Frozen):

@@ -216,6 +216,23 @@ def _binding_problems(i: int, task: TaskSpec) -> list[Problem]:
             other = "inputs" if name in task.inputs else "args"
             message = f"argument '{name}' is set in both {other} and expand"
             problems.append(Problem(format_location("tasks", i, "expand", name), message))
+    return problems + _mapping_problems(i, task)
+
+
+def _mapping_problems(i: int, task: TaskSpec) -> list[Problem]:
+    """Literal lists, ``expand_kwargs`` and the argument order must describe one mapping."""
+    problems = []
+    for name in task.expand_literals:
+        if name in task.args or name in task.inputs or name in task.expand:
+            message = f"argument '{name}' is mapped over a literal list and also bound elsewhere"
+            problems.append(Problem(format_location("tasks", i, "expand_literals", name), message))
+    if task.expand_kwargs is not None and (task.expand or task.expand_literals):
+        message = "expand_kwargs maps the task on its own; it cannot be combined with expand"
+        problems.append(Problem(format_location("tasks", i, "expand_kwargs"), message))
+    names = {*task.expand, *task.expand_literals}
+    if task.expand_order and sorted(task.expand_order) != sorted(names):
+        message = "expand_order must list each mapped argument once"
+        problems.append(Problem(format_location("tasks", i, "expand_order"), message))
     return problems
 
 

@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from pinflow.compat.airflow._options import UnsupportedArgument
-from pinflow.sdk.arguments import to_json_value
+from pinflow.sdk.arguments import BoundCall, bind_expand_kwargs, mapped_arguments, to_json_value
 from pinflow.sdk.graph import DagBuilder, XComArg
 from pinflow.spec.models import XComRef
 
@@ -26,17 +26,68 @@ KWARGS = "__airflow_operator_kwargs__"
 _INPUT = "__airflow_input__"  # prefix of an argument that is an upstream's output
 
 _replaying: ContextVar[bool] = ContextVar("pinflow_airflow_replaying", default=False)
-_mapped: ContextVar[frozenset[str]] = ContextVar("pinflow_airflow_mapped", default=frozenset())
+_mapped: ContextVar[tuple[str, ...]] = ContextVar("pinflow_airflow_mapped", default=())
+_NO_KWARGS = object()
+_kwargs: ContextVar[object] = ContextVar("pinflow_airflow_expand_kwargs", default=_NO_KWARGS)
 
 
 @contextmanager
 def mapping_over(names: Mapping[str, Any]) -> Iterator[None]:
     """While a ``.partial().expand()`` creates its operator: the arguments mapped over."""
-    token = _mapped.set(frozenset(names))
+    token = _mapped.set(tuple(names))
     try:
         yield
     finally:
         _mapped.reset(token)
+
+
+@contextmanager
+def mapping_kwargs(kwargs: object) -> Iterator[None]:
+    """While a ``.partial().expand_kwargs()`` creates its operator: what it maps over."""
+    token = _kwargs.set(kwargs)
+    try:
+        yield
+    finally:
+        _kwargs.reset(token)
+
+
+def is_mapping() -> bool:
+    """Whether an operator being created is a ``.partial()`` mapped one."""
+    return bool(_mapped.get()) or _kwargs.get() is not _NO_KWARGS
+
+
+def operator_call(
+    owner: str, builder: DagBuilder, given: Mapping[str, Any], *, prefix: str = ""
+) -> BoundCall:
+    """An operator's arguments as spec fields: literals, upstream outputs, and (when it is
+    created by ``.partial().expand()``/``.expand_kwargs()``) what it is mapped over.
+    ``prefix`` goes before the name of an argument that is not a literal (a custom
+    operator's, see ``run_operator``)."""
+    mapped = _mapped.get()
+    literals: dict[str, Any] = {}
+    inputs: dict[str, XComRef] = {}
+    for name, value in given.items():
+        if name in mapped:
+            continue
+        if isinstance(value, XComArg):
+            inputs[prefix + name] = builder.ref(value)
+        else:
+            literals[name] = to_json_value(owner, name, value)
+    partial = BoundCall(args={KWARGS: literals}, inputs=inputs)
+    kwargs = _kwargs.get()
+    if kwargs is not _NO_KWARGS:
+        return bind_expand_kwargs(owner, None, builder, partial, kwargs)
+    if not mapped:
+        return partial
+    expand, values = mapped_arguments(owner, builder, {n: given[n] for n in mapped})
+    names = [prefix + name for name in mapped]
+    return BoundCall(
+        args=partial.args,
+        inputs=inputs,
+        expand={prefix + k: v for k, v in expand.items()},
+        expand_literals={prefix + k: v for k, v in values.items()},
+        expand_order=names if names != sorted(names) else [],
+    )
 
 
 def replaying() -> bool:
@@ -64,23 +115,15 @@ def custom_fields(
             "it at module level (in the DAG file or a module of the bundle) so that workers "
             "can import it"
         )
-    literals: dict[str, Any] = {}
-    inputs: dict[str, XComRef] = {}
-    expand: dict[str, XComRef] = {}
-    mapped = _mapped.get()
-    for name, value in kwargs.items():
-        if name == "dag":
-            continue
-        if isinstance(value, XComArg):
-            (expand if name in mapped else inputs)[_INPUT + name] = builder.ref(value)
-        else:
-            literals[name] = to_json_value(owner, name, value)
+    given = {name: value for name, value in kwargs.items() if name != "dag"}
+    call = operator_call(owner, builder, given, prefix=_INPUT)
     return {
         "kind": "python",
         "callable": f"{cls.__module__}:{qualname}.pinflow_execute",
-        "args": {KWARGS: literals},
-        "inputs": inputs,
-        "expand": expand,
+        "args": call.args,
+        "inputs": call.inputs,
+        "expand": call.expand,
+        **call.mapping_fields(),
     }
 
 

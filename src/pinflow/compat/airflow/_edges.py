@@ -11,6 +11,7 @@ from itertools import pairwise
 from typing import Any, Self
 
 from pinflow.compat.airflow._groups import connect
+from pinflow.compat.airflow._options import UnsupportedArgument
 from pinflow.compat.airflow._setup_teardown import SetupTeardownScope, mark_setup, mark_teardown
 from pinflow.sdk.graph import XComArg
 
@@ -53,6 +54,31 @@ class AirflowHandle(XComArg):
         for upstream in _as_list(other):
             connect(upstream, self)
         return other
+
+    def __getitem__(self, key: str) -> AirflowHandle:
+        """``output["key"]``: the XCom the task pushed under ``key`` (``ti.xcom_push``), as
+        Airflow's ``XComArg.__getitem__``; only str keys, with Airflow's message."""
+        if not isinstance(key, str):
+            raise ValueError(f"XComArg only supports str lookup, received {type(key).__name__}")
+        return AirflowHandle(self.builder, self.task_id, key)
+
+    def map(self, function: object) -> Any:
+        raise UnsupportedArgument(
+            f"output of task {self.task_id!r}.map(...) is not supported yet; transform the "
+            "list in a @task and expand over that task's output instead"
+        )
+
+    def zip(self, *others: object, fillvalue: object = None) -> Any:
+        raise UnsupportedArgument(
+            f"output of task {self.task_id!r}.zip(...) is not supported yet; zip the lists in "
+            "a @task returning a list of dicts and use expand_kwargs() over its output"
+        )
+
+    def concat(self, *others: object) -> Any:
+        raise UnsupportedArgument(
+            f"output of task {self.task_id!r}.concat(...) is not supported yet; concatenate "
+            "the lists in a @task and expand over its output"
+        )
 
 
 class _Edge:

@@ -13,9 +13,17 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self
 
-from pinflow.compat.airflow._custom import custom_fields, mapping_over, replaying, run_operator
+from pinflow.compat.airflow._custom import (
+    custom_fields,
+    is_mapping,
+    mapping_kwargs,
+    mapping_over,
+    replaying,
+    run_operator,
+)
 from pinflow.compat.airflow._edges import AirflowHandle
 from pinflow.compat.airflow._groups import group_defaults, joined, task_id_in_group
+from pinflow.compat.airflow._mapped import mapped_bash_fields, mapped_python_fields
 from pinflow.compat.airflow._options import EXTRAS, UnsupportedArgument, task_options
 from pinflow.compat.airflow._outputs import selected_keys
 from pinflow.compat.airflow._runner import airflow_fields, templated_bash_fields
@@ -108,15 +116,16 @@ class BaseOperator(AirflowHandle):
         }
         return run_operator(cls, context, arguments)
 
+    mappable = True  # whether ``.partial().expand()`` is supported (ADR 0039)
+
     @classmethod
     def partial(cls, **kwargs: Any) -> Any:
-        """``MyOperator.partial(task_id=..., ...).expand(arg=upstream_output)``: a custom
-        operator mapped over an upstream task's list (the built-in operators are not yet)."""
-        if cls.fields is not BaseOperator.fields:
+        """``MyOperator.partial(task_id=..., ...).expand(arg=[...] or upstream_output)``, or
+        ``.expand_kwargs(...)``: the operator mapped (custom ones, Bash and Python)."""
+        if not cls.mappable:
             raise UnsupportedArgument(
                 f"{cls.__name__}.partial().expand() is not supported yet; map a @task function "
-                "with .partial().expand() over an upstream task's output instead "
-                "(see docs/migrating-from-airflow.md)"
+                "with .partial().expand() instead (see docs/migrating-from-airflow.md)"
             )
         return PartialOperator(cls, kwargs)
 
@@ -139,22 +148,17 @@ class PartialOperator:
         owner = f"{self._cls.__name__}.partial(task_id={self._kwargs.get('task_id')!r})"
         if not mapped:
             raise TypeError(f"{owner}.expand() needs at least one argument to map over")
-        for name, value in mapped.items():
-            if not isinstance(value, XComArg):
-                raise UnsupportedArgument(
-                    f"{owner}.expand({name}=...): mapping over a literal list is not supported "
-                    "yet; return the list from an upstream task and expand over its output"
-                )
+        for name in mapped:
             if name in self._kwargs:
                 raise TypeError(f"{owner}: {name!r} is given to both partial() and expand()")
         with mapping_over(mapped):
             return self._cls(**self._kwargs, **mapped)
 
     def expand_kwargs(self, kwargs: object) -> BaseOperator:
-        raise UnsupportedArgument(
-            f"{self._cls.__name__}.partial().expand_kwargs() is not supported yet; "
-            "expand over one upstream output per argument instead"
-        )
+        """One task instance per dict of ``kwargs`` (a literal list, or an upstream's list),
+        created with the partial arguments and that dict (Airflow's ``expand_kwargs``)."""
+        with mapping_kwargs(kwargs):
+            return self._cls(**self._kwargs)
 
 
 class BashOperator(BaseOperator):
@@ -164,7 +168,7 @@ class BashOperator(BaseOperator):
         self,
         *,
         task_id: str,
-        bash_command: str,
+        bash_command: str | None = None,
         env: Mapping[str, str] | None = None,
         append_env: bool = False,
         cwd: str | None = None,
@@ -175,7 +179,11 @@ class BashOperator(BaseOperator):
         super().__init__(task_id=task_id, **kwargs)
 
     def fields(self, owner: str, builder: DagBuilder) -> dict[str, Any]:
-        command, env, append_env, cwd, skip_codes = self._bash
+        command, env, append_env, cwd, _skip_codes = self._bash
+        if is_mapping():
+            self._check_skip_codes(owner)
+            given = {"bash_command": command, "env": env, "append_env": append_env, "cwd": cwd}
+            return mapped_bash_fields(owner, builder, given)
         command = check_text(owner, "bash_command", command)
         if command.rstrip().endswith((".sh", ".bash")):
             raise UnsupportedArgument(
@@ -184,16 +192,20 @@ class BashOperator(BaseOperator):
                 "bash_command='bash \"$PINFLOW_BUNDLE_DIR/<path>.sh\" ' (see "
                 "docs/migrating-from-airflow.md)"
             )
-        if skip_codes not in (_SKIP_EXIT_CODE, [_SKIP_EXIT_CODE], (_SKIP_EXIT_CODE,)):
-            raise UnsupportedArgument(
-                f"{owner}: skip_on_exit_code={skip_codes!r} cannot be honoured: Pinflow skips "
-                f"a bash task on exit code {_SKIP_EXIT_CODE} only"
-            )
+        self._check_skip_codes(owner)
         _wrapped(owner, command, env, append_env, cwd)  # checks env and cwd
         templated = templated_bash_fields(command, env, append_env, cwd)  # rendered at run time
         if templated is not None:
             return templated
         return {"kind": "bash", "bash_command": _wrapped(owner, command, env, append_env, cwd)}
+
+    def _check_skip_codes(self, owner: str) -> None:
+        skip_codes = self._bash[4]
+        if skip_codes not in (_SKIP_EXIT_CODE, [_SKIP_EXIT_CODE], (_SKIP_EXIT_CODE,)):
+            raise UnsupportedArgument(
+                f"{owner}: skip_on_exit_code={skip_codes!r} cannot be honoured: Pinflow skips "
+                f"a bash task on exit code {_SKIP_EXIT_CODE} only"
+            )
 
 
 def _wrapped(
@@ -222,6 +234,8 @@ def _wrapped(
 class EmptyOperator(BaseOperator):
     """A task that does nothing (a bash ``:``), for shaping the graph."""
 
+    mappable = False
+
     def fields(self, owner: str, builder: DagBuilder) -> dict[str, Any]:
         return {"kind": "bash", "bash_command": ":"}
 
@@ -243,6 +257,9 @@ class PythonOperator(BaseOperator):
         show_return_value_in_logs: bool = True,
         **kwargs: Any,
     ) -> None:
+        self._given = {"op_args": op_args, "op_kwargs": op_kwargs}  # as given: maybe mapped
+        if is_mapping():
+            op_args, op_kwargs = None, None
         self._python = (python_callable, list(op_args or ()), dict(op_kwargs or {}))
         self.python_callable = python_callable
         super().__init__(task_id=task_id, **kwargs)
@@ -252,6 +269,13 @@ class PythonOperator(BaseOperator):
         if not callable(function):
             raise TypeError(f"{owner}: python_callable must be a function")
         wrapper = AirflowTask(function, {})
+        if is_mapping():
+            if type(self) is not PythonOperator:
+                raise UnsupportedArgument(
+                    f"{owner}: a mapped {type(self).__name__} is not supported yet (each element "
+                    "would decide alone); map a PythonOperator or a @task instead"
+                )
+            return mapped_python_fields(owner, builder, wrapper.callable_ref, self._given)
         if selected_keys(owner, wrapper._signature, tuple(args), kwargs)[0]:
             raise UnsupportedArgument(
                 f"{owner}: op_args/op_kwargs cannot take output['key'] yet; pass the whole "

@@ -66,6 +66,8 @@ _ALTERNATIVES = {
     "templates_dict": "set it on a @task function or a PythonOperator",
     "executor_config": "not supported; use queue= to choose workers",
     "resources": "not supported; use pool_slots",
+    "map_index_template": "not supported yet; mapped elements are shown by map index, and a "
+    "task can print its own label; remove it",
 }
 
 

@@ -29,15 +29,11 @@ class TaskOutput(AirflowHandle):
         super().__init__(builder, task_id)
         self.multiple_outputs = multiple_outputs
 
-    def __getitem__(self, key: str) -> KeyedOutput:
-        if not self.multiple_outputs:
-            raise UnsupportedArgument(
-                f"output of task {self.task_id!r}[{key!r}]: indexing an output reads one key "
-                "of a task with multiple_outputs=True (or a dict return annotation); give the "
-                "task multiple_outputs=True, or pass the whole output"
-            )
-        if not isinstance(key, str):
-            raise TypeError(f"output of task {self.task_id!r}: keys are str, got {key!r}")
+    def __getitem__(self, key: str) -> AirflowHandle:
+        if not isinstance(key, str):  # Airflow's message
+            raise ValueError(f"XComArg only supports str lookup, received {type(key).__name__}")
+        if not self.multiple_outputs:  # the XCom pushed under ``key`` (Airflow's meaning)
+            return super().__getitem__(key)
         return KeyedOutput(self.builder, self.task_id, key)
 
 

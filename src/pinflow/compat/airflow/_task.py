@@ -92,6 +92,7 @@ class AirflowTask(Task[Any, Any]):
             "args": call.args,
             "inputs": call.inputs,
             "expand": call.expand,
+            **call.mapping_fields(),
         }
         fields = airflow_fields(fields, self.airflow_extras, self.function)
         if self._local_ref is None and builder.strict and "<locals>" in ref:

@@ -24,7 +24,7 @@ from sqlalchemy import Table, and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from pinflow.errors import NotFoundError
-from pinflow.lifecycle.mapping import element, upstream_output
+from pinflow.lifecycle.mapping import element, mapped_lists, upstream_output, upstream_refs
 from pinflow.lifecycle.states import RunState, TaskState
 from pinflow.services import common
 from pinflow.services.common import now
@@ -101,10 +101,10 @@ def resolve_arguments(
     loaded: it is a ``StoredValue`` (or, for a mapped element, a ``StoredElement``), which
     ``xcom_store.request_arguments`` turns into a reference for the worker.
     """
-    if not task.inputs and not task.expand:
+    if not task.inputs and not task.mapped:
         return {}, {}
     with reading(source) as s:
-        return _resolve(s, run_pk, task.inputs), _mapped(s, run_pk, task.expand, map_index)
+        return _resolve(s, run_pk, task.inputs), _mapped(s, run_pk, task, map_index)
 
 
 @contextmanager
@@ -204,14 +204,13 @@ def _resolve(s: Session, run_pk: int, refs: Mapping[str, XComRef]) -> dict[str, 
     return {name: values[(ref.task_id, ref.key)] for name, ref in refs.items()}
 
 
-def _mapped(
-    s: Session, run_pk: int, expand: Mapping[str, XComRef], map_index: int
-) -> dict[str, Any]:
+def _mapped(s: Session, run_pk: int, task: TaskSpec, map_index: int) -> dict[str, Any]:
     """The element of each mapped list for ``map_index`` (several lists: their product, in
-    Airflow's order, the last argument varying fastest)."""
-    if not expand or map_index < 0:
+    Airflow's order, the last argument varying fastest); literal lists come from the spec."""
+    if not task.mapped or map_index < 0:
         return {}
-    lists = {name: mapped_list(values) for name, values in _resolve(s, run_pk, expand).items()}
+    upstream = _resolve(s, run_pk, upstream_refs(task))
+    lists = mapped_lists(task, {name: mapped_list(values) for name, values in upstream.items()})
     try:
         return element(lists, map_index)
     except IndexError:

@@ -47,6 +47,7 @@ from pinflow.services import common
 from pinflow.services.audit_events import StoredRun, record
 from pinflow.services.common import SYSTEM_ACTOR, for_update
 from pinflow.services.engine import _wakeups as wakeups
+from pinflow.services.engine._limits import max_map_length
 from pinflow.services.engine._past_runs import next_running_run, past_states
 from pinflow.services.engine._run_instances import (
     any_unfinished_of,
@@ -258,7 +259,7 @@ class _RunStep:
         instances: RunInstances,
     ) -> dict[str, list[TaskState]]:
         tasks = [task for task_id in task_ids if (task := self.spec.task(task_id)) is not None]
-        refs = [ref for task in tasks for ref in task.expand.values()]
+        refs = [ref for task in tasks for ref in task.expand_refs]
         xcoms = read_xcoms(self.session, self.run.id, refs)
         expanded: dict[str, list[TaskState]] = {}
         for task in tasks:
@@ -266,7 +267,9 @@ class _RunStep:
             if placeholder is None:  # expanded already; an element set back to ``none`` runs
                 expanded[task.task_id] = self._schedule_waiting(task.task_id, states)
                 continue
-            expansion = expansion_for(self.spec, task, states, instances.elements, xcoms)
+            expansion = expansion_for(
+                self.spec, task, states, instances.elements, xcoms, max_length=max_map_length()
+            )
             changed = self._apply_expansion(expansion, placeholder)
             self._count(changed)
             if changed:

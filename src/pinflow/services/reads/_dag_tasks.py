@@ -40,7 +40,7 @@ class TaskDefinition:
 
     @property
     def is_mapped(self) -> bool:
-        return bool(self.spec.expand)
+        return self.spec.mapped
 
 
 @dataclass(frozen=True)
