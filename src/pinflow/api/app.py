@@ -19,6 +19,7 @@ from pinflow.api.routes import (
     health,
     push,
     users,
+    v2_backfills,
     v2_charts,
     v2_dag_tasks,
     v2_dags,
@@ -65,7 +66,16 @@ def create_app(
     for router in (*routers, dags.router):
         app.include_router(router)
     app.include_router(canary.router)  # /api/workflows/{id}/canary (ADR 0030)
-    for v2 in (v2_dags, v2_dag_tasks, v2_runs, v2_tasks, v2_misc, v2_resources, v2_charts):
+    for v2 in (
+        v2_dags,
+        v2_dag_tasks,
+        v2_runs,
+        v2_tasks,
+        v2_misc,
+        v2_resources,
+        v2_charts,
+        v2_backfills,
+    ):
         app.include_router(v2.router)
     metrics.install(app, db, settings)  # /metrics (Prometheus), with the 'metrics' extra
     mount_ui(app)  # the web UI at /ui (pages, static files); after the error handlers

@@ -46,6 +46,12 @@ class AuditAction(StrEnum):
     RUN_TASKS_CLEARED = "run.tasks_cleared"
     RUN_DELETED = "run.deleted"
 
+    # A backfill (ADR 0040): target ``backfill``, its id.
+    BACKFILL_CREATED = "backfill.created"
+    BACKFILL_PAUSED = "backfill.paused"
+    BACKFILL_UNPAUSED = "backfill.unpaused"
+    BACKFILL_CANCELLED = "backfill.cancelled"
+
     # A task instance: target ``task_instance``, ``<dag_id>/<run_id>/<task_id>``.
     TASK_STATE_SET = "task.state_set"
     TASK_NOTE_SET = "task.note_set"

@@ -20,7 +20,7 @@ from pinflow.services.engine._scheduling import advance_runs, execute_guarded
 from pinflow.store.db import Database
 from pinflow.store.prepared import Prepared
 from pinflow.store.repo import SpecCache
-from pinflow.store.tables import Dag, DagRun
+from pinflow.store.tables import Backfill, Dag, DagRun
 
 DEFAULT_START_LIMIT = 100
 
@@ -32,8 +32,9 @@ def start_queued_runs(
 
     The limit is the one of each run's pinned spec, counted against the DAG's running runs. A
     run that does not fit holds back the newer queued runs of its DAG (first in, first out).
-    Runs of paused or deregistered DAGs stay queued. One transaction per DAG; returns how many
-    runs started.
+    A backfill's runs are counted against the backfill's own ``max_active_runs`` instead, and
+    wait while it is paused (ADR 0040). Runs of paused or deregistered DAGs stay queued. One
+    transaction per DAG; returns how many runs started.
     """
     return len(_start_queued(db, limit=limit, now=now))
 
@@ -75,6 +76,7 @@ def _start_runs_of_dag(s: Session, dag_id: str, limit: int, stamp: datetime) -> 
         select(func.count())
         .select_from(DagRun)
         .where(DagRun.dag_id == dag_id, DagRun.state == RunState.RUNNING.value)
+        .where(DagRun.backfill_id.is_(None))
     ).one()
     queued = s.scalars(
         select(DagRun)
@@ -84,10 +86,20 @@ def _start_runs_of_dag(s: Session, dag_id: str, limit: int, stamp: datetime) -> 
         .with_for_update(skip_locked=True)
     ).all()
     specs = SpecCache(s)
+    slots = _backfill_slots(s, {run.backfill_id for run in queued} - {None})
     started: list[int] = []
+    dag_full = False
     for run in queued:
-        if running >= specs.get(run.snapshot_digest).max_active_runs:
-            break
+        if run.backfill_id is not None:
+            # A backfill's runs count against its own max_active_runs, not the DAG's.
+            if slots.get(run.backfill_id, 0) <= 0:
+                continue
+            slots[run.backfill_id] -= 1
+        else:
+            dag_full = dag_full or running >= specs.get(run.snapshot_digest).max_active_runs
+            if dag_full:
+                continue  # first in, first out: no newer run of the DAG overtakes this one
+            running += 1
         if execute_guarded(
             s,
             update(DagRun)
@@ -97,5 +109,29 @@ def _start_runs_of_dag(s: Session, dag_id: str, limit: int, stamp: datetime) -> 
             ),
         ):
             started.append(run.id)
-        running += 1
     return started
+
+
+def _backfill_slots(s: Session, backfill_ids: set[int | None]) -> dict[int, int]:
+    """Free slots of each backfill: none while it is paused or cancelled."""
+    if not backfill_ids:
+        return {}
+    rows = s.execute(
+        select(
+            Backfill.id, Backfill.max_active_runs, Backfill.is_paused, Backfill.completed_at
+        ).where(Backfill.id.in_(backfill_ids))
+    ).all()
+    busy = dict(
+        s.execute(
+            select(DagRun.backfill_id, func.count())
+            .where(DagRun.backfill_id.in_(backfill_ids))
+            .where(DagRun.state == RunState.RUNNING.value)
+            .group_by(DagRun.backfill_id)
+        ).all()
+    )
+    return {
+        row.id: 0
+        if row.is_paused or row.completed_at
+        else row.max_active_runs - busy.get(row.id, 0)
+        for row in rows
+    }

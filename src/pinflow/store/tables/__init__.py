@@ -19,6 +19,7 @@ from pinflow.store.tables._access import (
     User,
     new_uid,
 )
+from pinflow.store.tables._backfills import Backfill
 from pinflow.store.tables._canary import CanaryRun
 from pinflow.store.tables._dags import (
     Dag,
@@ -58,6 +59,7 @@ __all__ = [
     "UUID_LEN",
     "ApiToken",
     "AuditEvent",
+    "Backfill",
     "Base",
     "CanaryRun",
     "Component",
