@@ -142,7 +142,16 @@ def backfill_intervals(
     tz = ZoneInfo(trigger.timezone)
     start_date, end_date = _in(tz, trigger.start_date), _in(tz, trigger.end_date)
     lower = max(d for d in (from_date, start_date) if d is not None)
-    ticks = croniter(trigger.schedule, (lower - _TICK).astimezone(tz))
+    try:
+        ticks = croniter(trigger.schedule, (lower - _TICK).astimezone(tz))
+        return _intervals_from(ticks, to_date, end_date, now=now, limit=limit)
+    except (OverflowError, ValueError) as exc:  # dates at the ends of the calendar
+        raise InvalidInputError(f"The range cannot be backfilled: {exc}.") from None
+
+
+def _intervals_from(
+    ticks: croniter, to_date: datetime, end_date: datetime | None, *, now: datetime, limit: int
+) -> list[DataInterval]:
     start: datetime = ticks.get_next(datetime)
     found: list[DataInterval] = []
     while start <= to_date and (end_date is None or start <= end_date):
