@@ -6,6 +6,7 @@ import click
 
 from pinflow import __version__
 from pinflow.cli.admin import audit, login, logout, tokens, users
+from pinflow.cli.backfills import backfill_cmd, backfills
 from pinflow.cli.canary import canary_cmd
 from pinflow.cli.celery import celery
 from pinflow.cli.common import EXIT_CODES_HELP, PinflowGroup, client_options
@@ -65,6 +66,7 @@ for command in (
     versions,
     runs,
     tasks,
+    backfills,
     variables,
     connections,
     pools,
@@ -84,5 +86,6 @@ dags.add_command(policy)
 dags.add_command(lineage_cmd)
 dags.add_command(test_cmd)
 dags.add_command(list_import_errors_cmd)
+dags.add_command(backfill_cmd)
 tasks.add_command(task_test_cmd)
 versions.add_command(canary_cmd)
