@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from pinflow.lifecycle.states import RunState
@@ -78,28 +78,21 @@ def _start_runs_of_dag(s: Session, dag_id: str, limit: int, stamp: datetime) -> 
         .where(DagRun.dag_id == dag_id, DagRun.state == RunState.RUNNING.value)
         .where(DagRun.backfill_id.is_(None))
     ).one()
-    queued = s.scalars(
-        select(DagRun)
-        .where(DagRun.dag_id == dag_id, DagRun.state == RunState.QUEUED.value)
-        .order_by(DagRun.run_after, DagRun.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
+    queued = _queued(s, DagRun.dag_id == dag_id, DagRun.backfill_id.is_(None), limit=limit)
     specs = SpecCache(s)
-    slots = _backfill_slots(s, {run.backfill_id for run in queued} - {None})
-    started: list[int] = []
-    dag_full = False
+    candidates: list[DagRun] = []
     for run in queued:
-        if run.backfill_id is not None:
-            # A backfill's runs count against its own max_active_runs, not the DAG's.
-            if slots.get(run.backfill_id, 0) <= 0:
-                continue
-            slots[run.backfill_id] -= 1
-        else:
-            dag_full = dag_full or running >= specs.get(run.snapshot_digest).max_active_runs
-            if dag_full:
-                continue  # first in, first out: no newer run of the DAG overtakes this one
-            running += 1
+        if running >= specs.get(run.snapshot_digest).max_active_runs:
+            break  # first in, first out: no newer run of the DAG overtakes this one
+        candidates.append(run)
+        running += 1
+    # A backfill's runs count against its own max_active_runs, not the DAG's (ADR 0040).
+    for backfill_id, free in _backfill_slots(s, dag_id).items():
+        if free > 0 and len(candidates) < limit:
+            room = min(free, limit - len(candidates))
+            candidates += _queued(s, DagRun.backfill_id == backfill_id, limit=room)
+    started: list[int] = []
+    for run in candidates:
         if execute_guarded(
             s,
             update(DagRun)
@@ -112,26 +105,32 @@ def _start_runs_of_dag(s: Session, dag_id: str, limit: int, stamp: datetime) -> 
     return started
 
 
-def _backfill_slots(s: Session, backfill_ids: set[int | None]) -> dict[int, int]:
-    """Free slots of each backfill: none while it is paused or cancelled."""
-    if not backfill_ids:
-        return {}
-    rows = s.execute(
-        select(
-            Backfill.id, Backfill.max_active_runs, Backfill.is_paused, Backfill.completed_at
-        ).where(Backfill.id.in_(backfill_ids))
-    ).all()
-    busy = dict(
-        s.execute(
-            select(DagRun.backfill_id, func.count())
-            .where(DagRun.backfill_id.in_(backfill_ids))
-            .where(DagRun.state == RunState.RUNNING.value)
-            .group_by(DagRun.backfill_id)
-        ).all()
+def _queued(s: Session, *where: ColumnElement[bool], limit: int) -> list[DagRun]:
+    """Queued runs, oldest first; a run locked elsewhere is passed over, not waited for."""
+    return list(
+        s.scalars(
+            select(DagRun)
+            .where(DagRun.state == RunState.QUEUED.value, *where)
+            .order_by(DagRun.run_after, DagRun.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
     )
-    return {
-        row.id: 0
-        if row.is_paused or row.completed_at
-        else row.max_active_runs - busy.get(row.id, 0)
-        for row in rows
-    }
+
+
+def _backfill_slots(s: Session, dag_id: str) -> dict[int, int]:
+    """Free slots of each of the DAG's backfills that may start runs (not paused, not
+    cancelled), oldest backfill first."""
+    busy = (
+        select(func.count())
+        .where(DagRun.backfill_id == Backfill.id, DagRun.state == RunState.RUNNING.value)
+        .correlate(Backfill)
+        .scalar_subquery()
+    )
+    rows = s.execute(
+        select(Backfill.id, Backfill.max_active_runs - busy)
+        .where(Backfill.dag_id == dag_id, Backfill.is_paused.is_(False))
+        .where(Backfill.completed_at.is_(None))
+        .order_by(Backfill.id)
+    ).all()
+    return {backfill_id: int(free) for backfill_id, free in rows}
