@@ -194,3 +194,12 @@ def test_two_schedulers_start_within_the_backfills_limit(api: httpx.Client, db: 
         t.join()
     assert sum(started) == 2
     assert [r.state for r in backfill_runs(db, made["id"])].count("running") == 2
+
+
+def test_a_paused_backfill_never_holds_back_a_manual_run(api: httpx.Client, db: Database) -> None:
+    made = create(api, max_active_runs=1)
+    assert api.put(f"/api/v2/backfills/{made['id']}/pause").status_code == 200
+    runs.trigger_run(db, dag_id="daily", run_id="manual1", actor="t")
+    assert start_queued_runs(db) == 1
+    with db.read() as s:
+        assert s.scalars(select(DagRun.state).where(DagRun.run_id == "manual1")).one() == "running"
