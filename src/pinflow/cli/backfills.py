@@ -114,7 +114,12 @@ def backfills() -> None:
 @click.argument("dag_id")
 @client_options
 def list_cmd(dag_id: str) -> None:
-    """List a DAG's backfills."""
+    """List a DAG's backfills.
+
+    \b
+    Example:
+      pinflow backfills list etl
+    """
     with client() as api:
         raw = api.get("/api/v2/backfills", dag_id=dag_id, limit=1000)
     emit_list(raw["backfills"], BACKFILL_COLUMNS, raw=raw, empty=f"{dag_id} has no backfills.")
@@ -124,7 +129,12 @@ def list_cmd(dag_id: str) -> None:
 @click.argument("backfill_id", type=click.IntRange(0))
 @client_options
 def show_cmd(backfill_id: int) -> None:
-    """Show one backfill."""
+    """Show one backfill.
+
+    \b
+    Example:
+      pinflow backfills show 3
+    """
     with client() as api:
         found = api.get(f"/api/v2/backfills/{backfill_id}")
     emit_record(found, BACKFILL_FIELDS)
@@ -140,7 +150,12 @@ def _put(backfill_id: int, action: str, said: str) -> None:
 @click.argument("backfill_id", type=click.IntRange(0))
 @client_options
 def pause_cmd(backfill_id: int) -> None:
-    """Pause: none of its runs starts until unpaused (runs in flight go on)."""
+    """Pause: none of its runs starts until unpaused (runs in flight go on).
+
+    \b
+    Example:
+      pinflow backfills pause 3
+    """
     _put(backfill_id, "pause", "paused")
 
 
@@ -148,7 +163,12 @@ def pause_cmd(backfill_id: int) -> None:
 @click.argument("backfill_id", type=click.IntRange(0))
 @client_options
 def unpause_cmd(backfill_id: int) -> None:
-    """Unpause: its queued runs start again."""
+    """Unpause: its queued runs start again.
+
+    \b
+    Example:
+      pinflow backfills unpause 3
+    """
     _put(backfill_id, "unpause", "unpaused")
 
 
@@ -156,5 +176,10 @@ def unpause_cmd(backfill_id: int) -> None:
 @click.argument("backfill_id", type=click.IntRange(0))
 @client_options
 def cancel_cmd(backfill_id: int) -> None:
-    """Cancel: its queued runs fail, runs in flight go on, nothing new starts."""
+    """Cancel: its queued runs fail, runs in flight go on, nothing new starts.
+
+    \b
+    Example:
+      pinflow backfills cancel 3
+    """
     _put(backfill_id, "cancel", "cancelled")

@@ -38,7 +38,12 @@ def pools() -> None:
 @pools.command("list")
 @client_options
 def pools_list_cmd() -> None:
-    """List the pools and their slots in use."""
+    """List the pools and their slots in use.
+
+    \b
+    Example:
+      pinflow pools list
+    """
     with client() as api:
         rows = list(every(api, "/api/v2/pools", "pools"))
     emit_list(rows, POOL_COLUMNS, empty="No pools.")
@@ -48,7 +53,12 @@ def pools_list_cmd() -> None:
 @click.argument("name")
 @client_options
 def pools_get_cmd(name: str) -> None:
-    """Show one pool."""
+    """Show one pool.
+
+    \b
+    Example:
+      pinflow pools get default_pool
+    """
     with client() as api:
         found = api.get(f"/api/v2/pools/{quote(name, safe='')}")
     emit_record(found, POOL_COLUMNS)
@@ -86,7 +96,12 @@ def pools_set_cmd(
 @click.argument("name")
 @client_options
 def pools_delete_cmd(name: str) -> None:
-    """Delete a pool."""
+    """Delete a pool.
+
+    \b
+    Example:
+      pinflow pools delete warehouse
+    """
     with client() as api:
         api.request("DELETE", f"/api/v2/pools/{quote(name, safe='')}")
     emit_message(f"Pool {escape(name)} deleted", raw={"name": name, "deleted": True})

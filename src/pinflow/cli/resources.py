@@ -108,7 +108,12 @@ def variables() -> None:
 @variables.command("list")
 @client_options
 def variables_list_cmd() -> None:
-    """List the variables you may see (sensitive values shown as ***)."""
+    """List the variables you may see (sensitive values shown as ***).
+
+    \b
+    Example:
+      pinflow variables list -o json
+    """
     with client() as api:
         rows = list(every(api, "/api/v2/variables", "variables"))
     emit_list(
@@ -189,7 +194,12 @@ def variables_set_cmd(
 @click.argument("key")
 @client_options
 def variables_delete_cmd(key: str) -> None:
-    """Delete a variable."""
+    """Delete a variable.
+
+    \b
+    Example:
+      pinflow variables delete region
+    """
     with client() as api:
         api.request("DELETE", f"/api/v2/variables/{quote(key, safe='')}")
     emit_message(f"Variable {escape(key)} deleted", raw={"key": key, "deleted": True})
@@ -256,7 +266,12 @@ def _variable_body(key: str, item: Any, project: str | None) -> JSON:
 @client_options
 def variables_export_cmd(file: Path) -> None:
     """Write every variable you may see to FILE as Airflow does (``{"key": value}``); values
-    the API masks are left out."""
+    the API masks are left out.
+
+    \b
+    Example:
+      pinflow variables export variables.json
+    """
     exported: dict[str, Any] = {}
     masked: list[str] = []
     with client() as api:
@@ -295,7 +310,12 @@ def connections() -> None:
 @connections.command("list")
 @client_options
 def connections_list_cmd() -> None:
-    """List the connections you may see (passwords never shown)."""
+    """List the connections you may see (passwords never shown).
+
+    \b
+    Example:
+      pinflow connections list
+    """
     with client() as api:
         rows = list(every(api, "/api/v2/connections", "connections"))
     emit_list(rows, CONNECTION_COLUMNS, empty="No connections. Add one: pinflow connections add")
@@ -305,7 +325,12 @@ def connections_list_cmd() -> None:
 @click.argument("conn_id")
 @client_options
 def connections_get_cmd(conn_id: str) -> None:
-    """Show a connection (its password never shown; sensitive extras as ***)."""
+    """Show a connection (its password never shown; sensitive extras as ***).
+
+    \b
+    Example:
+      pinflow connections get warehouse -o json
+    """
     with client() as api:
         found = api.get(f"/api/v2/connections/{quote(conn_id, safe='')}")
     emit_record(found, CONNECTION_FIELDS)
@@ -406,7 +431,12 @@ def _conn_body(data: dict[str, Any]) -> JSON:
 @click.argument("conn_id")
 @client_options
 def connections_delete_cmd(conn_id: str) -> None:
-    """Delete a connection."""
+    """Delete a connection.
+
+    \b
+    Example:
+      pinflow connections delete warehouse
+    """
     with client() as api:
         api.request("DELETE", f"/api/v2/connections/{quote(conn_id, safe='')}")
     emit_message(
@@ -455,7 +485,12 @@ def connections_import_cmd(file: Path, overwrite: bool, project: str | None) -> 
 @client_options
 def connections_export_cmd(file: Path) -> None:
     """Write every connection you may see to FILE in Airflow's JSON format. Passwords are
-    never exported (the API does not return them): set them again after an import."""
+    never exported (the API does not return them): set them again after an import.
+
+    \b
+    Example:
+      pinflow connections export connections.json
+    """
     exported: dict[str, Any] = {}
     masked: list[str] = []
     with client() as api:
