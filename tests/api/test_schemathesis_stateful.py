@@ -79,6 +79,7 @@ WORLD_NAMES: dict[str, list[Any]] = {
     "username": ["viewer", "editor"],
     "project": ["alpha", "beta"],
     "event_log_id": [1],
+    "backfill_id": [1],
 }
 # Response fields that name things a path parameter takes, beside those named like it.
 ALIASES = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,14 @@ from tests.api.helpers import (
     VIEWER,
     World,
     build_world,
+    make_spec,
     publish,
 )
 from tests.api.matrix import MANAGE, READ, RUN, WRITE, on_alpha, signed_in, superuser
 
 from pinflow.api.routes import (
     v2_assets,
+    v2_backfills,
     v2_charts,
     v2_dag_tasks,
     v2_dags,
@@ -58,6 +61,7 @@ V2_ROUTERS = (
     v2_resources,
     v2_charts,
     v2_assets,
+    v2_backfills,
 )
 RUN_URL = "/api/v2/dags/etl/dagRuns/r1"
 TI = f"{RUN_URL}/taskInstances"
@@ -105,6 +109,24 @@ def _import_error(world: World) -> None:
 
 
 _r = _resources
+_DAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+BACKFILL = {
+    "dag_id": "etl",
+    "from_date": (_DAY - timedelta(days=2)).isoformat(),
+    "to_date": (_DAY - timedelta(days=1)).isoformat(),
+}
+
+
+def _scheduled(world: World) -> None:
+    """A daily current version of ``etl``: the backfill routes need a schedule."""
+    trigger = TriggerSpec(schedule="@daily", start_date=_DAY - timedelta(days=10))
+    publish(world.db, make_spec().model_copy(update={"trigger": trigger}))
+
+
+def _backfill(world: World) -> None:
+    """Backfill 1 of ``etl``."""
+    _scheduled(world)
+    assert world.call(ADMIN, "POST", "/api/v2/backfills", BACKFILL).status_code == 200
 
 
 def _assets(world: World) -> None:
@@ -144,6 +166,7 @@ P, V, C = (
     "/api/v2/variables/{variable_key}",
     "/api/v2/connections/{connection_id}",
 )
+B, BI = "/api/v2/backfills", "/api/v2/backfills/{backfill_id}"
 ALPHA_POOL = {"name": "p2", "slots": 1, "project": "alpha"}
 ALPHA_CONN = {"connection_id": "c2", "conn_type": "http", "project": "alpha"}
 CASES = [
@@ -274,6 +297,13 @@ CASES = [
         None,
         _assets,
     ),
+    Case("POST", B, B, on_alpha(RUN), BACKFILL, _scheduled),
+    Case("POST", f"{B}/dry_run", f"{B}/dry_run", on_alpha(RUN), BACKFILL, _scheduled),
+    Case("GET", B, f"{B}?dag_id=etl", on_alpha(READ), None, _backfill),
+    Case("GET", BI, f"{B}/1", on_alpha(READ), None, _backfill),
+    Case("PUT", f"{BI}/pause", f"{B}/1/pause", on_alpha(RUN), None, _backfill),
+    Case("PUT", f"{BI}/unpause", f"{B}/1/unpause", on_alpha(RUN), None, _backfill),
+    Case("PUT", f"{BI}/cancel", f"{B}/1/cancel", on_alpha(RUN), None, _backfill),
 ]
 
 

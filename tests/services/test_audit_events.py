@@ -23,7 +23,15 @@ from pinflow.services.audit_events import AuditAction, AuditEntry, record
 from pinflow.services.reads._audit_log import query_audit
 from pinflow.services.reads._task_queries import TaskRef
 from pinflow.store.db import Database
-from pinflow.store.tables import ApiToken, Dag, DagRun, TaskInstance, User, WorkflowDefinition
+from pinflow.store.tables import (
+    ApiToken,
+    Backfill,
+    Dag,
+    DagRun,
+    TaskInstance,
+    User,
+    WorkflowDefinition,
+)
 
 
 def version(**changes: Any) -> WorkflowDefinition:
@@ -106,6 +114,18 @@ W, D, R, T = "workflow", "dag", "dag_run", "task_instance"
 
 # (constructor's entry, action, target type, target id, DAG, metadata, in this key order)
 # fmt: off
+BACKFILL = Backfill(
+    id=7,
+    dag_id="etl",
+    version_id="v2",
+    from_date=datetime(2026, 1, 1, tzinfo=UTC),
+    to_date=datetime(2026, 1, 3, tzinfo=UTC),
+    run_backwards=False,
+    dag_run_conf={"a": 1},
+    reprocess_behavior="failed",
+    max_active_runs=2,
+)
+
 CASES: list[tuple[AuditEntry, str, str, str, str | None, dict[str, Any]]] = [
     # --- versions (seed 001) ---
     (
@@ -380,6 +400,19 @@ CASES: list[tuple[AuditEntry, str, str, str, str | None, dict[str, Any]]] = [
         events.asset_event_created("s3://b/k", 7, ["consumer"]),
         "asset.event_created", "asset", "s3://b/k", None,
         {"eventId": 7, "queuedFor": ["consumer"]},
+    # --- backfills (ADR 0040) ---
+    (
+        events.backfill_created(BACKFILL, created=2, rerun=1, kept=0),
+        "backfill.created", "backfill", "7", "etl",
+        {"fromDate": "2026-01-01T00:00:00+00:00", "toDate": "2026-01-03T00:00:00+00:00",
+         "versionId": "v2", "reprocessBehavior": "failed", "maxActiveRuns": 2,
+         "runBackwards": False, "confKeys": ["a"], "created": 2, "rerun": 1, "kept": 0},
+    ),
+    (events.backfill_paused(BACKFILL, True), "backfill.paused", "backfill", "7", "etl", {}),
+    (events.backfill_paused(BACKFILL, False), "backfill.unpaused", "backfill", "7", "etl", {}),
+    (
+        events.backfill_cancelled(BACKFILL, ["backfill__x"]),
+        "backfill.cancelled", "backfill", "7", "etl", {"failedRuns": ["backfill__x"]},
     ),
 ]
 # fmt: on

@@ -20,6 +20,7 @@ from pinflow.api.routes import (
     push,
     users,
     v2_assets,
+    v2_backfills,
     v2_charts,
     v2_dag_tasks,
     v2_dags,
@@ -67,7 +68,7 @@ def create_app(
         app.include_router(router)
     app.include_router(canary.router)  # /api/workflows/{id}/canary (ADR 0030)
     v2_routers = (v2_dags, v2_dag_tasks, v2_runs, v2_tasks, v2_misc, v2_resources, v2_charts)
-    for v2 in (*v2_routers, v2_assets):
+    for v2 in (*v2_routers, v2_assets, v2_backfills):
         app.include_router(v2.router)
     metrics.install(app, db, settings)  # /metrics (Prometheus), with the 'metrics' extra
     mount_ui(app)  # the web UI at /ui (pages, static files); after the error handlers

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,8 @@ from pinflow.sdk.compiler import CompiledDag
 
 if TYPE_CHECKING:
     from pinflow.services.reads import TaskInstanceInfo
+    from pinflow.settings import Settings
+    from pinflow.spec.models import DagSpec
     from pinflow.store.db import Database
 
 ACTOR = "dags-test"
@@ -71,14 +75,20 @@ def pick(compiled: list[CompiledDag], dag_id: str | None) -> CompiledDag:
     fail(f"no DAG {dag_id!r} in PATH; it holds {listed}", ExitCode.NOT_FOUND)
 
 
-def run_once(
-    item: CompiledDag, conf: dict[str, Any], home: Path, timeout: float
-) -> tuple[str, list[TestedTask]]:
-    """The run's state and its tasks, from a fresh database under ``home``."""
-    from pinflow.executors.base import load_executor
+@dataclass(frozen=True)
+class Sandbox:
+    """A throw-away installation under a temporary home with one DAG registered (its
+    schedule removed: only the runs the test starts)."""
+
+    db: Database
+    settings: Settings
+    spec: DagSpec
+
+
+@contextmanager
+def sandbox(item: CompiledDag, home: Path) -> Iterator[Sandbox]:
     from pinflow.runtime.private import private_dirs
-    from pinflow.scheduler.loop import Scheduler
-    from pinflow.services.commands import push, runs
+    from pinflow.services.commands import push
     from pinflow.settings import Settings
     from pinflow.store import migrate
     from pinflow.store.db import Database
@@ -94,16 +104,35 @@ def run_once(
             update={"trigger": spec.trigger.model_copy(update={"schedule": None})}
         )
         push.register_snapshot(db, spec, item.bundle, actor=ACTOR)
-        run = runs.trigger_run(db, dag_id=spec.dag_id, conf=conf, actor=ACTOR)
-        scheduler = Scheduler(db, load_executor(settings), settings, in_process_api=True)
-        try:
-            idle = scheduler.drain(timeout)
-        finally:
-            scheduler.close()
-        state, tasks = _results(db, spec.dag_id, run.run_id)
-        return (state if idle else "timed out"), tasks
+        yield Sandbox(db, settings, spec)
     finally:
         db.dispose()
+
+
+def drain(box: Sandbox, timeout: float) -> bool:
+    """Run the scheduler with the local executor until nothing is left to do (``False``:
+    ``timeout`` passed first)."""
+    from pinflow.executors.base import load_executor
+    from pinflow.scheduler.loop import Scheduler
+
+    scheduler = Scheduler(box.db, load_executor(box.settings), box.settings, in_process_api=True)
+    try:
+        return scheduler.drain(timeout)
+    finally:
+        scheduler.close()
+
+
+def run_once(
+    item: CompiledDag, conf: dict[str, Any], home: Path, timeout: float
+) -> tuple[str, list[TestedTask]]:
+    """The run's state and its tasks, from a fresh database under ``home``."""
+    from pinflow.services.commands import runs
+
+    with sandbox(item, home) as box:
+        run = runs.trigger_run(box.db, dag_id=box.spec.dag_id, conf=conf, actor=ACTOR)
+        idle = drain(box, timeout)
+        state, tasks = _results(box.db, box.spec.dag_id, run.run_id)
+        return (state if idle else "timed out"), tasks
 
 
 def _results(db: Database, dag_id: str, run_id: str) -> tuple[str, list[TestedTask]]:
@@ -116,7 +145,7 @@ def _results(db: Database, dag_id: str, run_id: str) -> tuple[str, list[TestedTa
     tasks = []
     for ti in found:
         label = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
-        tail = _log_tail(db, ti) if ti.state.value in ("failed", "upstream_failed") else []
+        tail = log_lines(db, ti) if ti.state.value in ("failed", "upstream_failed") else []
         duration = (
             (ti.end_date - ti.start_date).total_seconds() if ti.start_date and ti.end_date else None
         )
@@ -124,7 +153,7 @@ def _results(db: Database, dag_id: str, run_id: str) -> tuple[str, list[TestedTa
     return str(run.state), tasks
 
 
-def _log_tail(db: Database, ti: TaskInstanceInfo) -> list[str]:
+def log_lines(db: Database, ti: TaskInstanceInfo, lines: int | None = LOG_TAIL_LINES) -> list[str]:
     from pinflow.services.reads import TaskRef, task_queries
 
     tries = task_queries.list_tries(db, TaskRef(ti.dag_id, ti.run_id, ti.task_id, ti.map_index))
@@ -134,7 +163,8 @@ def _log_tail(db: Database, ti: TaskInstanceInfo) -> list[str]:
     path = Path(last.log_path) if last.log_path else None
     if path is None or not path.is_file():
         return [f"*** {last.error}"] if last.error else []
-    return path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    found = path.read_text(errors="replace").splitlines()
+    return found[-lines:] if lines else found
 
 
 @click.command("test")

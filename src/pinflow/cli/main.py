@@ -6,6 +6,7 @@ import click
 
 from pinflow import __version__
 from pinflow.cli.admin import audit, login, logout, tokens, users
+from pinflow.cli.backfills import backfill_cmd, backfills
 from pinflow.cli.canary import canary_cmd
 from pinflow.cli.celery import celery
 from pinflow.cli.common import EXIT_CODES_HELP, PinflowGroup, client_options
@@ -14,10 +15,13 @@ from pinflow.cli.dagtest import test_cmd
 from pinflow.cli.dev import dev
 from pinflow.cli.envs import envs
 from pinflow.cli.maintenance import backup_cmd, clean_cmd, restore_cmd
+from pinflow.cli.pools import list_import_errors_cmd, pools
+from pinflow.cli.resources import connections, variables
 from pinflow.cli.retirement import lineage_cmd, policy
 from pinflow.cli.runs import runs, tasks
 from pinflow.cli.server import api_server, db, scheduler
 from pinflow.cli.standalone import standalone
+from pinflow.cli.tasktest import task_test_cmd
 from pinflow.cli.traces import traces
 from pinflow.cli.version_stats import stats_cmd
 from pinflow.cli.versions import versions
@@ -62,6 +66,10 @@ for command in (
     versions,
     runs,
     tasks,
+    backfills,
+    variables,
+    connections,
+    pools,
     audit,
     traces,
     users,
@@ -77,4 +85,7 @@ versions.add_command(stats_cmd)
 dags.add_command(policy)
 dags.add_command(lineage_cmd)
 dags.add_command(test_cmd)
+dags.add_command(list_import_errors_cmd)
+dags.add_command(backfill_cmd)
+tasks.add_command(task_test_cmd)
 versions.add_command(canary_cmd)

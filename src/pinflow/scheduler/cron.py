@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from pinflow.errors import PinflowError
+from pinflow.errors import InvalidInputError, PinflowError
 from pinflow.services.engine import create_scheduled_runs, scheduled_dags
 from pinflow.spec.models import TriggerSpec
 from pinflow.store.db import Database
 
 ONCE = "@once"
+_TICK = timedelta(microseconds=1)
 
 log = logging.getLogger(__name__)
 
@@ -126,3 +127,41 @@ def create_due_runs(db: Database, *, now: datetime | None = None) -> int:
         except PinflowError as exc:  # e.g. a required param without default: skip this DAG
             log.warning("cannot create the scheduled runs of DAG %r: %s", facts.dag_id, exc)
     return created
+
+
+def backfill_intervals(
+    trigger: TriggerSpec, *, from_date: datetime, to_date: datetime, now: datetime, limit: int
+) -> list[DataInterval]:
+    """The schedule's intervals whose start (the logical date) is within ``[from_date,
+    to_date]``, oldest first, as the schedule would have run them: only complete intervals
+    (ending by ``now``) and within the DAG's ``start_date``/``end_date``. ``@once`` and
+    manual-only DAGs have no intervals to backfill. More than ``limit`` is an error (a typo
+    in a year must not create a hundred thousand runs)."""
+    if trigger.schedule is None or trigger.schedule == ONCE:
+        return []
+    tz = ZoneInfo(trigger.timezone)
+    start_date, end_date = _in(tz, trigger.start_date), _in(tz, trigger.end_date)
+    lower = max(d for d in (from_date, start_date) if d is not None)
+    try:
+        ticks = croniter(trigger.schedule, (lower - _TICK).astimezone(tz))
+        return _intervals_from(ticks, to_date, end_date, now=now, limit=limit)
+    except (OverflowError, ValueError) as exc:  # dates at the ends of the calendar
+        raise InvalidInputError(f"The range cannot be backfilled: {exc}.") from None
+
+
+def _intervals_from(
+    ticks: croniter, to_date: datetime, end_date: datetime | None, *, now: datetime, limit: int
+) -> list[DataInterval]:
+    start: datetime = ticks.get_next(datetime)
+    found: list[DataInterval] = []
+    while start <= to_date and (end_date is None or start <= end_date):
+        end: datetime = ticks.get_next(datetime)
+        if end > now:
+            break
+        if len(found) == limit:
+            raise InvalidInputError(
+                f"The range holds more than {limit} intervals; backfill a shorter range at once."
+            )
+        found.append(DataInterval(start.astimezone(UTC), end.astimezone(UTC)))
+        start = end
+    return found

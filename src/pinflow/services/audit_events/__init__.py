@@ -29,6 +29,11 @@ from pinflow.services.audit_events._admin import (
     variable_deleted,
     variable_set,
 )
+from pinflow.services.audit_events._backfills import (
+    backfill_cancelled,
+    backfill_created,
+    backfill_paused,
+)
 from pinflow.services.audit_events._entry import AuditEntry, RunKey, StoredRun, TaskKey, record
 from pinflow.services.audit_events._lifecycle import (
     by_policy,
@@ -77,6 +82,9 @@ __all__ = [
     "StoredRun",
     "TaskKey",
     "asset_event_created",
+    "backfill_cancelled",
+    "backfill_created",
+    "backfill_paused",
     "by_policy",
     "canary_started",
     "connection_deleted",

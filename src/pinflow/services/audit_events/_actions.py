@@ -48,6 +48,11 @@ class AuditAction(StrEnum):
 
     # A manual asset event (``POST /api/v2/assets/events``): target ``asset``, its uri.
     ASSET_EVENT_CREATED = "asset.event_created"
+    # A backfill (ADR 0040): target ``backfill``, its id.
+    BACKFILL_CREATED = "backfill.created"
+    BACKFILL_PAUSED = "backfill.paused"
+    BACKFILL_UNPAUSED = "backfill.unpaused"
+    BACKFILL_CANCELLED = "backfill.cancelled"
 
     # A task instance: target ``task_instance``, ``<dag_id>/<run_id>/<task_id>``.
     TASK_STATE_SET = "task.state_set"

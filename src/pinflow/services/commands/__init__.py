@@ -6,6 +6,7 @@ This face is the room's public API; the modules behind it are private."""
 from __future__ import annotations
 
 from pinflow.services.commands import _assets as assets
+from pinflow.services.commands import _backfills as backfills
 from pinflow.services.commands import _canary as canary
 from pinflow.services.commands import _clear as clear
 from pinflow.services.commands import _dags as dags
@@ -22,6 +23,7 @@ from pinflow.services.commands import _task_states as task_states
 from pinflow.services.commands import _users as users
 from pinflow.services.commands import _version_deletes as version_deletes
 from pinflow.services.commands import _versions as versions
+from pinflow.services.commands._backfills import BackfillRequest, Interval
 from pinflow.services.commands._clear import ClearResult
 from pinflow.services.commands._import_errors import ImportErrorView
 from pinflow.services.commands._resource_pools import PoolView
@@ -29,15 +31,18 @@ from pinflow.services.commands._resources import Cipher, ConnectionView, Variabl
 from pinflow.services.commands._users import TokenView, UserView
 
 __all__ = [
+    "BackfillRequest",
     "Cipher",
     "ClearResult",
     "ConnectionView",
     "ImportErrorView",
+    "Interval",
     "PoolView",
     "TokenView",
     "UserView",
     "VariableView",
     "assets",
+    "backfills",
     "canary",
     "clear",
     "dags",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from pinflow.lifecycle.states import RunState
@@ -20,7 +20,7 @@ from pinflow.services.engine._scheduling import advance_runs, execute_guarded
 from pinflow.store.db import Database
 from pinflow.store.prepared import Prepared
 from pinflow.store.repo import SpecCache
-from pinflow.store.tables import Dag, DagRun
+from pinflow.store.tables import Backfill, Dag, DagRun
 
 DEFAULT_START_LIMIT = 100
 
@@ -32,8 +32,9 @@ def start_queued_runs(
 
     The limit is the one of each run's pinned spec, counted against the DAG's running runs. A
     run that does not fit holds back the newer queued runs of its DAG (first in, first out).
-    Runs of paused or deregistered DAGs stay queued. One transaction per DAG; returns how many
-    runs started.
+    A backfill's runs are counted against the backfill's own ``max_active_runs`` instead, and
+    wait while it is paused (ADR 0040). Runs of paused or deregistered DAGs stay queued. One
+    transaction per DAG; returns how many runs started.
     """
     return len(_start_queued(db, limit=limit, now=now))
 
@@ -75,19 +76,23 @@ def _start_runs_of_dag(s: Session, dag_id: str, limit: int, stamp: datetime) -> 
         select(func.count())
         .select_from(DagRun)
         .where(DagRun.dag_id == dag_id, DagRun.state == RunState.RUNNING.value)
+        .where(DagRun.backfill_id.is_(None))
     ).one()
-    queued = s.scalars(
-        select(DagRun)
-        .where(DagRun.dag_id == dag_id, DagRun.state == RunState.QUEUED.value)
-        .order_by(DagRun.run_after, DagRun.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
+    queued = _queued(s, DagRun.dag_id == dag_id, DagRun.backfill_id.is_(None), limit=limit)
     specs = SpecCache(s)
-    started: list[int] = []
+    candidates: list[DagRun] = []
     for run in queued:
         if running >= specs.get(run.snapshot_digest).max_active_runs:
-            break
+            break  # first in, first out: no newer run of the DAG overtakes this one
+        candidates.append(run)
+        running += 1
+    # A backfill's runs count against its own max_active_runs, not the DAG's (ADR 0040).
+    for backfill_id, free in _backfill_slots(s, dag_id).items():
+        if free > 0 and len(candidates) < limit:
+            room = min(free, limit - len(candidates))
+            candidates += _queued(s, DagRun.backfill_id == backfill_id, limit=room)
+    started: list[int] = []
+    for run in candidates:
         if execute_guarded(
             s,
             update(DagRun)
@@ -97,5 +102,35 @@ def _start_runs_of_dag(s: Session, dag_id: str, limit: int, stamp: datetime) -> 
             ),
         ):
             started.append(run.id)
-        running += 1
     return started
+
+
+def _queued(s: Session, *where: ColumnElement[bool], limit: int) -> list[DagRun]:
+    """Queued runs, oldest first; a run locked elsewhere is passed over, not waited for."""
+    return list(
+        s.scalars(
+            select(DagRun)
+            .where(DagRun.state == RunState.QUEUED.value, *where)
+            .order_by(DagRun.run_after, DagRun.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def _backfill_slots(s: Session, dag_id: str) -> dict[int, int]:
+    """Free slots of each of the DAG's backfills that may start runs (not paused, not
+    cancelled), oldest backfill first."""
+    busy = (
+        select(func.count())
+        .where(DagRun.backfill_id == Backfill.id, DagRun.state == RunState.RUNNING.value)
+        .correlate(Backfill)
+        .scalar_subquery()
+    )
+    rows = s.execute(
+        select(Backfill.id, Backfill.max_active_runs - busy)
+        .where(Backfill.dag_id == dag_id, Backfill.is_paused.is_(False))
+        .where(Backfill.completed_at.is_(None))
+        .order_by(Backfill.id)
+    ).all()
+    return {backfill_id: int(free) for backfill_id, free in rows}

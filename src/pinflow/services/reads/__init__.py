@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pinflow.services.reads import _assets as assets
 from pinflow.services.reads import _audit_log as audit_log
+from pinflow.services.reads import _backfills as backfill_queries
 from pinflow.services.reads import _canary as canary
 from pinflow.services.reads import _charts as charts
 from pinflow.services.reads import _dag_overview as dag_overview
@@ -27,6 +28,7 @@ from pinflow.services.reads import _traces as traces
 from pinflow.services.reads import _version_stats as version_stats
 from pinflow.services.reads import _views as views
 from pinflow.services.reads import _xcoms as xcoms
+from pinflow.services.reads._backfills import BackfillView
 from pinflow.services.reads._dag_queries import DagDetails, DagFilter, DagInfo
 from pinflow.services.reads._dag_tasks import DagTasks, TaskDefinition
 from pinflow.services.reads._event_log import EventFilter
@@ -42,6 +44,7 @@ __all__ = [
     "MAX_PAGE",
     "RANGE_FIELDS",
     "AuditEventView",
+    "BackfillView",
     "Change",
     "ComponentView",
     "DagDetails",
@@ -68,6 +71,7 @@ __all__ = [
     "XComInfo",
     "assets",
     "audit_log",
+    "backfill_queries",
     "canary",
     "charts",
     "dag_overview",

@@ -27,6 +27,7 @@ from pinflow.store.tables._assets import (
     AssetReference,
     AssetTriggeredRun,
 )
+from pinflow.store.tables._backfills import Backfill
 from pinflow.store.tables._canary import CanaryRun
 from pinflow.store.tables._dags import (
     Dag,
@@ -71,6 +72,7 @@ __all__ = [
     "AssetReference",
     "AssetTriggeredRun",
     "AuditEvent",
+    "Backfill",
     "Base",
     "CanaryRun",
     "Component",

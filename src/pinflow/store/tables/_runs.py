@@ -30,6 +30,7 @@ class DagRun(Base):
         Index("ix_dag_run_dag_state", "dag_id", "state"),
         Index("ix_dag_run_state", "state"),
         Index("ix_dag_run_version", "version_id"),
+        Index("ix_dag_run_backfill", "backfill_id", "state"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -50,6 +51,10 @@ class DagRun(Base):
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     triggered_by: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
     clear_number: Mapped[int] = mapped_column(Integer, default=0)
+    # The backfill that created (or re-ran) it: started within that backfill's limit.
+    backfill_id: Mapped[int | None] = mapped_column(
+        ForeignKey("backfill.id", ondelete="SET NULL"), nullable=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     start_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     end_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
