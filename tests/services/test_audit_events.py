@@ -400,6 +400,7 @@ CASES: list[tuple[AuditEntry, str, str, str, str | None, dict[str, Any]]] = [
         events.asset_event_created("s3://b/k", 7, ["consumer"]),
         "asset.event_created", "asset", "s3://b/k", None,
         {"eventId": 7, "queuedFor": ["consumer"]},
+    ),
     # --- backfills (ADR 0040) ---
     (
         events.backfill_created(BACKFILL, created=2, rerun=1, kept=0),
