@@ -213,12 +213,19 @@ def _callable_problems(root: Path, found: list[_Found]) -> list[Problem]:
     return problems
 
 
+# The Airflow layer's own sensors (``TimeDeltaSensor``...) run code that ships with Pinflow,
+# which every worker has: not the bundle's (ADR 0036).
+_SHIPPED = "pinflow.compat.airflow._sensors:"
+
+
 def _callable_problem(root: Path, ref: str) -> str | None:
     """Why a worker could not import ``ref`` from the bundle, or ``None`` if it can."""
     try:
         resolve_callable(ref)
     except (Exception, SystemExit) as exc:
         return f"cannot load callable {ref!r}: {type(exc).__name__}: {exc}"
+    if ref.startswith(_SHIPPED):
+        return None
     module = sys.modules.get(ref.partition(":")[0])
     if not in_bundle(getattr(module, "__file__", None), root):
         return f"callable {ref!r} is not in the bundle; workers import task code only from it"

@@ -19,8 +19,6 @@ COMMON: dict[str, str] = {
     "Dataset": "a cron `schedule`, or schedule=None and triggering the DAG through the API",
     "AssetAlias": "a cron `schedule`",
     "Metadata": "returning the value from the task",
-    "PokeReturnValue": "a @task with retries that raises until its condition holds",
-    "BaseSensorOperator": "a @task with retries that raises until its condition holds",
     "BranchMixIn": "trigger rules on the downstream tasks",
     "ExternalPythonOperator": "@task with the packages installed on the workers",
     "PythonVirtualenvOperator": "@task with the packages installed on the workers",
