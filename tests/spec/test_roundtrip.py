@@ -32,6 +32,8 @@ from pinflow.spec.models import (
     HttpRequestSpec,
     ParamSpec,
     ParamType,
+    SensorMode,
+    SensorSpec,
     TaskDefaults,
     TaskFlow,
     TaskSpec,
@@ -139,7 +141,19 @@ def full_tasks() -> list[TaskSpec]:
         teardown=True,
         on_failure_fail_dagrun=True,
     )
-    return [extract, summarise, render, publish]
+    wait = TaskSpec(
+        task_id="wait_for_export",
+        callable="reports.sales:export_ready",
+        sensor=SensorSpec(
+            poke_interval=30.0,
+            timeout=3600.0,
+            mode=SensorMode.RESCHEDULE,
+            soft_fail=True,
+            exponential_backoff=True,
+            max_wait=600.0,
+        ),
+    )
+    return [extract, summarise, render, publish, wait]
 
 
 def models_in(annotation: Any) -> Iterator[type[BaseModel]]:
@@ -174,13 +188,23 @@ def test_fixture_covers_every_model_reachable_from_the_dag_spec() -> None:
         TaskDefaults,
         HttpRequestSpec,
         XComRef,
+        SensorSpec,
     }
     assert {type(model) for model in instances_in(full_spec())} == reachable
 
 
 @pytest.mark.parametrize(
     "model",
-    [DagSpec, TaskSpec, TriggerSpec, ParamSpec, TaskDefaults, HttpRequestSpec, XComRef],
+    [
+        DagSpec,
+        TaskSpec,
+        TriggerSpec,
+        ParamSpec,
+        TaskDefaults,
+        HttpRequestSpec,
+        XComRef,
+        SensorSpec,
+    ],
     ids=lambda model: model.__name__,
 )
 def test_fixture_sets_every_field_to_a_non_default_value(model: type[BaseModel]) -> None:
@@ -349,6 +373,16 @@ tasks = st.builds(
     setup=st.booleans(),
     teardown=st.booleans(),
     on_failure_fail_dagrun=st.booleans(),
+    sensor=st.none()
+    | st.builds(
+        SensorSpec,
+        poke_interval=positive,
+        timeout=positive,
+        mode=st.sampled_from(SensorMode),
+        soft_fail=st.booleans(),
+        exponential_backoff=st.booleans(),
+        max_wait=st.none() | positive,
+    ),
 )
 params = st.builds(
     ParamSpec,

@@ -246,6 +246,7 @@ class Scheduler:
             timers.polled(now, events=self._woken_by_events())
         if timers.retry_due(now):
             release_due_retries(self.db)
+            self._note_retry()  # the next wait due: a deferred sensor checked again, say
             ran = True
         if timers.sweep_due(now):
             self._sweep()
