@@ -83,13 +83,17 @@ def report_sensor(
 ) -> TaskState:
     """Record a sensor's try that did not end (``reschedule``, ``defer``, ``timeout``), in the
     caller's transaction; ``finish_in`` has checked that the try is the running one."""
-    sensor = sensor_of(s, run, ti.task_id) or SensorSpec()
+    found = sensor_of(s, run, ti.task_id)
+    sensor = found or SensorSpec()
     first_poke_at, pokes, _, _ = common.conn(s).execute(_WAIT, {"ti": ti.id}).one()
     if first_poke_at is None:
         params = {"ti": ti.id, "try": running.try_number}
         first_poke_at = common.conn(s).execute(_TRY_START, params).scalar() or stamp
     problem = check_trigger(trigger or {}) if outcome == "defer" else None
-    if problem is not None:
+    if found is None:  # a stale or forged report: the task is no sensor in its version
+        problem = f"the try reported a sensor's {outcome!r}, but the task is not a sensor"
+        decision = SensorDecision(TaskState.FAILED, None, problem)
+    elif problem is not None:
         decision = SensorDecision(TaskState.FAILED, None, f"cannot defer: {problem}")
     else:
         decision = after_poke(
