@@ -20,7 +20,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from pinflow.errors import ConflictError
+from pinflow.errors import ConflictError, NotFoundError
 from pinflow.lifecycle.sensor_rules import (
     SensorDecision,
     after_check,
@@ -125,7 +125,7 @@ def resume_deferred(db: Database, *, now: datetime | None = None) -> int:
         try:
             with db.transaction() as s:
                 changed += _check(s, ti_id, stamp)
-        except ConflictError:  # another scheduler checked it first
+        except (ConflictError, NotFoundError):  # checked, cleared or deleted meanwhile
             continue
     return changed
 
