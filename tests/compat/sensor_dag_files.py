@@ -136,12 +136,13 @@ with DAG(
     start_date=pendulum.datetime(2021, 1, 1, tz="UTC"),
     params={"folder": "/nonexistent"},
 ):
-    # long enough for its first poke (a task process importing the DAG file on a busy
-    # machine) to come before the moment it waits for
-    TimeDeltaSensorAsync(task_id="wait_a_bit", delta=timedelta(seconds=2.5)) >> EmptyOperator(
+    # half a second after its first poke, however late that poke comes on a busy machine
+    soon = "{{ macros.datetime.fromtimestamp(macros.time.time() + 0.5).astimezone() }}"
+    DateTimeSensorAsync(task_id="wait_a_bit", target_time=soon) >> EmptyOperator(
         task_id="after_wait"
     )
     TimeDeltaSensor(task_id="already_past", delta=timedelta(seconds=-60), deferrable=True)
+    TimeDeltaSensorAsync(task_id="later", delta=timedelta(hours=1), timeout=0.3, soft_fail=True)
     FileSensor(
         task_id="wait_for_file",
         filepath="{{ params.folder }}/*.csv",

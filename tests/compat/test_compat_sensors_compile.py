@@ -28,9 +28,10 @@ def test_sensors_compile_to_python_tasks_with_their_sensor_spec(tmp_path: Path) 
 def test_the_provider_sensors_run_pinflow_code_and_keep_their_arguments(tmp_path: Path) -> None:
     spec = compile_one(tmp_path, DEFERRED, "deferred")
     tasks = tasks_of(spec)
-    wait = tasks["wait_a_bit"]
+    wait = tasks["later"]
     assert wait.callable == "pinflow.compat.airflow._sensors:TimeDeltaSensorAsync.pinflow_execute"
-    assert wait.args["__airflow_operator_kwargs__"] == {"task_id": "wait_a_bit", "delta": 2.5}
+    kwargs = wait.args["__airflow_operator_kwargs__"]
+    assert kwargs == {"task_id": "later", "delta": 3600.0, "timeout": 0.3, "soft_fail": True}
     never = tasks["never_comes"].sensor
     assert never is not None
     assert (never.timeout, never.soft_fail) == (0.3, True)

@@ -105,6 +105,7 @@ def test_deferred_sensors_wait_with_no_process_and_the_scheduler_completes_them(
         "already_past": "success",
         "wait_for_file": "success",
         "never_comes": "skipped",
+        "later": "skipped",
     }
     # one try each: the scheduler ended them, no process resumed them
     assert try_states(db, "sensor_deferred", "wait_a_bit") == ["success"]
