@@ -73,6 +73,9 @@ class TaskOutcome:
     value: Any = None
     error: str | None = None
     skipped: bool = False
+    # A sensor's try that did not end: "reschedule", "defer" (on ``trigger``), "timeout".
+    sensor: str | None = None
+    trigger: dict[str, Any] | None = None
 
 
 Handler = Callable[[ExecutionContext], TaskOutcome]
@@ -149,6 +152,8 @@ def _run_one(
             xcom=xcom,
             skipped=outcome.skipped,
             now=stamp(),
+            sensor=outcome.sensor,
+            trigger=outcome.trigger,
         )
     except InvalidInputError as exc:  # the value cannot be stored: the try fails, as in Airflow
         finish_task(

@@ -214,6 +214,23 @@ def test_a_worker_reports_an_interrupted_try_and_it_is_retried_without_spending_
     assert [tuple(t) for t in tries] == [("up_for_retry", True), ("failed", False)]
 
 
+def test_a_worker_reports_a_sensor_that_is_not_done_and_it_waits_with_no_slot(
+    worker: Worker,
+) -> None:
+    db = worker.db
+    sensor = {"kind": "python", "callable": "m:f", "bash_command": None}
+    fields = {"a": {**sensor, "sensor": {"poke_interval": 60, "mode": "reschedule"}}}
+    run = publish_and_trigger(db, make_spec("sensing", {"a": []}, task_fields=fields))
+    claimed = claim(db, run)
+    token = worker.token(claimed)
+    started = worker.start(token, claimed.ti_id)
+    assert started.json()["sensor"]["mode"] == "reschedule"  # the request carries the spec
+    body = {"state": "failed", "sensor": "reschedule"}
+    done = worker.call(token, "PATCH", f"/task-instances/{claimed.ti_id}/state", body)
+    assert done.json() == {"state": "up_for_reschedule"}
+    assert ti_row(db, claimed.ti_id)["tries"] == [(1, "up_for_reschedule", "worker-1", 4242)]
+
+
 def test_an_inline_value_above_the_limit_fails_the_try_and_stores_nothing(
     db: Database, tmp_path: Path
 ) -> None:

@@ -291,17 +291,17 @@ def test_a_start_dates_time_zone_becomes_the_dags(tmp_path: Path) -> None:
             "task's outlets and the DAG's schedule instead (see docs/migrating-from-airflow.md)",
         ),
         (
-            "import os\nfrom airflow.sensors.base import BaseSensorOperator\n",
-            "dags/airflow_dag.py:2: UnsupportedAirflowModule: module 'airflow.sensors' is not "
+            "import os\nfrom airflow.sensors.bash import BashSensor\n",
+            "dags/airflow_dag.py:2: UnsupportedAirflowModule: module 'airflow.sensors.bash' is not "
             "supported by Pinflow's Airflow compatibility layer (supported: airflow, ",
         ),
         (
-            "from airflow.sdk import task\n\n@task.sensor\ndef ready():\n    return True\n",
-            "dags/airflow_dag.py:3: UnsupportedArgument: @task.sensor is not supported yet; "
-            "use a @task with retries that raises until the condition holds",
+            "from airflow.sdk import task\n\n@task.virtualenv\ndef ready():\n    return True\n",
+            "dags/airflow_dag.py:3: UnsupportedArgument: @task.virtualenv is not supported; "
+            "install the packages on the workers and use @task",
         ),
     ],
-    ids=["unknown-name", "unknown-module", "task-sensor"],
+    ids=["unknown-name", "unknown-module", "task-virtualenv"],
 )
 def test_an_unsupported_construct_is_a_problem_at_its_line(
     tmp_path: Path, source: str, expected: str

@@ -33,6 +33,8 @@ from pinflow.spec.models import (
     HttpRequestSpec,
     ParamSpec,
     ParamType,
+    SensorMode,
+    SensorSpec,
     TaskDefaults,
     TaskFlow,
     TaskSpec,
@@ -146,7 +148,19 @@ def full_tasks() -> list[TaskSpec]:
         teardown=True,
         on_failure_fail_dagrun=True,
     )
-    return [extract, summarise, render, publish]
+    wait = TaskSpec(
+        task_id="wait_for_export",
+        callable="reports.sales:export_ready",
+        sensor=SensorSpec(
+            poke_interval=30.0,
+            timeout=3600.0,
+            mode=SensorMode.RESCHEDULE,
+            soft_fail=True,
+            exponential_backoff=True,
+            max_wait=600.0,
+        ),
+    )
+    return [extract, summarise, render, publish, wait]
 
 
 def asset_spec() -> DagSpec:
@@ -207,6 +221,7 @@ def test_fixture_covers_every_model_reachable_from_the_dag_spec() -> None:
         XComRef,
         AssetSpec,
         AssetCondition,
+        SensorSpec,
     }
     found = {type(model) for spec in fixtures() for model in instances_in(spec)}
     assert found == reachable
@@ -224,6 +239,7 @@ def test_fixture_covers_every_model_reachable_from_the_dag_spec() -> None:
         XComRef,
         AssetSpec,
         AssetCondition,
+        SensorSpec,
     ],
     ids=lambda model: model.__name__,
 )
@@ -400,6 +416,16 @@ tasks = st.builds(
     | xcom_refs
     | st.lists(st.dictionaries(st.text(max_size=3), json_values)),
     expand_order=st.lists(st.text(max_size=5), max_size=2),
+    sensor=st.none()
+    | st.builds(
+        SensorSpec,
+        poke_interval=positive,
+        timeout=positive,
+        mode=st.sampled_from(SensorMode),
+        soft_fail=st.booleans(),
+        exponential_backoff=st.booleans(),
+        max_wait=st.none() | positive,
+    ),
 )
 params = st.builds(
     ParamSpec,

@@ -27,6 +27,8 @@ STATE_STYLES = {
     "queued": "cyan",
     "scheduled": "cyan",
     "up_for_retry": "yellow",
+    "up_for_reschedule": "cyan",
+    "deferred": "magenta",
     "draft": "blue",
     "skipped": "magenta",
     "removed": "dim",

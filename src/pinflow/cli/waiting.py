@@ -44,10 +44,14 @@ class RunWatcher:
         for ti in tis:
             state = ti.get("state") or "none"
             key, now = task_label(ti), (state, int(ti.get("try_number") or 0))
-            if self.seen.get(key) != now and (state in FINISHED_TASK or state == "up_for_retry"):
+            if self.seen.get(key) != now and (state in FINISHED_TASK or state in _WAITING):
                 _announce(ti, state)
             self.seen[key] = now
         return run, tis
+
+
+# Announced too: a task waiting with no process (a retry's delay, a sensor's wait).
+_WAITING = frozenset({"up_for_retry", "up_for_reschedule", "deferred"})
 
 
 def wait_for_run(

@@ -36,7 +36,16 @@ from pinflow.spec.models import DagSpec, ErrorStrategy, ResolvedTask, TaskSpec, 
 # ``max_retry_delay`` still stops growing at a day (and never overflows a ``timedelta``).
 MAX_RETRY_DELAY_SECONDS = 24 * 60 * 60.0
 
-NOT_STARTED_STATES = frozenset({TaskState.NONE, TaskState.SCHEDULED, TaskState.UP_FOR_RETRY})
+# A sensor waiting for its next poke (or deferred) has no process either: fail_fast stops it.
+NOT_STARTED_STATES = frozenset(
+    {
+        TaskState.NONE,
+        TaskState.SCHEDULED,
+        TaskState.UP_FOR_RETRY,
+        TaskState.UP_FOR_RESCHEDULE,
+        TaskState.DEFERRED,
+    }
+)
 
 _VERDICT_STATE = {
     Verdict.RUN: TaskState.SCHEDULED,

@@ -27,6 +27,30 @@ class SkipTask(Exception):  # noqa: N818 - named like Airflow's AirflowSkipExcep
     """Raise inside a task to end it as ``skipped`` (Airflow's ``AirflowSkipException``)."""
 
 
+class SensorTimeout(Exception):  # noqa: N818 - Airflow's AirflowSensorTimeout's intent
+    """A sensor poked past its ``timeout``: the try fails without retrying (or is skipped
+    with ``soft_fail``), as Airflow's ``AirflowSensorTimeout`` (ADR 0036)."""
+
+
+class RescheduleTask(Exception):  # noqa: N818 - a signal, not an error
+    """A sensor in ``reschedule`` mode poked and is not done: its process ends, the task waits
+    ``up_for_reschedule`` with no slot until its next poke is due."""
+
+
+class DeferTask(Exception):  # noqa: N818 - a signal, not an error
+    """A sensor hands its wait to the scheduler: ``trigger`` says what it waits for (a moment,
+    ``{"kind": "time", "at": ISO 8601}``, or a file, ``{"kind": "file", "path": ...}``); the
+    task is ``deferred``, with no process and no slot, until the scheduler sees it hold."""
+
+    def __init__(self, trigger: dict[str, Any], message: str = "") -> None:
+        super().__init__(message or f"deferred until {trigger}")
+        self.trigger = trigger
+
+
+# What a sensor's try reports instead of an ending (``TaskResult.sensor``).
+SENSOR_OUTCOMES = ("reschedule", "defer", "timeout")
+
+
 class TaskKey(NamedTuple):
     """One try of one task instance: the unit an executor runs and reports on."""
 
@@ -97,6 +121,9 @@ class TaskRequest:
 
     ``max_tries``: the task's retries; a failed try with ``try_number <= max_tries`` is
     retried (what an ``on_retry_callback`` needs to know inside the try).
+
+    ``sensor``: the task's ``SensorSpec`` as JSON when it is a sensor (the process pokes,
+    ``pinflow.runtime.sensors``); ``None`` for every other task.
     """
 
     ti_id: int
@@ -131,6 +158,7 @@ class TaskRequest:
     staging_uri: str | None = None
     task_api: str | None = None
     requirements: list[str] = field(default_factory=list)
+    sensor: dict[str, Any] | None = None
     xcom_db_limit: int = XCOM_DB_LIMIT
     xcom_max_size: int = XCOM_MAX_SIZE
     contract_version: int = CONTRACT_VERSION
@@ -194,6 +222,10 @@ class TaskResult:
     or worker stopped, its supervisor died, its process was killed by a signal nobody in Pinflow
     sent). Such a try is retried at once without spending one of the task's retries
     (``docs/adr/0022-interrupted-tries.md``).
+
+    ``sensor``: a sensor's try that did not end: ``"reschedule"`` (poked, not done),
+    ``"defer"`` (waits on ``trigger``, which the scheduler checks) or ``"timeout"`` (poked
+    past its timeout); ``success`` is ``False`` for them. ``None`` for every other try.
     """
 
     ti_id: int
@@ -210,6 +242,8 @@ class TaskResult:
     value_sha256: str | None = None
     value_length: int | None = None
     interrupted: bool = False
+    sensor: str | None = None
+    trigger: dict[str, Any] | None = None
 
     @property
     def key(self) -> TaskKey:

@@ -37,13 +37,21 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
-from pinflow.runtime.contract import SkipTask, TaskRequest, TaskResult
+from pinflow.runtime.contract import (
+    DeferTask,
+    RescheduleTask,
+    SensorTimeout,
+    SkipTask,
+    TaskRequest,
+    TaskResult,
+)
 from pinflow.runtime.env_task import exec_in_env
 from pinflow.runtime.operators import CommandFailed, run_bash, run_http
 from pinflow.runtime.private import private_dirs
 from pinflow.runtime.process import encode_frame, read_frame, set_parent_death_signal, write_all
 from pinflow.runtime.redacting import redirect_output
 from pinflow.runtime.runners import run_with_runner, task_context
+from pinflow.runtime.sensors import run_sensor
 from pinflow.runtime.workdirs import make_workdir
 from pinflow.runtime.xcoms import (
     encode_json,
@@ -57,6 +65,7 @@ from pinflow.sdk.context import RUNNER_ARG, running
 from pinflow.sdk.dag import deferred
 from pinflow.sdk.loader import resolve_callable
 from pinflow.spec.masking import redact
+from pinflow.spec.models import SensorSpec
 
 _ERROR_CHARS = 2000
 # Task function parameters filled from the run's context when the call does not bind them
@@ -202,6 +211,13 @@ def _run_bash(req: TaskRequest) -> Any:
 
 
 def _execute(req: TaskRequest, bundle: Path) -> Any:
+    if req.sensor is None:
+        return _execute_once(req, bundle)
+    sensor = SensorSpec.model_validate(req.sensor)
+    return run_sensor(sensor, lambda: _execute_once(req, bundle))
+
+
+def _execute_once(req: TaskRequest, bundle: Path) -> Any:
     with running(task_context(req)):
         runner = req.args.get(RUNNER_ARG)
         if isinstance(runner, str) and req.kind in ("python", "bash"):
@@ -270,6 +286,9 @@ def run_task(req: TaskRequest, cache_dir: Path) -> TaskResult:
     except SkipTask as exc:
         _log(f"skipped: {exc}" if str(exc) else "skipped")
         base.update(success=True, skipped=True, exit_code=0)
+    except (RescheduleTask, DeferTask, SensorTimeout) as exc:
+        _log(f"sensor: {exc}")
+        base.update(success=False, exit_code=0, **_sensor_fields(exc))
     except CommandFailed as exc:
         _log(f"failed: {exc}")
         base.update(success=False, error=str(exc), exit_code=exc.exit_code)
@@ -283,6 +302,15 @@ def run_task(req: TaskRequest, cache_dir: Path) -> TaskResult:
     finally:
         _leave_private_workdir(workdir)
     return TaskResult(**base, duration=time.monotonic() - started)
+
+
+def _sensor_fields(exc: Exception) -> dict[str, Any]:
+    """What a sensor's try that did not end reports (``TaskResult.sensor``)."""
+    if isinstance(exc, DeferTask):
+        return {"sensor": "defer", "trigger": exc.trigger, "error": str(exc)}
+    if isinstance(exc, SensorTimeout):
+        return {"sensor": "timeout", "error": f"AirflowSensorTimeout: {exc}"}
+    return {"sensor": "reschedule"}
 
 
 _TASK_USER: pwd.struct_passwd | None = None

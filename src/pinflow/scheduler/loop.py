@@ -52,7 +52,7 @@ from typing import Any
 
 from pinflow.errors import ConflictError, NotFoundError, PinflowError
 from pinflow.executors.base import Executor, RemoteExecutor, is_remote
-from pinflow.lifecycle.states import TaskState
+from pinflow.lifecycle.states import TIMED_WAIT_STATES
 from pinflow.runtime.contract import TaskKey, TaskResult
 from pinflow.scheduler.listen import RunListener, listen
 from pinflow.scheduler.requests import RequestBuilder
@@ -252,6 +252,7 @@ class Scheduler:
             timers.polled(now, events=self._woken_by_events())
         if timers.retry_due(now):
             release_due_retries(self.db)
+            self._note_retry()  # the next wait due: a deferred sensor checked again, say
             ran = True
         if timers.deadline_due(now):
             self._safety.time_out_runs()
@@ -328,7 +329,7 @@ class Scheduler:
         for key, state in outcome.states.items():
             if isinstance(state, PinflowError):
                 log.info("result of try %s ignored: %s", key, state)
-            elif state == TaskState.UP_FOR_RETRY:
+            elif state in TIMED_WAIT_STATES:
                 self._note_retry()
         submitted = sum(self._submit(task, started) for task, started in outcome.started)
         submitted += sum(self._launch(task) for task in outcome.held)
@@ -348,7 +349,7 @@ class Scheduler:
         except (ConflictError, NotFoundError) as exc:
             log.info("result of try %s ignored: %s", result.key, exc)
             return
-        if state == TaskState.UP_FOR_RETRY:
+        if state in TIMED_WAIT_STATES:
             self._note_retry()
 
     def _note_retry(self) -> None:

@@ -8,6 +8,7 @@ from pinflow.sdk.dag import Dag, DagFunction, dag
 from pinflow.sdk.decorators import TaskDecorator, task
 from pinflow.sdk.graph import XComArg, chain
 from pinflow.sdk.params import Param
+from pinflow.sdk.sensors import PokeReturnValue
 from pinflow.sdk.task import BashTask, PartialTask, Task
 from pinflow.sdk.task_api import Connection, Variable, xcom_pull, xcom_push
 
@@ -18,6 +19,7 @@ __all__ = [
     "DagFunction",
     "Param",
     "PartialTask",
+    "PokeReturnValue",
     "Task",
     "TaskDecorator",
     "Variable",

@@ -329,7 +329,9 @@ def _callable_problem(root: Path, ref: str) -> str | None:
         return f"cannot load callable {ref!r}: {type(exc).__name__}: {exc}"
     module_name = ref.partition(":")[0]
     if module_name.startswith("pinflow."):
-        return None  # Pinflow's own task code (a mapped classic operator's): on every worker
+        # Pinflow's own task code (a mapped classic operator's, the Airflow layer's sensors,
+        # ADR 0036/0039): every worker has it, it is not the bundle's.
+        return None
     module = sys.modules.get(module_name)
     if not in_bundle(getattr(module, "__file__", None), root):
         return f"callable {ref!r} is not in the bundle; workers import task code only from it"

@@ -13,6 +13,7 @@ from typing import Any, ParamSpec, TypeVar, Unpack, overload
 from pinflow.sdk.graph import XComArg
 from pinflow.sdk.operators import add_bash_task, add_http_task
 from pinflow.sdk.options import OperatorOptions, TaskOptions
+from pinflow.sdk.sensors import SENSOR_OPTIONS, make_sensor
 from pinflow.sdk.task import BashTask, Task, make_task
 from pinflow.spec.models import TaskFlow
 
@@ -69,6 +70,16 @@ class TaskDecorator:
         then decide for the rest); teardown tasks still run."""
         flow = {**options, "flow": TaskFlow.SHORT_CIRCUIT}
         return self(python_callable, **flow)  # type: ignore[call-overload]
+
+    def sensor(self, python_callable: object = None, /, **options: Any) -> Any:
+        """``@task.sensor(poke_interval=, timeout=, mode="poke"|"reschedule", soft_fail=,
+        exponential_backoff=, max_wait=)``: the function is a poke, called until it returns
+        true (or a ``PokeReturnValue`` that is done, whose ``xcom_value`` is the output).
+        In ``reschedule`` mode the task holds no slot between pokes (ADR 0036)."""
+        sensor_options = {k: options.pop(k) for k in SENSOR_OPTIONS if k in options}
+        if python_callable is None:
+            return lambda function: make_sensor(function, options, sensor_options)
+        return make_sensor(python_callable, options, sensor_options)  # type: ignore[arg-type]
 
     @overload
     def bash(self, python_callable: Callable[P, str], /) -> BashTask[P]: ...

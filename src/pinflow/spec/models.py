@@ -167,6 +167,41 @@ class HttpRequestSpec(_Frozen):
     timeout: float = Field(default=30.0, gt=0, le=MAX_SECONDS)
 
 
+class SensorMode(StrEnum):
+    """How a sensor waits between pokes (Airflow's ``mode``)."""
+
+    POKE = "poke"  # in its process, sleeping between pokes (it holds its slot)
+    RESCHEDULE = "reschedule"  # its process ends; the scheduler starts it again when due
+
+
+class SensorSpec(_Frozen):
+    """A sensor task: it pokes until its condition holds (ADR 0036).
+
+    The task's function returns whether the condition holds (a bool, or an object with
+    ``is_done`` and ``xcom_value``: Airflow's ``PokeReturnValue``). ``timeout`` counts from
+    the first poke; past it the task fails without retrying, or is skipped with
+    ``soft_fail``. ``exponential_backoff`` doubles the wait after each poke, up to
+    ``max_wait``.
+    """
+
+    poke_interval: float = Field(default=60.0, gt=0, le=MAX_SECONDS)
+    timeout: float = Field(default=7 * 24 * 3600.0, gt=0, le=MAX_SECONDS)
+    mode: SensorMode = SensorMode.POKE
+    soft_fail: bool = False
+    exponential_backoff: bool = False
+    max_wait: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
+
+    def wait_after(self, pokes: int) -> float:
+        """Seconds from poke number ``pokes`` (from 1) to the next: ``poke_interval``, or with
+        ``exponential_backoff`` ``poke_interval * 2 ** (pokes - 1)`` (Airflow's, without its
+        jitter), at most ``max_wait`` (a day without one)."""
+        if not self.exponential_backoff:
+            return self.poke_interval
+        cap = self.max_wait if self.max_wait is not None else 24 * 3600.0
+        exponent = min(max(pokes - 1, 0), 1000)
+        return min(self.poke_interval * 2.0**exponent, cap)
+
+
 class TaskSpec(_Frozen):
     """One step of a DAG. Unset execution fields fall back to the DAG's ``default_args``.
 
@@ -275,6 +310,12 @@ class TaskSpec(_Frozen):
             refs.append(self.expand_kwargs)
         return refs
 
+    sensor: SensorSpec | None = Field(
+        default=None,
+        description="a sensor: poke until the condition holds (ADR 0036)",
+        exclude_if=lambda v: v is None,
+    )
+
     @property
     def upstream_task_ids(self) -> list[str]:
         """Every task this one waits for: explicit dependencies and data bindings, in order."""
@@ -297,6 +338,7 @@ OMITTED_AT_DEFAULT: Final[Mapping[str, object]] = {
     "expand_literals": {},
     "expand_kwargs": None,
     "expand_order": [],
+    "sensor": None,
 }
 
 EXPAND_KWARGS: Final = "__expand_kwargs__"

@@ -201,6 +201,9 @@ def _flow_problems(i: int, task: TaskSpec) -> list[Problem]:
     if task.flow is not None and task.kind != "python":
         message = f"a {task.flow.value} task must be a python task (its return value decides)"
         problems.append(Problem(format_location("tasks", i, "flow"), message))
+    if task.sensor is not None and (task.kind != "python" or task.expand):
+        message = "a sensor must be a python task that is not mapped (its poke says when done)"
+        problems.append(Problem(format_location("tasks", i, "sensor"), message))
     return problems
 
 

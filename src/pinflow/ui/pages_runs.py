@@ -13,7 +13,11 @@ from fastapi.responses import Response
 
 from pinflow.api.auth import DbDep, authorize
 from pinflow.lifecycle.permissions import Permission, Principal
-from pinflow.lifecycle.states import FINISHED_TASK_STATES, UNFINISHED_RUN_STATES, TaskState
+from pinflow.lifecycle.states import (
+    FINISHED_TASK_STATES,
+    TIMED_WAIT_STATES,
+    UNFINISHED_RUN_STATES,
+)
 from pinflow.services.reads import (
     TaskFilter,
     TaskRef,
@@ -36,7 +40,8 @@ GRID_RUNS = 25
 MAX_TASKS = 1000
 MAX_XCOMS = 100
 Offset = Annotated[int, Query(ge=0, le=2**62)]
-_CLEARABLE = {s.value for s in FINISHED_TASK_STATES} | {TaskState.UP_FOR_RETRY.value}
+# Finished, or waiting with no process (a retry's delay, a sensor's wait).
+_CLEARABLE = {s.value for s in FINISHED_TASK_STATES | TIMED_WAIT_STATES}
 
 router = APIRouter(prefix="/ui/dags/{dag_id}", include_in_schema=False)
 
@@ -157,6 +162,8 @@ _SUMMARY_RANK = (
     "running",
     "queued",
     "up_for_retry",
+    "up_for_reschedule",
+    "deferred",
     "scheduled",
     "none",
     "skipped",

@@ -121,6 +121,8 @@ class ExecutionClient:
                 body[name] = getattr(result, name)
         if result.interrupted:
             body["interrupted"] = True
+        if result.sensor is not None:
+            body.update(sensor=result.sensor, trigger=result.trigger)
         if body["error"] is not None:
             body["error"] = str(body["error"])[:4000]
         if log:

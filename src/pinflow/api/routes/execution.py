@@ -140,6 +140,14 @@ class StateBody(_Body):
         description="the infrastructure ended the failed try (the worker stopped, its process "
         "was killed from outside): retried at once without spending one of the task's retries",
     )
+    sensor: Literal["reschedule", "defer", "timeout"] | None = Field(
+        default=None,
+        description="a sensor's failed try that did not end: poked and not done (reschedule), "
+        "waits on `trigger` (defer), or poked past its timeout (ADR 0036)",
+    )
+    trigger: dict[str, JsonValue] | None = Field(
+        default=None, description="what a deferred sensor waits on (a time or a file)"
+    )
     log: str | None = Field(
         default=None,
         max_length=MAX_LOG_CHUNK,
@@ -163,6 +171,8 @@ class StateBody(_Body):
             value_sha256=self.value_sha256,
             value_length=self.value_length,
             interrupted=self.interrupted and self.state == "failed",
+            sensor=self.sensor if self.state == "failed" else None,
+            trigger=dict(self.trigger) if self.trigger is not None else None,
         )
 
 

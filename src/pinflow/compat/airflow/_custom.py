@@ -136,3 +136,12 @@ def run_operator(
     with _replay():
         operator = cls(**kwargs)
     return operator.execute({**context, "params": context.get("params") or {}})
+
+
+def replay_operator(cls: Callable[..., Any], arguments: Mapping[str, Any]) -> Any:
+    """The operator created again from the task's ``arguments`` (its literal keyword arguments
+    and its upstreams' outputs); other arguments (context values) are not its own."""
+    kwargs: dict[str, Any] = dict(arguments.get(KWARGS) or {})
+    kwargs.update({k.removeprefix(_INPUT): v for k, v in arguments.items() if k.startswith(_INPUT)})
+    with _replay():
+        return cls(**kwargs)

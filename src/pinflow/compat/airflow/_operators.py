@@ -129,6 +129,16 @@ class BaseOperator(AirflowHandle):
             )
         return PartialOperator(cls, kwargs)
 
+    def defer(self, *, trigger: object, method_name: str, **kwargs: Any) -> Any:
+        """Airflow's ``self.defer(...)`` from an operator's own code: not supported."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.defer(trigger={type(trigger).__name__}, ...): deferring on "
+            "an arbitrary trigger is not supported by Pinflow; TimeDeltaSensor, "
+            "DateTimeSensor, TimeSensor and FileSensor defer with deferrable=True (or use a "
+            "sensor in mode='reschedule', which holds no slot between pokes; see "
+            "docs/migrating-from-airflow.md)"
+        )
+
     @property
     def output(self) -> XComArg:
         """The task's return value (Airflow's ``operator.output``)."""
@@ -266,28 +276,43 @@ class PythonOperator(BaseOperator):
 
     def fields(self, owner: str, builder: DagBuilder) -> dict[str, Any]:
         function, args, kwargs = self._python
-        if not callable(function):
-            raise TypeError(f"{owner}: python_callable must be a function")
-        wrapper = AirflowTask(function, {})
         if is_mapping():
             if type(self) is not PythonOperator:
                 raise UnsupportedArgument(
                     f"{owner}: a mapped {type(self).__name__} is not supported yet (each element "
                     "would decide alone); map a PythonOperator or a @task instead"
                 )
+            if not callable(function):
+                raise TypeError(f"{owner}: python_callable must be a function")
+            wrapper = AirflowTask(function, {})
             return mapped_python_fields(owner, builder, wrapper.callable_ref, self._given)
-        if selected_keys(owner, wrapper._signature, tuple(args), kwargs)[0]:
-            raise UnsupportedArgument(
-                f"{owner}: op_args/op_kwargs cannot take output['key'] yet; pass the whole "
-                "output, or make the task a @task function"
-            )
-        call = bind_call(owner, wrapper._signature, builder, tuple(args), kwargs)
-        return {
-            "kind": "python",
-            "callable": wrapper.callable_ref,
-            "args": call.args,
-            "inputs": call.inputs,
-        }
+        return python_fields(owner, builder, function, args, kwargs)
+
+
+def python_fields(
+    owner: str,
+    builder: DagBuilder,
+    function: Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The fields of a task that calls ``function(*args, **kwargs)`` (``PythonOperator``,
+    ``PythonSensor``)."""
+    if not callable(function):
+        raise TypeError(f"{owner}: python_callable must be a function")
+    wrapper = AirflowTask(function, {})
+    if selected_keys(owner, wrapper._signature, tuple(args), kwargs)[0]:
+        raise UnsupportedArgument(
+            f"{owner}: op_args/op_kwargs cannot take output['key'] yet; pass the whole "
+            "output, or make the task a @task function"
+        )
+    call = bind_call(owner, wrapper._signature, builder, tuple(args), kwargs)
+    return {
+        "kind": "python",
+        "callable": wrapper.callable_ref,
+        "args": call.args,
+        "inputs": call.inputs,
+    }
 
 
 class BranchPythonOperator(PythonOperator):

@@ -8,6 +8,7 @@ a compile problem naming the nearest supported construct.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any, NoReturn, Self
 
 from pinflow.compat.airflow._groups import group_defaults, joined, task_id_in_group
@@ -28,8 +29,9 @@ from pinflow.compat.airflow._setup_teardown import (
 )
 from pinflow.sdk.arguments import BoundCall, bind_call, binding_signature
 from pinflow.sdk.graph import DagBuilder, XComArg
+from pinflow.sdk.sensors import SENSOR_OPTIONS, sensor_spec
 from pinflow.sdk.task import BashTask, Task, make_task
-from pinflow.spec.models import TaskFlow
+from pinflow.spec.models import SensorSpec, TaskFlow
 
 
 class AirflowTask(Task[Any, Any]):
@@ -118,8 +120,29 @@ class AirflowBashTask(BashTask[Any]):
         return joined(super()._build(builder, args, kwargs))
 
 
+class AirflowSensorTask(AirflowTask):
+    """``@task.sensor``: an Airflow task whose function is a poke (ADR 0036)."""
+
+    label = "@task.sensor"
+    sensor: SensorSpec = SensorSpec()
+
+    def override(self, **options: Any) -> Self:
+        sensor_options = {k: options.pop(k) for k in SENSOR_OPTIONS if k in options}
+        overridden = super().override(**options)
+        merged = {**self.sensor.model_dump(), **sensor_options}
+        overridden.sensor = sensor_spec(self.owner, merged) if sensor_options else self.sensor
+        return overridden
+
+    def _node_options(self) -> dict[str, Any]:
+        return {**super()._node_options(), "sensor": self.sensor}
+
+    def _add(self, builder: DagBuilder, call: BoundCall) -> XComArg:
+        if call.expand:
+            raise UnsupportedArgument(f"{self.owner}: a sensor cannot be mapped (expand) yet")
+        return super()._add(builder, call)
+
+
 _UNSUPPORTED_KINDS = {
-    "sensor": "not supported yet; use a @task with retries that raises until the condition holds",
     "virtualenv": "not supported; install the packages on the workers and use @task",
     "external_python": "not supported; use @task",
     "docker": "not supported; use @task.bash with `docker run ...`",
@@ -140,6 +163,27 @@ class AirflowTaskDecorator:
 
     def bash(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         return self._decorate(AirflowBashTask, python_callable, kwargs)
+
+    def sensor(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        """``@task.sensor(poke_interval=, timeout=, mode=, soft_fail=, exponential_backoff=,
+        max_wait=)``: the function returns a bool or a ``PokeReturnValue``."""
+        options = {k: kwargs.pop(k) for k in SENSOR_OPTIONS if k in kwargs}
+        if "deferrable" in kwargs:
+            raise UnsupportedArgument(
+                "@task.sensor(deferrable=...) is not supported: a poke function cannot defer; "
+                "use mode='reschedule', which holds no slot between pokes"
+            )
+        options = {
+            k: v.total_seconds() if isinstance(v, timedelta) else v for k, v in options.items()
+        }
+
+        def make(function: Callable[..., Any]) -> Any:
+            made = _make(AirflowSensorTask, function, kwargs, "@task.sensor")
+            assert isinstance(made, AirflowSensorTask)
+            made.sensor = sensor_spec(made.owner, options)
+            return made
+
+        return make if python_callable is None else make(python_callable)
 
     def branch(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         """``@task.branch``: returns the task id(s) or group id(s) to follow, or None."""
@@ -180,8 +224,9 @@ def _make(
 ) -> Task[Any, Any]:
     name = getattr(function, "__qualname__", repr(function))
     flow, rest = split_flow_options(dict(kwargs))
-    multiple = rest.pop("multiple_outputs", None) if cls is AirflowTask else None
-    translated = task_options(f"{label} {name!r}", rest, extras=cls is AirflowTask)
+    airflow = issubclass(cls, AirflowTask)
+    multiple = rest.pop("multiple_outputs", None) if airflow else None
+    translated = task_options(f"{label} {name!r}", rest, extras=airflow)
     extras = translated.pop(EXTRAS, {})
     options = {**translated, **flow}
     made: Task[Any, Any] = make_task(cls, function, options)

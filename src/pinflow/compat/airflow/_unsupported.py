@@ -17,8 +17,6 @@ _PREFIX = "pinflow.compat."
 COMMON: dict[str, str] = {
     "AssetAlias": "Asset objects named in the task's outlets and the DAG's schedule",
     "Metadata": "returning the value from the task",
-    "PokeReturnValue": "a @task with retries that raises until its condition holds",
-    "BaseSensorOperator": "a @task with retries that raises until its condition holds",
     "BranchMixIn": "trigger rules on the downstream tasks",
     "ExternalPythonOperator": "@task with the packages installed on the workers",
     "PythonVirtualenvOperator": "@task with the packages installed on the workers",

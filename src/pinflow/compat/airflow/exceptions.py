@@ -9,7 +9,7 @@ so).
 from __future__ import annotations
 
 from pinflow.compat.airflow._unsupported import unsupported
-from pinflow.runtime.contract import SkipTask
+from pinflow.runtime.contract import SensorTimeout, SkipTask
 
 
 class AirflowException(Exception):  # noqa: N818 - Airflow's name
@@ -28,6 +28,10 @@ class AirflowNotFoundException(AirflowException):
     """Something looked up does not exist."""
 
 
+class AirflowSensorTimeout(SensorTimeout, AirflowException):
+    """A sensor ran past its timeout: it fails without retrying (skipped with soft_fail)."""
+
+
 class AirflowTaskTimeout(AirflowException):
     """A task ran past its execution_timeout."""
 
@@ -36,6 +40,7 @@ __all__ = [
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
+    "AirflowSensorTimeout",
     "AirflowSkipException",
     "AirflowTaskTimeout",
 ]

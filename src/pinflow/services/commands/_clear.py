@@ -226,6 +226,7 @@ def _reset_row(s: Session, ti: TaskInstance, resolved: ResolvedTask) -> None:
     ti.pool, ti.pool_slots, ti.queue = resolved.pool, resolved.pool_slots, resolved.queue
     ti.next_try_at = ti.start_date = ti.end_date = ti.queued_at = None
     ti.hostname, ti.pid, ti.updated_at = None, None, now()
+    ti.first_poke_at, ti.sensor_pokes, ti.trigger = None, 0, None  # a sensor waits afresh
 
 
 def clear_mapped_element(

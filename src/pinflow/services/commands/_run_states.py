@@ -42,7 +42,13 @@ _LIVE = tuple(s.value for s in LIVE_TASK_STATES)
 _KEPT_ON_SUCCESS = (TaskState.SUCCESS.value, TaskState.SKIPPED.value, TaskState.REMOVED.value)
 
 
-_NOT_STARTED = (TaskState.NONE.value, TaskState.SCHEDULED.value, TaskState.UP_FOR_RETRY.value)
+_NOT_STARTED = (
+    TaskState.NONE.value,
+    TaskState.SCHEDULED.value,
+    TaskState.UP_FOR_RETRY.value,
+    TaskState.UP_FOR_RESCHEDULE.value,
+    TaskState.DEFERRED.value,
+)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ from pinflow.services.engine._schedules import (
     next_schedule_at,
     scheduled_dags,
 )
+from pinflow.services.engine._sensors import resume_deferred
 from pinflow.services.engine._starts import StartedTask, claim_and_start, start_task
 from pinflow.services.engine._steps import report_and_claim
 from pinflow.services.engine._sweep import release_due_retries, schedule_pass
@@ -127,6 +128,7 @@ __all__ = [
     "reports",
     "request_arguments",
     "resolve_arguments",
+    "resume_deferred",
     "run_context",
     "schedule_pass",
     "scheduled_dags",

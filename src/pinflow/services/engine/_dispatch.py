@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from pinflow.errors import NotFoundError
 from pinflow.lifecycle.mapping import element, mapped_lists, upstream_output, upstream_refs
-from pinflow.lifecycle.states import RunState, TaskState
+from pinflow.lifecycle.states import TIMED_WAIT_STATES, RunState
 from pinflow.services import common
 from pinflow.services.common import now
 from pinflow.services.engine._xcom_store import mapped_list, outputs_by_index
@@ -238,12 +238,13 @@ def has_unfinished_runs(db: Database) -> bool:
 
 
 def next_retry_at(db: Database) -> datetime | None:
-    """When the earliest waiting retry of a running run is due (the scheduler wakes then)."""
+    """When the earliest waiting retry, sensor poke or deferred sensor check of a running run
+    is due (the scheduler wakes then)."""
     with db.read() as s:
         return s.scalars(
             select(TaskInstance.next_try_at)
             .join(DagRun, DagRun.id == TaskInstance.run_pk)
-            .where(TaskInstance.state == TaskState.UP_FOR_RETRY.value)
+            .where(TaskInstance.state.in_(sorted(TIMED_WAIT_STATES)))
             .where(DagRun.state == RunState.RUNNING.value)
             .order_by(TaskInstance.next_try_at)
             .limit(1)

@@ -38,6 +38,7 @@ from pinflow.services.engine import _xcom_store as xcom_store
 from pinflow.services.engine._assets import emit_outlet_events
 from pinflow.services.engine._flow import decide_flow, skip_decided
 from pinflow.services.engine._scheduling import RunRow, advance_run
+from pinflow.services.engine._sensors import report_sensor
 from pinflow.services.engine._try_rows import TiRow, expect, guarded, guarded_stmt, lock
 from pinflow.services.engine._wakeups import run_queued
 from pinflow.services.engine._xcom_store import TryIdentity, XComColumns
@@ -114,6 +115,8 @@ def finish_task(
     max_interruptions: int = MAX_INTERRUPTIONS,
     wake: bool = False,
     also: Callable[[Session], None] | None = None,
+    sensor: str | None = None,
+    trigger: dict[str, Any] | None = None,
 ) -> TaskState:
     """Report how try ``try_number`` ended; returns the task instance's new state.
 
@@ -133,6 +136,9 @@ def finish_task(
     ``interrupted``: the infrastructure ended the failed try (``TaskResult.interrupted``). It is
     retried at once with one more try granted, so it spends none of the task's retries, up to
     ``max_interruptions`` interruptions in a row; the try row records it (``interrupted``).
+
+    ``sensor``/``trigger``: a sensor's try that did not end (``TaskResult.sensor``): it waits
+    ``up_for_reschedule`` or ``deferred``, or ends by its timeout (``_sensors``).
     """
     report = TaskReport(
         ti_id,
@@ -144,6 +150,8 @@ def finish_task(
         xcom_db_limit,
         interrupted=interrupted,
         max_interruptions=max_interruptions,
+        sensor=sensor,
+        trigger=trigger,
     )
     with db.transaction() as s:
         state = finish_in(s, report, now or common.now())
@@ -166,6 +174,8 @@ class TaskReport(NamedTuple):
     xcom_db_limit: int = XCOM_DB_LIMIT_BYTES  # for an inline value (the settings' limit)
     interrupted: bool = False  # the infrastructure ended the try (``finish_task``)
     max_interruptions: int = MAX_INTERRUPTIONS
+    sensor: str | None = None  # a sensor's try that did not end (``TaskResult.sensor``)
+    trigger: dict[str, Any] | None = None  # what a deferred sensor waits on
 
 
 def finish_in(s: Session, report: TaskReport, stamp: datetime) -> TaskState:
@@ -180,6 +190,10 @@ def finish_in(s: Session, report: TaskReport, stamp: datetime) -> TaskState:
     run, ti = lock(s, report.ti_id)
     running = position_while_running(try_number)
     expect(ti, running, f"report try {try_number} of")
+    if report.sensor is not None and not report.success:
+        return report_sensor(
+            s, run, ti, running, outcome=report.sensor, trigger=report.trigger, stamp=stamp
+        )
     xcom = report.xcom
     stored = xcom is not NO_XCOM and keeps_return_value(success=success, skipped=skipped)
     payload = _encode_xcom(run, ti, xcom, report.xcom_db_limit) if stored else None

@@ -68,6 +68,7 @@ def task_request(
         artifacts_uri=settings.artifacts_uri,
         staging_uri=_staging_uri(settings, dag_id, run_id),
         requirements=list(definition.requirements),
+        sensor=task.sensor.model_dump(mode="json") if task.sensor is not None else None,
         xcom_db_limit=settings.xcom_db_limit,
         xcom_max_size=settings.xcom_max_size,
         **run_fields,

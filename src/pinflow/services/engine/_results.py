@@ -47,6 +47,8 @@ def report_of(
         xcom_db_limit,
         interrupted=result.interrupted,
         max_interruptions=max_interruptions,
+        sensor=result.sensor,
+        trigger=result.trigger,
     )
 
 
@@ -63,6 +65,18 @@ def record_result(
     the try instead; a stale result raises ``ConflictError`` or ``NotFoundError``. ``wake``,
     ``also``, ``max_interruptions``: as ``finish_task``'s."""
     xcom = xcom_of(result)
+    if result.sensor is not None and not result.success:
+        return finish_task(
+            db,
+            result.ti_id,
+            try_number=result.try_number,
+            success=False,
+            error=result.error,
+            sensor=result.sensor,
+            trigger=result.trigger,
+            wake=wake,
+            also=also,
+        )
     try:
         return finish_task(
             db,

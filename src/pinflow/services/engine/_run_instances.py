@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from pinflow.lifecycle.mapping import RunInstances, XComValues
 from pinflow.lifecycle.run_planning import TaskMove
-from pinflow.lifecycle.states import FINISHED_TASK_STATES, TaskState
+from pinflow.lifecycle.states import DUE_AGAIN_STATES, FINISHED_TASK_STATES, TaskState
 from pinflow.services import common
 from pinflow.services.engine._xcom_store import outputs_by_index
 from pinflow.spec.models import TaskSpec, XComRef
@@ -132,7 +132,7 @@ def _move_stmt(*, finished: bool) -> Update:
 _MOVE = {finished: Prepared(_move_stmt(finished=finished)) for finished in (False, True)}
 _RELEASE_RETRIES = Prepared(
     update(_TI)
-    .where(_TI.c.run_pk == bindparam("run"), _TI.c.state == TaskState.UP_FOR_RETRY.value)
+    .where(_TI.c.run_pk == bindparam("run"), _TI.c.state.in_(sorted(DUE_AGAIN_STATES)))
     .where(_TI.c.next_try_at <= bindparam("due_by"))
     .values(state=TaskState.SCHEDULED.value, next_try_at=None, updated_at=bindparam("stamp"))
 )

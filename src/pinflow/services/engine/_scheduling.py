@@ -41,7 +41,7 @@ from pinflow.lifecycle.run_planning import (
     waits_for_the_rest,
     wide_downstream,
 )
-from pinflow.lifecycle.states import FINISHED_TASK_STATES, RunState, TaskState
+from pinflow.lifecycle.states import DUE_AGAIN_STATES, FINISHED_TASK_STATES, RunState, TaskState
 from pinflow.services import audit_events as events
 from pinflow.services import common
 from pinflow.services.audit_events import StoredRun, record
@@ -130,7 +130,7 @@ def advance_run(
     if instances is None:  # a full pass, or fail_fast met a failure: the whole run's decision
         instances = load_instances(session, run.id)
         step.settle(instances, None)
-    if any(TaskState.UP_FOR_RETRY in group for group in instances.states.values()):
+    if any(DUE_AGAIN_STATES.intersection(group) for group in instances.states.values()):
         step.changes += release_due_retries_of(session, run.id, retries_due_by or stamp, stamp)
     # A step that met a changed state anywhere planned from a stale picture: its moves were
     # guarded, but it must not finish the run.

@@ -12,10 +12,11 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, bindparam, exists, select, update
 
-from pinflow.lifecycle.states import RunState, TaskState
+from pinflow.lifecycle.states import DUE_AGAIN_STATES, RunState, TaskState
 from pinflow.services import common
 from pinflow.services.engine._new_runs import start_queued_runs
 from pinflow.services.engine._scheduling import advance_runs
+from pinflow.services.engine._sensors import resume_deferred
 from pinflow.store.db import Database
 from pinflow.store.tables import DagRun, TaskInstance
 
@@ -29,7 +30,7 @@ _QUIET_RUNS = _RUNNING_RUNS.where(
 )
 _RELEASE_ALL_DUE_RETRIES = (
     update(_TI)
-    .where(_TI.c.state == TaskState.UP_FOR_RETRY.value, _TI.c.next_try_at <= bindparam("due_by"))
+    .where(_TI.c.state.in_(sorted(DUE_AGAIN_STATES)), _TI.c.next_try_at <= bindparam("due_by"))
     .where(_TI.c.run_pk.in_(_RUNNING_RUNS))
     .values(state=TaskState.SCHEDULED.value, next_try_at=None, updated_at=bindparam("stamp"))
 )
@@ -51,7 +52,7 @@ def schedule_pass(
     One transaction per run, so a slow or conflicting run never holds back the others. Returns
     the number of changes (runs started plus rows changed); 0 means there was nothing to do.
     """
-    changes = start_queued_runs(db, now=now)
+    changes = start_queued_runs(db, now=now) + resume_deferred(db, now=now)
     with db.read() as s:
         stmt = (_QUIET_RUNS if quiet_only else _RUNNING_RUNS).order_by(DagRun.id)
         run_pks = list(common.conn(s).execute(stmt).scalars())
@@ -59,12 +60,14 @@ def schedule_pass(
 
 
 def release_due_retries(db: Database, *, now: datetime | None = None) -> int:
-    """``up_for_retry`` -> ``scheduled`` for every due retry of a running run (one statement);
-    what the scheduler's retry timer does. Returns how many were released."""
+    """``up_for_retry`` and ``up_for_reschedule`` -> ``scheduled`` for every due retry or poke
+    of a running run (one statement), and the check of every due deferred sensor
+    (``resume_deferred``): what the scheduler's retry timer does. Returns how many moved."""
     stamp = now or common.now()
     with db.transaction() as s:
         params = {"due_by": stamp, "stamp": stamp}
-        return _rowcount(common.conn(s).execute(_RELEASE_ALL_DUE_RETRIES, params))
+        released = _rowcount(common.conn(s).execute(_RELEASE_ALL_DUE_RETRIES, params))
+    return released + resume_deferred(db, now=stamp)
 
 
 def _rowcount(result: Any) -> int:

@@ -30,6 +30,8 @@ _CELL_PRIORITY = [
     TaskState.UPSTREAM_FAILED,
     TaskState.RUNNING,
     TaskState.UP_FOR_RETRY,
+    TaskState.UP_FOR_RESCHEDULE,
+    TaskState.DEFERRED,
     TaskState.QUEUED,
     TaskState.SCHEDULED,
     TaskState.NONE,

@@ -81,6 +81,8 @@ class TaskInstanceInfo:
     dag_display_name: str
     note: str | None
     version: VersionView | None  # of its latest try, else the run's pin
+    # When a retry, a rescheduled sensor's next poke or a deferred sensor's next check is due.
+    next_try_at: datetime | None = None
 
 
 @dataclass(frozen=True)

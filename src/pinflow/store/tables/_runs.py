@@ -93,6 +93,11 @@ class TaskInstance(Base):
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     snapshot_digest: Mapped[str | None] = mapped_column(String(DIGEST_LEN), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # A sensor's wait (ADR 0036): when it first poked (its timeout counts from then), how many
+    # pokes or checks it made, and the trigger a deferred one waits on. Reset by a clear.
+    first_poke_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sensor_pokes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    trigger: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 # The run's rows. A task's rows are found by the unique (run_pk, task_id, map_index): with no

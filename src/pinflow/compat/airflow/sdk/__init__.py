@@ -7,6 +7,7 @@ from pinflow.compat.airflow._edges import Label, chain, cross_downstream
 from pinflow.compat.airflow._groups import TaskGroup, task_group
 from pinflow.compat.airflow._operators import BaseOperator
 from pinflow.compat.airflow._resources import BaseHook, Connection, Variable
+from pinflow.compat.airflow._sensors import BaseSensorOperator, PokeReturnValue
 from pinflow.compat.airflow._task import setup, task, teardown
 from pinflow.compat.airflow._unsupported import unsupported
 from pinflow.sdk.graph import XComArg
@@ -20,10 +21,12 @@ __all__ = [
     "AssetAny",
     "BaseHook",
     "BaseOperator",
+    "BaseSensorOperator",
     "Connection",
     "Context",
     "Label",
     "Param",
+    "PokeReturnValue",
     "TaskGroup",
     "TriggerRule",
     "Variable",

@@ -1,0 +1,5 @@
+"""``airflow.sdk.bases``."""
+
+from pinflow.compat.airflow._unsupported import unsupported
+
+__getattr__ = unsupported(__name__, {})
