@@ -11,11 +11,13 @@ Printed with issue #3's targets and the peers' published figures side by side.
     .venv/bin/python bench/run_latency.py                      # SQLite, 5 runs each
     .venv/bin/python bench/run_latency.py --db postgresql://postgres@127.0.0.1/postgres
     .venv/bin/python bench/run_latency.py --only chain --runs 20 --profile /tmp/sched.pstats
+    .venv/bin/python bench/run_latency.py --both --db postgresql://postgres@127.0.0.1/postgres
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from collections.abc import Callable
@@ -308,13 +310,35 @@ def main() -> int:
     parser.add_argument("--only", choices=[s.key for s in SCENARIOS], action="append")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
     parser.add_argument("--profile", type=Path, help="cProfile the scheduler thread into FILE")
+    parser.add_argument(
+        "--both", action="store_true", help="SQLite, then PostgreSQL at --db, in one run"
+    )
     args = parser.parse_args()
+    if args.both and not args.db:
+        parser.error("--both needs --db (the PostgreSQL server)")
     chosen = [s for s in SCENARIOS if not args.only or s.key in args.only]
+    passes = []
+    for db in [None, args.db] if args.both else [args.db]:
+        profile = args.profile
+        if profile is not None and args.both:
+            profile = profile.with_suffix(f".{'postgresql' if db else 'sqlite'}{profile.suffix}")
+        passes.append(run_on(db, args, chosen, profile))
+    if args.both:  # both databases' verdicts together, at the end
+        for database, results, load in passes:
+            print(f"\n[{database}: 1-minute load average {load:.2f} at the start]", end="")
+            issue17(results, database)
+    return 0
+
+
+def run_on(
+    db: str | None, args: argparse.Namespace, chosen: list[Scenario], profile: Path | None
+) -> tuple[str, list[tuple[Scenario, Figures]], float]:
+    """Every chosen DAG on a fresh stack on ``db`` (SQLite when ``None``)."""
     results = []
-    with open_stack(
-        args.db, parallelism=args.parallelism, keep=args.keep, profile=args.profile
-    ) as stack:
-        print("Pinflow run latency (issue #3)")
+    load = os.getloadavg()[0]
+    with open_stack(db, parallelism=args.parallelism, keep=args.keep, profile=profile) as stack:
+        database = "sqlite" if stack.db_url.startswith("sqlite") else "postgresql"
+        print(f"Pinflow run latency (issue #3), {database}")
         print_machine(stack.db_url)
         print(f"  {'parallelism':<26} {stack.settings.parallelism}")
         for scenario in chosen:
@@ -323,10 +347,10 @@ def main() -> int:
             report(scenario, figures)
             results.append((scenario, figures))
         summary(results)
-        issue17(results, "sqlite" if stack.db_url.startswith("sqlite") else "postgresql")
-    if args.profile:
-        print(f"\nscheduler thread profile: {args.profile} (python -m pstats)")
-    return 0
+        issue17(results, database)
+    if profile:
+        print(f"\nscheduler thread profile: {profile} (python -m pstats)")
+    return database, results, load
 
 
 if __name__ == "__main__":

@@ -318,10 +318,11 @@ class Scheduler:
         for result in results:
             self._safety.forget(result.key)
         limit, interruptions = self.settings.xcom_db_limit, self.settings.max_interruptions
+        free = self.executor.free_slots()
         outcome = report_and_claim(
             self.db,
             [report_of(result, limit, interruptions) for result in results],
-            limit=self.executor.free_slots(),
+            limit=free,
             hostname=self.hostname,
             pid=self.pid,
             hold={key.ti_id for key in self.executor.live()},
@@ -333,8 +334,10 @@ class Scheduler:
                 self._note_retry()
         submitted = sum(self._submit(task, started) for task, started in outcome.started)
         submitted += sum(self._launch(task) for task in outcome.held)
-        if outcome.started or outcome.held:
-            submitted += self._dispatch()  # more may wait than the freed slots took
+        if free > 0 and len(outcome.started) + len(outcome.held) >= free:
+            # More may wait than the free slots took; a claim that took fewer than it could
+            # found all there was (a second one would only read that nothing waits).
+            submitted += self._dispatch()
         return submitted
 
     def _record(self, result: TaskResult) -> None:

@@ -38,6 +38,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     case,
+    distinct,
     extract,
     func,
     or_,
@@ -124,19 +125,38 @@ _TI = cast(Table, TaskInstance.__table__)
 _SCHEDULED = TaskState.SCHEDULED.value
 _LIVE_STATES = sorted(state.value for state in LIVE_TASK_STATES)
 
-_WAITING = select(_TI.c.dag_id, _TI.c.pool).where(_TI.c.state == _SCHEDULED).distinct()
-_WAITING_IN_RUN = _WAITING.where(_TI.c.run_pk == bindparam("run_pk"))
-_LOCK_DAGS = (
-    select(Dag.dag_id)
-    .where(Dag.dag_id.in_(bindparam("dag_ids", expanding=True)))
-    .order_by(Dag.dag_id)
-    .with_for_update()
+# What waits and the DAG rows' locks in one statement (one round trip): the DAGs with
+# scheduled task instances, locked in name order, each with the pools those use (read in the
+# statement's snapshot, as the separate read of what waits was before it).
+_WAITING_POOLS = (
+    select(func.array_agg(distinct(_TI.c.pool)))
+    .where(_TI.c.dag_id == Dag.dag_id, _TI.c.state == _SCHEDULED)
+    .correlate(Dag)
 )
+_WAITING_DAGS = select(_TI.c.dag_id).where(_TI.c.state == _SCHEDULED)
+
+
+def _lock_waiting_dags(in_run: bool) -> Prepared:
+    pools, dags = _WAITING_POOLS, _WAITING_DAGS
+    if in_run:
+        in_the_run = _TI.c.run_pk == bindparam("run_pk")
+        pools, dags = pools.where(in_the_run), dags.where(in_the_run)
+    return Prepared(
+        select(Dag.dag_id, pools.scalar_subquery())
+        .where(Dag.dag_id.in_(dags))
+        .order_by(Dag.dag_id)
+        .with_for_update(of=Dag)
+    )
+
+
+_LOCK_WAITING_DAGS = _lock_waiting_dags(in_run=False)
+_LOCK_WAITING_DAGS_IN_RUN = _lock_waiting_dags(in_run=True)
 _LIVE = (
     select(_TI.c.run_pk, _TI.c.pool, func.count(), func.sum(_TI.c.pool_slots))
     .where(_TI.c.state.in_(_LIVE_STATES))
     .group_by(_TI.c.run_pk, _TI.c.pool)
 )
+_LIVE_PREPARED = Prepared(_LIVE)
 _WAITING_AND_LIVE = Prepared(  # built once: the claim runs after every report
     select(
         _TI.c.dag_id,
@@ -251,18 +271,19 @@ class PostgresOps:
         # The DAG rows first (max_active_tasks and max_active_tis_per_dag are counted against
         # them), then the pools; what is live is read under those locks, so no other claimer
         # can add to it now (the claim counts a limited task's instances later, still under
-        # them).
+        # them). What waits is read by the statement that locks the DAGs (one round trip);
+        # when nothing waits, nothing else is read.
         if run_pk is None:
-            rows = conn.execute(_WAITING)
+            rows = _LOCK_WAITING_DAGS.execute(conn).fetchall()
         else:
-            rows = conn.execute(_WAITING_IN_RUN, {"run_pk": run_pk})
-        waiting: set[tuple[str, str]] = {(dag_id, pool) for dag_id, pool in rows}
-        wanted = sorted({dag_id for dag_id, _ in waiting})
-        dag_ids = list(conn.execute(_LOCK_DAGS, {"dag_ids": wanted}).scalars()) if wanted else []
-        pool_slots = lock_pools({pool for _, pool in waiting}) if dag_ids else {}
+            rows = _LOCK_WAITING_DAGS_IN_RUN.execute(conn, {"run_pk": run_pk}).fetchall()
+        dag_ids = [dag_id for dag_id, _ in rows]
+        if not dag_ids:
+            return ClaimView([], {}, {}, {})
+        pool_slots = lock_pools({pool for _, pools in rows for pool in pools or ()})
         per_run: dict[int, int] = {}
         per_pool: dict[str, int] = {}
-        for row in conn.execute(_LIVE):
+        for row in _LIVE_PREPARED.execute(conn).fetchall():
             _add_live(per_run, per_pool, row)
         return ClaimView(dag_ids, pool_slots, per_run, per_pool)
 

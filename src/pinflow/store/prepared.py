@@ -89,11 +89,40 @@ class Prepared:
             cursor.executemany(form.sql, args)
         return int(cursor.rowcount)
 
+    def sendmany(self, conn: Connection, rows: Iterable[Mapping[str, Any]]) -> Cursor | None:
+        """``executemany``, returning the cursor instead of its count (``None``: no rows).
+        Inside ``pipelined`` the count is known only once the block has ended."""
+        form = self._form(conn.dialect)
+        if form.expanding:
+            raise TypeError("executemany() of a statement with an IN list")
+        args = [_bind(form, row)[1] for row in rows]
+        if not args:
+            return None
+        cursor = conn.connection.cursor()
+        with _translated(conn, form.sql, args):
+            cursor.executemany(form.sql, args)
+        return cast(Cursor, cursor)
+
     def _form(self, dialect: Dialect) -> _Form:
         form = self._forms.get(dialect.name)
         if form is None:
             form = self._forms[dialect.name] = _compile(self.stmt, dialect)
         return form
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """Send the writes made in the block together: one round trip for all of them where the
+    driver pipelines (psycopg: pipeline mode, one ``Sync`` when the block ends), one after the
+    other elsewhere (SQLite, in process: nothing to save). Only for statements whose results
+    are read after the block (a ``rowcount``): their errors, as SQLAlchemy's, may be raised
+    when it ends (ADR 0042)."""
+    pipeline = getattr(conn.connection.driver_connection, "pipeline", None)
+    if pipeline is None:
+        yield
+        return
+    with _translated(conn, "(pipelined statements)", None), pipeline():
+        yield
 
 
 @contextmanager

@@ -39,12 +39,19 @@ from pinflow.services.engine._assets import emit_outlet_events
 from pinflow.services.engine._flow import decide_flow, skip_decided
 from pinflow.services.engine._scheduling import RunRow, advance_run
 from pinflow.services.engine._sensors import report_sensor
-from pinflow.services.engine._try_rows import TiRow, expect, guarded, guarded_stmt, lock
+from pinflow.services.engine._try_rows import (
+    TiRow,
+    confirm,
+    expect,
+    guarded_stmt,
+    lock,
+    send_guarded,
+)
 from pinflow.services.engine._wakeups import run_queued
 from pinflow.services.engine._xcom_store import TryIdentity, XComColumns
 from pinflow.services.xcom_values import RETURN_VALUE
 from pinflow.store.db import Database
-from pinflow.store.prepared import Prepared
+from pinflow.store.prepared import Prepared, pipelined
 from pinflow.store.repo import cached_spec
 from pinflow.store.tables import TaskInstanceTry, XCom
 
@@ -254,7 +261,6 @@ def _end_try(
     }
     if interrupted:
         values["v_max_tries"] = ti.max_tries + 1
-    guarded(s, ti, running, stmt=_END_INTERRUPTED if interrupted else _END, values=values)
     params = {
         "ti": ti.id,
         "try": running.try_number,
@@ -263,7 +269,12 @@ def _end_try(
         "v_error": error,
         "v_interrupted": interrupted,
     }
-    _END_TRY.execute(common.conn(s), params)
+    conn = common.conn(s)
+    with pipelined(conn):  # one round trip for both (ADR 0042)
+        stmt = _END_INTERRUPTED if interrupted else _END
+        ended = send_guarded(s, ti, running, stmt=stmt, values=values)
+        _END_TRY.execute(conn, params)
+    confirm(ti, ended)
 
 
 def _after_failure(

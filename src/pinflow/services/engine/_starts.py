@@ -27,7 +27,7 @@ from pinflow.services.engine._claims import ClaimedTask, claim_in, queue_claimed
 from pinflow.services.engine._scheduling import RunRow
 from pinflow.services.engine._try_rows import TiRow, expect, guarded_stmt, lock, name
 from pinflow.store.db import Database
-from pinflow.store.prepared import Prepared
+from pinflow.store.prepared import Prepared, pipelined
 from pinflow.store.tables import TaskInstanceTry, XCom
 
 
@@ -113,7 +113,6 @@ def start_task_in(
     run, ti = lock(s, ti_id)
     expect(ti, position_to_start(try_number), f"start try {try_number} of")
     _begin_tries(s, [_Try(run, ti, try_number)], hostname=hostname, pid=pid, stamp=stamp)
-    _drop_xcoms(s, [ti])
     return _started(run, ti.id, ti.task_id, ti.map_index, try_number)
 
 
@@ -177,7 +176,6 @@ def claim_and_start_in(
         claimer=claimer,
         claimed=True,
     )
-    _drop_xcoms(s, starting)
     started = [
         (t, _started(runs[t.run_pk], t.ti_id, t.task_id, t.map_index, t.try_number))
         for t in starting
@@ -222,9 +220,10 @@ def _begin_tries(
     claimer: str | None = None,
     claimed: bool = False,
 ) -> None:
-    """``queued`` -> ``running`` for each try, and its try row (two statements, however many
-    tries). ``claimed``: straight from ``scheduled``, claimed in this transaction (by
-    ``claimer``, written to ``queued_by``)."""
+    """``queued`` -> ``running`` for each try, its try row, and the XComs of earlier tries
+    dropped (three statements however many tries, sent together). ``claimed``: straight
+    from ``scheduled``, claimed in this transaction (by ``claimer``, written to
+    ``queued_by``)."""
     begins = []
     for t in tries:
         expected = position_to_start(t.number, claimed=claimed)
@@ -248,9 +247,18 @@ def _begin_tries(
             }
         )
     conn = common.conn(s)
-    if (_CLAIM_AND_BEGIN if claimed else _BEGIN).executemany(conn, begins) != len(begins):
+    try:
+        # One round trip for the three writes (ADR 0042); a try row in the way is an error
+        # raised when the block ends, and the rowcount is known only then.
+        with pipelined(conn):
+            begun = (_CLAIM_AND_BEGIN if claimed else _BEGIN).sendmany(conn, begins)
+            _insert_tries(s, tries, hostname=hostname, pid=pid, stamp=stamp)
+            _drop_xcoms(s, [t.ti for t in tries])
+    except IntegrityError:
+        which = "; ".join(f"Try {t.number} of {name(t.ti)}" for t in tries)
+        raise ConflictError(f"{which}: a try row with that number already exists.") from None
+    if begun is not None and begun.rowcount != len(begins):
         raise ConflictError("A task instance changed state meanwhile; nothing was changed.")
-    _insert_tries(s, tries, hostname=hostname, pid=pid, stamp=stamp)
 
 
 def _insert_tries(
@@ -269,11 +277,7 @@ def _insert_tries(
         }
         for t in tries
     ]
-    try:
-        _INSERT_TRY.executemany(common.conn(s), rows)
-    except IntegrityError:
-        which = "; ".join(f"Try {t.number} of {name(t.ti)}" for t in tries)
-        raise ConflictError(f"{which}: a try row with that number already exists.") from None
+    _INSERT_TRY.executemany(common.conn(s), rows)
 
 
 def _drop_xcoms(s: Session, tis: Sequence[TiRow | ClaimedTask]) -> None:
