@@ -2,7 +2,7 @@
 scheduled on them (Airflow's asset_dag_run_queue) and the events each run consumed (ADR 0037)
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-07 15:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import pinflow.store.tables.base
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Backfills (Airflow 3's ``backfill`` table) and ``dag_run.backfill_id`` (ADR 0040)
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0016
 Create Date: 2026-12-07 15:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import pinflow.store.tables
 
 revision = "0017"
-down_revision = "0014"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
