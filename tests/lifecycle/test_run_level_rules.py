@@ -63,4 +63,13 @@ def test_a_run_times_out_its_timeout_after_its_start() -> None:
 def test_a_timeout_skips_every_unfinished_task_instance() -> None:
     [(to_state, from_states)] = timeout_moves().items()
     assert to_state == S.SKIPPED
-    assert set(from_states) == {S.NONE, S.SCHEDULED, S.QUEUED, S.RUNNING, S.UP_FOR_RETRY}
+    # A waiting sensor too (ADR 0036): rescheduled or deferred, it is unfinished.
+    assert set(from_states) == {
+        S.NONE,
+        S.SCHEDULED,
+        S.QUEUED,
+        S.RUNNING,
+        S.UP_FOR_RETRY,
+        S.UP_FOR_RESCHEDULE,
+        S.DEFERRED,
+    }
