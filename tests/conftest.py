@@ -25,11 +25,11 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from tests.support.databases import truncate_pg
 
 from pinflow.services.commands import _users as users
 from pinflow.store import migrate
 from pinflow.store.db import Database, normalize_url
-from pinflow.store.tables import Base
 
 PG_URL = os.environ.get("PINFLOW_TEST_DATABASE_URL")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -119,12 +119,6 @@ def pg_migrated() -> Iterator[str]:
         migrate.upgrade(db)
         db.dispose()
         yield url
-
-
-def truncate_pg(db: Database) -> None:
-    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with db.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture

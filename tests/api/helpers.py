@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import base64
 import io
+import shutil
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
+import pytest
 from fastapi import FastAPI
+from tests.support.databases import truncate_pg
 
 from pinflow.api.app import create_app
 from pinflow.api.auth import AuthConfig, issue_access_token
@@ -155,3 +160,38 @@ def build_world(db: Database, home: Path) -> World:
     new_draft = versions.create_version(db, active, actor="editor").id
     app = make_app(db, home)
     return World(app, client_for(app), db, active, new_draft)
+
+
+@contextmanager
+def fresh_worlds(
+    request: pytest.FixtureRequest,
+    db_url: str,
+    home: Path,
+    build: Callable[[Database, Path], World],
+) -> Iterator[Callable[[], World]]:
+    """A maker of fresh worlds on the test's backend (a copy of the migrated SQLite template,
+    or the PostgreSQL database emptied): an authorization matrix calls one route as each kind
+    of caller in turn and needs a new world only after a call that changed something."""
+    opened: list[Database] = []
+
+    def make() -> World:
+        for db in opened:
+            db.dispose()
+        url = db_url
+        if db_url.startswith("sqlite"):
+            url = f"sqlite:///{home / f'world{len(opened)}.db'}"
+            shutil.copyfile(
+                request.getfixturevalue("sqlite_template"), url.removeprefix("sqlite:///")
+            )
+        else:
+            cleaner = Database(url)
+            truncate_pg(cleaner)
+            cleaner.dispose()
+        opened.append(Database(url))
+        return build(opened[-1], home / f"home{len(opened)}")
+
+    try:
+        yield make
+    finally:
+        for db in opened:
+            db.dispose()

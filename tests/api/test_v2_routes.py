@@ -7,7 +7,6 @@ plus a finished run ``r1`` of ``etl``: ``extract`` succeeded with an XCom, ``loa
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,6 @@ from typing import Any
 import pytest
 from airflow_client.client import models
 from fastapi.routing import APIRoute
-from sqlalchemy import text
 from tests.api.helpers import (
     ACTORS,
     ADMIN,
@@ -27,6 +25,7 @@ from tests.api.helpers import (
     VIEWER,
     World,
     build_world,
+    fresh_worlds,
     make_spec,
     publish,
 )
@@ -49,7 +48,6 @@ from pinflow.services.reads import _audit_log as audit_log
 from pinflow.spec.assets import AssetCondition, AssetSpec
 from pinflow.spec.models import DagSpec, TaskSpec, TriggerSpec
 from pinflow.store.db import Database
-from pinflow.store.tables import Base
 from pinflow.testing import TaskOutcome, run_until_idle, scripted
 
 V2_ROUTERS = (
@@ -322,29 +320,8 @@ def worlds(
     request: pytest.FixtureRequest, db_url: str, tmp_path: Path
 ) -> Iterator[Callable[[], World]]:
     """Fresh worlds on the test's backend: the matrix needs a new one after each change."""
-    opened: list[Database] = []
-
-    def make() -> World:
-        for db in opened:
-            db.dispose()
-        url = db_url
-        if db_url.startswith("sqlite"):
-            url = f"sqlite:///{tmp_path / f'world{len(opened)}.db'}"
-            shutil.copyfile(
-                request.getfixturevalue("sqlite_template"), url.removeprefix("sqlite:///")
-            )
-        else:
-            cleaner = Database(url)
-            with cleaner.engine.begin() as conn:
-                names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            cleaner.dispose()
-        opened.append(Database(url))
-        return v2_world(opened[-1], tmp_path / f"home{len(opened)}")
-
-    yield make
-    for db in opened:
-        db.dispose()
+    with fresh_worlds(request, db_url, tmp_path, v2_world) as make:
+        yield make
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
