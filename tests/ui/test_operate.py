@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 from tests.ui.conftest import Server
 from tests.ui.helpers import Watch, audit_shows, bash_handler, publish, screenshot
 
@@ -152,6 +152,31 @@ def test_marking_a_failed_task_success_with_its_downstream_finishes_the_run(
     expect(page.locator("#dialog-confirm")).to_be_disabled()
     page.click("#dialog-cancel")
     audit_shows(page, server.url, "ui_mark", ["task.state_set"])
+
+
+def test_a_late_answer_to_an_older_mark_plan_does_not_replace_the_newer_one(
+    page: Page, server: Server
+) -> None:
+    """The dialog asks for a plan on open (success → failed) and again when the state changes;
+    the first answer is held back until the second has been shown, as a slow server might."""
+    v1 = publish(server.db, chain_spec("ui_markrace"))
+    runs.trigger_run(server.db, version_id=v1, actor="admin")
+    run_until_idle(server.db, bash_handler)
+    run_page(page, server, "ui_markrace")
+    expect(page.locator("#task-a [data-testid=task-state]")).to_have_text("success")
+
+    held: list[Route] = []
+    page.route("**/dry_run*", lambda route: held.append(route) if not held else route.continue_())
+    page.locator("#task-a").get_by_role("button", name="Mark…").click()
+    expect(page.locator("#mark-state")).to_have_value("failed")  # the opposite of success
+    page.select_option("#mark-state", "success")
+    expect(page.locator("#mark-plan")).to_contain_text("Nothing to change")
+    # Routes are handed over in the order the requests were made: the held one is the first.
+    assert json.loads(held[0].request.post_data or "{}")["new_state"] == "failed"
+    with page.expect_response("**/dry_run*"):
+        held[0].continue_()
+    expect(page.locator("#mark-plan")).to_contain_text("Nothing to change")
+    expect(page.locator("#dialog-confirm")).to_be_disabled()
 
 
 def test_marking_a_run_failed_then_success(page: Page, server: Server) -> None:

@@ -35,6 +35,19 @@
   }
 
   // Run ``work`` with ``el`` (a control, or a box being filled) busy; a control is disabled too.
+  // A dialog's plan is asked for again on every change of its fields, and answers can come back
+  // out of order. ``newest()`` gives an asker that resolves to STALE for any answer but the one
+  // to the latest question, so the plan shown is always the one for what the fields say now.
+  const STALE = Symbol("stale");
+  function newest() {
+    let asked = 0;
+    return async (ask) => {
+      const mine = ++asked;
+      const answer = await ask();
+      return mine === asked ? answer : STALE;
+    };
+  }
+
   async function busyWhile(el, work) {
     if (!el) return work();
     const control = "disabled" in el; // a button, not a box
@@ -319,11 +332,14 @@
       reset_dag_runs: true,
     });
     const path = "/api/v2/dags/" + enc(dag) + "/clearTaskInstances";
+    const latest = newest();
     const preview = async (body) => {
       const box = $("#clear-plan", body);
       box.textContent = "Computing the plan…";
+      $("#dialog-confirm").disabled = true;
       const ask = () => Promise.all(runs.map((run) => call("POST", path, request(body, run, true))));
-      const answers = await busyWhile(box, ask);
+      const answers = await latest(() => busyWhile(box, ask));
+      if (answers === STALE) return;
       const plans = answers.map((r, i) => [runs[i].run, r.plan[0]]).filter(([, plan]) => plan);
       $("#dialog-confirm").disabled = plans.length === 0;
       if (plans.length === 0) { box.textContent = "Nothing to clear."; return; }
@@ -405,15 +421,16 @@
       const r = await call("POST", wf(b, "/canary"), request(dialogBody, false));
       goWith(page(b.dataset.id) + "/canary", "Canary started: " + r.runs.length + " run(s) of " + r.sourceLabel + ".");
     });
-    let asked = 0; // answers to older questions are dropped: only the latest plan is shown
+    const latest = newest();
     const preview = async () => {
-      const mine = ++asked;
       // The previous plan stays until the new one is there: the dialog keeps its size, so a
       // click on its fields does not land elsewhere while the plan is recomputed.
       const box = $("#canary-plan", body);
+      // Confirm stays as it was too: leaving the number field by clicking Confirm fires its
+      // change, and a button disabled on mousedown would swallow the click.
       box.setAttribute("aria-busy", "true");
-      const plan = await call("POST", wf(b, "/canary"), request(body, true));
-      if (mine !== asked) return;
+      const plan = await latest(() => call("POST", wf(b, "/canary"), request(body, true)));
+      if (plan === STALE) return;
       dialogError("");
       box.removeAttribute("aria-busy");
       renderCanaryPlan(box, plan);
@@ -486,10 +503,14 @@
       reloadWith("Marked " + r.task_instances.map(tiLabel).join(", ") + " " + request(dialogBody).new_state + ".");
     });
     $("#mark-state", body).value = b.dataset.state === "success" ? "failed" : "success";
+    const latest = newest();
     const preview = async () => {
       const box = $("#mark-plan", body);
       box.textContent = "Computing…";
-      const r = await busyWhile(box, () => call("PATCH", path + "/dry_run" + query, request(body)));
+      $("#dialog-confirm").disabled = true;
+      const asked = request(body); // what the plan is for, even if the fields change meanwhile
+      const r = await latest(() => busyWhile(box, () => call("PATCH", path + "/dry_run" + query, asked)));
+      if (r === STALE) return;
       $("#dialog-confirm").disabled = r.task_instances.length === 0;
       if (r.task_instances.length === 0) { box.textContent = "Nothing to change: they have this state already."; return; }
       const table = Object.assign(document.createElement("table"), { className: "table", id: "mark-tasks" });
@@ -497,7 +518,7 @@
         const row = table.insertRow();
         row.dataset.task = tiLabel(ti);
         cell(row, tiLabel(ti));
-        cell(row, (ti.state || "none") + " → " + request(body).new_state);
+        cell(row, (ti.state || "none") + " → " + asked.new_state);
       }
       box.replaceChildren(table);
     };
