@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     poll_interval: float = Field(
         default=0.05, gt=0, description="seconds between looks for newly triggered runs"
     )
+    run_callback_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="seconds a DAG's on_success/on_failure callback may take before its "
+        "process is killed (ADR 0044)",
+    )
     max_interruptions: int = Field(
         default=3,
         ge=0,

@@ -214,6 +214,7 @@ CASES = [
     ),
     Case("GET", f"{TR}/{{task_id}}/logs/{{try_number}}", f"{TI}/load/logs/1", on_alpha(READ)),
     Case("GET", f"{R}/{{dag_run_id}}/gantt", f"{RUN_URL}/gantt", on_alpha(READ)),
+    Case("GET", f"{R}/{{dag_run_id}}/callbacks", f"{RUN_URL}/callbacks", on_alpha(READ)),
     Case("GET", f"{D}/durations", "/api/v2/dags/etl/durations", on_alpha(READ)),
     Case("GET", "/api/v2/importErrors", "/api/v2/importErrors", signed_in()),
     Case("GET", IE, "/api/v2/importErrors/1", on_alpha(READ), None, _import_error),

@@ -15,6 +15,11 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.sqlite_enough]
 
 DAG = """
 from pinflow import dag, task
+from pinflow.sdk import RunEnd
+
+
+def alert(end: RunEnd) -> None:
+    print("ALERT", end.reason, list(end.failed_tasks))
 
 
 @task
@@ -30,7 +35,7 @@ def check(n: int) -> int:
     return n
 
 
-@dag(dag_id="demo", schedule="@daily", params={"n": 42})
+@dag(dag_id="demo", schedule="@daily", params={"n": 42}, on_failure_callback=alert)
 def demo() -> None:
     check(extract())
 
@@ -62,6 +67,7 @@ def test_a_good_run_prints_each_task_and_exits_0(tmp_path: Path) -> None:
         ("extract", "success"),
         ("check", "success"),
     ]
+    assert body["callbacks"] == []  # on_failure_callback only: a success calls none
     assert not (tmp_path / "user-home").exists()
 
 
@@ -73,6 +79,9 @@ def test_a_failed_run_shows_the_log_tail_and_exits_1(tmp_path: Path) -> None:
     assert "ValueError: expected 42, got 41" in done.stdout
     assert "checking 41" in done.stdout
     assert "Run failed" in done.stderr
+    # The DAG's on_failure_callback was called before the command ended (ADR 0044).
+    assert "on_failure_callback success:" in done.stdout
+    assert "ALERT task_failure ['check']" in done.stdout
 
 
 @pytest.mark.parametrize(

@@ -380,9 +380,9 @@ with DAG("d", schedule=None):
             "partial()/expand() argument, yet",
         ),
         (
-            "    pass\n@dag(schedule=None, on_success_callback=print)\ndef cb():\n    pass",
-            "UnsupportedArgument: @dag 'cb': on_success_callback=<built-in function print> "
-            "cannot be honoured: DAG-level callbacks are not supported yet",
+            "    pass\n@dag(schedule=None, on_failure_callback=lambda context: 1)\n"
+            "def cb():\n    pass",
+            "UnsupportedArgument: @dag 'cb': on_failure_callback=<function <lambda> at ",
         ),
         (
             "    pass\n@dag(schedule=None)\ndef with_params(value: int = 1):\n    pass",

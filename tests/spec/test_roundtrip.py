@@ -33,6 +33,7 @@ from pinflow.spec.models import (
     HttpRequestSpec,
     ParamSpec,
     ParamType,
+    RunCallbacks,
     SensorMode,
     SensorSpec,
     TaskDefaults,
@@ -94,6 +95,11 @@ def full_spec() -> DagSpec:
         requirements=["pfdemo==1.0", 'six>=1.16; python_version >= "3"'],
         paused_at_creation=True,
         dagrun_timeout=7200.0,
+        callbacks=RunCallbacks(
+            on_success=["alerts:done"],
+            on_failure=["alerts:page", "alerts:log"],
+            runner="pinflow.compat.airflow._dag_callbacks:run",
+        ),
         tasks=full_tasks(),
     )
 
@@ -222,6 +228,7 @@ def test_fixture_covers_every_model_reachable_from_the_dag_spec() -> None:
         AssetSpec,
         AssetCondition,
         SensorSpec,
+        RunCallbacks,
     }
     found = {type(model) for spec in fixtures() for model in instances_in(spec)}
     assert found == reachable
@@ -240,6 +247,7 @@ def test_fixture_covers_every_model_reachable_from_the_dag_spec() -> None:
         AssetSpec,
         AssetCondition,
         SensorSpec,
+        RunCallbacks,
     ],
     ids=lambda model: model.__name__,
 )

@@ -124,15 +124,27 @@ def drain(box: Sandbox, timeout: float) -> bool:
 
 def run_once(
     item: CompiledDag, conf: dict[str, Any], home: Path, timeout: float
-) -> tuple[str, list[TestedTask]]:
-    """The run's state and its tasks, from a fresh database under ``home``."""
+) -> tuple[str, list[TestedTask], list[dict[str, Any]]]:
+    """The run's state, its tasks and its DAG callbacks (ADR 0044), from a fresh database
+    under ``home``."""
     from pinflow.services.commands import runs
+    from pinflow.services.reads import run_callback_queries
 
     with sandbox(item, home) as box:
         run = runs.trigger_run(box.db, dag_id=box.spec.dag_id, conf=conf, actor=ACTOR)
         idle = drain(box, timeout)
         state, tasks = _results(box.db, box.spec.dag_id, run.run_id)
-        return (state if idle else "timed out"), tasks
+        callbacks = run_callback_queries.run_callbacks(box.db, box.spec.dag_id, run.run_id)
+        called = [
+            {
+                "callback": f"{c.kind}_callback",
+                "state": c.state,
+                "error": c.error,
+                "output": c.output,
+            }
+            for c in callbacks
+        ]
+        return (state if idle else "timed out"), tasks, called
 
 
 def _results(db: Database, dag_id: str, run_id: str) -> tuple[str, list[TestedTask]]:
@@ -191,13 +203,18 @@ def test_cmd(path: Path, dag_id: str | None, conf: str | None, timeout: float) -
     item = pick(compile_strict(path), dag_id)
     err.print(f"Testing {escape(item.spec.dag_id)} from {escape(str(path))}…")
     with tempfile.TemporaryDirectory(prefix="pinflow-dags-test-") as home:
-        state, tasks = run_once(item, values, Path(home), timeout)
+        state, tasks, called = run_once(item, values, Path(home), timeout)
     rows = [asdict(t) for t in tasks]
-    emit_list(rows, TEST_COLUMNS, raw={"dag_id": item.spec.dag_id, "state": state, "tasks": rows})
-    for t in tasks if options().output == "table" else []:
+    raw = {"dag_id": item.spec.dag_id, "state": state, "tasks": rows, "callbacks": called}
+    emit_list(rows, TEST_COLUMNS, raw=raw)
+    table = options().output == "table"
+    for t in tasks if table else []:
         if t.log_tail:
             out.print(f"\n[bold red]{escape(t.task)}[/] ({t.state}), end of its log:")
             out.out("\n".join(t.log_tail), highlight=False)
+    for c in called if table else []:
+        out.print(f"\n[bold]{escape(c['callback'])}[/] {escape(c['state'])}:")
+        out.out((c["output"] or c["error"] or "").rstrip(), highlight=False)
     err.print(f"Run {escape(state)}")
     if state == "timed out":
         raise click.exceptions.Exit(int(ExitCode.TIMEOUT))

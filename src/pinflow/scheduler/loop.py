@@ -16,6 +16,11 @@ it before it waits again. Timers (``pinflow.scheduler.timers``) only drive the s
   start on time; and when the earliest ``dagrun_timeout`` of a running run expires, the
   runs past theirs are failed (ADR 0038).
 
+A run that ends with callbacks to call (a DAG's ``on_success_callback``/
+``on_failure_callback``) wakes the schedulers as its end frees a ``max_active_runs`` slot; on
+that wake-up (and at each sweep) the callbacks are claimed and each is called in a process of
+its own (``pinflow.scheduler.callbacks``, ADR 0044), whose end the loop's ``select`` sees.
+
 At rest it costs (almost) nothing: when events reach this scheduler (the API shares its
 process, or PostgreSQL's ``LISTEN``) and nothing runs or waits to run, the sweep and the poll
 slow to ``idle_interval``, and a timer wakes the loop when the next scheduled run is due
@@ -54,6 +59,7 @@ from pinflow.errors import ConflictError, NotFoundError, PinflowError
 from pinflow.executors.base import Executor, RemoteExecutor, is_remote
 from pinflow.lifecycle.states import TIMED_WAIT_STATES
 from pinflow.runtime.contract import TaskKey, TaskResult
+from pinflow.scheduler.callbacks import RunCallbackRunner
 from pinflow.scheduler.listen import RunListener, listen
 from pinflow.scheduler.requests import RequestBuilder
 from pinflow.scheduler.safety import SafetyNet
@@ -122,6 +128,9 @@ class Scheduler:
         self._unsubscribe: Callable[[], None] | None = None
         self._in_process_api = in_process_api
         self._remote = executor if is_remote(executor) else None
+        self._callbacks = RunCallbackRunner(
+            db, settings, self.requests.bundles, claimer=self._safety.component_id
+        )
 
     # -- public --------------------------------------------------------------------------------
 
@@ -146,6 +155,7 @@ class Scheduler:
         self._safety.recover()
         self._safety.apply_retirement_policies()
         schedule_pass(self.db)
+        self._callbacks.pump()  # what a previous scheduler left uncalled
         self._timers.reset()
         # What exists now (modules, the engine, caches) lives as long as the process: keep it
         # out of full collections, which otherwise pause the hot path for tens of ms.
@@ -174,10 +184,19 @@ class Scheduler:
             self.step(max(0.0, deadline - time.monotonic()))
             # events a last result queued may still make runs (their wake-up is pending)
             idle = not self.executor.live() and not has_unfinished_runs(self.db)
-            if idle and not create_asset_runs(self.db):
+            if idle and not create_asset_runs(self.db) and self._callbacks_done():
                 return True
             if time.monotonic() >= deadline:
                 return False
+
+    def _callbacks_done(self) -> bool:
+        """No run-end callback is being called here or waits to be (``drain``)."""
+        if self._callbacks.busy():
+            return False
+        if self._callbacks.pending():
+            self._callbacks.pump()
+            return False
+        return True
 
     def run_forever(self, stop_event: threading.Event) -> None:
         """Loop until ``stop_event`` is set (call ``wake()`` after setting it), then stop."""
@@ -196,6 +215,7 @@ class Scheduler:
         for result in self.executor.stop(graceful=graceful):
             self._record(result)
         self.requests.flush()
+        self._callbacks.stop()
         self._safety.scheduler_stopped()
 
     def close(self) -> None:
@@ -229,6 +249,8 @@ class Scheduler:
 
     def _act(self, woken: bool) -> bool:
         """One turn of the loop after its wait: what ``step`` times."""
+        if self._callbacks.busy():
+            self._callbacks.reap()
         if self._remote is not None:  # no results come back here: claim and send
             self._timers_due(woken)
             return self._dispatch_remote(self._remote) > 0
@@ -250,6 +272,8 @@ class Scheduler:
         if woken or timers.poll_due(now):
             ran = self._start_new_runs()
             timers.polled(now, events=self._woken_by_events())
+        if woken:  # a run that ended may have callbacks to call (ADR 0044)
+            self._callbacks.pump()
         if timers.retry_due(now):
             release_due_retries(self.db)
             self._note_retry()  # the next wait due: a deferred sensor checked again, say
@@ -273,6 +297,7 @@ class Scheduler:
     def _sweep(self) -> None:
         self.requests.flush()
         self._safety.sweep()
+        self._callbacks.pump()
 
     def _swept(self, now: float) -> None:
         """Set the next sweep: at rest only when events reach this scheduler and nothing runs
@@ -288,7 +313,7 @@ class Scheduler:
 
     def _wait(self, max_wait: float) -> bool:
         timeout = self._timers.wait(time.monotonic(), max_wait)
-        fds = [self._wake_r, self.executor.fileno()]
+        fds = [self._wake_r, self.executor.fileno(), *self._callbacks.fds()]
         if self._listener is not None:
             fds.append(self._listener.fileno())
         readable, _, _ = select.select(fds, [], [], timeout)

@@ -4,6 +4,7 @@ Imports only ``pinflow.spec``, ``pinflow.errors`` and the standard library (an i
 contract checks it), so DAG files and workers pull in nothing of the control plane.
 """
 
+from pinflow.sdk.context import RunEnd
 from pinflow.sdk.dag import Dag, DagFunction, dag
 from pinflow.sdk.decorators import TaskDecorator, task
 from pinflow.sdk.graph import XComArg, chain
@@ -20,6 +21,7 @@ __all__ = [
     "Param",
     "PartialTask",
     "PokeReturnValue",
+    "RunEnd",
     "Task",
     "TaskDecorator",
     "Variable",

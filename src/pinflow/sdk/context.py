@@ -65,6 +65,38 @@ class TaskInvocation:
     run_bash: Callable[[str], Any] | None = None
 
 
+@dataclass(frozen=True)
+class RunEnd:
+    """What a run-end callback receives (``@dag(on_success_callback=f)``: ``f(end)``; ADR
+    0044): the run that ended, how, and which tasks failed. Times are ISO 8601 text.
+
+    ``state``: ``success`` or ``failed``; ``reason``: ``success``, ``task_failure`` or
+    ``timed_out`` (its ``dagrun_timeout``), as Airflow's context says. ``last_task``: the
+    last failed task instance (a failure), else the last one to end, as a dict with
+    ``task_id``, ``map_index``, ``state``, ``try_number`` and ``end_date``.
+    """
+
+    dag_id: str
+    run_id: str
+    state: str
+    reason: str
+    run_type: str = "manual"
+    logical_date: str | None = None
+    data_interval_start: str | None = None
+    data_interval_end: str | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    conf: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    failed_tasks: Sequence[str] = ()
+    last_task: Mapping[str, Any] | None = None
+    version_id: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "success"
+
+
 _current: ContextVar[TaskContext | None] = ContextVar("pinflow_task_context", default=None)
 
 

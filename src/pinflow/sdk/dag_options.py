@@ -65,6 +65,11 @@ class DagOptions(TypedDict, total=False):
     paused_at_creation: bool
     bundle_files: Sequence[str]
     dagrun_timeout: timedelta | float | None
+    on_success_callback: Callable[..., Any] | Sequence[Callable[..., Any]] | None
+    on_failure_callback: Callable[..., Any] | Sequence[Callable[..., Any]] | None
+
+
+_CALLBACK_OPTIONS = {"on_success_callback": "on_success", "on_failure_callback": "on_failure"}
 
 
 # ``bundle_files=`` patterns by dag_id: what the compiler ships with the DAG beyond what it
@@ -83,6 +88,14 @@ def dag_template(function: Callable[..., Any], options: Mapping[str, object]) ->
     }
     options = dict(options)
     patterns = _check_bundle_files(owner, "bundle_files", options.pop("bundle_files", ()))
+    callbacks = {
+        field: callback_refs(owner, name, options.pop(name))
+        for name, field in _CALLBACK_OPTIONS.items()
+        if name in options
+    }
+    runner = options.pop(CALLBACK_RUNNER_OPTION, None)
+    if any(callbacks.values()):
+        checked["callbacks"] = {**callbacks, "runner": runner}
     for name, value in options.items():
         checker = _CHECKERS.get(name)
         if checker is None:
@@ -103,6 +116,31 @@ def dag_template(function: Callable[..., Any], options: Mapping[str, object]) ->
         raise ValueError(f"{owner}: {describe_invalid(exc)}") from None
     DECLARED_BUNDLE_FILES[template.dag_id] = patterns
     return template
+
+
+# The Airflow layer's option naming the runner that calls its DAG callbacks with Airflow's
+# context (``RunCallbacks.runner``); not for DAG authors.
+CALLBACK_RUNNER_OPTION = "__callback_runner__"
+
+
+def callback_refs(owner: str, name: str, value: object) -> list[str]:
+    """The ``module:qualname`` references of the callback(s) ``value``: each must be a
+    module-level function, which the process that calls it imports by name."""
+    if value is None:
+        return []
+    functions = list(value) if isinstance(value, list | tuple) else [value]
+    refs = []
+    for function in functions:
+        module = getattr(function, "__module__", None)
+        qualname = getattr(function, "__qualname__", None)
+        if not callable(function) or not module or not qualname or "<" in qualname:
+            raise TypeError(
+                f"{owner}: {name}={function!r} cannot be called at the run's end: the process "
+                "that calls it imports it by name; define it as a module-level function of "
+                "the DAG file (or of a module the DAG file imports)"
+            )
+        refs.append(f"{module}:{qualname}")
+    return refs
 
 
 def _check_bundle_files(owner: str, name: str, value: object) -> tuple[str, ...]:

@@ -361,6 +361,22 @@ class ResolvedTask(_Frozen):
     max_active_tis_per_dag: int | None = None
 
 
+class RunCallbacks(_Frozen):
+    """What is called when a run ends (Airflow's DAG-level ``on_success_callback`` and
+    ``on_failure_callback``; ADR 0044): references (``module:qualname``) of module-level
+    functions of the DAG's bundle, called with the run's context in a process of their own
+    on the scheduler's host, never in the scheduler itself. ``runner``: a callable reference
+    that builds the context and calls them (the Airflow layer's, for Airflow's context);
+    ``None``: each is called with ``pinflow.sdk.RunEnd``."""
+
+    on_success: list[str] = Field(default_factory=list)
+    on_failure: list[str] = Field(default_factory=list)
+    runner: str | None = None
+
+    def for_outcome(self, succeeded: bool) -> list[str]:
+        return self.on_success if succeeded else self.on_failure
+
+
 class _TaskIndex(NamedTuple):
     tasks: list[TaskSpec]  # the very list it indexes (see ``DagSpec.tasks_by_id``)
     by_id: dict[str, TaskSpec]
@@ -400,6 +416,12 @@ class DagSpec(_Frozen):
         le=MAX_SECONDS,
         description="seconds: a running run older than this (from its start) is failed, its "
         "unfinished tasks skipped (Airflow's dagrun_timeout, ADR 0038)",
+        exclude_if=lambda v: v is None,
+    )
+    # Left out of dumps when absent, so that a DAG without callbacks keeps its digest.
+    callbacks: RunCallbacks | None = Field(
+        default=None,
+        description="called when a run succeeds or fails (ADR 0044)",
         exclude_if=lambda v: v is None,
     )
 

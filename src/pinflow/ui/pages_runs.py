@@ -24,6 +24,7 @@ from pinflow.services.reads import (
     XComFilter,
     charts,
     dag_queries,
+    run_callback_queries,
     run_queries,
     task_queries,
     xcoms,
@@ -110,6 +111,7 @@ def _run_context(db: DbDep, dag_id: str, run_id: str) -> dict[str, Any]:
         "xcoms": found,
         "xcoms_total": xcoms_total,
         "gantt": gantt_chart(charts.gantt(db, dag_id, run_id), datetime.now(UTC)),
+        "callbacks": run_callback_queries.run_callbacks(db, dag_id, run_id),
     }
 
 

@@ -43,7 +43,15 @@ from pinflow.lifecycle.states import RunState, RunType
 from pinflow.lifecycle.version_rules import PreventRunOnDeprecated
 from pinflow.services.commands import clear, run_states, runs
 from pinflow.services.engine import xcom_store
-from pinflow.services.reads import RunFilter, XComFilter, XComInfo, dag_queries, run_queries, xcoms
+from pinflow.services.reads import (
+    RunFilter,
+    XComFilter,
+    XComInfo,
+    dag_queries,
+    run_callback_queries,
+    run_queries,
+    xcoms,
+)
 
 router = APIRouter(prefix="/api/v2/dags/{dag_id}/dagRuns", tags=["DagRun"])
 
@@ -136,6 +144,37 @@ def get_dag_runs(
 @router.get("/{dag_run_id}", response_model=DagRunResponse)
 def get_dag_run(db: DbDep, dag_id: str, dag_run_id: RunId, _: Reader) -> DagRunResponse:
     return DagRunResponse.of(run_queries.get_run(db, dag_id, dag_run_id))
+
+
+class RunCallbackResponse(BaseModel):
+    """One end of the run and its DAG's callbacks for it (ADR 0044)."""
+
+    id: int
+    kind: Literal["on_success", "on_failure"]
+    reason: str = Field(description="success, task_failure or timed_out (Airflow's reason)")
+    state: Literal["pending", "running", "success", "failed"]
+    attempts: int = Field(description="claims by a scheduler (more than 1: one died)")
+    created_at: datetime
+    end_date: datetime | None
+    error: str | None = Field(description="what the callbacks that raised said")
+    output: str | None = Field(description="the tail of what the callbacks printed")
+
+
+class RunCallbackCollectionResponse(BaseModel):
+    callbacks: list[RunCallbackResponse]
+    total_entries: int
+
+
+@router.get("/{dag_run_id}/callbacks", response_model=RunCallbackCollectionResponse)
+def get_run_callbacks(
+    db: DbDep, dag_id: str, dag_run_id: RunId, _: Reader
+) -> RunCallbackCollectionResponse:
+    """The DAG's ``on_success_callback``/``on_failure_callback`` calls for this run: one per
+    end of the run (a cleared run that ends again has another), oldest first. Pinflow's own:
+    Airflow keeps DAG callbacks' output in its DAG processor's logs only."""
+    found = run_callback_queries.run_callbacks(db, dag_id, dag_run_id)
+    callbacks = [RunCallbackResponse.model_validate(c, from_attributes=True) for c in found]
+    return RunCallbackCollectionResponse(callbacks=callbacks, total_entries=len(callbacks))
 
 
 @router.post("", response_model=DagRunResponse)

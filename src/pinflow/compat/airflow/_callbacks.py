@@ -4,7 +4,8 @@ them: in the task's own process, with the task's context, after the outcome is k
 At compile time a callback (a function, or a list of them) becomes references
 (``module:qualname``) kept in the task's Airflow extras; the task process imports them as it
 imports the task's own code. A callback that raises is logged and changes nothing about the
-try, as in Airflow. DAG-level callbacks are refused (see docs/adr/0034).
+try, as in Airflow. DAG-level callbacks are called when the run ends, in a process of
+their own (``_dag_callbacks``, docs/adr/0044).
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ def callback_refs(owner: str, name: str, value: object) -> list[str]:
         qualname = getattr(function, "__qualname__", None)
         if not callable(function) or not module or not qualname or "<" in qualname:
             raise UnsupportedArgument(
-                f"{owner}: {name}={function!r} cannot be honoured: a callback runs in the task "
-                "process, which imports it by name; define it as a module-level function of "
-                "the DAG file (see docs/migrating-from-airflow.md)"
+                f"{owner}: {name}={function!r} cannot be honoured: a callback runs in a "
+                "process of its own (a task's in the task process), which imports it by name; "
+                "define it as a module-level function of the DAG file "
+                "(see docs/migrating-from-airflow.md)"
             )
         refs.append(f"{module}:{qualname}")
     return refs

@@ -15,6 +15,8 @@ from types import TracebackType
 from typing import Any
 
 from pinflow.compat.airflow._assets import is_asset_schedule, schedule_condition
+from pinflow.compat.airflow._callbacks import callback_refs
+from pinflow.compat.airflow._dag_callbacks import RUN_END_RUNNER
 from pinflow.compat.airflow._groups import resolve_group_edges
 from pinflow.compat.airflow._local import LocalTasks, capturing
 from pinflow.compat.airflow._options import (
@@ -27,7 +29,7 @@ from pinflow.compat.airflow._options import (
 from pinflow.compat.airflow._runner import finish_airflow_tasks
 from pinflow.sdk.dag import Dag, DagFunction
 from pinflow.sdk.dag import _collector as compiler_collector  # what DagFunction.build reads
-from pinflow.sdk.dag_options import dag_template
+from pinflow.sdk.dag_options import CALLBACK_RUNNER_OPTION, dag_template
 from pinflow.sdk.graph import DagBuilder, building
 from pinflow.sdk.options import type_name
 from pinflow.spec.models import DagSpec
@@ -59,12 +61,9 @@ _HARMLESS_VALUES: dict[str, object] = {
     "auto_register": True,
     "fail_fast": False,
 }
+# DAG-level callbacks: called when a run ends, with Airflow's context (ADR 0044).
+_DAG_CALLBACKS = frozenset({"on_success_callback", "on_failure_callback"})
 _DAG_ALTERNATIVES = {
-    "on_success_callback": "DAG-level callbacks are not supported yet; put "
-    "on_success_callback in default_args (it then runs after each task), or add a final task",
-    "on_failure_callback": "DAG-level callbacks are not supported yet; put "
-    "on_failure_callback in default_args (it then runs for each failed task), or add a task "
-    "with trigger_rule='one_failed'",
     "timetable": "timetables are not supported; use a cron string schedule",
     "schedule_interval": "Airflow 3 removed it; use schedule=",
 }
@@ -75,7 +74,9 @@ def translate_dag_options(owner: str, options: Mapping[str, object]) -> dict[str
     translated: dict[str, Any] = {}
     dag_level: dict[str, Any] = {}
     native = bool(options.get("render_template_as_native_obj"))
-    options = {k: v for k, v in options.items() if k != "render_template_as_native_obj"}
+    translated.update(_dag_callbacks(owner, options))
+    handled = _DAG_CALLBACKS | {"render_template_as_native_obj"}
+    options = {k: v for k, v in options.items() if k not in handled}
     for name, value in options.items():
         if name in _SAME:
             translated[name] = value
@@ -105,6 +106,15 @@ def translate_dag_options(owner: str, options: Mapping[str, object]) -> dict[str
         # Airflow takes the DAG's time zone from its start_date.
         translated.setdefault("timezone", zone)
     return translated
+
+
+def _dag_callbacks(owner: str, options: Mapping[str, object]) -> dict[str, Any]:
+    """DAG-level callbacks, called with Airflow's context when a run ends (ADR 0044); a
+    lambda or a nested function is refused here, with Airflow's wording."""
+    found = {name: options[name] for name in sorted(_DAG_CALLBACKS) if name in options}
+    for name, value in found.items():
+        callback_refs(owner, name, value)
+    return {**found, CALLBACK_RUNNER_OPTION: RUN_END_RUNNER} if found else {}
 
 
 def _schedule_options(owner: str, value: object, start: object) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 ``reports``, ``steps``), advances runs (``scheduling``, ``new_runs``, ``sweep``), fails the
 runs past their ``dagrun_timeout`` (``run_timeouts``), hands tries to executors
 (``dispatch``), stores XComs and resolves a task's inputs (``xcom_store``, ``inputs``),
-recovers lost tries, creates scheduled runs, wakes schedulers, records the
+recovers lost tries, creates scheduled runs, queues and hands out run-end callbacks
+(``run_callbacks``, ADR 0044), wakes schedulers, records the
 fleet's heartbeats (``fleet``: schedulers, workers, the broker); records asset events and
 creates the runs they trigger (``assets``, ADR 0037); serves remote
 workers' tries (``remote_tries``, authenticated by ``try_tokens``). Called by the scheduler and
@@ -29,6 +30,7 @@ from pinflow.services.engine import _pools as pools
 from pinflow.services.engine import _recovery as recovery
 from pinflow.services.engine import _remote_tries as remote_tries
 from pinflow.services.engine import _reports as reports
+from pinflow.services.engine import _run_callbacks as run_callbacks
 from pinflow.services.engine import _schedules as schedules
 from pinflow.services.engine import _scheduling as scheduling
 from pinflow.services.engine import _starts as starts
@@ -59,6 +61,7 @@ from pinflow.services.engine._rendered import set_rendered_fields
 from pinflow.services.engine._reports import NO_XCOM, TaskReport, finish_task
 from pinflow.services.engine._requests import task_request
 from pinflow.services.engine._results import record_result, report_of
+from pinflow.services.engine._run_callbacks import ClaimedCallback
 from pinflow.services.engine._run_timeouts import TimeoutSweep, fail_timed_out_runs
 from pinflow.services.engine._schedules import (
     create_scheduled_runs,
@@ -84,6 +87,7 @@ __all__ = [
     "EXECUTION_SCOPE",
     "NO_XCOM",
     "QUEUE_SCOPE",
+    "ClaimedCallback",
     "ClaimedTask",
     "DispatchRecord",
     "RunContext",
@@ -129,6 +133,7 @@ __all__ = [
     "request_arguments",
     "resolve_arguments",
     "resume_deferred",
+    "run_callbacks",
     "run_context",
     "schedule_pass",
     "scheduled_dags",

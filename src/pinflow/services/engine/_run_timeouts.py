@@ -31,6 +31,8 @@ from pinflow.services import common
 from pinflow.services.audit_events import record
 from pinflow.services.common import SYSTEM_ACTOR
 from pinflow.services.engine import _wakeups as wakeups
+from pinflow.services.engine._run_callbacks import TIMED_OUT_REASON as CALLBACK_TIMED_OUT
+from pinflow.services.engine._run_callbacks import queue_run_callbacks
 from pinflow.services.engine._run_marks import mark_tasks
 from pinflow.services.engine._scheduling import execute_guarded, lock_run
 from pinflow.store.db import Database
@@ -101,4 +103,5 @@ def _fail_timed_out(s: Session, run_pk: int, stamp: datetime) -> list[int] | Non
         run, RunState.FAILED, [], reason=TIMED_OUT_REASON, stopped_tasks=changed
     )
     record(s, SYSTEM_ACTOR, entry)
+    queue_run_callbacks(s, run.id, spec, RunState.FAILED, CALLBACK_TIMED_OUT)
     return live

@@ -49,6 +49,11 @@ from pinflow.services.common import SYSTEM_ACTOR, for_update
 from pinflow.services.engine import _wakeups as wakeups
 from pinflow.services.engine._limits import max_map_length
 from pinflow.services.engine._past_runs import next_running_run, past_states
+from pinflow.services.engine._run_callbacks import (
+    SUCCESS_REASON,
+    TASK_FAILURE_REASON,
+    queue_run_callbacks,
+)
 from pinflow.services.engine._run_instances import (
     any_unfinished_of,
     apply_move,
@@ -137,7 +142,7 @@ def advance_run(
     if step.fresh and not step.saw_unfinished and not has_unfinished(session, run.id):
         final = plan_run(spec, load_instances(session, run.id).states, spec.error_strategy)
         if final.outcome is not None:
-            step.changes += _finish_run(session, run, final, stamp)
+            step.changes += _finish_run(session, run, final, stamp, spec)
     if changed is not None and step.past_dependent:
         step.changes += step.wake_next_run(changed)
     return step.changes
@@ -318,7 +323,9 @@ class _RunStep:
         self.fresh = self.fresh and changed > 0
 
 
-def _finish_run(session: Session, run: RunRef, plan: RunPlan, stamp: datetime) -> int:
+def _finish_run(
+    session: Session, run: RunRef, plan: RunPlan, stamp: datetime, spec: DagSpec
+) -> int:
     assert plan.outcome is not None
     changed = execute_guarded(
         session,
@@ -336,6 +343,8 @@ def _finish_run(session: Session, run: RunRef, plan: RunPlan, stamp: datetime) -
             if TaskState.FAILED in states or TaskState.UPSTREAM_FAILED in states
         )
         record(session, SYSTEM_ACTOR, events.run_finished(run, plan.outcome, failed))
+        reason = SUCCESS_REASON if plan.outcome == RunState.SUCCESS else TASK_FAILURE_REASON
+        queue_run_callbacks(session, run.id, spec, plan.outcome, reason)
     return changed
 
 

@@ -22,6 +22,7 @@ from pinflow.services.reads import _metrics as metrics
 from pinflow.services.reads import _queries as queries
 from pinflow.services.reads import _read_models as read_models
 from pinflow.services.reads import _retirement as retirement
+from pinflow.services.reads import _run_callbacks as run_callback_queries
 from pinflow.services.reads import _run_queries as run_queries
 from pinflow.services.reads import _task_queries as task_queries
 from pinflow.services.reads import _traces as traces
@@ -84,6 +85,7 @@ __all__ = [
     "queries",
     "read_models",
     "retirement",
+    "run_callback_queries",
     "run_queries",
     "task_queries",
     "traces",

@@ -7,7 +7,7 @@ databases and readable in URLs).
 
 Import every table from here (``from pinflow.store.tables import DagRun``): the modules behind
 this face group them by aggregate (``_dags``, ``_runs``, ``_access``, ``_resources``,
-``_fleet``, ``_canary``, ``_assets``) on the base and column types of ``base``.
+``_fleet``, ``_canary``, ``_assets``, ``_callbacks``) on the base and column types of ``base``.
 ``Base.metadata`` holds every table once this package is imported, which is what Alembic
 compares the migrations with.
 """
@@ -28,6 +28,7 @@ from pinflow.store.tables._assets import (
     AssetTriggeredRun,
 )
 from pinflow.store.tables._backfills import Backfill
+from pinflow.store.tables._callbacks import RunCallback
 from pinflow.store.tables._canary import CanaryRun
 from pinflow.store.tables._dags import (
     Dag,
@@ -85,6 +86,7 @@ __all__ = [
     "Project",
     "ProjectRole",
     "RetirementPolicy",
+    "RunCallback",
     "Snapshot",
     "StagingDir",
     "TaskInstance",
