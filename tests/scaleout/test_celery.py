@@ -34,7 +34,7 @@ from pinflow.services.commands import _users as users
 from pinflow.services.commands._push import register_snapshot
 from pinflow.services.xcom_values import value_of
 from pinflow.store.db import Database
-from pinflow.store.tables import DagRun, TaskInstance
+from pinflow.store.tables import DagRun, RunCallback, TaskInstance
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "pinflow" / "example_dags"
 
@@ -53,7 +53,10 @@ ROUTED = """
     def special(values):
         return sum(values)
 
-    @dag(dag_id="routed")
+    def finished(end):
+        print("ROUTED DONE", end.state, end.reason)
+
+    @dag(dag_id="routed", on_success_callback=finished)
     def routed():
         special(double.expand(n=numbers()))
 
@@ -115,6 +118,21 @@ def test_example_dags_and_a_routed_fan_out_run_on_two_workers(
     assert every == {"w1", "w2"}, "both workers did work"
     _health_lists_the_workers(two_workers)
     _workers_hold_no_database_credentials(two_workers)
+    _the_scheduler_called_the_dag_callback(pg_db, run_pk)
+
+
+def _the_scheduler_called_the_dag_callback(db: Database, run_pk: int) -> None:
+    """The workers reported the run's end over the execution API; the scheduler, woken by
+    the commit, called the DAG's on_success_callback on its own host (ADR 0044)."""
+
+    def called() -> RunCallback | None:
+        with db.read() as s:
+            found = s.scalars(select(RunCallback).filter_by(run_pk=run_pk)).one_or_none()
+        return found if found is not None and found.state == "success" else None
+
+    callback = until("the DAG's on_success_callback", called, timeout=60)
+    assert callback.output is not None
+    assert "ROUTED DONE success success" in callback.output
 
 
 def _health_lists_the_workers(made: Cluster) -> None:
