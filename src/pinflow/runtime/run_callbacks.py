@@ -30,7 +30,7 @@ from pinflow.runtime.envs import EnvConfig, ensure_env
 from pinflow.runtime.process import set_parent_death_signal, write_all
 from pinflow.runtime.task_process import ensure_bundle
 from pinflow.sdk.context import RunEnd
-from pinflow.sdk.loader import resolve_callable
+from pinflow.sdk.loader import call_each, resolve_callable
 
 
 def call_callbacks(refs: Sequence[str], runner: str | None, end: RunEnd) -> list[str]:
@@ -38,14 +38,7 @@ def call_callbacks(refs: Sequence[str], runner: str | None, end: RunEnd) -> list
     if runner is not None:
         run: Callable[[Sequence[str], RunEnd], list[str]] = resolve_callable(runner)
         return list(run(refs, end))
-    errors: list[str] = []
-    for ref in refs:
-        try:
-            resolve_callable(ref)(end)
-        except Exception as exc:
-            traceback.print_exc()
-            errors.append(f"{ref}: {type(exc).__name__}: {exc}")
-    return errors
+    return call_each(refs, end)
 
 
 def _enter_environment(request: dict[str, Any], argv: list[str]) -> None:

@@ -123,9 +123,15 @@ def dag_template(function: Callable[..., Any], options: Mapping[str, object]) ->
 CALLBACK_RUNNER_OPTION = "__callback_runner__"
 
 
-def callback_refs(owner: str, name: str, value: object) -> list[str]:
+def callback_refs(
+    owner: str,
+    name: str,
+    value: object,
+    refused: Callable[[object], Exception] | None = None,
+) -> list[str]:
     """The ``module:qualname`` references of the callback(s) ``value``: each must be a
-    module-level function, which the process that calls it imports by name."""
+    module-level function, which the process that calls it imports by name. ``refused``
+    makes the error for one that is not (the Airflow layer words it its way)."""
     if value is None:
         return []
     functions = list(value) if isinstance(value, list | tuple) else [value]
@@ -134,6 +140,8 @@ def callback_refs(owner: str, name: str, value: object) -> list[str]:
         module = getattr(function, "__module__", None)
         qualname = getattr(function, "__qualname__", None)
         if not callable(function) or not module or not qualname or "<" in qualname:
+            if refused is not None:
+                raise refused(function)
             raise TypeError(
                 f"{owner}: {name}={function!r} cannot be called at the run's end: the process "
                 "that calls it imports it by name; define it as a module-level function of "

@@ -7,7 +7,8 @@ control plane never calls this.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pinflow.compat.importer import install_airflow_imports
@@ -41,3 +42,16 @@ def resolve_callable(ref: str) -> Callable[..., Any]:
     if not callable(target):
         raise TypeError(f"{ref!r} is a {type(target).__name__}, not a function")
     return target
+
+
+def call_each(refs: Sequence[str], argument: object) -> list[str]:
+    """Each callback called with ``argument``, in order; one that raises is logged (its
+    traceback in the callback's log) and the next one still runs. The errors."""
+    errors: list[str] = []
+    for ref in refs:
+        try:
+            resolve_callable(ref)(argument)
+        except Exception as exc:
+            traceback.print_exc()
+            errors.append(f"{ref}: {type(exc).__name__}: {exc}")
+    return errors

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pinflow.compat.airflow._options import UnsupportedArgument
+from pinflow.sdk.dag_options import callback_refs as sdk_callback_refs
 from pinflow.sdk.loader import resolve_callable
 
 log = logging.getLogger(__name__)
@@ -32,22 +33,16 @@ TASK_CALLBACKS = (
 def callback_refs(owner: str, name: str, value: object) -> list[str]:
     """The references of the callback(s) ``value``; ``UnsupportedArgument`` for one a worker
     could not import (a lambda, a function defined inside another, a notifier object)."""
-    if value is None:
-        return []
-    functions = list(value) if isinstance(value, list | tuple) else [value]
-    refs = []
-    for function in functions:
-        module = getattr(function, "__module__", None)
-        qualname = getattr(function, "__qualname__", None)
-        if not callable(function) or not module or not qualname or "<" in qualname:
-            raise UnsupportedArgument(
-                f"{owner}: {name}={function!r} cannot be honoured: a callback runs in a "
-                "process of its own (a task's in the task process), which imports it by name; "
-                "define it as a module-level function of the DAG file "
-                "(see docs/migrating-from-airflow.md)"
-            )
-        refs.append(f"{module}:{qualname}")
-    return refs
+
+    def refused(function: object) -> Exception:
+        return UnsupportedArgument(
+            f"{owner}: {name}={function!r} cannot be honoured: a callback runs in a "
+            "process of its own (a task's in the task process), which imports it by name; "
+            "define it as a module-level function of the DAG file "
+            "(see docs/migrating-from-airflow.md)"
+        )
+
+    return sdk_callback_refs(owner, name, value, refused)
 
 
 def fire(refs: Mapping[str, list[str]], name: str, context: Mapping[str, Any]) -> None:

@@ -11,7 +11,6 @@ logged and the next one still runs, as in Airflow; the run's state never changes
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Sequence
 from datetime import datetime
 from types import SimpleNamespace
@@ -19,7 +18,7 @@ from typing import Any
 
 from pinflow.compat.airflow._context import airflow_context, build_context
 from pinflow.sdk.context import RunEnd, TaskContext
-from pinflow.sdk.loader import resolve_callable
+from pinflow.sdk.loader import call_each
 
 RUN_END_RUNNER = "pinflow.compat.airflow._dag_callbacks:run"
 
@@ -58,15 +57,8 @@ def dag_callback_context(end: RunEnd) -> dict[str, Any]:
 def run(refs: Sequence[str], end: RunEnd) -> list[str]:
     """Call each callback with the context; the errors of those that raised."""
     context = dag_callback_context(end)
-    errors: list[str] = []
     with airflow_context(context):
-        for ref in refs:
-            try:
-                resolve_callable(ref)(context)
-            except Exception as exc:
-                traceback.print_exc()
-                errors.append(f"{ref}: {type(exc).__name__}: {exc}")
-    return errors
+        return call_each(refs, context)
 
 
 def _when(text: str | None) -> datetime | None:
