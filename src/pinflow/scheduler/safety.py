@@ -189,8 +189,7 @@ class SafetyNet:
         if self._pass_after == 0:
             self._pass_slice = full_pass_slice(count_running_runs(self.db))
         done = sweep_pass(self.db, after=self._pass_after, limit=self._pass_slice)
-        full = len(done.sliced) == self._pass_slice
-        self._pass_after = done.sliced[-1] if full else 0
+        self._pass_after = done.sliced[-1] if done.more else 0
 
     def time_out_runs(self) -> None:
         """Fail the running runs past their ``dagrun_timeout``, kill their live tries here at

@@ -98,11 +98,12 @@ def schedule_pass(
 
 @dataclass(frozen=True)
 class SweepPass:
-    """What ``sweep_pass`` did: the changes, and the runs of the full pass's slice it read
-    (in id order; fewer than asked: the pass reached the newest running run)."""
+    """What ``sweep_pass`` did: the changes, the runs of the full pass's slice (in id
+    order), and whether running runs come after them (``False``: the pass is complete)."""
 
     changes: int
     sliced: tuple[int, ...]
+    more: bool
 
 
 def sweep_pass(db: Database, *, after: int, limit: int, now: datetime | None = None) -> SweepPass:
@@ -115,11 +116,14 @@ def sweep_pass(db: Database, *, after: int, limit: int, now: datetime | None = N
     with db.read() as s:
         conn = common.conn(s)
         quiet = {pk: digest for pk, digest in conn.execute(_QUIET.order_by(DagRun.id))}
-        next_slice = _RUNNING.where(DagRun.id > after).order_by(DagRun.id).limit(limit)
+        next_slice = _RUNNING.where(DagRun.id > after).order_by(DagRun.id).limit(limit + 1)
         sliced = {pk: digest for pk, digest in conn.execute(next_slice)}
+    more = len(sliced) > limit
+    if more:  # the one past the slice only says that the pass goes on
+        sliced.pop(max(sliced))
     runs = sorted({**quiet, **sliced}.items())
     changes += replan(db, runs, now=now, retries_due_by=None)
-    return SweepPass(changes, tuple(sliced))
+    return SweepPass(changes, tuple(sliced), more)
 
 
 def count_running_runs(db: Database) -> int:
