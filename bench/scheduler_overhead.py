@@ -136,34 +136,53 @@ def count_round_trips() -> collections.Counter[str]:
     return counts
 
 
-class _HotCounter(collections.Counter[str]):
-    """Counts each key, and also as ``hot_<key>`` while the scheduler records a step's results
-    and claims what they freed (``Scheduler._report_and_dispatch``): the hot path's own
-    statements, apart from the timers' polls and sweeps, whose number grows with the wall
-    time (so with the machine's load)."""
+_SECTIONS = ("hot", "poll", "sweep")
 
-    hot = False
+
+class _HotCounter(collections.Counter[str]):
+    """Counts each key, and also as ``<section>_<key>`` while the scheduler is in one of the
+    ``_SECTIONS``: ``hot`` while it records a step's results and claims what they freed
+    (``Scheduler._report_and_dispatch``: the hot path's own statements), ``poll`` while it
+    looks for new runs (``_start_new_runs``), ``sweep`` during the safety sweep (``_sweep``).
+    The polls' and the sweeps' number grows with the wall time (so with the machine's load);
+    what is left (retry and deadline timers, heartbeats, the drain's idle checks) is the
+    rest."""
+
+    section: str | None = None
 
     def __missing__(self, key: str) -> int:
         return 0
 
     def __setitem__(self, key: str, value: int) -> None:
-        if self.hot and not key.startswith("hot_"):
-            super().__setitem__(f"hot_{key}", self[f"hot_{key}"] + value - self[key])
+        section = self.section
+        if section is not None and not key.startswith(_SECTIONS):
+            name = f"{section}_{key}"
+            super().__setitem__(name, self[name] + value - self[key])
         super().__setitem__(key, value)
 
 
 def count_hot_path(counts: collections.Counter[str]) -> None:
-    original = Scheduler._report_and_dispatch
+    """Count the statements of each of ``_SECTIONS`` apart (see ``_HotCounter``)."""
+    for section, method in (
+        ("hot", "_report_and_dispatch"),
+        ("poll", "_start_new_runs"),
+        ("sweep", "_sweep"),
+    ):
+        _count_in(counts, section, method)
 
-    def hot(self: Scheduler, results: list[TaskResult]) -> int:
-        counts.hot = True  # type: ignore[attr-defined]
+
+def _count_in(counts: collections.Counter[str], section: str, method: str) -> None:
+    original = getattr(Scheduler, method)
+
+    def counted(self: Scheduler, *args: Any) -> Any:
+        outer = counts.section  # type: ignore[attr-defined]
+        counts.section = section  # type: ignore[attr-defined]
         try:
-            return original(self, results)
+            return original(self, *args)
         finally:
-            counts.hot = False  # type: ignore[attr-defined]
+            counts.section = outer  # type: ignore[attr-defined]
 
-    Scheduler._report_and_dispatch = hot  # type: ignore[method-assign]
+    setattr(Scheduler, method, counted)
 
 
 def count_sqlite(db: Database, counts: collections.Counter[str]) -> None:
@@ -266,6 +285,9 @@ def report(args: argparse.Namespace, m: Measured) -> None:
         f"  hot path per task     {hot[0]:.2f} statements, {hot[1]:.2f} round trips, "
         f"{hot[2]:.2f} commits (a step's reports and claims; the timers' work left out)"
     )
+    for section in ("poll", "sweep"):
+        got = [m.counts.get(f"{section}_{key}", 0) / n for key in ("execute", "commit")]
+        print(f"  {section + 's':<6} per task       {got[0]:.2f} statements, {got[1]:.2f} commits")
     print(f"  peak RSS (process)    {m.peak_rss_mb:.0f} MB")
     verdict = "met" if m.cpu / n <= 0.001 else f"MISSED ({m.cpu / n / 0.001:.1f}x)"
     print(f"  target                <= 1 ms per task (issues #3 and #17): {verdict}")

@@ -9,12 +9,13 @@ it before it waits again. Timers (``pinflow.scheduler.timers``) only drive the s
 - every ``poll_interval``: start newly triggered runs (``wake()`` does it at once in-process);
 - every ``heartbeat_interval``: heartbeat the live tries (a conflict means the try was cleared
   or recovered elsewhere: the executor kills it);
-- every ``sweep_interval``: a ``schedule_pass`` of the runs no report will move on (no task
-  instance scheduled, queued or running; every ``FULL_PASS_EVERY`` sweeps, of every running
-  run), lost-try recovery (see ``pinflow.services.engine``) and the execution-timeout
-  backstop; and when the earliest retry delay expires, the due retries are released so they
-  start on time; and when the earliest ``dagrun_timeout`` of a running run expires, the
-  runs past theirs are failed (ADR 0038).
+- every ``sweep_interval``: a ``sweep_pass`` of the runs no report will move on (no task
+  instance scheduled, queued or running) and of the next slice of a full pass over every
+  running run, each advanced only if it needs a step (ADR 0043), lost-try recovery (see
+  ``pinflow.services.engine``) and the execution-timeout backstop; and when the earliest
+  retry delay expires, the due retries are released so they start on time; and when the
+  earliest ``dagrun_timeout`` of a running run expires, the runs past theirs are failed
+  (ADR 0038).
 
 A run that ends with callbacks to call (a DAG's ``on_success_callback``/
 ``on_failure_callback``) wakes the schedulers as its end frees a ``max_active_runs`` slot; on

@@ -3,8 +3,9 @@ a run from waiting for a report that will not come (see ``pinflow.scheduler.loop
 
 - heartbeats of the live tries (a conflict means the try was cleared or recovered elsewhere:
   the executor kills it);
-- the sweep: runs due by their schedule, a ``schedule_pass`` of the runs no report will move
-  on (every ``FULL_PASS_EVERY`` sweeps, of every running run), the runs past their
+- the sweep: runs due by their schedule, a ``sweep_pass`` (the runs no report will move on,
+  and the next slice of a full pass over every running run, paced by their number, each
+  re-planned only if it needs a step: ``lifecycle.sweep_rules``, ADR 0043), the runs past their
   ``dagrun_timeout`` (also on a timer of their own, set to the next deadline), lost-try
   recovery (see ``pinflow.services.engine``) and the execution-timeout backstop;
 - at start and every ``retirement_interval`` (at a sweep), the DAGs' retirement policies: what they
@@ -28,17 +29,19 @@ from sqlalchemy.exc import SQLAlchemyError
 from pinflow import __version__
 from pinflow.errors import ConflictError, NotFoundError, PinflowError
 from pinflow.executors.base import Executor
+from pinflow.lifecycle.sweep_rules import full_pass_slice
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
 from pinflow.scheduler.cron import create_due_runs
 from pinflow.services.commands import retirement
 from pinflow.services.engine import (
+    count_running_runs,
     fail_timed_out_runs,
     find_lost_tries,
     fleet,
     heartbeat,
     recover_lost_tries,
-    schedule_pass,
     scheduler_id,
+    sweep_pass,
 )
 from pinflow.settings import Settings
 from pinflow.store.db import Database
@@ -50,8 +53,6 @@ log = logging.getLogger(__name__)
 TIMEOUT_BACKSTOP_GRACE = 5.0
 # How long a new try waits for a superseded try of the same task instance to be killed.
 STALE_TRY_WAIT = 10.0
-# Every how many sweeps the safety net re-plans every running run, not only the quiet ones.
-FULL_PASS_EVERY = 30
 # Every how many of its own beats a scheduler forgets the fleet's rows not seen for a day.
 PRUNE_EVERY = 100
 
@@ -101,7 +102,8 @@ class SafetyNet:
         self._note_retry = note_retry
         self._note_deadline = note_deadline
         self._deadlines: dict[TaskKey, float] = {}
-        self._sweeps = 0
+        self._pass_after = 0  # the full pass's place: the last run it re-planned (0: none)
+        self._pass_slice = 1
         self._beats = 0
         self._retired_at: float | None = None
         self.component_id = scheduler_id(hostname, pid)
@@ -162,10 +164,7 @@ class SafetyNet:
 
     def sweep(self) -> None:
         create_due_runs(self.db)
-        # Runs that no report will move on, every sweep; every run now and then (a full pass
-        # re-plans a run, which costs its size: not every second for a 10,000-task run).
-        self._sweeps += 1
-        schedule_pass(self.db, quiet_only=self._sweeps % FULL_PASS_EVERY != 0)
+        self.replan()
         self.time_out_runs()
         self.recover()
         now = time.monotonic()
@@ -179,6 +178,18 @@ class SafetyNet:
                 del self._deadlines[key]
                 self.executor.kill(key, "execution timeout (enforced by the scheduler)")
         self._note_retry()
+
+    def replan(self) -> None:
+        """The runs that no report will move on, every sweep; every running run once per full
+        pass, a slice each sweep (ADR 0043). A report re-plans only what its task's end
+        changed, so the full pass is what catches a busy run that something else left
+        behind (a lost wake-up, a writer that did not plan). Its slices are sized when it
+        begins, so that a pass takes ``FULL_PASS_EVERY`` sweeps while runs are few and a
+        sweep never re-plans more than ``FULL_PASS_MOST`` runs however many run."""
+        if self._pass_after == 0:
+            self._pass_slice = full_pass_slice(count_running_runs(self.db))
+        done = sweep_pass(self.db, after=self._pass_after, limit=self._pass_slice)
+        self._pass_after = done.sliced[-1] if done.more else 0
 
     def time_out_runs(self) -> None:
         """Fail the running runs past their ``dagrun_timeout``, kill their live tries here at

@@ -71,7 +71,12 @@ from pinflow.services.engine._schedules import (
 from pinflow.services.engine._sensors import resume_deferred
 from pinflow.services.engine._starts import StartedTask, claim_and_start, start_task
 from pinflow.services.engine._steps import report_and_claim
-from pinflow.services.engine._sweep import release_due_retries, schedule_pass
+from pinflow.services.engine._sweep import (
+    count_running_runs,
+    release_due_retries,
+    schedule_pass,
+    sweep_pass,
+)
 from pinflow.services.engine._try_tokens import (
     EXECUTION_SCOPE,
     QUEUE_SCOPE,
@@ -102,6 +107,7 @@ __all__ = [
     "claim_scheduled",
     "claims",
     "claims_of",
+    "count_running_runs",
     "create_asset_runs",
     "create_scheduled_runs",
     "dispatch",
@@ -147,6 +153,7 @@ __all__ = [
     "starts",
     "steps",
     "sweep",
+    "sweep_pass",
     "task_definition",
     "task_request",
     "try_tokens",

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from pinflow.lifecycle.states import RunState
@@ -39,8 +39,16 @@ from pinflow.store.db import Database
 from pinflow.store.repo import SpecCache
 from pinflow.store.tables import DagRun
 
-_RUNNING = select(DagRun.id, DagRun.snapshot_digest, DagRun.start_date).where(
-    DagRun.state == RunState.RUNNING.value, DagRun.start_date.is_not(None)
+_STARTED = (DagRun.state == RunState.RUNNING.value, DagRun.start_date.is_not(None))
+# One row per snapshot the running runs are pinned to, not one per run (ADR 0043): a sweep
+# reads each run only when its snapshot's earliest start is past the timeout.
+_RUNNING_BY_SNAPSHOT = (
+    select(DagRun.snapshot_digest, func.min(DagRun.start_date))
+    .where(*_STARTED)
+    .group_by(DagRun.snapshot_digest)
+)
+_RUNNING_OF_SNAPSHOT = select(DagRun.id, DagRun.start_date).where(
+    *_STARTED, DagRun.snapshot_digest == bindparam("digest")
 )
 
 
@@ -61,14 +69,19 @@ def fail_timed_out_runs(db: Database, *, now: datetime | None = None) -> Timeout
     upcoming: list[datetime] = []
     with db.read() as s:
         specs = SpecCache(s)
-        for run_pk, digest, start in s.execute(_RUNNING).all():
+        for digest, earliest in s.execute(_RUNNING_BY_SNAPSHOT).all():
             timeout = specs.get(digest).dagrun_timeout
             if timeout is None:
                 continue
-            if is_timed_out(start, timeout, stamp):
-                due.append(run_pk)
-            elif (deadline := run_deadline(start, timeout)) is not None:
-                upcoming.append(deadline)
+            if not is_timed_out(earliest, timeout, stamp):
+                if (deadline := run_deadline(earliest, timeout)) is not None:
+                    upcoming.append(deadline)
+                continue
+            for run_pk, start in s.execute(_RUNNING_OF_SNAPSHOT, {"digest": digest}).all():
+                if is_timed_out(start, timeout, stamp):
+                    due.append(run_pk)
+                elif (deadline := run_deadline(start, timeout)) is not None:
+                    upcoming.append(deadline)
     failed: list[int] = []
     stopped: list[int] = []
     for run_pk in due:
