@@ -23,6 +23,7 @@ from tests.api.helpers import (
     client_for,
     make_app,
     make_user,
+    world_on,
 )
 
 from pinflow.api.auth import AuthConfig, auth_config, issue_access_token
@@ -485,8 +486,8 @@ def test_jwt_secret_is_generated_once_and_kept_private(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def world(db: Database, tmp_path: Path) -> World:
-    return build_world(db, tmp_path)
+def world(request: pytest.FixtureRequest, db: Database, tmp_path: Path) -> World:
+    return world_on(request, db, tmp_path, build_world)
 
 
 def test_invalid_json_is_422_not_500(world: World) -> None:

@@ -30,6 +30,7 @@ from tests.api.helpers import (
     make_app,
     make_spec,
     make_user,
+    world_on,
 )
 from tests.api.matrix import (
     MANAGE,
@@ -185,8 +186,8 @@ NOT_OBJECTS_OF_ALPHA = {
 
 
 @pytest.fixture
-def world(db: Database, tmp_path: Path) -> World:
-    return build_world(db, tmp_path)
+def world(request: pytest.FixtureRequest, db: Database, tmp_path: Path) -> World:
+    return world_on(request, db, tmp_path, build_world)
 
 
 @pytest.fixture

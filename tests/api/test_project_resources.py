@@ -20,6 +20,7 @@ from tests.api.helpers import (
     bearer,
     build_world,
     make_spec,
+    world_on,
 )
 from tests.api.test_execution_api import Worker, claim, publish_and_trigger
 
@@ -34,8 +35,8 @@ POOLS, VARIABLES, CONNECTIONS = "/api/v2/pools", "/api/v2/variables", "/api/v2/c
 
 
 @pytest.fixture
-def world(db: Database, tmp_path: Path) -> World:
-    return build_world(db, tmp_path)
+def world(request: pytest.FixtureRequest, db: Database, tmp_path: Path) -> World:
+    return world_on(request, db, tmp_path, build_world)
 
 
 def _created(world: World, who: str, path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
-from tests.api.helpers import World, make_spec, publish
+from tests.api.helpers import World, make_spec, publish, world_on
 from tests.api.test_v2_routes import RUN_URL as RUN
 from tests.api.test_v2_routes import TI, v2_world
 
@@ -38,8 +38,8 @@ ADMIN = "admin"
 
 
 @pytest.fixture
-def world(db: Database, tmp_path: Path) -> World:
-    return v2_world(db, tmp_path)
+def world(request: pytest.FixtureRequest, db: Database, tmp_path: Path) -> World:
+    return world_on(request, db, tmp_path, v2_world)
 
 
 def get(world: World, url: str) -> Any:

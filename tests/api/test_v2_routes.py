@@ -28,6 +28,7 @@ from tests.api.helpers import (
     fresh_worlds,
     make_spec,
     publish,
+    world_on,
 )
 from tests.api.matrix import MANAGE, READ, RUN, WRITE, on_alpha, signed_in, superuser
 
@@ -307,8 +308,8 @@ CASES = [
 
 
 @pytest.fixture
-def world(db: Database, tmp_path: Path) -> World:
-    return v2_world(db, tmp_path)
+def world(request: pytest.FixtureRequest, db: Database, tmp_path: Path) -> World:
+    return world_on(request, db, tmp_path, v2_world)
 
 
 def _event_of_etl(world: World) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.api.helpers import World, build_world, make_spec, zip_b64
+from tests.api.helpers import World, build_world, make_spec, world_on, zip_b64
 
 from pinflow.services.commands import _runs as runs
 from pinflow.services.reads import _audit_log as audit_log
@@ -20,8 +20,8 @@ MISMATCH_BODY = {"message": "Confirmation name does not match the workflow name"
 
 
 @pytest.fixture
-def world(db: Database, tmp_path: Path) -> World:
-    return build_world(db, tmp_path)
+def world(request: pytest.FixtureRequest, db: Database, tmp_path: Path) -> World:
+    return world_on(request, db, tmp_path, build_world)
 
 
 def _get(world: World, version_id: str) -> Any:
