@@ -58,6 +58,7 @@ pytestmark = [pytest.mark.postgres_only, pytest.mark.timeout(150)]
 
 SCHEDULERS = 3
 KILLS = 20
+TARGETED_KILLS = 5  # at most, after the random ones, if none caught a try in flight
 MIN_KILLS = 3  # fewer proves little (schedulers too slow to start on a loaded machine)
 MANUAL_RUNS = 6
 CAMPAIGN_SECONDS = 30.0  # the kills stop by then, whatever their count
@@ -194,16 +195,21 @@ class Fleet:
             up = set(s.scalars(select(Component.pid).where(Component.kind == "scheduler")))
         return [i for i, proc in enumerate(self.procs) if proc.pid in up]
 
-    def victims(self, db: Database) -> list[int]:
+    def victims(self, db: Database, ledger: Path) -> list[int]:
         """Who may be killed now: a scheduler running its loop (one still starting up is not
         worth a kill), never the last one (one always survives, or this would test restarts,
-        not HA); those running tries first."""
+        not HA); those with a try in flight first (seen in the ledger: its process's
+        ancestors)."""
         up = self.up(db)
         if len(up) < 2:
             return []
-        with db.read() as s:
-            busy = set(s.scalars(select(TaskInstance.pid).where(TaskInstance.state == "running")))
+        busy = in_flight_under(read_ledger(ledger))
         return [i for i in up if self.procs[i].pid in busy] or up
+
+    def busy_victims(self, db: Database, ledger: Path) -> list[int]:
+        busy = in_flight_under(read_ledger(ledger))
+        up = self.up(db)
+        return [i for i in up if self.procs[i].pid in busy] if len(up) >= 2 else []
 
     def kill_and_restart(self, index: int) -> None:
         victim = self.procs[index]
@@ -267,6 +273,32 @@ def read_ledger(path: Path) -> list[dict[str, Any]]:
 
 def key_of(line: dict[str, Any]) -> tuple[str, str, str, int, int]:
     return (line["dag"], line["run"], line["task"], line["map_index"], line["try"])
+
+
+def in_flight_under(ledger: list[dict[str, Any]]) -> set[int]:
+    """The ancestor pids of every try that started and has not ended."""
+    ended = {key_of(line) for line in ledger if line["event"] == "end"}
+    return {
+        pid
+        for line in ledger
+        if line["event"] == "start" and key_of(line) not in ended
+        for pid in line["ancestors"]
+    }
+
+
+def kills_in_flight(ledger: list[dict[str, Any]], killed: list[tuple[float, int]]) -> int:
+    """How many kills hit a scheduler with a try that started before and never ended."""
+    ended = {key_of(line) for line in ledger if line["event"] == "end"}
+    return sum(
+        any(
+            line["event"] == "start"
+            and pid in line["ancestors"]
+            and line["t"] <= at
+            and key_of(line) not in ended
+            for line in ledger
+        )
+        for at, pid in killed
+    )
 
 
 def all_runs(db: Database) -> list[tuple[str, str, str]]:
@@ -341,10 +373,11 @@ class Campaign:
                 self.trigger()
             if elapsed > CAMPAIGN_SECONDS / 2:
                 self.push_cron("ha_cron_b")
-            ready = lambda: bool(self.fleet.victims(self.db))  # noqa: E731
+            ready = lambda: bool(self.fleet.victims(self.db, self.ledger))  # noqa: E731
             wait_until("two schedulers up", ready, 30, self.fleet)
             time.sleep(pause)
-            self.fleet.kill_and_restart(self.rng.choice(self.fleet.victims(self.db)))
+            self.fleet.kill_and_restart(self.rng.choice(self.fleet.victims(self.db, self.ledger)))
+        self.hit_a_try_in_flight()
         while len(self.manual) < MANUAL_RUNS:
             self.trigger()
         self.push_cron("ha_cron_b")
@@ -355,6 +388,21 @@ class Campaign:
         everyone = lambda: len(self.fleet.up(self.db)) == SCHEDULERS  # noqa: E731
         wait_until("every scheduler up", everyone, 30, self.fleet)
         self.fleet.stop()
+
+    def hit_a_try_in_flight(self) -> None:
+        """Random moments can all fall between tries on a loaded machine: if none of the kills
+        so far caught a try in flight, kill schedulers the ledger shows running one (a bounded
+        number of times) so the campaign always tests what it is for."""
+        for _ in range(TARGETED_KILLS):
+            if kills_in_flight(read_ledger(self.ledger), self.fleet.killed):
+                return
+            busy = lambda: bool(self.fleet.busy_victims(self.db, self.ledger))  # noqa: E731
+            if len(self.manual) < MANUAL_RUNS:
+                self.trigger()  # work to catch in flight
+            wait_until("a scheduler running a try", busy, 30, self.fleet)
+            self.fleet.kill_and_restart(
+                self.rng.choice(self.fleet.busy_victims(self.db, self.ledger))
+            )
 
     def drained(self) -> bool:
         runs = all_runs(self.db)

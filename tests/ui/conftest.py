@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from tests.ui.helpers import Watch
 
 from pinflow.api.app import create_app
@@ -37,6 +37,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# CI runs the browser tests beside the scheduler and scale-out tests on 2 cores (load 10-15): a
+# server answer can take longer than Playwright's 5 s default. An assertion that holds returns at
+# once, so a longer bound costs nothing when the page is right.
+expect.set_options(timeout=15_000)
 JWT_SECRET = "ui-tests-" + "0123456789abcdef" * 3
 PASSWORD = "correct horse battery staple"
 ADMIN = "admin"
