@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from tests.scheduler.helpers import (
     make_settings,
     run_state,
@@ -25,6 +26,7 @@ from pinflow.services.commands._runs import trigger_run
 from pinflow.services.xcom_values import value_of as get_xcom
 from pinflow.settings import Settings
 from pinflow.store.db import Database
+from pinflow.store.tables import RunCallback
 
 DRAIN = 180.0  # two environments are built on the way (pip, offline)
 
@@ -205,3 +207,47 @@ def test_a_timeout_in_an_environment_ends_the_try_as_in_the_warm_fork(
     log = Path(attempt.log_path).read_text()
     assert "running in the environment" in log
     assert "started, sleeping" in log
+
+
+CALLBACK_IN_ENV = """
+    import sys
+
+    from pinflow import dag, task
+
+
+    def tell(end):
+        import pfdemo  # the version's own, from its environment
+
+        print("callback for", end.run_id, "pfdemo", pfdemo.__version__, "python", sys.executable)
+
+
+    @task
+    def work():
+        return 1
+
+
+    @dag(dag_id="pinned_callback", requirements=["pfdemo==1.0"], on_success_callback=tell)
+    def pinned_callback():
+        work()
+
+
+    pinned_callback()
+"""
+
+
+def test_a_run_end_callback_runs_in_its_versions_environment(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    """The callback's process moves into the environment as a try does (ADR 0044): the
+    request it read on stdin is handed over to the environment's interpreter."""
+    _push_source(db, tmp_path / "dags", CALLBACK_IN_ENV)
+    _run(db, settings, "pinned_callback")
+    assert run_state(db, "pinned_callback", "r1") == "success"
+    with db.read() as s:
+        (callback,) = s.scalars(select(RunCallback))
+    assert (callback.kind, callback.state, callback.error) == ("on_success", "success", None)
+    assert callback.log_path is not None
+    log = Path(callback.log_path).read_text()
+    assert "running in the environment" in log
+    line = next(x for x in log.splitlines() if x.startswith("callback for r1"))
+    assert f"pfdemo 1.0 python {settings.venv_dir}" in line

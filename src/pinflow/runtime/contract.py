@@ -267,3 +267,34 @@ class TaskResult:
     @classmethod
     def failure(cls, key: TaskKey, error: str, **extra: Any) -> Self:
         return cls(ti_id=key.ti_id, try_number=key.try_number, success=False, error=error, **extra)
+
+
+@dataclass(frozen=True)
+class RunCallbackRequest:
+    """What the process that calls a run's end callbacks needs (ADR 0044), written by the
+    scheduler (``pinflow.scheduler.callbacks``) on that process's stdin and read by
+    ``pinflow.runtime.run_callbacks``.
+
+    ``kind`` is ``on_success`` or ``on_failure``; ``refs`` the callbacks' import references;
+    ``runner`` the reference of the callable that calls them all instead of calling each with
+    ``pinflow.sdk.RunEnd`` (the Airflow layer's, which builds Airflow's context), or ``None``.
+    ``snapshot_digest``, ``bundle_uri`` and ``requirements`` are as in ``TaskRequest``;
+    ``env_config`` is ``pinflow.runtime.envs.EnvConfig`` as JSON (where environments are
+    built). ``end``: ``RunEnd``'s fields, as JSON.
+    """
+
+    kind: str
+    refs: list[str]
+    runner: str | None
+    snapshot_digest: str
+    bundle_uri: str | None
+    requirements: list[str]
+    env_config: str
+    end: dict[str, Any]
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Self:
+        return _from_dict(cls, json.loads(text))

@@ -1,7 +1,8 @@
 """The process that calls a run's end callbacks (ADR 0044): ``python -m
 pinflow.runtime.run_callbacks --result-fd N --cache-dir D``, started by the scheduler
-(``pinflow.scheduler.callbacks``) with the request as JSON on stdin and stdout/stderr on the
-callback's log file.
+(``pinflow.scheduler.callbacks``) with the request on stdin (a
+``pinflow.runtime.contract.RunCallbackRequest`` as JSON) and stdout/stderr on the callback's
+log file.
 
 It dies with its parent (a scheduler that dies leaves no callback running that another
 scheduler could start again beside it), extracts the version's bundle (the same cache as the
@@ -24,8 +25,9 @@ import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
+from pinflow.runtime.contract import RunCallbackRequest
 from pinflow.runtime.envs import EnvConfig, ensure_env
 from pinflow.runtime.process import set_parent_death_signal, write_all
 from pinflow.runtime.task_process import ensure_bundle
@@ -41,16 +43,16 @@ def call_callbacks(refs: Sequence[str], runner: str | None, end: RunEnd) -> list
     return call_each(refs, end)
 
 
-def _enter_environment(request: dict[str, Any], argv: list[str]) -> None:
+def _enter_environment(request: RunCallbackRequest, argv: list[str]) -> None:
     """Replace this process with the version's environment's interpreter (once)."""
-    if not request.get("requirements") or os.environ.get("PINFLOW_IN_ENV") == "1":
+    if not request.requirements or os.environ.get("PINFLOW_IN_ENV") == "1":
         return
-    config = EnvConfig.from_json(request["env_config"])
-    env = ensure_env(config, request["requirements"], log=print)
+    config = EnvConfig.from_json(request.env_config)
+    env = ensure_env(config, request.requirements, log=print)
     print(f"running in the environment {env.key[:12]} ({', '.join(env.requirements)})")
     sys.stdout.flush()
     request_fd = os.memfd_create("pinflow-callback-request", 0)
-    os.write(request_fd, json.dumps(request).encode())
+    os.write(request_fd, request.to_json().encode())
     os.lseek(request_fd, 0, os.SEEK_SET)
     os.dup2(request_fd, 0)  # the environment's interpreter reads the request on stdin too
     os.environ["PINFLOW_IN_ENV"] = "1"
@@ -69,15 +71,15 @@ def main(argv: list[str] | None = None) -> NoReturn:
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     errors: list[str]
     try:
-        request = json.loads(sys.stdin.read())
+        request = RunCallbackRequest.from_json(sys.stdin.read())
         _enter_environment(request, argv)
-        bundle = ensure_bundle(args.cache_dir, request["snapshot_digest"], request["bundle_uri"])
+        bundle = ensure_bundle(args.cache_dir, request.snapshot_digest, request.bundle_uri)
         sys.path.insert(0, str(bundle))
-        end = RunEnd(**request["end"])
-        print(f"calling the {request['kind']} callbacks of run {end.run_id} ({end.reason})")
+        end = RunEnd(**request.end)
+        print(f"calling the {request.kind} callbacks of run {end.run_id} ({end.reason})")
         with tempfile.TemporaryDirectory(prefix="pinflow-callback-") as workdir:
             os.chdir(workdir)
-            errors = call_callbacks(request["refs"], request.get("runner"), end)
+            errors = call_callbacks(request.refs, request.runner, end)
     except BaseException as exc:  # whatever happens, the scheduler is told
         traceback.print_exc()
         errors = [f"the callbacks could not be called: {type(exc).__name__}: {exc}"]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from pinflow.runtime.contract import RunCallbackRequest
 from pinflow.runtime.paths import path_component
 from pinflow.runtime.private import private_dirs
 from pinflow.runtime.process import kill_group
@@ -120,16 +121,16 @@ class RunCallbackRunner:
         log_file = folder / f"{callback.id}-{callback.attempt}.log"
         try:
             private_dirs(folder)
-            request = {
-                "kind": "on_success" if end["state"] == "success" else "on_failure",
-                "refs": callback.refs,
-                "runner": callback.runner,
-                "snapshot_digest": callback.snapshot_digest,
-                "bundle_uri": self.bundles.uri(callback.snapshot_digest),
-                "requirements": callback.requirements,
-                "env_config": self.settings.env_config.to_json(),
-                "end": end,
-            }
+            request = RunCallbackRequest(
+                kind="on_success" if end["state"] == "success" else "on_failure",
+                refs=callback.refs,
+                runner=callback.runner,
+                snapshot_digest=callback.snapshot_digest,
+                bundle_uri=self.bundles.uri(callback.snapshot_digest),
+                requirements=callback.requirements,
+                env_config=self.settings.env_config.to_json(),
+                end=end,
+            )
             read_fd, write_fd = os.pipe()
             with open(log_file, "ab") as out:
                 process = subprocess.Popen(  # noqa: S603 - our own module, our interpreter
@@ -150,7 +151,7 @@ class RunCallbackRunner:
             os.close(write_fd)
             assert process.stdin is not None
             with contextlib.suppress(BrokenPipeError):
-                process.stdin.write(json.dumps(request).encode())
+                process.stdin.write(request.to_json().encode())
             process.stdin.close()
         except OSError as exc:
             run_callbacks.finish_run_callback(
