@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         description="seconds a DAG's on_success/on_failure callback may take before its "
         "process is killed (ADR 0044)",
     )
+    run_callback_parallelism: int = Field(
+        default=4,
+        ge=1,
+        description="DAG on_success/on_failure callback processes one scheduler runs at once; "
+        "the rest wait their turn in the run_callback table (ADR 0044)",
+    )
     max_interruptions: int = Field(
         default=3,
         ge=0,

@@ -17,7 +17,13 @@ from tests.compat.callback_dag_files import (
     AIRFLOW_TIMEOUT_CALLBACK,
     NATIVE_CALLBACKS,
 )
-from tests.scheduler.helpers import DRAIN_TIMEOUT, push_dag, run_state
+from tests.scheduler.helpers import (
+    DRAIN_TIMEOUT,
+    make_settings,
+    push_dag,
+    run_state,
+    running_scheduler,
+)
 
 from pinflow.lifecycle.states import RunState
 from pinflow.scheduler.loop import Scheduler
@@ -218,3 +224,25 @@ def test_a_callback_lost_max_attempts_times_is_failed_not_called_again(
     [callback] = _callbacks(db, "native_alerts", "r1")
     assert callback.state == "failed"
     assert callback.error == "not called: its scheduler stopped during each of 3 attempts"
+
+
+def test_a_scheduler_runs_at_most_run_callback_parallelism_callbacks_at_once(
+    db: Database, tmp_path: Path
+) -> None:
+    """With ``run_callback_parallelism=1`` the second run's callback is claimed only once the
+    first one's has ended: the claims and ends of the two rows do not overlap."""
+    push_dag(db, tmp_path / "dags", "native_alerts", NATIVE_CALLBACKS)
+    settings = make_settings(db, tmp_path / "home", run_callback_parallelism=1)
+    with running_scheduler(db, settings) as scheduler:
+        for run_id in ("r1", "r2"):
+            trigger_run(db, dag_id="native_alerts", run_id=run_id, conf={}, actor="tester")
+        scheduler.wake()
+        assert scheduler.drain(DRAIN_TIMEOUT), "the runs or their callbacks did not finish"
+    first, second = sorted(
+        (*_callbacks(db, "native_alerts", "r1"), *_callbacks(db, "native_alerts", "r2")),
+        key=lambda c: c.claimed_at or datetime.max.replace(tzinfo=UTC),
+    )
+    assert (first.state, second.state) == ("success", "success")
+    assert first.end_date is not None
+    assert second.claimed_at is not None
+    assert second.claimed_at >= first.end_date

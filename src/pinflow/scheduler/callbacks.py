@@ -38,7 +38,6 @@ from pinflow.store.db import Database
 
 log = logging.getLogger(__name__)
 
-MAX_PARALLEL = 4
 _RESULT_LIMIT = 1 << 20
 OUTPUT_TAIL = 64 * 1024  # what the row keeps of the callback's log
 
@@ -82,6 +81,7 @@ class RunCallbackRunner:
         self.bundles = bundles
         self.claimer = claimer
         self.timeout = settings.run_callback_timeout
+        self.parallelism = settings.run_callback_parallelism
         self._live: dict[int, _Live] = {}  # by result fd
 
     def fds(self) -> list[int]:
@@ -100,7 +100,7 @@ class RunCallbackRunner:
 
     def pump(self) -> int:
         """Claim what the free places take and start a process for each; returns how many."""
-        free = MAX_PARALLEL - len(self._live)
+        free = self.parallelism - len(self._live)
         if free <= 0:
             return 0
         claimed = run_callbacks.claim_run_callbacks(
