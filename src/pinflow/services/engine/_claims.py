@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, select, tuple_, update
+from sqlalchemy import Table, bindparam, literal_column, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pinflow.lifecycle.claim_rules import run_has_room, task_has_room
@@ -107,7 +107,9 @@ _PAGE = (
     .join(_RUN, _RUN.c.id == _TI.c.run_pk)
     .join(_DAG, _DAG.c.dag_id == _TI.c.dag_id)
     .where(_TI.c.dag_id.in_(bindparam("dag_ids", expanding=True)))
-    .where(_TI.c.state == _SCHEDULED)
+    # A literal, not a parameter: a generic prepared plan can then use the partial index
+    # ix_task_instance_scheduled (ADR 0045).
+    .where(_TI.c.state == literal_column(f"'{_SCHEDULED}'"))
     .where(_RUN.c.state == RunState.RUNNING.value)
     .where(_TI.c.pool.in_(bindparam("pools", expanding=True)))
     .order_by(_TI.c.id)

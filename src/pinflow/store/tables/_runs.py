@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -105,6 +106,17 @@ class TaskInstance(Base):
 # scans the run's waiting rows instead (measured), so there is deliberately none.
 Index("ix_task_instance_run", TaskInstance.run_pk)
 Index("ix_task_instance_dag_state", TaskInstance.dag_id, TaskInstance.state)
+# The claim's page (``services.engine._claims``): the next scheduled rows in id order. Without
+# it PostgreSQL walks the primary key past every finished row (1,000 runs of 10 tasks: 5,000
+# rows filtered per claim, 2 ms) or, on stale statistics, loops over the running runs for each
+# scheduled row (31 ms); with it, 0.3 ms (ADR 0045). The query names the state as a literal,
+# so even a generic prepared plan can use the partial index.
+Index(
+    "ix_task_instance_scheduled",
+    TaskInstance.id,
+    postgresql_where=text("state = 'scheduled'"),
+    sqlite_where=text("state = 'scheduled'"),
+)
 
 
 class TaskInstanceTry(Base):
