@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     poll_interval: float = Field(
         default=0.05, gt=0, description="seconds between looks for newly triggered runs"
     )
+    statistics_interval: float = Field(
+        default=10.0,
+        ge=0,
+        description="seconds between the scheduler's checks, at its sweeps, that PostgreSQL's "
+        "planner statistics of task_instance and dag_run are fresh: a table changed past "
+        "autovacuum's analyse threshold since it was last analysed is analysed (ADR 0046); "
+        "0: never (autovacuum alone)",
+    )
     run_callback_timeout: float = Field(
         default=300.0,
         gt=0,

@@ -14,7 +14,11 @@ connection's password and sensitive extra fields, a sensitive variable's value) 
 them from the rendered fields the try reports, whatever the task process did or did not mask.
 
 The sockets live in a folder of the supervising process's own (``mkdtemp``: 0700, a short
-path whatever its home), one per try, removed when the try ends.
+path whatever its home), one per try, removed when the try ends. The folder is made in a
+RAM-backed runtime folder when there is one (``$XDG_RUNTIME_DIR``, else ``/dev/shm``), as
+sockets usually are (``/run``), and in the temporary folder otherwise: a socket is an inode
+created and removed for every try, which a disk filesystem makes the scheduler pay for
+(ADR 0047).
 """
 
 from __future__ import annotations
@@ -165,6 +169,11 @@ class TaskChannel:
 
 
 _FOLDERS: dict[int, Path] = {}
+# Where the socket folders go, first usable first (``None``: the temporary folder).
+_RUNTIME_BASES: tuple[str | None, ...] = ("XDG_RUNTIME_DIR", "/dev/shm", None)  # noqa: S108
+# A socket's path must fit ``sun_path`` (108 bytes): the base, then ``/pinflow-tries-XXXXXXXX/``
+# and ``<ti_id>-<8 hex>.sock``.
+_MAX_BASE = 56
 
 
 def discard_folder() -> None:
@@ -178,9 +187,25 @@ def _folder() -> Path:
     """This process's folder for its tries' sockets (made once per process, 0700)."""
     folder = _FOLDERS.get(os.getpid())
     if folder is None or not folder.is_dir():
-        folder = _FOLDERS[os.getpid()] = Path(tempfile.mkdtemp(prefix="pinflow-tries-"))
+        base = runtime_base()
+        folder = _FOLDERS[os.getpid()] = Path(tempfile.mkdtemp(prefix="pinflow-tries-", dir=base))
         atexit.register(shutil.rmtree, folder, True)
     return folder
+
+
+def runtime_base() -> str | None:
+    """The first of ``_RUNTIME_BASES`` that is a folder this process may create in, with a
+    path short enough for a socket in it (an environment variable's name is read as the
+    variable); ``None``: the temporary folder."""
+    for candidate in _RUNTIME_BASES:
+        if candidate is None:
+            return None
+        path = os.environ.get(candidate) if not candidate.startswith("/") else candidate
+        if not path or len(path) > _MAX_BASE or not os.path.isdir(path):
+            continue
+        if os.access(path, os.W_OK | os.X_OK):
+            return path
+    return None
 
 
 def _error(status: int | None, message: str) -> dict[str, Any]:

@@ -10,6 +10,9 @@ a run from waiting for a report that will not come (see ``pinflow.scheduler.loop
   recovery (see ``pinflow.services.engine``) and the execution-timeout backstop;
 - at start and every ``retirement_interval`` (at a sweep), the DAGs' retirement policies: what they
   say is due is deprecated or purged (``services.commands.retirement``, ADR 0031);
+- at start and every ``statistics_interval`` (at a sweep), PostgreSQL's planner statistics of
+  the busiest tables, analysed when they changed much since (``services.engine.statistics``,
+  ADR 0046);
 - before a cleared task instance starts again, its old try still running here is ended;
 - the scheduler's own row in the fleet (``beat_scheduler`` on the heartbeat timer,
   ``scheduler_stopped`` on stop): what health and the UI show, and, later, how recovery will
@@ -41,6 +44,7 @@ from pinflow.services.engine import (
     heartbeat,
     recover_lost_tries,
     scheduler_id,
+    statistics,
     sweep_pass,
 )
 from pinflow.settings import Settings
@@ -106,6 +110,7 @@ class SafetyNet:
         self._pass_slice = 1
         self._beats = 0
         self._retired_at: float | None = None
+        self._analysed_at: float | None = None
         self.component_id = scheduler_id(hostname, pid)
         self.loop = LoopStats()
 
@@ -170,6 +175,9 @@ class SafetyNet:
         now = time.monotonic()
         if self._retired_at is None or now - self._retired_at >= self.settings.retirement_interval:
             self.apply_retirement_policies()
+        every = self.settings.statistics_interval
+        if every > 0 and (self._analysed_at is None or now - self._analysed_at >= every):
+            self.refresh_statistics()
         live = set(self.executor.live())
         for key, deadline in list(self._deadlines.items()):
             if key not in live:
@@ -203,6 +211,18 @@ class SafetyNet:
             log.warning("run %s failed: dagrun_timeout", run_pk)
         due = swept.next_deadline
         self._note_deadline(None if due is None else (due - datetime.now(UTC)).total_seconds())
+
+    def refresh_statistics(self) -> None:
+        """Analyse the busiest tables where their statistics went stale; a failure is logged,
+        never raised (the next check tries again)."""
+        self._analysed_at = time.monotonic()
+        try:
+            analysed = statistics.refresh_statistics(self.db)
+        except SQLAlchemyError:
+            log.warning("cannot refresh the planner's statistics", exc_info=True)
+            return
+        if analysed:
+            log.info("planner statistics refreshed: %s", ", ".join(analysed))
 
     def apply_retirement_policies(self) -> None:
         """Apply the retirement policies' due actions; a failure is logged, never raised (the

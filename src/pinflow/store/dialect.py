@@ -12,6 +12,8 @@ no service asks which database it runs on (ADR 0011):
 - waking schedulers in other processes (``notify``): ``pg_notify``; SQLite has no channel;
 - what the scheduler may rely on: one writer (``one_writer``), ``LISTEN`` (``listens``), a
   connection held open to keep the WAL (``keeps_wal_connection``);
+- the planner's statistics of the busiest tables, refreshed when they changed much
+  (``refresh_statistics``, ADR 0046): PostgreSQL's ``ANALYZE``; SQLite keeps none to refresh;
 - the arithmetic of statistics (ADR 0024): the seconds between two timestamps
   (``seconds_between``) and continuous percentiles of grouped samples (``percentiles``):
   PostgreSQL's ``percentile_cont``; on SQLite, which has none, the same definition from
@@ -108,6 +110,11 @@ class DialectOps(Protocol):
     def notify(self, session: Session, channel: str) -> None:
         """Tell listeners of ``channel`` in other processes, once ``session`` commits."""
 
+    def refresh_statistics(self, conn: Connection, tables: Sequence[str]) -> list[str]:
+        """Gather the planner's statistics of those of ``tables`` that changed by more than
+        autovacuum's analyse threshold since they were last gathered; returns them. At most
+        one caller at a time does it (the others return ``[]`` at once)."""
+
     def seconds_between(self, start: Any, end: Any) -> ColumnElement[float]:
         """``end - start`` in seconds (a float; NULL when either is NULL)."""
 
@@ -172,6 +179,18 @@ _WAITING_AND_LIVE = Prepared(  # built once: the claim runs after every report
 
 
 _NOTIFY = text("SELECT pg_notify(:channel, '')")
+# The key of the advisory lock held while statistics are gathered: a constant of Pinflow's
+# own (``b"pinflow!"`` read as a big-endian integer).
+_STATISTICS_LOCK = text("SELECT pg_try_advisory_xact_lock(8100126790987511585)")
+# The tables of ``names`` in this schema changed past autovacuum's analyse threshold (its
+# defaults, 50 rows + 10% of the table) since their statistics were last gathered. A table
+# never analysed has ``reltuples`` -1.
+_STALE_TABLES = text(
+    "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
+    " WHERE s.schemaname = current_schema() AND s.relname IN :names"
+    " AND s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0)"
+    " ORDER BY s.relname"
+).bindparams(bindparam("names", expanding=True))
 
 
 def _add_live(per_run: dict[int, int], per_pool: dict[str, int], row: Sequence[Any]) -> None:
@@ -221,6 +240,11 @@ class SQLiteOps:
 
     def notify(self, session: Session, channel: str) -> None:
         """No channel to other processes: their next poll finds the run."""
+
+    def refresh_statistics(self, conn: Connection, tables: Sequence[str]) -> list[str]:
+        # Without ``sqlite_stat1`` (nothing here runs ANALYZE) SQLite plans by its own rules,
+        # which do not go stale as the tables grow.
+        return []
 
     def seconds_between(self, start: Any, end: Any) -> ColumnElement[float]:
         return (func.julianday(end) - func.julianday(start)) * 86400.0
@@ -301,6 +325,16 @@ class PostgresOps:
     def notify(self, session: Session, channel: str) -> None:
         # Delivered on commit only, never after a rollback.
         session.execute(_NOTIFY, {"channel": channel})
+
+    def refresh_statistics(self, conn: Connection, tables: Sequence[str]) -> list[str]:
+        # A transaction-scoped advisory lock: one scheduler at a time, the others skip.
+        if not conn.execute(_STATISTICS_LOCK).scalar():
+            return []
+        stale = [name for (name,) in conn.execute(_STALE_TABLES, {"names": list(tables)})]
+        quote = conn.dialect.identifier_preparer.quote
+        for name in stale:
+            conn.execute(text(f"ANALYZE {quote(name)}"))
+        return stale
 
     def seconds_between(self, start: Any, end: Any) -> ColumnElement[float]:
         return sql_cast(extract("epoch", end - start), Float)

@@ -1,7 +1,8 @@
 """The engine: the scheduler's hot path and its safety net. Claims and starts tries
 (``claims``, ``pools``, ``starts``), records heartbeats and results (``heartbeats``,
 ``reports``, ``steps``), advances runs (``scheduling``, ``new_runs``, ``sweep``), fails the
-runs past their ``dagrun_timeout`` (``run_timeouts``), hands tries to executors
+runs past their ``dagrun_timeout`` (``run_timeouts``), keeps PostgreSQL's planner statistics
+of the busiest tables fresh (``statistics``, ADR 0046), hands tries to executors
 (``dispatch``), stores XComs and resolves a task's inputs (``xcom_store``, ``inputs``),
 recovers lost tries, creates scheduled runs, queues and hands out run-end callbacks
 (``run_callbacks``, ADR 0044), wakes schedulers, records the
@@ -34,6 +35,7 @@ from pinflow.services.engine import _run_callbacks as run_callbacks
 from pinflow.services.engine import _schedules as schedules
 from pinflow.services.engine import _scheduling as scheduling
 from pinflow.services.engine import _starts as starts
+from pinflow.services.engine import _statistics as statistics
 from pinflow.services.engine import _steps as steps
 from pinflow.services.engine import _sweep as sweep
 from pinflow.services.engine import _try_tokens as try_tokens
@@ -151,6 +153,7 @@ __all__ = [
     "start_new_runs",
     "start_task",
     "starts",
+    "statistics",
     "steps",
     "sweep",
     "sweep_pass",
