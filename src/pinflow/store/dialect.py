@@ -6,7 +6,8 @@ operations that are not live here, side by side, behind one protocol (``DialectO
 no service asks which database it runs on (ADR 0011):
 
 - what a claim may take (``claim_view``): PostgreSQL locks the DAG rows, then the pools, then
-  counts what is live; SQLite counts what waits and what is live in one query;
+  counts what is live; SQLite, whose writer holds the whole database, reads what waits and
+  what is live without locks;
 - insert-or-ignore (``insert_or_ignore``) and upsert (``upsert``) in each dialect's own
   ``ON CONFLICT``;
 - waking schedulers in other processes (``notify``): ``pg_notify``; SQLite has no channel;
@@ -164,18 +165,10 @@ _LIVE = (
     .group_by(_TI.c.run_pk, _TI.c.pool)
 )
 _LIVE_PREPARED = Prepared(_LIVE)
-_WAITING_AND_LIVE = Prepared(  # built once: the claim runs after every report
-    select(
-        _TI.c.dag_id,
-        _TI.c.pool,
-        _TI.c.run_pk,
-        _TI.c.state,
-        func.count(),
-        func.sum(_TI.c.pool_slots),
-    )
-    .where(_TI.c.state.in_([_SCHEDULED, *_LIVE_STATES]))
-    .group_by(_TI.c.dag_id, _TI.c.pool, _TI.c.run_pk, _TI.c.state)
-)
+# What waits, as SQLite's claim reads it (the DAGs and the pools of scheduled task instances).
+_WAITING_ROWS = select(_TI.c.dag_id, _TI.c.pool).where(_TI.c.state == _SCHEDULED).distinct()
+_WAITING = Prepared(_WAITING_ROWS)
+_WAITING_IN_RUN = Prepared(_WAITING_ROWS.where(_TI.c.run_pk == bindparam("run_pk")))
 
 
 _NOTIFY = text("SELECT pg_notify(:channel, '')")
@@ -214,17 +207,21 @@ class SQLiteOps:
     keeps_wal_connection: Final = True
 
     def claim_view(self, conn: Connection, run_pk: int | None, lock_pools: LockPools) -> ClaimView:
-        # What waits and what is live, at once: no claimer can change either meanwhile.
-        waiting: set[tuple[str, str]] = set()
+        # The writer holds the database: what waits and what is live cannot change meanwhile.
+        # What waits is read as the DAGs and pools it uses, not a row per run: with 1,000 runs
+        # waiting, a row per run cost 1.2 ms a claim (ADR 0046).
+        if run_pk is None:
+            waiting = _WAITING.execute(conn).fetchall()
+        else:
+            waiting = _WAITING_IN_RUN.execute(conn, {"run_pk": run_pk}).fetchall()
+        if not waiting:
+            return ClaimView([], {}, {}, {})
         per_run: dict[int, int] = {}
         per_pool: dict[str, int] = {}
-        for dag_id, pool, run, state, count, slots in _WAITING_AND_LIVE.execute(conn).fetchall():
-            if state != _SCHEDULED:
-                _add_live(per_run, per_pool, (run, pool, count, slots))
-            elif run_pk is None or run == run_pk:
-                waiting.add((dag_id, pool))
+        for row in _LIVE_PREPARED.execute(conn).fetchall():
+            _add_live(per_run, per_pool, row)
         dag_ids = sorted({dag_id for dag_id, _ in waiting})
-        pool_slots = lock_pools({pool for _, pool in waiting}) if waiting else {}
+        pool_slots = lock_pools({pool for _, pool in waiting})
         return ClaimView(dag_ids, pool_slots, per_run, per_pool)
 
     def insert_or_ignore(
