@@ -13,9 +13,15 @@ instance and one try per task. Then, per endpoint, a load generator in another p
 - ``POST /api/v2/dags/bench_noop1/dagRuns``: triggers of a one-task DAG, which the
   scheduler runs meanwhile (the bench then says how long it took to run them all).
 
+With ``--busy-runs N`` (issue #17 point 3), N runs of a chain of 10 no-op tasks
+(``dags/chain10.py``, real task processes) are triggered just before the first endpoint, so
+the API answers while the scheduler works through them; the bench says how many of their
+tasks ended while it measured.
+
     .venv/bin/python bench/api_throughput.py
     .venv/bin/python bench/api_throughput.py --db postgresql://postgres@127.0.0.1/postgres
     .venv/bin/python bench/api_throughput.py --dags 100 --runs 5000 --requests 100
+    .venv/bin/python bench/api_throughput.py --db postgresql://… --busy-runs 1000
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ CHUNK = 5000
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TASKS = {"extract": [], "transform": ["extract"], "load": ["transform"]}
 TRIGGERED_DAG = "bench_noop1"
+BUSY_DAG = "bench_chain10"
 IDLE_WINDOW = 5.0  # seconds
 
 
@@ -271,6 +278,15 @@ def drain_triggered(stack: Stack, timeout: float) -> tuple[int, float]:
     return int(total), time.monotonic() - started
 
 
+def busy_tasks_ended(stack: Stack) -> int:
+    """The tasks of the ``--busy-runs`` runs that have ended so far."""
+    query = select(func.count()).where(
+        TaskInstance.dag_id == BUSY_DAG, TaskInstance.state == "success"
+    )
+    with stack.db.read() as s:
+        return int(s.scalar(query) or 0)
+
+
 def idle_scheduler_cpu(stack: Stack, seconds: float) -> float:
     """The scheduler thread's CPU over ``seconds`` with nothing to run (share of one core):
     its safety-net timers, which it spends under the API's GIL."""
@@ -303,6 +319,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4, help="client threads")
     parser.add_argument("--warmup", type=int, default=10, help="requests not counted")
     parser.add_argument("--profile", type=Path, help="cProfile the scheduler thread into FILE")
+    parser.add_argument(
+        "--busy-runs",
+        type=int,
+        default=0,
+        help="runs of a chain of 10 triggered before the first endpoint (the scheduler busy)",
+    )
     args = parser.parse_args()
     with open_stack(
         args.db, parallelism=args.parallelism, keep=args.keep, profile=args.profile
@@ -310,6 +332,8 @@ def main() -> int:
         print("Pinflow API throughput (issue #4)")
         print_machine(stack.db_url)
         stack.push(DAGS_DIR / "noop1.py")
+        if args.busy_runs:
+            stack.push(DAGS_DIR / "chain10.py")
         started = time.perf_counter()
         dags = seed_dags(stack, args.dags)
         seed_runs(stack, dags, args.runs)
@@ -319,9 +343,16 @@ def main() -> int:
         print(f"  client: {args.concurrency} threads in another process, keep-alive, 127.0.0.1")
         idle = idle_scheduler_cpu(stack, IDLE_WINDOW)
         print(f"  scheduler thread CPU at rest (nothing to run): {idle * 100:.0f}% of a core")
+        if args.busy_runs:
+            for n in range(args.busy_runs):
+                stack.trigger(BUSY_DAG, f"busy_{n:05d}")
+            print(f"  triggered {args.busy_runs} runs of {BUSY_DAG} (10 tasks each) first")
         print(f"\n  {'endpoint':<48} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'n':>6}")
         for endpoint in endpoints(args.dags, args.runs):
+            busy = busy_tasks_ended(stack) if args.busy_runs else 0
             report(load(stack, endpoint, args))
+            if args.busy_runs:
+                print(f"    (busy runs' tasks ended meanwhile: {busy_tasks_ended(stack) - busy})")
         total, waited = drain_triggered(stack, timeout=600)
         print(f"\n  the scheduler ran the {total} triggered runs {waited:.1f} s after the last")
     return 0

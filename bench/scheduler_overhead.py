@@ -91,8 +91,8 @@ def count_round_trips() -> collections.Counter[str]:
     """Count the statements and commits every connection sends (SQLite's and psycopg's, the
     prepared hot path's included, which bypasses SQLAlchemy's events), and the round trips on
     PostgreSQL: a statement each, except that the statements sent in one psycopg pipeline
-    (``pinflow.store.prepared.pipelined``, ADR 0042) share one. SQLite's are counted by
-    ``count_sqlite`` once its engine exists."""
+    share one (an ``executemany``, which makes its own: ``Together`` with several rows,
+    ADR 0048). SQLite's are counted by ``count_sqlite`` once its engine exists."""
     counts: collections.Counter[str] = _HotCounter()
     piped = [0]  # >0: inside a pipeline (or an executemany, which makes its own)
 

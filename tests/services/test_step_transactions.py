@@ -84,7 +84,7 @@ def test_a_stale_report_in_a_shared_step_changes_nothing_and_the_other_is_kept(
     assert [task.task_id for task, _ in outcome.started] == ["b"]
 
 
-def test_a_try_row_in_the_way_of_a_pipelined_start_is_a_conflict_and_nothing_moves(
+def test_a_try_row_in_the_way_of_a_start_is_a_conflict_and_nothing_moves(
     db: Database,
 ) -> None:
     # The start's three writes go in one round trip on PostgreSQL: the try row's unique key

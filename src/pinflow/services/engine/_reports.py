@@ -43,15 +43,15 @@ from pinflow.services.engine._try_rows import (
     TiRow,
     confirm,
     expect,
+    guarded_params,
     guarded_stmt,
     lock,
-    send_guarded,
 )
 from pinflow.services.engine._wakeups import run_queued
 from pinflow.services.engine._xcom_store import TryIdentity, XComColumns
 from pinflow.services.xcom_values import RETURN_VALUE
 from pinflow.store.db import Database
-from pinflow.store.prepared import Prepared, pipelined
+from pinflow.store.prepared import Prepared, Together
 from pinflow.store.repo import cached_spec
 from pinflow.store.tables import TaskInstanceTry, XCom
 
@@ -83,6 +83,9 @@ _END_TRY = Prepared(
         interrupted=bindparam("v_interrupted"),
     )
 )
+# The end of a try: its task instance (guarded) and its try row, in one round trip (ADR 0048).
+_ENDING = Together(_END, _END_TRY)
+_ENDING_INTERRUPTED = Together(_END_INTERRUPTED, _END_TRY)
 # Whether each of a task instance's latest earlier tries was an interruption, newest first.
 _EARLIER_INTERRUPTIONS = Prepared(
     select(_TRY.c.interrupted)
@@ -262,18 +265,13 @@ def _end_try(
     if interrupted:
         values["v_max_tries"] = ti.max_tries + 1
     params = {
-        "ti": ti.id,
+        **guarded_params(ti, running, values),
         "try": running.try_number,
-        "v_state": decision.state.value,
         "v_end": stamp,
         "v_error": error,
         "v_interrupted": interrupted,
     }
-    conn = common.conn(s)
-    with pipelined(conn):  # one round trip for both (ADR 0042)
-        stmt = _END_INTERRUPTED if interrupted else _END
-        ended = send_guarded(s, ti, running, stmt=stmt, values=values)
-        _END_TRY.execute(conn, params)
+    ended, _ = (_ENDING_INTERRUPTED if interrupted else _ENDING).execute(common.conn(s), [params])
     confirm(ti, ended)
 
 

@@ -27,7 +27,7 @@ from pinflow.services.engine._claims import ClaimedTask, claim_in, queue_claimed
 from pinflow.services.engine._scheduling import RunRow
 from pinflow.services.engine._try_rows import TiRow, expect, guarded_stmt, lock, name
 from pinflow.store.db import Database
-from pinflow.store.prepared import Prepared, pipelined
+from pinflow.store.prepared import Prepared, Together
 from pinflow.store.tables import TaskInstanceTry, XCom
 
 
@@ -68,6 +68,7 @@ _TRY_COLUMNS = (
     "start_date",
     "hostname",
     "pid",
+    "interrupted",  # given, not the column's default: ``Together`` computes none
 )
 _INSERT_TRY = Prepared(insert(_TRY).values({c: bindparam(c) for c in _TRY_COLUMNS}))
 _DROP_XCOMS = Prepared(
@@ -77,6 +78,10 @@ _DROP_XCOMS = Prepared(
         XCom.map_index == bindparam("map_index"),
     )
 )
+# The start of tries: each task instance moved to running (guarded), its try row, the XComs
+# of its earlier tries dropped; one round trip (ADR 0048).
+_BEGINNING = Together(_BEGIN, _INSERT_TRY, _DROP_XCOMS)
+_CLAIMING_AND_BEGINNING = Together(_CLAIM_AND_BEGIN, _INSERT_TRY, _DROP_XCOMS)
 
 
 def start_task(
@@ -221,14 +226,14 @@ def _begin_tries(
     claimed: bool = False,
 ) -> None:
     """``queued`` -> ``running`` for each try, its try row, and the XComs of earlier tries
-    dropped (three statements however many tries, sent together). ``claimed``: straight
-    from ``scheduled``, claimed in this transaction (by ``claimer``, written to
-    ``queued_by``)."""
-    begins = []
+    dropped (one round trip however many tries, ``Together``). ``claimed``: straight from
+    ``scheduled``, claimed in this transaction (by ``claimer``, written to ``queued_by``)."""
+    rows = []
     for t in tries:
         expected = position_to_start(t.number, claimed=claimed)
-        begins.append(
+        rows.append(
             {
+                # the task instance, guarded on where the try expects it
                 "ti": t.ti_id,
                 "expected_state": expected.state.value,
                 "expected_try": expected.try_number,
@@ -244,45 +249,28 @@ def _begin_tries(
                 "v_snapshot_digest": t.run.snapshot_digest,
                 "v_hostname": hostname,
                 "v_pid": pid,
+                # its try row
+                "ti_id": t.ti_id,
+                "try_number": t.number,
+                "state": TaskState.RUNNING.value,
+                "snapshot_digest": t.run.snapshot_digest,
+                "version_id": t.run.version_id,
+                "start_date": stamp,
+                "hostname": hostname,
+                "pid": pid,
+                "interrupted": False,
+                # the XComs an earlier try left (or a try of an element a clear removed): a
+                # downstream task must never read a stale result
+                "run_pk": t.ti.run_pk,
+                "task_id": t.ti.task_id,
+                "map_index": t.ti.map_index,
             }
         )
-    conn = common.conn(s)
+    writes = _CLAIMING_AND_BEGINNING if claimed else _BEGINNING
     try:
-        # One round trip for the three writes (ADR 0042); a try row in the way is an error
-        # raised when the block ends, and the rowcount is known only then.
-        with pipelined(conn):
-            begun = (_CLAIM_AND_BEGIN if claimed else _BEGIN).sendmany(conn, begins)
-            _insert_tries(s, tries, hostname=hostname, pid=pid, stamp=stamp)
-            _drop_xcoms(s, [t.ti for t in tries])
+        begun, _, _ = writes.execute(common.conn(s), rows)
     except IntegrityError:
         which = "; ".join(f"Try {t.number} of {name(t.ti)}" for t in tries)
         raise ConflictError(f"{which}: a try row with that number already exists.") from None
-    if begun is not None and begun.rowcount != len(begins):
+    if begun != len(rows):
         raise ConflictError("A task instance changed state meanwhile; nothing was changed.")
-
-
-def _insert_tries(
-    s: Session, tries: Sequence[_Try], *, hostname: str | None, pid: int | None, stamp: datetime
-) -> None:
-    rows = [
-        {
-            "ti_id": t.ti_id,
-            "try_number": t.number,
-            "state": TaskState.RUNNING.value,
-            "snapshot_digest": t.run.snapshot_digest,
-            "version_id": t.run.version_id,
-            "start_date": stamp,
-            "hostname": hostname,
-            "pid": pid,
-        }
-        for t in tries
-    ]
-    _INSERT_TRY.executemany(common.conn(s), rows)
-
-
-def _drop_xcoms(s: Session, tis: Sequence[TiRow | ClaimedTask]) -> None:
-    """XComs an earlier try left (or a try of an element a clear removed): a downstream task
-    must never read a stale result."""
-    if tis:
-        keys = [{"run_pk": t.run_pk, "task_id": t.task_id, "map_index": t.map_index} for t in tis]
-        _DROP_XCOMS.executemany(common.conn(s), keys)

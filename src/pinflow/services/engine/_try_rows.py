@@ -22,7 +22,7 @@ from pinflow.lifecycle.try_rules import TryPosition, is_stale
 from pinflow.services import common
 from pinflow.services.engine._claims import ClaimedTask
 from pinflow.services.engine._scheduling import RunRow
-from pinflow.store.prepared import Cursor, Prepared
+from pinflow.store.prepared import Prepared
 from pinflow.store.tables import DagRun, TaskInstance
 
 _TI = cast(Table, TaskInstance.__table__)
@@ -116,23 +116,21 @@ def guarded(
     s: Session, ti: TiRow, expected: TryPosition, *, stmt: Prepared, values: dict[str, Any]
 ) -> None:
     """The write behind a checked report: still conditional, so a check never becomes a race."""
-    confirm(ti, send_guarded(s, ti, expected, stmt=stmt, values=values))
+    written = stmt.execute(common.conn(s), guarded_params(ti, expected, values))
+    confirm(ti, written.rowcount)
 
 
-def send_guarded(
-    s: Session, ti: TiRow, expected: TryPosition, *, stmt: Prepared, values: dict[str, Any]
-) -> Cursor:
-    """``guarded``'s write, unchecked: ``confirm`` its cursor (after a ``pipelined`` block)."""
-    params = {
+def guarded_params(ti: TiRow, expected: TryPosition, values: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of a ``guarded_stmt`` that expects ``ti`` at ``expected``."""
+    return {
         "ti": ti.id,
         "expected_state": expected.state.value,
         "expected_try": expected.try_number,
         **values,
     }
-    return stmt.execute(common.conn(s), params)
 
 
-def confirm(ti: TiRow, written: Cursor) -> None:
-    """Refuse (``ConflictError``) a guarded write that changed no row."""
-    if not written.rowcount:
+def confirm(ti: TiRow, written: int) -> None:
+    """Refuse (``ConflictError``) a guarded write that changed no row (``written``)."""
+    if not written:
         raise ConflictError(f"{name(ti)} changed state meanwhile; nothing was changed.")
