@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import pwd
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -204,3 +206,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         ordered += rest[:take]
         rest = rest[take:]
     items[:] = ordered + rest
+
+
+TASK_USER = "pinflow-task"
+
+
+@pytest.fixture(scope="session")
+def task_user() -> str:
+    """An unprivileged user to run tasks as (``PINFLOW_RUN_TASKS_AS_USER``), created if absent
+    (root only)."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("run_as_user is tested as root; CI runs as root")
+        pytest.skip("switching a task to another user needs root")
+    try:
+        pwd.getpwnam(TASK_USER)
+    except KeyError:  # another worker may create it at the same moment: look again after
+        subprocess.run(["useradd", "--system", "--no-create-home", TASK_USER], check=False)
+        pwd.getpwnam(TASK_USER)
+    return TASK_USER

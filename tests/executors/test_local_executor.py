@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import signal
 import sqlite3
 import stat
@@ -533,26 +532,6 @@ def test_a_key_hunting_task_finds_no_path_to_the_home(
         ex.stop(graceful=False)
     assert result.success, result.error
     assert result.value == "found=0"
-
-
-TASK_USER = "pinflow-task"
-
-
-@pytest.fixture(scope="module")
-def task_user() -> str:
-    """An unprivileged user to run tasks as, created if absent (root only)."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("run_as_user is tested as root; CI runs as root")
-        pytest.skip("switching a task to another user needs root")
-    try:
-        pwd.getpwnam(TASK_USER)
-    except KeyError:
-        subprocess.run(
-            ["useradd", "--system", "--no-create-home", TASK_USER],
-            check=True,
-        )
-    return TASK_USER
 
 
 def test_with_run_as_user_a_task_can_reach_none_of_the_servers_secrets(

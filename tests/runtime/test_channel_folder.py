@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import stat
 import tempfile
@@ -111,3 +113,25 @@ def test_with_no_runtime_folder_the_temporary_folder_is_used(
         assert opened.path.parent.parent == short
     finally:
         opened.close()
+
+
+def test_a_channel_for_a_task_user_is_that_users_in_a_folder_it_may_pass_through(
+    short: Path, monkeypatch: pytest.MonkeyPatch, fresh_folders: None, task_user: str
+) -> None:
+    monkeypatch.setattr(channel, "_RUNTIME_BASES", (str(short), None))
+    mine = TaskChannel(_Backend(), "10")
+    theirs = TaskChannel(_Backend(), "11", user=task_user)
+    try:
+        folder = theirs.path.parent
+        assert folder == mine.path.parent
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o711  # passed through, never listed
+        owner = pwd.getpwnam(task_user)
+        assert (theirs.path.stat().st_uid, theirs.path.stat().st_gid) == (
+            owner.pw_uid,
+            owner.pw_gid,
+        )
+        assert stat.S_IMODE(theirs.path.stat().st_mode) == 0o600
+        assert mine.path.stat().st_uid == os.geteuid()  # a channel without a user stays ours
+    finally:
+        mine.close()
+        theirs.close()

@@ -4,6 +4,7 @@ database URL of its own (issue #14, point 2)."""
 
 from __future__ import annotations
 
+import pwd
 from pathlib import Path
 
 from tests.scheduler.helpers import (
@@ -92,3 +93,45 @@ def test_a_local_task_reads_its_variables_connections_and_xcoms_over_its_channel
         "other_project": "hidden",  # project beta's variable: not this DAG's project
         "database_url_seen": False,
     }
+
+
+RUN_AS_READER = """
+    import os
+
+    from pinflow import dag, task
+    from pinflow.sdk import Variable, xcom_push
+
+
+    @task
+    def read():
+        xcom_push("uid", os.getuid())
+        return Variable.get("bucket")
+
+
+    @dag(dag_id="run_as_reader")
+    def run_as_reader():
+        read()
+
+
+    run_as_reader()
+"""
+
+
+def test_a_task_run_as_another_user_still_reaches_its_channel(
+    db: Database, tmp_path: Path, task_user: str
+) -> None:
+    """``PINFLOW_RUN_TASKS_AS_USER``: the socket is the task user's, in a folder it may pass
+    through (ADR 0047)."""
+    settings = make_settings(db, tmp_path / "home", run_tasks_as_user=task_user)
+    cipher = Cipher(resources.load_or_create_key(settings.home))
+    admin = Principal("admin", is_superuser=True)
+    resources.set_variable(db, cipher, admin, "bucket", {"value": "s3://b"}, create=True)
+    push_dag(db, tmp_path / "dags", "run_as_reader", RUN_AS_READER)
+    trigger_run(db, dag_id="run_as_reader", run_id="r1", actor="tester")
+    with running_scheduler(db, settings) as scheduler:
+        assert scheduler.drain(timeout=DRAIN_TIMEOUT)
+
+    assert run_state(db, "run_as_reader", "r1") == "success"
+    read = task_instances(db, "run_as_reader", "r1")["read"]
+    assert value_of(db, read.run_pk, "read") == "s3://b"
+    assert value_of(db, read.run_pk, "read", key="uid") == pwd.getpwnam(task_user).pw_uid

@@ -78,7 +78,9 @@ class LocalChannels:
         """A channel for ``request``'s try; the path its task connects to."""
         from pinflow.services.engine import claims_of
 
-        channel = TaskChannel(_ServicesBackend(self, claims_of(request)), str(request.ti_id))
+        backend = _ServicesBackend(self, claims_of(request))
+        user = self.settings.run_tasks_as_user
+        channel = TaskChannel(backend, str(request.ti_id), user=user)
         with self._lock:
             self._channels[request.key] = channel
         self._ensure_thread()

@@ -28,9 +28,11 @@ import contextlib
 import json
 import logging
 import os
+import pwd
 import secrets
 import shutil
 import socket
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
@@ -64,14 +66,18 @@ class ChannelBackend(Protocol):
 
 
 class TaskChannel:
-    """The channel of one try (``name`` starts its socket's file name)."""
+    """The channel of one try (``name`` starts its socket's file name). ``user``: the task
+    runs as this user (``PINFLOW_RUN_TASKS_AS_USER``), who then owns the socket."""
 
-    def __init__(self, backend: ChannelBackend, name: str) -> None:
+    def __init__(self, backend: ChannelBackend, name: str, user: str | None = None) -> None:
         self.backend = backend
-        self.path = _folder() / f"{name}-{secrets.token_hex(4)}.sock"
+        folder = _folder()
+        self.path = folder / f"{name}-{secrets.token_hex(12)}.sock"
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(self.path))
         os.chmod(self.path, 0o600)
+        if user is not None:
+            _hand_to(user, folder, self.path)
         self._listener.listen(16)
         self._listener.setblocking(False)
         self._pending: dict[int, tuple[socket.socket, bytearray]] = {}
@@ -172,8 +178,8 @@ _FOLDERS: dict[int, Path] = {}
 # Where the socket folders go, first usable first (``None``: the temporary folder).
 _RUNTIME_BASES: tuple[str | None, ...] = ("XDG_RUNTIME_DIR", "/dev/shm", None)  # noqa: S108
 # A socket's path must fit ``sun_path`` (108 bytes): the base, then ``/pinflow-tries-XXXXXXXX/``
-# and ``<ti_id>-<8 hex>.sock``.
-_MAX_BASE = 56
+# and ``<ti_id>-<24 hex>.sock``.
+_MAX_BASE = 40
 
 
 def discard_folder() -> None:
@@ -191,6 +197,17 @@ def _folder() -> Path:
         folder = _FOLDERS[os.getpid()] = Path(tempfile.mkdtemp(prefix="pinflow-tries-", dir=base))
         atexit.register(shutil.rmtree, folder, True)
     return folder
+
+
+def _hand_to(user: str, folder: Path, path: Path) -> None:
+    """Let a task that runs as ``user`` connect to its socket, and no one else: the socket
+    becomes the user's (0600: connecting needs write permission on it), and the folder may be
+    passed through but not listed (0711), so another try's socket is reached only by a name of
+    96 random bits that nothing lists."""
+    entry = pwd.getpwnam(user)
+    os.chown(path, entry.pw_uid, entry.pw_gid)
+    if stat.S_IMODE(folder.stat().st_mode) != 0o711:
+        os.chmod(folder, 0o711)  # noqa: S103 - traversable, never listable or writable
 
 
 def runtime_base() -> str | None:

@@ -231,7 +231,7 @@ def _supervise(
     private_dirs(Path(request.log_path).parent)
     runner = task_runner(context)
     own = XComTarget(request.dag_id, request.run_id, request.task_id, request.map_index)
-    channel = TaskChannel(_ApiBackend(client, own), str(client.ti_id))
+    channel = TaskChannel(_ApiBackend(client, own), str(client.ti_id), user=context.run_as_user)
     try:
         runner.submit(replace(request, task_api=str(channel.path)))
         return _watch(request, client, context, runner, channel)
