@@ -149,6 +149,30 @@ def test_a_busy_run_left_behind_is_reached_by_the_full_pass_within_its_bound(
     assert state_of(db, pks[0], "c") == TaskState.SCHEDULED
 
 
+def test_a_pass_begins_at_most_once_per_full_pass_every_sweeps(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One busy run (a pass of one sweep) is not re-planned at every sweep: a 10,000-task run
+    would be read whole each time (ADR 0046). The quiet runs still are, at every sweep."""
+    monkeypatch.setattr(sweep_rules, "FULL_PASS_EVERY", 3)
+    [busy, quiet] = runs_of(db, FORK, 2)
+    set_states(db, busy, a=TaskState.RUNNING, b=TaskState.RUNNING)
+    set_states(db, quiet, a=TaskState.SUCCESS, b=TaskState.SUCCESS, c=TaskState.SUCCESS)
+    safety = safety_net(db, tmp_path)
+    safety.replan()  # the first sweep begins a pass: both runs are re-planned
+    assert run_state(db, quiet) == RunState.SUCCESS
+    set_states(db, busy, b=TaskState.SUCCESS)  # c left unplanned: only a pass will see it
+    [stranded_quiet] = runs_of(db, FORK, 1)
+    set_states(db, stranded_quiet, a=TaskState.SUCCESS, b=TaskState.SUCCESS)
+    safety.replan()
+    assert state_of(db, stranded_quiet, "c") == TaskState.SCHEDULED  # quiet: every sweep
+    assert state_of(db, busy, "c") == TaskState.NONE
+    safety.replan()
+    assert state_of(db, busy, "c") == TaskState.NONE
+    safety.replan()  # three sweeps after the last pass began: the next one begins
+    assert state_of(db, busy, "c") == TaskState.SCHEDULED
+
+
 def test_runs_started_during_a_full_pass_are_in_it(
     db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,7 +20,8 @@ from pinflow.lifecycle.run_planning import plan_run
 from pinflow.lifecycle.states import TaskState
 from pinflow.spec.models import DagSpec
 
-# While few runs run, a full pass re-plans every running run once per this many sweeps.
+# While few runs run, a full pass re-plans every running run once per this many sweeps (and
+# a pass begins at most once per this many sweeps, however few runs it has).
 FULL_PASS_EVERY = 30
 # At most this many runs per sweep: past ``FULL_PASS_EVERY * FULL_PASS_MOST`` running runs a
 # pass takes longer, so that a sweep's work stays bounded however many runs there are.
@@ -50,8 +51,9 @@ def full_pass_slice(running: int) -> int:
 
 
 def full_pass_sweeps(running: int) -> int:
-    """The most sweeps a full pass over ``running`` runs takes: the bound on how long a busy
-    run that nothing else will move waits for the safety sweep (runs started during the pass
+    """The most sweeps a full pass over ``running`` runs takes (runs started during the pass
     are in it too, at its end): ``FULL_PASS_EVERY`` or fewer while runs are few, then
-    ``running / FULL_PASS_MOST``."""
+    ``running / FULL_PASS_MOST``. Since a pass begins at most once per ``FULL_PASS_EVERY``
+    sweeps, a busy run that nothing else will move waits for the safety sweep at most
+    ``max(FULL_PASS_EVERY, full_pass_sweeps(running))`` sweeps."""
     return math.ceil(running / full_pass_slice(running)) if running else 1

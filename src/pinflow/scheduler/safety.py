@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pinflow import __version__
 from pinflow.errors import ConflictError, NotFoundError, PinflowError
 from pinflow.executors.base import Executor
+from pinflow.lifecycle import sweep_rules
 from pinflow.lifecycle.sweep_rules import full_pass_slice
 from pinflow.runtime.contract import TaskKey, TaskRequest, TaskResult
 from pinflow.scheduler.cron import create_due_runs
@@ -108,6 +109,7 @@ class SafetyNet:
         self._deadlines: dict[TaskKey, float] = {}
         self._pass_after = 0  # the full pass's place: the last run it re-planned (0: none)
         self._pass_slice = 1
+        self._since_pass_began = sweep_rules.FULL_PASS_EVERY  # the first sweep begins one
         self._beats = 0
         self._retired_at: float | None = None
         self._analysed_at: float | None = None
@@ -193,9 +195,18 @@ class SafetyNet:
         changed, so the full pass is what catches a busy run that something else left
         behind (a lost wake-up, a writer that did not plan). Its slices are sized when it
         begins, so that a pass takes ``FULL_PASS_EVERY`` sweeps while runs are few and a
-        sweep never re-plans more than ``FULL_PASS_MOST`` runs however many run."""
-        if self._pass_after == 0:
+        sweep never re-plans more than ``FULL_PASS_MOST`` runs however many run; and a pass
+        begins at most once per ``FULL_PASS_EVERY`` sweeps, so that fewer runs than that (one
+        run of 10,000 tasks, say) are not re-planned at every sweep (ADR 0046)."""
+        beginning = self._pass_after == 0
+        if beginning and self._since_pass_began < sweep_rules.FULL_PASS_EVERY:
+            self._since_pass_began += 1
+            sweep_pass(self.db, after=0, limit=0)  # the quiet runs only
+            return
+        if beginning:
             self._pass_slice = full_pass_slice(count_running_runs(self.db))
+            self._since_pass_began = 0
+        self._since_pass_began += 1
         done = sweep_pass(self.db, after=self._pass_after, limit=self._pass_slice)
         self._pass_after = done.sliced[-1] if done.more else 0
 

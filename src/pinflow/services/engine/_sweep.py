@@ -111,13 +111,16 @@ def sweep_pass(db: Database, *, after: int, limit: int, now: datetime | None = N
     then re-plan the running runs that need it among the quiet ones (no task instance
     scheduled, queued or running: no report will move them) and the next slice of the full
     pass (``limit`` running runs after run ``after``, in id order: the busy ones, whose
-    reports plan only the neighbourhood of what they finished)."""
+    reports plan only the neighbourhood of what they finished). ``limit=0``: no slice, the
+    quiet runs only (between two passes)."""
     changes = start_queued_runs(db, now=now) + resume_deferred(db, now=now)
     with db.read() as s:
         conn = common.conn(s)
         quiet = {pk: digest for pk, digest in conn.execute(_QUIET.order_by(DagRun.id))}
-        next_slice = _RUNNING.where(DagRun.id > after).order_by(DagRun.id).limit(limit + 1)
-        sliced = {pk: digest for pk, digest in conn.execute(next_slice)}
+        sliced: dict[int, str] = {}
+        if limit > 0:
+            next_slice = _RUNNING.where(DagRun.id > after).order_by(DagRun.id).limit(limit + 1)
+            sliced = {pk: digest for pk, digest in conn.execute(next_slice)}
     more = len(sliced) > limit
     if more:  # the one past the slice only says that the pass goes on
         sliced.pop(max(sliced))
