@@ -68,6 +68,16 @@ def _analysed(db: Database) -> None:
             conn.execute(text(f"ANALYZE {table}"))
 
 
+def _a_wide_run_after_fresh_statistics(db: Database) -> int:
+    """Fresh statistics, then one run of ``WIDE`` counted; the insertions counted before it."""
+    register_snapshot(db, make_spec("wide", WIDE), actor="t")
+    _analysed(db)
+    start = _inserted(db)
+    trigger_run(db, dag_id="wide", actor="t")
+    _published(db, start + 60)
+    return start
+
+
 def test_a_table_changed_past_the_threshold_is_analysed_once(pg_db: Database) -> None:
     db = pg_db
     register_snapshot(db, make_spec("wide", WIDE), actor="t")
@@ -107,11 +117,7 @@ def test_changes_below_the_threshold_leave_the_statistics_alone(pg_db: Database)
 
 def test_one_scheduler_analyses_at_a_time_the_others_skip(pg_db: Database) -> None:
     db = pg_db
-    register_snapshot(db, make_spec("wide", WIDE), actor="t")
-    _analysed(db)
-    start = _inserted(db)
-    trigger_run(db, dag_id="wide", actor="t")
-    _published(db, start + 60)
+    _a_wide_run_after_fresh_statistics(db)
     with db.engine.connect() as other:  # another scheduler, in the middle of its own refresh
         with other.begin():
             held = other.execute(text("SELECT pg_try_advisory_xact_lock(8100126790987511585)"))
@@ -136,11 +142,7 @@ def test_the_schedulers_sweep_refreshes_them_every_interval(
 ) -> None:
     """At its first sweep and then every ``statistics_interval`` (0: never)."""
     db = pg_db
-    register_snapshot(db, make_spec("wide", WIDE), actor="t")
-    _analysed(db)
-    start = _inserted(db)
-    trigger_run(db, dag_id="wide", actor="t")
-    _published(db, start + 60)
+    start = _a_wide_run_after_fresh_statistics(db)
     settings = Settings(home=tmp_path, statistics_interval=interval)
     executor = LocalExecutor.from_settings(settings)  # not started: it runs nothing here
     safety = SafetyNet(db, executor, settings, hostname="h", pid=1, note_retry=lambda: None)
