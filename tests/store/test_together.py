@@ -68,3 +68,15 @@ def test_a_write_that_needs_a_python_default_is_refused_on_postgresql(tables: Da
                 defaulted.execute(conn, [{"id": 1, "v": "new", "c_id": 1}])
         else:  # one statement after the other: SQLite computes the default as usual
             assert defaulted.execute(conn, [{"id": 1, "v": "new", "c_id": 1}]) == (1, 1)
+
+
+def test_a_literal_in_a_write_is_kept(tables: Database) -> None:
+    """Only column defaults are refused: a literal value in a write's ``WHERE`` is its own."""
+    only_old = Prepared(update(_A).where(_A.c.v == "old").values(v=bindparam("v")))
+    with tables.engine.begin() as conn:
+        writes = Together(only_old, _ADD_B)
+        assert writes.execute(conn, [{"v": "renamed", "b_id": 30, "n": 1}]) == (2, 1)
+        assert writes.execute(conn, [{"v": "again", "b_id": 31, "n": 1}]) == (0, 1)
+    with tables.engine.connect() as conn:
+        values = conn.execute(select(_A.c.v).order_by(_A.c.id)).scalars().all()
+        assert values == ["renamed", "renamed"]

@@ -58,6 +58,7 @@ class _Form:
     expanding: frozenset[str]
     results: tuple[Processor | None, ...]
     paramstyle: str
+    computed: frozenset[str] = frozenset()  # columns whose default Python computes per run
 
 
 class Prepared:
@@ -161,7 +162,7 @@ class Together:
         if dialect.name in self._checked:
             return
         for write in self.writes:
-            computed = sorted(write._form(dialect).defaults)
+            computed = sorted(write._form(dialect).computed)
             if computed:
                 raise TypeError(f"Together: give {computed} (their defaults would not be set)")
         self._checked.add(dialect.name)
@@ -221,6 +222,9 @@ def _compile(stmt: ClauseElement, dialect: Dialect) -> _Form:
         expanding=expanding,
         results=tuple(results) if any(results) else (),
         paramstyle=dialect.paramstyle,
+        computed=frozenset(
+            column.key for column in (*compiled.insert_prefetch, *compiled.update_prefetch)
+        ),
     )
 
 
