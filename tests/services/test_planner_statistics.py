@@ -4,6 +4,7 @@ changed past autovacuum's analyse threshold (ADR 0046)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,29 +37,31 @@ def _stats(db: Database, table: str) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
-def _inserted(db: Database) -> int:
-    """The task instances PostgreSQL has counted as inserted so far, once every count still
-    pending has come in. A backend publishes its counters when idle at most once a second,
-    or when it exits: the pool's connections are closed first, and the wait is bounded."""
+def _counted_insertions(db: Database, until: Callable[[int, int], bool], what: str) -> int:
+    """The task instances PostgreSQL has counted as inserted, read every 50 ms until
+    ``until(previous, now)`` holds. A backend publishes its counters when idle at most once a
+    second, or when it exits: the pool's connections are closed first, and the wait is
+    bounded (another process's bookkeeping: there is no event to wait on)."""
     db.engine.dispose()
     deadline = time.monotonic() + 10.0
-    seen = _stats(db, "task_instance")[2]
+    now = _stats(db, "task_instance")[2]
     while True:
         time.sleep(0.05)
-        now = _stats(db, "task_instance")[2]
-        if now == seen:
+        previous, now = now, _stats(db, "task_instance")[2]
+        if until(previous, now):
             return now
-        assert time.monotonic() < deadline, "PostgreSQL's counters never settled"
-        seen = now
+        assert time.monotonic() < deadline, f"PostgreSQL's counters never showed {what}"
+
+
+def _inserted(db: Database) -> int:
+    """The insertions counted so far, once every count still pending has come in (two reads
+    50 ms apart agree)."""
+    return _counted_insertions(db, lambda previous, now: previous == now, "counters that settle")
 
 
 def _published(db: Database, inserted: int) -> None:
-    """Wait until PostgreSQL counts ``inserted`` task instances (see ``_inserted``)."""
-    db.engine.dispose()
-    deadline = time.monotonic() + 10.0
-    while _stats(db, "task_instance")[2] < inserted:
-        assert time.monotonic() < deadline, f"PostgreSQL never counted {inserted} insertions"
-        time.sleep(0.02)
+    """Wait until PostgreSQL counts ``inserted`` task instances."""
+    _counted_insertions(db, lambda _, now: now >= inserted, f"{inserted} insertions")
 
 
 def _analysed(db: Database) -> None:
