@@ -17,6 +17,7 @@ from pinflow.services.commands._runs import trigger_run
 from pinflow.services.engine import statistics
 from pinflow.settings import Settings
 from pinflow.store.db import Database
+from pinflow.store.dialect import STATISTICS_LOCK_KEY
 from pinflow.store.tables import DagRun, TaskInstance
 from pinflow.testing import make_spec
 
@@ -123,7 +124,8 @@ def test_one_scheduler_analyses_at_a_time_the_others_skip(pg_db: Database) -> No
     _a_wide_run_after_fresh_statistics(db)
     with db.engine.connect() as other:  # another scheduler, in the middle of its own refresh
         with other.begin():
-            held = other.execute(text("SELECT pg_try_advisory_xact_lock(8100126790987511585)"))
+            lock = text("SELECT pg_try_advisory_xact_lock(:key)")
+            held = other.execute(lock, {"key": STATISTICS_LOCK_KEY})
             assert held.scalar() is True
             assert statistics.refresh_statistics(db) == []
         assert "task_instance" in statistics.refresh_statistics(db)

@@ -174,7 +174,8 @@ _WAITING_IN_RUN = Prepared(_WAITING_ROWS.where(_TI.c.run_pk == bindparam("run_pk
 _NOTIFY = text("SELECT pg_notify(:channel, '')")
 # The key of the advisory lock held while statistics are gathered: a constant of Pinflow's
 # own (``b"pinflow!"`` read as a big-endian integer).
-_STATISTICS_LOCK = text("SELECT pg_try_advisory_xact_lock(8100126790987511585)")
+STATISTICS_LOCK_KEY: Final = 8100126790987511585
+_STATISTICS_LOCK = text(f"SELECT pg_try_advisory_xact_lock({STATISTICS_LOCK_KEY})")
 # The tables of ``names`` in this schema changed past autovacuum's analyse threshold (its
 # defaults, 50 rows + 10% of the table) since their statistics were last gathered. A table
 # never analysed has ``reltuples`` -1.
@@ -186,10 +187,14 @@ _STALE_TABLES = text(
 ).bindparams(bindparam("names", expanding=True))
 
 
-def _add_live(per_run: dict[int, int], per_pool: dict[str, int], row: Sequence[Any]) -> None:
-    run_pk, pool, count, slots = row
-    per_run[run_pk] = per_run.get(run_pk, 0) + int(count)
-    per_pool[pool] = per_pool.get(pool, 0) + int(slots or 0)
+def _live(conn: Connection) -> tuple[dict[int, int], dict[str, int]]:
+    """The queued and running task instances per run, and the pool slots they hold per pool."""
+    per_run: dict[int, int] = {}
+    per_pool: dict[str, int] = {}
+    for run_pk, pool, count, slots in _LIVE_PREPARED.execute(conn).fetchall():
+        per_run[run_pk] = per_run.get(run_pk, 0) + int(count)
+        per_pool[pool] = per_pool.get(pool, 0) + int(slots or 0)
+    return per_run, per_pool
 
 
 # --- the dialects -------------------------------------------------------------------------------
@@ -216,13 +221,9 @@ class SQLiteOps:
             waiting = _WAITING_IN_RUN.execute(conn, {"run_pk": run_pk}).fetchall()
         if not waiting:
             return ClaimView([], {}, {}, {})
-        per_run: dict[int, int] = {}
-        per_pool: dict[str, int] = {}
-        for row in _LIVE_PREPARED.execute(conn).fetchall():
-            _add_live(per_run, per_pool, row)
         dag_ids = sorted({dag_id for dag_id, _ in waiting})
         pool_slots = lock_pools({pool for _, pool in waiting})
-        return ClaimView(dag_ids, pool_slots, per_run, per_pool)
+        return ClaimView(dag_ids, pool_slots, *_live(conn))
 
     def insert_or_ignore(
         self, table: Table, values: Mapping[str, Any], key: Sequence[str]
@@ -302,11 +303,7 @@ class PostgresOps:
         if not dag_ids:
             return ClaimView([], {}, {}, {})
         pool_slots = lock_pools({pool for _, pools in rows for pool in pools or ()})
-        per_run: dict[int, int] = {}
-        per_pool: dict[str, int] = {}
-        for row in _LIVE_PREPARED.execute(conn).fetchall():
-            _add_live(per_run, per_pool, row)
-        return ClaimView(dag_ids, pool_slots, per_run, per_pool)
+        return ClaimView(dag_ids, pool_slots, *_live(conn))
 
     def insert_or_ignore(
         self, table: Table, values: Mapping[str, Any], key: Sequence[str]
